@@ -1,0 +1,5 @@
+"""``python -m affectlab`` runs the CLI."""
+
+from .cli import main
+
+main()

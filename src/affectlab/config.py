@@ -1,0 +1,179 @@
+"""Run configuration: pydantic models, YAML loading and ``--set key=value`` overrides.
+
+>>> cfg = RunConfig.model_validate({"model": {"name": "global_mean"}})
+>>> cfg.training.patience
+5
+>>> apply_overrides({"model": {"name": "x"}}, ["model.hidden=64", "seed=3"])
+{'model': {'name': 'x', 'hidden': 64}, 'seed': 3}
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import AffectlabError
+from .io import read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class TargetConfig(_Strict):
+    """A target column and its declared range; categories may map to numbers."""
+
+    name: str
+    column: str | None = None  # source column, default = name
+    low: float | None = None
+    high: float | None = None
+    kind: Literal["regression", "category"] = "regression"
+    classes: list[str] = Field(default_factory=list)
+
+
+class DataConfig(_Strict):
+    """How to read the data: a reader name, its column map, targets and reader options."""
+
+    format: str = "semeval"
+    columns: dict[str, str] = Field(default_factory=dict)  # canonical (id, group, order, text) -> source column
+    targets: list[TargetConfig] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitConfig(_Strict):
+    """The dev protocol used inside the training file to select models.
+
+    ``dev``: ``unseen_fraction`` of the groups held out whole, plus the latest
+    ``latest_fraction`` of every other group's samples; ``group``: groups held out whole;
+    ``temporal``: latest fraction of every group; ``given``: use the file's own splits.
+    """
+
+    kind: Literal["dev", "group", "temporal", "given"] = "dev"
+    unseen_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    latest_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    train_split: str = "train"
+    val_split: str = "valid"
+    seed: int = 0
+
+
+class EncoderConfig(_Strict):
+    """A text encoder: sentence-transformers or Hugging Face model by name or path, or TF-IDF."""
+
+    kind: Literal["sentence-transformers", "huggingface", "none"] = "sentence-transformers"
+    name: str = "all-MiniLM-L6-v2"  # the offline default; any hub name or local path also works
+    finetune: bool = False
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(256, ge=8)
+    normalize: bool = True
+
+
+class FeaturesConfig(_Strict):
+    text: EncoderConfig = Field(default_factory=EncoderConfig)
+    cache_dir: str | None = None  # default: $AFFECTLAB_CACHE or ~/.cache/affectlab
+
+
+class ModelConfig(BaseModel):
+    """``name`` picks a registered model; every other key is that model's own parameter."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LossTerms(_Strict):
+    """Weights of the loss terms for one target (weighted sum)."""
+
+    ccc: float = 0.0
+    mse: float = 0.0
+    mae: float = 0.0
+    corr: float = 0.0
+
+
+class TrainingConfig(_Strict):
+    max_epochs: int = Field(40, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    patience: int = Field(5, ge=1)
+    monitor: str = "score"  # a validation metric name (see ``affectlab.metrics``)
+    losses: dict[str, LossTerms] = Field(default_factory=dict)  # per target; default: 1.0 CCC
+    grad_clip: float = 1.0
+    refit_full: bool = True  # after selection, refit on all training data for the chosen epochs
+    devices: int = 1
+    strategy: str = "auto"
+    accelerator: str = "cpu"
+    deterministic: bool = True
+
+    def loss_for(self, target: str) -> LossTerms:
+        return self.losses.get(target, LossTerms(ccc=1.0))
+
+
+class RunConfig(_Strict):
+    """The resolved configuration of one run; written to ``config.yaml`` in the run directory."""
+
+    task: Literal["semeval", "mosi", "generic"] = "semeval"
+    name: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig(name="user_sequence"))
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    baselines: list[str] = Field(default_factory=list)
+    seed: int = 42
+
+    @field_validator("baselines")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` assignments (values parsed as YAML) to a nested dict copy."""
+    out = copy.deepcopy(raw)
+    for item in assignments:
+        if "=" not in item:
+            raise AffectlabError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise AffectlabError(f"--set {item!r}: empty key")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        node = out
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise AffectlabError(f"--set {item!r}: {part!r} is not a section")
+            node = nxt
+        node[parts[-1]] = parsed
+    return out
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a raw mapping, turning pydantic's report into one line."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise AffectlabError(f"{source}: {where}: {first['msg']}{more}") from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> RunConfig:
+    """Read a YAML config, apply overrides (and a seed), validate."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    if seed is not None:
+        raw["seed"] = seed
+    return validate_config(raw, str(path))

@@ -1,0 +1,89 @@
+"""Splits that respect groups and time, and a check that refuses overlapping ones.
+
+- :func:`unseen_groups`: whole groups held out (the model never saw the person).
+- :func:`latest_per_group`: the latest fraction of every group's samples (seen person, later time).
+- :func:`dev_split`: both at once, the protocol we select models with on SemEval.
+- :func:`group_kfold`: k folds of whole groups.
+
+>>> import pandas as pd
+>>> from affectlab.corpus.base import Corpus
+>>> c = Corpus(pd.DataFrame({"id": list("abcdef"), "group": list("xxxyyy"), "order": [1, 2, 3, 1, 2, 3]}))
+>>> latest_per_group(c, 1 / 3).tolist()
+[False, False, True, False, False, True]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AffectlabError
+from .base import Corpus
+
+
+def unseen_groups(corpus: Corpus, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of the rows of a random ``fraction`` of the groups (at least one group)."""
+    groups = np.array(sorted(corpus.frame["group"].unique()))
+    if fraction <= 0:
+        return np.zeros(len(corpus), dtype=bool)
+    if len(groups) < 2:
+        raise AffectlabError(f"{corpus.name or 'data'}: cannot hold out whole groups with only {len(groups)} group")
+    n_out = min(len(groups) - 1, max(1, int(round(fraction * len(groups)))))
+    chosen = np.random.default_rng(seed).choice(groups, size=n_out, replace=False)
+    return corpus.frame["group"].isin(chosen).to_numpy()
+
+
+def latest_per_group(corpus: Corpus, fraction: float, eligible: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of each group's latest ``fraction`` of rows by ``order``.
+
+    A group keeps at least one row on the earlier side, so single-sample groups stay in training.
+    """
+    mask = np.zeros(len(corpus), dtype=bool)
+    if fraction <= 0:
+        return mask
+    frame = corpus.frame.assign(_row=np.arange(len(corpus)))
+    if eligible is not None:
+        frame = frame[eligible]
+    for _, rows in frame.groupby("group", sort=False):
+        ordered = rows.sort_values("order", kind="stable")["_row"].to_numpy()
+        n_late = min(len(ordered) - 1, int(round(fraction * len(ordered))))
+        if n_late > 0:
+            mask[ordered[-n_late:]] = True
+    return mask
+
+
+def dev_split(corpus: Corpus, unseen_fraction: float = 0.2, latest_fraction: float = 0.2, seed: int = 0) -> pd.Series:
+    """Split labels (``train``/``val``) and a seen flag for the SemEval-style dev protocol.
+
+    Returns a Series of split names; ``corpus.frame['is_seen_user']``-style information is
+    derivable as ``group in train groups``.
+    """
+    held = unseen_groups(corpus, unseen_fraction, seed)
+    late = latest_per_group(corpus, latest_fraction, eligible=~held)
+    split = np.where(held | late, "val", "train")
+    return pd.Series(split, index=corpus.frame.index, name="split")
+
+
+def group_kfold(corpus: Corpus, k: int, seed: int = 0) -> list[np.ndarray]:
+    """``k`` boolean validation masks over whole groups, every group in exactly one fold."""
+    groups = np.array(sorted(corpus.frame["group"].unique()))
+    if k < 2 or k > len(groups):
+        raise AffectlabError(f"group k-fold needs 2 <= k <= number of groups ({len(groups)}), got {k}")
+    order = np.random.default_rng(seed).permutation(groups)
+    folds = np.array_split(order, k)
+    return [corpus.frame["group"].isin(f).to_numpy() for f in folds]
+
+
+def check_disjoint(parts: dict[str, Corpus], *, by: str = "id") -> None:
+    """Refuse splits that share any ``id`` (or any value of another column)."""
+    seen: dict[str, str] = {}
+    for name, part in parts.items():
+        for value in part.frame[by].astype(str).unique():
+            if value in seen and seen[value] != name:
+                raise AffectlabError(f"splits {seen[value]!r} and {name!r} overlap: {by} {value!r} is in both")
+            seen[value] = name
+
+
+def seen_mask(corpus: Corpus, train_groups: set[str] | np.ndarray) -> np.ndarray:
+    """True for rows whose group occurs in ``train_groups``."""
+    return corpus.frame["group"].isin(set(train_groups)).to_numpy()

@@ -1,0 +1,95 @@
+"""The estimator interface every registered model implements, baselines and networks alike.
+
+An estimator is built from its parameters and the targets, fitted on a training
+:class:`~affectlab.corpus.Corpus` (with an optional validation corpus for early stopping), and
+predicts a (n_samples, n_targets) array. Its state is plain tensors and primitives so that a
+checkpoint loads with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from ..corpus.base import Corpus, TargetSpec
+from ..errors import AffectlabError
+
+# Called after each epoch with (epoch, {"train_loss": .., "val_score": ..., ...}); returns nothing.
+EpochCallback = Callable[[int, dict[str, float]], None]
+# Scores predictions on a corpus: (corpus, predictions) -> {"score": .., "ccc_valence": .., ...}
+Scorer = Callable[[Corpus, np.ndarray], dict[str, float]]
+
+
+@dataclass
+class FitContext:
+    """What an estimator may use while fitting: the training section of the config and helpers."""
+
+    training: Any  # affectlab.config.TrainingConfig
+    seed: int = 42
+    scorer: Scorer | None = None
+    monitor: str = "score"
+    monitor_higher_is_better: bool = True
+    work_dir: str | None = None  # where a network may keep Lightning checkpoints (resume)
+    resume: bool = False
+    fixed_epochs: int | None = None  # refit: train exactly this many epochs, no validation
+    on_epoch: EpochCallback | None = None
+
+
+@dataclass
+class FitResult:
+    """What fitting produced: per-epoch history and the selected epoch (1-based; 0 for closed form)."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    n_params: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Estimator(ABC):
+    """Base class: ``fit`` → ``predict``; ``state``/``from_state`` for checkpoints."""
+
+    #: feature arrays (keys of ``Corpus.features``) the estimator reads; "text" = sentence embeddings
+    needs_features: ClassVar[tuple[str, ...]] = ()
+    #: whether it reads raw text (``Corpus.frame['text']``)
+    needs_raw_text: ClassVar[bool] = False
+    #: whether it is a neural network trained by epochs
+    is_neural: ClassVar[bool] = False
+
+    def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
+        self.targets = tuple(targets)
+        self.params = params
+
+    @abstractmethod
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
+        """Fit on ``train``; may select on ``val``."""
+
+    @abstractmethod
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        """Predictions of shape (len(corpus), n_targets)."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Everything needed to predict again, as tensors, arrays and primitives."""
+
+    @abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned (after construction with the same params)."""
+
+    def check_inputs(self, corpus: Corpus) -> None:
+        """One-line errors for a corpus lacking what this estimator reads."""
+        for key in self.needs_features:
+            if key not in corpus.features:
+                raise AffectlabError(f"model needs feature {key!r}, which the data does not provide")
+        if self.needs_raw_text and not corpus.has_text:
+            raise AffectlabError("model needs raw text, which the data does not provide")
+
+
+def clip_to_ranges(pred: np.ndarray, targets: tuple[TargetSpec, ...]) -> np.ndarray:
+    """Clip each column of ``pred`` to its target's declared range."""
+    out = np.array(pred, dtype=float, copy=True)
+    for j, t in enumerate(targets):
+        out[:, j] = np.clip(out[:, j], -np.inf if t.low is None else t.low, np.inf if t.high is None else t.high)
+    return out
