@@ -124,13 +124,13 @@ class RunConfig(_Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(name="user_sequence"))
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    baselines: list[str] = Field(default_factory=list)
+    baselines: list[str] | None = None  # None: the task's default baselines; [] none
     seed: int = 42
 
     @field_validator("baselines")
     @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        return list(dict.fromkeys(v))
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else list(dict.fromkeys(v))
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

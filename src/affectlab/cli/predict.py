@@ -1,0 +1,27 @@
+"""``affectlab predict RUN_DIR --data PATH [--split NAME] --out PRED.csv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app
+from .common import console, print_notes
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by 'affectlab train'."),
+    data: Path = typer.Option(..., "--data", help="Data to predict (labels not needed)."),
+    out: Path = typer.Option(..., "--out", help="Prediction CSV to write."),
+    split: Optional[str] = typer.Option(None, "--split", help="Only this split of a multi-split file (e.g. test)."),
+) -> None:
+    """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
+    from ..pipeline import Notes, predict_run
+
+    notes = Notes()
+    path, frame = predict_run(run_dir, data, out, split=split, notes=notes)
+    print_notes(notes.lines)
+    console.print(f"wrote {len(frame)} predictions to {path}", highlight=False)

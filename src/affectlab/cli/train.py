@@ -1,0 +1,124 @@
+"""``affectlab train CONFIG --data PATH --out RUN_DIR [--set k=v ...] [--seed N | --seeds 1,2,3]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..config import load_config
+from ..errors import AffectlabError
+from .app import app
+from .common import console, print_notes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` → ``[1, 2, 3]`` (one-line error otherwise)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise AffectlabError(f"--seeds {text!r}: expected comma-separated integers such as 1,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise AffectlabError(f"--seeds {text!r}: expected distinct integers")
+    return seeds
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="YAML config (see configs/)."),
+    data: Path = typer.Option(..., "--data", help="Training data (CSV, Parquet, MMSA pickle...)."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: key.sub=value (repeatable)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds, e.g. 1,2,3,4,5: one run directory each (OUT/seed-N), mean and sd reported."),
+    devices: Optional[int] = typer.Option(None, "--devices", help="Number of devices (processes on CPU)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy, e.g. ddp."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
+) -> None:
+    """Train a model; select on validation; write a run directory."""
+    from ..pipeline import Notes, train_run
+
+    overrides = list(set_ or [])
+    if devices is not None:
+        overrides.append(f"training.devices={devices}")
+    if strategy is not None:
+        overrides.append(f"training.strategy={strategy}")
+    if seed is not None and seeds is not None:
+        raise AffectlabError("give --seed or --seeds, not both")
+    seed_list = parse_seeds(seeds) if seeds else [seed]
+    results = []
+    for s in seed_list:
+        cfg = load_config(config, overrides, seed=s)
+        run_out = out / f"seed-{s}" if seeds else out
+        notes = Notes()
+
+        def on_epoch(epoch: int, row: dict) -> None:
+            if quiet:
+                return
+            monitor = f"val_{cfg.training.monitor}"
+            shown = [f"epoch {epoch:3d}", f"loss {row.get('train_loss', float('nan')):.4f}"]
+            for key in (monitor, "val_score", "val_ccc", "val_mae"):
+                if key in row and key not in [s.split(' ')[0] for s in shown]:
+                    shown.append(f"{key} {row[key]:.4f}")
+            console.print("  ".join(dict.fromkeys(shown)), highlight=False)
+
+        run_dir = train_run(cfg, data, run_out, resume=resume, on_epoch=on_epoch, notes=notes)
+        if run_dir is None:  # a non-zero DDP rank: rank 0 reports
+            return
+        print_notes(notes.lines)
+        from ..runs.rundir import RunDir
+
+        summary = RunDir.open(run_dir).summary()
+        results.append(summary)
+        _print_summary(summary, run_dir)
+    if len(results) > 1:
+        _print_seed_table(results, seed_list)
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    table = Table(title=f"{summary['model']} ({summary['task']})", show_lines=False)
+    table.add_column("model")
+    keys = _headline_keys(summary)
+    for split in ("train", "val", "test"):
+        if split in summary["metrics"]:
+            for k in keys:
+                table.add_column(f"{split} {k}", justify="right")
+    rows = [("[bold]" + summary["model"] + "[/bold]", summary["metrics"])]
+    rows += [(name, m) for name, m in summary.get("baselines", {}).items()]
+    for name, metrics in rows:
+        cells = [name]
+        for split in ("train", "val", "test"):
+            if split in summary["metrics"]:
+                cells += [f"{metrics.get(split, {}).get(k, float('nan')):.3f}" for k in keys]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
+                  f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False)
+
+
+def _headline_keys(summary: dict) -> list[str]:
+    if summary["task"] == "semeval":
+        return ["score", "r_composite_valence", "r_composite_arousal", "ccc"]
+    if summary["task"] == "mosi":
+        return [k for k in ("mae", "pearson", "acc2_nonneg", "acc7") if k in summary["metrics"].get("val", {})] or ["mae", "pearson"]
+    return ["ccc", "pearson", "mae"]
+
+
+def _print_seed_table(results: list[dict], seeds: list[int]) -> None:
+    keys = _headline_keys(results[0])
+    table = Table(title=f"{len(seeds)} seeds: mean ± sd")
+    table.add_column("split")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for split in ("val", "test"):
+        if all(split in r["metrics"] for r in results):
+            cells = []
+            for k in keys:
+                vals = np.array([r["metrics"][split].get(k, np.nan) for r in results], dtype=float)
+                cells.append(f"{np.nanmean(vals):.3f} ± {np.nanstd(vals, ddof=1):.3f}")
+            table.add_row(split, *cells)
+    console.print(table)

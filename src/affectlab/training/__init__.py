@@ -1,0 +1,7 @@
+"""Training: a LightningModule around any network, early stopping, checkpoints, resume, seeds."""
+
+from . import sequence_estimator as _sequence_estimator  # noqa: F401  (registers user_sequence)
+from .fit import fit_network
+from .module import AffectModule
+
+__all__ = ["AffectModule", "fit_network"]

@@ -1,0 +1,83 @@
+"""Per-epoch scoring of the whole train and validation sets, and keeping the best weights."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from ..corpus.base import Corpus
+from ..models.base import Scorer
+
+
+class EpochScorer(pl.Callback):
+    """After every training epoch: predict train and val, score both, log ``train_*``/``val_*``.
+
+    It runs before early stopping and checkpointing (callback order), so they can monitor
+    ``val_<metric>``. The best weights by the monitored value are kept in memory.
+    """
+
+    def __init__(self, predict: Callable[[torch.nn.Module, Corpus], np.ndarray], scorer: Scorer,
+                 train: Corpus, val: Corpus | None, monitor: str, higher_is_better: bool,
+                 val_loss: Callable[[Corpus, np.ndarray], float] | None = None,
+                 on_epoch: Callable[[int, dict], None] | None = None) -> None:
+        self.predict, self.scorer = predict, scorer
+        self.train, self.val = train, val
+        self.monitor, self.higher = monitor, higher_is_better
+        self.val_loss = val_loss
+        self.on_epoch = on_epoch
+        self.history: list[dict[str, float]] = []
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self._epoch_start = time.perf_counter()
+
+    def state_dict(self) -> dict:
+        # saved inside Lightning's last.ckpt, so a resumed run keeps its history and best weights
+        return {"history": self.history, "best_value": self.best_value, "best_epoch": self.best_epoch,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state.get("history", []))
+        self.best_value = state.get("best_value")
+        self.best_epoch = state.get("best_epoch", 0)
+        self.best_state = state.get("best_state")
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        row: dict[str, float] = {"epoch": epoch, "seconds": time.perf_counter() - self._epoch_start}
+        loss = trainer.callback_metrics.get("train_loss")
+        if loss is not None:
+            row["train_loss"] = float(loss)
+        net = pl_module.net
+        was_training = net.training
+        net.eval()
+        with torch.inference_mode():
+            row.update({f"train_{k}": v for k, v in self.scorer(self.train, self.predict(net, self.train)).items()})
+            if self.val is not None:
+                val_pred = self.predict(net, self.val)
+                row.update({f"val_{k}": v for k, v in self.scorer(self.val, val_pred).items()})
+                if self.val_loss is not None:
+                    row["val_loss"] = self.val_loss(self.val, val_pred)
+        net.train(was_training)
+        for key, value in row.items():
+            if key.startswith(("train_", "val_")) and key != "train_loss" and np.isfinite(value):
+                pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=False)
+        self.history.append(row)
+        key = f"val_{self.monitor}" if self.val is not None else None
+        value = row.get(key) if key else None
+        if value is None or not np.isfinite(value):
+            # no validation (refit with fixed epochs): the last epoch is the one kept
+            self.best_epoch, self.best_state = epoch, copy.deepcopy(net.state_dict())
+        elif self.best_value is None or (value > self.best_value if self.higher else value < self.best_value):
+            self.best_value, self.best_epoch = value, epoch
+            self.best_state = copy.deepcopy(net.state_dict())
+        if self.on_epoch is not None and trainer.is_global_zero:
+            self.on_epoch(epoch, row)

@@ -1,0 +1,88 @@
+"""Fit any network with Lightning: early stopping on a validation metric, resume, fixed seeds.
+
+Determinism: ``seed_everything`` + ``deterministic=True`` + single-process data loading give
+identical numbers for identical seeds on CPU. ``devices``/``strategy`` go to Lightning as given,
+so ``--devices 2 --strategy ddp`` trains with DDP (gloo on CPU); every rank scores the whole
+validation set itself, so all ranks stop at the same epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from ..corpus.base import Corpus
+from ..models.base import FitContext, FitResult
+from .callbacks import EpochScorer
+from .module import AffectModule
+
+# Lightning is chatty about things that are fine here (no GPU, few workers, small batches).
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
+              "lightning.pytorch.accelerators.cuda"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*number of training batches.*")
+warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+def fit_network(
+    module: AffectModule,
+    make_loader: Callable[[Corpus, bool], DataLoader],
+    predict: Callable[[torch.nn.Module, Corpus], np.ndarray],
+    train: Corpus,
+    val: Corpus | None,
+    ctx: FitContext,
+    val_loss: Callable[[Corpus, np.ndarray], float] | None = None,
+) -> FitResult:
+    """Train ``module`` on ``train``; select the best epoch on ``val``; load the best weights.
+
+    With ``ctx.fixed_epochs`` it trains exactly that many epochs without validation (refit).
+    """
+    cfg = ctx.training
+    pl.seed_everything(ctx.seed, workers=True, verbose=False)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
+    scorer_cb = EpochScorer(predict, ctx.scorer, train, val if use_val else None, ctx.monitor,
+                            ctx.monitor_higher_is_better, val_loss=val_loss, on_epoch=ctx.on_epoch)
+    callbacks: list[pl.Callback] = [scorer_cb]
+    if use_val:
+        callbacks.append(EarlyStopping(monitor=f"val_{ctx.monitor}", mode="max" if ctx.monitor_higher_is_better else "min",
+                                       patience=cfg.patience, check_on_train_epoch_end=True, check_finite=False))
+    ckpt_path = None
+    if ctx.work_dir is not None:
+        ckpt_dir = Path(ctx.work_dir) / "lightning"
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, save_on_train_epoch_end=True))
+        if ctx.resume and (ckpt_dir / "last.ckpt").exists():
+            ckpt_path = str(ckpt_dir / "last.ckpt")
+    trainer = pl.Trainer(
+        max_epochs=ctx.fixed_epochs or cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        deterministic=cfg.deterministic,
+        gradient_clip_val=cfg.grad_clip or None,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=ctx.work_dir is not None,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        use_distributed_sampler=True,
+    )
+    trainer.fit(module, train_dataloaders=make_loader(train, True), ckpt_path=ckpt_path)
+    if scorer_cb.best_state is not None:
+        module.net.load_state_dict(scorer_cb.best_state)
+    n_params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
+    return FitResult(history=scorer_cb.history, best_epoch=scorer_cb.best_epoch, n_params=n_params,
+                     extra={"is_global_zero": trainer.is_global_zero, "epochs_run": len(scorer_cb.history)})

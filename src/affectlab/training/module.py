@@ -1,0 +1,54 @@
+"""The LightningModule around any network: masked, per-target weighted losses and AdamW.
+
+The network's ``forward`` takes the keyword arguments in ``batch["inputs"]`` and returns
+predictions whose last axis is the target axis; ``batch["target"]`` and ``batch["target_mask"]``
+have the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from ..config import LossTerms
+from ..losses import weighted_loss
+
+
+class AffectModule(pl.LightningModule):
+    """Training wrapper: loss, optimiser and logging; the network stays a plain ``nn.Module``."""
+
+    def __init__(self, net: nn.Module, target_names: Sequence[str], loss_terms: Sequence[LossTerms],
+                 lr: float, weight_decay: float) -> None:
+        super().__init__()
+        self.net = net
+        self.target_names = list(target_names)
+        self.loss_terms = list(loss_terms)
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.net(**batch["inputs"])
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        pred = self(batch)
+        total, _ = weighted_loss(pred, batch["target"], batch["target_mask"], self.loss_terms, self.target_names)
+        return total
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        n = int(batch["target_mask"].any(-1).sum())
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
+        return loss
+
+    def configure_optimizers(self):
+        # no weight decay on biases, norms and embeddings' unknown row alike: decay only matrices
+        decay, no_decay = [], []
+        for name, p in self.net.named_parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.lr)

@@ -1,0 +1,176 @@
+"""The ``user_sequence`` estimator: batches of whole user histories for :class:`UserSequenceNet`.
+
+Each item is one group's samples sorted by ``order`` (long histories are cut into windows of
+``max_len``). Extra per-text inputs: the ``is_words`` flag when the data has it, and the log
+time gap to the group's previous text (standardised on training data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from ..losses import weighted_loss
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.registry import MODELS
+from ..models.sequence import SequenceConfig, UserSequenceNet
+from .fit import fit_network
+from .module import AffectModule
+
+NET_KEYS = ("user_dim", "proj_dim", "hidden", "layers", "cell", "bidirectional", "dropout", "user_dropout")
+
+
+def group_windows(corpus: Corpus, max_len: int = 0) -> list[np.ndarray]:
+    """Row indices of each group in time order, cut into windows of at most ``max_len``."""
+    frame = corpus.frame.assign(_row=np.arange(len(corpus)))
+    out = []
+    for _, rows in frame.groupby("group", sort=True):
+        ordered = rows.sort_values("order", kind="stable")["_row"].to_numpy()
+        if max_len and len(ordered) > max_len:
+            out.extend(ordered[i:i + max_len] for i in range(0, len(ordered), max_len))
+        else:
+            out.append(ordered)
+    return out
+
+
+def extra_inputs(corpus: Corpus, columns: list[str], gap_stats: tuple[float, float]) -> np.ndarray:
+    """Per-row extra features: requested flags and the standardised log time gap."""
+    cols = []
+    for name in columns:
+        if name == "time_gap":
+            frame = corpus.frame.assign(_row=np.arange(len(corpus))).sort_values(["group", "order"], kind="stable")
+            gap = frame.groupby("group")["order"].diff().fillna(0).clip(lower=0).to_numpy()
+            values = np.zeros(len(corpus))
+            values[frame["_row"].to_numpy()] = (np.log1p(gap / 3600.0) - gap_stats[0]) / gap_stats[1]
+            cols.append(values)
+        elif name in corpus.frame:
+            cols.append(corpus.frame[name].astype(float).to_numpy())
+        else:
+            cols.append(np.zeros(len(corpus)))  # absent at predict time: the neutral value
+    return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((len(corpus), 0), np.float32)
+
+
+@MODELS.register("user_sequence")
+class UserSequenceEstimator(Estimator):
+    """User embedding + (Bi)LSTM/GRU over each user's texts in time order + one head per target.
+
+    Parameters (config ``model:`` keys): ``user_dim`` (0 = off), ``proj_dim``, ``hidden``,
+    ``layers``, ``cell`` (lstm|gru), ``bidirectional``, ``dropout``, ``user_dropout``,
+    ``max_len`` (window length, 0 = whole history), ``extra`` (list: ``is_words``, ``time_gap``).
+    """
+
+    needs_features = ("text",)
+    is_neural = True
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        unknown = set(params) - set(NET_KEYS) - {"max_len", "extra"}
+        if unknown:
+            raise AffectlabError(f"model user_sequence: unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.max_len = int(params.get("max_len", 0))
+        self.extra = list(params.get("extra", ["is_words", "time_gap"]))
+        self.net: UserSequenceNet | None = None
+        self.users: list[str] = []
+        self.gap_stats = (0.0, 1.0)
+
+    # --- batching -------------------------------------------------------------------------
+    def _user_ids(self, corpus: Corpus) -> np.ndarray:
+        index = {u: i + 1 for i, u in enumerate(self.users)}
+        return np.array([index.get(g, 0) for g in corpus.frame["group"]], dtype=np.int64)
+
+    def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int = 16) -> DataLoader:
+        text = corpus.features["text"].astype(np.float32)
+        extra = extra_inputs(corpus, self.extra, self.gap_stats)
+        users = self._user_ids(corpus)
+        y = corpus.target_matrix().astype(np.float32) if self.targets else np.zeros((len(corpus), 0), np.float32)
+        windows = group_windows(corpus, self.max_len)
+
+        def collate(items: list[np.ndarray]) -> dict:
+            size, width = len(items), max(len(w) for w in items)
+            rows = np.full((size, width), -1, dtype=np.int64)
+            for i, w in enumerate(items):
+                rows[i, : len(w)] = w
+            valid = rows >= 0
+            safe = np.where(valid, rows, 0)
+            target = np.nan_to_num(y[safe]) if y.shape[1] else np.zeros((size, width, 0), np.float32)
+            t_mask = valid[..., None] & ~np.isnan(y[safe]) if y.shape[1] else np.zeros((size, width, 0), bool)
+            return {
+                "inputs": {
+                    "text": torch.from_numpy(text[safe] * valid[..., None]),
+                    "mask": torch.from_numpy(valid),
+                    "users": torch.from_numpy(users[safe[:, 0]]),
+                    "extra": torch.from_numpy(extra[safe] * valid[..., None]),
+                },
+                "target": torch.from_numpy(target.astype(np.float32)),
+                "target_mask": torch.from_numpy(t_mask),
+                "rows": torch.from_numpy(rows),
+            }
+
+        generator = torch.Generator().manual_seed(0)
+        return DataLoader(windows, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+
+    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        out = np.zeros((len(corpus), len(self.targets)), dtype=np.float64)
+        for batch in self._loader(corpus, shuffle=False, batch_size=64):
+            pred = net(**batch["inputs"]).detach().numpy()
+            rows = batch["rows"].numpy()
+            valid = rows >= 0
+            out[rows[valid]] = pred[valid]
+        return out
+
+    # --- Estimator ------------------------------------------------------------------------
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
+        self.check_inputs(train)
+        cfg = ctx.training
+        self.users = sorted(train.frame["group"].unique())
+        gaps = train.frame.sort_values(["group", "order"]).groupby("group")["order"].diff().dropna().clip(lower=0)
+        logs = np.log1p(gaps.to_numpy() / 3600.0)
+        self.gap_stats = (float(logs.mean()), float(logs.std() or 1.0)) if len(logs) else (0.0, 1.0)
+        y = train.target_matrix()
+        net_params = {k: self.params[k] for k in NET_KEYS if k in self.params}
+        net_cfg = SequenceConfig(
+            input_dim=train.features["text"].shape[-1], n_targets=len(self.targets), n_users=len(self.users),
+            extra_dim=len(self.extra), init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])),
+            **net_params,
+        )
+        torch.manual_seed(ctx.seed)
+        self.net = UserSequenceNet(net_cfg)
+        terms = [cfg.loss_for(t.name) for t in self.targets]
+        module = AffectModule(self.net, [t.name for t in self.targets], terms, cfg.lr, cfg.weight_decay)
+
+        def val_loss(corpus: Corpus, pred: np.ndarray) -> float:
+            t = torch.from_numpy(np.nan_to_num(corpus.target_matrix()))
+            m = torch.from_numpy(~np.isnan(corpus.target_matrix()))
+            return float(weighted_loss(torch.from_numpy(pred), t, m, terms, [x.name for x in self.targets])[0])
+
+        result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
+                             self._predict_net, train, val, ctx, val_loss=val_loss)
+        self.net = module.net
+        return result
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("predict before fit")
+        self.check_inputs(corpus)
+        self.net.eval()
+        with torch.inference_mode():
+            return clip_to_ranges(self._predict_net(self.net, corpus), self.targets)
+
+    def state(self) -> dict[str, Any]:
+        assert self.net is not None
+        return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(), "users": list(self.users),
+                "gap_stats": list(self.gap_stats)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        cfg = dict(state["net_config"])
+        cfg["init_means"] = tuple(cfg.get("init_means", ()))
+        self.net = UserSequenceNet(SequenceConfig(**cfg))
+        self.net.load_state_dict(state["weights"])
+        self.net.eval()
+        self.users = list(state["users"])
+        self.gap_stats = tuple(state["gap_stats"])
