@@ -233,11 +233,16 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
 
 
 def predict_run(run_dir: str | Path, data: str | Path, out: str | Path, split: str | None = None,
-                notes: Notes | None = None) -> tuple[Path, pd.DataFrame]:
-    """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``)."""
+                notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path, pd.DataFrame]:
+    """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``).
+
+    ``data_options`` are merged into the run's ``data.options`` (e.g. ``{"trust_pickle": True}``).
+    """
     notes = notes or Notes()
     run = RunDir.open(run_dir)
     cfg = run.config()
+    if data_options:
+        cfg.data.options = {**cfg.data.options, **data_options}
     ckpt = run.checkpoint()
     corpus = read_corpus(data, cfg.data, require_labels=False)
     if split is not None:

@@ -17,11 +17,13 @@ def predict(
     data: Path = typer.Option(..., "--data", help="Data to predict (labels not needed)."),
     out: Path = typer.Option(..., "--out", help="Prediction CSV to write."),
     split: Optional[str] = typer.Option(None, "--split", help="Only this split of a multi-split file (e.g. test)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
 ) -> None:
     """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
     from ..pipeline import Notes, predict_run
 
     notes = Notes()
-    path, frame = predict_run(run_dir, data, out, split=split, notes=notes)
+    path, frame = predict_run(run_dir, data, out, split=split, notes=notes,
+                              data_options={"trust_pickle": True} if trust_pickle else None)
     print_notes(notes.lines)
     console.print(f"wrote {len(frame)} predictions to {path}", highlight=False)

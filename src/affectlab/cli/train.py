@@ -37,6 +37,7 @@ def train(
     devices: Optional[int] = typer.Option(None, "--devices", help="Number of devices (processes on CPU)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy, e.g. ddp."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
 ) -> None:
     """Train a model; select on validation; write a run directory."""
@@ -47,6 +48,8 @@ def train(
         overrides.append(f"training.devices={devices}")
     if strategy is not None:
         overrides.append(f"training.strategy={strategy}")
+    if trust_pickle:
+        overrides.append("data.options.trust_pickle=true")
     if seed is not None and seeds is not None:
         raise AffectlabError("give --seed or --seeds, not both")
     seed_list = parse_seeds(seeds) if seeds else [seed]
