@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectlab.cli import main
-
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -65,6 +63,8 @@ def semeval_test_csv(tmp_path: Path) -> Path:
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture | None = None) -> tuple[int, str, str]:
     """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    from affectlab.cli import main
+
     try:
         main([str(a) for a in args])
         code = 0

@@ -1,0 +1,72 @@
+"""SemEval and generic table readers: good files and every kind of bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectlab.config import DataConfig
+from affectlab.corpus import read_corpus
+from affectlab.corpus.semeval import read_semeval
+from affectlab.errors import AffectlabError
+
+from conftest import semeval_frame
+
+
+def write(tmp_path, frame, name="d.csv"):
+    p = tmp_path / name
+    frame.to_csv(p, index=False)
+    return p
+
+
+def test_semeval_reader_maps_columns_and_orders_by_time(tmp_path):
+    frame = semeval_frame(n_users=3)
+    corpus = read_semeval(write(tmp_path, frame), require_labels=True)
+    assert len(corpus) == len(frame)
+    assert corpus.target_names == ["valence", "arousal"]
+    assert corpus.frame["id"].tolist() == frame["text_id"].astype(str).tolist()
+    assert corpus.frame["group"].nunique() == 3
+    assert corpus.frame["is_words"].dtype == bool
+    np.testing.assert_array_equal(corpus.target_matrix()[:, 0], frame["valence"].to_numpy())
+    assert list(corpus.output_frame().columns) == ["user_id", "text_id"]
+
+
+def test_test_file_without_labels_reads(tmp_path):
+    frame = semeval_frame(n_users=2).drop(columns=["valence", "arousal"]).assign(is_seen_user=True)
+    corpus = read_semeval(write(tmp_path, frame))
+    assert not corpus.has_labels and "is_seen_user" in corpus.frame
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda f: f.drop(columns=["text"]), "missing text column 'text'"),
+    (lambda f: f.rename(columns={"user_id": "userid"}), "did you mean 'userid'"),
+    (lambda f: f.assign(valence=f.valence.astype(object).where(f.index != 3, "high")), "valence value 'high' in data row 4 is not a number"),
+    (lambda f: f.assign(arousal=f.arousal.where(f.index != 0, 5)), "arousal value 5 in data row 1 is outside the declared range"),
+    (lambda f: f.assign(text=f.text.where(f.index != 2, "   ")), "empty text in data row 3"),
+    (lambda f: f.assign(text_id=f.text_id.where(f.index != 1, f.text_id[0])), "duplicate id"),
+    (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 0, "yesterday")), "neither a number nor a date"),
+    (lambda f: f.drop(columns=["arousal"]), "missing target column 'arousal'"),
+])
+def test_bad_semeval_input_is_one_line(tmp_path, mutate, message):
+    path = write(tmp_path, mutate(semeval_frame(n_users=2)))
+    with pytest.raises(AffectlabError) as err:
+        read_semeval(path, require_labels=True)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_generic_table_with_column_map_and_parquet(tmp_path):
+    frame = pd.DataFrame({"clip": ["a", "b", "c"], "spk": ["s1", "s1", "s2"], "t": [3, 1, 2],
+                          "utt": ["x", "y", "z"], "score": [0.5, -0.5, 0.0]})
+    p = tmp_path / "d.parquet"
+    frame.to_parquet(p)
+    cfg = DataConfig(format="table", columns={"id": "clip", "group": "spk", "order": "t", "text": "utt"},
+                     targets=[{"name": "score", "low": -1, "high": 1}])
+    corpus = read_corpus(p, cfg, require_labels=True)
+    assert corpus.frame["order"].tolist() == [3.0, 1.0, 2.0]
+    assert list(corpus.output_frame().columns) == ["spk", "clip"]
+
+
+def test_unknown_format_lists_choices(tmp_path):
+    p = write(tmp_path, semeval_frame(n_users=1))
+    with pytest.raises(AffectlabError, match="unknown data format 'nope'; choose from"):
+        read_corpus(p, DataConfig(format="nope"))

@@ -1,0 +1,48 @@
+import pandas as pd
+import pytest
+
+from affectlab.errors import AffectlabError
+from affectlab.io import atomic_output, read_table, write_csv
+
+
+def test_atomic_output_leaves_target_untouched_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]  # no temp file left behind
+
+
+def test_write_csv_round_trip(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    write_csv(tmp_path / "f.csv", frame)
+    assert pd.read_csv(tmp_path / "f.csv").equals(frame)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "file is empty"),
+    (b"a,b\n", "no rows"),
+    (b"a,b\n\xff\xfe,1\n", "not UTF-8"),
+])
+def test_read_table_bad_files(tmp_path, content, message):
+    p = tmp_path / "bad.csv"
+    p.write_bytes(content)
+    with pytest.raises(AffectlabError, match=message):
+        read_table(p)
+
+
+def test_read_table_missing_and_folder(tmp_path):
+    with pytest.raises(AffectlabError, match="no such file"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(AffectlabError, match="is a folder"):
+        read_table(tmp_path)
+
+
+def test_read_parquet_and_keep_string_ids(tmp_path):
+    pd.DataFrame({"id": ["007", "008"], "v": [1.0, 2.0]}).to_parquet(tmp_path / "f.parquet")
+    assert read_table(tmp_path / "f.parquet")["id"].tolist() == ["007", "008"]
+    (tmp_path / "f.csv").write_text("id,v\n007,1\n")
+    assert read_table(tmp_path / "f.csv")["id"].tolist() == ["007"]
