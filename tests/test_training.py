@@ -109,3 +109,20 @@ def test_ddp_on_two_cpu_processes(tmp_path, semeval_csv):
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["epochs_run"] >= 1
+
+
+@pytest.mark.slow
+def test_finetuning_the_encoder_trains_and_round_trips(tmp_path, semeval_csv):
+    from affectlab.config import validate_config
+    from affectlab.pipeline import predict_run, train_run
+
+    cfg = validate_config({
+        "features": {"text": {"finetune": True, "max_length": 24, "encoder_lr": 1e-4}},
+        "model": {"name": "user_sequence", "user_dim": 4, "proj_dim": 16, "hidden": 8},
+        "training": {"max_epochs": 1, "batch_size": 4}, "baselines": [],
+    })
+    run = train_run(cfg, semeval_csv, tmp_path / "run")
+    state = torch.load(run / "checkpoint.ckpt", weights_only=True)["state"]
+    assert any(k.startswith("encoder.") for k in state["weights"])  # the encoder's weights are ours now
+    _, frame = predict_run(run, semeval_csv, tmp_path / "pred.csv")
+    assert np.isfinite(frame[["pred_valence", "pred_arousal"]].to_numpy()).all()

@@ -65,7 +65,8 @@ class EncoderConfig(_Strict):
 
     kind: Literal["sentence-transformers", "huggingface", "none"] = "sentence-transformers"
     name: str = "all-MiniLM-L6-v2"  # the offline default; any hub name or local path also works
-    finetune: bool = False
+    finetune: bool = False  # train the encoder with the model (slow on CPU: for users with a GPU)
+    encoder_lr: float = Field(2e-5, gt=0)  # learning rate of the encoder's weights when fine-tuning
     batch_size: int = Field(64, ge=1)
     max_length: int = Field(256, ge=8)
     normalize: bool = True

@@ -80,9 +80,14 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
     """Build the estimator a config names (or a named baseline with its defaults)."""
     cls = MODELS.get(name or cfg.model.name)
     try:
-        return cls(targets, **(cfg.model.params() if params is None else params))
+        estimator = cls(targets, **(cfg.model.params() if params is None else params))
     except TypeError as err:
         raise AffectlabError(f"model {name or cfg.model.name}: {err}") from None
+    if cfg.features.text.finetune and name in (None, cfg.model.name):
+        if not hasattr(estimator, "use_encoder"):
+            raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")
+        estimator.use_encoder(cfg.features.text)
+    return estimator
 
 
 def attach_features(corpus: Corpus, cfg: RunConfig, needed: set[str]) -> tuple[Corpus, dict[str, Any]]:

@@ -52,9 +52,9 @@ class Estimator(ABC):
     """Base class: ``fit`` → ``predict``; ``state``/``from_state`` for checkpoints."""
 
     #: feature arrays (keys of ``Corpus.features``) the estimator reads; "text" = sentence embeddings
-    needs_features: ClassVar[tuple[str, ...]] = ()
+    needs_features: tuple[str, ...] = ()
     #: whether it reads raw text (``Corpus.frame['text']``)
-    needs_raw_text: ClassVar[bool] = False
+    needs_raw_text: bool = False
     #: whether it is a neural network trained by epochs
     is_neural: ClassVar[bool] = False
 

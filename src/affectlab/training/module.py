@@ -21,9 +21,11 @@ class AffectModule(pl.LightningModule):
     """Training wrapper: loss, optimiser and logging; the network stays a plain ``nn.Module``."""
 
     def __init__(self, net: nn.Module, target_names: Sequence[str], loss_terms: Sequence[LossTerms],
-                 lr: float, weight_decay: float) -> None:
+                 lr: float, weight_decay: float, lr_by_prefix: dict[str, float] | None = None) -> None:
         super().__init__()
         self.net = net
+        # parameters whose name starts with a prefix get that learning rate (a fine-tuned encoder)
+        self.lr_by_prefix = dict(lr_by_prefix or {})
         self.target_names = list(target_names)
         self.loss_terms = list(loss_terms)
         self.lr = lr
@@ -44,11 +46,14 @@ class AffectModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        # no weight decay on biases, norms and embeddings' unknown row alike: decay only matrices
-        decay, no_decay = [], []
+        # decay only weight matrices: not biases, norms or embeddings (the unknown-user row included)
+        buckets: dict[tuple[float, bool], list] = {}
         for name, p in self.net.named_parameters():
             if not p.requires_grad:
                 continue
-            (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            lr = next((v for k, v in self.lr_by_prefix.items() if name.startswith(k)), self.lr)
+            decays = p.ndim >= 2 and "embedding" not in name
+            buckets.setdefault((lr, decays), []).append(p)
+        groups = [{"params": ps, "lr": lr, "weight_decay": self.weight_decay if decays else 0.0}
+                  for (lr, decays), ps in buckets.items()]
         return torch.optim.AdamW(groups, lr=self.lr)

@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from ..losses import weighted_loss
+from ..config import EncoderConfig
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.encoder import FinetunedSequenceNet, TransformerTextEncoder
 from ..models.registry import MODELS
 from ..models.sequence import SequenceConfig, UserSequenceNet
 from .fit import fit_network
@@ -74,9 +76,27 @@ class UserSequenceEstimator(Estimator):
             raise AffectlabError(f"model user_sequence: unknown parameter(s) {', '.join(sorted(unknown))}")
         self.max_len = int(params.get("max_len", 0))
         self.extra = list(params.get("extra", ["is_words", "time_gap"]))
-        self.net: UserSequenceNet | None = None
+        self.net: UserSequenceNet | FinetunedSequenceNet | None = None
         self.users: list[str] = []
         self.gap_stats = (0.0, 1.0)
+        self.encoder_cfg: EncoderConfig | None = None
+        self._tokenizer = None
+
+    def use_encoder(self, cfg: EncoderConfig) -> None:
+        """Fine-tune this encoder with the model: read raw text instead of cached embeddings."""
+        self.encoder_cfg = cfg
+        self.needs_features = ()
+        self.needs_raw_text = True
+
+    def _tokenize(self, texts: list[str]) -> dict:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            from ..features.text import resolve_model_path
+
+            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(self.encoder_cfg.name))
+        return self._tokenizer(texts, padding=True, truncation=True, max_length=self.encoder_cfg.max_length,
+                               return_tensors="pt")
 
     # --- batching -------------------------------------------------------------------------
     def _user_ids(self, corpus: Corpus) -> np.ndarray:
@@ -84,7 +104,9 @@ class UserSequenceEstimator(Estimator):
         return np.array([index.get(g, 0) for g in corpus.frame["group"]], dtype=np.int64)
 
     def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int = 16) -> DataLoader:
-        text = corpus.features["text"].astype(np.float32)
+        finetune = self.encoder_cfg is not None
+        text = None if finetune else corpus.features["text"].astype(np.float32)
+        raw = corpus.frame["text"].tolist() if finetune else None
         extra = extra_inputs(corpus, self.extra, self.gap_stats)
         users = self._user_ids(corpus)
         y = corpus.target_matrix().astype(np.float32) if self.targets else np.zeros((len(corpus), 0), np.float32)
@@ -99,13 +121,21 @@ class UserSequenceEstimator(Estimator):
             safe = np.where(valid, rows, 0)
             target = np.nan_to_num(y[safe]) if y.shape[1] else np.zeros((size, width, 0), np.float32)
             t_mask = valid[..., None] & ~np.isnan(y[safe]) if y.shape[1] else np.zeros((size, width, 0), bool)
+            inputs = {
+                "mask": torch.from_numpy(valid),
+                "users": torch.from_numpy(users[safe[:, 0]]),
+                "extra": torch.from_numpy(extra[safe] * valid[..., None]),
+            }
+            if finetune:
+                positions = np.full(rows.shape, -1, dtype=np.int64)
+                positions[valid] = np.arange(valid.sum())
+                tokens = self._tokenize([raw[r] for r in rows[valid]])
+                inputs.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                              positions=torch.from_numpy(positions))
+            else:
+                inputs["text"] = torch.from_numpy(text[safe] * valid[..., None])
             return {
-                "inputs": {
-                    "text": torch.from_numpy(text[safe] * valid[..., None]),
-                    "mask": torch.from_numpy(valid),
-                    "users": torch.from_numpy(users[safe[:, 0]]),
-                    "extra": torch.from_numpy(extra[safe] * valid[..., None]),
-                },
+                "inputs": inputs,
                 "target": torch.from_numpy(target.astype(np.float32)),
                 "target_mask": torch.from_numpy(t_mask),
                 "rows": torch.from_numpy(rows),
@@ -133,15 +163,20 @@ class UserSequenceEstimator(Estimator):
         self.gap_stats = (float(logs.mean()), float(logs.std() or 1.0)) if len(logs) else (0.0, 1.0)
         y = train.target_matrix()
         net_params = {k: self.params[k] for k in NET_KEYS if k in self.params}
-        net_cfg = SequenceConfig(
-            input_dim=train.features["text"].shape[-1], n_targets=len(self.targets), n_users=len(self.users),
-            extra_dim=len(self.extra), init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])),
-            **net_params,
-        )
         torch.manual_seed(ctx.seed)
+        encoder = self._make_encoder() if self.encoder_cfg is not None else None
+        net_cfg = SequenceConfig(
+            input_dim=encoder.dim if encoder is not None else train.features["text"].shape[-1],
+            n_targets=len(self.targets), n_users=len(self.users), extra_dim=len(self.extra),
+            init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])), **net_params,
+        )
         self.net = UserSequenceNet(net_cfg)
+        lr_by_prefix = {}
+        if encoder is not None:
+            self.net = FinetunedSequenceNet(encoder, self.net)
+            lr_by_prefix = {"encoder.": self.encoder_cfg.encoder_lr}
         terms = [cfg.loss_for(t.name) for t in self.targets]
-        module = AffectModule(self.net, [t.name for t in self.targets], terms, cfg.lr, cfg.weight_decay)
+        module = AffectModule(self.net, [t.name for t in self.targets], terms, cfg.lr, cfg.weight_decay, lr_by_prefix)
 
         def val_loss(corpus: Corpus, pred: np.ndarray) -> float:
             t = torch.from_numpy(np.nan_to_num(corpus.target_matrix()))
@@ -161,15 +196,25 @@ class UserSequenceEstimator(Estimator):
         with torch.inference_mode():
             return clip_to_ranges(self._predict_net(self.net, corpus), self.targets)
 
+    def _make_encoder(self) -> TransformerTextEncoder:
+        from ..features.text import resolve_model_path
+
+        return TransformerTextEncoder(resolve_model_path(self.encoder_cfg.name), self.encoder_cfg.normalize)
+
     def state(self) -> dict[str, Any]:
         assert self.net is not None
         return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(), "users": list(self.users),
-                "gap_stats": list(self.gap_stats)}
+                "gap_stats": list(self.gap_stats),
+                "encoder": self.encoder_cfg.model_dump() if self.encoder_cfg is not None else None}
 
     def load_state(self, state: dict[str, Any]) -> None:
         cfg = dict(state["net_config"])
         cfg["init_means"] = tuple(cfg.get("init_means", ()))
         self.net = UserSequenceNet(SequenceConfig(**cfg))
+        if state.get("encoder"):
+            # the architecture comes from the encoder's own files; the weights from our checkpoint
+            self.use_encoder(EncoderConfig(**state["encoder"]))
+            self.net = FinetunedSequenceNet(self._make_encoder(), self.net)
         self.net.load_state_dict(state["weights"])
         self.net.eval()
         self.users = list(state["users"])
