@@ -18,7 +18,6 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import training as _training  # noqa: F401  (registers the neural estimators)
 from .config import RunConfig
 from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec

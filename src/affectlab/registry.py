@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Generic, TypeVar
 
 from .errors import AffectlabError
@@ -25,6 +26,11 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
+
+    def register_lazy(self, name: str, module: str) -> None:
+        """Declare that importing ``module`` registers ``name``: heavy imports wait until used."""
+        self._lazy[name] = module
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name`` (each name once)."""
@@ -39,15 +45,17 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The object registered as ``name``, or an :class:`AffectlabError` listing the choices."""
+        if name not in self._items and name in self._lazy:
+            importlib.import_module(self._lazy[name])
         try:
             return self._items[name]
         except KeyError:
-            choices = ", ".join(sorted(self._items)) or "(none)"
+            choices = ", ".join(self.names()) or "(none)"
             raise AffectlabError(f"unknown {self.kind} {name!r}; choose from: {choices}") from None
 
     def names(self) -> list[str]:
-        """All registered names, sorted."""
-        return sorted(self._items)
+        """All registered names (lazy ones included), sorted."""
+        return sorted(set(self._items) | set(self._lazy))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy

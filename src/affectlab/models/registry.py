@@ -5,3 +5,6 @@ from __future__ import annotations
 from ..registry import Registry
 
 MODELS: Registry[type] = Registry("model")
+
+# Networks train with Lightning, whose import costs seconds: load them only when named.
+MODELS.register_lazy("user_sequence", "affectlab.training.sequence_estimator")
