@@ -175,9 +175,11 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
-    baseline_rows, baseline_metrics = [], {}
+    baseline_rows, baseline_metrics, baseline_seconds = [], {}, {}
     for name, b in baselines.items():
+        t_b = time.perf_counter()
         b.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor))
+        baseline_seconds[name] = time.perf_counter() - t_b
         baseline_metrics[name] = {}
         for split_name, part in parts.items():
             if part is None or split_name == "test":
@@ -219,7 +221,7 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     summary = {
         "task": cfg.task, "model": cfg.model.name,
         "targets": [{"name": t.name, "low": t.low, "high": t.high} for t in targets],
-        "metrics": metrics, "baselines": baseline_metrics,
+        "metrics": metrics, "baselines": baseline_metrics, "baseline_fit_seconds": baseline_seconds,
         "best_epoch": result.best_epoch, "epochs_run": epochs_run, "n_params": result.n_params,
         "timings": {**timings, "per_epoch": (timings["fit"] / epochs_run) if epochs_run else None},
         "peak_memory_mb": peak_memory_mb(),
