@@ -1,0 +1,402 @@
+"""Built-in data sets: fetched once into a cache, checksummed, then read from there.
+
+Each built-in data set is a :class:`DatasetSpec` in :data:`DATASETS`: where its public archive
+lives and the exact files (by name and sha256) that make it up. :func:`fetch` downloads the
+archive (a zip, streamed to a temporary file with a progress bar) or takes a local folder or
+zip (``source``), finds each expected file by its name anywhere inside, verifies its sha256,
+and moves the verified files into ``<cache>/<name>/`` in one rename, with a ``MANIFEST.json``
+saying where they came from, when, and their hashes. A failed or interrupted fetch leaves the
+cache as it was. The cache root is :func:`affectlab.paths.default_cache_dir`.
+
+>>> import tempfile, pathlib
+>>> cache = pathlib.Path(tempfile.mkdtemp())
+>>> DATASETS.get("semeval2026-task2").licence
+'CC0-1.0'
+>>> is_cached("semeval2026-task2", cache)
+False
+>>> dataset_path("semeval2026-task2", cache)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+affectlab.errors.AffectlabError: data set 'semeval2026-task2' is not in the cache ... run 'affectlab data fetch semeval2026-task2'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Iterator, Mapping
+
+from ..errors import AffectlabError
+from ..io import write_json
+from ..paths import default_cache_dir
+from ..registry import Registry
+
+MANIFEST = "MANIFEST.json"
+CHUNK = 1 << 20
+TIMEOUT_S = 30.0
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A built-in data set: what it is, where its archive lives, and its files' sha256 values."""
+
+    name: str
+    description: str
+    licence: str
+    homepage: str
+    archive_url: str
+    files: Mapping[str, str] = field(default_factory=dict)  # file name -> sha256 (hex)
+
+
+DATASETS: Registry[DatasetSpec] = Registry("data set")
+
+SEMEVAL2026_TASK2 = DATASETS.register("semeval2026-task2")(DatasetSpec(
+    name="semeval2026-task2",
+    description=("SemEval-2026 Task 2: essays and feeling-word lists written over time by 137 US service "
+                 "workers, each self-rated for valence (-2..2) and arousal (0..2); training files of subtasks 1, 2A, 2B"),
+    licence="CC0-1.0",
+    homepage="https://github.com/semeval2026task2/EmotionValArouTimeVariation2026",
+    archive_url="https://github.com/semeval2026task2/EmotionValArouTimeVariation2026/archive/refs/heads/main.zip",
+    files={
+        "train_subtask1.csv": "e1f09b16526a3e6620a55c01550438088f364c57706b557db550aa9fde4d8634",
+        "train_subtask2a.csv": "46575a42fe6146f93d7f5fd0300c7a778ae853fe8d44f3b824a44b5d6bd13cf3",
+        "train_subtask2b.csv": "4b43e5108018355c26ff15f99656b3511a8e70445fc0816cc3f778e4fc318c26",
+        "train_subtask2b_detailed.csv": "814b097ebb8725d463400f6f9907aa073b76c2f42842a4c1b4ee123ae7305c48",
+        "train_subtask2b_user_disposition_change.csv": "44efd5105a1d61e8b41ce4bfecd5b44882caab535438577b5b07d13cd47d9387",
+    },
+))
+
+
+@dataclass
+class FetchResult:
+    """What :func:`fetch` did: where the files are, and whether they were already there."""
+
+    name: str
+    path: Path
+    already_cached: bool
+    source: str
+    files: dict[str, str]  # file name -> sha256
+
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _cache_root(cache: str | os.PathLike[str] | None) -> Path:
+    return Path(cache).expanduser() if cache is not None else default_cache_dir()
+
+
+def dataset_dir(name: str, cache: str | os.PathLike[str] | None = None) -> Path:
+    """Where data set ``name`` lives (or would live) in the cache; does not check it is there."""
+    return _cache_root(cache) / DATASETS.get(name).name
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, as lowercase hex.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's ``MANIFEST.json`` as a dict, or ``None`` when missing or unreadable."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_cached(name: str, cache: str | os.PathLike[str] | None = None, *, verify: bool = False) -> bool:
+    """True when every file of ``name`` is in the cache with the expected sha256.
+
+    Without ``verify`` this trusts the manifest (cheap: no file is read); with it, every file
+    is hashed again.
+    """
+    spec = DATASETS.get(name)
+    folder = dataset_dir(name, cache)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return False
+    recorded = {k: (v.get("sha256") if isinstance(v, dict) else v) for k, v in dict(manifest.get("files", {})).items()}
+    for filename, expected in spec.files.items():
+        path = folder / filename
+        if recorded.get(filename) != expected or not path.is_file():
+            return False
+        if verify and sha256_file(path) != expected:
+            return False
+    return True
+
+
+def dataset_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path:
+    """The cached folder of ``name``; a one-line error saying how to fetch it when absent."""
+    folder = dataset_dir(name, cache)
+    if not is_cached(name, cache):
+        raise AffectlabError(f"data set {name!r} is not in the cache ({folder}); run 'affectlab data fetch {name}'")
+    return folder
+
+
+def list_datasets(cache: str | os.PathLike[str] | None = None) -> list[dict[str, object]]:
+    """One row per built-in data set: name, description, licence, cached, path, homepage."""
+    rows = []
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        rows.append({
+            "name": spec.name, "description": spec.description, "licence": spec.licence,
+            "cached": is_cached(name, cache), "path": dataset_dir(name, cache), "homepage": spec.homepage,
+        })
+    return rows
+
+
+def fetch(
+    name: str,
+    cache: str | os.PathLike[str] | None = None,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    url: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    say: Say = _quiet,
+) -> FetchResult:
+    """Put data set ``name`` into the cache, from its archive URL or from a local ``source``.
+
+    ``source`` is a folder (files found by name, recursively) or a zip; ``url`` overrides the
+    spec's archive URL. When the cache already holds verified files nothing is done unless
+    ``force``. Every file is checked against its sha256 before anything enters the cache.
+    """
+    spec = DATASETS.get(name)
+    if source is not None and url is not None:
+        raise AffectlabError("give either --source or --url, not both")
+    root = _cache_root(cache)
+    target = root / spec.name
+    if not force and is_cached(name, cache, verify=True):
+        manifest = read_manifest(target) or {}
+        return FetchResult(spec.name, target, True, str(manifest.get("source", "")), dict(spec.files))
+    if root.exists() and not root.is_dir():
+        raise AffectlabError(f"{root}: the cache path exists and is not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+
+    with _scratch(root, f".{spec.name}.tmp-") as scratch:
+        staging = scratch / "files"
+        staging.mkdir()
+        if source is not None:
+            where = Path(source).expanduser()
+            origin = str(where.resolve())
+            if where.is_dir():
+                say(f"Copying {spec.name} from {where}")
+                found = _collect_from_folder(spec, where, staging)
+            elif where.is_file():
+                say(f"Reading {spec.name} from {where}")
+                found = _collect_from_zip(spec, where, staging, label=str(where))
+            else:
+                raise AffectlabError(f"{where}: no such file or folder")
+        else:
+            origin = url or spec.archive_url
+            archive = scratch / "archive.zip"
+            say(f"Downloading {spec.name} from {origin}")
+            _download(origin, archive, progress=progress)
+            found = _collect_from_zip(spec, archive, staging, label=origin)
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        write_json(staging / MANIFEST, {
+            "dataset": spec.name, "source": origin, "fetched": now, "licence": spec.licence,
+            "homepage": spec.homepage,
+            "files": {f: {"sha256": spec.files[f], "bytes": (staging / f).stat().st_size, "from": found[f]}
+                      for f in spec.files},
+        })
+        _chmod_like_umask(staging / MANIFEST)
+        _install(staging, target, scratch)
+    say(f"Verified {len(spec.files)} files (sha256) into {target}")
+    return FetchResult(spec.name, target, False, origin, dict(spec.files))
+
+
+def _chmod_like_umask(path: Path) -> None:
+    """Give a file made by mkstemp (0600) the permissions a plain open() would have."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+@contextlib.contextmanager
+def _scratch(root: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder inside the cache root (same file system: renames are atomic)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _install(staging: Path, target: Path, scratch: Path) -> None:
+    """Rename ``staging`` onto ``target``; an older (stale or corrupt) copy is swapped out first."""
+    old = scratch / "old"
+    if target.exists() or target.is_symlink():
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+
+
+def _mismatch(filename: str, expected: str, got: str, where: str, head: bytes) -> AffectlabError:
+    hint = " (it is a Git LFS pointer, not the data: download the real file and use --source)" if head.startswith(_LFS_POINTER) else ""
+    return AffectlabError(f"{filename}: sha256 mismatch in {where}: expected {expected}, got {got}{hint}")
+
+
+def _copy_verified(stream: IO[bytes], dest: Path) -> tuple[str, bytes]:
+    """Copy ``stream`` to ``dest`` while hashing it; returns (sha256, first bytes)."""
+    digest = hashlib.sha256()
+    head = b""
+    with open(dest, "wb") as out:
+        for block in iter(lambda: stream.read(CHUNK), b""):
+            if not head:
+                head = block[:64]
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest(), head
+
+
+def _pick(spec: DatasetSpec, filename: str, candidates: list[tuple[str, Callable[[], IO[bytes]]]],
+          staging: Path, where: str) -> str:
+    """Copy the first candidate whose sha256 matches; error naming both hashes when none does."""
+    if not candidates:
+        raise AffectlabError(f"{filename}: not found in {where} (expected somewhere inside it; see 'affectlab data fetch --help' for --source)")
+    expected = spec.files[filename]
+    dest = staging / filename
+    first: tuple[str, bytes] | None = None
+    for label, opener in candidates:
+        with opener() as stream:
+            got, head = _copy_verified(stream, dest)
+        if got == expected:
+            return label
+        first = first or (got, head)
+    dest.unlink(missing_ok=True)
+    assert first is not None
+    raise _mismatch(filename, expected, first[0], where, first[1])
+
+
+def _collect_from_folder(spec: DatasetSpec, folder: Path, staging: Path) -> dict[str, str]:
+    """Find each expected file by name under ``folder`` (or inside a zip there), verify, copy."""
+    by_name: dict[str, list[Path]] = {}
+    zips: list[Path] = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            by_name.setdefault(path.name, []).append(path)
+            if path.suffix.lower() == ".zip":
+                zips.append(path)
+    found: dict[str, str] = {}
+    for filename in spec.files:
+        candidates = [(str(p.relative_to(folder)), (lambda p=p: open(p, "rb"))) for p in by_name.get(filename, [])]
+        if not candidates:
+            for archive in zips:  # data shipped as a zip inside the folder
+                candidates += _zip_candidates(archive, filename, prefix=f"{archive.relative_to(folder)}!")
+        found[filename] = _pick(spec, filename, candidates, staging, str(folder))
+    return found
+
+
+def _zip_candidates(archive: Path, filename: str, prefix: str = "") -> list[tuple[str, Callable[[], IO[bytes]]]]:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [m.filename for m in zf.infolist() if not m.is_dir() and m.filename.rsplit("/", 1)[-1] == filename]
+    except (zipfile.BadZipFile, OSError):
+        return []
+
+    def opener(member: str) -> Callable[[], IO[bytes]]:
+        @contextlib.contextmanager
+        def open_member() -> Iterator[IO[bytes]]:
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+                yield fh
+        return open_member  # type: ignore[return-value]
+
+    return [(prefix + m, opener(m)) for m in members]
+
+
+def _collect_from_zip(spec: DatasetSpec, archive: Path, staging: Path, *, label: str) -> dict[str, str]:
+    """Find each expected file by name anywhere in the zip (or in a zip inside it), verify, copy."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            inner_zips = [m.filename for m in zf.infolist() if not m.is_dir() and m.filename.lower().endswith(".zip")]
+    except zipfile.BadZipFile:
+        raise AffectlabError(f"{label}: not a zip archive") from None
+    except OSError as err:
+        raise AffectlabError(f"{label}: cannot read ({err.strerror or err})") from None
+    found: dict[str, str] = {}
+    extracted: dict[str, Path] = {}
+    for filename in spec.files:
+        candidates = _zip_candidates(archive, filename)
+        if not candidates and inner_zips:
+            for member in inner_zips:  # one level of nesting: a data zip committed to the repository
+                if member not in extracted:
+                    path = staging.parent / f"inner-{len(extracted)}.zip"
+                    with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(path, "wb") as out:
+                        shutil.copyfileobj(src, out, CHUNK)
+                    extracted[member] = path
+                candidates += _zip_candidates(extracted[member], filename, prefix=f"{member}!")
+        found[filename] = _pick(spec, filename, candidates, staging, label)
+    return found
+
+
+def _download(url: str, dest: Path, *, progress: bool = True) -> None:
+    """Stream ``url`` to ``dest`` with a progress bar on stderr; one-line errors on failure."""
+    scheme = urllib.parse.urlparse(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise AffectlabError(f"{url}: unsupported URL (expected http://, https:// or file://)")
+    request = urllib.request.Request(url, headers={"User-Agent": "affectlab-data-fetch"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with _progress_bar(progress, total, url) as advance:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    advance(len(block))
+    except urllib.error.HTTPError as err:
+        raise AffectlabError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        reason = err.reason.strerror if isinstance(err.reason, OSError) and err.reason.strerror else err.reason
+        raise AffectlabError(f"cannot download {url}: {reason} (no network? use --source DIR with a local copy)") from None
+    except (socket.timeout, TimeoutError):
+        raise AffectlabError(f"cannot download {url}: timed out after {TIMEOUT_S:g} s") from None
+    except (ConnectionError, OSError) as err:
+        raise AffectlabError(f"cannot download {url}: {type(err).__name__}: {err}") from None
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int | None, url: str) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    columns = (TextColumn("[bold]download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(url, total=total)
+        yield lambda n: bar.advance(task, n)
