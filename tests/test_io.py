@@ -46,3 +46,13 @@ def test_read_parquet_and_keep_string_ids(tmp_path):
     assert read_table(tmp_path / "f.parquet")["id"].tolist() == ["007", "008"]
     (tmp_path / "f.csv").write_text("id,v\n007,1\n")
     assert read_table(tmp_path / "f.csv")["id"].tolist() == ["007"]
+
+
+def test_atomic_output_gets_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    write_csv(tmp_path / "f.csv", pd.DataFrame({"a": [1]}))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f.csv").stat().st_mode) == 0o666 & ~umask

@@ -166,6 +166,8 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     result = estimator.fit(train, val, ctx)
     timings["fit"] = time.perf_counter() - t
     if not result.extra.get("is_global_zero", True):
+        # other DDP ranks only take part in the collective refit; rank 0 writes everything
+        _refit(cfg, estimator, result, corpus_f, targets, monitor)
         return None
 
     run = RunDir.create(out)
@@ -191,14 +193,10 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
                 rows[f"pred_{tgt.name}"] = p[:, j]
             baseline_rows.append(rows)
 
-    final = estimator
-    refit = cfg.training.refit_full and cfg.split.kind != "given"
+    t = time.perf_counter()
+    final = _refit(cfg, estimator, result, corpus_f, targets, monitor)
+    refit = final is not estimator
     if refit:
-        t = time.perf_counter()
-        final = estimator_for(cfg, targets)
-        epochs = result.best_epoch if estimator.is_neural else None
-        final.fit(corpus_f, None, FitContext(training=cfg.training, seed=cfg.seed, scorer=make_scorer(cfg.task, targets, set(corpus_f.frame["group"])),
-                                             monitor=monitor, fixed_epochs=max(1, epochs) if epochs is not None else None))
         timings["refit"] = time.perf_counter() - t
 
     # test is touched once, after selection, by the selected model
@@ -236,6 +234,21 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     }
     run.write_summary(summary)
     return run.path
+
+
+def _refit(cfg: RunConfig, estimator: Estimator, result, corpus: Corpus, targets, monitor: str) -> Estimator:
+    """After selection: a new estimator fitted on all training data for the selected epochs.
+
+    Returns ``estimator`` itself when no refit is configured (or the file's own splits are used).
+    """
+    if not cfg.training.refit_full or cfg.split.kind == "given":
+        return estimator
+    final = estimator_for(cfg, targets)
+    epochs = max(1, result.best_epoch) if estimator.is_neural else None
+    scorer = make_scorer(cfg.task, targets, set(corpus.frame["group"]))
+    final.fit(corpus, None, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
+                                       fixed_epochs=epochs))
+    return final
 
 
 def predict_run(run_dir: str | Path, data: str | Path, out: str | Path, split: str | None = None,

@@ -33,6 +33,8 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*number of training batches.*")
 warnings.filterwarnings("ignore", ".*GPU available but not used.*")
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
+# every rank scores the whole validation set itself, so there is nothing to synchronise
+warnings.filterwarnings("ignore", ".*It is recommended to use `self.log.*sync_dist=True.*")
 
 
 def fit_network(
