@@ -1,4 +1,4 @@
-"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--json]``."""
+"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--json]`` or ``--run RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -6,15 +6,82 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from ..errors import AffectlabError
 from .app import app
+from .common import console
+
+_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 
 
 @app.command()
 def evaluate(
-    pred: Optional[Path] = typer.Option(None, "--pred", help="Prediction CSV."),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels (CSV)."),
+    pred: Optional[Path] = typer.Option(None, "--pred", help="Prediction CSV (ids + pred_<target> columns)."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels: CSV, or an MMSA pickle for mosi."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Training file: enables baselines and leakage checks."),
+    task: Optional[str] = typer.Option(None, "--task", help="semeval, mosi or generic (default: detected from the columns)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Evaluate a run directory's predictions instead (adds run-level checks)."),
+    split: Optional[str] = typer.Option(None, "--split", help="With --run: the split to evaluate (default test, else val)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (metrics, findings, ...) instead of tables."),
+    resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the 95% intervals."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
 ) -> None:
-    """Score predictions against gold labels (being written)."""
-    raise AffectlabError("evaluate is not implemented yet")
+    """Metrics with 95% bootstrap intervals, baselines and diagnostic findings."""
+    from ..evaluation.evaluate import evaluate_files, evaluate_run
+
+    if run is not None:
+        if pred is not None or gold is not None or train is not None:
+            raise AffectlabError("give either --run RUN_DIR or --pred/--gold, not both")
+        result = evaluate_run(run, split, n_resamples=resamples, seed=seed)
+    else:
+        if pred is None or gold is None:
+            raise AffectlabError("give --pred PRED.csv and --gold GOLD (or --run RUN_DIR)")
+        if task is not None and task not in ("semeval", "mosi", "generic"):
+            raise AffectlabError(f"--task {task!r}: choose from semeval, mosi, generic")
+        result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
+    if json_out:
+        print(result.to_json())
+        return
+    print_result(result)
+
+
+def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
+    """Rich tables: metrics with intervals, baselines, comparisons, findings."""
+    where = f" ({result.split} split)" if result.split else ""
+    unit = f"{result.n_groups} {result.unit} resampled" if result.n_groups else "rows resampled"
+    table = Table(title=f"{result.task}{where}: {result.n} samples, 95% bootstrap CIs ({result.n_resamples} resamples, {unit})")
+    for col in ("metric", "value", "95% CI"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for key, ci in result.metrics.items():
+        style = "bold" if key == result.headline else None
+        table.add_row(key, f"{ci.value:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", style=style)
+    console.print(table)
+    if result.baselines:
+        keys = [k for k in (result.headline, "ccc", "pearson", "mae") if any(k in b for b in result.baselines.values())]
+        keys = list(dict.fromkeys(keys))
+        bt = Table(title="Baselines (same rows)")
+        bt.add_column("baseline")
+        for k in keys:
+            bt.add_column(k, justify="right")
+        bt.add_row("[bold]model[/bold]", *(f"{result.metrics[k].value:.4f}" if k in result.metrics else "" for k in keys))
+        for name, scores in result.baselines.items():
+            bt.add_row(name, *(f"{scores.get(k, float('nan')):.4f}" for k in keys))
+        console.print(bt)
+    if result.comparisons:
+        ct = Table(title=f"Model minus baseline ({result.headline}), paired bootstrap")
+        for col in ("baseline", "difference", "95% CI", "p"):
+            ct.add_column(col, justify="right" if col != "baseline" else "left")
+        for name, c in result.comparisons:
+            ct.add_row(name, f"{c.diff:+.4f}", f"[{c.low:+.4f}, {c.high:+.4f}]", f"{c.p_value:.3g}")
+        console.print(ct)
+    if result.findings:
+        ft = Table(title="Findings", show_lines=False)
+        for col in ("severity", "code", "message"):
+            ft.add_column(col, overflow="fold")
+        for f in result.findings:
+            ft.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.code, f.message)
+        console.print(ft)
+    else:
+        console.print("No findings.", highlight=False)

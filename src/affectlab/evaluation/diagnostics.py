@@ -1,0 +1,344 @@
+"""Diagnostics: each a function that looks at predictions (or a run) and returns findings.
+
+A :class:`Finding` has a ``code``, a ``severity`` (``info``, ``warning``, ``error``) and a
+one-line ``message``. Thresholds are chosen so that planted faults (sign flips, collapsed or
+shrunken predictions, tiny test sets, leaked ids) are caught, while clean predictions of a
+decent model (CCC 0.6-0.8 on a few hundred samples) get no warning; every check that could
+be noise asks the bootstrap interval first.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> y = rng.normal(size=300)
+>>> [f.code for f in check_sign(y, -y + rng.normal(scale=0.3, size=300))]
+['SIGN_INVERTED']
+>>> check_sign(y, y + rng.normal(scale=0.5, size=300))
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..metrics.regression import ccc as _ccc
+from ..metrics.regression import pearson as _pearson
+from .bootstrap import Interval, PairedResult, bootstrap_ci
+
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
+
+#: prediction sd / label sd below this: collapsed (a model trained with MSE on a weak signal
+#: shrinks towards the mean, r≈ratio; below 0.25 the predictions say little about spread)
+COLLAPSE_RATIO = 0.25
+#: ... or below this and well below the correlation (a model fitted for MSE has ratio ≈ r;
+#: much less than r means the predictions were shrunk beyond what the signal explains)
+SHRUNK_RATIO = 0.5
+SHRUNK_OF_R = 0.6
+#: correlation this high but CCC this far below it: the scale or offset is wrong. Gold plus
+#: independent noise has CCC/r = 2r/(1+r²): ≥ 0.92 for CCC ≥ 0.6, so 0.85 leaves a margin.
+SCALE_MIN_R = 0.3
+SCALE_CCC_FRACTION = 0.85
+SCALE_MIN_GAP = 0.08
+#: a headline correlation-type interval wider than this cannot support a conclusion
+SMALL_SAMPLE_WIDTH = 0.3
+#: fewer rows (or groups, when groups are resampled) than this: too small whatever the interval says
+SMALL_SAMPLE_MIN_ROWS = 30
+SMALL_SAMPLE_MIN_GROUPS = 10
+#: train-val gap of a correlation-type metric counted as large
+OVERFIT_GAP = 0.15
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnostic result: a stable code, a severity and a one-line message."""
+
+    code: str
+    severity: Severity
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+        object.__setattr__(self, "message", " ".join(self.message.split()))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "severity": self.severity, "message": self.message}
+
+
+def worst(findings: Sequence[Finding]) -> str | None:
+    """The highest severity among findings (``None`` when there are none)."""
+    ranks = [SEVERITIES.index(f.severity) for f in findings]
+    return SEVERITIES[max(ranks)] if ranks else None
+
+
+def _label(target: str | None) -> str:
+    return f"{target}: " if target else ""
+
+
+# --------------------------------------------------------------------------- prediction checks
+
+def check_nonfinite(pred: np.ndarray, target_names: Sequence[str], source: str = "predictions") -> list[Finding]:
+    """NaN or infinite predictions: an error (those rows are left out of every metric).
+
+    >>> check_nonfinite(np.array([[1.0], [np.nan]]), ["v"])[0].code
+    'NONFINITE_INPUTS'
+    """
+    pred = np.asarray(pred, dtype=float).reshape(len(pred), -1)
+    out = []
+    for j, t in enumerate(target_names):
+        bad = ~np.isfinite(pred[:, j])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            out.append(Finding("NONFINITE_INPUTS", "error",
+                               f"{source}: {int(bad.sum())} of {len(bad)} pred_{t} values are NaN or infinite "
+                               f"(first in data row {i + 1}); those rows are left out of the {t} metrics"))
+    return out
+
+
+def check_missing_gold(gold: np.ndarray, target_names: Sequence[str]) -> list[Finding]:
+    """Gold values that are missing: info (those rows are not scored for that target)."""
+    gold = np.asarray(gold, dtype=float).reshape(len(gold), -1)
+    out = []
+    for j, t in enumerate(target_names):
+        n = int(np.isnan(gold[:, j]).sum())
+        if n:
+            out.append(Finding("NONFINITE_INPUTS", "info", f"gold: {n} of {len(gold)} {t} labels are missing; those rows are not scored for {t}"))
+    return out
+
+
+def check_sign(y: np.ndarray, p: np.ndarray, groups=None, target: str | None = None, *,
+               n_resamples: int = 300, seed: int = 0) -> list[Finding]:
+    """SIGN_INVERTED: correlation reliably negative (its whole 95% interval below zero)."""
+    r = _pearson(y, p)
+    if not r < -0.1:
+        return []
+    ci = bootstrap_ci("pearson", y, p, groups, n_resamples=n_resamples, seed=seed)
+    if ci.high >= 0:
+        return []
+    return [Finding("SIGN_INVERTED", "error",
+                    f"{_label(target)}predictions correlate negatively with gold (r = {r:.3f}, 95% CI "
+                    f"[{ci.low:.3f}, {ci.high:.3f}]); negated predictions would score r = {-r:.3f}: check the sign "
+                    "of the target or of a loss/label transform")]
+
+
+def check_collapsed(y: np.ndarray, p: np.ndarray, target: str | None = None) -> list[Finding]:
+    """COLLAPSED_PREDICTIONS: prediction spread far below the labels' spread."""
+    sy, sp = float(np.std(y)), float(np.std(p))
+    if sy < 1e-12:
+        return []
+    ratio = sp / sy
+    r = _pearson(y, p)
+    if ratio >= COLLAPSE_RATIO and not (ratio < SHRUNK_RATIO and ratio < SHRUNK_OF_R * r):
+        return []
+    severity: Severity = "error" if sp < 1e-9 else "warning"
+    if ratio < COLLAPSE_RATIO:
+        what = "constant" if sp < 1e-9 else "nearly constant"
+        why = f"(ratio {ratio:.2f} < {COLLAPSE_RATIO}); correlation {r:.3f} then says little"
+    else:
+        what = "shrunk towards the mean"
+        why = f"(ratio {ratio:.2f}, far below what correlation {r:.3f} supports)"
+    return [Finding("COLLAPSED_PREDICTIONS", severity,
+                    f"{_label(target)}predictions are {what}: sd {sp:.4g} vs label sd {sy:.4g} {why}; "
+                    f"CCC {_ccc(y, p):.3f} is the honest number")]
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """``gold ≈ a + b * pred``, fitted so the recalibrated predictions match the fit data's mean and sd."""
+
+    a: float
+    b: float
+    fitted_on: str
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        return self.a + self.b * np.asarray(p, dtype=float)
+
+
+def fit_recalibration(y: np.ndarray, p: np.ndarray, fitted_on: str) -> Recalibration | None:
+    """Mean-and-sd matching map (maximises CCC among affine maps: CCC becomes Pearson r).
+
+    >>> rc = fit_recalibration(np.array([0., 2., 4.]), np.array([1., 2., 3.]), "val")
+    >>> (rc.a, rc.b)
+    (-2.0, 2.0)
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if np.std(p) < 1e-12 or len(y) < 3:
+        return None
+    sign = 1.0 if _pearson(y, p) >= 0 else -1.0
+    b = sign * float(np.std(y) / np.std(p))
+    return Recalibration(float(np.mean(y) - b * np.mean(p)), b, fitted_on)
+
+
+def check_scale(y: np.ndarray, p: np.ndarray, target: str | None = None,
+                recal: Recalibration | None = None) -> list[Finding]:
+    """SCALE_MISMATCH: high correlation, much lower CCC (scale or offset wrong), with a fix.
+
+    ``recal`` is a recalibration fitted on validation data; without it the message reports
+    the in-sample fit and says to fit it on validation data instead.
+    """
+    r, c = _pearson(y, p), _ccc(y, p)
+    if r < SCALE_MIN_R or c > SCALE_CCC_FRACTION * r or r - c < SCALE_MIN_GAP:
+        return []
+    ratio = float(np.std(p) / np.std(y)) if np.std(y) > 0 else float("nan")
+    offset = float(np.mean(p) - np.mean(y))
+    if recal is not None:
+        after = _ccc(y, recal.apply(p))
+        fix = (f"the linear recalibration gold ≈ {recal.a:.3f} + {recal.b:.3f}·pred fitted on {recal.fitted_on} "
+               f"gives CCC {after:.3f} here")
+    else:
+        rc = fit_recalibration(y, p, "this file")
+        fix = (f"a linear recalibration gold ≈ a + b·pred could reach CCC ≈ {r:.3f} (in-sample a = {rc.a:.3f}, "
+               f"b = {rc.b:.3f}); fit a and b on validation data, never on the test labels") if rc else ""
+    return [Finding("SCALE_MISMATCH", "warning",
+                    f"{_label(target)}Pearson r {r:.3f} but CCC {c:.3f}: predictions are off in scale (sd ratio "
+                    f"{ratio:.2f}) or offset ({offset:+.3f}); {fix}")]
+
+
+def check_small_sample(ci: Interval, key: str, n_rows: int) -> list[Finding]:
+    """SMALL_SAMPLE: the headline interval is too wide (or too few units) to conclude anything."""
+    few = ci.n_units < (SMALL_SAMPLE_MIN_GROUPS if ci.unit == "groups" else SMALL_SAMPLE_MIN_ROWS)
+    wide = np.isfinite(ci.width) and ci.width > SMALL_SAMPLE_WIDTH
+    if not (few or wide):
+        return []
+    unit = "groups" if ci.unit == "groups" else "samples"
+    return [Finding("SMALL_SAMPLE", "warning",
+                    f"{key} = {ci.value:.3f} with 95% CI [{ci.low:.3f}, {ci.high:.3f}] (width {ci.width:.2f}) from "
+                    f"{n_rows} samples in {ci.n_units} {unit}: too few to support a conclusion or to rank models")]
+
+
+def check_below_baseline(model_name: str, baseline: str, res: PairedResult, oracle: bool = False,
+                         informative: bool = False) -> list[Finding]:
+    """BELOW_BASELINE from a paired bootstrap of model minus baseline on one key.
+
+    ``informative``: the model reliably carries signal a constant cannot (positive correlation),
+    so losing on an error metric means mis-scaled predictions rather than a useless model.
+    """
+    worse = (res.high < 0) if res.higher_is_better else (res.low > 0)
+    label = f"{baseline} (an oracle constant: the mean of the gold labels)" if oracle else baseline
+    text = (f"{model_name} {res.key} {res.a:.3f} vs {label} {res.b:.3f}: difference {res.diff:+.3f}, "
+            f"95% CI [{res.low:+.3f}, {res.high:+.3f}], p = {res.p_value:.3g}")
+    if worse:
+        if oracle or informative:
+            why = "predictions are over-spread or offset, see SCALE_MISMATCH" if informative else "not a usable baseline, only a reference"
+            return [Finding("BELOW_BASELINE", "info", f"{text} ({why})")]
+        return [Finding("BELOW_BASELINE", "warning", f"{text}: the model is worse than the baseline")]
+    if not res.significant and not oracle:
+        return [Finding("BELOW_BASELINE", "info", f"{text}: not distinguishable from the baseline")]
+    return []
+
+
+# --------------------------------------------------------------------------- leakage
+
+def _norm_text(s: str) -> str:
+    return re.sub(r"\s+", " ", str(s).strip().lower())
+
+
+def check_id_overlap(test_ids: Sequence[str], train_ids: Sequence[str], what: str = "id") -> list[Finding]:
+    """LEAKAGE_ID_OVERLAP: sample ids of the evaluated file also occur in the training file."""
+    test = pd.Series(list(map(str, test_ids)))
+    shared = test[test.isin(set(map(str, train_ids)))]
+    if shared.empty:
+        return []
+    return [Finding("LEAKAGE_ID_OVERLAP", "error",
+                    f"{len(shared)} of {len(test)} evaluated {what}s also occur in the training data (e.g. "
+                    f"{shared.iloc[0]!r}): scores on them measure memory, not generalisation")]
+
+
+def check_text_overlap(test_texts: Sequence[str], train_texts: Sequence[str], min_chars: int = 40) -> list[Finding]:
+    """LEAKAGE_TEXT_OVERLAP: the same text (case and spacing ignored) in training and evaluation.
+
+    Short texts (``min_chars``), e.g. lists of feeling words, repeat legitimately and are ignored.
+    """
+    train = {_norm_text(t) for t in train_texts if isinstance(t, str) and len(t.strip()) >= min_chars}
+    norm = [_norm_text(t) for t in test_texts if isinstance(t, str) and len(t.strip()) >= min_chars]
+    shared = [t for t in norm if t in train]
+    if not shared:
+        return []
+    frac = len(shared) / max(len(norm), 1)
+    severity: Severity = "error" if frac >= 0.05 else "warning"
+    return [Finding("LEAKAGE_TEXT_OVERLAP", severity,
+                    f"{len(shared)} of {len(norm)} evaluated texts ({frac:.1%}) also occur verbatim in the training "
+                    f"data (e.g. {shared[0][:40]!r}...)")]
+
+
+def check_group_overlap(test_groups: Sequence[str], train_groups: Sequence[str], task: str, unit: str = "group") -> list[Finding]:
+    """LEAKAGE_GROUP_OVERLAP: groups in both files; expected (info) for SemEval's seen users."""
+    test = set(map(str, test_groups))
+    shared = sorted(test & set(map(str, train_groups)))
+    if not shared:
+        return []
+    if task == "semeval":
+        return [Finding("LEAKAGE_GROUP_OVERLAP", "info",
+                        f"{len(shared)} of {len(test)} evaluated users also occur in training: seen users, by the "
+                        "task's design; compare seen/ and unseen/ scores")]
+    return [Finding("LEAKAGE_GROUP_OVERLAP", "warning",
+                    f"{len(shared)} of {len(test)} evaluated {unit}s also occur in training (e.g. {shared[0]!r}): "
+                    f"a {unit}-disjoint protocol is expected, so scores are optimistic")]
+
+
+# --------------------------------------------------------------------------- run-level checks
+
+def check_overfitting(history: pd.DataFrame, monitor: str, higher_is_better: bool) -> list[Finding]:
+    """OVERFITTING: train-val gap of the monitored metric large at the end and growing.
+
+    The gap is direction-adjusted (train better than val is positive). "Growing": the last
+    third of the epochs has a larger mean gap than the first third, by at least half the threshold.
+    """
+    col = f"gap_{monitor}"
+    if col not in history:
+        if f"train_{monitor}" in history and f"val_{monitor}" in history:
+            gap = history[f"train_{monitor}"] - history[f"val_{monitor}"]
+        else:
+            return []
+    else:
+        gap = history[col]
+    gap = pd.to_numeric(gap, errors="coerce").dropna().to_numpy(dtype=float)
+    if not higher_is_better:
+        gap = -gap
+    if gap.size == 0:
+        return []
+    threshold = OVERFIT_GAP if higher_is_better else OVERFIT_GAP * max(1e-9, abs(float(history[f"val_{monitor}"].iloc[-1])))
+    last = float(gap[-1])
+    if last < threshold:
+        return []
+    if gap.size >= 3:
+        k = max(1, gap.size // 3)
+        growth = float(gap[-k:].mean() - gap[:k].mean())
+        if growth < threshold / 2:
+            return [Finding("OVERFITTING", "info", f"train-val gap of {monitor} is {last:.3f} but not growing over "
+                                                   f"{gap.size} epochs (change {growth:+.3f})")]
+        return [Finding("OVERFITTING", "warning",
+                        f"train-val gap of {monitor} grew from {gap[:k].mean():.3f} to {gap[-k:].mean():.3f} over "
+                        f"{gap.size} epochs (last {last:.3f}): the model memorises training data; more regularisation "
+                        "or earlier stopping")]
+    return [Finding("OVERFITTING", "info", f"train-val gap of {monitor} is {last:.3f} ({gap.size} epoch(s): "
+                                           "cannot tell whether it grows)")]
+
+
+def check_val_test(val_value: float, test_ci: Interval, key: str) -> list[Finding]:
+    """VAL_TEST_MISMATCH: the validation score lies outside the test score's 95% interval."""
+    if not (np.isfinite(val_value) and np.isfinite(test_ci.low)):
+        return []
+    if test_ci.contains(val_value) or abs(val_value - test_ci.value) < 0.05:
+        return []
+    return [Finding("VAL_TEST_MISMATCH", "warning",
+                    f"validation {key} {val_value:.3f} lies outside the test 95% CI [{test_ci.low:.3f}, "
+                    f"{test_ci.high:.3f}] (test {test_ci.value:.3f}): validation does not predict test here "
+                    "(different users/videos, distribution shift, or selection on a noisy validation set)")]
+
+
+def check_selection(summary: dict) -> list[Finding]:
+    """TEST_USED_FOR_SELECTION: the run chose its model (or epoch) on the test split."""
+    sel = summary.get("selection") or {}
+    if sel.get("test_used_for_selection") or sel.get("split") == "test":
+        return [Finding("TEST_USED_FOR_SELECTION", "error",
+                        f"the run selected on the test split (selection: {sel}); its test score is optimistic "
+                        "and cannot be reported as a final result")]
+    if sel.get("split") is None and "test" in (summary.get("metrics") or {}):
+        return [Finding("TEST_USED_FOR_SELECTION", "info", "the run had no validation split; nothing was selected on it")]
+    return []

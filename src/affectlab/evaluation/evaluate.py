@@ -1,0 +1,541 @@
+"""Evaluate a prediction file against gold labels, or a run directory's own predictions.
+
+What it returns (:class:`EvalResult`): every metric of the task with a 95% percentile bootstrap
+interval (users or videos resampled when the data have them), the baselines that can be
+computed from what was given, paired comparisons of the model with them, and diagnostic
+findings (see :mod:`affectlab.evaluation.diagnostics`).
+
+Tasks and their files:
+
+- ``semeval``: prediction ``user_id,text_id,pred_valence,pred_arousal``; gold the task's CSV
+  (``user_id,text_id,...,valence,arousal``, optionally ``is_seen_user``); groups = users.
+- ``mosi``: prediction ``id,pred_sentiment``; gold a CSV ``id,sentiment`` or an MMSA pickle;
+  groups = videos (the id part before ``$_$``).
+- ``generic``: prediction ``id,pred_<t>...``; gold ``id,<t>...`` (groups from a ``group``,
+  ``user_id``, ``video_id``, ``video`` or ``speaker`` column when present).
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> y = rng.normal(size=(300, 1)); p = y + rng.normal(scale=0.5, size=(300, 1))
+>>> data = EvalData("generic", ["v"], pd.DataFrame({"id": [str(i) for i in range(300)]}), y, p)
+>>> res = evaluate_data(data, n_resamples=100)
+>>> round(res.metrics["ccc_v"].value, 2), [f.code for f in res.findings if f.severity != "info"]
+(0.84, [])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AffectlabError
+from ..io import _jsonable, read_table
+from ..metrics.regression import pearson as _pearson
+from . import diagnostics as dg
+from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
+from .scoring import HEADLINE
+
+TASKS = ("semeval", "mosi", "generic")
+#: columns that name the group of a sample in a generic gold file, in order of preference
+GROUP_COLUMNS = ("group", "user_id", "video_id", "video", "speaker")
+TEXT_COLUMNS = ("text", "raw_text")
+UNITS = {"semeval": "user", "mosi": "video", "generic": "group"}
+_MISSING = {"", "nan", "NaN", "NA", "N/A", "None", "null"}
+
+
+@dataclass
+class EvalData:
+    """Aligned gold and predictions of one task: row i of every array is the same sample."""
+
+    task: str
+    targets: list[str]
+    ids: pd.DataFrame  # the key columns, as strings
+    y: np.ndarray  # (n, k) gold, NaN where missing
+    p: np.ndarray  # (n, k) predictions, NaN where non-finite
+    groups: np.ndarray | None = None
+    seen: np.ndarray | None = None
+    texts: pd.Series | None = None
+    source: str = "predictions"
+
+
+@dataclass
+class TrainData:
+    """What a training file tells the evaluation: ids, groups, texts and labels."""
+
+    ids: pd.Series
+    groups: np.ndarray | None
+    texts: pd.Series | None
+    y: np.ndarray  # (n, k) in the order of the evaluated targets
+
+
+@dataclass
+class EvalResult:
+    """Metrics with intervals, baselines, comparisons and findings of one evaluation."""
+
+    task: str
+    targets: list[str]
+    n: int
+    n_groups: int | None
+    unit: str
+    metrics: dict[str, Interval]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    comparisons: list[tuple[str, PairedResult]] = field(default_factory=list)  # (baseline, model - baseline)
+    findings: list[dg.Finding] = field(default_factory=list)
+    headline: str = ""
+    source: str = ""
+    split: str | None = None
+    n_resamples: int = N_RESAMPLES
+    recalibration: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: ``metrics`` and ``findings`` first, then the rest."""
+        return _jsonable({
+            "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
+            "findings": [f.as_dict() for f in self.findings],
+            "task": self.task, "targets": self.targets, "split": self.split, "n": self.n,
+            "n_groups": self.n_groups, "resampled": self.unit, "n_resamples": self.n_resamples,
+            "confidence": 0.95, "headline": self.headline, "baselines": self.baselines,
+            "comparisons": [{"baseline": name, **c.as_dict()} for name, c in self.comparisons],
+            "recalibration": self.recalibration, "source": self.source,
+        })
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+# --------------------------------------------------------------------------- reading
+
+def _strip(series: pd.Series) -> pd.Series:
+    return series.astype(str).str.strip()
+
+
+def _numbers(values: pd.Series, column: str, source: str, *, allow_nonfinite: bool) -> np.ndarray:
+    """Floats from strings; a value that is not a number (and not missing) is a one-line error."""
+    text = values.astype(str).str.strip()
+    nums = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    missing = text.isin(_MISSING).to_numpy()
+    bad = np.isnan(nums) & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise AffectlabError(f"{source}: {column} value {text.iloc[i]!r} in data row {i + 1} is not a number")
+    if not allow_nonfinite and np.isinf(nums).any():
+        i = int(np.flatnonzero(np.isinf(nums))[0])
+        raise AffectlabError(f"{source}: {column} value in data row {i + 1} is infinite")
+    return nums
+
+
+def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None) -> str:
+    """Guess the task from the prediction file's columns (and a pickle gold file).
+
+    >>> detect_task(["user_id", "text_id", "pred_valence", "pred_arousal"])
+    'semeval'
+    >>> detect_task(["id", "pred_sentiment"]), detect_task(["id", "pred_score"])
+    ('mosi', 'generic')
+    """
+    cols = set(pred_columns)
+    if {"user_id", "text_id", "pred_valence", "pred_arousal"} <= cols:
+        return "semeval"
+    if "pred_sentiment" in cols and "id" in cols:
+        return "mosi"
+    if gold_path is not None and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
+        return "mosi"
+    return "generic"
+
+
+def _key_columns(task: str) -> list[str]:
+    return ["user_id", "text_id"] if task == "semeval" else ["id"]
+
+
+def _pred_targets(task: str, pred: pd.DataFrame, source: str) -> list[str]:
+    if task == "semeval":
+        return ["valence", "arousal"]
+    if task == "mosi":
+        return ["sentiment"]
+    targets = [c[len("pred_"):] for c in pred.columns if c.startswith("pred_")]
+    if not targets:
+        raise AffectlabError(f"{source}: no pred_<target> column (columns: {', '.join(map(str, pred.columns))})")
+    return targets
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], source: str, role: str) -> None:
+    import difflib
+
+    for col in columns:
+        if col not in frame.columns:
+            close = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (columns: {', '.join(map(str, frame.columns))})"
+            raise AffectlabError(f"{source}: missing {role} column {col!r}{hint}")
+
+
+def read_gold(path: str | Path, task: str, trust_pickle: bool = False) -> pd.DataFrame:
+    """Gold labels as a string table; MMSA pickles become ``id, group, split, text, sentiment``."""
+    p = Path(path)
+    if p.suffix.lower() in {".pkl", ".pickle"}:
+        if not p.is_file():
+            raise AffectlabError(f"{p}: no such file")
+        try:
+            from ..config import DataConfig
+            from ..corpus.registry import READERS
+            import affectlab.corpus  # noqa: F401  (registers the readers)
+
+            reader = READERS.get("mmsa")
+        except (ImportError, AffectlabError):
+            raise AffectlabError(f"{p}: reading MMSA pickles needs affectlab.corpus.mmsa, which this installation lacks; "
+                                 "give the gold labels as a CSV 'id,sentiment'") from None
+        corpus = reader(p, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
+        frame = corpus.frame
+        cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
+        out = frame[cols].copy()
+        out["sentiment"] = out["sentiment"].astype(float).map(repr)
+        return out.astype({c: str for c in cols if c != "text"})
+    return read_table(p)
+
+
+def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
+    """The first of ``names`` in a merged table, preferring the gold side (suffix ``__gold``)."""
+    for col in names:
+        for c in (col + "__gold", col):
+            if c in frame:
+                return frame[c]
+    return None
+
+
+def _groups_for(task: str, frame: pd.DataFrame, ids: pd.DataFrame) -> np.ndarray | None:
+    if task == "semeval":
+        return ids["user_id"].to_numpy()
+    if task == "mosi":
+        col = _column(frame, ["group"])
+        if col is not None:
+            return _strip(col).to_numpy()
+        return ids["id"].str.split("$_$", n=1, regex=False).str[0].to_numpy()
+    col = _column(frame, GROUP_COLUMNS)
+    return None if col is None else _strip(col).to_numpy()
+
+
+def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | None = None,
+                   trust_pickle: bool = False) -> EvalData:
+    """Read and join predictions and gold on the task's id columns (one-line errors on bad input)."""
+    pred = read_table(pred_path)
+    task = task or detect_task(pred.columns, gold_path)
+    if task not in TASKS:
+        raise AffectlabError(f"unknown task {task!r}; choose from: {', '.join(TASKS)}")
+    gold = read_gold(gold_path, task, trust_pickle)
+    if gold.empty:
+        raise AffectlabError(f"{gold_path}: no rows")
+    keys = _key_columns(task)
+    targets = _pred_targets(task, pred, str(pred_path))
+    _require(pred, keys + [f"pred_{t}" for t in targets], str(pred_path), "prediction")
+    _require(gold, keys + targets, str(gold_path), "gold")
+    for frame, src in ((pred, pred_path), (gold, gold_path)):
+        for k in keys:
+            frame[k] = _strip(frame[k])
+        dup = frame.duplicated(keys)
+        if dup.any():
+            first = frame.loc[dup, keys].iloc[0].tolist()
+            raise AffectlabError(f"{src}: {int(dup.sum())} duplicate {'/'.join(keys)} rows (first: {'/'.join(first)})")
+
+    # a multi-split gold source (an MMSA pickle) is restricted to the splits the predictions cover
+    if "split" in gold and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
+        covered = set(gold.loc[gold["id"].isin(set(pred["id"])), "split"])
+        gold = gold[gold["split"].isin(covered)]
+
+    # a left join keeps the prediction file's row order, so row numbers in messages are its own
+    merged = pred.merge(gold, on=keys, how="left", indicator=True, suffixes=("", "__gold"))
+    only_pred = merged[merged["_merge"] == "left_only"]
+    gold_keys = set(map(tuple, gold[keys].to_numpy().tolist()))
+    pred_keys = set(map(tuple, pred[keys].to_numpy().tolist()))
+    only_gold = [k for k in map(tuple, gold[keys].to_numpy().tolist()) if k not in pred_keys]
+    if len(only_pred) == len(pred):
+        raise AffectlabError(f"{pred_path}: no prediction id matches a gold id (e.g. {'/'.join(only_pred[keys].iloc[0])} "
+                             f"vs gold {'/'.join(gold[keys].iloc[0])}); wrong gold file or id columns?")
+    if len(only_pred):
+        raise AffectlabError(f"{pred_path}: {len(only_pred)} predicted ids are not in the gold file "
+                             f"(first: {'/'.join(only_pred[keys].iloc[0])})")
+    if only_gold:
+        raise AffectlabError(f"{pred_path}: {len(only_gold)} gold rows have no prediction (first: {'/'.join(only_gold[0])})")
+    del gold_keys
+    merged = merged[merged["_merge"] == "both"].reset_index(drop=True)
+    src = str(pred_path)
+    p = np.stack([_numbers(merged[f"pred_{t}"], f"pred_{t}", src, allow_nonfinite=True) for t in targets], axis=1)
+    y = np.stack([_numbers(merged[t], t, str(gold_path), allow_nonfinite=False) for t in targets], axis=1)
+    ids = merged[keys].astype(str)
+    groups = _groups_for(task, merged, ids)
+    seen = None
+    if task == "semeval" and "is_seen_user" in merged:
+        seen = _strip(merged["is_seen_user"]).str.lower().isin(["true", "1", "yes"]).to_numpy()
+    texts = _column(merged, TEXT_COLUMNS)
+    return EvalData(task, targets, ids, y, p, groups, seen, texts, src)
+
+
+def load_train_data(path: str | Path, task: str, targets: Sequence[str], trust_pickle: bool = False) -> TrainData:
+    """The training file given with ``--train`` (for baselines and leakage checks)."""
+    frame = read_gold(path, task, trust_pickle)
+    if task == "mosi" and "split" in frame and Path(path).suffix.lower() in {".pkl", ".pickle"}:
+        if "train" in set(frame["split"]):
+            frame = frame[frame["split"] == "train"].reset_index(drop=True)
+    id_col = "text_id" if task == "semeval" else "id"
+    _require(frame, [id_col], str(path), "training id")
+    missing = [t for t in targets if t not in frame]
+    if missing:
+        raise AffectlabError(f"{path}: missing training label column {missing[0]!r}")
+    y = np.stack([_numbers(frame[t], t, str(path), allow_nonfinite=False) for t in targets], axis=1)
+    ids = _strip(frame[id_col])
+    if task == "semeval":
+        _require(frame, ["user_id"], str(path), "training user")
+        groups = _strip(frame["user_id"]).to_numpy()
+    else:
+        groups = _groups_for(task, frame, pd.DataFrame({"id": ids}))
+    texts = _column(frame, TEXT_COLUMNS)
+    return TrainData(ids.reset_index(drop=True), groups, texts, y)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def _correlation_key(task: str) -> str:
+    """A correlation-type key whose interval width says whether the sample can support a conclusion."""
+    return {"semeval": "score", "mosi": "pearson"}.get(task, "ccc")
+
+
+def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, tuple[np.ndarray, bool]]:
+    """name -> (predictions, is_oracle)."""
+    n, k = data.y.shape
+    out: dict[str, tuple[np.ndarray, bool]] = {}
+    if train is not None:
+        mean = np.nanmean(train.y, axis=0)
+        out["train mean"] = (np.tile(mean, (n, 1)), False)
+        if data.task == "semeval" and train.groups is not None and data.groups is not None:
+            tf = pd.DataFrame(train.y, columns=data.targets).assign(g=train.groups)
+            per_user = tf.groupby("g")[data.targets].mean()
+            pred = per_user.reindex(data.groups).to_numpy(dtype=float)
+            pred = np.where(np.isnan(pred), mean, pred)  # unseen users: the global train mean
+            out["train user mean"] = (pred, False)
+    else:
+        out["gold mean (oracle)"] = (np.tile(np.nanmean(data.y, axis=0), (n, 1)), True)
+    return out
+
+
+def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: dict[str, np.ndarray] | None = None,
+                  recalibration: dict[str, dg.Recalibration] | None = None, n_resamples: int = N_RESAMPLES,
+                  seed: int = 0, split: str | None = None) -> EvalResult:
+    """Metrics with CIs, baselines and findings for aligned data.
+
+    ``baselines``: extra real baseline predictions on the same rows (e.g. a run's baselines.csv);
+    ``recalibration``: per-target maps fitted on validation data (offered by SCALE_MISMATCH).
+    """
+    findings: list[dg.Finding] = []
+    findings += dg.check_nonfinite(data.p, data.targets, data.source)
+    findings += dg.check_missing_gold(data.y, data.targets)
+    finite = np.isfinite(data.p).all(axis=1)
+    if not finite.any():
+        raise AffectlabError(f"{data.source}: no row has finite predictions for every target")
+    # rows with a non-finite prediction are left out (reported above), the rest keep their alignment
+    rows = np.flatnonzero(finite)
+    y, p = data.y[rows], data.p[rows]
+    groups = None if data.groups is None else np.asarray(data.groups)[rows]
+    seen = None if data.seen is None else np.asarray(data.seen)[rows]
+    scored = ~np.isnan(y).all(axis=1)
+    if scored.sum() < 3:
+        raise AffectlabError(f"{data.source}: only {int(scored.sum())} rows with gold labels and finite predictions; need at least 3")
+
+    metrics = bootstrap_scores(data.task, y, p, data.targets, groups, seen, n_resamples=n_resamples, seed=seed)
+    headline = HEADLINE.get(data.task, "ccc")
+    unit = (UNITS[data.task] + "s") if groups is not None else "rows"
+    n_groups = None if groups is None else int(len(set(map(str, groups))))
+    result = EvalResult(data.task, list(data.targets), int(len(rows)), n_groups, unit, metrics, headline=headline,
+                        source=data.source, split=split, n_resamples=n_resamples)
+
+    # per-target checks on the rows that have gold for that target
+    for j, t in enumerate(data.targets):
+        ok = ~np.isnan(y[:, j])
+        if ok.sum() < 3:
+            continue
+        g = None if groups is None else groups[ok]
+        findings += dg.check_sign(y[ok, j], p[ok, j], g, t, n_resamples=min(n_resamples, 300), seed=seed)
+        findings += dg.check_collapsed(y[ok, j], p[ok, j], t)
+        rc = (recalibration or {}).get(t)
+        findings += dg.check_scale(y[ok, j], p[ok, j], t, rc)
+        if rc is not None:
+            from ..metrics.regression import ccc
+
+            result.recalibration[t] = {"a": rc.a, "b": rc.b, "fitted_on": rc.fitted_on,
+                                       "ccc_before": ccc(y[ok, j], p[ok, j]), "ccc_after": ccc(y[ok, j], rc.apply(p[ok, j]))}
+
+    corr_key = _correlation_key(data.task)
+    if corr_key in metrics:
+        findings += dg.check_small_sample(metrics[corr_key], corr_key, int(len(rows)))
+
+    # baselines: scored on the same rows, compared with the model on the headline key
+    base_preds = {name: (bp[rows], oracle) for name, (bp, oracle) in _baseline_predictions(data, train).items()}
+    for name, bp in (baselines or {}).items():
+        base_preds[name] = (np.asarray(bp, dtype=float).reshape(len(data.y), -1)[rows], False)
+    codes = group_codes(groups, len(rows))
+    informative = "pearson" in metrics and metrics["pearson"].low > 0
+    for i, (name, (bp, oracle)) in enumerate(base_preds.items()):
+        if not np.isfinite(bp).all():
+            continue
+        result.baselines[name] = fast_scores(data.task, y, bp, data.targets, codes, seen)
+        if headline not in metrics:
+            continue
+        cmp = paired_bootstrap(data.task, y, p, bp, data.targets, groups, [headline],
+                               n_resamples=n_resamples, seed=seed + 1 + i)[headline]
+        result.comparisons.append((name, cmp))
+        findings += dg.check_below_baseline("model", name, cmp, oracle=oracle, informative=informative)
+
+    if train is not None:
+        findings += dg.check_id_overlap(data.ids.iloc[:, -1], train.ids, "text_id" if data.task == "semeval" else "id")
+        if data.texts is not None and train.texts is not None:
+            findings += dg.check_text_overlap(data.texts.astype(str), train.texts.astype(str))
+        if data.groups is not None and train.groups is not None:
+            findings += dg.check_group_overlap(data.groups, train.groups, data.task, UNITS[data.task])
+    result.findings = findings
+    return result
+
+
+def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None = None, task: str | None = None, *,
+                   n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False) -> EvalResult:
+    """``affectlab evaluate --pred --gold [--train] [--task]`` as a library call."""
+    data = load_eval_data(pred, gold, task, trust_pickle)
+    train_data = load_train_data(train, data.task, data.targets, trust_pickle) if train is not None else None
+    if train_data is not None and data.task == "semeval" and data.seen is None and data.groups is not None:
+        data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
+    return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
+
+
+# --------------------------------------------------------------------------- run directories
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"id": str, "group": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    """config, summary, predictions, metrics and baselines of a run directory (missing optional files → None)."""
+    from ..io import read_yaml
+    from ..runs.rundir import require_run_dir
+
+    path = require_run_dir(run_dir)
+    try:
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AffectlabError(f"{path / 'summary.json'}: not valid JSON") from None
+    out: dict[str, Any] = {"path": path, "summary": summary, "config": read_yaml(path / "config.yaml")}
+    for name, file in (("predictions", "predictions.csv"), ("history", "metrics.csv"), ("baselines", "baselines.csv")):
+        out[name] = _read_csv(path / file) if (path / file).is_file() and (path / file).stat().st_size else None
+    return out
+
+
+def run_targets(run: dict[str, Any]) -> list[str]:
+    names = [t["name"] for t in run["summary"].get("targets", [])]
+    if not names and run["predictions"] is not None:
+        names = [c[len("pred_"):] for c in run["predictions"].columns if c.startswith("pred_")]
+    return names
+
+
+def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = None) -> str:
+    """``split`` if given, else test when it has gold labels, else val."""
+    have = [s for s in ("test", "val", "full", "train") if s in set(pred["split"])
+            and pred.loc[pred["split"] == s, list(targets)].notna().any().any()]
+    if split is not None:
+        if split not in have:
+            raise AffectlabError(f"no labelled {split!r} rows in predictions.csv (have: {', '.join(have) or 'none'})")
+        return split
+    for s in ("test", "val", "full"):
+        if s in have:
+            return s
+    raise AffectlabError("predictions.csv has no labelled test, val or full rows to evaluate")
+
+
+def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
+    pred = run["predictions"]
+    targets = run_targets(run)
+    part = pred[pred["split"] == split].reset_index(drop=True)
+    y = part[targets].to_numpy(dtype=float)
+    p = part[[f"pred_{t}" for t in targets]].to_numpy(dtype=float)
+    seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
+    groups = part["group"].astype(str).to_numpy() if "group" in part else None
+    return EvalData(run["summary"].get("task", "generic"), targets, part[["id"]].astype(str), y, p, groups,
+                    seen if run["summary"].get("task") == "semeval" else None, None, f"{run['path']}/predictions.csv")
+
+
+def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
+    """Evaluate a run directory's predictions (test when present, else val) plus run-level checks."""
+    from .scoring import higher_is_better
+
+    run = load_run(run_dir)
+    if run["predictions"] is None:
+        raise AffectlabError(f"{run['path']}: no predictions.csv")
+    targets = run_targets(run)
+    pred = run["predictions"]
+    missing = [c for c in ["split", "id", *targets, *[f"pred_{t}" for t in targets]] if c not in pred]
+    if missing:
+        raise AffectlabError(f"{run['path']}/predictions.csv: missing column {missing[0]!r}")
+    split = pick_split(pred, targets, split)
+    data = run_eval_data(run, split)
+    summary = run["summary"]
+
+    # the run's own baselines, fitted on its training part, on the same rows
+    base: dict[str, np.ndarray] = {}
+    bl = run["baselines"]
+    if bl is not None and {"split", "id", "baseline"} <= set(bl.columns):
+        part = bl[bl["split"] == split]
+        for name, rows in part.groupby("baseline", sort=False):
+            aligned = rows.set_index("id").reindex(data.ids["id"])
+            cols = [f"pred_{t}" for t in targets]
+            if all(c in aligned for c in cols) and aligned[cols].notna().all().all():
+                base[name] = aligned[cols].to_numpy(dtype=float)
+
+    # recalibration fitted on validation predictions, offered when scoring test
+    recal: dict[str, dg.Recalibration] = {}
+    if split == "test" and "val" in set(pred["split"]):
+        val = pred[pred["split"] == "val"]
+        for t in targets:
+            ok = val[t].notna() & np.isfinite(val[f"pred_{t}"])
+            rc = dg.fit_recalibration(val.loc[ok, t].to_numpy(float), val.loc[ok, f"pred_{t}"].to_numpy(float), "validation")
+            if rc is not None:
+                recal[t] = rc
+
+    train_rows = pred[pred["split"] == "train"]
+    train = None
+    if len(train_rows) and split != "train":
+        train = TrainData(train_rows["id"].astype(str).reset_index(drop=True),
+                          train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
+                          None, train_rows[targets].to_numpy(dtype=float))
+    result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split)
+    result.source = str(run["path"])
+    # the train-mean baseline of evaluate_data duplicates the run's global_mean: keep the run's own
+    if "global_mean" in base:
+        result.baselines.pop("train mean", None)
+        result.comparisons = [(n, c) for n, c in result.comparisons if n != "train mean"]
+        result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and "train mean" in f.message)]
+
+    run_findings = dg.check_selection(summary)
+    monitor = (summary.get("selection") or {}).get("monitor") or HEADLINE.get(data.task, "ccc")
+    if run["history"] is not None:
+        try:
+            hib = higher_is_better(monitor)
+        except KeyError:
+            hib = True
+        run_findings += dg.check_overfitting(run["history"], monitor, hib)
+    headline = result.headline
+    val_value = (summary.get("metrics") or {}).get("val", {}).get(headline)
+    if split == "test" and val_value is not None and headline in result.metrics:
+        run_findings += dg.check_val_test(float(val_value), result.metrics[headline], headline)
+    result.findings = run_findings + result.findings
+    return result
+
+
+def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
+    return {s: sum(f.severity == s for f in findings) for s in dg.SEVERITIES}
+
+
+__all__ = [
+    "EvalData", "EvalResult", "TrainData", "detect_task", "evaluate_data", "evaluate_files", "evaluate_run",
+    "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "severity_counts",
+]
