@@ -24,7 +24,7 @@ REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
 #: extra per-target metrics by task (the group-aware ones need a group per sample)
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "semeval": ("r_within", "r_between", "r_composite"),
-    "mosi": (),
+    "mosi": ("acc2_nonneg", "f1_nonneg", "acc2_nozero", "f1_nozero", "acc5", "acc7"),  # metrics/mosi.py
     "generic": (),
 }
 #: the headline number of each task, used for early stopping by default

@@ -7,6 +7,7 @@ False
 from __future__ import annotations
 
 from . import regression as _regression  # noqa: F401  (registers)
+from . import mosi as _mosi  # noqa: F401
 from . import semeval as _semeval  # noqa: F401
 from .base import METRICS, Metric, register_metric
 from .regression import ccc, mae, pearson, rmse

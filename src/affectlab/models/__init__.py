@@ -2,5 +2,9 @@
 
 from .base import Estimator, FitContext, FitResult
 from .registry import MODELS
+from . import ridge_modality as _ridge_modality  # noqa: F401,E402  (registers ridge_text/_audio/_vision/_all)
+
+for _name in ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention"):  # Lightning-trained: load when named
+    MODELS.register_lazy(_name, "affectlab.training.fusion_estimator")
 
 __all__ = ["Estimator", "FitContext", "FitResult", "MODELS"]

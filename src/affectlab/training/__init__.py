@@ -1,5 +1,6 @@
 """Training: a LightningModule around any network, early stopping, checkpoints, resume, seeds."""
 
+from . import fusion_estimator as _fusion_estimator  # noqa: F401  (registers the fusion models)
 from . import sequence_estimator as _sequence_estimator  # noqa: F401  (registers user_sequence)
 from .fit import fit_network
 from .module import AffectModule

@@ -1,0 +1,324 @@
+"""MMSA pickles (CMU-MOSI, CMU-MOSEI, CH-SIMS as the MMSA toolkit ships them), read safely.
+
+Layout: ``{'train'|'valid'|'test': {'id', 'raw_text', 'text', 'audio', 'vision', 'audio_lengths',
+'vision_lengths', 'regression_labels', ...}}`` with sequences of shape (N, L, D) for any L (2-D
+(N, D) arrays are read as L = 1). A file may hold any subset of the splits (a held-out file often
+has only ``test``); split names are kept as in the file, so ``split.val_split: valid`` selects
+MMSA's validation split.
+
+Each sample becomes one corpus row: ``id`` exactly as in the file, ``group`` = the video (the
+part of the id before ``$_$``), ``order`` = the clip number when it parses, ``text`` = raw_text,
+``split``, and the target (``sentiment`` in [-3, 3] unless ``data.targets`` says otherwise).
+Features: ``features[m]`` (N, L, D) float32 and ``lengths[m]`` (N,) for m in text/audio/vision;
+a length of 0 means the modality is missing for that sample (models then use a learned
+"missing" vector).
+
+Safety: pickles are read with :class:`RestrictedUnpickler`, which admits only built-in
+containers, strings, numbers and numpy arrays. Anything else is refused with a one-line error
+that points at ``--trust-pickle`` (``data.options.trust_pickle: true``), which lifts the
+restriction with a warning.
+
+Options (``data.options``): ``trust_pickle`` (false), ``nonfinite`` (zero|mean|error, default
+zero; counts go to ``corpus.meta["nonfinite"]``), ``modalities`` (default: those present in every
+split), ``text_source`` (``features``: the file's text arrays; ``encoder``: re-encode raw_text
+with ``features.text``, cached), ``label_key`` (default ``regression_labels``).
+
+>>> import pickle, tempfile, pathlib, numpy as np
+>>> from affectlab.config import DataConfig
+>>> part = {"id": ["vid$_$2", "vid$_$10"], "raw_text": ["good", "bad"],
+...         "text": np.ones((2, 1, 4), np.float32), "audio": np.zeros((2, 3, 2), np.float32),
+...         "audio_lengths": np.array([3, 1]), "regression_labels": np.array([1.4, -2.0])}
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "m.pkl"
+>>> p.write_bytes(pickle.dumps({"test": part}))  and None
+>>> c = read_mmsa(p, DataConfig(format="mmsa"))
+>>> c.frame[["id", "group", "order", "split", "sentiment"]].values.tolist()
+[['vid$_$2', 'vid', 2.0, 'test', 1.4], ['vid$_$10', 'vid', 10.0, 'test', -2.0]]
+>>> c.features["audio"].shape, c.lengths["audio"].tolist(), sorted(c.features)
+((2, 3, 2), [3, 1], ['audio', 'text'])
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import DataConfig
+from ..errors import AffectlabError
+from .base import Corpus, TargetSpec
+from .nonfinite import check_rule, replace_nonfinite
+from .registry import READERS
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("text", "audio", "vision")
+DEFAULT_TARGET = TargetSpec("sentiment", -3.0, 3.0)
+TEXT_SOURCES = ("features", "encoder")
+
+_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float",
+             "complex", "bool", "slice", "range"}
+#: the globals a pickle of plain containers and numpy arrays needs (numpy 1 and numpy 2 names)
+SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {("builtins", n) for n in _BUILTINS}
+    | {("collections", "OrderedDict")}
+    | {(f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")}
+    | {(f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")}  # protocol-5 arrays
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
+    # dtype classes numpy 1.25+ pickles for dtype objects (e.g. numpy.dtypes.Float32DType)
+    | {("numpy.dtypes", n) for n in ("Float16DType", "Float32DType", "Float64DType", "Int8DType", "Int16DType",
+                                      "Int32DType", "Int64DType", "UInt8DType", "UInt16DType", "UInt32DType",
+                                      "UInt64DType", "BoolDType", "StrDType", "BytesDType", "ObjectDType")}
+)
+
+
+class ForeignObjectError(pickle.UnpicklingError):
+    """The pickle references a global outside :data:`SAFE_GLOBALS`."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only :data:`SAFE_GLOBALS`; anything else raises.
+
+    >>> import pickle, io
+    >>> RestrictedUnpickler(io.BytesIO(pickle.dumps({"a": [1, 2.0, "x"]}))).load()
+    {'a': [1, 2.0, 'x']}
+    >>> RestrictedUnpickler(io.BytesIO(pickle.dumps(print))).load()
+    Traceback (most recent call last):
+    ...
+    affectlab.corpus.mmsa.ForeignObjectError: builtins.print
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise ForeignObjectError(f"{module}.{name}")
+
+
+def load_pickle(path: str | Path, trust: bool = False) -> Any:
+    """Unpickle ``path`` (restricted unless ``trust``), with one-line errors for unreadable files."""
+    p = Path(path)
+    if p.is_dir():
+        raise AffectlabError(f"{p}: is a folder, expected an MMSA pickle")
+    raw = p.read_bytes()
+    if not raw:
+        raise AffectlabError(f"{p}: file is empty")
+    try:
+        if trust:
+            msg = f"{p}: loading with --trust-pickle: arbitrary code in this file can run"
+            log.warning(msg)
+            warnings.warn(msg, stacklevel=2)
+            return pickle.loads(raw)  # noqa: S301 (the user asked for it)
+        return RestrictedUnpickler(io.BytesIO(raw)).load()
+    except ForeignObjectError as err:
+        raise AffectlabError(f"{p}: refused to load object {err} (only containers, strings, numbers and "
+                             "numpy arrays are allowed); pass --trust-pickle if you trust this file") from None
+    except AffectlabError:
+        raise
+    except Exception as err:  # UnpicklingError, EOFError, ValueError, ImportError...: not a usable pickle
+        raise AffectlabError(f"{p}: not a readable pickle ({type(err).__name__}: {str(err)[:120]})") from None
+
+
+def _as_sequences(value: Any, key: str, n: int, where: str) -> np.ndarray:
+    """A (N, L, D) float32 array from an array (or list of equal arrays), else a one-line error."""
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # numpy >= 1.24 refuses ragged nested lists outright
+        arr = np.asarray(value, dtype=object)
+    if arr.dtype == object:
+        raise AffectlabError(f"{where}: {key!r} is ragged (samples of different shapes); expected one (N, L, D) array "
+                             "padded to a common length, with the true lengths in '<modality>_lengths'")
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    if arr.ndim != 3:
+        raise AffectlabError(f"{where}: {key!r} has shape {arr.shape}; expected (N, L, D) or (N, D)")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise AffectlabError(f"{where}: {key!r} holds {arr.dtype} values, not numbers")
+    if len(arr) != n:
+        raise AffectlabError(f"{where}: {key!r} has {len(arr)} samples but 'id' has {n}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _as_lengths(value: Any, key: str, n: int, seq_len: int, where: str) -> tuple[np.ndarray, int]:
+    """Valid lengths (N,) as int64, clipped to L (also returns how many were clipped)."""
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.size != n:
+        raise AffectlabError(f"{where}: {key!r} has {arr.size} values but 'id' has {n}")
+    arr = arr.reshape(n).astype(float)
+    if not np.isfinite(arr).all() or (arr != np.round(arr)).any() or (arr < 0).any():
+        i = int(np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0))[0])
+        raise AffectlabError(f"{where}: {key!r} value {arr[i]!r} at row {i + 1} is not a count of time steps")
+    clipped = int((arr > seq_len).sum())  # longer sequences were truncated to L by whoever padded them
+    return np.minimum(arr, seq_len).astype(np.int64), clipped
+
+
+def _ids(value: Any, where: str) -> list[str]:
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1).tolist()
+    if not isinstance(value, (list, tuple)):
+        raise AffectlabError(f"{where}: 'id' is a {type(value).__name__}, expected a list of strings")
+    out = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value]
+    seen: set[str] = set()
+    for v in out:
+        if v in seen:
+            raise AffectlabError(f"{where}: duplicate id {v!r}")
+        seen.add(v)
+    return out
+
+
+def split_video_clip(sample_id: str) -> tuple[str, float | None]:
+    """``'vid$_$12'`` → ``('vid', 12.0)``; ids without ``$_$`` (or a non-numeric clip) keep no clip.
+
+    >>> split_video_clip("03bSnISJMiM$_$11"), split_video_clip("abc")
+    (('03bSnISJMiM', 11.0), ('abc', None))
+    """
+    if "$_$" not in sample_id:
+        return sample_id, None
+    video, clip = sample_id.rsplit("$_$", 1)
+    try:
+        return video, float(int(clip))
+    except ValueError:
+        return video, None
+
+
+def pad_concat(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate (N_i, L_i, D) arrays along N, zero-padding L to the longest."""
+    width = max(a.shape[1] for a in arrays)
+    return np.concatenate([np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0))) for a in arrays], axis=0)
+
+
+def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.ndarray], rule: str,
+                        ids: list[str], source: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """Apply the non-finite rule per modality; samples whose valid steps are all non-finite become missing.
+
+    Returns features, lengths and ``{"nonfinite": {m: count}, "missing": {m: count}}``.
+    """
+    nonfinite: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    for m in list(features):
+        x, length = features[m], lengths[m]
+        steps = np.arange(x.shape[1])[None, :] < length[:, None]  # (N, L) valid steps
+        finite_row = (np.isfinite(x).all(axis=2) | ~steps).all(axis=1)
+        all_bad = (~np.isfinite(x).any(axis=2) | ~steps).all(axis=1) & (length > 0)
+        if not finite_row.all() and rule != "error":
+            length = np.where(all_bad, 0, length)  # nothing usable left: mark it missing, not zero
+        features[m], nonfinite[m] = replace_nonfinite(x, rule, m, source, ids)
+        lengths[m] = length
+        missing[m] = int((length == 0).sum())
+    return features, lengths, {"nonfinite": nonfinite, "missing": missing}
+
+
+@READERS.register("mmsa")
+def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
+    """Read an MMSA pickle into a :class:`Corpus` (see the module docstring for options)."""
+    cfg = cfg or DataConfig(format="mmsa")
+    opts = dict(cfg.options)
+    source = str(path)
+    known = {"trust_pickle", "nonfinite", "modalities", "text_source", "label_key"}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise AffectlabError(f"{source}: unknown data.options {', '.join(unknown)} for format mmsa (known: {', '.join(sorted(known))})")
+    rule = check_rule(str(opts.get("nonfinite", "zero")), source)
+    text_source = str(opts.get("text_source", "features"))
+    if text_source not in TEXT_SOURCES:
+        raise AffectlabError(f"{source}: data.options.text_source must be features or encoder, not {text_source!r}")
+    label_key = str(opts.get("label_key", "regression_labels"))
+    if len(cfg.targets) > 1:
+        raise AffectlabError(f"{source}: an MMSA pickle has one regression target; the config declares {len(cfg.targets)}")
+    t = cfg.targets[0] if cfg.targets else None
+    target = TargetSpec(t.name, t.low, t.high) if t is not None else DEFAULT_TARGET
+
+    data = load_pickle(path, bool(opts.get("trust_pickle", False)))
+    if not isinstance(data, dict) or not data:
+        raise AffectlabError(f"{source}: expected a dict of splits such as {{'train': {{...}}, 'test': {{...}}}}, "
+                             f"got {type(data).__name__}")
+    splits = {}
+    for name, part in data.items():
+        if not isinstance(part, dict):
+            raise AffectlabError(f"{source}: split {name!r} is a {type(part).__name__}, expected a dict of arrays")
+        if "id" not in part:
+            raise AffectlabError(f"{source}: split {name!r} lacks key 'id' (has: {', '.join(map(str, part))})")
+        splits[str(name)] = part
+
+    wanted = opts.get("modalities")
+    if wanted is None:
+        modalities = [m for m in MODALITIES if all(m in part for part in splits.values())]
+    else:
+        modalities = [str(m) for m in ([wanted] if isinstance(wanted, str) else wanted)]
+        for m in modalities:
+            if m not in MODALITIES:
+                raise AffectlabError(f"{source}: data.options.modalities: unknown modality {m!r} (choose from {', '.join(MODALITIES)})")
+            for name, part in splits.items():
+                if m not in part:
+                    raise AffectlabError(f"{source}: split {name!r} lacks key {m!r} (has: {', '.join(map(str, part))})")
+    if text_source == "encoder":
+        modalities = [m for m in modalities if m != "text"]  # re-encoded from raw_text by the pipeline
+        for name, part in splits.items():
+            if "raw_text" not in part:
+                raise AffectlabError(f"{source}: data.options.text_source is 'encoder' but split {name!r} has no 'raw_text'")
+
+    frames, feats, lens = [], {m: [] for m in modalities}, {m: [] for m in modalities}
+    clipped_total: dict[str, int] = {}
+    for name, part in splits.items():
+        where = f"{source}: split {name!r}"
+        ids = _ids(part["id"], where)
+        n = len(ids)
+        frame = pd.DataFrame({"id": ids})
+        parsed = [split_video_clip(i) for i in ids]
+        frame["group"] = [g for g, _ in parsed]
+        frame["order"] = [c if c is not None else float(k) for k, (_, c) in enumerate(parsed)]
+        if "raw_text" in part:
+            raw = part["raw_text"]
+            raw = raw.tolist() if isinstance(raw, np.ndarray) else raw
+            if not isinstance(raw, (list, tuple)) or len(raw) != n:
+                raise AffectlabError(f"{where}: 'raw_text' has {len(raw) if hasattr(raw, '__len__') else '?'} entries but 'id' has {n}")
+            frame["text"] = [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in raw]
+        frame["split"] = name
+        if label_key in part:
+            y = np.asarray(part[label_key])
+            if y.dtype == object or y.size != n:
+                raise AffectlabError(f"{where}: {label_key!r} has {y.size} values but 'id' has {n}")
+            y = y.reshape(n).astype(float)
+            bad = np.isinf(y) | (np.isnan(y) & require_labels)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise AffectlabError(f"{where}: label of id {ids[i]!r} is {y[i]!r}, not a number")
+            low = -np.inf if target.low is None else target.low
+            high = np.inf if target.high is None else target.high
+            outside = ~np.isnan(y) & ((y < low) | (y > high))
+            if outside.any():
+                i = int(np.flatnonzero(outside)[0])
+                raise AffectlabError(f"{where}: label {y[i]:g} of id {ids[i]!r} is outside [{low:g}, {high:g}]")
+            frame[target.name] = y
+        elif require_labels:
+            raise AffectlabError(f"{where}: lacks the labels {label_key!r} needed for training (has: {', '.join(map(str, part))})")
+        else:
+            frame[target.name] = np.nan
+        for m in modalities:
+            x = _as_sequences(part[m], m, n, where)
+            key = f"{m}_lengths"
+            if key in part:
+                length, clipped = _as_lengths(part[key], key, n, x.shape[1], where)
+                clipped_total[m] = clipped_total.get(m, 0) + clipped
+            else:
+                length = np.full(n, x.shape[1], dtype=np.int64)
+            feats[m].append(x)
+            lens[m].append(length)
+        frames.append(frame)
+
+    frame = pd.concat(frames, ignore_index=True)
+    for m in modalities:
+        dims = {a.shape[2] for a in feats[m]}
+        if len(dims) > 1:
+            raise AffectlabError(f"{source}: modality {m!r} has different feature sizes across splits ({sorted(dims)})")
+    features = {m: pad_concat(feats[m]) for m in modalities}
+    lengths = {m: np.concatenate(lens[m]) for m in modalities}
+    features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source)
+    meta = {**counts, "modalities": modalities, "text_source": text_source,
+            "lengths_clipped": {m: c for m, c in clipped_total.items() if c}, "splits": list(splits)}
+    return Corpus(frame=frame, targets=(target,), features=features, lengths=lengths, name=Path(path).name,
+                  source_columns={"id": "id"}, output_columns=("id",), meta=meta)

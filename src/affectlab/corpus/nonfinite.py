@@ -1,0 +1,70 @@
+"""Replace non-finite feature values (COVAREP's -inf, NaN) by a rule, and count them.
+
+Public tools (MMSA, the CMU SDK) zero these silently; here every replacement is counted and the
+count ends up in the run's ``summary.json`` (``nonfinite``). Rules (``data.options.nonfinite``):
+
+- ``zero``: replace by 0 (MMSA's convention, but counted);
+- ``mean``: replace by the mean of the finite values of that feature dimension in the same file;
+- ``error``: refuse the file, naming the first offending sample.
+
+>>> import numpy as np
+>>> x = np.array([[[1.0, np.nan]], [[3.0, -np.inf]], [[np.nan, 4.0]]])
+>>> y, n = replace_nonfinite(x, "zero", "audio", "f.pkl")
+>>> n, y[:, 0].tolist()
+(3, [[1.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+>>> replace_nonfinite(x, "mean", "audio", "f.pkl")[0][:, 0].tolist()
+[[1.0, 4.0], [3.0, 4.0], [2.0, 4.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import AffectlabError
+
+RULES = ("zero", "mean", "error")
+
+
+def check_rule(rule: str, source: str) -> str:
+    """The rule, or a one-line error listing the choices."""
+    if rule not in RULES:
+        raise AffectlabError(f"{source}: data.options.nonfinite must be one of {', '.join(RULES)}, not {rule!r}")
+    return rule
+
+
+def replace_nonfinite(values: np.ndarray, rule: str, modality: str, source: str,
+                      ids: Sequence[str] | None = None) -> tuple[np.ndarray, int]:
+    """``values`` (N, ..., D) with non-finite entries replaced per ``rule``; also how many there were.
+
+    A modality with no finite value at all is refused whatever the rule: replacing everything
+    would train on constants without anyone noticing.
+    """
+    check_rule(rule, source)
+    arr = np.asarray(values, dtype=np.float32)
+    bad = ~np.isfinite(arr)
+    count = int(bad.sum())
+    if count == 0:
+        return arr, 0
+    if bad.all():
+        raise AffectlabError(f"{source}: modality {modality!r} has no finite values (all NaN/inf); "
+                             f"leave it out with data.options.modalities")
+    if rule == "error":
+        row = int(np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))[0])
+        which = f"id {ids[row]!r}" if ids is not None else f"row {row + 1}"
+        raise AffectlabError(f"{source}: modality {modality!r} has {count} non-finite value(s), first at {which} "
+                             f"(data.options.nonfinite is 'error'; use 'zero' or 'mean' to replace them)")
+    arr = arr.copy()
+    if rule == "zero":
+        arr[bad] = 0.0
+    else:
+        flat = arr.reshape(-1, arr.shape[-1])
+        flat_bad = bad.reshape(-1, arr.shape[-1])
+        with np.errstate(invalid="ignore"):
+            sums = np.where(flat_bad, 0.0, flat).sum(axis=0, dtype=np.float64)
+            n_ok = (~flat_bad).sum(axis=0)
+            means = np.where(n_ok > 0, sums / np.maximum(n_ok, 1), 0.0).astype(np.float32)
+        flat[flat_bad] = np.broadcast_to(means, flat.shape)[flat_bad]
+        arr = flat.reshape(arr.shape)
+    return arr, count

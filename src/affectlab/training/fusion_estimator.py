@@ -1,0 +1,234 @@
+"""Fusion estimators: ``late_fusion``, ``early_lstm``, ``tensor_fusion``, ``cross_attention``.
+
+Per-sample batches (no group sequences) of the modality arrays in ``Corpus.features`` and their
+lengths, trained with :func:`~affectlab.training.fit.fit_network` and :class:`AffectModule`
+(early stopping on the validation split's monitored metric, MAE for the ``mosi`` task).
+
+Inputs are standardised per feature with the training rows' valid time steps and clipped to
+±``clip`` standard deviations (openSMILE/COVAREP statistics have heavy tails). The loss is
+``training.losses`` for the target, L1 (MAE) when the config names none: the MOSI standard.
+
+Parameters (config ``model:`` keys): ``modalities`` (default [text, audio, vision]), ``hidden``,
+``dropout``, ``modality_dropout``, ``encoder`` (mean|lstm, per-modality sequence encoder),
+``fusion_dim`` (tensor fusion), ``heads`` (cross attention), ``clip``, ``threads`` (torch
+intra-op threads while fitting and predicting, default 1: these networks are so small that a
+second thread only adds synchronisation, 15x slower per step on a loaded 2-core machine;
+0 = leave torch's setting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..config import LossTerms
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from ..losses import weighted_loss
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.fusion import FusionConfig, build_fusion_net
+from ..models.registry import MODELS
+from ..models.ridge_modality import modality_arrays
+from .fit import fit_network
+from .module import AffectModule
+
+ALL_MODALITIES = ("text", "audio", "vision")
+PARAM_KEYS = {"modalities", "hidden", "dropout", "modality_dropout", "encoder", "fusion_dim", "heads", "clip", "threads"}
+
+
+class FusionEstimator(Estimator):
+    """Base of the fusion estimators; subclasses set ``kind`` (a :data:`affectlab.models.fusion.NETS` key)."""
+
+    kind: ClassVar[str] = ""
+    registered_name: ClassVar[str] = ""
+    is_neural = True
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        unknown = set(params) - PARAM_KEYS
+        if unknown:
+            raise AffectlabError(f"model {self.registered_name}: unknown parameter(s) {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(sorted(PARAM_KEYS))})")
+        mods = params.get("modalities", list(ALL_MODALITIES))
+        mods = [mods] if isinstance(mods, str) else list(mods)
+        bad = [m for m in mods if m not in ALL_MODALITIES]
+        if not mods or bad or len(set(mods)) != len(mods):
+            raise AffectlabError(f"model {self.registered_name}: modalities must be distinct names from "
+                                 f"{', '.join(ALL_MODALITIES)}, got {mods}")
+        if params.get("encoder", "mean") not in ("mean", "lstm"):
+            raise AffectlabError(f"model {self.registered_name}: encoder must be mean or lstm")
+        p = float(params.get("modality_dropout", 0.0))
+        if not 0.0 <= p < 1.0:
+            raise AffectlabError(f"model {self.registered_name}: modality_dropout must be in [0, 1)")
+        self.modalities = tuple(mods)
+        self.needs_features = self.modalities
+        self.clip = float(params.get("clip", 10.0))
+        self.threads = int(params.get("threads", 1))
+        self.net: torch.nn.Module | None = None
+        self.stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._prepared: list[tuple[Corpus, dict[str, torch.Tensor]]] = []
+
+    # --- inputs ---------------------------------------------------------------------------
+    def _fit_stats(self, train: Corpus) -> None:
+        self.stats = {}
+        for m in self.modalities:
+            x, length = modality_arrays(train, m)
+            valid = np.arange(x.shape[1])[None, :] < length[:, None]
+            rows = x[valid] if valid.any() else x.reshape(-1, x.shape[2])
+            mean = rows.mean(axis=0, dtype=np.float64)
+            std = rows.std(axis=0, dtype=np.float64)
+            self.stats[m] = (mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+
+    def _inputs(self, corpus: Corpus) -> dict[str, torch.Tensor]:
+        """Standardised tensors for every row of ``corpus`` (cached per corpus object during a fit)."""
+        for c, tensors in self._prepared:
+            if c is corpus:
+                return tensors
+        out: dict[str, torch.Tensor] = {}
+        for m in self.modalities:
+            x, length = modality_arrays(corpus, m)
+            mean, std = self.stats[m]
+            if x.shape[2] != len(mean):
+                raise AffectlabError(f"feature {m!r} has {x.shape[2]} dimensions; the model was trained on {len(mean)}")
+            z = np.clip((x - mean) / std, -self.clip, self.clip)
+            z[~(np.arange(x.shape[1])[None, :] < length[:, None])] = 0.0  # padding stays zero
+            out[m] = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+            out[f"{m}_len"] = torch.from_numpy(length.astype(np.int64))
+        y = corpus.target_matrix().astype(np.float32)
+        out["_target"] = torch.from_numpy(np.nan_to_num(y))
+        out["_mask"] = torch.from_numpy(~np.isnan(y))
+        self._prepared.append((corpus, out))
+        return out
+
+    def _batch(self, tensors: dict[str, torch.Tensor], idx: list[int] | torch.Tensor) -> dict:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        inputs = {}
+        for m in self.modalities:
+            length = tensors[f"{m}_len"][idx]
+            width = max(int(length.max()), 1)  # crop padding no sample of this batch uses
+            inputs[m] = tensors[m][idx, :width]
+            inputs[f"{m}_len"] = length
+        return {"inputs": inputs, "target": tensors["_target"][idx], "target_mask": tensors["_mask"][idx], "rows": idx}
+
+    def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int) -> DataLoader:
+        tensors = self._inputs(corpus)
+        generator = torch.Generator().manual_seed(0)
+        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,
+                          collate_fn=lambda idx: self._batch(tensors, idx), generator=generator)
+
+    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        tensors = self._inputs(corpus)
+        out = np.zeros((len(corpus), len(self.targets)), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(corpus), 512):
+                batch = self._batch(tensors, list(range(start, min(start + 512, len(corpus)))))
+                out[start:start + len(batch["rows"])] = net(**batch["inputs"]).numpy()
+        return out
+
+    @contextlib.contextmanager
+    def _threads(self):
+        """Run with ``self.threads`` torch threads, restoring the previous setting afterwards."""
+        previous = torch.get_num_threads()
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    # --- Estimator ------------------------------------------------------------------------
+    def _check_aligned(self, corpus: Corpus) -> None:
+        if self.kind != "early_lstm":
+            return
+        widths = {m: modality_arrays(corpus, m)[0].shape[1] for m in self.modalities}
+        if len(set(widths.values())) > 1:
+            shown = ", ".join(f"{m} L={w}" for m, w in widths.items())
+            raise AffectlabError(f"model early_lstm needs time-aligned modalities of one length ({shown}); "
+                                 "use aligned features (e.g. the csd reader's reference alignment) or another fusion model")
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
+        self.check_inputs(train)
+        self._check_aligned(train)
+        cfg = ctx.training
+        self._prepared = []
+        self._fit_stats(train)
+        y = train.target_matrix()
+        if np.isnan(y).all():
+            raise AffectlabError("the training split has no labels")
+        p = self.params
+        torch.manual_seed(ctx.seed)
+        net_cfg = FusionConfig(
+            kind=self.kind, modalities=self.modalities, input_dims=tuple(len(self.stats[m][0]) for m in self.modalities),
+            n_targets=len(self.targets), hidden=int(p.get("hidden", 64)), dropout=float(p.get("dropout", 0.2)),
+            modality_dropout=float(p.get("modality_dropout", 0.0)), encoder=str(p.get("encoder", "mean")),
+            fusion_dim=int(p.get("fusion_dim", 16)), heads=int(p.get("heads", 4)),
+            init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])),
+        )
+        try:
+            self.net = build_fusion_net(net_cfg)
+        except ValueError as err:
+            raise AffectlabError(f"model {self.registered_name}: {err}") from None
+        names = [t.name for t in self.targets]
+        terms = [cfg.losses.get(n, LossTerms(mae=1.0)) for n in names]
+        module = AffectModule(self.net, names, terms, cfg.lr, cfg.weight_decay)
+
+        def val_loss(corpus: Corpus, pred: np.ndarray) -> float:
+            t = corpus.target_matrix()
+            return float(weighted_loss(torch.from_numpy(pred), torch.from_numpy(np.nan_to_num(t)),
+                                       torch.from_numpy(~np.isnan(t)), terms, names)[0])
+
+        try:
+            with self._threads():
+                result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
+                                     self._predict_net, train, val, ctx, val_loss=val_loss)
+        finally:
+            self._prepared = []  # do not keep the training arrays alive in the estimator
+        self.net = module.net
+        self.net.eval()
+        return result
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("predict before fit")
+        self.check_inputs(corpus)
+        self._check_aligned(corpus)
+        self.net.eval()
+        try:
+            with self._threads():
+                return clip_to_ranges(self._predict_net(self.net, corpus), self.targets)
+        finally:
+            self._prepared = []
+
+    def state(self) -> dict[str, Any]:
+        assert self.net is not None
+        return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(),
+                "stats": {m: {"mean": torch.from_numpy(mu), "std": torch.from_numpy(sd)} for m, (mu, sd) in self.stats.items()},
+                "clip": self.clip}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        cfg = FusionConfig.from_dict(dict(state["net_config"]))
+        self.net = build_fusion_net(cfg)
+        self.net.load_state_dict(state["weights"])
+        self.net.eval()
+        self.modalities = cfg.modalities
+        self.needs_features = self.modalities
+        self.stats = {m: (s["mean"].numpy(), s["std"].numpy()) for m, s in state["stats"].items()}
+        self.clip = float(state["clip"])
+
+
+def _register(name: str, kind: str, doc: str) -> type:
+    cls = type(f"Fusion_{name}", (FusionEstimator,), {"kind": kind, "registered_name": name, "__doc__": doc, "__module__": __name__})
+    return MODELS.register(name)(cls)
+
+
+LateFusion = _register("late_fusion", "late", "Per-modality encoders, concatenated, MLP head (late fusion).")
+EarlyLSTM = _register("early_lstm", "early_lstm", "Modalities concatenated per time step, one LSTM (early fusion).")
+TensorFusion = _register("tensor_fusion", "tensor", "Outer product of modality vectors with an appended 1 (TFN).")
+CrossAttention = _register("cross_attention", "attention", "Cross-modal attention between modalities (MulT-style).")
+
+#: the fusion estimators' registered names, in benchmark order
+FUSION_MODELS = ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention")
