@@ -1,0 +1,97 @@
+"""``affectlab compare RUN_DIR... [--criteria CRITERIA.yaml] [--json]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .app import app
+from .common import console
+
+
+def _fmt(v) -> str:  # noqa: ANN001
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if v != v else f"{v:.4f}"
+    return str(v)
+
+
+@app.command()
+def compare(
+    runs: List[Path] = typer.Argument(..., help="Run directories, oldest version first."),
+    criteria: Optional[Path] = typer.Option(None, "--criteria", help="YAML: split, and levels (minimum/target/excellent) per score key."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the paired tests."),
+    epochs: bool = typer.Option(True, "--epochs/--no-epochs", help="Show the epoch-progression table."),
+) -> None:
+    """Version table, config differences, paired tests, seed groups, epochs and a verdict."""
+    from ..runs.compare import compare_runs
+
+    cmp = compare_runs(runs, criteria, n_resamples=resamples)
+    if json_out:
+        print(json.dumps(cmp.to_dict(), indent=2))
+        return
+    print_comparison(cmp, epochs)
+
+
+def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
+    """Rich tables for a :class:`~affectlab.runs.compare.Comparison`."""
+    if cmp.versions:
+        keys = [c for c in cmp.versions[0] if c not in ("run", "best_epoch", "n_params")
+                and not c.startswith(("train ", "gap ", "status "))]
+        t = Table(title=f"Versions ({cmp.task}, {cmp.split} split; gap = train − {cmp.split})")
+        for c in ("run", "key", cmp.split, "train", "gap", "status", "best epoch", "params"):
+            t.add_column(c, justify="left" if c in ("run", "key", "status") else "right")
+        for row in cmp.versions:
+            for i, k in enumerate(keys):
+                first = i == 0
+                t.add_row(row["run"] if first else "", k, _fmt(row.get(k)), _fmt(row.get(f"train {k}")),
+                          _fmt(row.get(f"gap {k}")), row.get(f"status {k}", ""),
+                          _fmt(row.get("best_epoch")) if first else "", _fmt(row.get("n_params")) if first else "",
+                          end_section=i == len(keys) - 1)
+        console.print(t)
+    if cmp.config_diff:
+        t = Table(title="Config differences")
+        t.add_column("key")
+        for r in cmp.runs:
+            t.add_column(r)
+        for row in cmp.config_diff:
+            t.add_row(row["key"], *(_fmt(row.get(r)) for r in cmp.runs))
+        console.print(t)
+    if cmp.pairs:
+        t = Table(title=f"Paired bootstrap on shared {cmp.split} samples (a − b)")
+        for c in ("a vs b", "key", "a", "b", "a − b", "95% CI", "p", "n"):
+            t.add_column(c, justify="left" if c in ("a vs b", "key") else "right")
+        for p in cmp.pairs:
+            t.add_row(f"{p['a']} vs {p['b']}", p["key"], f"{p['a_value']:.3f}", f"{p['b_value']:.3f}", f"{p['diff']:+.3f}",
+                      f"[{p['ci_low']:+.3f}, {p['ci_high']:+.3f}]", f"{p['p_value']:.2g}", str(p["n_shared"]),
+                      style="bold" if p["key"] == cmp.headline else None)
+        console.print(t)
+    if cmp.seed_groups:
+        t = Table(title=f"Seed groups ({cmp.headline} on {cmp.split})")
+        for c in ("runs", "seeds", "mean", "sd"):
+            t.add_column(c)
+        for g in cmp.seed_groups:
+            t.add_row(", ".join(g["runs"]), ", ".join(map(str, g["seeds"])), f"{g['mean']:.4f}", f"{g['sd']:.4f}")
+        console.print(t)
+        for gt in cmp.group_tests:
+            console.print(f"{gt['a']} vs {gt['b']}: diff {gt['diff']:+.4f}, Welch t {gt['t']:.2f} p {gt['p_welch']:.3g}, "
+                          f"permutation p {gt['p_permutation']:.3g}", highlight=False)
+    if show_epochs and cmp.epochs:
+        t = Table(title="Epoch progression (monitored metric; * = selected epoch)")
+        for c in ("run", "epoch", "train loss", "val loss", "train", "val", "gap"):
+            t.add_column(c, justify="right")
+        for e in cmp.epochs:
+            t.add_row(e["run"], f"{e['epoch']}{'*' if e['best'] else ''}", _fmt(e["train_loss"]), _fmt(e["val_loss"]),
+                      _fmt(e["train"]), _fmt(e["val"]), _fmt(e["gap"]))
+        console.print(t)
+    for n in cmp.notes:
+        console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+    console.print("[bold]Verdict[/bold]")
+    for v in cmp.verdicts:
+        console.print(f"- {v}", highlight=False)

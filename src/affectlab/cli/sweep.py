@@ -1,0 +1,37 @@
+"""``affectlab sweep CONFIG --space SPACE.yaml --trials N --data PATH --out DIR [--storage URL] [--seeds K]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import app
+from .common import console
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="Base YAML config."),
+    space: Path = typer.Option(..., "--space", help="Search space YAML: per dotted key, type float/int/categorical and low/high/log or choices."),
+    data: Path = typer.Option(..., "--data", help="Training data."),
+    out: Path = typer.Option(..., "--out", help="Folder for trial run directories and the study."),
+    trials: int = typer.Option(20, "--trials", min=1, help="Number of trials (this process)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///OUT/optuna.db); a shared database spreads a sweep over machines."),
+    seeds: int = typer.Option(0, "--seeds", min=0, help="Re-run the best config on this many seeds."),
+    study_name: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's file name)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Fixed override for every trial: key=value (repeatable)."),
+) -> None:
+    """Optuna search over config keys, scored on validation only; best config re-run on K seeds."""
+    from ..sweep import run_sweep
+
+    result = run_sweep(config, space, data, out, trials=trials, storage=storage, seeds=seeds, study_name=study_name,
+                       overrides=list(set_ or []), say=lambda line: console.print(line, highlight=False))
+    console.print(f"best trial {result.best_trial}: {result.monitor} = {result.best_value:.4f} with {result.best_params}", highlight=False)
+    if result.seed_values:
+        import numpy as np
+
+        v = np.asarray(result.seed_values, float)
+        console.print(f"best config on {len(v)} seeds: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.4f}", highlight=False)
+    console.print(f"study: {result.storage} ({result.study_name}); runs under {out}", highlight=False)

@@ -1,0 +1,328 @@
+"""Compare run directories: versions, config differences, paired tests, seed groups, epochs.
+
+``compare_runs(paths, criteria)`` returns a :class:`Comparison` whose parts are plain tables
+(lists of dicts) so the CLI can print them and tests can check them:
+
+- ``versions``: per run the headline and per-target scores on the evaluated split, the train
+  value and the train−split gap, and a status against the criteria's levels;
+- ``config_diff``: the flattened ``config.yaml`` keys whose values differ between runs;
+- ``pairs``: each consecutive pair of runs compared on the *shared* samples of the split with a
+  paired bootstrap (interval of the difference and two-sided p-value);
+- ``seed_groups``: runs whose configs differ only in ``seed``, as mean ± sd; two such groups are
+  compared with Welch's t-test and an exact/permutation test on the run-level scores;
+- ``epochs``: per run and epoch, train and validation values of the monitored metric and the gap;
+- ``verdicts``: plain sentences saying which differences are real and which are noise.
+
+Criteria YAML (all optional)::
+
+    split: val             # which split to compare (default: test when every run has it, else val)
+    levels:                # per score key: minimum / target / excellent
+      score: {minimum: 0.5, target: 0.6, excellent: 0.7}
+      ccc_valence: {minimum: 0.6, target: 0.7}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AffectlabError
+from ..evaluation.bootstrap import N_RESAMPLES, paired_bootstrap
+from ..evaluation.evaluate import load_run, run_targets
+from ..evaluation.scoring import HEADLINE, higher_is_better
+from ..io import read_yaml
+
+LEVELS = ("minimum", "target", "excellent")
+#: config keys that never make two runs "different versions"
+IGNORED_KEYS = {"name"}
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": value}`` (lists kept as values).
+
+    >>> flatten({"model": {"name": "x", "hidden": 64}, "seed": 1})
+    {'model.name': 'x', 'model.hidden': 64, 'seed': 1}
+    """
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def status(value: float, levels: dict[str, float], hib: bool) -> str:
+    """Highest level reached (``below minimum`` when none).
+
+    >>> status(0.65, {"minimum": 0.5, "target": 0.6, "excellent": 0.7}, True)
+    'target'
+    >>> status(1.2, {"minimum": 1.0}, False)
+    'below minimum'
+    """
+    reached = "below minimum"
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    for level in LEVELS:
+        if level in levels:
+            ok = value >= levels[level] if hib else value <= levels[level]
+            if not ok:
+                break
+            reached = level
+    return reached
+
+
+@dataclass
+class Comparison:
+    """Everything ``affectlab compare`` prints, as plain tables."""
+
+    task: str
+    split: str
+    headline: str
+    runs: list[str]
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    config_diff: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    seed_groups: list[dict[str, Any]] = field(default_factory=list)
+    group_tests: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..io import _jsonable
+
+        return _jsonable(self.__dict__)
+
+
+def read_criteria(path: str | Path | None) -> dict[str, Any]:
+    """The criteria file: ``split`` and ``levels`` (key → {minimum, target, excellent})."""
+    if path is None:
+        return {"levels": {}}
+    raw = read_yaml(path)
+    levels = raw.get("levels", {k: v for k, v in raw.items() if k != "split"})
+    if not isinstance(levels, dict):
+        raise AffectlabError(f"{path}: 'levels' must map score keys to {{minimum, target, excellent}}")
+    clean: dict[str, dict[str, float]] = {}
+    for key, lv in levels.items():
+        if not isinstance(lv, dict) or not set(lv) <= set(LEVELS) or not lv:
+            raise AffectlabError(f"{path}: levels of {key!r} must be a mapping with minimum, target and/or excellent")
+        try:
+            clean[str(key)] = {k: float(v) for k, v in lv.items()}
+        except (TypeError, ValueError):
+            raise AffectlabError(f"{path}: levels of {key!r} must be numbers") from None
+    split = raw.get("split")
+    if split is not None and split not in ("train", "val", "test", "full"):
+        raise AffectlabError(f"{path}: split must be val, test or full, not {split!r}")
+    return {"levels": clean, "split": split}
+
+
+def _label(path: Path, config: dict) -> str:
+    return str(config.get("name") or path.name)
+
+
+def _unique_labels(runs: list[dict]) -> list[str]:
+    labels = [_label(r["path"], r["config"]) for r in runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lab} ({r['path'].name})" if labels.count(lab) > 1 else lab for lab, r in zip(labels, runs)]
+    if len(set(labels)) < len(labels):
+        labels = [str(r["path"]) for r in runs]
+    return labels
+
+
+def _split_for(runs: list[dict], wanted: str | None) -> str:
+    def has(r: dict, s: str) -> bool:
+        return s in (r["summary"].get("metrics") or {})
+
+    if wanted:
+        missing = [str(r["path"]) for r in runs if not has(r, wanted)]
+        if missing:
+            raise AffectlabError(f"{missing[0]}: has no {wanted!r} metrics to compare")
+        return wanted
+    for s in ("test", "val"):
+        if all(has(r, s) for r in runs):
+            return s
+    raise AffectlabError("the runs share neither test nor val metrics; nothing to compare")
+
+
+def _shared(runs: list[dict], a: int, b: int, split: str, targets: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """Gold, predictions of a and b and groups on the samples both runs predicted in ``split``."""
+    pa, pb = runs[a]["predictions"], runs[b]["predictions"]
+    if pa is None or pb is None:
+        raise AffectlabError("predictions.csv missing")
+    cols = ["id", *targets, *[f"pred_{t}" for t in targets]] + (["group"] if "group" in pa else [])
+    fa = pa.loc[pa["split"] == split, cols]
+    fb = pb.loc[pb["split"] == split, ["id", *[f"pred_{t}" for t in targets]]]
+    m = fa.merge(fb, on="id", suffixes=("", "__b"))
+    m = m[np.isfinite(m[[f"pred_{t}" for t in targets] + [f"pred_{t}__b" for t in targets]].to_numpy(float)).all(axis=1)]
+    y = m[targets].to_numpy(dtype=float)
+    return (y, m[[f"pred_{t}" for t in targets]].to_numpy(float), m[[f"pred_{t}__b" for t in targets]].to_numpy(float),
+            m["group"].astype(str).to_numpy() if "group" in m else None, len(fa))
+
+
+def _welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    from itertools import combinations
+
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    t = stats.ttest_ind(a, b, equal_var=False)
+    # exact permutation test of the difference in means when small, else 10000 random permutations
+    pooled = np.concatenate([a, b])
+    obs = abs(a.mean() - b.mean())
+    n = len(pooled)
+    if n <= 16:
+        diffs = []
+        for idx in combinations(range(n), len(a)):
+            mask = np.zeros(n, bool)
+            mask[list(idx)] = True
+            diffs.append(abs(pooled[mask].mean() - pooled[~mask].mean()))
+        p_perm = float(np.mean(np.asarray(diffs) >= obs - 1e-12))
+    else:
+        rng = np.random.default_rng(0)
+        hits = sum(abs((s := rng.permutation(pooled))[: len(a)].mean() - s[len(a):].mean()) >= obs - 1e-12 for _ in range(10000))
+        p_perm = (hits + 1) / 10001
+    return {"t": float(t.statistic), "p_welch": float(t.pvalue), "p_permutation": p_perm}
+
+
+def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None, *,
+                 n_resamples: int = N_RESAMPLES, seed: int = 0, alpha: float = 0.05) -> Comparison:
+    """Compare run directories (in the order given: each against the one before)."""
+    if len(paths) < 1:
+        raise AffectlabError("give at least one run directory")
+    runs = [load_run(p) for p in paths]
+    tasks = {r["summary"].get("task") for r in runs}
+    if len(tasks) > 1:
+        raise AffectlabError(f"runs are of different tasks ({', '.join(sorted(map(str, tasks)))}); compare like with like")
+    task = tasks.pop() or "generic"
+    targets = run_targets(runs[0])
+    if any(run_targets(r) != targets for r in runs[1:]):
+        raise AffectlabError("runs predict different targets; compare like with like")
+    crit = read_criteria(criteria)
+    split = _split_for(runs, crit.get("split"))
+    headline = HEADLINE.get(task, "ccc")
+    labels = _unique_labels(runs)
+    cmp = Comparison(task, split, headline, labels)
+    if split == "val":
+        cmp.notes.append("compared on the validation split, which also chose each run's epoch: differences are "
+                         "slightly optimistic for every run; confirm the winner on test once")
+
+    # ---- version table
+    keys = [headline] + [f"{m}_{t}" for m in (("r_composite",) if task == "semeval" else ("ccc",)) for t in targets]
+    keys += [k for k in crit["levels"] if k not in keys]
+    for label, r in zip(labels, runs):
+        m = r["summary"].get("metrics") or {}
+        row: dict[str, Any] = {"run": label}
+        for k in keys:
+            v = m.get(split, {}).get(k)
+            tr = m.get("train", {}).get(k)
+            row[k] = v
+            row[f"train {k}"] = tr
+            row[f"gap {k}"] = (tr - v) if (tr is not None and v is not None) else None
+            if k in crit["levels"]:
+                row[f"status {k}"] = status(v, crit["levels"][k], higher_is_better(k))
+        row["best_epoch"] = r["summary"].get("best_epoch")
+        row["n_params"] = r["summary"].get("n_params")
+        cmp.versions.append(row)
+
+    # ---- config differences
+    flat = [flatten(r["config"]) for r in runs]
+    all_keys = list(dict.fromkeys(k for f in flat for k in f))
+    for k in all_keys:
+        if k in IGNORED_KEYS:
+            continue
+        vals = [f.get(k, "(absent)") for f in flat]
+        if len({repr(v) for v in vals}) > 1:
+            cmp.config_diff.append({"key": k, **dict(zip(labels, vals))})
+
+    # ---- seed groups: configs equal except for seed (and name)
+    def signature(f: dict) -> str:
+        return repr(sorted((k, repr(v)) for k, v in f.items() if k not in IGNORED_KEYS | {"seed"}))
+
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(flat):
+        groups.setdefault(signature(f), []).append(i)
+    multi = [idx for idx in groups.values() if len(idx) >= 2]
+    for idx in multi:
+        vals = [float((runs[i]["summary"].get("metrics") or {}).get(split, {}).get(headline, np.nan)) for i in idx]
+        cmp.seed_groups.append({"runs": [labels[i] for i in idx], "seeds": [flat[i].get("seed") for i in idx],
+                                "mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)), "values": vals})
+    for gi in range(len(cmp.seed_groups)):
+        for gj in range(gi + 1, len(cmp.seed_groups)):
+            a, b = cmp.seed_groups[gi], cmp.seed_groups[gj]
+            test = _welch(a["values"], b["values"])
+            cmp.group_tests.append({"a": " + ".join(a["runs"]), "b": " + ".join(b["runs"]),
+                                    "diff": a["mean"] - b["mean"], **test})
+
+    # ---- paired bootstraps, consecutive runs that are not seeds of one config
+    in_group = {i: gi for gi, idx in enumerate(multi) for i in idx}
+    for i in range(1, len(runs)):
+        a, b = i, i - 1
+        if a in in_group and in_group.get(b) == in_group[a]:
+            continue
+        try:
+            y, pa, pb, g, n_split = _shared(runs, a, b, split, targets)
+        except AffectlabError as err:
+            cmp.notes.append(f"{labels[a]} vs {labels[b]}: {err}")
+            continue
+        if len(y) < 3:
+            cmp.notes.append(f"{labels[a]} vs {labels[b]}: fewer than 3 shared {split} samples; no paired test")
+            continue
+        res = paired_bootstrap(task, y, pa, pb, targets, g, [headline] + [k for k in keys[1:] if not k.startswith("score")],
+                               n_resamples=n_resamples, seed=seed + i)
+        for k, r in res.items():
+            cmp.pairs.append({"a": labels[a], "b": labels[b], "key": k, "a_value": r.a, "b_value": r.b, "diff": r.diff,
+                              "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value, "higher_is_better": r.higher_is_better,
+                              "n_shared": len(y), "n_split": n_split, "resampled": f"{r.n_units} {r.unit}"})
+
+    # ---- epochs
+    for label, r in zip(labels, runs):
+        h = r["history"]
+        if h is None or h.empty:
+            continue
+        monitor = (r["summary"].get("selection") or {}).get("monitor") or headline
+        for _, row in h.iterrows():
+            cmp.epochs.append({"run": label, "epoch": int(row.get("epoch", 0)), "train_loss": row.get("train_loss"),
+                               "val_loss": row.get("val_loss"), "monitor": monitor,
+                               "train": row.get(f"train_{monitor}"), "val": row.get(f"val_{monitor}"),
+                               "gap": row.get(f"gap_{monitor}"), "best": int(row.get("epoch", -1)) == r["summary"].get("best_epoch")})
+
+    cmp.verdicts = _verdicts(cmp, alpha)
+    return cmp
+
+
+def _verdicts(cmp: Comparison, alpha: float) -> list[str]:
+    out = []
+    for p in cmp.pairs:
+        if p["key"] != cmp.headline:
+            continue
+        better = p["a"] if (p["diff"] > 0) == p["higher_is_better"] else p["b"]
+        ci = f"{p['diff']:+.3f} (95% CI [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], p = {p['p_value']:.3g}, {p['n_shared']} shared {cmp.split} samples)"
+        if p["ci_low"] > 0 or p["ci_high"] < 0:
+            out.append(f"REAL: {p['a']} vs {p['b']} on {p['key']}: {ci}; {better} is better beyond resampling noise.")
+        else:
+            out.append(f"NOISE: {p['a']} vs {p['b']} on {p['key']}: {ci}; the interval includes 0, so this "
+                       "difference is within what resampling the same samples produces: do not read it as an improvement.")
+    for g in cmp.seed_groups:
+        out.append(f"SEEDS: {' + '.join(g['runs'])} differ only in seed: {cmp.headline} {g['mean']:.3f} ± {g['sd']:.3f} "
+                   f"(sd over {len(g['values'])} seeds); differences between single runs smaller than about "
+                   f"{2 * g['sd']:.3f} are seed noise.")
+    for t in cmp.group_tests:
+        word = "REAL" if t["p_welch"] < alpha and t["p_permutation"] < alpha else "NOISE"
+        out.append(f"{word}: seed groups {t['a']} vs {t['b']}: mean difference {t['diff']:+.3f}, Welch p = {t['p_welch']:.3g}, "
+                   f"permutation p = {t['p_permutation']:.3g}.")
+    for v in cmp.versions:
+        gap = v.get(f"gap {cmp.headline}")
+        if gap is not None and np.isfinite(gap) and higher_is_better(cmp.headline) and gap > 0.15:
+            out.append(f"GAP: {v['run']} scores {gap:.3f} higher on train than on {cmp.split}: it fits its training "
+                       "texts far better than new ones.")
+    if not cmp.pairs and len(cmp.runs) > 1 and not cmp.group_tests:
+        out.append("No paired test was possible (no shared samples): differences between these runs cannot be judged.")
+    return out
