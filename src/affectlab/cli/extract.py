@@ -1,0 +1,52 @@
+"""``affectlab extract CONFIG --media DIR --labels LABELS.csv --out OUT.pkl``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app
+from .common import console, err_console, print_notes
+
+
+@app.command()
+def extract(
+    config: Path = typer.Argument(..., help="Extraction YAML (see configs/extract/)."),
+    media: Path = typer.Option(..., "--media", help="Folder the LABELS.csv file paths are relative to."),
+    labels: Path = typer.Option(..., "--labels", help="CSV: file, group, optional start/end/text/split, targets."),
+    out: Path = typer.Option(..., "--out", help="MMSA-format pickle to write."),
+    errors: Optional[Path] = typer.Option(None, "--errors", help="Problem list (default: errors.csv beside OUT)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (overrides batch.workers)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Per-file cache (default: <affectlab cache>/extract)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; write no cache."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Extract voice, face and speech-to-text features from media files into an MMSA pickle."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..features.extract import extract_dataset
+    from ..features.extract_config import load_extract_config
+
+    cfg = load_extract_config(config)
+    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+                        disable=quiet)
+    task_id = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task_id
+        if task_id is None:
+            task_id = progress.add_task("files", total=total)
+        progress.update(task_id, completed=done)
+
+    with progress:
+        summary = extract_dataset(cfg, media, labels, out, errors_path=errors, cache_dir=cache_dir, workers=workers,
+                                  use_cache=not no_cache, progress=on_progress)
+    failed = [p for p in summary.problems if p.status == "failed"]
+    if failed:
+        shown = failed[:3]
+        print_notes([f"{p.file} (line {p.line}): {p.reason}" for p in shown]
+                    + ([f"... and {len(failed) - len(shown)} more failed samples"] if len(failed) > len(shown) else []))
+    console.print(summary.line(), highlight=False, soft_wrap=True)

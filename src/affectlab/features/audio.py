@@ -1,0 +1,182 @@
+"""Voice features: openSMILE eGeMAPS v02 (88 functionals, 25 frame-level LLDs) and praat measures.
+
+praat (through parselmouth) adds, per segment: F0 mean, standard deviation, 5th/50th/95th
+percentiles (Hz, voiced frames only), the voiced fraction, local and RAP jitter, local and APQ3
+shimmer, mean harmonics-to-noise ratio (dB) and mean intensity (dB). Measures that praat leaves
+undefined (no voiced frame: silence, noise) are set to 0 and counted in ``nonfinite``; the
+voiced fraction (0 then) says why.
+
+>>> import numpy as np
+>>> sr = 16000
+>>> t = np.arange(sr) / sr
+>>> tone = (0.3 * np.sin(2 * np.pi * 150 * t)).astype("float32")
+>>> feats = praat_features(tone, sr, AudioConfig())
+>>> round(float(feats.values[PRAAT_NAMES.index("praat_f0_median_hz")]))
+150
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .extract_config import AudioConfig
+
+PRAAT_NAMES = [
+    "praat_f0_mean_hz", "praat_f0_sd_hz", "praat_f0_p5_hz", "praat_f0_median_hz", "praat_f0_p95_hz",
+    "praat_voiced_fraction", "praat_jitter_local", "praat_jitter_rap", "praat_shimmer_local",
+    "praat_shimmer_apq3", "praat_hnr_db", "praat_intensity_db",
+]
+
+
+@dataclass
+class PraatResult:
+    values: np.ndarray  # (len(PRAAT_NAMES),) float32, undefined measures set to 0
+    voiced_fraction: float
+    nonfinite: int  # how many measures praat left undefined
+
+
+@dataclass
+class AudioFeatures:
+    """One segment's voice features."""
+
+    functionals: np.ndarray  # (D_f,) float32: eGeMAPS functionals then praat measures
+    lld: np.ndarray  # (T, 25) float32 eGeMAPS LLDs (10-ms hop, pooled by lld_pool); (0, 0) if egemaps is off
+    voiced_fraction: float
+    nonfinite: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def praat_features(x: np.ndarray, sr: int, cfg: AudioConfig) -> PraatResult:
+    """praat pitch, jitter, shimmer, HNR and intensity of one mono segment."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    snd = parselmouth.Sound(x.astype(np.float64), sampling_frequency=sr)
+    pitch = snd.to_pitch(pitch_floor=cfg.pitch_floor, pitch_ceiling=cfg.pitch_ceiling)
+    f0 = pitch.selected_array["frequency"]
+    voiced = f0[f0 > 0]
+    vf = float(voiced.size / f0.size) if f0.size else 0.0
+    nan = float("nan")
+    vals: dict[str, float] = {k: nan for k in PRAAT_NAMES}
+    vals["praat_voiced_fraction"] = vf
+    if voiced.size:
+        vals["praat_f0_mean_hz"] = float(voiced.mean())
+        vals["praat_f0_sd_hz"] = float(voiced.std())
+        p5, p50, p95 = np.percentile(voiced, [5, 50, 95])
+        vals.update(praat_f0_p5_hz=float(p5), praat_f0_median_hz=float(p50), praat_f0_p95_hz=float(p95))
+    if voiced.size >= 3:  # jitter/shimmer need a few periods
+        try:
+            points = call(snd, "To PointProcess (periodic, cc)", cfg.pitch_floor, cfg.pitch_ceiling)
+            vals["praat_jitter_local"] = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
+            vals["praat_jitter_rap"] = call(points, "Get jitter (rap)", 0, 0, 0.0001, 0.02, 1.3)
+            vals["praat_shimmer_local"] = call([snd, points], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+            vals["praat_shimmer_apq3"] = call([snd, points], "Get shimmer (apq3)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+        except parselmouth.PraatError:
+            pass  # too few periods: left undefined
+    try:
+        harm = snd.to_harmonicity_cc(time_step=0.01, minimum_pitch=cfg.pitch_floor)
+        hv = harm.values[harm.values > -200]  # praat writes -200 dB for unvoiced frames
+        if hv.size:
+            vals["praat_hnr_db"] = float(hv.mean())
+    except parselmouth.PraatError:
+        pass
+    if snd.duration > 6.4 / cfg.pitch_floor:  # praat needs a few pitch periods for intensity
+        inten = snd.to_intensity(minimum_pitch=cfg.pitch_floor)
+        iv = inten.values[np.isfinite(inten.values)]
+        if iv.size:
+            vals["praat_intensity_db"] = float(iv.mean())
+    arr = np.array([vals[k] for k in PRAAT_NAMES], dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    arr[bad] = 0.0
+    return PraatResult(arr.astype(np.float32), vf, int(bad.sum()))
+
+
+class AudioExtractor:
+    """eGeMAPS + praat for mono segments at ``cfg.sample_rate`` (openSMILE objects built once)."""
+
+    name = "audio"
+
+    def __init__(self, cfg: AudioConfig) -> None:
+        self.cfg = cfg
+        self._func = self._lld = None
+        if cfg.egemaps:
+            import opensmile
+
+            self._func = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                         feature_level=opensmile.FeatureLevel.Functionals)
+            self._lld = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                        feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+
+    def functional_names(self) -> list[str]:
+        names = list(self._func.feature_names) if self._func is not None else []
+        return names + (PRAAT_NAMES if self.cfg.praat else [])
+
+    def lld_names(self) -> list[str]:
+        return list(self._lld.feature_names) if self._lld is not None else []
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        out = {}
+        try:
+            import opensmile
+
+            out["opensmile"] = opensmile.__version__
+        except ImportError:
+            pass
+        try:
+            import parselmouth
+
+            out["parselmouth"] = parselmouth.__version__
+            out["praat"] = parselmouth.PRAAT_VERSION
+        except ImportError:
+            pass
+        return out
+
+    def __call__(self, x: np.ndarray, sr: int) -> AudioFeatures:
+        """Features of one segment ``x`` (mono float32 at ``sr``)."""
+        parts: list[np.ndarray] = []
+        lld = np.zeros((0, 0), np.float32)
+        nonfinite = 0
+        if self._func is not None:
+            f = self._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1)
+            seq = self._lld.process_signal(x, sr).to_numpy(dtype=np.float32)
+            nonfinite += int((~np.isfinite(f)).sum() + (~np.isfinite(seq)).sum())
+            f, seq = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0), np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
+            parts.append(f)
+            lld = pool_frames(seq, self.cfg.lld_pool)
+        vf = float("nan")
+        if self.cfg.praat:
+            pr = praat_features(x, sr, self.cfg)
+            parts.append(pr.values)
+            vf, nonfinite = pr.voiced_fraction, nonfinite + pr.nonfinite
+        else:
+            vf = voiced_fraction_from_lld(lld)
+        return AudioFeatures(np.concatenate(parts).astype(np.float32), lld.astype(np.float32), vf, nonfinite)
+
+
+def pool_frames(seq: np.ndarray, k: int) -> np.ndarray:
+    """Average non-overlapping blocks of ``k`` frames (a last partial block included).
+
+    >>> pool_frames(np.arange(10, dtype=float).reshape(5, 2), 2).tolist()
+    [[1.0, 2.0], [5.0, 6.0], [8.0, 9.0]]
+    """
+    if k <= 1 or len(seq) == 0:
+        return seq
+    n = -(-len(seq) // k)
+    pad = n * k - len(seq)
+    padded = np.concatenate([seq, np.repeat(seq[-1:], pad, axis=0)]) if pad else seq
+    sums = padded.reshape(n, k, -1).sum(axis=1)
+    counts = np.full((n, 1), float(k))
+    counts[-1, 0] = k - pad
+    if pad:  # remove the repeated rows' contribution from the last block
+        sums[-1] -= seq[-1] * pad
+    return sums / counts
+
+
+def voiced_fraction_from_lld(lld: np.ndarray) -> float:
+    """Fraction of LLD frames with an F0 (eGeMAPS F0 is 0 where unvoiced); column 10 is F0semitone."""
+    if lld.size == 0:
+        return float("nan")
+    return float((lld[:, 10] > 0).mean())

@@ -1,0 +1,353 @@
+"""Batch extraction: one task per media file, a process pool, a per-file cache, per-row problems.
+
+Each file is decoded once; all its LABELS.csv rows (segments) are cut from it. A finished
+file's result is cached under ``<cache>/extract/<config key>/<file key>.pkl`` (the key covers
+the extractor parameters, the file's bytes and its segments), so an interrupted run started
+again computes only the files it had not finished.
+
+Problems are :class:`Problem` rows for ``errors.csv``:
+
+- ``failed`` (the sample is left out): file missing, unreadable or zero-length; segment outside
+  the recording or too short;
+- ``masked`` (the sample is kept, one modality marked missing as documented): no audio track,
+  no speech detected (voice features kept, praat's pitch measures 0, no transcript), no face
+  in any frame (``vision_lengths`` 0; the all-zero ``vision_mask`` still has one entry per frame).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..io import atomic_output
+from .extract_config import ExtractConfig
+from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, sample_frames, video_info
+from .media_labels import SampleSpec
+
+CACHE_FORMAT = 1
+SEGMENT_TOLERANCE = 0.05  # seconds a segment may run past the end (container durations are rounded)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One ``errors.csv`` row."""
+
+    line: int
+    id: str
+    file: str
+    status: str  # "failed" or "masked"
+    modality: str  # "all", "audio", "vision", "text"
+    reason: str
+
+
+@dataclass
+class FileTask:
+    path: Path
+    samples: list[SampleSpec]
+
+
+@dataclass
+class FileResult:
+    """What one file gave: per-sample payloads (by id) and problems."""
+
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    cached: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Extractors, built once per process
+
+
+class Extractors:
+    """The heavy objects a worker keeps between files (openSMILE, Whisper)."""
+
+    def __init__(self, cfg: ExtractConfig, single_thread: bool = False) -> None:
+        self.cfg = cfg
+        self._audio = None
+        self._asr = None
+        self.single_thread = single_thread
+
+    @property
+    def audio(self):
+        if self._audio is None:
+            from .audio import AudioExtractor
+
+            self._audio = AudioExtractor(self.cfg.audio)
+        return self._audio
+
+    @property
+    def asr(self):
+        if self._asr is None:
+            from .asr import Transcriber
+
+            self._asr = Transcriber(self.cfg.asr, cpu_threads=1 if self.single_thread and not self.cfg.asr.cpu_threads else None)
+        return self._asr
+
+
+_WORKER: Extractors | None = None
+
+
+def _init_worker(cfg_json: str) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _silence_native_logs()
+    _WORKER = Extractors(ExtractConfig.model_validate_json(cfg_json), single_thread=True)
+
+
+def _silence_native_logs() -> None:
+    """MediaPipe/TFLite/absl print INFO lines on stderr; they would drown the progress bar."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# One file
+
+
+def _segment_bounds(s: SampleSpec, duration: float) -> tuple[float, float]:
+    start = 0.0 if s.start is None else s.start
+    end = duration if s.end is None else s.end
+    return start, end
+
+
+def process_file(task: FileTask, ex: Extractors) -> FileResult:
+    """Extract every sample of one file; problems with the file or a segment become :class:`Problem` rows."""
+    cfg = ex.cfg
+    res = FileResult()
+    first = task.samples[0]
+
+    def fail_all(reason: str) -> FileResult:
+        res.problems += [Problem(s.line, s.id, s.file, "failed", "all", reason) for s in task.samples]
+        return res
+
+    try:
+        check_readable(task.path)
+    except MediaError as err:
+        return fail_all(str(err))
+    video = is_video(task.path)
+    need_asr = cfg.asr.enabled and any(not s.text for s in task.samples)
+    audio, sr, audio_note = None, cfg.audio.sample_rate, ""
+    if cfg.audio.enabled or need_asr:
+        try:
+            audio, sr = load_audio(task.path, cfg.audio.sample_rate)
+        except NoStreamError as err:
+            audio_note = str(err)
+        except MediaError as err:
+            if not (video and cfg.face.enabled):
+                return fail_all(str(err))
+            audio_note = str(err)
+    vinfo, video_note = None, ""
+    if cfg.face.enabled:
+        if not video:
+            video_note = "not a video file"
+        else:
+            try:
+                vinfo = video_info(task.path)
+            except MediaError as err:
+                if audio is None:
+                    return fail_all(str(err))
+                video_note = str(err)
+    if audio is None and vinfo is None:
+        return fail_all(audio_note or video_note or "nothing to extract from this file")
+    duration = len(audio) / sr if audio is not None else vinfo.duration  # type: ignore[union-attr]
+
+    good: list[tuple[SampleSpec, float, float]] = []
+    for s in task.samples:
+        start, end = _segment_bounds(s, duration)
+        if start < 0 or end > duration + SEGMENT_TOLERANCE or start >= min(end, duration):
+            res.problems.append(Problem(s.line, s.id, s.file, "failed", "all",
+                                        f"segment {start:g}-{end:g} s outside the recording (0-{duration:.2f} s)"))
+        elif end - start < cfg.audio.min_duration:
+            res.problems.append(Problem(s.line, s.id, s.file, "failed", "all",
+                                        f"segment {start:g}-{end:g} s shorter than {cfg.audio.min_duration:g} s"))
+        else:
+            good.append((s, start, min(end, duration)))
+    if not good:
+        return res
+
+    words = None
+    if need_asr and audio is not None:
+        x16 = audio if sr == 16000 else _resample(audio, sr, 16000)
+        words = ex.asr.transcribe(x16)
+
+    track = None
+    if vinfo is not None:
+        from .face import FaceExtractor
+
+        lo, hi = min(g[1] for g in good), max(g[2] for g in good)
+        with FaceExtractor(cfg.face) as fx:
+            track = fx.run(sample_frames(task.path, cfg.face.fps, lo, hi, cfg.face.max_width))
+
+    for s, start, end in good:
+        out: dict[str, Any] = {"start": start, "end": end, "duration": duration, "nonfinite": 0}
+        if cfg.audio.enabled:
+            if audio is None:
+                out["audio"] = None
+                res.problems.append(Problem(s.line, s.id, s.file, "masked", "audio", audio_note))
+            else:
+                seg = audio[int(round(start * sr)):int(round(end * sr))]
+                feats = ex.audio(seg, sr)
+                out["audio"] = {"functionals": feats.functionals, "lld": feats.lld}
+                out["voiced_fraction"] = feats.voiced_fraction
+                out["nonfinite"] += feats.nonfinite
+                if np.isfinite(feats.voiced_fraction) and feats.voiced_fraction < cfg.audio.min_voiced_fraction:
+                    res.problems.append(Problem(s.line, s.id, s.file, "masked", "audio",
+                                                f"no speech detected (voiced fraction {feats.voiced_fraction:.3f})"))
+        if cfg.asr.enabled:
+            if s.text:
+                out.update(text=s.text, text_source="labels", words=[])
+            elif words is None:
+                out.update(text="", text_source="none", words=[])
+                res.problems.append(Problem(s.line, s.id, s.file, "masked", "text", f"no transcript: {audio_note or 'no audio'}"))
+            else:
+                from .asr import transcript_of, words_in
+
+                mine = words_in(words, start, end)
+                out.update(text=transcript_of(mine), text_source="asr",
+                           words=[[w.word.strip(), w.start, w.end, round(w.probability, 4)] for w in mine])
+                if not out["text"]:
+                    res.problems.append(Problem(s.line, s.id, s.file, "masked", "text", "no speech recognised"))
+        else:
+            out.update(text=s.text, text_source="labels" if s.text else "none", words=[])
+        if cfg.face.enabled:
+            if track is None:
+                out["vision"] = None
+                res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", video_note))
+            else:
+                sel = (track.times >= start - 1e-6) & (track.times < end - 1e-6)
+                mask = track.mask[sel]
+                out["vision"] = {"features": track.features[sel], "mask": mask,
+                                 "times": (track.times[sel] - start).astype(np.float32)}
+                if mask.size == 0:
+                    res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", "no video frame in the segment"))
+                elif mask.sum() == 0:
+                    res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", f"no face found in {mask.size} frames"))
+        res.samples[s.id] = out
+    return res
+
+
+def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    from .media import resample
+
+    return resample(x, sr_in, sr_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+def cache_file(cache_root: Path, cfg: ExtractConfig, task: FileTask) -> Path | None:
+    """Where this file's result is cached (None when the file cannot be hashed: it will fail anyway)."""
+    try:
+        digest = file_sha256(task.path)
+    except OSError:
+        return None
+    segs = [[s.id, s.start, s.end, s.text if cfg.asr.enabled else "", s.line, s.file] for s in task.samples]
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, digest, segs], default=str).encode()).hexdigest()[:24]
+    return cache_root / f"{cfg.media_key()}" / f"{key}.pkl"
+
+
+def load_cached(path: Path | None) -> FileResult | None:
+    """A cached result, or None (absent or unreadable: then it is computed again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            raw = pickle.load(fh)  # noqa: S301 (our own cache, written by store_cached)
+        res = FileResult(raw["samples"], [Problem(**p) for p in raw["problems"]], cached=True)
+    except Exception:  # a truncated or foreign file: recompute
+        return None
+    return res
+
+
+def store_cached(path: Path, result: FileResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"samples": result.samples, "problems": [p.__dict__ for p in result.problems]}
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(blob, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many files
+
+
+def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None, workers: int,
+              on_done: Callable[[FileTask, FileResult], None] | None = None) -> dict[Path, FileResult]:
+    """Process ``tasks`` (cached ones are only read), in a pool of ``workers`` processes when > 1."""
+    results: dict[Path, FileResult] = {}
+    todo: list[tuple[FileTask, Path | None]] = []
+    for task in tasks:
+        cpath = cache_file(cache_root, cfg, task) if cache_root is not None else None
+        hit = load_cached(cpath)
+        if hit is not None:
+            results[task.path] = hit
+            if on_done:
+                on_done(task, hit)
+        else:
+            todo.append((task, cpath))
+    if not todo:
+        return results
+    if workers <= 1 or len(todo) == 1:
+        _silence_native_logs()
+        ex = Extractors(cfg)
+        for task, cpath in todo:
+            res = process_file(task, ex)
+            if cpath is not None and not _file_failed(res, task):
+                store_cached(cpath, res)
+            results[task.path] = res
+            if on_done:
+                on_done(task, res)
+        return results
+    # spawn, not fork: MediaPipe, ctranslate2 and torch hold threads that a fork would copy broken
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
+        pending: dict[Future, FileTask] = {}
+        queue = list(todo)
+        try:
+            while queue or pending:
+                while queue and len(pending) < 2 * workers:  # keep the pool fed without pickling everything up front
+                    task, cpath = queue.pop(0)
+                    keep = str(cpath) if cpath is not None else None
+                    pending[pool.submit(_run_task_checked, task, keep)] = task
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    res = fut.result()
+                    results[task.path] = res
+                    if on_done:
+                        on_done(task, res)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
+
+
+def _file_failed(res: FileResult, task: FileTask) -> bool:
+    """Files that gave no sample are not cached: they may be fixed (or appear) before the next run."""
+    return not res.samples
+
+
+def _run_task_checked(task: FileTask, cache_path: str | None) -> FileResult:
+    assert _WORKER is not None
+    result = process_file(task, _WORKER)
+    if cache_path and not _file_failed(result, task):
+        store_cached(Path(cache_path), result)
+    return result

