@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..config import DataConfig
 from ..errors import AffectlabError
-from . import mmsa as _mmsa  # noqa: F401  (registers the reader)
+from . import csd as _csd  # noqa: F401  (registers the reader)
+from . import mmsa as _mmsa  # noqa: F401
 from . import semeval as _semeval  # noqa: F401
 from . import table as _table  # noqa: F401
 from .base import Corpus, TargetSpec

@@ -67,6 +67,7 @@ _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytea
 SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     {("builtins", n) for n in _BUILTINS}
     | {("collections", "OrderedDict")}
+    | {("_codecs", "encode")}  # protocol-2 pickles carry array bytes as latin-1 text (torch allows it too)
     | {(f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")}
     | {(f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")}  # protocol-5 arrays
     | {("numpy", "ndarray"), ("numpy", "dtype")}
@@ -204,6 +205,9 @@ def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.n
         steps = np.arange(x.shape[1])[None, :] < length[:, None]  # (N, L) valid steps
         finite_row = (np.isfinite(x).all(axis=2) | ~steps).all(axis=1)
         all_bad = (~np.isfinite(x).any(axis=2) | ~steps).all(axis=1) & (length > 0)
+        if all_bad.any() and all_bad.sum() == (length > 0).sum():
+            raise AffectlabError(f"{source}: modality {m!r} has no finite values (all NaN/inf); "
+                                 f"leave it out with data.options.modalities")
         if not finite_row.all() and rule != "error":
             length = np.where(all_bad, 0, length)  # nothing usable left: mark it missing, not zero
         features[m], nonfinite[m] = replace_nonfinite(x, rule, m, source, ids)

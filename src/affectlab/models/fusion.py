@@ -156,7 +156,8 @@ class EarlyLSTMNet(FusionNet):
             x = inputs[m]
             if x.shape[1] < width:  # batches crop each modality to its own longest sequence
                 x = nn.functional.pad(x, (0, 0, 0, width - x.shape[1]))
-            parts.append(x * present[:, i, None, None].to(x.dtype))
+            keep = step_mask(inputs[f"{m}_len"], width) & present[:, i:i + 1]  # its own valid steps only
+            parts.append(x * keep[..., None].to(x.dtype))
             lengths.append(torch.where(present[:, i], inputs[f"{m}_len"], torch.zeros_like(inputs[f"{m}_len"])))
         flags = present.to(parts[0].dtype)[:, None, :].expand(-1, width, -1)
         seq = self.norm(torch.cat(parts + [flags], dim=2))

@@ -1,0 +1,175 @@
+"""MMSA pickle reader: layout, safety (restricted unpickler), non-finite rule, bad input."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectlab.config import DataConfig
+from affectlab.corpus import read_corpus
+from affectlab.corpus.mmsa import SAFE_GLOBALS, RestrictedUnpickler, read_mmsa
+from affectlab.errors import AffectlabError
+
+SHARED_PKL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mosi" / "mosi_dev.pkl"
+
+
+def make_split(n: int, videos: int = 3, seq: tuple[int, int, int] = (1, 1, 1), seed: int = 0, signal: float = 1.0,
+               prefix: str = "v") -> dict:
+    """A synthetic MMSA split whose label is a noisy function of text, audio and vision."""
+    rng = np.random.default_rng(seed)
+    y = np.clip(rng.normal(0, 1.4, n), -3, 3).round(1)
+    y[:2] = [0.0, -3.0]  # a zero and a boundary value
+    def modality(dim: int, length: int, weight: float) -> np.ndarray:
+        x = rng.normal(0, 1, (n, length, dim)).astype(np.float32)
+        x[:, :, 0] += weight * signal * y[:, None].astype(np.float32)
+        return x
+    ids = [f"{prefix}{k % videos}$_${k // videos + 1}" for k in range(n)]
+    return {
+        "id": ids, "raw_text": [f"clip {k} says {'good' if y[k] > 0 else 'bad'}" for k in range(n)],
+        "text": modality(6, seq[0], 1.0), "audio": modality(4, seq[1], 0.3), "vision": modality(5, seq[2], 0.5),
+        "audio_lengths": np.full(n, seq[1]), "vision_lengths": np.full(n, seq[2]),
+        "regression_labels": y.astype(np.float32), "annotations": ["x"] * n,
+    }
+
+
+def make_mmsa(path: Path, sizes: dict[str, int] | None = None, **kw) -> Path:
+    sizes = sizes or {"train": 60, "valid": 20, "test": 20}
+    data = {name: make_split(n, seed=i, prefix=f"{name}_v", **kw) for i, (name, n) in enumerate(sizes.items())}
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    return path
+
+
+def dump(path: Path, data) -> Path:
+    path.write_bytes(pickle.dumps(data))
+    return path
+
+
+def cfg(**options) -> DataConfig:
+    return DataConfig(format="mmsa", options=options)
+
+
+def test_reads_every_split_with_ids_groups_and_features(tmp_path):
+    p = make_mmsa(tmp_path / "m.pkl", seq=(5, 7, 3))
+    c = read_corpus(p, cfg(), require_labels=True)
+    assert len(c) == 100 and c.frame["split"].value_counts().to_dict() == {"train": 60, "valid": 20, "test": 20}
+    raw = pickle.loads(p.read_bytes())
+    assert c.frame["id"].tolist()[:60] == raw["train"]["id"]  # ids exactly as in the file
+    assert c.frame["group"].iloc[4] == "train_v1" and c.frame["order"].iloc[4] == 2.0
+    assert c.frame["text"].iloc[0] == raw["train"]["raw_text"][0]
+    assert c.features["audio"].shape == (100, 7, 4) and c.features["vision"].shape == (100, 3, 5)
+    assert np.array_equal(c.features["text"][:60], raw["train"]["text"])
+    np.testing.assert_allclose(c.frame["sentiment"].to_numpy()[:60], raw["train"]["regression_labels"])
+    assert c.meta["nonfinite"] == {"text": 0, "audio": 0, "vision": 0}
+    assert c.output_frame().columns.tolist() == ["id"]
+
+
+def test_real_file_layout_when_present():
+    if not SHARED_PKL.is_file():
+        pytest.skip(f"{SHARED_PKL} not present (shared data is optional)")
+    c = read_corpus(SHARED_PKL, cfg(), require_labels=True)
+    assert c.frame["split"].value_counts().to_dict() == {"train": 1086, "valid": 184, "test": 177}
+    assert c.frame.groupby("split")["group"].nunique().to_dict() == {"train": 44, "valid": 8, "test": 10}
+    assert {k: v.shape[1:] for k, v in c.features.items()} == {"text": (1, 100), "audio": (1, 73), "vision": (1, 100)}
+
+
+def test_subset_of_splits_unlabelled_and_lengths_pad(tmp_path):
+    train = make_split(10, seq=(1, 4, 1))
+    test = make_split(6, seq=(1, 9, 1), seed=1)
+    del test["regression_labels"]
+    test["audio_lengths"] = np.array([9, 3, 0, 12, 1, 2])  # 12 > L: truncated by whoever padded; 0: missing
+    c = read_mmsa(dump(tmp_path / "t.pkl", {"test": test}), cfg())
+    assert c.frame["sentiment"].isna().all() and c.lengths["audio"].tolist() == [9, 3, 0, 9, 1, 2]
+    assert c.meta["lengths_clipped"] == {"audio": 1} and c.meta["missing"]["audio"] == 1
+    with pytest.raises(AffectlabError, match="labels 'regression_labels' needed for training"):
+        read_mmsa(tmp_path / "t.pkl", cfg(), require_labels=True)
+    both = read_mmsa(dump(tmp_path / "b.pkl", {"train": train, "test": make_split(6, seq=(1, 9, 1), seed=1)}), cfg())
+    assert both.features["audio"].shape == (16, 9, 4)
+    assert np.all(both.features["audio"][:10, 4:] == 0)  # shorter split zero-padded
+
+
+def test_restricted_unpickler_refuses_foreign_objects_and_trust_lifts_it(tmp_path):
+    class Sneaky:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    data = {"test": {**make_split(4), "payload": Sneaky()}}
+    p = dump(tmp_path / "evil.pkl", data)
+    with pytest.raises(AffectlabError, match=r"refused to load object builtins.print .*--trust-pickle"):
+        read_mmsa(p, cfg())
+    with pytest.warns(UserWarning, match="trust-pickle"):
+        c = read_mmsa(p, cfg(trust_pickle=True))
+    assert len(c) == 4
+    # numpy arrays of several dtypes and protocol 5 load without trust
+    arrays = {"a": np.arange(3, dtype=np.int16), "b": np.ones((2, 2), np.float64), "c": np.float32(1.5), "d": np.dtype("f4")}
+    for proto in (2, 4, 5):
+        import io
+        out = RestrictedUnpickler(io.BytesIO(pickle.dumps(arrays, protocol=proto))).load()
+        assert out["b"].tolist() == [[1.0, 1.0], [1.0, 1.0]] and out["c"] == np.float32(1.5)
+    assert ("numpy._core.multiarray", "_reconstruct") in SAFE_GLOBALS  # files written by numpy 2
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["train"].pop("id"), "lacks key 'id'"),
+    (lambda d: d["train"].update(audio=d["train"]["audio"][:-1]), "'audio' has 9 samples but 'id' has 10"),
+    (lambda d: d["train"].update(audio=[np.zeros((1, 4))] * 5 + [np.zeros((2, 4))] * 5), "ragged"),
+    (lambda d: d["train"].update(audio_lengths=np.arange(3)), "'audio_lengths' has 3 values"),
+    (lambda d: d["train"].update(audio_lengths=-np.ones(10)), "not a count of time steps"),
+    (lambda d: d["train"].update(raw_text=["a"]), "'raw_text' has 1 entries"),
+    (lambda d: d["train"].update(regression_labels=np.full(10, 3.5)), r"label 3.5 of id .* outside \[-3, 3\]"),
+    (lambda d: d["train"].update(regression_labels=np.full(10, np.inf)), "not a number"),
+    (lambda d: d["train"].update(id=["a"] * 10), "duplicate id 'a'"),
+    (lambda d: d.update(train=[1, 2]), "split 'train' is a list"),
+    (lambda d: d["train"].update(vision=np.full((10, 1, 5), np.nan, np.float32)), "modality 'vision' has no finite values"),
+    (lambda d: d["train"].update(text=np.zeros((10,))), r"shape \(10,\)"),
+])
+def test_bad_input_is_one_line(tmp_path, mutate, message):
+    data = {"train": make_split(10)}
+    mutate(data)
+    with pytest.raises(AffectlabError, match=message) as err:
+        read_mmsa(dump(tmp_path / "bad.pkl", data), cfg(), require_labels=True)
+    assert "\n" not in str(err.value)
+
+
+def test_not_a_pickle_and_not_a_dict(tmp_path):
+    (tmp_path / "x.pkl").write_text("hello")
+    with pytest.raises(AffectlabError, match="not a readable pickle"):
+        read_mmsa(tmp_path / "x.pkl", cfg())
+    with pytest.raises(AffectlabError, match="expected a dict of splits"):
+        read_mmsa(dump(tmp_path / "l.pkl", [1, 2]), cfg())
+    with pytest.raises(AffectlabError, match="unknown data.options"):
+        read_mmsa(dump(tmp_path / "ok.pkl", {"train": make_split(4)}), cfg(nonfinte="zero"))
+
+
+def test_nonfinite_rules_count_and_replace(tmp_path):
+    split = make_split(10, seq=(1, 3, 1))
+    split["audio"][0, 0, 1] = -np.inf
+    split["audio"][1, :, :] = np.nan  # a whole sample: becomes missing, not a row of zeros
+    split["vision"][2, 0, 0] = np.nan
+    p = dump(tmp_path / "nf.pkl", {"train": split})
+    c = read_mmsa(p, cfg(nonfinite="zero"))
+    assert c.meta["nonfinite"] == {"text": 0, "audio": 1 + 12, "vision": 1}
+    assert c.features["audio"][0, 0, 1] == 0.0 and c.lengths["audio"][1] == 0 and c.meta["missing"]["audio"] == 1
+    m = read_mmsa(p, cfg(nonfinite="mean"))
+    finite = np.delete(split["vision"][:, 0, 0], 2)
+    assert m.features["vision"][2, 0, 0] == pytest.approx(finite.mean(), rel=1e-5)
+    with pytest.raises(AffectlabError, match="modality 'audio' has 13 non-finite value.*first at id 'v0\\$_\\$1'"):
+        read_mmsa(p, cfg(nonfinite="error"))
+    with pytest.raises(AffectlabError, match="nonfinite must be one of"):
+        read_mmsa(p, cfg(nonfinite="drop"))
+
+
+def test_modalities_and_text_source_options(tmp_path):
+    data = {"train": make_split(8), "test": make_split(4, seed=2)}
+    data["test"].pop("vision")
+    p = dump(tmp_path / "m.pkl", data)
+    assert sorted(read_mmsa(p, cfg()).features) == ["audio", "text"]  # only those every split has
+    with pytest.raises(AffectlabError, match="split 'test' lacks key 'vision'"):
+        read_mmsa(p, cfg(modalities=["text", "vision"]))
+    enc = read_mmsa(p, cfg(text_source="encoder"))
+    assert "text" not in enc.features and enc.has_text  # the pipeline re-encodes raw_text
+    data["train"].pop("raw_text")
+    with pytest.raises(AffectlabError, match="has no 'raw_text'"):
+        read_mmsa(dump(tmp_path / "n.pkl", data), cfg(text_source="encoder"))
