@@ -20,7 +20,7 @@ Tasks and their files:
 >>> data = EvalData("generic", ["v"], pd.DataFrame({"id": [str(i) for i in range(300)]}), y, p)
 >>> res = evaluate_data(data, n_resamples=100)
 >>> round(res.metrics["ccc_v"].value, 2), [f.code for f in res.findings if f.severity != "info"]
-(0.84, [])
+(0.9, [])
 """
 
 from __future__ import annotations

@@ -1,0 +1,164 @@
+"""Diagnostics: each planted fault is named by its code; clean predictions get no warning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectlab.evaluation import diagnostics as dg
+from affectlab.evaluation.bootstrap import Interval, paired_bootstrap
+from affectlab.evaluation.evaluate import EvalData, TrainData, evaluate_data
+
+
+def _codes(findings, at_least="warning"):
+    rank = dg.SEVERITIES.index(at_least)
+    return sorted({f.code for f in findings if dg.SEVERITIES.index(f.severity) >= rank})
+
+
+def _eval(y, p, groups=None, train=None, task="generic"):
+    y = np.asarray(y, float).reshape(len(y), -1)
+    p = np.asarray(p, float).reshape(len(p), -1)
+    targets = ["valence", "arousal"][: y.shape[1]] if task == "semeval" else [f"t{j}" for j in range(y.shape[1])]
+    data = EvalData(task, targets, pd.DataFrame({"id": [f"i{k}" for k in range(len(y))]}), y, p, groups)
+    return evaluate_data(data, train, n_resamples=150, seed=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("target_ccc", [0.6, 0.7, 0.8])
+def test_clean_predictions_get_no_warning(seed, target_ccc):
+    rng = np.random.default_rng(seed)
+    n = 200 + 50 * seed
+    y = rng.normal(0.2, 1.0, n)
+    r2 = target_ccc / (2 - target_ccc)  # gold + noise: CCC = 2r²/(1+r²)
+    p = y + rng.normal(0, np.sqrt(1 / r2 - 1), n)
+    res = _eval(y, p)
+    assert _codes(res.findings) == [], [f.message for f in res.findings]
+
+
+def test_finding_is_validated_and_one_line():
+    f = dg.Finding("X", "info", "two\nlines")
+    assert f.message == "two lines" and f.as_dict() == {"code": "X", "severity": "info", "message": "two lines"}
+    with pytest.raises(ValueError):
+        dg.Finding("X", "fatal", "m")
+    assert dg.worst([f, dg.Finding("Y", "error", "m")]) == "error" and dg.worst([]) is None
+
+
+@pytest.mark.parametrize("fault,code", [
+    ("sign", "SIGN_INVERTED"),
+    ("constant", "COLLAPSED_PREDICTIONS"),
+    ("nearly_constant", "COLLAPSED_PREDICTIONS"),
+    ("shrunk", "SCALE_MISMATCH"),
+    ("offset", "SCALE_MISMATCH"),
+    ("tiny", "SMALL_SAMPLE"),
+    ("nan", "NONFINITE_INPUTS"),
+])
+def test_planted_faults_are_named(fault, code):
+    rng = np.random.default_rng(7)
+    n = 300
+    y = rng.normal(0.3, 1.0, n)
+    e = rng.normal(0, 1, n)
+    p = {"sign": -y + 0.5 * e, "constant": np.full(n, 0.3), "nearly_constant": y.mean() + 0.1 * (y - y.mean()) + 0.01 * e,
+         "shrunk": y.mean() + 0.5 * (y - y.mean()) + 0.05 * e, "offset": y + 1.2 + 0.3 * e,
+         "tiny": y + 0.6 * e, "nan": np.where(np.arange(n) % 50 == 0, np.nan, y + 0.5 * e)}[fault]
+    if fault == "tiny":
+        y, p = y[:15], p[:15]
+    res = _eval(y, p)
+    assert code in _codes(res.findings), [f.message for f in res.findings]
+
+
+def test_sign_check_needs_a_reliably_negative_correlation():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=20)
+    assert dg.check_sign(y, -0.15 * y + rng.normal(size=20)) == []  # weak and noisy: not flagged
+
+
+def test_collapsed_message_and_severity():
+    y = np.linspace(-2, 2, 100)
+    [f] = dg.check_collapsed(y, np.full(100, 0.1), "valence")
+    assert f.severity == "error" and "constant" in f.message and f.message.startswith("valence:")
+    [f] = dg.check_collapsed(y, 0.1 * y, "valence")
+    assert f.severity == "warning" and "ratio 0.10" in f.message
+    assert dg.check_collapsed(y, 0.45 * y + np.random.default_rng(0).normal(0, 1.0, 100)) == []  # MSE-like shrinkage
+
+
+def test_recalibration_matches_mean_and_sd_and_reaches_pearson():
+    from affectlab.metrics.regression import ccc, pearson
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(1, 2, 500)
+    p = 0.3 * y + rng.normal(0, 0.2, 500)
+    rc = dg.fit_recalibration(y, p, "validation")
+    q = rc.apply(p)
+    assert q.mean() == pytest.approx(y.mean()) and q.std() == pytest.approx(y.std())
+    assert ccc(y, q) == pytest.approx(pearson(y, p))
+    [f] = dg.check_scale(y, p, "v", rc)
+    assert "fitted on validation" in f.message
+
+
+def test_small_sample_by_width_and_by_count():
+    assert dg.check_small_sample(Interval(0.5, 0.2, 0.7, n_units=500), "ccc", 500)[0].code == "SMALL_SAMPLE"
+    assert dg.check_small_sample(Interval(0.5, 0.45, 0.55, n_units=8, unit="groups"), "score", 300)
+    assert dg.check_small_sample(Interval(0.5, 0.45, 0.55, n_units=300), "ccc", 300) == []
+
+
+def test_below_baseline_severity():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(300, 1))
+    bad = y[::-1] + rng.normal(0, 0.1, y.shape)  # unrelated to y
+    base = np.full_like(y, y.mean())
+    res = paired_bootstrap("generic", y, bad, base, ["v"], keys=["mae"], n_resamples=200)["mae"]
+    assert dg.check_below_baseline("model", "train mean", res)[0].severity == "warning"
+    assert dg.check_below_baseline("model", "gold mean", res, oracle=True)[0].severity == "info"
+    good = paired_bootstrap("generic", y, y + 0.1, base, ["v"], keys=["mae"], n_resamples=200)["mae"]
+    assert dg.check_below_baseline("model", "train mean", good) == []
+
+
+def test_leakage_checks():
+    [f] = dg.check_id_overlap(["a", "b", "c"], ["c", "d"])
+    assert f.code == "LEAKAGE_ID_OVERLAP" and f.severity == "error" and "1 of 3" in f.message
+    assert dg.check_id_overlap(["a"], ["b"]) == []
+    long = "this is a sufficiently long text that repeats verbatim somewhere"
+    [f] = dg.check_text_overlap([long.upper(), "x" * 50], [long + "  "])
+    assert f.code == "LEAKAGE_TEXT_OVERLAP" and f.severity == "error"
+    assert dg.check_text_overlap(["Calm , Happy"], ["Calm , Happy"]) == []  # short word lists repeat legitimately
+    assert dg.check_group_overlap(["u1", "u2"], ["u2"], "semeval")[0].severity == "info"
+    assert dg.check_group_overlap(["v1", "v2"], ["v2"], "mosi", "video")[0].severity == "warning"
+
+
+def test_evaluate_data_with_train_runs_leakage_and_baselines():
+    rng = np.random.default_rng(3)
+    n = 240
+    y = rng.normal(size=(n, 2))
+    p = y + rng.normal(0, 0.5, y.shape)
+    groups = np.repeat([f"u{i}" for i in range(24)], 10)
+    ids = pd.DataFrame({"user_id": groups, "text_id": [f"t{i}" for i in range(n)]})
+    data = EvalData("semeval", ["valence", "arousal"], ids, y, p, groups)
+    train = TrainData(pd.Series(["t0", "zz"]), np.array(["u0", "u99"]), None, rng.normal(size=(2, 2)))
+    res = evaluate_data(data, train, n_resamples=100)
+    codes = {f.code: f.severity for f in res.findings}
+    assert codes["LEAKAGE_ID_OVERLAP"] == "error" and codes["LEAKAGE_GROUP_OVERLAP"] == "info"
+    assert set(res.baselines) == {"train mean", "train user mean"}
+    # the per-user baseline predicts each user's train mean, the global mean for unseen users
+    assert res.baselines["train mean"]["ccc"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_overfitting_growing_gap_only():
+    grow = pd.DataFrame({"epoch": range(1, 10), "train_score": np.linspace(0.5, 0.95, 9), "val_score": [0.5] * 9})
+    grow["gap_score"] = grow.train_score - grow.val_score
+    assert dg.check_overfitting(grow, "score", True)[0].severity == "warning"
+    flat = grow.assign(gap_score=0.2)
+    assert dg.check_overfitting(flat, "score", True)[0].severity == "info"
+    small = grow.assign(gap_score=0.05)
+    assert dg.check_overfitting(small, "score", True) == []
+    # an error metric: val larger than train is the gap
+    mae = pd.DataFrame({"epoch": range(1, 7), "train_mae": np.linspace(0.8, 0.2, 6), "val_mae": [0.8] * 6})
+    assert dg.check_overfitting(mae, "mae", False)[0].code == "OVERFITTING"
+
+
+def test_val_test_mismatch_and_selection():
+    ci = Interval(0.4, 0.35, 0.45)
+    assert dg.check_val_test(0.6, ci, "score")[0].code == "VAL_TEST_MISMATCH"
+    assert dg.check_val_test(0.42, ci, "score") == []
+    assert dg.check_selection({"selection": {"split": "test", "test_used_for_selection": True}})[0].severity == "error"
+    assert dg.check_selection({"selection": {"split": "val", "test_used_for_selection": False}}) == []
