@@ -1,0 +1,142 @@
+"""Sweeps: search-space parsing, the Optuna loop with an injected trainer, storage, seeds, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from affectlab.errors import AffectlabError
+from affectlab.sweep import overrides_for, parse_space, run_sweep, val_score
+from conftest import run_cli
+
+pytest.importorskip("optuna")
+
+CONFIG = {"task": "generic", "model": {"name": "user_sequence", "hidden": 64, "cell": "lstm"},
+          "training": {"lr": 0.001, "monitor": "ccc"}, "seed": 3}
+SPACE = {"training.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+         "model.hidden": {"type": "int", "low": 16, "high": 128, "step": 16},
+         "model.cell": {"type": "categorical", "choices": ["lstm", "gru"]}}
+
+
+def fake_train(calls: list):
+    """A trainer whose validation CCC peaks at lr = 0.01 and prefers gru; it also writes a test value that must be ignored."""
+
+    def train(cfg, data, out):
+        import math
+
+        calls.append((cfg.seed, cfg.training.lr, cfg.model.params()))
+        val = 0.8 - 0.1 * (math.log10(cfg.training.lr) + 2) ** 2 + (0.05 if cfg.model.params()["cell"] == "gru" else 0)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"selection": {"split": "val", "monitor": "ccc"},
+                   "metrics": {"val": {"ccc": val + 0.001 * cfg.seed}, "test": {"ccc": 10.0 - val}}}
+        (out / "summary.json").write_text(json.dumps(summary))
+        return out
+
+    return train
+
+
+@pytest.fixture
+def files(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    data = tmp_path / "data.csv"
+    data.write_text("id,y\n1,2\n")
+    return cfg, space, data
+
+
+def test_parse_space_types():
+    params = {p.key: p for p in parse_space(SPACE)}
+    assert params["training.lr"].log and params["model.hidden"].step == 16
+    assert params["model.cell"].choices == ("lstm", "gru")
+
+
+@pytest.mark.parametrize("space,msg", [
+    ({}, "empty"),
+    ({"a": {"type": "float", "low": 1}}, "needs high"),
+    ({"a": {"type": "float", "low": 2, "high": 1}}, "below high"),
+    ({"a": {"type": "float", "low": 0, "high": 1, "log": True}}, "low > 0"),
+    ({"a": {"type": "bool"}}, "type must be"),
+    ({"a": {"type": "categorical", "choices": []}}, "choices"),
+    ({"a": {"type": "int", "low": 0.5, "high": 3}}, "integers"),
+    ({"a": {"type": "float", "low": 0, "high": 1, "stepp": 1}}, "unknown field"),
+    ({"a..b": {"type": "float", "low": 0, "high": 1}}, "dotted"),
+    ({"a": 3}, "mapping"),
+])
+def test_parse_space_errors(space, msg):
+    with pytest.raises(AffectlabError, match=msg):
+        parse_space(space)
+
+
+def test_overrides_keep_types():
+    assert overrides_for({"b": 1e-5, "a": True, "c": "gru", "d": 64}) == ["a=true", "b=1.0e-05", "c=gru", "d=64"]
+
+
+def test_sweep_selects_on_validation_and_reruns_seeds(files, tmp_path):
+    cfg, space, data = files
+    calls: list = []
+    out = tmp_path / "sweep"
+    res = run_sweep(cfg, space, data, out, trials=12, seeds=3, train_fn=fake_train(calls))
+    assert res.direction == "maximize" and res.monitor == "ccc" and res.n_trials == 12
+    assert (out / "optuna.db").is_file() and res.storage.startswith("sqlite:///")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("trial-")) == [f"trial-{i:04d}" for i in range(12)]
+    vals = [val_score(out / f"trial-{i:04d}")[0] for i in range(12)]
+    assert res.best_value == pytest.approx(max(vals))  # validation, never the (planted, inverted) test value
+    assert res.best_run.endswith(f"trial-{res.best_trial:04d}")
+    assert [c[0] for c in calls[-3:]] == [1, 2, 3] and len(res.seed_values) == 3
+    assert all(c[1] == res.best_params["training.lr"] for c in calls[-3:])
+    assert json.loads((out / "sweep.json").read_text())["best_trial"] == res.best_trial
+    # the study continues in the same storage
+    res2 = run_sweep(cfg, space, data, out, trials=2, train_fn=fake_train(calls))
+    assert res2.n_trials == 14
+
+
+def test_sweep_minimises_error_metrics(files, tmp_path):
+    cfg, space, data = files
+    raw = yaml.safe_load(cfg.read_text())
+    raw["training"]["monitor"] = "mae"
+    cfg.write_text(yaml.safe_dump(raw))
+
+    def train(c, d, out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({"selection": {"monitor": "mae"}, "metrics": {"val": {"mae": c.training.lr}}}))
+
+    res = run_sweep(cfg, {"training.lr": {"type": "float", "low": 0.001, "high": 1.0}}, data, tmp_path / "o", trials=6, train_fn=train)
+    assert res.direction == "minimize" and res.best_value == pytest.approx(res.best_params["training.lr"])
+
+
+def test_sweep_bad_key_fails_before_training(files, tmp_path):
+    cfg, _, data = files
+    calls: list = []
+    with pytest.raises(AffectlabError, match="training"):
+        run_sweep(cfg, {"training.nonsense": {"type": "int", "low": 1, "high": 3}}, data, tmp_path / "o", trials=2,
+                  train_fn=fake_train(calls))
+    assert calls == []
+
+
+def test_sweep_needs_validation(files, tmp_path):
+    cfg, space, data = files
+
+    def train(c, d, out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({"selection": {"monitor": "ccc"}, "metrics": {"test": {"ccc": 1}}}))
+
+    with pytest.raises(AffectlabError, match="validation"):
+        run_sweep(cfg, space, data, tmp_path / "o", trials=1, train_fn=train)
+
+
+def test_cli_sweep_errors_are_one_line(files, tmp_path, capsys):
+    cfg, space, data = files
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training.lr: {type: float, low: 1}\n")
+    code, _, err = run_cli(["sweep", cfg, "--space", bad, "--data", data, "--out", tmp_path / "o", "--trials", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "needs high" in err
+    code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", tmp_path / "none.csv", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "no such file" in err
+    code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", data, "--out", tmp_path / "o", "--trials", "1",
+                            "--storage", "notadb://x"], capsys)
+    assert code == 2 and "--storage" in err
