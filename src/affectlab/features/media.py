@@ -112,7 +112,7 @@ def _read_ffmpeg(path: Path, sr: int) -> tuple[np.ndarray, int]:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         if any("does not contain any stream" in m or "matches no streams" in m for m in msg):
             raise NoStreamError("no audio track")
-        raise MediaError(f"ffmpeg cannot decode it ({msg[-1] if msg else 'no message'})")
+        raise MediaError(f"ffmpeg: {msg[-1] if msg else 'no message'}")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy(), sr
 
 
@@ -140,7 +140,12 @@ def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int]:
         except Exception as err:
             errors.append(f"PyAV: {type(err).__name__}")
     if x is None and shutil.which("ffmpeg"):
-        x, sr = _read_ffmpeg(p, sample_rate)
+        try:
+            x, sr = _read_ffmpeg(p, sample_rate)
+        except NoStreamError:
+            raise
+        except MediaError as err:
+            errors.append(str(err).replace(str(p), p.name))
     if x is None:
         raise MediaError(f"cannot decode audio ({'; '.join(errors) or 'no decoder'})")
     if x.size == 0:

@@ -1,0 +1,93 @@
+"""Audio decoding and voice features, checked against signals whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("opensmile", reason="audio extra not installed (pip install affectlab[audio])")
+pytest.importorskip("parselmouth", reason="audio extra not installed (pip install affectlab[audio])")
+import soundfile as sf  # noqa: E402
+
+from conftest_media import espeak_wav, tone  # noqa: E402
+
+from affectlab.features.audio import PRAAT_NAMES, AudioExtractor, pool_frames, praat_features  # noqa: E402
+from affectlab.features.extract_config import AudioConfig  # noqa: E402
+from affectlab.features.media import MediaError, load_audio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def extractor() -> AudioExtractor:
+    return AudioExtractor(AudioConfig())
+
+
+def test_decode_resamples_and_mixes_to_mono(tmp_path):
+    stereo = np.stack([tone(440, 1.0, 22050), tone(440, 1.0, 22050)], axis=1)
+    sf.write(tmp_path / "a.flac", stereo, 22050)
+    x, sr = load_audio(tmp_path / "a.flac", 16000)
+    assert sr == 16000 and x.ndim == 1 and abs(len(x) - 16000) <= 2
+    # the resampled tone keeps its frequency: the spectrum peaks at 440 Hz
+    spec = np.abs(np.fft.rfft(x))
+    assert abs(np.argmax(spec) * 16000 / len(x) - 440) < 2
+
+
+@pytest.mark.parametrize("content, reason", [(b"", "zero-length"), (b"not audio at all" * 100, "cannot decode")])
+def test_bad_files_raise_one_line_media_errors(tmp_path, content, reason):
+    p = tmp_path / "bad.wav"
+    p.write_bytes(content)
+    with pytest.raises(MediaError, match=reason) as err:
+        load_audio(p, 16000)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MediaError, match="file not found"):
+        load_audio(tmp_path / "nope.wav", 16000)
+
+
+@pytest.mark.parametrize("freq", [120.0, 220.0])
+def test_praat_pitch_of_a_sine_is_its_frequency(freq):
+    res = praat_features(tone(freq, 1.0), 16000, AudioConfig())
+    vals = dict(zip(PRAAT_NAMES, res.values))
+    assert vals["praat_f0_median_hz"] == pytest.approx(freq, rel=0.01)
+    assert vals["praat_f0_sd_hz"] < 1.0
+    assert res.voiced_fraction > 0.9
+    assert vals["praat_jitter_local"] < 0.005  # a perfect periodic signal has (almost) no jitter
+    assert vals["praat_shimmer_local"] < 0.01
+    assert vals["praat_hnr_db"] > 20
+    assert res.nonfinite == 0
+
+
+def test_egemaps_f0_matches_the_tone(extractor):
+    feats = extractor(tone(220.0, 1.5), 16000)
+    names = extractor.lld_names()
+    f0 = feats.lld[:, names.index("F0semitoneFrom27.5Hz_sma3nz")]
+    expected = 12 * np.log2(220.0 / 27.5)  # 36 semitones above 27.5 Hz
+    assert np.median(f0[f0 > 0]) == pytest.approx(expected, abs=0.5)
+    assert len(extractor.functional_names()) == 88 + len(PRAAT_NAMES) == feats.functionals.shape[0]
+
+
+def test_speech_gives_finite_features_and_lld_frames_per_10ms(tmp_path, extractor):
+    x, sr = load_audio(espeak_wav(tmp_path / "s.wav"), 16000)
+    feats = extractor(x, sr)
+    assert np.isfinite(feats.functionals).all()
+    assert feats.lld.shape[1] == 25
+    # eGeMAPS LLD hop is 10 ms; the longest analysis window (60 ms) costs a few frames at the end
+    assert 0 <= len(x) / sr * 100 - feats.lld.shape[0] <= 8
+    assert 0.2 < feats.voiced_fraction < 0.95  # speech: voiced and unvoiced stretches
+    vals = dict(zip(PRAAT_NAMES, feats.functionals[-len(PRAAT_NAMES):]))
+    assert 60 < vals["praat_f0_median_hz"] < 300
+
+
+def test_silence_is_zero_voiced_and_counted_not_nan(extractor):
+    feats = extractor(np.zeros(16000, np.float32), 16000)
+    assert feats.voiced_fraction == 0.0
+    assert np.isfinite(feats.functionals).all()
+    assert feats.nonfinite > 0  # praat's undefined measures were replaced, and counted
+
+
+def test_lld_pooling_averages_blocks():
+    seq = np.arange(12, dtype=np.float32).reshape(6, 2)
+    pooled = pool_frames(seq, 4)
+    assert pooled.tolist() == [[3.0, 4.0], [9.0, 10.0]]
+    assert pool_frames(seq, 1) is seq
