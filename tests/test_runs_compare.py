@@ -1,0 +1,107 @@
+"""``affectlab compare``: versions against criteria, config diff, paired tests, seed groups, epochs, verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from affectlab.errors import AffectlabError
+from affectlab.runs.compare import _welch, compare_runs, flatten, read_criteria, status
+from conftest import run_cli
+from test_evaluation_helpers import make_run_dir
+
+
+def test_flatten_and_status():
+    assert flatten({"a": {"b": {"c": 1}, "d": [1, 2]}, "e": {}}) == {"a.b.c": 1, "a.d": [1, 2], "e": {}}
+    lv = {"minimum": 0.5, "target": 0.6, "excellent": 0.7}
+    assert [status(v, lv, True) for v in (0.4, 0.55, 0.6, 0.75)] == ["below minimum", "minimum", "target", "excellent"]
+    assert status(0.3, {"minimum": 0.5, "target": 0.4}, False) == "target"
+    assert status(float("nan"), lv, True) == "n/a"
+
+
+def test_read_criteria_errors(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("levels:\n  score: {minimum: high}\n")
+    with pytest.raises(AffectlabError, match="numbers"):
+        read_criteria(bad)
+    bad.write_text("levels:\n  score: {best: 1}\n")
+    with pytest.raises(AffectlabError, match="minimum"):
+        read_criteria(bad)
+    bad.write_text("score: {minimum: 0.5}\nsplit: val\n")
+    assert read_criteria(bad) == {"levels": {"score": {"minimum": 0.5}}, "split": "val"}
+
+
+def test_welch_and_permutation_against_scipy():
+    a, b = [0.51, 0.53, 0.52, 0.55], [0.47, 0.46, 0.49, 0.48]
+    res = _welch(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert res["t"] == pytest.approx(ref.statistic) and res["p_welch"] == pytest.approx(ref.pvalue)
+    assert res["p_permutation"] == pytest.approx(2 / 70)  # exact: only the two extreme splits of 8 values
+
+
+def test_compare_versions_diff_pairs_and_verdicts(tmp_path, capsys):
+    v1 = make_run_dir(tmp_path / "v1", noise=1.0, pred_seed=11, config={"model": {"hidden": 64}})
+    v2 = make_run_dir(tmp_path / "v2", noise=0.3, pred_seed=12, config={"model": {"hidden": 128}})
+    v3 = make_run_dir(tmp_path / "v3", noise=0.3, pred_seed=13, config={"model": {"hidden": 128}, "training": {"lr": 0.002}})
+    crit = tmp_path / "crit.yaml"
+    crit.write_text("levels:\n  score: {minimum: 0.3, target: 0.6, excellent: 0.9}\n")
+    cmp = compare_runs([v1, v2, v3], crit, n_resamples=200)
+    assert cmp.split == "test" and cmp.runs == ["v1", "v2", "v3"]
+    rows = {r["run"]: r for r in cmp.versions}
+    s = json.loads((v2 / "summary.json").read_text())["metrics"]
+    assert rows["v2"]["score"] == pytest.approx(s["test"]["score"])
+    assert rows["v2"]["gap score"] == pytest.approx(s["train"]["score"] - s["test"]["score"])
+    assert rows["v2"]["status score"] in ("target", "excellent") and "status score" in rows["v1"]
+    diff = {d["key"]: d for d in cmp.config_diff}
+    assert set(diff) == {"model.hidden", "training.lr"} and diff["model.hidden"]["v1"] == 64
+    head = [p for p in cmp.pairs if p["key"] == "score"]
+    assert [(p["a"], p["b"]) for p in head] == [("v2", "v1"), ("v3", "v2")]
+    assert head[0]["ci_low"] > 0 and head[0]["p_value"] < 0.05  # much less noise: real
+    assert head[1]["ci_low"] < 0 < head[1]["ci_high"]  # same noise level, different draw: noise
+    assert head[0]["resampled"].endswith("groups") and head[0]["n_shared"] == head[0]["n_split"]
+    assert any(v.startswith("REAL: v2 vs v1") for v in cmp.verdicts)
+    assert any(v.startswith("NOISE: v3 vs v2") for v in cmp.verdicts)
+    assert {e["run"] for e in cmp.epochs} == {"v1", "v2", "v3"} and sum(e["best"] for e in cmp.epochs) == 3
+
+    code, out, err = run_cli(["compare", v1, v2, v3, "--criteria", crit, "--resamples", "100"], capsys)
+    assert code == 0, err
+    assert "Config differences" in out and "Verdict" in out and "model.hidden" in out
+    code, out, err = run_cli(["compare", v1, v2, "--json", "--resamples", "100", "--no-epochs"], capsys)
+    assert code == 0 and json.loads(out)["pairs"]
+
+
+def test_seed_groups_compared_as_distributions(tmp_path):
+    runs = [make_run_dir(tmp_path / f"a{s}", seed=0, pred_seed=s, noise=0.4, config={"seed": s}) for s in (1, 2, 3)]
+    runs += [make_run_dir(tmp_path / f"b{s}", seed=0, pred_seed=10 + s, noise=1.2, config={"seed": s, "model": {"hidden": 8}})
+             for s in (1, 2, 3)]
+    cmp = compare_runs(runs, n_resamples=100)
+    assert len(cmp.seed_groups) == 2
+    vals = cmp.seed_groups[0]["values"]
+    assert cmp.seed_groups[0]["mean"] == pytest.approx(np.mean(vals)) and cmp.seed_groups[0]["sd"] == pytest.approx(np.std(vals, ddof=1))
+    [t] = cmp.group_tests
+    assert t["p_welch"] < 0.05 and t["diff"] > 0
+    assert any(v.startswith("SEEDS:") for v in cmp.verdicts)
+    # within a seed group no paired test is run; across groups (a3 -> b1) it is
+    assert {(p["a"], p["b"]) for p in cmp.pairs} == {("b1", "a3")}
+
+
+def test_val_split_when_no_test_and_notes(tmp_path):
+    a = make_run_dir(tmp_path / "a", test=False)
+    b = make_run_dir(tmp_path / "b", test=False, pred_seed=5)
+    cmp = compare_runs([a, b], n_resamples=50)
+    assert cmp.split == "val" and any("validation" in n for n in cmp.notes)
+
+
+def test_compare_bad_input(tmp_path, capsys):
+    a = make_run_dir(tmp_path / "a")
+    b = make_run_dir(tmp_path / "b", task="generic")
+    code, _, err = run_cli(["compare", a, b], capsys)
+    assert code == 2 and "different tasks" in err
+    code, _, err = run_cli(["compare", a, tmp_path / "missing"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    (tmp_path / "notrun").mkdir()
+    code, _, err = run_cli(["compare", tmp_path / "notrun"], capsys)
+    assert code == 2 and "not a run directory" in err
