@@ -32,7 +32,7 @@ def extract(
     cfg = load_extract_config(config)
     progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
-                        disable=quiet)
+                        disable=quiet or not err_console.is_terminal)  # no bar in logs or pipes
     task_id = None
 
     def on_progress(done: int, total: int) -> None:
