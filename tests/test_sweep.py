@@ -140,3 +140,28 @@ def test_cli_sweep_errors_are_one_line(files, tmp_path, capsys):
     code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", data, "--out", tmp_path / "o", "--trials", "1",
                             "--storage", "notadb://x"], capsys)
     assert code == 2 and "--storage" in err
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end_with_real_training_then_evaluate_compare_report(tmp_path, capsys):
+    """The real trainer: two trials and one seed re-run, then the run directories are evaluated, compared, reported."""
+    from conftest import semeval_frame
+
+    data = tmp_path / "train.csv"
+    semeval_frame().to_csv(data, index=False)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"name": "user_sequence", "user_dim": 4, "proj_dim": 16, "hidden": 8},
+                                   "training": {"max_epochs": 2, "batch_size": 4}, "baselines": []}))
+    space = tmp_path / "space.yaml"
+    space.write_text("model.hidden: {type: categorical, choices: [4, 8]}\ntraining.lr: {type: float, low: 0.001, high: 0.01, log: true}\n")
+    out = tmp_path / "sweep"
+    code, stdout, err = run_cli(["sweep", cfg, "--space", space, "--data", data, "--out", out, "--trials", "2", "--seeds", "1"], capsys)
+    assert code == 0, err
+    assert "best trial" in stdout and (out / "trial-0001" / "summary.json").is_file() and (out / "best-seed-1").is_dir()
+    code, stdout, err = run_cli(["evaluate", "--run", out / "trial-0000", "--json", "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["split"] == "val"
+    code, stdout, err = run_cli(["compare", out / "trial-0000", out / "trial-0001", "--resamples", "50"], capsys)
+    assert code == 0, err and "Verdict" in stdout
+    code, _, err = run_cli(["report", out / "best-seed-1", "--resamples", "50"], capsys)
+    assert code == 0, err and (out / "best-seed-1" / "report.html").is_file()
