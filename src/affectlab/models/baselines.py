@@ -1,0 +1,288 @@
+"""Closed-form baselines, always reported beside the model.
+
+- ``global_mean``: the training mean of each target, for every sample.
+- ``group_mean``: each group's (user's) training mean; the global mean for groups never seen.
+- ``ridge_tfidf``: ridge regression on word (1-2) + char_wb (2-5) n-gram TF-IDF of the raw text.
+- ``ridge_embedding``: ridge regression on the sentence embeddings (``features['text']``).
+- ``ridge_group_offset``: ``ridge_embedding`` plus a per-group offset, the group's mean
+  out-of-fold residual shrunk towards 0 (``sum / (n + shrink)``); unseen groups get no offset.
+
+Ridge penalties are chosen per target on the training data only: ``RidgeCV``'s efficient
+leave-one-out over ``alphas``. Fitted models keep only arrays and primitives (coefficients,
+intercepts, vocabularies, idf), so checkpoints load with ``weights_only=True``.
+
+>>> import pandas as pd
+>>> from affectlab.corpus.base import Corpus, TargetSpec
+>>> c = Corpus(pd.DataFrame({"id": list("abcd"), "group": list("xxyy"), "order": [0, 1, 0, 1],
+...                          "valence": [1.0, 2.0, -1.0, 0.0]}), targets=(TargetSpec("valence", -2, 2),))
+>>> m = GroupMean(c.targets); _ = m.fit(c, None, None)
+>>> m.predict(c).ravel().tolist()
+[1.5, 1.5, -0.5, -0.5]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .registry import MODELS
+from .text_features import Tfidf, texts_of
+
+DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+
+
+def _check_params(name: str, params: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(params) - allowed
+    if unknown:
+        raise AffectlabError(f"model {name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+
+
+def _labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
+    y = corpus.target_matrix()
+    if y.shape[1] != n_targets:
+        raise AffectlabError("training data lacks the model's targets")
+    if len(y) == 0 or np.isnan(y).all(axis=0).any():
+        raise AffectlabError("training data has no labels for at least one target")
+    return y
+
+
+def _col_means(y: np.ndarray) -> np.ndarray:
+    return np.array([np.nanmean(y[:, j]) for j in range(y.shape[1])])
+
+
+@MODELS.register("global_mean")
+class GlobalMean(Estimator):
+    """Predict each target's training mean for every sample."""
+
+    def __init__(self, targets, **params: Any) -> None:
+        _check_params("global_mean", params, set())
+        super().__init__(targets, **params)
+        self.mean: np.ndarray | None = None
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        self.mean = _col_means(_labelled(train, len(self.targets)))
+        return FitResult(n_params=len(self.mean))
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        return clip_to_ranges(np.tile(self.mean, (len(corpus), 1)), self.targets)
+
+    def state(self) -> dict[str, Any]:
+        return {"mean": np.asarray(self.mean, dtype=np.float64)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.mean = np.asarray(state["mean"], dtype=np.float64)
+
+
+@MODELS.register("group_mean")
+class GroupMean(Estimator):
+    """Each group's training mean; groups never seen in training get the global mean."""
+
+    def __init__(self, targets, **params: Any) -> None:
+        _check_params("group_mean", params, set())
+        super().__init__(targets, **params)
+        self.users: list[str] = []
+        self.means = np.zeros((0, len(self.targets)))
+        self.global_mean = np.zeros(len(self.targets))
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        y = _labelled(train, len(self.targets))
+        self.global_mean = _col_means(y)
+        table = pd.DataFrame(y).groupby(train.frame["group"].astype(str).to_numpy(), sort=True).mean()
+        # a group with no label for a target falls back to the global mean of that target
+        table = table.fillna(pd.Series(self.global_mean, index=table.columns))
+        self.users = [str(u) for u in table.index]
+        self.means = table.to_numpy(dtype=np.float64)
+        return FitResult(n_params=int(self.means.size))
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        index = {u: i for i, u in enumerate(self.users)}
+        rows = np.array([index.get(str(g), -1) for g in corpus.frame["group"]], dtype=np.int64)
+        out = np.tile(self.global_mean, (len(corpus), 1))
+        known = rows >= 0
+        out[known] = self.means[rows[known]]
+        return clip_to_ranges(out, self.targets)
+
+    def state(self) -> dict[str, Any]:
+        return {"users": list(self.users), "means": self.means, "global_mean": self.global_mean}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.users = [str(u) for u in state["users"]]
+        self.means = np.asarray(state["means"], dtype=np.float64)
+        self.global_mean = np.asarray(state["global_mean"], dtype=np.float64)
+
+
+class _LinearRidge(Estimator):
+    """Shared machinery: per-target ``RidgeCV`` on a design matrix; subclasses say how to build it."""
+
+    name = "ridge"
+    extra_params: set[str] = set()
+
+    def __init__(self, targets, **params: Any) -> None:
+        _check_params(self.name, params, {"alphas"} | self.extra_params)
+        super().__init__(targets, **params)
+        self.alphas = tuple(float(a) for a in params.get("alphas", DEFAULT_ALPHAS))
+        if not self.alphas or min(self.alphas) <= 0:
+            raise AffectlabError(f"model {self.name}: alphas must be positive numbers")
+        self.coef = np.zeros((0, len(self.targets)))
+        self.intercept = np.zeros(len(self.targets))
+        self.alpha = np.zeros(len(self.targets))
+
+    def design(self, corpus: Corpus, fit: bool = False):
+        raise NotImplementedError
+
+    def _fit_ridge(self, X, y: np.ndarray) -> None:
+        from sklearn.linear_model import RidgeCV
+
+        n_features = X.shape[1]
+        self.coef = np.zeros((n_features, y.shape[1]))
+        self.intercept = np.zeros(y.shape[1])
+        self.alpha = np.zeros(y.shape[1])
+        for j in range(y.shape[1]):
+            ok = ~np.isnan(y[:, j])
+            model = RidgeCV(alphas=self.alphas).fit(X[ok], y[ok, j])
+            self.coef[:, j] = np.ravel(model.coef_)
+            self.intercept[j] = float(model.intercept_)
+            self.alpha[j] = float(model.alpha_)
+
+    def raw_predict(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef) + self.intercept
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        self.check_inputs(train)
+        y = _labelled(train, len(self.targets))
+        self._fit_ridge(self.design(train, fit=True), y)
+        return FitResult(n_params=int(self.coef.size + self.intercept.size),
+                         extra={"alpha": {t.name: float(a) for t, a in zip(self.targets, self.alpha)}})
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        self.check_inputs(corpus)
+        return clip_to_ranges(self.raw_predict(self.design(corpus)), self.targets)
+
+    def state(self) -> dict[str, Any]:
+        return {"coef": self.coef, "intercept": self.intercept, "alpha": self.alpha}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.coef = np.asarray(state["coef"], dtype=np.float64)
+        self.intercept = np.asarray(state["intercept"], dtype=np.float64)
+        self.alpha = np.asarray(state["alpha"], dtype=np.float64)
+
+
+@MODELS.register("ridge_tfidf")
+class RidgeTfidf(_LinearRidge):
+    """Ridge on TF-IDF of the raw text: word n-grams (``word``, default 1-2) and ``char_wb``
+    n-grams (``char``, default 2-5), ``min_df`` 2, ``max_features`` per analyzer 50000."""
+
+    name = "ridge_tfidf"
+    needs_raw_text = True
+    extra_params = {"word", "char", "min_df", "max_features"}
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        self.tfidf_params = {"word": params.get("word", (1, 2)), "char": params.get("char", (2, 5)),
+                             "min_df": params.get("min_df", 2), "max_features": params.get("max_features", 50000)}
+        self.tfidf: Tfidf | None = None
+
+    def design(self, corpus: Corpus, fit: bool = False):
+        texts = texts_of(corpus.frame)
+        if fit:
+            self.tfidf = Tfidf(**self.tfidf_params)
+            return self.tfidf.fit_transform(texts)
+        return self.tfidf.transform(texts)
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "tfidf": self.tfidf.state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.tfidf = Tfidf.from_state(state["tfidf"])
+
+
+@MODELS.register("ridge_embedding")
+class RidgeEmbedding(_LinearRidge):
+    """Ridge on the sentence embeddings (``features['text']``)."""
+
+    name = "ridge_embedding"
+    needs_features = ("text",)
+
+    def design(self, corpus: Corpus, fit: bool = False):
+        return np.asarray(corpus.features["text"], dtype=np.float64)
+
+
+@MODELS.register("ridge_group_offset")
+class RidgeGroupOffset(RidgeEmbedding):
+    """``ridge_embedding`` plus a per-group offset: the group's out-of-fold residuals summed and
+    divided by ``n + shrink`` (``shrink`` default 5; ``folds`` group folds, default 5)."""
+
+    name = "ridge_group_offset"
+    extra_params = {"shrink", "folds"}
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        self.shrink = float(params.get("shrink", 5.0))
+        self.folds = int(params.get("folds", 5))
+        if self.shrink < 0 or self.folds < 2:
+            raise AffectlabError(f"model {self.name}: shrink must be >= 0 and folds >= 2")
+        self.users: list[str] = []
+        self.offsets = np.zeros((0, len(self.targets)))
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        result = super().fit(train, val, ctx)
+        X = self.design(train)
+        y = _labelled(train, len(self.targets))
+        groups = train.frame["group"].astype(str).to_numpy()
+        resid = y - out_of_fold(X, y, groups, self.alpha, self.folds)
+        self.users, self.offsets = shrunken_offsets(resid, groups, self.shrink)
+        result.n_params += int(self.offsets.size)
+        return result
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        self.check_inputs(corpus)
+        pred = self.raw_predict(self.design(corpus)) + lookup(self.users, self.offsets, corpus.frame["group"])
+        return clip_to_ranges(pred, self.targets)
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "users": list(self.users), "offsets": self.offsets}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.users = [str(u) for u in state["users"]]
+        self.offsets = np.asarray(state["offsets"], dtype=np.float64)
+
+
+def out_of_fold(X, y: np.ndarray, groups: np.ndarray, alphas: np.ndarray, folds: int) -> np.ndarray:
+    """Out-of-fold ridge predictions over group folds (in-sample where there are too few groups)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold
+
+    out = np.full(y.shape, np.nan)
+    k = min(folds, len(np.unique(groups)))
+    splits = list(GroupKFold(k).split(X, groups=groups)) if k >= 2 else [(np.arange(len(y)), np.arange(len(y)))]
+    for fit_rows, held in splits:
+        for j in range(y.shape[1]):
+            ok = fit_rows[~np.isnan(y[fit_rows, j])]
+            if len(ok) == 0:
+                continue
+            out[held, j] = Ridge(alpha=float(alphas[j])).fit(X[ok], y[ok, j]).predict(X[held])
+    return out
+
+
+def shrunken_offsets(resid: np.ndarray, groups: np.ndarray, shrink: float) -> tuple[list[str], np.ndarray]:
+    """Per-group ``sum(residual) / (count + shrink)`` (NaN residuals ignored), groups sorted."""
+    frame = pd.DataFrame(resid).groupby(np.asarray(groups).astype(str), sort=True)
+    sums, counts = frame.sum(min_count=1).fillna(0.0), frame.count()
+    return [str(u) for u in sums.index], (sums.to_numpy() / (counts.to_numpy() + shrink + 1e-12))
+
+
+def lookup(users: list[str], table: np.ndarray, groups: pd.Series) -> np.ndarray:
+    """Rows of ``table`` for each sample's group; zeros for groups not in ``users``."""
+    index = {u: i for i, u in enumerate(users)}
+    rows = np.array([index.get(str(g), -1) for g in groups], dtype=np.int64)
+    out = np.zeros((len(rows), table.shape[1]))
+    known = rows >= 0
+    out[known] = table[rows[known]]
+    return out

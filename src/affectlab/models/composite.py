@@ -1,0 +1,297 @@
+"""``user_level_kernel``: a per-user level plus within-user deviations, each from kernel ridge.
+
+The SemEval-2026 Task 2 score is built from r_within (mean per-user Pearson r, blind to any
+per-user shift or scale of the predictions) and r_between (Pearson r of per-user means, blind to
+everything but those means). So the model predicts the two parts separately and adds them:
+
+    prediction = level(user) + deviation(text) - mean of deviation over the user's input texts
+
+- **deviation** (drives r_within): "fixed-effects" kernel ridge trained on user-centred targets
+  with a user-centred kernel, i.e. it learns only how a text differs from the same person's other
+  texts. It is centred again over each user's texts in the input file, so it changes no user mean.
+- **level** (drives r_between): kernel ridge on raw targets, averaged over the user's texts in the
+  input file (the test file's other texts are legitimate context), plus, for a user seen in
+  training, the user's out-of-fold residual mean shrunk towards 0: ``sum(resid) / (n + shrink)``.
+  Users never seen in training get the text-based level alone.
+
+Kernel (per target and per part): ``exp(gamma * (cos(x, x') - 1))`` on the sentence embeddings
+(``features['text']``, re-normalised here), plus ``tfidf_weight`` times the linear kernel of word
+n-gram TF-IDF of the raw text when ``tfidf_weight > 0``. Predictions are clipped to each target's
+declared range.
+
+Parameters (config ``model:`` keys), each part's settings given per target name, with ``default``
+used for targets not listed (so the model also runs on non-SemEval targets)::
+
+    within: {valence: {gamma: 2, alpha: 2, tfidf_weight: 0}, arousal: {gamma: 3, alpha: 0.5, tfidf_weight: 0.3}}
+    level:  {valence: {gamma: 3, alpha: 2, tfidf_weight: 0.3, shrink: 8}, arousal: {gamma: 3, alpha: 0.5, shrink: 15}}
+    tfidf:  {word: [1, 2], min_df: 2, max_features: 20000}
+    folds: 5            # k group folds for the residuals behind the seen-user offsets; 0: exact leave-one-user-out
+    max_train: 6000     # refuse larger training sets (kernel matrices grow as n^2)
+
+The fitted state holds the training embeddings (float32), dual coefficients, the TF-IDF parts as
+primal weight vectors over the stored vocabulary, and per-user offsets: arrays and primitives only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .baselines import lookup
+from .registry import MODELS
+from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of
+
+#: defaults chosen with the dev protocol (docs/semeval-modelling.md)
+DEFAULT_WITHIN: dict[str, dict[str, float]] = {
+    "valence": {"gamma": 2.0, "alpha": 2.0, "tfidf_weight": 0.0},
+    "arousal": {"gamma": 3.0, "alpha": 0.5, "tfidf_weight": 0.3},
+    "default": {"gamma": 2.0, "alpha": 1.0, "tfidf_weight": 0.0},
+}
+DEFAULT_LEVEL: dict[str, dict[str, float]] = {
+    "valence": {"gamma": 3.0, "alpha": 2.0, "tfidf_weight": 0.3, "shrink": 8.0},
+    "arousal": {"gamma": 3.0, "alpha": 0.5, "tfidf_weight": 0.0, "shrink": 15.0},
+    "default": {"gamma": 3.0, "alpha": 1.0, "tfidf_weight": 0.0, "shrink": 8.0},
+}
+DEFAULT_TFIDF: dict[str, Any] = {"word": (1, 2), "char": None, "min_df": 2, "max_features": 20000}
+PART_KEYS = {"within": {"gamma", "alpha", "tfidf_weight"}, "level": {"gamma", "alpha", "tfidf_weight", "shrink"}}
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _centre_rows(M: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Subtract from each row the mean of the rows in its group (``codes`` = group index per row)."""
+    M2 = M.reshape(len(M), -1)
+    sums = np.zeros((n_groups, M2.shape[1]))
+    np.add.at(sums, codes, M2)
+    counts = np.bincount(codes, minlength=n_groups).astype(float)
+    return (M2 - (sums / counts[:, None])[codes]).reshape(M.shape)
+
+
+def _centre_rows_mean(v: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    return v - _centre_rows(v, codes, n_groups)
+
+
+@MODELS.register("user_level_kernel")
+class UserLevelKernel(Estimator):
+    """Per-user level (text-based mean + shrunken seen-user offset) + within-user kernel deviations."""
+
+    needs_features = ("text",)
+    needs_raw_text = True
+
+    def __init__(self, targets, **params: Any) -> None:
+        unknown = set(params) - {"within", "level", "tfidf", "folds", "max_train"}
+        if unknown:
+            raise AffectlabError(f"model user_level_kernel: unknown parameter(s) {', '.join(sorted(unknown))}")
+        super().__init__(targets, **params)
+        self.within = {t.name: self._part("within", DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
+        self.level = {t.name: self._part("level", DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}
+        tf = dict(DEFAULT_TFIDF)
+        tf.update(params.get("tfidf") or {})
+        unknown_tf = set(tf) - set(DEFAULT_TFIDF)
+        if unknown_tf:
+            raise AffectlabError(f"model user_level_kernel: unknown tfidf key(s) {', '.join(sorted(unknown_tf))}")
+        self.tfidf_params = tf
+        self.folds = int(params.get("folds", 5))
+        self.max_train = int(params.get("max_train", 6000))
+        if self.folds < 0 or self.folds == 1:
+            raise AffectlabError("model user_level_kernel: folds must be 0 (leave one user out) or at least 2")
+        self.uses_tfidf = any(p["tfidf_weight"] > 0 for part in (self.within, self.level) for p in part.values())
+        if not self.uses_tfidf:
+            self.needs_raw_text = False
+        # fitted state
+        self.train_x = np.zeros((0, 0), dtype=np.float32)
+        self.users: list[str] = []
+        self.tfidf: Tfidf | None = None
+        self.dual: dict[str, np.ndarray] = {}  # "<part>:<target>" -> (n_train,) dual coefficients
+        self.primal_tfidf: dict[str, np.ndarray] = {}  # "<part>:<target>" -> (n_vocab,) TF-IDF weights
+        self.level_mean = np.zeros(len(self.targets))
+        self.offsets = np.zeros((0, len(self.targets)))
+
+    @staticmethod
+    def _part(part: str, defaults: dict, given: Any, target: str) -> dict[str, float]:
+        given = dict(given or {})
+        unknown_targets = [k for k, v in given.items() if not isinstance(v, dict)]
+        if unknown_targets:
+            raise AffectlabError(f"model user_level_kernel: {part} must map target names (or 'default') to settings, "
+                                 f"got {unknown_targets[0]!r}")
+        out = dict(defaults.get(target, defaults["default"]))
+        if target not in defaults and "default" in given:
+            out.update(given["default"])
+        out.update(given.get(target, {}))
+        bad = set(out) - PART_KEYS[part]
+        if bad:
+            raise AffectlabError(f"model user_level_kernel: unknown {part} setting(s) {', '.join(sorted(bad))}")
+        out = {k: float(v) for k, v in out.items()}
+        if out["alpha"] <= 0 or out["gamma"] < 0 or out["tfidf_weight"] < 0 or out.get("shrink", 0) < 0:
+            raise AffectlabError(f"model user_level_kernel: {part} settings for {target} must be non-negative (alpha > 0)")
+        return out
+
+    # --- kernels ------------------------------------------------------------------------------
+    @staticmethod
+    def _exp_kernel(cos: np.ndarray, gamma: float) -> np.ndarray:
+        return np.exp(gamma * (cos - 1.0)) if gamma > 0 else cos
+
+    def _kernel(self, cos: np.ndarray, lin_tf: np.ndarray | None, spec: dict[str, float]) -> np.ndarray:
+        K = self._exp_kernel(cos, spec["gamma"])
+        if spec["tfidf_weight"] > 0:
+            K = K + spec["tfidf_weight"] * lin_tf
+        return K
+
+    def _inputs(self, corpus: Corpus):
+        self.check_inputs(corpus)
+        x = _normalise(corpus.features["text"])
+        tf = self.tfidf.transform(texts_of(corpus.frame)) if self.uses_tfidf else None
+        return x, tf
+
+    # --- fit --------------------------------------------------------------------------------
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        from sklearn.model_selection import GroupKFold
+
+        self.check_inputs(train)
+        n = len(train)
+        if n < 2:
+            raise AffectlabError("model user_level_kernel: needs at least 2 training samples")
+        if n > self.max_train:
+            raise AffectlabError(f"model user_level_kernel: {n} training samples exceed max_train={self.max_train} "
+                                 "(kernel matrices grow as n^2; raise max_train if memory allows)")
+        y_all = train.target_matrix()
+        if y_all.shape[1] != len(self.targets) or np.isnan(y_all).all(axis=0).any():
+            raise AffectlabError("model user_level_kernel: training data has no labels for at least one target")
+        groups = train.frame["group"].astype(str).to_numpy()
+        x = _normalise(train.features["text"])
+        if self.uses_tfidf:
+            self.tfidf = Tfidf(**self.tfidf_params)
+            tf = self.tfidf.fit_transform(texts_of(train.frame))
+            lin_tf = (tf @ tf.T).toarray()
+        else:
+            self.tfidf, tf, lin_tf = None, None, None
+        cos = x @ x.T
+        self.train_x = x.astype(np.float32)
+        self.users = sorted(set(groups))
+        self.dual, self.primal_tfidf = {}, {}
+        self.level_mean = np.zeros(len(self.targets))
+        resid = np.full(y_all.shape, np.nan)
+        n_groups = len(self.users)
+        k = min(self.folds, n_groups)
+        folds = list(GroupKFold(k).split(x, groups=groups)) if self.folds and k >= 2 else []
+
+        for j, target in enumerate(self.targets):
+            name = target.name
+            ok = ~np.isnan(y_all[:, j])
+            rows = np.flatnonzero(ok)
+            y = y_all[rows, j]
+
+            # within-user deviations: centred kernel, centred targets (fixed effects)
+            spec = self.within[name]
+            K = self._kernel(cos[np.ix_(rows, rows)], None if lin_tf is None else lin_tf[np.ix_(rows, rows)], spec)
+            codes, uniq = pd.factorize(pd.Series(groups[rows]))
+            Kc = _centre_rows(_centre_rows(K, codes, len(uniq)).T, codes, len(uniq)).T
+            yc = _centre_rows(y, codes, len(uniq))
+            a = _centre_rows(solve_psd(Kc, yc, spec["alpha"]), codes, len(uniq))
+            self._store(f"within:{name}", rows, a, tf, n)
+
+            # level: raw targets, and out-of-fold residuals for the seen-user offsets
+            spec = self.level[name]
+            K = self._kernel(cos[np.ix_(rows, rows)], None if lin_tf is None else lin_tf[np.ix_(rows, rows)], spec)
+            mu = float(y.mean())
+            self.level_mean[j] = mu
+            if not folds:  # exact leave-one-group-out residuals from one inverse
+                coef, res = leave_group_out_residuals(K, y - mu, spec["alpha"], groups[rows])
+                if len(np.unique(groups[rows])) >= 2:
+                    resid[rows, j] = res
+            else:
+                coef = solve_psd(K, y - mu, spec["alpha"])
+                pos = np.full(n, -1)
+                pos[rows] = np.arange(len(rows))
+                for fit_rows, held in folds:
+                    f_rows, h_rows = pos[fit_rows], pos[held]
+                    f_rows, h_rows = f_rows[f_rows >= 0], h_rows[h_rows >= 0]
+                    if len(f_rows) == 0 or len(h_rows) == 0:
+                        continue
+                    f_mu = float(y[f_rows].mean())
+                    c = solve_psd(K[np.ix_(f_rows, f_rows)], y[f_rows] - f_mu, spec["alpha"])
+                    resid[rows[h_rows], j] = y[h_rows] - (K[np.ix_(h_rows, f_rows)] @ c + f_mu)
+            self._store(f"level:{name}", rows, coef, tf, n)
+
+        shrink = np.array([self.level[t.name]["shrink"] for t in self.targets])
+        sums = pd.DataFrame(resid).groupby(groups, sort=True)
+        self.users = [str(u) for u in sums.sum().index]
+        self.offsets = sums.sum().to_numpy() / (sums.count().to_numpy() + shrink[None, :] + 1e-12)
+        n_params = int(sum(v.size for v in self.dual.values()) + sum(v.size for v in self.primal_tfidf.values())
+                       + self.offsets.size)
+        return FitResult(n_params=n_params, extra={"n_train": n, "n_users": n_groups, "tfidf_terms":
+                                                   0 if self.tfidf is None else self.tfidf.n_features})
+
+    def _store(self, key: str, rows: np.ndarray, coef: np.ndarray, tf, n: int) -> None:
+        full = np.zeros(n)
+        full[rows] = coef
+        self.dual[key] = full
+        if tf is not None:
+            self.primal_tfidf[key] = np.asarray(tf.T @ full).ravel()
+
+    # --- predict ----------------------------------------------------------------------------
+    def _apply(self, key: str, spec: dict[str, float], cos: np.ndarray, tf) -> np.ndarray:
+        out = self._exp_kernel(cos, spec["gamma"]) @ self.dual[key]
+        if spec["tfidf_weight"] > 0:
+            out = out + spec["tfidf_weight"] * np.asarray(tf @ self.primal_tfidf[key]).ravel()
+        return out
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if not self.dual:
+            raise AffectlabError("model user_level_kernel: predict called before fit")
+        if len(corpus) == 0:
+            return np.zeros((0, len(self.targets)))
+        x, tf = self._inputs(corpus)
+        groups = corpus.frame["group"].astype(str).to_numpy()
+        codes, uniq = pd.factorize(pd.Series(groups))
+        offsets = lookup(self.users, self.offsets, pd.Series(groups))
+        out = np.zeros((len(corpus), len(self.targets)))
+        # kernel rows in chunks: memory stays at chunk x n_train
+        chunk = 2048
+        for j, target in enumerate(self.targets):
+            name = target.name
+            dev = np.zeros(len(corpus))
+            raw = np.zeros(len(corpus))
+            for s in range(0, len(corpus), chunk):
+                cos = x[s:s + chunk] @ self.train_x.T.astype(np.float64)
+                part_tf = None if tf is None else tf[s:s + chunk]
+                dev[s:s + chunk] = self._apply(f"within:{name}", self.within[name], cos, part_tf)
+                raw[s:s + chunk] = self._apply(f"level:{name}", self.level[name], cos, part_tf) + self.level_mean[j]
+            level = _centre_rows_mean(raw, codes, len(uniq)) + offsets[:, j]
+            out[:, j] = level + _centre_rows(dev, codes, len(uniq))
+        return clip_to_ranges(out, self.targets)
+
+    # --- state ------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "train_x": self.train_x,
+            "users": list(self.users),
+            "dual": {k: v for k, v in self.dual.items()},
+            "primal_tfidf": {k: v for k, v in self.primal_tfidf.items()},
+            "level_mean": self.level_mean,
+            "offsets": self.offsets,
+            "tfidf": None if self.tfidf is None else self.tfidf.state(),
+            "within": copy.deepcopy(self.within),
+            "level": copy.deepcopy(self.level),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.train_x = np.asarray(state["train_x"], dtype=np.float32)
+        self.users = [str(u) for u in state["users"]]
+        self.dual = {k: np.asarray(v, dtype=np.float64) for k, v in state["dual"].items()}
+        self.primal_tfidf = {k: np.asarray(v, dtype=np.float64) for k, v in state["primal_tfidf"].items()}
+        self.level_mean = np.asarray(state["level_mean"], dtype=np.float64)
+        self.offsets = np.asarray(state["offsets"], dtype=np.float64)
+        self.tfidf = None if state["tfidf"] is None else Tfidf.from_state(state["tfidf"])
+        self.within = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in state["within"].items()}
+        self.level = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in state["level"].items()}
