@@ -54,7 +54,10 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
     table = Table(title=f"{result.task}{where}: {result.n} samples, 95% bootstrap CIs ({result.n_resamples} resamples, {unit})")
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
-    for key, ci in result.metrics.items():
+    # seen/unseen subsets: only their headline and CCC, the JSON has every key
+    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in (result.headline, "ccc")]
+    for key in shown:
+        ci = result.metrics[key]
         style = "bold" if key == result.headline else None
         table.add_row(key, f"{ci.value:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", style=style)
     console.print(table)
