@@ -31,7 +31,7 @@ from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, clip_to_ranges
 from .registry import MODELS
-from .text_features import Tfidf, texts_of
+from .text_features import Tfidf, texts_of, to_numpy, to_tensor
 
 DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
@@ -72,10 +72,10 @@ class GlobalMean(Estimator):
         return clip_to_ranges(np.tile(self.mean, (len(corpus), 1)), self.targets)
 
     def state(self) -> dict[str, Any]:
-        return {"mean": np.asarray(self.mean, dtype=np.float64)}
+        return {"mean": to_tensor(np.asarray(self.mean, dtype=np.float64))}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.mean = to_numpy(state["mean"])
 
 
 @MODELS.register("group_mean")
@@ -108,12 +108,12 @@ class GroupMean(Estimator):
         return clip_to_ranges(out, self.targets)
 
     def state(self) -> dict[str, Any]:
-        return {"users": list(self.users), "means": self.means, "global_mean": self.global_mean}
+        return {"users": list(self.users), "means": to_tensor(self.means), "global_mean": to_tensor(self.global_mean)}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.users = [str(u) for u in state["users"]]
-        self.means = np.asarray(state["means"], dtype=np.float64)
-        self.global_mean = np.asarray(state["global_mean"], dtype=np.float64)
+        self.means = to_numpy(state["means"]).reshape(len(self.users), len(self.targets))
+        self.global_mean = to_numpy(state["global_mean"])
 
 
 class _LinearRidge(Estimator):
@@ -142,9 +142,15 @@ class _LinearRidge(Estimator):
         self.coef = np.zeros((n_features, y.shape[1]))
         self.intercept = np.zeros(y.shape[1])
         self.alpha = np.zeros(y.shape[1])
+        if not np.isnan(y).any():  # one fit, a penalty per target
+            model = RidgeCV(alphas=np.array(self.alphas), alpha_per_target=True).fit(X, y)
+            self.coef[:] = np.asarray(model.coef_).reshape(y.shape[1], n_features).T
+            self.intercept[:] = np.ravel(model.intercept_)
+            self.alpha[:] = np.ravel(model.alpha_) if np.ndim(model.alpha_) else model.alpha_
+            return
         for j in range(y.shape[1]):
             ok = ~np.isnan(y[:, j])
-            model = RidgeCV(alphas=self.alphas).fit(X[ok], y[ok, j])
+            model = RidgeCV(alphas=np.array(self.alphas)).fit(X[ok], y[ok, j])
             self.coef[:, j] = np.ravel(model.coef_)
             self.intercept[j] = float(model.intercept_)
             self.alpha[j] = float(model.alpha_)
@@ -164,12 +170,12 @@ class _LinearRidge(Estimator):
         return clip_to_ranges(self.raw_predict(self.design(corpus)), self.targets)
 
     def state(self) -> dict[str, Any]:
-        return {"coef": self.coef, "intercept": self.intercept, "alpha": self.alpha}
+        return {"coef": to_tensor(self.coef), "intercept": to_tensor(self.intercept), "alpha": to_tensor(self.alpha)}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.coef = np.asarray(state["coef"], dtype=np.float64)
-        self.intercept = np.asarray(state["intercept"], dtype=np.float64)
-        self.alpha = np.asarray(state["alpha"], dtype=np.float64)
+        self.coef = to_numpy(state["coef"])
+        self.intercept = to_numpy(state["intercept"])
+        self.alpha = to_numpy(state["alpha"])
 
 
 @MODELS.register("ridge_tfidf")
@@ -246,12 +252,12 @@ class RidgeGroupOffset(RidgeEmbedding):
         return clip_to_ranges(pred, self.targets)
 
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "users": list(self.users), "offsets": self.offsets}
+        return {**super().state(), "users": list(self.users), "offsets": to_tensor(self.offsets)}
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.users = [str(u) for u in state["users"]]
-        self.offsets = np.asarray(state["offsets"], dtype=np.float64)
+        self.offsets = to_numpy(state["offsets"]).reshape(len(self.users), len(self.targets))
 
 
 def out_of_fold(X, y: np.ndarray, groups: np.ndarray, alphas: np.ndarray, folds: int) -> np.ndarray:

@@ -45,7 +45,7 @@ from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, clip_to_ranges
 from .baselines import lookup
 from .registry import MODELS
-from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of
+from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
 
 #: defaults chosen with the dev protocol (docs/semeval-modelling.md)
 DEFAULT_WITHIN: dict[str, dict[str, float]] = {
@@ -274,24 +274,24 @@ class UserLevelKernel(Estimator):
     # --- state ------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
-            "train_x": self.train_x,
+            "train_x": to_tensor(self.train_x),
             "users": list(self.users),
-            "dual": {k: v for k, v in self.dual.items()},
-            "primal_tfidf": {k: v for k, v in self.primal_tfidf.items()},
-            "level_mean": self.level_mean,
-            "offsets": self.offsets,
+            "dual": {k: to_tensor(v) for k, v in self.dual.items()},
+            "primal_tfidf": {k: to_tensor(v) for k, v in self.primal_tfidf.items()},
+            "level_mean": to_tensor(self.level_mean),
+            "offsets": to_tensor(self.offsets),
             "tfidf": None if self.tfidf is None else self.tfidf.state(),
             "within": copy.deepcopy(self.within),
             "level": copy.deepcopy(self.level),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.train_x = np.asarray(state["train_x"], dtype=np.float32)
+        self.train_x = to_numpy(state["train_x"], np.float32)
         self.users = [str(u) for u in state["users"]]
-        self.dual = {k: np.asarray(v, dtype=np.float64) for k, v in state["dual"].items()}
-        self.primal_tfidf = {k: np.asarray(v, dtype=np.float64) for k, v in state["primal_tfidf"].items()}
-        self.level_mean = np.asarray(state["level_mean"], dtype=np.float64)
-        self.offsets = np.asarray(state["offsets"], dtype=np.float64)
+        self.dual = {k: to_numpy(v) for k, v in state["dual"].items()}
+        self.primal_tfidf = {k: to_numpy(v) for k, v in state["primal_tfidf"].items()}
+        self.level_mean = to_numpy(state["level_mean"])
+        self.offsets = to_numpy(state["offsets"]).reshape(len(self.users), len(self.targets))
         self.tfidf = None if state["tfidf"] is None else Tfidf.from_state(state["tfidf"])
         self.within = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in state["within"].items()}
         self.level = {k: {kk: float(vv) for kk, vv in v.items()} for k, v in state["level"].items()}

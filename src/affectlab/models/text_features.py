@@ -126,7 +126,7 @@ class Tfidf:
             "min_df": self.min_df, "max_features": self.max_features,
             "sublinear_tf": self.sublinear_tf, "lowercase": self.lowercase,
             "vocab": {k: list(v) for k, v in self.vocab.items()},
-            "idf": {k: np.asarray(v, dtype=np.float64) for k, v in self.idf.items()},
+            "idf": {k: to_tensor(np.asarray(v, dtype=np.float64)) for k, v in self.idf.items()},
         }
 
     @classmethod
@@ -134,8 +134,22 @@ class Tfidf:
         t = cls(word=state["word"], char=state["char"], min_df=state["min_df"], max_features=state["max_features"],
                 sublinear_tf=state["sublinear_tf"], lowercase=state["lowercase"])
         t.vocab = {k: list(v) for k, v in state["vocab"].items()}
-        t.idf = {k: np.asarray(v, dtype=np.float64) for k, v in state["idf"].items()}
+        t.idf = {k: to_numpy(v) for k, v in state["idf"].items()}
         return t
+
+
+def to_tensor(arr: Any):
+    """A NumPy array as a CPU tensor (what ``torch.load(..., weights_only=True)`` accepts)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(arr)).copy())
+
+
+def to_numpy(value: Any, dtype=np.float64) -> np.ndarray:
+    """Back from :func:`to_tensor` (tensors, arrays and lists alike)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
 
 
 def texts_of(corpus_frame) -> list[str]:

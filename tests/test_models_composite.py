@@ -1,0 +1,209 @@
+"""``user_level_kernel`` against an independent dense reference (explicit centring matrix,
+scikit-learn ``KernelRidge`` with a precomputed kernel, ``GroupKFold``), plus its contracts:
+state round trip, unseen users, per-user structure of the predictions, parameter checks."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.linalg import block_diag
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.model_selection import GroupKFold
+
+from affectlab.corpus.base import Corpus, TargetSpec
+from affectlab.errors import AffectlabError
+from affectlab.metrics.semeval import r_between, r_within
+from affectlab.models import composite  # noqa: F401  (registers the model)
+from affectlab.models.base import FitContext
+from affectlab.models.registry import MODELS
+
+TARGETS = (TargetSpec("valence", -2, 2), TargetSpec("arousal", 0, 2))
+WORDS = ["happy", "sad", "tired", "calm", "angry", "excited", "bored", "fine", "great", "awful"]
+PARAMS = {
+    "within": {"valence": {"gamma": 2, "alpha": 1.5, "tfidf_weight": 0},
+               "arousal": {"gamma": 3, "alpha": 0.7, "tfidf_weight": 0.4}},
+    "level": {"valence": {"gamma": 1, "alpha": 2, "tfidf_weight": 0.3, "shrink": 4},
+              "arousal": {"gamma": 3, "alpha": 0.5, "tfidf_weight": 0, "shrink": 10}},
+    "tfidf": {"word": [1, 2], "min_df": 1},
+}
+
+
+def corpus(n_users: int = 10, per_user: int = 8, dim: int = 8, seed: int = 0, prefix: str = "u",
+           user_sd: float = 0.8) -> Corpus:
+    """Embeddings carry each text's deviation; users differ in level (seen users' offsets matter)."""
+    rng = np.random.default_rng(seed)
+    w = np.random.default_rng(99).normal(size=(dim, 2))
+    rows, feats = [], []
+    for u in range(n_users):
+        level = rng.normal(0, user_sd, size=2)
+        for k in range(per_user):
+            x = rng.normal(size=dim)
+            y = level + 0.6 * np.tanh(x @ w) + rng.normal(0, 0.2, size=2)
+            rows.append({"id": f"{prefix}{u}-{k}", "group": f"{prefix}{u}", "order": k,
+                         "text": " ".join(rng.choice(WORDS, size=4)),
+                         "valence": float(np.clip(y[0], -2, 2)), "arousal": float(np.clip(1 + y[1] / 2, 0, 2))})
+            feats.append(x)
+    return Corpus(pd.DataFrame(rows), targets=TARGETS, features={"text": np.array(feats)})
+
+
+def stack(*parts: Corpus) -> Corpus:
+    return Corpus(pd.concat([p.frame for p in parts]), targets=TARGETS,
+                  features={"text": np.concatenate([p.features["text"] for p in parts])})
+
+
+def fitted(train: Corpus, **params):
+    model = MODELS.get("user_level_kernel")(TARGETS, **params)
+    model.fit(train, None, FitContext(training=None))
+    return model
+
+
+def reference(train: Corpus, test: Corpus, params: dict, folds: int = 5, fold_mean: bool = True) -> np.ndarray:
+    """Dense, literal implementation of the documented model (``fold_mean=False``: the
+    leave-one-user-out variant, which centres every refit on the overall training mean)."""
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    xtr, xte = unit(train.features["text"]), unit(test.features["text"])
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.frame["text"])
+    ttr, tte = vec.transform(train.frame["text"]), vec.transform(test.frame["text"])
+    gtr, gte = train.frame["group"].to_numpy(), test.frame["group"].to_numpy()
+
+    def kernel(a, b, ta, tb, spec):
+        return np.exp(spec["gamma"] * (a @ b.T - 1)) + spec["tfidf_weight"] * (ta @ tb.T).toarray()
+
+    def centring(groups):  # block-diagonal I - 1/n_g: subtracts each group's mean
+        order = pd.unique(groups)
+        perm = np.concatenate([np.flatnonzero(groups == g) for g in order])
+        P = block_diag(*[np.eye((groups == g).sum()) - 1.0 / (groups == g).sum() for g in order])
+        inv = np.empty_like(perm)
+        inv[perm] = np.arange(len(perm))
+        return P[np.ix_(inv, inv)]
+
+    Ptr, Pte = centring(gtr), centring(gte)
+    out = np.zeros((len(test), 2))
+    for j, t in enumerate(["valence", "arousal"]):
+        y = train.frame[t].to_numpy()
+        w, lv = params["within"][t], params["level"][t]
+        K = kernel(xtr, xtr, ttr, ttr, w)
+        a = Ptr @ np.linalg.solve(Ptr @ K @ Ptr + w["alpha"] * np.eye(len(y)), Ptr @ y)
+        dev = Pte @ (kernel(xte, xtr, tte, ttr, w) @ a)
+        K = kernel(xtr, xtr, ttr, ttr, lv)
+        raw = KernelRidge(alpha=lv["alpha"], kernel="precomputed").fit(K, y - y.mean()).predict(
+            kernel(xte, xtr, tte, ttr, lv)) + y.mean()
+        oof = np.zeros(len(y))
+        for fit_rows, held in GroupKFold(folds).split(K, groups=gtr):
+            mu = y[fit_rows].mean() if fold_mean else y.mean()
+            kr = KernelRidge(alpha=lv["alpha"], kernel="precomputed").fit(K[np.ix_(fit_rows, fit_rows)], y[fit_rows] - mu)
+            oof[held] = kr.predict(K[np.ix_(held, fit_rows)]) + mu
+        res = pd.Series(y - oof).groupby(gtr)
+        offset = (res.sum() / (res.count() + lv["shrink"])).to_dict()
+        level = pd.Series(raw).groupby(gte).transform("mean").to_numpy() + np.array([offset.get(g, 0.0) for g in gte])
+        out[:, j] = np.clip(level + dev, TARGETS[j].low, TARGETS[j].high)
+    return out
+
+
+def test_matches_dense_reference_for_seen_and_unseen_users():
+    train = corpus()
+    later = corpus(seed=1)  # the same users' later texts
+    unseen = corpus(n_users=3, seed=2, prefix="new")
+    test = stack(later, unseen)
+    model = fitted(train, **PARAMS)
+    assert np.allclose(model.predict(test), reference(train, test, PARAMS), atol=1e-7)
+
+
+def test_leave_one_user_out_residuals_match_refits():
+    train, test = corpus(n_users=6), corpus(n_users=6, seed=3)
+    model = fitted(train, **PARAMS, folds=0)
+    n_users = train.frame["group"].nunique()
+    assert np.allclose(model.predict(test), reference(train, test, PARAMS, folds=n_users, fold_mean=False),
+                       atol=1e-7)
+
+
+def test_state_round_trip_through_torch_weights_only():
+    train, test = corpus(), stack(corpus(seed=4), corpus(n_users=2, seed=5, prefix="new"))
+    model = fitted(train, **PARAMS)
+    buf = io.BytesIO()
+    torch.save(model.state(), buf)
+    buf.seek(0)
+    again = MODELS.get("user_level_kernel")(TARGETS, **PARAMS)
+    again.load_state(torch.load(buf, weights_only=True))
+    assert np.array_equal(model.predict(test), again.predict(test))
+
+
+def test_prediction_structure_level_plus_centred_deviation():
+    """Without clipping, a user's mean prediction is the level; deviations depend on text alone."""
+    train = corpus(user_sd=0.1)
+    test = stack(corpus(seed=6, user_sd=0.1), corpus(n_users=2, seed=7, prefix="new", user_sd=0.1))
+    model = fitted(train, **PARAMS)
+    pred = model.predict(test)
+    # unseen users: level is the mean of the text-based predictions, no offset
+    g = test.frame["group"].to_numpy()
+    assert not np.isin(["new0", "new1"], model.users).any()
+    # a user's single text: no deviation, and it is not refused
+    one = Corpus(test.frame.iloc[[0]], targets=TARGETS, features={"text": test.features["text"][[0]]})
+    single = model.predict(one)
+    assert single.shape == (1, 2) and np.isfinite(single).all()
+    # duplicating a user's texts leaves its predictions unchanged (only means over its own texts enter)
+    doubled = stack(test, test)
+    assert np.allclose(model.predict(doubled)[: len(test)], pred)
+    # predictions of one user do not depend on the other users in the file
+    only_u0 = test.subset(g == "u0")
+    assert np.allclose(model.predict(only_u0), pred[g == "u0"])
+
+
+def test_beats_plain_ridge_when_users_differ_in_level():
+    from affectlab.models import baselines  # noqa: F401
+
+    whole = corpus(n_users=20, per_user=16, seed=10)
+    late = (whole.frame["order"] >= 12).to_numpy()  # each user's last 4 texts
+    train, test = whole.subset(~late), whole.subset(late)
+    ours = fitted(train).predict(test)
+    ridge = MODELS.get("ridge_embedding")(TARGETS)
+    ridge.fit(train, None, FitContext(training=None))
+    base = ridge.predict(test)
+    y, g = test.target_matrix(), test.frame["group"].to_numpy()
+    for j in range(2):
+        assert r_between(y[:, j], ours[:, j], g) > r_between(y[:, j], base[:, j], g)
+        assert r_within(y[:, j], ours[:, j], g) > 0.3
+
+
+def test_defaults_need_raw_text_and_other_targets_use_default_settings():
+    model = MODELS.get("user_level_kernel")(TARGETS)
+    assert model.needs_features == ("text",) and model.needs_raw_text
+    no_tf = {"within": {"valence": {"tfidf_weight": 0}, "arousal": {"tfidf_weight": 0}},
+             "level": {"valence": {"tfidf_weight": 0}, "arousal": {"tfidf_weight": 0}}}
+    assert not MODELS.get("user_level_kernel")(TARGETS, **no_tf).needs_raw_text
+    other = (TargetSpec("sentiment", -3, 3),)
+    m = MODELS.get("user_level_kernel")(other, within={"default": {"alpha": 3}})
+    assert m.within["sentiment"]["alpha"] == 3.0 and m.level["sentiment"]["gamma"] == 3.0
+    c = corpus()
+    c2 = Corpus(c.frame.rename(columns={"valence": "sentiment"}).drop(columns="arousal"), targets=other,
+                features=c.features)
+    m.fit(c2, None, FitContext(training=None))
+    p = m.predict(c2)
+    assert p.shape == (len(c2), 1) and np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"bogus": 1}, "unknown parameter"),
+    ({"within": {"valence": {"beta": 1}}}, "unknown within setting"),
+    ({"level": {"valence": {"alpha": 0}}}, "non-negative"),
+    ({"within": {"valence": 2}}, "must map target names"),
+    ({"tfidf": {"ngrams": 3}}, "unknown tfidf key"),
+    ({"folds": 1}, "folds"),
+])
+def test_bad_parameters_are_refused(params, message):
+    with pytest.raises(AffectlabError, match=message):
+        MODELS.get("user_level_kernel")(TARGETS, **params)
+
+
+def test_missing_features_and_oversized_training_are_refused():
+    c = corpus()
+    bare = Corpus(c.frame, targets=TARGETS)
+    with pytest.raises(AffectlabError, match="feature 'text'"):
+        fitted(bare)
+    with pytest.raises(AffectlabError, match="max_train"):
+        fitted(c, max_train=10)
