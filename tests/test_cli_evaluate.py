@@ -102,8 +102,14 @@ def test_mosi_csv_and_pickle_gold(tmp_path, capsys):
              "regression_labels": np.array([0.5, -1.0, 2.0], np.float32)}
     (tmp_path / "gold.pkl").write_bytes(pickle.dumps({"train": other, "test": part}))
     obj2 = _json(capsys, ["--pred", tmp_path / "pred.csv", "--gold", tmp_path / "gold.pkl"])
-    assert obj2["n"] == len(ids)
+    assert obj2["n"] == len(ids) and _codes(obj2) == []
     assert obj2["metrics"]["mae"]["value"] == pytest.approx(obj["metrics"]["mae"]["value"], abs=1e-5)
+    assert "train mean" in obj2["baselines"]  # the pickle's own train split
+    # predictions that also cover the pickle's training samples
+    leak = pd.DataFrame({"id": ids + other["id"][:2], "pred_sentiment": list(y) + [0.5, -1.0]})
+    leak.to_csv(tmp_path / "leak.csv", index=False)
+    codes = _codes(_json(capsys, ["--pred", tmp_path / "leak.csv", "--gold", tmp_path / "gold.pkl"]))
+    assert {"LEAKAGE_ID_OVERLAP", "MIXED_SPLITS", "MISSING_PREDICTIONS"} <= set(codes)
 
 
 def test_generic_with_group_column(tmp_path, capsys):

@@ -122,3 +122,17 @@ def test_paired_bootstrap_noise_is_not_significant():
     b = y + rng.normal(0, 1.0, y.shape)
     res = paired_bootstrap("generic", y, a, b, ["v"], keys=["ccc"], n_resamples=300)
     assert res["ccc"].p_value > 0.05
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_weighted_f1_matches_sklearn(seed):
+    from sklearn.metrics import f1_score
+
+    from affectlab.evaluation.bootstrap import _weighted_f1
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    t = rng.random(n) < rng.random()
+    p = rng.random(n) < rng.random()
+    for a, b in ((t, p), (t, t), (t, np.ones(n, bool)), (np.zeros(n, bool), p)):
+        assert _weighted_f1(a, b) == pytest.approx(f1_score(a, b, average="weighted", zero_division=0))

@@ -193,10 +193,31 @@ def _metric_fast(name: str, t: np.ndarray, p: np.ndarray, codes: np.ndarray | No
         cnt = np.bincount(codes, minlength=k)
         between = _pearson(np.bincount(codes, t, k) / cnt, np.bincount(codes, p, k) / cnt) if k >= 2 else float("nan")
         return between if name == "r_between" else _composite(within, between)
+    if name in ("f1_nonneg", "f1_nozero"):
+        if name == "f1_nozero":
+            keep = t != 0
+            t, p = t[keep] > 0, p[keep] > 0
+        else:
+            t, p = t >= 0, p >= 0
+        return _weighted_f1(t, p) if t.size else float("nan")
     return METRICS.get(name)(t, p, codes)
 
 
-_FAST = {"ccc", "pearson", "mae", "rmse", "r_within", "r_between", "r_composite"}
+def _weighted_f1(t: np.ndarray, p: np.ndarray) -> float:
+    """scikit-learn's ``f1_score(t, p, average="weighted", zero_division=0)`` for two boolean classes."""
+    total = 0.0
+    for c in (False, True):
+        support = int(np.sum(t == c))
+        if support == 0:
+            continue  # a class seen only in the predictions has weight 0
+        tp = int(np.sum((t == c) & (p == c)))
+        fp = int(np.sum((t != c) & (p == c)))
+        fn = support - tp
+        total += support * (2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0)
+    return float(total / t.size)
+
+
+_FAST = {"ccc", "pearson", "mae", "rmse", "r_within", "r_between", "r_composite", "f1_nonneg", "f1_nozero"}
 
 
 def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names: Sequence[str],

@@ -61,6 +61,7 @@ class EvalData:
     seen: np.ndarray | None = None
     texts: pd.Series | None = None
     source: str = "predictions"
+    findings: list = field(default_factory=list)  # findings from reading (e.g. partial coverage)
 
 
 @dataclass
@@ -239,10 +240,22 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
             first = frame.loc[dup, keys].iloc[0].tolist()
             raise AffectlabError(f"{src}: {int(dup.sum())} duplicate {'/'.join(keys)} rows (first: {'/'.join(first)})")
 
-    # a multi-split gold source (an MMSA pickle) is restricted to the splits the predictions cover
+    # a multi-split gold source (an MMSA pickle) is scored on the rows the predictions cover;
+    # rows of a covered split without a prediction are reported, not fatal
+    early: list[dg.Finding] = []
     if "split" in gold and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
-        covered = set(gold.loc[gold["id"].isin(set(pred["id"])), "split"])
-        gold = gold[gold["split"].isin(covered)]
+        hit = gold["id"].isin(set(pred["id"]))
+        covered = sorted(set(gold.loc[hit, "split"]))
+        missed = gold[gold["split"].isin(covered) & ~hit]
+        if len(missed):
+            early.append(dg.Finding("MISSING_PREDICTIONS", "warning",
+                                    f"{len(missed)} samples of split(s) {', '.join(covered)} in {Path(gold_path).name} have no "
+                                    f"prediction (e.g. {missed['id'].iloc[0]!r}); scores cover the predicted samples only"))
+        if len(covered) > 1:
+            early.append(dg.Finding("MIXED_SPLITS", "warning",
+                                    f"the predictions cover several splits of {Path(gold_path).name} ({', '.join(covered)}): "
+                                    "one score over them mixes training or validation samples with test samples"))
+        gold = gold[hit]
 
     # a left join keeps the prediction file's row order, so row numbers in messages are its own
     merged = pred.merge(gold, on=keys, how="left", indicator=True, suffixes=("", "__gold"))
@@ -269,7 +282,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     if task == "semeval" and "is_seen_user" in merged:
         seen = _strip(merged["is_seen_user"]).str.lower().isin(["true", "1", "yes"]).to_numpy()
     texts = _column(merged, TEXT_COLUMNS)
-    return EvalData(task, targets, ids, y, p, groups, seen, texts, src)
+    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early)
 
 
 def load_train_data(path: str | Path, task: str, targets: Sequence[str], trust_pickle: bool = False) -> TrainData:
@@ -327,7 +340,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     ``baselines``: extra real baseline predictions on the same rows (e.g. a run's baselines.csv);
     ``recalibration``: per-target maps fitted on validation data (offered by SCALE_MISMATCH).
     """
-    findings: list[dg.Finding] = []
+    findings: list[dg.Finding] = list(data.findings)
     findings += dg.check_nonfinite(data.p, data.targets, data.source)
     findings += dg.check_missing_gold(data.y, data.targets)
     finite = np.isfinite(data.p).all(axis=1)
@@ -400,6 +413,11 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
                    n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False) -> EvalResult:
     """``affectlab evaluate --pred --gold [--train] [--task]`` as a library call."""
     data = load_eval_data(pred, gold, task, trust_pickle)
+    if train is None and Path(gold).suffix.lower() in {".pkl", ".pickle"}:
+        # an MMSA file defines its own training split: use it for baselines and leakage checks
+        frame = read_gold(gold, data.task, trust_pickle)
+        if "split" in frame and "train" in set(frame["split"]):
+            train = gold
     train_data = load_train_data(train, data.task, data.targets, trust_pickle) if train is not None else None
     if train_data is not None and data.task == "semeval" and data.seen is None and data.groups is not None:
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
