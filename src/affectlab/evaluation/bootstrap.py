@@ -217,11 +217,24 @@ def _weighted_f1(t: np.ndarray, p: np.ndarray) -> float:
     return float(total / t.size)
 
 
+def _group_metrics(t: np.ndarray, p: np.ndarray, codes: np.ndarray) -> dict[str, float]:
+    """r_within, r_between and r_composite from one pass over the groups."""
+    _, codes = np.unique(codes, return_inverse=True)
+    k = int(codes.max()) + 1 if codes.size else 0
+    n, st, r = _grouped_pearson(t, p, codes, k)
+    ok = (n >= 2) & (st >= 1e-12)
+    within = float(r[ok].mean()) if ok.any() else float("nan")
+    cnt = np.maximum(n, 1)
+    between = _pearson(np.bincount(codes, t, k) / cnt, np.bincount(codes, p, k) / cnt) if k >= 2 else float("nan")
+    return {"r_within": within, "r_between": between, "r_composite": _composite(within, between)}
+
+
 _FAST = {"ccc", "pearson", "mae", "rmse", "r_within", "r_between", "r_composite", "f1_nonneg", "f1_nozero"}
 
 
 def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names: Sequence[str],
-                codes: np.ndarray | None = None, seen: np.ndarray | None = None) -> dict[str, float]:
+                codes: np.ndarray | None = None, seen: np.ndarray | None = None,
+                only: set[str] | None = None) -> dict[str, float]:
     """The same keys and values as :func:`~affectlab.evaluation.scoring.score_arrays`, faster.
 
     >>> import numpy as np
@@ -231,7 +244,7 @@ def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names:
     """
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
-    out = _fast_subset(task, y_true, y_pred, target_names, codes)
+    out = _fast_subset(task, y_true, y_pred, target_names, codes, only)
     if seen is not None and task == "semeval":
         seen = np.asarray(seen, dtype=bool)
         for flag, label in ((True, "seen"), (False, "unseen")):
@@ -242,8 +255,10 @@ def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names:
     return out
 
 
-def _fast_subset(task, y_true, y_pred, target_names, codes) -> dict[str, float]:
+def _fast_subset(task, y_true, y_pred, target_names, codes, only=None) -> dict[str, float]:
     names = metric_names(task)
+    if only is not None:
+        names = tuple(n for n in names if n in only)
     if codes is None:
         names = tuple(n for n in names if not METRICS.get(n).needs_groups)
     out: dict[str, float] = {}
@@ -253,14 +268,35 @@ def _fast_subset(task, y_true, y_pred, target_names, codes) -> dict[str, float]:
             continue
         c = None if codes is None else codes[ok]
         t, p = y_true[ok, j], y_pred[ok, j]
+        grouped = _group_metrics(t, p, c) if c is not None and {"r_within", "r_between", "r_composite"} & set(names) else {}
         for name in names:
-            out[f"{name}_{target}"] = _metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)
+            if name in grouped:
+                out[f"{name}_{target}"] = grouped[name]
+            else:
+                out[f"{name}_{target}"] = _metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)
     for name in names:
         vals = [out[f"{name}_{t}"] for t in target_names if f"{name}_{t}" in out]
         if vals:
             out[name] = float(np.mean(vals))
     if task == "semeval" and "r_composite" in out:
         out["score"] = out["r_composite"]
+    return out
+
+
+def metrics_for_keys(keys: Sequence[str]) -> set[str]:
+    """The metric names that score keys such as ``score``, ``ccc_valence`` or ``mae`` need.
+
+    >>> sorted(metrics_for_keys(["score", "ccc_valence", "r_within"]))
+    ['ccc', 'r_composite', 'r_within']
+    """
+    names = sorted(METRICS.names(), key=len, reverse=True)
+    out = set()
+    for key in keys:
+        base = key.split("/")[-1]
+        if base == "score":
+            out.add("r_composite")
+            continue
+        out.update(next(([m] for m in names if base == m or base.startswith(m + "_")), []))
     return out
 
 
@@ -334,14 +370,15 @@ def paired_bootstrap(task: str, y_true: np.ndarray, pred_a: np.ndarray, pred_b: 
     pa = np.asarray(pred_a, dtype=float).reshape(len(y_true), -1)
     pb = np.asarray(pred_b, dtype=float).reshape(len(y_true), -1)
     sampler = Resampler(len(y_true), groups, seed)
-    sa = fast_scores(task, y_true, pa, target_names, sampler.codes)
-    sb = fast_scores(task, y_true, pb, target_names, sampler.codes)
+    only = metrics_for_keys(keys) if keys else None
+    sa = fast_scores(task, y_true, pa, target_names, sampler.codes, only=only)
+    sb = fast_scores(task, y_true, pb, target_names, sampler.codes, only=only)
     keys = [k for k in (keys or sa) if k in sa and k in sb]
     diffs: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(n_resamples):
         idx, codes = sampler.draw()
-        ra = fast_scores(task, y_true[idx], pa[idx], target_names, codes)
-        rb = fast_scores(task, y_true[idx], pb[idx], target_names, codes)
+        ra = fast_scores(task, y_true[idx], pa[idx], target_names, codes, only=only)
+        rb = fast_scores(task, y_true[idx], pb[idx], target_names, codes, only=only)
         for k in keys:
             diffs[k].append(ra.get(k, np.nan) - rb.get(k, np.nan))
     out = {}
