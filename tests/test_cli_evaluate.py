@@ -122,7 +122,14 @@ def test_generic_with_group_column(tmp_path, capsys):
     assert obj["task"] == "generic" and obj["n_groups"] == 12 and "ccc_score" in obj["metrics"]
 
 
-@pytest.mark.parametrize("case", ["missing_col", "unmatched", "extra_gold", "non_numeric", "empty", "header_only",
+def test_partial_predictions_are_scored_with_a_warning(tmp_path, capsys):
+    gold, _, pred = write_semeval_pair(tmp_path)
+    pd.read_csv(pred).iloc[:-3].to_csv(tmp_path / "part.csv", index=False)
+    obj = _json(capsys, ["--pred", tmp_path / "part.csv", "--gold", gold])
+    assert _codes(obj) == ["MISSING_PREDICTIONS"] and obj["n"] == len(pd.read_csv(gold)) - 3
+
+
+@pytest.mark.parametrize("case", ["missing_col", "unmatched", "extra_pred", "non_numeric", "empty", "header_only",
                                   "dup", "no_file", "bad_task", "no_gold", "all_nan"])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, case):
     gold, _, pred = write_semeval_pair(tmp_path)
@@ -134,8 +141,8 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, case):
         args += ["--task", "semeval"]
     elif case == "unmatched":
         p.assign(text_id=p.text_id + 10**6).to_csv(bad, index=False)
-    elif case == "extra_gold":
-        p.iloc[:-3].to_csv(bad, index=False)
+    elif case == "extra_pred":
+        pd.concat([p, p.iloc[:1].assign(text_id=99999)]).to_csv(bad, index=False)
     elif case == "non_numeric":
         p.astype({"pred_valence": str}).assign(pred_valence=lambda f: f.pred_valence.where(f.index != 2, "high")).to_csv(bad, index=False)
     elif case == "empty":

@@ -270,7 +270,10 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
         raise AffectlabError(f"{pred_path}: {len(only_pred)} predicted ids are not in the gold file "
                              f"(first: {'/'.join(only_pred[keys].iloc[0])})")
     if only_gold:
-        raise AffectlabError(f"{pred_path}: {len(only_gold)} gold rows have no prediction (first: {'/'.join(only_gold[0])})")
+        # a partial prediction file is scored on what it predicts, loudly
+        early.append(dg.Finding("MISSING_PREDICTIONS", "warning",
+                                f"{len(only_gold)} of {len(gold)} gold rows have no prediction (first: {'/'.join(only_gold[0])}); "
+                                "scores cover the predicted samples only"))
     del gold_keys
     merged = merged[merged["_merge"] == "both"].reset_index(drop=True)
     src = str(pred_path)
