@@ -39,6 +39,17 @@ def compare(
     print_comparison(cmp, epochs)
 
 
+def _thin(epochs: list[dict], keep: int = 12) -> list[dict]:
+    """At most about ``keep`` rows per run: evenly spaced epochs plus the first, selected and last."""
+    out = []
+    runs = list(dict.fromkeys(e["run"] for e in epochs))
+    for run in runs:
+        rows = [e for e in epochs if e["run"] == run]
+        step = max(1, -(-len(rows) // keep))
+        out += [e for i, e in enumerate(rows) if i % step == 0 or e["best"] or i == len(rows) - 1]
+    return out
+
+
 def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
     """Rich tables for a :class:`~affectlab.runs.compare.Comparison`."""
     if cmp.versions:
@@ -86,7 +97,7 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
         t = Table(title="Epoch progression (monitored metric; * = selected epoch)")
         for c in ("run", "epoch", "train loss", "val loss", "train", "val", "gap"):
             t.add_column(c, justify="right")
-        for e in cmp.epochs:
+        for e in _thin(cmp.epochs):
             t.add_row(e["run"], f"{e['epoch']}{'*' if e['best'] else ''}", _fmt(e["train_loss"]), _fmt(e["val_loss"]),
                       _fmt(e["train"]), _fmt(e["val"]), _fmt(e["gap"]))
         console.print(t)
