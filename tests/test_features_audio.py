@@ -91,3 +91,13 @@ def test_lld_pooling_averages_blocks():
     pooled = pool_frames(seq, 4)
     assert pooled.tolist() == [[3.0, 4.0], [9.0, 10.0]]
     assert pool_frames(seq, 1) is seq
+
+
+def test_one_pass_egemaps_equals_opensmile_python(tmp_path, extractor):
+    """Our single openSMILE run (LLD + functionals sinks) gives exactly what two Smile runs give."""
+    from affectlab.features.audio import egemaps_one_pass
+
+    x, sr = load_audio(espeak_wav(tmp_path / "s.wav", "One pass is enough."), 16000)
+    func, lld = egemaps_one_pass(extractor._func, x, sr)
+    assert np.array_equal(func, extractor._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1))
+    assert np.array_equal(lld, extractor._lld.process_signal(x, sr).to_numpy(dtype=np.float32))

@@ -101,6 +101,7 @@ class AudioExtractor:
     def __init__(self, cfg: AudioConfig) -> None:
         self.cfg = cfg
         self._func = self._lld = None
+        self._one_pass = True
         if cfg.egemaps:
             import opensmile
 
@@ -108,6 +109,22 @@ class AudioExtractor:
                                          feature_level=opensmile.FeatureLevel.Functionals)
             self._lld = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                         feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+
+    def _egemaps(self, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+        """eGeMAPS functionals (88,) and LLDs (T, 25): one openSMILE pass, two sinks.
+
+        opensmile-python runs the whole graph once per feature level; its bundled multi-sink
+        output config lets one run feed both, which halves the cost. Should a future opensmile
+        change those internals, we fall back to two runs.
+        """
+        if self._one_pass:
+            try:
+                return egemaps_one_pass(self._func, x, sr)
+            except Exception:  # private API moved: results stay right, only slower
+                self._one_pass = False
+        f = self._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1)
+        seq = self._lld.process_signal(x, sr).to_numpy(dtype=np.float32)
+        return f, seq
 
     def functional_names(self) -> list[str]:
         names = list(self._func.feature_names) if self._func is not None else []
@@ -140,8 +157,7 @@ class AudioExtractor:
         lld = np.zeros((0, 0), np.float32)
         nonfinite = 0
         if self._func is not None:
-            f = self._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1)
-            seq = self._lld.process_signal(x, sr).to_numpy(dtype=np.float32)
+            f, seq = self._egemaps(x, sr)
             nonfinite += int((~np.isfinite(f)).sum() + (~np.isfinite(seq)).sum())
             f, seq = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0), np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
             parts.append(f)
@@ -154,6 +170,41 @@ class AudioExtractor:
         else:
             vf = voiced_fraction_from_lld(lld)
         return AudioFeatures(np.concatenate(parts).astype(np.float32), lld.astype(np.float32), vf, nonfinite)
+
+
+def egemaps_one_pass(smile, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run an eGeMAPS ``opensmile.Smile`` graph once with an LLD sink and a functionals sink."""
+    import os
+
+    from opensmile.core.config import config as smcfg
+    from opensmile.core.lib import OpenSMILE
+
+    root = smile.default_config_root
+    options = dict(smile.options)
+    options.update({
+        "source": os.path.join(root, smcfg.EXTERNAL_INPUT_CONFIG),
+        "sink": os.path.join(root, smcfg.EXTERNAL_OUTPUT_MULTI_CONFIG),
+        "sinkLevelLLD": "lld", "sinkLevelFunc": "func", "sampleRate": sr, "nBits": 16,
+        "bufferModeRbConf": os.path.join(root, "shared/BufferModeRb.conf.inc"),
+        "frameModeFunctionalsConf": os.path.join(root, "shared/FrameModeFunctionals.conf.inc"),
+    })
+    lld: list[np.ndarray] = []
+    func: list[np.ndarray] = []
+    engine = OpenSMILE()
+    engine.initialize(config_file=smile.config_path, options=options, loglevel=smile.loglevel,
+                      log_file=smile.logfile, debug=smile.verbose)
+    try:
+        engine.external_sink_set_callback_ex("extsinklld", lambda data, meta: lld.append(data.copy()))
+        engine.external_sink_set_callback_ex("extsinkfunc", lambda data, meta: func.append(data.copy()))
+        pcm = (np.clip(x, -1.0, 32767 / 32768) * 32768).astype(np.int16)  # as opensmile-python feeds it
+        engine.external_audio_source_write_data(smcfg.EXTERNAL_SOURCE_COMPONENT, bytes(pcm))
+        engine.external_audio_source_set_eoi(smcfg.EXTERNAL_SOURCE_COMPONENT)
+        engine.run()
+    finally:
+        engine.free()
+    f = func[0].reshape(-1).astype(np.float32) if func else np.full(len(smile.feature_names), np.nan, np.float32)
+    seq = np.vstack(lld).astype(np.float32) if lld else np.zeros((0, 25), np.float32)
+    return f, seq
 
 
 def pool_frames(seq: np.ndarray, k: int) -> np.ndarray:

@@ -16,6 +16,7 @@ Problems are :class:`Problem` rows for ``errors.csv``:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -97,11 +98,20 @@ class Extractors:
 _WORKER: Extractors | None = None
 
 
+_STDERR_FILTER: contextlib.ExitStack | None = None
+
+
 def _init_worker(cfg_json: str) -> None:
-    global _WORKER
+    global _WORKER, _STDERR_FILTER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _silence_native_logs()
-    _WORKER = Extractors(ExtractConfig.model_validate_json(cfg_json), single_thread=True)
+    cfg = ExtractConfig.model_validate_json(cfg_json)
+    if cfg.face.enabled:  # for the worker's lifetime; its results and errors travel back by pickle
+        from .face import filtered_native_stderr
+
+        _STDERR_FILTER = contextlib.ExitStack()
+        _STDERR_FILTER.enter_context(filtered_native_stderr())
+    _WORKER = Extractors(cfg, single_thread=True)
 
 
 def _silence_native_logs() -> None:
@@ -307,13 +317,18 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
     if workers <= 1 or len(todo) == 1:
         _silence_native_logs()
         ex = Extractors(cfg)
-        for task, cpath in todo:
-            res = process_file(task, ex)
-            if cpath is not None and not _file_failed(res, task):
-                store_cached(cpath, res)
-            results[task.path] = res
-            if on_done:
-                on_done(task, res)
+        with contextlib.ExitStack() as stack:
+            if cfg.face.enabled:
+                from .face import filtered_native_stderr
+
+                stack.enter_context(filtered_native_stderr())
+            for task, cpath in todo:
+                res = process_file(task, ex)
+                if cpath is not None and not _file_failed(res, task):
+                    store_cached(cpath, res)
+                results[task.path] = res
+                if on_done:
+                    on_done(task, res)
         return results
     # spawn, not fork: MediaPipe, ctranslate2 and torch hold threads that a fork would copy broken
     ctx = get_context("spawn")

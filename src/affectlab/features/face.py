@@ -39,8 +39,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import threading
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -173,6 +178,53 @@ class _Tracker:
                 return None
         self.centre, self.width, self.last_seen = centres[k], widths[k], t
         return faces[k]
+
+
+NOISE = re.compile(rb"^([IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|INFO: Created TensorFlow Lite"
+                   rb"|WARNING: All log messages before absl::InitializeLog)")
+
+
+@contextlib.contextmanager
+def filtered_native_stderr() -> Iterator[None]:
+    """Drop MediaPipe's C++ log lines (TFLite INFO, absl W0000/I0000) from file descriptor 2.
+
+    They come from graph threads, at any time, and would bury the progress bar and the
+    one-line error contract. fd 2 goes through a pipe; a thread passes on every line that is
+    not such a log line. On exit fd 2 is restored and everything pending is written out.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to filter
+        yield
+        return
+    read_end, write_end = os.pipe()
+
+    def pump() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not NOISE.match(line))
+            if pending and not NOISE.match(pending) and not pending.startswith((b"W0", b"I0", b"E0", b"INFO", b"WARN")):
+                out, pending = out + pending, b""  # partial writes (progress bars) pass at once
+            if out:
+                os.write(saved, out)
+        if pending and not NOISE.match(pending):
+            os.write(saved, pending)
+
+    thread = threading.Thread(target=pump, name="affectlab-stderr-filter", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        thread.join(timeout=5)
+        os.close(read_end)
+        os.close(saved)
 
 
 class FaceExtractor:
