@@ -173,28 +173,41 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], source: str, role: str
             raise AffectlabError(f"{source}: missing {role} column {col!r}{hint}")
 
 
+_PICKLES: dict[tuple, pd.DataFrame] = {}
+
+
 def read_gold(path: str | Path, task: str, trust_pickle: bool = False) -> pd.DataFrame:
     """Gold labels as a string table; MMSA pickles become ``id, group, split, text, sentiment``."""
     p = Path(path)
     if p.suffix.lower() in {".pkl", ".pickle"}:
         if not p.is_file():
             raise AffectlabError(f"{p}: no such file")
-        try:
-            from ..config import DataConfig
-            from ..corpus.registry import READERS
-            import affectlab.corpus  # noqa: F401  (registers the readers)
-
-            reader = READERS.get("mmsa")
-        except (ImportError, AffectlabError):
-            raise AffectlabError(f"{p}: reading MMSA pickles needs affectlab.corpus.mmsa, which this installation lacks; "
-                                 "give the gold labels as a CSV 'id,sentiment'") from None
-        corpus = reader(p, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
-        frame = corpus.frame
-        cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
-        out = frame[cols].copy()
-        out["sentiment"] = out["sentiment"].astype(float).map(repr)
-        return out.astype({c: str for c in cols if c != "text"})
+        # gold and train are often the same pickle: read it once per process
+        key = (str(p.resolve()), p.stat().st_mtime_ns, trust_pickle)
+        if key not in _PICKLES:
+            _PICKLES.clear()
+            _PICKLES[key] = _read_pickle_gold(p, trust_pickle)
+        return _PICKLES[key].copy()
     return read_table(p)
+
+
+def _read_pickle_gold(p: Path, trust_pickle: bool) -> pd.DataFrame:
+    """An MMSA pickle read with the corpus reader, as a string table (the reader unpickles safely)."""
+    try:
+        from ..config import DataConfig
+        from ..corpus.registry import READERS
+        import affectlab.corpus  # noqa: F401  (registers the readers)
+
+        reader = READERS.get("mmsa")
+    except (ImportError, AffectlabError):
+        raise AffectlabError(f"{p}: reading MMSA pickles needs affectlab.corpus.mmsa, which this installation lacks; "
+                             "give the gold labels as a CSV 'id,sentiment'") from None
+    corpus = reader(p, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
+    frame = corpus.frame
+    cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
+    out = frame[cols].copy()
+    out["sentiment"] = out["sentiment"].astype(float).map(repr)
+    return out.astype({c: str for c in cols if c != "text"})
 
 
 def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
