@@ -58,14 +58,17 @@ def test_success_prints_how_many_succeeded(small, capsys):
     ("asr:\n  enabled: true\n  model: /no/such/model\n", [], "no such folder"),
     ("targets: [\n", [], "not valid YAML"),
     ("{}\n", ["--media", "nowhere"], "--media is not a folder"),
+    ("{}\n", ["--workers", "0"], "--workers 0: expected a positive number"),
     ("columns:\n  group: speaker\n", [], "missing group column 'speaker'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(small, capsys, config, args, message):
     (small / "bad.yaml").write_text(config)
     argv = ["extract", str(small / "bad.yaml"), "--media", str(small), "--labels", str(small / "labels.csv"),
             "--out", str(small / "o.pkl"), "-q"]
-    if args:
+    if args and args[0] in argv:
         argv[argv.index(args[0]) + 1] = args[1]
+    elif args:
+        argv += args
     code, out, err = run(argv, capsys)
     assert code == 2
     lines = err.strip().splitlines()

@@ -205,3 +205,21 @@ def test_tone_segments_of_one_file(tmp_path):
     names = data["config"]["feature_names"]["audio_functionals"]
     f0 = data["train"]["audio_functionals"][:, names.index("praat_f0_median_hz")]
     assert f0.tolist() == pytest.approx([110, 220, 330], rel=0.02)
+
+
+def test_video_without_sound_track_keeps_the_face_and_masks_the_audio(tmp_path):
+    pytest.importorskip("mediapipe", reason="video extra not installed")
+    pytest.importorskip("skimage", reason="scikit-image makes the test video")
+    from conftest_media import astronaut_frames, write_video
+
+    write_video(tmp_path / "silent.avi", astronaut_frames(25), fps=25)
+    pd.DataFrame({"file": ["silent.avi"], "group": ["v"]}).to_csv(tmp_path / "l.csv", index=False)
+    cfg = ExtractConfig.model_validate({"face": {"enabled": True, "fps": 10, "landmarks": False}, "batch": {"workers": 1}})
+    summary = extract_dataset(cfg, tmp_path, tmp_path / "l.csv", tmp_path / "o.pkl", use_cache=False)
+    assert summary.n_ok == 1
+    tr = load(tmp_path / "o.pkl")["train"]
+    assert tr["audio_lengths"].tolist() == [0] and not tr["audio"].any()
+    assert tr["vision_frames"].tolist() == [10] and tr["vision_mask"][0].sum() >= 9  # 1 s at 10 fps
+    assert tr["vision"].shape == (1, 10, 16)
+    errors = pd.read_csv(tmp_path / "errors.csv")
+    assert errors[["status", "modality", "reason"]].values.tolist() == [["masked", "audio", "no audio track"]]

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import AffectlabError
 from .app import app
 from .common import console, err_console, print_notes
 
@@ -18,7 +19,7 @@ def extract(
     labels: Path = typer.Option(..., "--labels", help="CSV: file, group, optional start/end/text/split, targets."),
     out: Path = typer.Option(..., "--out", help="MMSA-format pickle to write."),
     errors: Optional[Path] = typer.Option(None, "--errors", help="Problem list (default: errors.csv beside OUT)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (overrides batch.workers)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (overrides batch.workers)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Per-file cache (default: <affectlab cache>/extract)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; write no cache."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -29,6 +30,8 @@ def extract(
     from ..features.extract import extract_dataset
     from ..features.extract_config import load_extract_config
 
+    if workers is not None and workers < 1:
+        raise AffectlabError(f"--workers {workers}: expected a positive number of processes")
     cfg = load_extract_config(config)
     progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
