@@ -25,7 +25,7 @@ used for targets not listed (so the model also runs on non-SemEval targets)::
     within: {valence: {gamma: 2, alpha: 2, tfidf_weight: 0}, arousal: {gamma: 3, alpha: 0.5, tfidf_weight: 0.3}}
     level:  {valence: {gamma: 3, alpha: 2, tfidf_weight: 0.3, shrink: 8}, arousal: {gamma: 3, alpha: 0.5, shrink: 15}}
     tfidf:  {word: [1, 2], min_df: 2, max_features: 20000}
-    folds: 5            # k group folds for the residuals behind the seen-user offsets; 0: exact leave-one-user-out
+    folds: 3            # k group folds for the residuals behind the seen-user offsets; 0: exact leave-one-user-out
     max_train: 6000     # refuse larger training sets (kernel matrices grow as n^2)
 
 The fitted state holds the training embeddings (float32), dual coefficients, the TF-IDF parts as
@@ -101,7 +101,7 @@ class UserLevelKernel(Estimator):
         if unknown_tf:
             raise AffectlabError(f"model user_level_kernel: unknown tfidf key(s) {', '.join(sorted(unknown_tf))}")
         self.tfidf_params = tf
-        self.folds = int(params.get("folds", 5))
+        self.folds = int(params.get("folds", 3))
         self.max_train = int(params.get("max_train", 6000))
         if self.folds < 0 or self.folds == 1:
             raise AffectlabError("model user_level_kernel: folds must be 0 (leave one user out) or at least 2")
