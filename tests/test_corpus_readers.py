@@ -70,3 +70,10 @@ def test_unknown_format_lists_choices(tmp_path):
     p = write(tmp_path, semeval_frame(n_users=1))
     with pytest.raises(AffectlabError, match="unknown data format 'nope'; choose from"):
         read_corpus(p, DataConfig(format="nope"))
+
+
+def test_timestamps_become_seconds():
+    from affectlab.corpus.base import parse_order
+
+    seconds = parse_order(pd.Series(["1970-01-01 00:00:10", "2021-06-08 12:26:16", "2021-06-08 12:27:16"]), "t", "s")
+    assert seconds[0] == 10.0 and seconds[2] - seconds[1] == 60.0

@@ -174,7 +174,8 @@ def parse_order(values: pd.Series, column: str, source: str) -> np.ndarray:
     if times.isna().any():
         i = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise AffectlabError(f"{source}: {column} value {text.iloc[i]!r} in data row {i + 1} is neither a number nor a date")
-    return (times.astype("int64") // 10**9).to_numpy(dtype=float)
+    # seconds since the epoch, whatever resolution pandas chose for the parsed times
+    return ((times - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
 
 
 def check_unique_ids(ids: pd.Series, source: str) -> None:
