@@ -223,3 +223,21 @@ def test_video_without_sound_track_keeps_the_face_and_masks_the_audio(tmp_path):
     assert tr["vision"].shape == (1, 10, 16)
     errors = pd.read_csv(tmp_path / "errors.csv")
     assert errors[["status", "modality", "reason"]].values.tolist() == [["masked", "audio", "no audio track"]]
+
+
+def test_an_unexpected_error_in_one_file_does_not_stop_the_batch(media, tmp_path, monkeypatch):
+    from affectlab.features import audio as audio_mod
+
+    real = audio_mod.AudioExtractor.__call__
+
+    def flaky(self, x, sr):
+        if len(x) == 16000:  # the one-second silent file
+            raise RuntimeError("openSMILE fell over")
+        return real(self, x, sr)
+
+    monkeypatch.setattr(audio_mod.AudioExtractor, "__call__", flaky)
+    summary = extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
+                              use_cache=False)
+    assert summary.n_ok == 3
+    reasons = pd.read_csv(tmp_path / "errors.csv")["reason"].tolist()
+    assert "unexpected RuntimeError: openSMILE fell over" in reasons

@@ -13,7 +13,7 @@ from conftest_media import astronaut_frames, coffee_frames, write_video  # noqa:
 
 from affectlab.features.extract_config import FaceConfig  # noqa: E402
 from affectlab.features.face import (  # noqa: E402
-    MEASURE_NAMES, POSE_NAMES, FaceExtractor, _Tracker, feature_names, normalise_pose,
+    CONTOUR_LANDMARKS, MEASURE_NAMES, POSE_NAMES, FaceExtractor, _Tracker, feature_names, normalise_pose,
 )
 from affectlab.features.media import MediaError, sample_frames, video_info  # noqa: E402
 
@@ -30,14 +30,14 @@ def astronaut_track(astronaut_avi):
 
 
 def col(track, name):
-    return track.features[:, feature_names(True).index(name)]
+    return track.features[:, feature_names("contours").index(name)]
 
 
 def test_every_frame_gives_one_row_and_one_mask_value(astronaut_avi, astronaut_track):
     info = video_info(astronaut_avi)
     n = info.frame_count
     assert n == 50
-    assert astronaut_track.features.shape == (n, len(feature_names(True)))
+    assert astronaut_track.features.shape == (n, len(feature_names("contours")))
     assert astronaut_track.mask.shape == (n,) and astronaut_track.times.shape == (n,)
     assert astronaut_track.mask.mean() >= 0.9  # the astronaut's face is found in (nearly) every frame
     assert np.isfinite(astronaut_track.features).all()
@@ -72,7 +72,7 @@ def test_video_without_a_face_is_kept_and_masked(tmp_path):
     with FaceExtractor(FaceConfig(enabled=True)) as fx:
         track = fx.run(sample_frames(video, 25))
     assert track.mask.shape == (20,) and track.mask.sum() == 0
-    assert track.features.shape == (20, len(feature_names(True))) and not track.features.any()
+    assert track.features.shape == (20, len(feature_names("contours"))) and not track.features.any()
 
 
 def test_sampling_rate_and_segment_bounds(astronaut_avi):
@@ -85,9 +85,13 @@ def test_sampling_rate_and_segment_bounds(astronaut_avi):
     assert [t for t, _ in sample_frames(astronaut_avi, 100)][:3] == pytest.approx([0.0, 0.04, 0.08])  # never above native
 
 
-def test_landmarks_can_be_left_out():
-    assert feature_names(False) == MEASURE_NAMES + POSE_NAMES
-    assert len(feature_names(True)) == len(MEASURE_NAMES) + len(POSE_NAMES) + 468 * 3
+def test_landmark_columns_all_contours_none():
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_CONTOURS
+
+    assert feature_names("none") == feature_names(False) == MEASURE_NAMES + POSE_NAMES
+    assert len(feature_names("all")) == len(feature_names(True)) == len(MEASURE_NAMES) + len(POSE_NAMES) + 468 * 3
+    assert sorted(CONTOUR_LANDMARKS) == sorted({i for edge in FACEMESH_CONTOURS for i in edge})
+    assert FaceConfig(landmarks=True).landmarks == "all" and FaceConfig().landmarks == "contours"
 
 
 def test_pose_normalisation_removes_rotation_scale_and_translation():

@@ -252,6 +252,25 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
     return res
 
 
+def process_file_safely(task: FileTask, ex: Extractors) -> FileResult:
+    """:func:`process_file`, with an unexpected error in one file recorded for its rows, not raised.
+
+    A batch of thousands of files must not stop on one odd recording; the error type and
+    message go to ``errors.csv`` ("unexpected ...") so the file can be reported as a bug.
+    A bad ASR model is a config error and still stops the run.
+    """
+    from ..errors import AffectlabError
+
+    try:
+        return process_file(task, ex)
+    except AffectlabError:
+        raise
+    except Exception as err:  # noqa: BLE001 (recorded, see docstring)
+        msg = " ".join(str(err).split())[:200]
+        return FileResult(problems=[Problem(s.line, s.id, s.file, "failed", "all",
+                                            f"unexpected {type(err).__name__}: {msg}") for s in task.samples])
+
+
 def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     from .media import resample
 
@@ -323,7 +342,7 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
 
                 stack.enter_context(filtered_native_stderr())
             for task, cpath in todo:
-                res = process_file(task, ex)
+                res = process_file_safely(task, ex)
                 if cpath is not None and not _file_failed(res, task):
                     store_cached(cpath, res)
                 results[task.path] = res
@@ -362,7 +381,7 @@ def _file_failed(res: FileResult, task: FileTask) -> bool:
 
 def _run_task_checked(task: FileTask, cache_path: str | None) -> FileResult:
     assert _WORKER is not None
-    result = process_file(task, _WORKER)
+    result = process_file_safely(task, _WORKER)
     if cache_path and not _file_failed(result, task):
         store_cached(Path(cache_path), result)
     return result

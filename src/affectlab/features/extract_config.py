@@ -101,12 +101,21 @@ class AudioConfig(_Strict):
 class FaceConfig(_Strict):
     """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bool_landmarks(cls, data: Any) -> Any:  # true/false read as all/none
+        if isinstance(data, dict) and isinstance(data.get("landmarks"), bool):
+            data = {**data, "landmarks": "all" if data["landmarks"] else "none"}
+        return data
+
     enabled: bool = False
     fps: float = Field(25.0, gt=0, le=120)
     max_faces: int = Field(4, ge=1, le=16)  # faces FaceMesh looks for; one track is kept
     min_detection_confidence: float = Field(0.5, ge=0, le=1)
     min_tracking_confidence: float = Field(0.5, ge=0, le=1)
-    landmarks: bool = True  # include the 468 x 3 pose-normalised landmark coordinates
+    # pose-normalised landmark coordinates per frame: all 468, the 128 of FaceMesh's contours
+    # (lips, eyes, brows, face oval: 384 columns), or none (measures and pose only)
+    landmarks: Literal["all", "contours", "none"] = "contours"
     max_width: int = Field(640, ge=64)  # wider frames are downscaled first (FaceMesh works at 192 px anyway)
 
 

@@ -16,8 +16,10 @@ bridge (168) → nose base (2), made orthogonal to x (points down); z = x × y (
 camera). Coordinates in this frame divided by the inter-ocular distance (IOD) are free of
 translation, in-plane and out-of-plane rotation and scale.
 
-**Columns** (:data:`MEASURE_NAMES`, then :data:`POSE_NAMES`, then optionally 468 × 3 landmark
-coordinates ``lm{i}_{x|y|z}``); lengths are in IOD units:
+**Columns** (:data:`MEASURE_NAMES`, then :data:`POSE_NAMES`, then the pose-normalised
+coordinates ``lm{i}_{x|y|z}`` of all 468 landmarks, of the 128 on FaceMesh's contours
+(:data:`CONTOUR_LANDMARKS`: lips, eyes, brows, face oval; the default) or of none); lengths
+are in IOD units:
 
 - ``mouth_open``: inner-lip gap (13–14); ``mouth_width``: lip-corner spread (61–291);
   ``mouth_aspect``: open / width; ``lip_corner_raise``: height of the lip corners above the
@@ -33,8 +35,10 @@ coordinates ``lm{i}_{x|y|z}``); lengths are in IOD units:
 
 >>> MEASURE_NAMES[:3]
 ['mouth_open', 'mouth_width', 'mouth_aspect']
->>> len(feature_names(landmarks=True)) == len(MEASURE_NAMES) + len(POSE_NAMES) + 468 * 3
+>>> len(feature_names("all")) == len(MEASURE_NAMES) + len(POSE_NAMES) + 468 * 3
 True
+>>> len(feature_names("contours")), len(feature_names("none"))
+(400, 16)
 """
 
 from __future__ import annotations
@@ -63,12 +67,32 @@ _L_EYE = (362, 385, 387, 263, 373, 380)
 _R_BROW, _L_BROW = (70, 63, 105, 66, 107), (300, 293, 334, 296, 336)
 
 
-def feature_names(landmarks: bool) -> list[str]:
+#: the landmarks of MediaPipe's FACEMESH_CONTOURS (lips, eyes, brows, face oval)
+CONTOUR_LANDMARKS = (
+    0, 7, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61, 63, 65, 66, 67, 70, 78, 80, 81, 82, 84,
+    87, 88, 91, 93, 95, 103, 105, 107, 109, 127, 132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153, 154, 155,
+    157, 158, 159, 160, 161, 162, 163, 172, 173, 176, 178, 181, 185, 191, 234, 246, 249, 251, 263, 267, 269, 270,
+    276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308, 310, 311, 312, 314, 317, 318, 321, 323, 324,
+    332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382, 384, 385, 386, 387, 388,
+    389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
+)
+
+
+def landmark_indices(landmarks: str | bool) -> tuple[int, ...]:
+    """Which landmarks' coordinates are columns: ``all``, ``contours`` or ``none`` (bools: all/none)."""
+    mode = {True: "all", False: "none"}.get(landmarks, landmarks) if isinstance(landmarks, bool) else landmarks
+    if mode == "all":
+        return tuple(range(N_LANDMARKS))
+    if mode == "contours":
+        return CONTOUR_LANDMARKS
+    if mode == "none":
+        return ()
+    raise ValueError(f"landmarks must be all, contours or none, not {landmarks!r}")
+
+
+def feature_names(landmarks: str | bool) -> list[str]:
     """Column names of the per-frame face features."""
-    names = MEASURE_NAMES + POSE_NAMES
-    if landmarks:
-        names += [f"lm{i}_{a}" for i in range(N_LANDMARKS) for a in "xyz"]
-    return names
+    return MEASURE_NAMES + POSE_NAMES + [f"lm{i}_{a}" for i in landmark_indices(landmarks) for a in "xyz"]
 
 
 def face_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -132,15 +156,14 @@ def pose_angles(rot: np.ndarray) -> tuple[float, float, float]:
     return float(yaw), float(pitch), float(roll)
 
 
-def frame_features(points: np.ndarray, width: int, height: int, landmarks: bool) -> np.ndarray:
+def frame_features(points: np.ndarray, width: int, height: int, landmarks: str | bool) -> np.ndarray:
     """One frame's feature row from (468, 3) pixel landmarks."""
     aligned, rot, iod = normalise_pose(points)
     yaw, pitch, roll = pose_angles(rot)
     centre = points[:, :2].mean(axis=0)
     pose = np.array([yaw, pitch, roll, iod / width, centre[0] / width, centre[1] / height], dtype=np.float32)
-    parts = [expression_measures(aligned), pose]
-    if landmarks:
-        parts.append(aligned.astype(np.float32).reshape(-1))
+    idx = landmark_indices(landmarks)
+    parts = [expression_measures(aligned), pose, aligned[list(idx)].astype(np.float32).reshape(-1)]
     return np.concatenate(parts)
 
 
