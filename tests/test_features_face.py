@@ -127,3 +127,20 @@ def test_unreadable_video_is_a_media_error(tmp_path):
     p.write_bytes(b"\x00" * 2048)
     with pytest.raises(MediaError):
         video_info(p)
+
+
+def test_two_faces_one_track(tmp_path):
+    """Two people in the picture: the track stays on the one it started with (the larger)."""
+    import cv2
+    from skimage import data
+
+    zoom = cv2.resize(data.astronaut()[10:270, 130:390], (400, 400), interpolation=cv2.INTER_LINEAR)
+    frames = [np.ascontiguousarray(np.concatenate([f, np.roll(zoom, i % 3, axis=0)], axis=1))
+              for i, f in enumerate(astronaut_frames(20))]
+    video = write_video(tmp_path / "two.avi", frames, fps=25)
+    with FaceExtractor(FaceConfig(enabled=True, max_faces=2, max_width=800)) as fx:
+        track = fx.run(sample_frames(video, 25))
+    assert (track.faces_seen == 2).mean() > 0.8  # FaceMesh does see both
+    assert track.mask.mean() > 0.9
+    x = col(track, "face_x")[track.mask == 1]
+    assert np.all(x > 0.5) and np.std(x) < 0.02  # always the right, larger face

@@ -180,6 +180,9 @@ def video_info(path: str | Path) -> VideoInfo:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if n <= 0 and fps > 0:  # some containers (WebM, streams) do not say: count by grabbing
+            while cap.grab():
+                n += 1
     finally:
         cap.release()
     if fps <= 0 or not np.isfinite(fps):
