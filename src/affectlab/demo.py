@@ -33,7 +33,7 @@ class DemoResult:
     test_csv: Path
     gold_csv: Path
     pred_csv: Path
-    metrics: dict[str, float]
+    evaluation: object  # affectlab.evaluation.evaluate.EvalResult
 
 
 def cached_semeval() -> Path | None:
@@ -68,7 +68,7 @@ def split_like_the_task(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFram
 
 def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None] = print) -> DemoResult:
     """Train, predict and evaluate; returns where everything is."""
-    from .evaluation import score_arrays
+    from .evaluation.evaluate import evaluate_files
     from .pipeline import Notes, predict_run, train_run
 
     out.mkdir(parents=True, exist_ok=True)
@@ -84,9 +84,6 @@ def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None
     cfg = load_config(config)
     run_dir = train_run(cfg, train_csv, out / "run", notes=Notes())
     pred_csv = out / "pred.csv"
-    _, pred = predict_run(run_dir, test_csv, pred_csv)
-    merged = test.merge(pred, on=["user_id", "text_id"])
-    metrics = score_arrays("semeval", merged[["valence", "arousal"]].to_numpy(),
-                           merged[["pred_valence", "pred_arousal"]].to_numpy(), ["valence", "arousal"],
-                           merged["user_id"].astype(str).to_numpy(), merged["is_seen_user"].to_numpy())
-    return DemoResult(source, description, run_dir, train_csv, test_csv, gold_csv, pred_csv, metrics)
+    predict_run(run_dir, test_csv, pred_csv)
+    evaluation = evaluate_files(pred_csv, gold_csv, train=train_csv, task="semeval")
+    return DemoResult(source, description, run_dir, train_csv, test_csv, gold_csv, pred_csv, evaluation)

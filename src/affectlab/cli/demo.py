@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from .app import app
 from .common import console
@@ -23,14 +22,10 @@ def demo(
 
     folder = out or Path(tempfile.mkdtemp(prefix="affectlab-demo-"))
     result = run_demo(folder, config or DEFAULT_CONFIG, say=lambda line: console.print(line, highlight=False, soft_wrap=True))
-    table = Table(title=f"Test metrics ({'real SemEval data' if result.source == 'semeval' else 'synthetic data'})")
-    for column in ("users", "score", "r_composite valence", "r_composite arousal", "CCC valence", "CCC arousal"):
-        table.add_column(column, justify="right")
-    for label, prefix in (("all", ""), ("seen", "seen/"), ("unseen", "unseen/")):
-        m = {k[len(prefix):]: v for k, v in result.metrics.items() if k.startswith(prefix)} if prefix else result.metrics
-        if "score" in m:
-            table.add_row(label, *(f"{m.get(k, float('nan')):.3f}" for k in
-                                   ("score", "r_composite_valence", "r_composite_arousal", "ccc_valence", "ccc_arousal")))
-    console.print(table)
+    from .evaluate import print_result
+
+    console.print(f"Evaluation of the test predictions ({'real SemEval data' if result.source == 'semeval' else 'synthetic data'}):",
+                  highlight=False)
+    print_result(result.evaluation)
     console.print(f"Predictions: {result.pred_csv}", highlight=False)
     console.print(f"Run directory: {result.run_dir}", highlight=False)
