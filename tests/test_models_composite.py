@@ -110,13 +110,28 @@ def test_matches_dense_reference_for_seen_and_unseen_users():
     later = corpus(seed=1)  # the same users' later texts
     unseen = corpus(n_users=3, seed=2, prefix="new")
     test = stack(later, unseen)
-    model = fitted(train, **PARAMS)
+    model = fitted(train, **PARAMS, calibrate=False)
     assert np.allclose(model.predict(test), reference(train, test, PARAMS), atol=1e-7)
+
+
+def test_calibration_keeps_the_task_correlations_and_restores_spread():
+    whole = corpus(n_users=16, per_user=14, seed=11)
+    late = (whole.frame["order"] >= 10).to_numpy()
+    train, test = whole.subset(~late), stack(whole.subset(late), corpus(n_users=4, per_user=14, seed=12, prefix="new"))
+    raw, cal = fitted(train, **PARAMS), fitted(train, **PARAMS, calibrate=True)
+    p_raw, p_cal = raw.predict(test), cal.predict(test)
+    y, g = test.target_matrix(), test.frame["group"].to_numpy()
+    assert (cal.scale_within > 1).all()  # kernel ridge shrinks: calibration widens
+    # positive rescaling leaves both correlations unchanged where nothing is clipped at the range ends
+    for j in range(2):
+        free = pd.Series((p_cal[:, j] > TARGETS[j].low) & (p_cal[:, j] < TARGETS[j].high)).groupby(g).transform("all").to_numpy()
+        assert r_within(y[free, j], p_cal[free, j], g[free]) == pytest.approx(r_within(y[free, j], p_raw[free, j], g[free]))
+        assert abs(np.log(p_cal[:, j].std() / y[:, j].std())) < abs(np.log(p_raw[:, j].std() / y[:, j].std()))
 
 
 def test_leave_one_user_out_residuals_match_refits():
     train, test = corpus(n_users=6), corpus(n_users=6, seed=3)
-    model = fitted(train, **PARAMS, folds=0)
+    model = fitted(train, **PARAMS, folds=0, calibrate=False)
     n_users = train.frame["group"].nunique()
     assert np.allclose(model.predict(test), reference(train, test, PARAMS, folds=n_users, fold_mean=False),
                        atol=1e-7)
