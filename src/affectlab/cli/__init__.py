@@ -16,7 +16,7 @@ from ..errors import AffectlabError
 from .app import app
 
 # Command modules, imported for their side effect of registering commands on ``app``.
-COMMAND_MODULES = ("data", "train", "predict", "evaluate", "demo", "compare", "report", "sweep", "extract")
+COMMAND_MODULES = ("data", "train", "predict", "evaluate", "demo", "compare", "report", "sweep", "extract", "transfer")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 

@@ -1,0 +1,61 @@
+"""``affectlab transfer CONFIG --source-run RUN_DIR --data TARGET --out RUN_DIR2 [--set k=v ...] [--seed N]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .app import app
+from .common import console, err_console, print_notes
+
+
+@app.command()
+def transfer(
+    config: Path = typer.Argument(..., help="Transfer config: a run config plus a 'transfer' section (see configs/mosi/transfer-text-encoder.yaml)."),
+    source_run: Path = typer.Option(..., "--source-run", help="Run directory of the trained source model."),
+    data: Path = typer.Option(..., "--data", help="Target data (read with CONFIG's data section)."),
+    out: Path = typer.Option(..., "--out", help="Run directory to write (a normal run: 'affectlab predict' reads it)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key, e.g. transfer.k=200 (repeatable)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (K samples, training)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Move a trained model onto another extractor's features with adapters; compare against honest alternatives."""
+    from ..pipeline import Notes
+    from ..transfer.config import load_transfer_config
+    from ..transfer.run import transfer_run
+
+    overrides = list(set_ or [])
+    if trust_pickle:
+        overrides.append("data.options.trust_pickle=true")
+    cfg, t_cfg = load_transfer_config(config, overrides, seed=seed)
+    notes = Notes()
+    progress = None if quiet else (lambda msg: err_console.print(f"[dim]{msg}[/dim]", highlight=False))
+    run_dir = transfer_run(cfg, t_cfg, source_run, data, out, notes=notes, progress=progress)
+    from ..runs.rundir import RunDir
+
+    summary = RunDir.open(run_dir).summary()
+    print_notes(summary.get("warnings", []))
+    report = summary.get("transfer_comparison")
+    if report:
+        print_comparison(report)
+    console.print(f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False)
+
+
+def print_comparison(report: dict) -> None:
+    """The comparison table (values with 95% CIs) and the verdict lines."""
+    keys = [k for k in ("mae", "pearson", "acc2_nozero", "acc7") if k in report["rows"]["adapted"]]
+    table = Table(title=f"transfer comparison on {report['split']} (n={report['n']}, K={report['k']}, 95% CI over videos)")
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for name, row in report["rows"].items():
+        label = report["labels"][name]
+        table.add_row(f"[bold]{label}[/bold]" if name == "adapted" else label,
+                      *[f"{row[k]['value']:.3f} [{row[k]['ci_low']:.3f}, {row[k]['ci_high']:.3f}]" for k in keys])
+    console.print(table)
+    for line in report["verdict"]:
+        console.print(f"- {line}", highlight=False)
