@@ -101,3 +101,14 @@ def test_one_pass_egemaps_equals_opensmile_python(tmp_path, extractor):
     func, lld = egemaps_one_pass(extractor._func, x, sr)
     assert np.array_equal(func, extractor._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1))
     assert np.array_equal(lld, extractor._lld.process_signal(x, sr).to_numpy(dtype=np.float32))
+
+
+def test_samples_beyond_full_scale_are_clipped_not_wrapped(extractor):
+    """Resampling a clipped recording overshoots 1.0; cast to 16 bits as is, +1.0 would become -1.0."""
+    x = np.clip(tone(200, 1.0, amp=1.3), -1.02, 1.02)
+    hot = extractor(x, 16000)
+    clipped = extractor(np.clip(x, -1.0, 32767 / 32768), 16000)
+    assert np.array_equal(hot.functionals[:88], clipped.functionals[:88])  # eGeMAPS part (praat reads floats)
+    names = extractor.lld_names()
+    f0 = hot.lld[:, names.index("F0semitoneFrom27.5Hz_sma3nz")]
+    assert np.median(f0[f0 > 0]) == pytest.approx(12 * np.log2(200 / 27.5), abs=0.5)

@@ -157,7 +157,10 @@ class AudioExtractor:
         lld = np.zeros((0, 0), np.float32)
         nonfinite = 0
         if self._func is not None:
-            f, seq = self._egemaps(x, sr)
+            # openSMILE reads 16-bit PCM; opensmile-python's own cast wraps values beyond full
+            # scale around (+1.0 becomes -1.0: a click), and resampling a clipped recording
+            # overshoots 1.0, so clip first
+            f, seq = self._egemaps(np.clip(x, -1.0, 32767 / 32768), sr)
             nonfinite += int((~np.isfinite(f)).sum() + (~np.isfinite(seq)).sum())
             f, seq = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0), np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
             parts.append(f)
