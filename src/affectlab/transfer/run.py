@@ -233,12 +233,11 @@ def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) ->
         f"with stages {', '.join(s.kind for s in t_cfg.stages)}; K={t_cfg.k}")
     est = build()
     mmd["initial"] = mmd_now(est, tdata)
-    last_align = None
+    mmd["after_alignment"] = dict(mmd["initial"])
     for i, stage in enumerate(t_cfg.stages):
         run_stage(est, stage, i, tdata, history)
         if stage.kind != "supervised":
-            last_align = i
-    mmd["after_alignment"] = mmd_now(est, tdata) if last_align is not None else dict(mmd["initial"])
+            mmd["after_alignment"] = mmd_now(est, tdata)
     mmd["final"] = mmd_now(est, tdata)
     timings["adapt"] = time.perf_counter() - t
 
