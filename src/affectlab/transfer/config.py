@@ -75,6 +75,8 @@ class TransferConfig(_Strict):
     adapters: dict[str, AdapterConfig] = Field(default_factory=dict)
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig(kind="standardize"), StageConfig(kind="supervised")])
     compare: bool = True  # train the comparison models (from scratch, standardisation map, oracle)
+    compare_rows: list[Literal["scratch_k", "standardization_map", "oracle", "source_reference"]] = Field(
+        default_factory=lambda: ["scratch_k", "standardization_map", "oracle", "source_reference"])
     bootstrap: int = Field(1000, ge=0)
     threads: int = Field(1, ge=0)
 

@@ -245,19 +245,22 @@ def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) ->
     comparison: dict[str, Any] = {}
     if t_cfg.compare:
         t = time.perf_counter()
-        say("comparison: standardisation-only linear map")
-        lin = {m: AdapterSpec(in_dim=s.in_dim, out_dim=s.out_dim, kind="linear") for m, s in specs.items()}
-        std_est = build(lin)
-        mmd["standardization_map"] = mmd_now(std_est, tdata)
-        for i, stage in enumerate(t_cfg.stages):
-            if stage.kind == "supervised":
-                run_stage(std_est, stage, i, tdata, history, model_label="standardization_map")
-        comparison["standardization_map"] = std_est
-        if k_train is not None and len(k_train) >= 2:
+        wanted = set(t_cfg.compare_rows)
+        if "standardization_map" in wanted:
+            say("comparison: standardisation-only linear map")
+            lin = {m: AdapterSpec(in_dim=s.in_dim, out_dim=s.out_dim, kind="linear") for m, s in specs.items()}
+            std_est = build(lin)
+            mmd["standardization_map"] = mmd_now(std_est, tdata)
+            for i, stage in enumerate(t_cfg.stages):
+                if stage.kind == "supervised":
+                    run_stage(std_est, stage, i, tdata, history, model_label="standardization_map")
+            comparison["standardization_map"] = std_est
+        if "scratch_k" in wanted and k_train is not None and len(k_train) >= 2:
             say(f"comparison: {source.name} from scratch on the same {len(k_train)} target labels")
             comparison["scratch_k"] = _fit_fusion(source, k_train, val, cfg, scorer, monitor)
-        say(f"comparison: oracle {source.name} on all {len(labelled)} labelled target training samples")
-        comparison["oracle"] = _fit_fusion(source, train.subset(labelled), val, cfg, scorer, monitor)
+        if "oracle" in wanted:
+            say(f"comparison: oracle {source.name} on all {len(labelled)} labelled target training samples")
+            comparison["oracle"] = _fit_fusion(source, train.subset(labelled), val, cfg, scorer, monitor)
         timings["comparison"] = time.perf_counter() - t
 
     # --- diagnostics: mapping quality where source and target rows pair by id
@@ -275,7 +278,7 @@ def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) ->
         for name in ("scratch_k", "standardization_map", "oracle"):
             if name in comparison:
                 row_preds[name] = comparison[name].predict(test)
-        ref = _source_reference(source, src_corpus, test)
+        ref = _source_reference(source, src_corpus, test) if "source_reference" in t_cfg.compare_rows else None
         if ref is not None:
             row_preds["source_reference"] = ref
         report = compare_rows(cfg.task, test, row_preds, source.targets, t_cfg, cfg.seed, k=t_cfg.k)
