@@ -215,6 +215,7 @@ def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) ->
                          clip=source.estimator.clip, seed=cfg.seed)
 
     def build(spec_override: dict[str, AdapterSpec] | None = None) -> AdaptedEstimator:
+        torch.manual_seed(cfg.seed)  # adapter initialisation must not depend on what ran before in the process
         est = AdaptedEstimator.build(source.targets, source.estimator, source.name, spec_override or specs, tstats,
                                      threads=t_cfg.threads)
         # every skip path starts at the standardisation-only map (moments only, no correspondence)
