@@ -72,7 +72,7 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
         for r in cmp.runs:
             t.add_column(r)
         for row in cmp.config_diff:
-            t.add_row(row["key"], *(_fmt(row.get(r)) for r in cmp.runs))
+            t.add_row(row["key"], *(str(row.get(r, "")) for r in cmp.runs))
         console.print(t)
     if cmp.pairs:
         t = Table(title=f"Paired bootstrap on shared {cmp.split} samples (a − b)")

@@ -309,7 +309,16 @@ def _verdicts(cmp: Comparison, alpha: float) -> list[str]:
             out.append(f"REAL: {p['a']} vs {p['b']} on {p['key']}: {ci}; {better} is better beyond resampling noise.")
         else:
             out.append(f"NOISE: {p['a']} vs {p['b']} on {p['key']}: {ci}; the interval includes 0, so this "
-                       "difference is within what resampling the same samples produces: do not read it as an improvement.")
+                       "difference is within what resampling the same samples produces: do not read it as a real change.")
+    # per-target keys, grouped per pair: which moved beyond noise (not corrected for multiple tests)
+    pairs = list(dict.fromkeys((p["a"], p["b"]) for p in cmp.pairs))
+    for a, b in pairs:
+        rest = [p for p in cmp.pairs if (p["a"], p["b"]) == (a, b) and p["key"] != cmp.headline]
+        real = [f"{p['key']} {p['diff']:+.3f} (p = {p['p_value']:.2g})" for p in rest if p["ci_low"] > 0 or p["ci_high"] < 0]
+        noise = [p["key"] for p in rest if not (p["ci_low"] > 0 or p["ci_high"] < 0)]
+        if rest:
+            out.append(f"PER TARGET: {a} vs {b}: real: {', '.join(real) or 'none'}; noise: {', '.join(noise) or 'none'} "
+                       "(each tested separately; with several keys one 'real' at p near 0.05 can be chance).")
     for g in cmp.seed_groups:
         out.append(f"SEEDS: {' + '.join(g['runs'])} differ only in seed: {cmp.headline} {g['mean']:.3f} ± {g['sd']:.3f} "
                    f"(sd over {len(g['values'])} seeds); differences between single runs smaller than about "
