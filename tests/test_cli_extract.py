@@ -82,8 +82,6 @@ def test_missing_labels_file(small, capsys):
     assert code == 2 and "no.csv: no such file" in err
 
 
-@pytest.mark.xfail(reason="cli/__init__.py catches click.exceptions.*, but typer >= 0.24 raises its vendored "
-                          "typer._click exceptions, so usage errors escape as tracebacks (all commands)", strict=False)
 def test_missing_option_is_a_usage_error(small, capsys):
     code, _, err = run(["extract", str(small / "cfg.yaml"), "--media", str(small)], capsys)
     assert code == 2 and "--labels" in err and len(err.strip().splitlines()) == 1

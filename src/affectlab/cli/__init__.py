@@ -11,9 +11,19 @@ import sys
 from typing import Sequence
 
 import click
+import typer
 
 from ..errors import AffectlabError
 from .app import app
+
+try:  # typer >= 0.24 bundles its own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as _typer_click
+except ImportError:  # older typer uses click itself
+    _typer_click = click.exceptions
+
+USAGE_ERRORS = tuple({click.exceptions.UsageError, _typer_click.UsageError})
+CLICK_ERRORS = tuple({click.exceptions.ClickException, _typer_click.ClickException})
+ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
 # Command modules, imported for their side effect of registering commands on ``app``.
 COMMAND_MODULES = ("data", "train", "predict", "evaluate", "demo", "compare", "report", "sweep", "extract", "transfer")
@@ -29,14 +39,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AffectlabError as err:
         print(f"affectlab: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.UsageError as err:
-        hint = f" (see 'affectlab {err.ctx.command_path.split(' ', 1)[-1]} --help')" if err.ctx else ""
-        print(f"affectlab: error: {err.format_message()}{hint}".replace("\n", " "), file=sys.stderr)
+    except USAGE_ERRORS as err:
+        message = err.format_message()
+        if message:  # empty when the help text was shown instead (a bare command)
+            hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+            print(f"affectlab: error: {message}{hint}".replace("\n", " "), file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.ClickException as err:
+    except CLICK_ERRORS as err:
         print(f"affectlab: error: {err.format_message()}".replace("\n", " "), file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except ABORTS:
         print("affectlab: aborted", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:

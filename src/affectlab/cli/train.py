@@ -83,14 +83,15 @@ def train(
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
-    table = Table(title=f"{summary['model']} ({summary['task']})", show_lines=False)
-    table.add_column("model")
+    table = Table(title=f"{summary['model']} ({summary['task']}) and baselines on the same rows", show_lines=False)
+    table.add_column("model", no_wrap=True)
     keys = _headline_keys(summary)
+    short = {"r_composite_valence": "rc_val", "r_composite_arousal": "rc_aro", "acc2_nonneg": "acc2"}
     for split in ("train", "val", "test"):
         if split in summary["metrics"]:
             for k in keys:
-                table.add_column(f"{split} {k}", justify="right")
-    rows = [("[bold]" + summary["model"] + "[/bold]", summary["metrics"])]
+                table.add_column(f"{split} {short.get(k, k)}", justify="right")
+    rows = [(f"[bold]{summary['model']}[/bold]", summary["metrics"])]
     rows += [(name, m) for name, m in summary.get("baselines", {}).items()]
     for name, metrics in rows:
         cells = [name]
@@ -99,8 +100,9 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
                 cells += [f"{metrics.get(split, {}).get(k, float('nan')):.3f}" for k in keys]
         table.add_row(*cells)
     console.print(table)
-    console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
-                  f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False)
+    if summary["epochs_run"]:
+        console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}", highlight=False)
+    console.print(f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False, soft_wrap=True)
 
 
 def _headline_keys(summary: dict) -> list[str]:

@@ -242,6 +242,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
                              f"got {type(data).__name__}")
     splits = {}
     for name, part in data.items():
+        if name == "config":  # metadata written by 'affectlab extract' (extractors, versions), not a split
+            continue
         if not isinstance(part, dict):
             raise AffectlabError(f"{source}: split {name!r} is a {type(part).__name__}, expected a dict of arrays")
         if "id" not in part:
