@@ -39,3 +39,17 @@ def test_train_and_predict_through_the_cli(tmp_path, semeval_csv, semeval_test_c
     assert "run directory" in out and "ridge_group_offset" in out  # baselines beside the model
     code, out, err = run_cli(["predict", tmp_path / "run", "--data", semeval_test_csv, "--out", tmp_path / "p.csv"], capsys)
     assert code == 0 and "wrote" in out and "not seen in training" in err
+
+
+def test_train_logs_to_a_local_mlflow_store(tmp_path, semeval_csv, capsys):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: ridge_group_offset}\nbaselines: [global_mean]\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out, err = run_cli(["train", cfg, "--data", semeval_csv, "--out", tmp_path / "run", "--mlflow-uri", uri], capsys)
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("affectlab").experiment_id])
+    assert len(runs) == 1 and runs[0].data.params["model.name"] == "ridge_group_offset"

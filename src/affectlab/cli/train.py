@@ -39,6 +39,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (SQLite store beside the run directory by default)."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (implies --mlflow)."),
 ) -> None:
     """Train a model; select on validation; write a run directory."""
     from ..pipeline import Notes, train_run
@@ -78,6 +80,11 @@ def train(
         summary = RunDir.open(run_dir).summary()
         results.append(summary)
         _print_summary(summary, run_dir)
+        if mlflow or mlflow_uri:
+            from ..runs.tracking import default_tracking_uri, log_run
+
+            run_id = log_run(run_dir, tracking_uri=mlflow_uri, run_name=run_out.name)
+            console.print(f"logged to MLflow ({mlflow_uri or default_tracking_uri(run_dir)}), run id {run_id}", highlight=False)
     if len(results) > 1:
         _print_seed_table(results, seed_list)
 
