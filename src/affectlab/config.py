@@ -110,6 +110,9 @@ class TrainingConfig(_Strict):
     strategy: str = "auto"
     accelerator: str = "cpu"
     deterministic: bool = True
+    # CPU threads for torch while training. Small recurrent nets are fastest on one; two threads on
+    # a busy 2-core machine made epochs many times slower (spin-waiting). 0: torch's default.
+    threads: int = Field(1, ge=0)
 
     def loss_for(self, target: str) -> LossTerms:
         return self.losses.get(target, LossTerms(ccc=1.0))

@@ -9,7 +9,6 @@ validation set itself, so all ranks stop at the same epoch.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -52,7 +51,8 @@ def fit_network(
     """
     cfg = ctx.training
     pl.seed_everything(ctx.seed, workers=True, verbose=False)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
     scorer_cb = EpochScorer(predict, ctx.scorer, train, val if use_val else None, ctx.monitor,
                             ctx.monitor_higher_is_better, val_loss=val_loss, on_epoch=ctx.on_epoch)
