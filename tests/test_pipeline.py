@@ -100,3 +100,12 @@ def test_unknown_model_parameter_is_refused(tmp_path, semeval_csv):
     with pytest.raises(AffectlabError, match="unknown parameter"):
         train_run(config(model={**SMALL_NET, "hiden": 3}), semeval_csv, tmp_path / "run")
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_selected_epoch_in_metrics_csv_equals_the_summary(trained):
+    run, _ = trained
+    summary = json.loads((run / "summary.json").read_text())
+    metrics = pd.read_csv(run / "metrics.csv")
+    best = metrics[metrics.epoch == summary["best_epoch"]].iloc[0]
+    assert best["val_score"] == pytest.approx(summary["metrics"]["val"]["score"])
+    assert best["val_ccc_valence"] == pytest.approx(summary["metrics"]["val"]["ccc_valence"])

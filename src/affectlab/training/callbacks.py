@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..corpus.base import Corpus
-from ..models.base import Scorer
+from ..models.base import Scorer, clip_to_ranges
 
 
 class EpochScorer(pl.Callback):
@@ -60,9 +60,12 @@ class EpochScorer(pl.Callback):
         was_training = net.training
         net.eval()
         with torch.inference_mode():
-            row.update({f"train_{k}": v for k, v in self.scorer(self.train, self.predict(net, self.train)).items()})
+            # clipped to the declared ranges exactly as the estimator's predict does, so the
+            # selected epoch's row in metrics.csv equals the run's reported numbers
+            train_pred = clip_to_ranges(self.predict(net, self.train), self.train.targets)
+            row.update({f"train_{k}": v for k, v in self.scorer(self.train, train_pred).items()})
             if self.val is not None:
-                val_pred = self.predict(net, self.val)
+                val_pred = clip_to_ranges(self.predict(net, self.val), self.val.targets)
                 row.update({f"val_{k}": v for k, v in self.scorer(self.val, val_pred).items()})
                 if self.val_loss is not None:
                     row["val_loss"] = self.val_loss(self.val, val_pred)
