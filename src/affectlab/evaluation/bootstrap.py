@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..metrics import METRICS
-from .scoring import higher_is_better, metric_names
+from .scoring import add_target_averages, higher_is_better, metric_names, with_seen_subsets
 
 #: default number of bootstrap resamples
 N_RESAMPLES = 1000
@@ -244,15 +244,9 @@ def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names:
     """
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
+    # ``only`` narrows the all-rows metrics; the seen/unseen subsets score every metric
     out = _fast_subset(task, y_true, y_pred, target_names, codes, only)
-    if seen is not None and task == "semeval":
-        seen = np.asarray(seen, dtype=bool)
-        for flag, label in ((True, "seen"), (False, "unseen")):
-            rows = seen == flag
-            if rows.sum() >= 2:
-                sub = _fast_subset(task, y_true[rows], y_pred[rows], target_names, None if codes is None else codes[rows])
-                out.update({f"{label}/{k}": v for k, v in sub.items()})
-    return out
+    return with_seen_subsets(_fast_subset, task, y_true, y_pred, target_names, codes, seen, all_rows=out)
 
 
 def _fast_subset(task, y_true, y_pred, target_names, codes, only=None) -> dict[str, float]:
@@ -274,13 +268,7 @@ def _fast_subset(task, y_true, y_pred, target_names, codes, only=None) -> dict[s
                 out[f"{name}_{target}"] = grouped[name]
             else:
                 out[f"{name}_{target}"] = _metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)
-    for name in names:
-        vals = [out[f"{name}_{t}"] for t in target_names if f"{name}_{t}" in out]
-        if vals:
-            out[name] = float(np.mean(vals))
-    if task == "semeval" and "r_composite" in out:
-        out["score"] = out["r_composite"]
-    return out
+    return add_target_averages(out, task, names, target_names)
 
 
 def metrics_for_keys(keys: Sequence[str]) -> set[str]:

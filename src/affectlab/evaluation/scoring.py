@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -60,17 +60,35 @@ def score_arrays(
     seen: np.ndarray | None = None,
 ) -> dict[str, float]:
     """All metrics of ``task`` on (n, n_targets) arrays; NaN gold rows are skipped per target."""
+    return with_seen_subsets(_score_subset, task, y_true, y_pred, target_names, groups, seen)
+
+
+def with_seen_subsets(subset: Callable[..., dict[str, float]], task: str, y_true, y_pred,
+                      target_names: Sequence[str], groups, seen, all_rows: dict[str, float] | None = None) -> dict[str, float]:
+    """``subset(task, y, p, targets, groups)`` on all rows (or ``all_rows`` when already computed),
+    and for SemEval also on the seen and the unseen users' rows (keys ``seen/...``, ``unseen/...``)."""
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
-    out = _score_subset(task, y_true, y_pred, target_names, groups)
+    out = dict(all_rows) if all_rows is not None else subset(task, y_true, y_pred, target_names, groups)
     if seen is not None and task == "semeval":
         seen = np.asarray(seen, dtype=bool)
         for flag, label in ((True, "seen"), (False, "unseen")):
             rows = seen == flag
             if rows.sum() >= 2:
-                sub = _score_subset(task, y_true[rows], y_pred[rows], target_names,
-                                    None if groups is None else np.asarray(groups)[rows])
+                sub = subset(task, y_true[rows], y_pred[rows], target_names,
+                             None if groups is None else np.asarray(groups)[rows])
                 out.update({f"{label}/{k}": v for k, v in sub.items()})
+    return out
+
+
+def add_target_averages(out: dict[str, float], task: str, names: Sequence[str], target_names: Sequence[str]) -> dict[str, float]:
+    """Add each metric's mean over targets (``<metric>``) and, for SemEval, the team ``score``."""
+    for name in names:
+        vals = [out[f"{name}_{t}"] for t in target_names if f"{name}_{t}" in out]
+        if vals:
+            out[name] = float(np.mean(vals))
+    if task == "semeval" and "r_composite" in out:
+        out["score"] = out["r_composite"]
     return out
 
 
@@ -86,10 +104,4 @@ def _score_subset(task, y_true, y_pred, target_names, groups) -> dict[str, float
         g = None if groups is None else np.asarray(groups)[ok]
         for name in names:
             out[f"{name}_{target}"] = METRICS.get(name)(y_true[ok, j], y_pred[ok, j], g)
-    for name in names:
-        vals = [out[f"{name}_{t}"] for t in target_names if f"{name}_{t}" in out]
-        if vals:
-            out[name] = float(np.mean(vals))
-    if task == "semeval" and "r_composite" in out:
-        out["score"] = out["r_composite"]
-    return out
+    return add_target_averages(out, task, names, target_names)
