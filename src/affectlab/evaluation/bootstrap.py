@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..metrics import METRICS
+from ..metrics.regression import pearson as _pearson
 from .scoring import add_target_averages, higher_is_better, metric_names, with_seen_subsets
 
 #: default number of bootstrap resamples
@@ -151,15 +152,6 @@ def _grouped_pearson(t: np.ndarray, p: np.ndarray, codes: np.ndarray, k: int) ->
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where((st < 1e-12) | (sp < 1e-12), 0.0, np.clip(cov / (st * sp), -1.0, 1.0))
     return n, st, r
-
-
-def _pearson(t: np.ndarray, p: np.ndarray) -> float:
-    if t.size < 2:
-        return float("nan")
-    st, sp = t.std(), p.std()
-    if st < 1e-12 or sp < 1e-12:
-        return 0.0
-    return float(np.clip(((t - t.mean()) * (p - p.mean())).mean() / (st * sp), -1.0, 1.0))
 
 
 def _composite(w: float, b: float) -> float:
