@@ -30,7 +30,7 @@ import numpy as np
 
 from ..metrics import METRICS
 from ..metrics.regression import pearson as _pearson
-from .scoring import add_target_averages, higher_is_better, metric_names, with_seen_subsets
+from .scoring import higher_is_better, score_subset, with_seen_subsets
 
 #: default number of bootstrap resamples
 N_RESAMPLES = 1000
@@ -241,26 +241,15 @@ def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names:
     return with_seen_subsets(_fast_subset, task, y_true, y_pred, target_names, codes, seen, all_rows=out)
 
 
+def _fast_per_target(names, t: np.ndarray, p: np.ndarray, c: np.ndarray | None) -> dict[str, float]:
+    """One target's metrics, the group-aware ones from one pass over the groups."""
+    grouped = _group_metrics(t, p, c) if c is not None and {"r_within", "r_between", "r_composite"} & set(names) else {}
+    return {name: grouped[name] if name in grouped
+            else (_metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)) for name in names}
+
+
 def _fast_subset(task, y_true, y_pred, target_names, codes, only=None) -> dict[str, float]:
-    names = metric_names(task)
-    if only is not None:
-        names = tuple(n for n in names if n in only)
-    if codes is None:
-        names = tuple(n for n in names if not METRICS.get(n).needs_groups)
-    out: dict[str, float] = {}
-    for j, target in enumerate(target_names):
-        ok = ~np.isnan(y_true[:, j])
-        if ok.sum() < 2:
-            continue
-        c = None if codes is None else codes[ok]
-        t, p = y_true[ok, j], y_pred[ok, j]
-        grouped = _group_metrics(t, p, c) if c is not None and {"r_within", "r_between", "r_composite"} & set(names) else {}
-        for name in names:
-            if name in grouped:
-                out[f"{name}_{target}"] = grouped[name]
-            else:
-                out[f"{name}_{target}"] = _metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)
-    return add_target_averages(out, task, names, target_names)
+    return score_subset(task, y_true, y_pred, target_names, codes, only=only, per_target=_fast_per_target)
 
 
 def metrics_for_keys(keys: Sequence[str]) -> set[str]:

@@ -35,7 +35,6 @@ import pandas as pd
 
 from ..errors import AffectlabError
 from ..io import _jsonable, read_table
-from ..metrics.regression import pearson as _pearson
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from .scoring import HEADLINE

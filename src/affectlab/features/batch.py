@@ -140,7 +140,7 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
     """Extract every sample of one file; problems with the file or a segment become :class:`Problem` rows."""
     cfg = ex.cfg
     res = FileResult()
-    first = task.samples[0]
+
 
     def fail_all(reason: str) -> FileResult:
         res.problems += [Problem(s.line, s.id, s.file, "failed", "all", reason) for s in task.samples]

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES, paired_bootstrap

@@ -9,7 +9,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-import yaml
 
 from ..config import RunConfig, validate_config
 from ..errors import AffectlabError

@@ -39,7 +39,7 @@ from ..runs.rundir import RunDir, file_sha256, save_checkpoint
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
 from .adapters import AdaptedEstimator, AdapterSpec
 from .align import mapping_quality, standardization_map
-from .config import StageConfig, TransferConfig, written_config
+from .config import TransferConfig, written_config
 from .stages import TransferData, adapted_vectors, mmd_now, run_stage, source_vectors
 
 #: comparison rows, in report order
