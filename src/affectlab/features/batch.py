@@ -141,7 +141,6 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
     cfg = ex.cfg
     res = FileResult()
 
-
     def fail_all(reason: str) -> FileResult:
         res.problems += [Problem(s.line, s.id, s.file, "failed", "all", reason) for s in task.samples]
         return res
