@@ -143,6 +143,7 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     single = (corpus.group_sizes() < 2).sum()
     if single and cfg.task == "semeval":
         notes.add(f"{single} user(s) have a single text: they count for r_between only, not r_within")
+    # split once before encoding so that a split that cannot work fails before the slow step
     train, val, test = split_corpus(corpus, cfg)
     train_groups = set(train.frame["group"])
 

@@ -69,6 +69,22 @@ class TextEncoder:
     def version(self) -> str:
         return model_fingerprint(self.path)
 
+    #: what the error message calls this kind of model
+    label = "encoder"
+
+    def model(self):
+        """The loaded model, loaded once; any loading failure becomes one user-facing line."""
+        if self._model is None:
+            quiet_hf()
+            try:
+                self._model = self._load()
+            except Exception as err:  # OSError, HF hub errors, ...: all mean "cannot load it"
+                raise AffectlabError(f"cannot load {self.label} {self.cfg.name!r}: {str(err).splitlines()[0][:200]}") from None
+        return self._model
+
+    def _load(self):
+        raise NotImplementedError
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
@@ -77,17 +93,14 @@ class TextEncoder:
 class SentenceTransformerEncoder(TextEncoder):
     """A sentence-transformers model (mean pooling and normalisation as the model defines)."""
 
-    def model(self):
-        if self._model is None:
-            quiet_hf()
-            from sentence_transformers import SentenceTransformer
+    label = "sentence encoder"
 
-            try:
-                self._model = SentenceTransformer(self.path, device="cpu" if not _cuda() else "cuda")
-            except Exception as err:  # OSError, HF hub errors, ...: all mean "cannot load it"
-                raise AffectlabError(f"cannot load sentence encoder {self.cfg.name!r}: {str(err).splitlines()[0][:200]}") from None
-            self._model.max_seq_length = self.cfg.max_length
-        return self._model
+    def _load(self):
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(self.path, device="cpu" if not _cuda() else "cuda")
+        model.max_seq_length = self.cfg.max_length
+        return model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = self.model().encode(list(texts), batch_size=self.cfg.batch_size, show_progress_bar=False,
@@ -99,18 +112,10 @@ class SentenceTransformerEncoder(TextEncoder):
 class HuggingFaceEncoder(TextEncoder):
     """Any Hugging Face encoder (AutoModel), mean-pooled over non-padding tokens."""
 
-    def model(self):
-        if self._model is None:
-            quiet_hf()
-            from transformers import AutoModel, AutoTokenizer
+    def _load(self):
+        from transformers import AutoModel, AutoTokenizer
 
-            try:
-                tok = AutoTokenizer.from_pretrained(self.path)
-                net = AutoModel.from_pretrained(self.path).eval()
-            except Exception as err:
-                raise AffectlabError(f"cannot load encoder {self.cfg.name!r}: {str(err).splitlines()[0][:200]}") from None
-            self._model = (tok, net)
-        return self._model
+        return AutoTokenizer.from_pretrained(self.path), AutoModel.from_pretrained(self.path).eval()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch

@@ -24,9 +24,10 @@ class TransformerTextEncoder(nn.Module):
         return int(self.model.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        from ..features.text import mean_pool  # the same pooling as the frozen encoder's
+
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        vec = mean_pool(hidden, attention_mask)
         return nn.functional.normalize(vec, dim=-1) if self.normalize else vec
 
 
