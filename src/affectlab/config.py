@@ -45,19 +45,31 @@ class DataConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    """The dev protocol used inside the training file to select models.
+    """The protocol: how samples are divided for selection and for the reported score.
 
+    Hold-out kinds (one training and one validation part, then a refit on everything):
     ``dev``: ``unseen_fraction`` of the groups held out whole, plus the latest
     ``latest_fraction`` of every other group's samples; ``group``: groups held out whole;
-    ``temporal``: latest fraction of every group; ``given``: use the file's own splits.
+    ``temporal``: latest fraction of every group; ``given``: the file's own splits.
+
+    Cross-validation kinds (every sample gets one out-of-fold prediction; see docs/protocols.md):
+    ``group_kfold``: ``k`` folds of whole groups; ``leave_one_group_out``: one fold per group
+    (leave-one-speaker-out); ``kfold``: ``k`` folds of samples, ignoring groups. Inside each
+    training fold, ``inner_fraction`` of its groups are held out for selection (early stopping).
     """
 
-    kind: Literal["dev", "group", "temporal", "given"] = "dev"
+    kind: Literal["dev", "group", "temporal", "given", "group_kfold", "leave_one_group_out", "kfold"] = "dev"
     unseen_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     latest_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     train_split: str = "train"
     val_split: str = "valid"
+    k: int = Field(5, ge=2)
+    inner_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
+
+    @property
+    def is_cross_validation(self) -> bool:
+        return self.kind in ("group_kfold", "leave_one_group_out", "kfold")
 
 
 class EncoderConfig(_Strict):
@@ -90,10 +102,11 @@ class ModelConfig(BaseModel):
 class LossTerms(_Strict):
     """Weights of the loss terms for one target (weighted sum)."""
 
-    ccc: float = 0.0
-    mse: float = 0.0
-    mae: float = 0.0
-    corr: float = 0.0
+    ccc: float = Field(0.0, ge=0)
+    mse: float = Field(0.0, ge=0)
+    mae: float = Field(0.0, ge=0)
+    corr: float = Field(0.0, ge=0)
+    ce: float = Field(0.0, ge=0)  # cross-entropy, for category targets
 
 
 class TrainingConfig(_Strict):
@@ -103,7 +116,9 @@ class TrainingConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     patience: int = Field(5, ge=1)
     monitor: str = "score"  # a validation metric name (see ``affectlab.metrics``)
-    losses: dict[str, LossTerms] = Field(default_factory=dict)  # per target; default: 1.0 CCC
+    losses: dict[str, LossTerms] = Field(default_factory=dict)  # per target; default: the task's (CCC / CE)
+    # category targets: "balanced" weighs each class's cross-entropy by n / (n_classes * n_class)
+    class_weights: Literal["none", "balanced"] = "none"
     grad_clip: float = 1.0
     refit_full: bool = True  # after selection, refit on all training data for the chosen epochs
     devices: int = 1
@@ -114,14 +129,17 @@ class TrainingConfig(_Strict):
     # a busy 2-core machine made epochs many times slower (spin-waiting). 0: torch's default.
     threads: int = Field(1, ge=0)
 
-    def loss_for(self, target: str) -> LossTerms:
-        return self.losses.get(target, LossTerms(ccc=1.0))
+    def loss_for(self, target: str, kind: str = "regression") -> LossTerms:
+        """The declared loss of ``target``, or the default for its kind (1.0 CCC; 1.0 cross-entropy)."""
+        if target in self.losses:
+            return self.losses[target]
+        return LossTerms(ce=1.0) if kind == "category" else LossTerms(ccc=1.0)
 
 
 class RunConfig(_Strict):
     """The resolved configuration of one run; written to ``config.yaml`` in the run directory."""
 
-    task: Literal["semeval", "mosi", "generic"] = "semeval"
+    task: str = "semeval"  # a registered Task (affectlab.tasks.TASKS): semeval, mosi, regression, classification, emodb
     name: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -130,6 +148,15 @@ class RunConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
     seed: int = 42
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from .tasks import TASKS
+
+        if v not in TASKS:
+            raise ValueError(f"unknown task {v!r}; choose from: {', '.join(TASKS.names())}")
+        return v
 
     @field_validator("baselines")
     @classmethod

@@ -36,7 +36,17 @@ CANONICAL = ("id", "group", "order", "text", "split")
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One prediction target and its declared range (``None`` = unbounded)."""
+    """One prediction target: a regression range (``None`` = unbounded) or a category's classes.
+
+    Category targets keep their labels as strings in ``Corpus.frame``; everywhere numbers are
+    needed (target matrices, predictions, metrics) a label is its index in ``classes``.
+
+    >>> t = TargetSpec("emotion", kind="category", classes=("anger", "neutral"))
+    >>> t.encode(["neutral", "anger", None]).tolist()
+    [1.0, 0.0, nan]
+    >>> t.decode([1.0, 0.0])
+    ['neutral', 'anger']
+    """
 
     name: str
     low: float | None = None
@@ -44,8 +54,15 @@ class TargetSpec:
     kind: Literal["regression", "category"] = "regression"
     classes: tuple[str, ...] = ()
 
+    @property
+    def is_category(self) -> bool:
+        return self.kind == "category"
+
     def check(self, values: np.ndarray, source: str) -> None:
-        """Refuse labels outside the declared range, naming the first offending row."""
+        """Refuse labels outside the declared range (or classes), naming the first offending row."""
+        if self.is_category:
+            self.check_labels(values, source)
+            return
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         with np.errstate(invalid="ignore"):
@@ -55,6 +72,55 @@ class TargetSpec:
             raise AffectlabError(
                 f"{source}: {self.name} value {values[i]:g} in data row {i + 1} is outside the declared range [{low:g}, {high:g}]"
             )
+
+    def check_labels(self, labels, source: str) -> None:
+        """Refuse a category label that is not one of the declared classes."""
+        if not self.classes:
+            return
+        known = set(self.classes)
+        for i, label in enumerate(labels):
+            if not is_missing_label(label) and str(label) not in known:
+                raise AffectlabError(f"{source}: {self.name} label {str(label)!r} in data row {i + 1} is not one of "
+                                     f"the declared classes ({', '.join(self.classes)})")
+
+    def with_classes_from(self, labels) -> "TargetSpec":
+        """This target with ``classes`` inferred (sorted) from ``labels`` when none were declared."""
+        if not self.is_category or self.classes:
+            return self
+        found = sorted({str(v) for v in labels if not is_missing_label(v)})
+        return dataclasses.replace(self, classes=tuple(found))
+
+    def encode(self, labels) -> np.ndarray:
+        """Category labels as float class indices (NaN where missing); numbers pass through."""
+        if not self.is_category:
+            return np.asarray(labels, dtype=float)
+        index = {c: float(i) for i, c in enumerate(self.classes)}
+        return np.array([np.nan if is_missing_label(v) else index.get(str(v), np.nan) for v in labels], dtype=float)
+
+    def decode(self, indices) -> list:
+        """Class names for predicted indices (category targets); numbers pass through."""
+        values = np.asarray(indices, dtype=float)
+        if not self.is_category:
+            return values.tolist()
+        top = len(self.classes) - 1
+        return [self.classes[int(np.clip(round(v), 0, top))] if np.isfinite(v) else "" for v in values]
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-data form for summaries and checkpoints."""
+        return {"name": self.name, "low": self.low, "high": self.high, "kind": self.kind, "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TargetSpec":
+        return cls(d["name"], d.get("low"), d.get("high"), d.get("kind", "regression"), tuple(d.get("classes", ())))
+
+
+def is_missing_label(value: Any) -> bool:
+    """True for None, NaN and empty or NA-like strings."""
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() in ("", "nan", "NaN", "NA", "None")
 
 
 @dataclass
@@ -97,8 +163,10 @@ class Corpus:
         return "text" in self.frame
 
     def target_matrix(self) -> np.ndarray:
-        """Targets as a float array of shape (n_samples, n_targets), NaN where missing."""
-        cols = [self.frame[t.name].to_numpy(dtype=float) if t.name in self.frame
+        """Targets as a float array of shape (n_samples, n_targets), NaN where missing.
+
+        Category targets appear as class indices (see :meth:`TargetSpec.encode`)."""
+        cols = [t.encode(self.frame[t.name].to_numpy()) if t.name in self.frame
                 else np.full(len(self), np.nan) for t in self.targets]
         return np.stack(cols, axis=1) if cols else np.zeros((len(self), 0))
 
@@ -128,6 +196,15 @@ class Corpus:
     def with_features(self, **arrays: np.ndarray) -> "Corpus":
         """A copy with extra feature arrays attached."""
         return dataclasses.replace(self, features={**self.features, **arrays})
+
+    def with_targets(self, targets: Sequence[TargetSpec]) -> "Corpus":
+        """A copy declaring ``targets`` (e.g. a checkpoint's, with their classes)."""
+        return dataclasses.replace(self, targets=tuple(targets))
+
+    def with_inferred_classes(self) -> "Corpus":
+        """Category targets without declared classes get the sorted labels found in the data."""
+        targets = tuple(t.with_classes_from(self.frame[t.name]) if t.name in self.frame else t for t in self.targets)
+        return self.with_targets(targets)
 
     def output_frame(self) -> pd.DataFrame:
         """The identifying columns for a prediction file, under their source names."""

@@ -57,6 +57,8 @@ class Estimator(ABC):
     needs_raw_text: bool = False
     #: whether it is a neural network trained by epochs
     is_neural: ClassVar[bool] = False
+    #: target kinds it can predict ("regression": numbers; "category": class indices)
+    target_kinds: ClassVar[frozenset[str]] = frozenset({"regression"})
 
     def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
         self.targets = tuple(targets)
@@ -78,6 +80,14 @@ class Estimator(ABC):
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state` returned (after construction with the same params)."""
 
+    @classmethod
+    def check_target_kinds(cls, name: str, targets: tuple[TargetSpec, ...]) -> None:
+        """One-line error when a target's kind is one this model cannot predict."""
+        for t in targets:
+            if t.kind not in cls.target_kinds:
+                can = " and ".join(sorted(cls.target_kinds))
+                raise AffectlabError(f"model {name} cannot predict {t.kind} target {t.name!r} (it handles {can} targets)")
+
     def check_inputs(self, corpus: Corpus) -> None:
         """One-line errors for a corpus lacking what this estimator reads."""
         for key in self.needs_features:
@@ -88,8 +98,10 @@ class Estimator(ABC):
 
 
 def clip_to_ranges(pred: np.ndarray, targets: tuple[TargetSpec, ...]) -> np.ndarray:
-    """Clip each column of ``pred`` to its target's declared range."""
+    """Clip each regression column of ``pred`` to its target's declared range."""
     out = np.array(pred, dtype=float, copy=True)
     for j, t in enumerate(targets):
+        if t.is_category:
+            continue
         out[:, j] = np.clip(out[:, j], -np.inf if t.low is None else t.low, np.inf if t.high is None else t.high)
     return out

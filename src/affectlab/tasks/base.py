@@ -1,0 +1,99 @@
+"""The :class:`Task`: what a run predicts and how it is judged, declared once.
+
+A Task names the metrics for each target kind, the primary metric (the one early stopping and
+"which is better" use) and its direction, the unit the bootstrap resamples (users, videos,
+speakers), the default baselines, the id columns of prediction files, and published reference
+results where a benchmark has them. Modules ask the task; none tests a task's name.
+
+>>> from affectlab.corpus.base import TargetSpec
+>>> t = Task("demo", "a demo", unit="speaker")
+>>> t.metric_names(TargetSpec("emotion", kind="category", classes=("a", "b")))
+('accuracy', 'uar', 'macro_f1', 'weighted_f1')
+>>> t.primary, t.higher_is_better("val_mae_valence"), t.higher_is_better("score")
+('score', False, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..corpus.base import TargetSpec
+
+#: per-target metrics for every task, by target kind, in report order
+REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
+CATEGORY_METRICS = ("accuracy", "uar", "macro_f1", "weighted_f1")
+#: the per-target metric averaged into ``score`` by default, by target kind
+SCORE_METRICS = {"regression": "ccc", "category": "uar"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published result to print beside ours (see ``../shared/references``)."""
+
+    system: str
+    metric: str
+    value: float
+    protocol: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """A registered kind of prediction problem (see the module docstring)."""
+
+    name: str
+    description: str
+    #: what one group is; the bootstrap resamples groups, so this names the CI's unit
+    unit: str = "group"
+    regression_metrics: tuple[str, ...] = REGRESSION_METRICS
+    category_metrics: tuple[str, ...] = CATEGORY_METRICS
+    #: extra per-target metrics for regression targets (e.g. SemEval's r_within, MOSI's acc2)
+    extra_metrics: tuple[str, ...] = ()
+    #: per-target metric averaged over targets into ``score``, by target kind
+    score_metrics: dict[str, str] = field(default_factory=lambda: dict(SCORE_METRICS))
+    #: flat key of the headline metric (``score`` or e.g. ``mae``); early stopping monitors it
+    primary: str = "score"
+    #: report seen and unseen groups separately (``seen/...``, ``unseen/...``)
+    seen_subsets: bool = False
+    #: baselines reported beside every model (those that cannot predict a target's kind are skipped)
+    baselines: tuple[str, ...] = ("majority", "global_mean")
+    #: columns that identify a row in prediction and gold files
+    id_columns: tuple[str, ...] = ("id",)
+    #: groups with a single sample count for between-group metrics only (said once at train time)
+    single_sample_note: str = ""
+    references: tuple[Reference, ...] = ()
+
+    def metric_names(self, target: TargetSpec) -> tuple[str, ...]:
+        """Per-target metric names for ``target``'s kind, in report order."""
+        if target.is_category:
+            return self.category_metrics
+        return self.regression_metrics + self.extra_metrics
+
+    def all_metric_names(self, targets: Sequence[TargetSpec]) -> tuple[str, ...]:
+        """Every per-target metric the targets get, in report order, each once."""
+        return tuple(dict.fromkeys(m for t in targets for m in self.metric_names(t)))
+
+    def score_metric(self, target: TargetSpec) -> str:
+        return self.score_metrics[target.kind]
+
+    def monitor(self, requested: str = "score") -> str:
+        """The metric early stopping follows: ``requested``, or the primary one for ``score``."""
+        return self.primary if requested == "score" else requested
+
+    @staticmethod
+    def higher_is_better(key: str) -> bool:
+        """Direction of a flat score key such as ``val_ccc_valence``, ``seen/score`` or ``mae``."""
+        from ..metrics import METRICS
+
+        base = key.split("/")[-1]
+        for prefix in ("train_", "val_", "test_"):
+            if base.startswith(prefix):
+                base = base[len(prefix):]
+        if base == "score":
+            return True
+        # longest metric name first, so that "r_within_valence" is not read as "r"
+        for metric in sorted(METRICS.names(), key=len, reverse=True):
+            if base == metric or base.startswith(metric + "_"):
+                return METRICS.get(metric).higher_is_better
+        raise KeyError(f"no metric in {key!r}")

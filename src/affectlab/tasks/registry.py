@@ -1,0 +1,80 @@
+"""The task registry and the built-in tasks.
+
+>>> get_task("semeval").unit, get_task("emodb").unit, get_task("mosi").primary
+('user', 'speaker', 'mae')
+>>> get_task("generic") is get_task("regression")
+True
+"""
+
+from __future__ import annotations
+
+from ..errors import AffectlabError
+from ..registry import Registry
+from .base import Reference, Task
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register_task(task: Task, *aliases: str) -> Task:
+    """Register ``task`` under its name (and any aliases)."""
+    for name in (task.name, *aliases):
+        TASKS.register(name)(task)
+    return task
+
+
+def get_task(task: "str | Task") -> Task:
+    """The registered task of that name (a Task passes through)."""
+    if isinstance(task, Task):
+        return task
+    if not isinstance(task, str):
+        raise AffectlabError(f"task must be a name or a Task, not {type(task).__name__}")
+    return TASKS.get(task)
+
+
+register_task(Task(
+    "regression", "Generic regression on a table or corpus of your own: CCC is the score.",
+    baselines=("global_mean",),
+), "generic")
+
+register_task(Task(
+    "classification", "Generic classification: UAR (balanced accuracy) is the score.",
+    baselines=("majority", "logistic_all"),
+))
+
+register_task(Task(
+    "semeval",
+    "SemEval-2026 Task 2: longitudinal valence and arousal of users' texts; "
+    "score = mean r_composite over the targets, seen and unseen users reported apart.",
+    unit="user",
+    extra_metrics=("r_within", "r_between", "r_composite"),
+    score_metrics={"regression": "r_composite", "category": "uar"},
+    seen_subsets=True,
+    baselines=("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"),
+    id_columns=("user_id", "text_id"),
+    single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
+    references=(
+        Reference("best competing system", "score", 0.611, "official test", "../shared/references/published-results.md"),
+    ),
+))
+
+register_task(Task(
+    "mosi",
+    "CMU-MOSI/MOSEI utterance sentiment in [-3, 3]: MAE is the headline (MMSA's metrics beside it); "
+    "the bootstrap resamples videos.",
+    unit="video",
+    extra_metrics=("acc2_nonneg", "f1_nonneg", "acc2_nozero", "f1_nozero", "acc5", "acc7"),
+    primary="mae",
+    baselines=("global_mean",),
+))
+
+register_task(Task(
+    "emodb",
+    "EmoDB acted emotional speech: 7 emotion classes (UAR) or arousal, speakers as the unit; "
+    "the standard protocol is leave-one-speaker-out.",
+    unit="speaker",
+    baselines=("majority", "global_mean", "logistic_audio", "ridge_audio"),
+    references=(
+        Reference("eGeMAPS + SVM (Eyben et al. 2016)", "uar", 0.80, "LOSO, settings chosen over the test folds",
+                  "../shared/references/published-results.md"),
+    ),
+))
