@@ -83,7 +83,7 @@ def test_subset_of_splits_unlabelled_and_lengths_pad(tmp_path):
     c = read_mmsa(dump(tmp_path / "t.pkl", {"test": test}), cfg())
     assert c.frame["sentiment"].isna().all() and c.lengths["audio"].tolist() == [9, 3, 0, 9, 1, 2]
     assert c.meta["lengths_clipped"] == {"audio": 1} and c.meta["missing"]["audio"] == 1
-    with pytest.raises(AffectlabError, match="labels 'regression_labels' needed for training"):
+    with pytest.raises(AffectlabError, match="lacks the labels .*'regression_labels' of target 'sentiment' needed for training"):
         read_mmsa(tmp_path / "t.pkl", cfg(), require_labels=True)
     both = read_mmsa(dump(tmp_path / "b.pkl", {"train": train, "test": make_split(6, seq=(1, 9, 1), seed=1)}), cfg())
     assert both.features["audio"].shape == (16, 9, 4)
@@ -173,3 +173,66 @@ def test_modalities_and_text_source_options(tmp_path):
     data["train"].pop("raw_text")
     with pytest.raises(AffectlabError, match="has no 'raw_text'"):
         read_mmsa(dump(tmp_path / "n.pkl", data), cfg(text_source="encoder"))
+
+
+def emotion_part(n: int = 6) -> dict:
+    """A split as 'affectlab extract' writes it: speaker groups, category strings and indices, mapped numbers."""
+    classes = ["anger", "joy", "sadness"]
+    codes = np.arange(n) % 3
+    return {"id": [f"s{k % 2}$_$f{k}" for k in range(n)], "group": [f"spk{k % 2}" for k in range(n)],
+            "audio": np.ones((n, 1, 4), np.float32), "category_emotion": [classes[c] for c in codes],
+            "classification_labels_emotion": codes, "classification_labels": codes,
+            "regression_labels_arousal": np.array([0.6, 0.5, -0.3] * (n // 3), np.float32),
+            "regression_labels": np.array([0.6, 0.5, -0.3] * (n // 3), np.float32)}
+
+
+EMOTION = {"name": "emotion", "kind": "category", "classes": ["anger", "joy", "sadness"]}
+AROUSAL = {"name": "arousal", "low": -1, "high": 1}
+
+
+def test_category_and_regression_targets_with_speaker_groups(tmp_path):
+    p = dump(tmp_path / "e.pkl", {"train": emotion_part(), "config": {"classes": {"emotion": ["anger", "joy", "sadness"]}}})
+    c = read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION, AROUSAL]), require_labels=True)
+    assert c.frame["emotion"].tolist() == ["anger", "joy", "sadness"] * 2  # strings kept
+    assert c.frame["group"].tolist() == ["spk0", "spk1"] * 3  # the file's group list, not the id prefix
+    np.testing.assert_allclose(c.target_matrix(), np.c_[[0, 1, 2] * 2, [0.6, 0.5, -0.3] * 2], rtol=1e-6)
+    assert [t.kind for t in c.targets] == ["category", "regression"]
+
+
+def test_category_from_indices_uses_the_files_classes_and_infers_undeclared_ones(tmp_path):
+    part = emotion_part()
+    del part["category_emotion"]
+    p = dump(tmp_path / "e.pkl", {"train": part, "config": {"classes": {"emotion": ["anger", "joy", "sadness"]}}})
+    c = read_mmsa(p, DataConfig(format="mmsa", targets=[{"name": "emotion", "kind": "category"}]))
+    assert c.targets[0].classes == ("anger", "joy", "sadness") and c.frame["emotion"].iloc[1] == "joy"
+    part = emotion_part()
+    part["category_emotion"][0] = "zeal"
+    c = read_mmsa(dump(tmp_path / "z.pkl", {"train": part}), DataConfig(format="mmsa", targets=[{"name": "emotion", "kind": "category"}]))
+    assert c.targets[0].classes == ("anger", "joy", "sadness", "zeal")  # sorted labels found
+    part["classification_labels_emotion"] = np.array([0, 1, -1, 0, 1, 2])
+    del part["category_emotion"]
+    c = read_mmsa(dump(tmp_path / "i.pkl", {"train": part}), DataConfig(format="mmsa", targets=[EMOTION]))
+    assert c.frame["emotion"].tolist()[:2] == ["anger", "joy"] and c.frame["emotion"].isna().tolist()[2]
+    assert np.isnan(c.target_matrix()[2, 0])  # -1 = missing
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["category_emotion"].__setitem__(2, "zeal"),
+     r"emotion label 'zeal' in data row 3 is not one of the declared classes \(anger, joy, sadness\)"),
+    (lambda p: (p.pop("category_emotion"), p.__setitem__("classification_labels_emotion", np.array([0, 1, 7, 0, 1, 2]))),
+     r"'classification_labels_emotion' value 7 in data row 3 is not a class index"),
+    (lambda p: [p.pop(k) for k in ("category_emotion", "classification_labels_emotion", "classification_labels")],
+     r"lacks the labels 'category_emotion' or .* of target 'emotion'"),
+])
+def test_bad_category_labels_are_one_line_errors(tmp_path, change, message):
+    part = emotion_part()
+    change(part)
+    with pytest.raises(AffectlabError, match=message) as err:
+        read_mmsa(dump(tmp_path / "b.pkl", {"train": part}), DataConfig(format="mmsa", targets=[EMOTION]), require_labels=True)
+    assert "\n" not in str(err.value)
+
+
+def test_label_key_is_for_a_single_target(tmp_path):
+    p = dump(tmp_path / "e.pkl", {"train": emotion_part()})
+    with pytest.raises(AffectlabError, match="label_key names one label array"):
+        read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION, AROUSAL], options={"label_key": "regression_labels"}))

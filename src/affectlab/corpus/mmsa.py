@@ -6,9 +6,22 @@ Layout: ``{'train'|'valid'|'test': {'id', 'raw_text', 'text', 'audio', 'vision',
 has only ``test``); split names are kept as in the file, so ``split.val_split: valid`` selects
 MMSA's validation split.
 
-Each sample becomes one corpus row: ``id`` exactly as in the file, ``group`` = the video (the
-part of the id before ``$_$``), ``order`` = the clip number when it parses, ``text`` = raw_text,
-``split``, and the target (``sentiment`` in [-3, 3] unless ``data.targets`` says otherwise).
+Each sample becomes one corpus row: ``id`` exactly as in the file, ``group`` = the split's
+``group`` list when it has one (``affectlab extract`` writes the speaker or video there), else
+the video (the part of the id before ``$_$``), ``order`` = the clip number when it parses (else
+the position in the file), ``text`` = raw_text, ``split``, and one column per target of
+``data.targets`` (``sentiment`` in [-3, 3] when none is declared):
+
+- a regression target ``t`` reads ``regression_labels_<t>``; a single one also falls back to
+  ``regression_labels`` (``label_key`` names another key and is then the only one read);
+- a category target ``t`` (``kind: category``) reads ``category_<t>`` (strings) or
+  ``classification_labels_<t>`` (class indices into the file's ``config['classes'][t]``, else
+  into the declared classes; -1 = missing); a single one also the unsuffixed
+  ``classification_labels``. A label outside the declared classes stops with one line; without
+  declared classes they are the file's (``config['classes']``), else the sorted labels found.
+
+``t`` is the target's ``column`` when set, else its name. Category labels stay strings in
+``Corpus.frame`` (class indices in ``Corpus.target_matrix()``).
 Features: ``features[m]`` (N, L, D) float32 and ``lengths[m]`` (N,) for m in text/audio/vision;
 a length of 0 means the modality is missing for that sample (models then use a learned
 "missing" vector).
@@ -21,7 +34,7 @@ restriction with a warning.
 Options (``data.options``): ``trust_pickle`` (false), ``nonfinite`` (zero|mean|error, default
 zero; counts go to ``corpus.meta["nonfinite"]``), ``modalities`` (default: those present in every
 split), ``text_source`` (``features``: the file's text arrays; ``encoder``: re-encode raw_text
-with ``features.text``, cached), ``label_key`` (default ``regression_labels``).
+with ``features.text``, cached), ``label_key`` (a single regression target's key).
 
 >>> import pickle, tempfile, pathlib, numpy as np
 >>> from affectlab.config import DataConfig
@@ -39,6 +52,7 @@ with ``features.text``, cached), ``label_key`` (default ``regression_labels``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import pickle
@@ -51,7 +65,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import AffectlabError
-from .base import Corpus, TargetSpec
+from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
 from .registry import READERS
 
@@ -216,6 +230,122 @@ def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.n
     return features, lengths, {"nonfinite": nonfinite, "missing": missing}
 
 
+def declared_targets(cfg: DataConfig, source: str) -> tuple[tuple[TargetSpec, str], ...]:
+    """The config's targets, each with the suffix of its keys in the pickle (``column``, default its name).
+
+    ``sentiment`` in [-3, 3] when none are declared.
+
+    >>> from affectlab.config import DataConfig
+    >>> declared_targets(DataConfig(format="mmsa", targets=[{"name": "emotion", "kind": "category"}]), "f")
+    ((TargetSpec(name='emotion', low=None, high=None, kind='category', classes=()), 'emotion'),)
+    """
+    if not cfg.targets:
+        return ((DEFAULT_TARGET, DEFAULT_TARGET.name),)
+    out = []
+    for t in cfg.targets:
+        if t.kind == "category" and (t.low is not None or t.high is not None):
+            raise AffectlabError(f"{source}: category target {t.name!r} has classes, not a range (low/high)")
+        out.append((TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes)), t.column or t.name))
+    return tuple(out)
+
+
+def _file_classes(config: Any) -> dict[str, list[str]]:
+    """``config['classes']`` of a pickle written by ``affectlab extract`` (class order per category)."""
+    classes = config.get("classes") if isinstance(config, dict) else None
+    if not isinstance(classes, dict):
+        return {}
+    return {str(k): [str(c) for c in v] for k, v in classes.items() if isinstance(v, (list, tuple))}
+
+
+def _groups(part: dict, n: int, where: str) -> list[str] | None:
+    """The split's own ``group`` list (speaker, video) when it has one; else None (groups come from ids)."""
+    if "group" not in part:
+        return None
+    groups = part["group"]
+    groups = groups.reshape(-1).tolist() if isinstance(groups, np.ndarray) else groups
+    if not isinstance(groups, (list, tuple)) or len(groups) != n:
+        raise AffectlabError(f"{where}: 'group' has {len(groups) if hasattr(groups, '__len__') else '?'} entries but 'id' has {n}")
+    return [g.decode("utf-8") if isinstance(g, bytes) else str(g) for g in groups]
+
+
+def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[str, list[str]], label_key: str | None,
+                *, single: bool, ids: list[str], where: str, require_labels: bool) -> np.ndarray | list:
+    """One target's labels in a split: floats for regression, strings (None = missing) for a category.
+
+    Keys, first found wins (``t`` = the target's name or ``column``): a category reads
+    ``category_<t>`` (strings), else ``classification_labels_<t>`` (indices into the file's
+    ``config['classes'][t]``, else into the declared classes; -1 = missing), and a single category
+    target also the unsuffixed ``classification_labels``. A regression target reads
+    ``regression_labels_<t>``, and a single one also ``label_key`` (default ``regression_labels``;
+    when ``label_key`` is set it is the only key read).
+
+    >>> t = TargetSpec("emotion", kind="category", classes=("anger", "joy"))
+    >>> read_labels({"classification_labels_emotion": np.array([1, -1])}, t, "emotion", {}, None, single=True,
+    ...             ids=["a", "b"], where="f", require_labels=True)
+    ['joy', None]
+    """
+    n = len(ids)
+    if target.is_category:
+        keys = [f"category_{stem}", f"classification_labels_{stem}"] + (["classification_labels"] if single else [])
+    elif single and label_key is not None:
+        keys = [label_key]
+    else:
+        keys = [f"regression_labels_{stem}"] + (["regression_labels"] if single else [])
+    key = next((k for k in keys if k in part), None)
+    if key is None:
+        if require_labels:
+            raise AffectlabError(f"{where}: lacks the labels {' or '.join(map(repr, keys))} of target {target.name!r} "
+                                 f"needed for training (has: {', '.join(map(str, part))})")
+        return [None] * n if target.is_category else np.full(n, np.nan)
+    if target.is_category:
+        # indices refer to the classes the file was written with; the unsuffixed key to its first category
+        written = file_classes.get(stem) if key.endswith(f"_{stem}") else next(iter(file_classes.values()), None)
+        labels = _category_labels(part[key], key, target, written, n, where)
+        target.check_labels(labels, where)
+        return labels
+    y = np.asarray(part[key])
+    if y.dtype == object or y.size != n or not np.issubdtype(y.dtype, np.number):
+        raise AffectlabError(f"{where}: {key!r} has {y.size} {y.dtype} values but 'id' has {n} (expected numbers)")
+    y = y.reshape(n).astype(float)
+    bad = np.isinf(y) | (np.isnan(y) & require_labels & single)  # with several targets NaN = not labelled
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise AffectlabError(f"{where}: label of id {ids[i]!r} is {y[i]!r}, not a number")
+    low = -np.inf if target.low is None else target.low
+    high = np.inf if target.high is None else target.high
+    outside = ~np.isnan(y) & ((y < low) | (y > high))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise AffectlabError(f"{where}: label {y[i]:g} of id {ids[i]!r} is outside [{low:g}, {high:g}]")
+    return y
+
+
+def _category_labels(value: Any, key: str, target: TargetSpec, file_classes: list[str] | None, n: int,
+                     where: str) -> list:
+    """Class names from strings, or from indices into the file's classes (else the declared ones)."""
+    raw = value.reshape(-1).tolist() if isinstance(value, np.ndarray) else value
+    if not isinstance(raw, (list, tuple)) or len(raw) != n:
+        raise AffectlabError(f"{where}: {key!r} has {len(raw) if hasattr(raw, '__len__') else '?'} entries but 'id' has {n}")
+    if key.startswith("category_"):
+        labels = [v.decode("utf-8") if isinstance(v, bytes) else v for v in raw]
+        return [None if is_missing_label(v) else str(v) for v in labels]
+    classes = file_classes or list(target.classes)
+    if not classes:
+        raise AffectlabError(f"{where}: {key!r} holds class indices, but neither the file nor the config names "
+                             f"the classes of {target.name!r} (declare data.targets[].classes)")
+    out: list = []
+    for i, v in enumerate(raw):
+        f = float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else np.nan
+        if np.isnan(f) or f == -1:
+            out.append(None)
+        elif f != int(f) or not 0 <= f < len(classes):
+            raise AffectlabError(f"{where}: {key!r} value {v!r} in data row {i + 1} is not a class index "
+                                 f"(0..{len(classes) - 1}, or -1 for missing)")
+        else:
+            out.append(classes[int(f)])
+    return out
+
+
 @READERS.register("mmsa")
 def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
     """Read an MMSA pickle into a :class:`Corpus` (see the module docstring for options)."""
@@ -230,16 +360,18 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     text_source = str(opts.get("text_source", "features"))
     if text_source not in TEXT_SOURCES:
         raise AffectlabError(f"{source}: data.options.text_source must be features or encoder, not {text_source!r}")
-    label_key = str(opts.get("label_key", "regression_labels"))
-    if len(cfg.targets) > 1:
-        raise AffectlabError(f"{source}: an MMSA pickle has one regression target; the config declares {len(cfg.targets)}")
-    t = cfg.targets[0] if cfg.targets else None
-    target = TargetSpec(t.name, t.low, t.high) if t is not None else DEFAULT_TARGET
+    declared = declared_targets(cfg, source)
+    targets = tuple(t for t, _ in declared)
+    label_key = None if opts.get("label_key") is None else str(opts["label_key"])
+    if label_key is not None and len(targets) > 1:
+        raise AffectlabError(f"{source}: data.options.label_key names one label array, but the config declares "
+                             f"{len(targets)} targets (each is read from its own key; see the reader's docs)")
 
     data = load_pickle(path, bool(opts.get("trust_pickle", False)))
     if not isinstance(data, dict) or not data:
         raise AffectlabError(f"{source}: expected a dict of splits such as {{'train': {{...}}, 'test': {{...}}}}, "
                              f"got {type(data).__name__}")
+    file_classes = _file_classes(data.get("config"))
     splits = {}
     for name, part in data.items():
         if name == "config":  # metadata written by 'affectlab extract' (extractors, versions), not a split
@@ -275,7 +407,7 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
         n = len(ids)
         frame = pd.DataFrame({"id": ids})
         parsed = [split_video_clip(i) for i in ids]
-        frame["group"] = [g for g, _ in parsed]
+        frame["group"] = _groups(part, n, where) or [g for g, _ in parsed]
         frame["order"] = [c if c is not None else float(k) for k, (_, c) in enumerate(parsed)]
         if "raw_text" in part:
             raw = part["raw_text"]
@@ -284,26 +416,9 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
                 raise AffectlabError(f"{where}: 'raw_text' has {len(raw) if hasattr(raw, '__len__') else '?'} entries but 'id' has {n}")
             frame["text"] = [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in raw]
         frame["split"] = name
-        if label_key in part:
-            y = np.asarray(part[label_key])
-            if y.dtype == object or y.size != n:
-                raise AffectlabError(f"{where}: {label_key!r} has {y.size} values but 'id' has {n}")
-            y = y.reshape(n).astype(float)
-            bad = np.isinf(y) | (np.isnan(y) & require_labels)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise AffectlabError(f"{where}: label of id {ids[i]!r} is {y[i]!r}, not a number")
-            low = -np.inf if target.low is None else target.low
-            high = np.inf if target.high is None else target.high
-            outside = ~np.isnan(y) & ((y < low) | (y > high))
-            if outside.any():
-                i = int(np.flatnonzero(outside)[0])
-                raise AffectlabError(f"{where}: label {y[i]:g} of id {ids[i]!r} is outside [{low:g}, {high:g}]")
-            frame[target.name] = y
-        elif require_labels:
-            raise AffectlabError(f"{where}: lacks the labels {label_key!r} needed for training (has: {', '.join(map(str, part))})")
-        else:
-            frame[target.name] = np.nan
+        for target, stem in declared:
+            frame[target.name] = read_labels(part, target, stem, file_classes, label_key, single=len(targets) == 1,
+                                             ids=ids, where=where, require_labels=require_labels)
         for m in modalities:
             x = _as_sequences(part[m], m, n, where)
             key = f"{m}_lengths"
@@ -317,6 +432,10 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
         frames.append(frame)
 
     frame = pd.concat(frames, ignore_index=True)
+    # undeclared classes: the order the file records ('affectlab extract' keeps the labels table's), else sorted
+    targets = tuple(t if not t.is_category or t.classes else
+                    (dataclasses.replace(t, classes=tuple(file_classes[stem])) if stem in file_classes
+                     else t.with_classes_from(frame[t.name])) for t, stem in declared)
     for m in modalities:
         dims = {a.shape[2] for a in feats[m]}
         if len(dims) > 1:
@@ -326,5 +445,5 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source)
     meta = {**counts, "modalities": modalities, "text_source": text_source,
             "lengths_clipped": {m: c for m, c in clipped_total.items() if c}, "splits": list(splits)}
-    return Corpus(frame=frame, targets=(target,), features=features, lengths=lengths, name=Path(path).name,
+    return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=Path(path).name,
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
