@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from affectlab.evaluation.scoring import HEADLINE, higher_is_better, metric_names, score_arrays
+from affectlab.evaluation.scoring import higher_is_better, metric_names, primary_metric, score_arrays
 from affectlab.metrics import METRICS
 from affectlab.metrics.mosi import MOSI_METRICS, acc2_nonneg, acc2_nozero, acc5, acc7, f1_nonneg, f1_nozero
 
@@ -49,7 +49,7 @@ def test_registered_documented_and_in_the_task():
     for name in MOSI_METRICS:
         m = METRICS.get(name)
         assert m.higher_is_better and m.doc and "\n" not in m.doc
-    assert set(MOSI_METRICS) <= set(metric_names("mosi")) and HEADLINE["mosi"] == "mae"
+    assert set(MOSI_METRICS) <= set(metric_names("mosi")) and primary_metric("mosi") == "mae"
     assert higher_is_better("val_acc2_nozero_sentiment") and not higher_is_better("val_mae")
     s = score_arrays("mosi", np.array([[1.0], [-1.0], [0.0]]), np.array([[0.5], [-0.2], [0.1]]), ["sentiment"])
     assert s["acc2_nonneg"] == 1.0 and s["acc2_nozero_sentiment"] == 1.0 and "acc7" in s

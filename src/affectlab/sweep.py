@@ -193,9 +193,10 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     study_name = study_name or Path(config).stem
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    from .evaluation.scoring import HEADLINE, higher_is_better
+    from .evaluation.scoring import higher_is_better
+    from .tasks import get_task
 
-    monitor_guess = base.training.monitor if base.training.monitor != "score" or base.task == "semeval" else HEADLINE[base.task]
+    monitor_guess = get_task(base.task).monitor(base.training.monitor)
     try:
         direction = "maximize" if higher_is_better(monitor_guess) else "minimize"
     except KeyError:

@@ -20,7 +20,7 @@ def evaluate(
     pred: Optional[Path] = typer.Option(None, "--pred", help="Prediction CSV (ids + pred_<target> columns)."),
     gold: Optional[Path] = typer.Option(None, "--gold", help="Gold labels: CSV, or an MMSA pickle for mosi."),
     train: Optional[Path] = typer.Option(None, "--train", help="Training file: enables baselines and leakage checks."),
-    task: Optional[str] = typer.Option(None, "--task", help="semeval, mosi or generic (default: detected from the columns)."),
+    task: Optional[str] = typer.Option(None, "--task", help="a registered task: semeval, mosi, regression, classification, emodb (default: detected from the columns)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Evaluate a run directory's predictions instead (adds run-level checks)."),
     split: Optional[str] = typer.Option(None, "--split", help="With --run: the split to evaluate (default test, else val)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (metrics, findings, ...) instead of tables."),
@@ -38,8 +38,10 @@ def evaluate(
     else:
         if pred is None or gold is None:
             raise AffectlabError("give --pred PRED.csv and --gold GOLD (or --run RUN_DIR)")
-        if task is not None and task not in ("semeval", "mosi", "generic"):
-            raise AffectlabError(f"--task {task!r}: choose from semeval, mosi, generic")
+        if task is not None:
+            from ..tasks import get_task
+
+            get_task(task)  # one line listing the registered tasks
         result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
     if json_out:
         print(result.to_json())

@@ -5,14 +5,12 @@ interval (users or videos resampled when the data have them), the baselines that
 computed from what was given, paired comparisons of the model with them, and diagnostic
 findings (see :mod:`affectlab.evaluation.diagnostics`).
 
-Tasks and their files:
-
-- ``semeval``: prediction ``user_id,text_id,pred_valence,pred_arousal``; gold the task's CSV
-  (``user_id,text_id,...,valence,arousal``, optionally ``is_seen_user``); groups = users.
-- ``mosi``: prediction ``id,pred_sentiment``; gold a CSV ``id,sentiment`` or an MMSA pickle;
-  groups = videos (the id part before ``$_$``).
-- ``generic``: prediction ``id,pred_<t>...``; gold ``id,<t>...`` (groups from a ``group``,
-  ``user_id``, ``video_id``, ``video`` or ``speaker`` column when present).
+Files: a prediction file holds the task's id columns (``Task.id_columns``: ``id``, or SemEval's
+``user_id,text_id``) and ``pred_<target>`` columns; the gold file the same ids and ``<target>``
+columns (or an MMSA pickle). Groups come from a ``group``, ``user_id``, ``video_id``, ``video`` or
+``speaker`` column, or from MOSI-style ids (``<video>$_$<clip>``). A target whose gold values are
+not numbers is a category target: its labels are class names, scored as classes (accuracy, UAR,
+F1). Which task a file belongs to is guessed from its columns unless ``task`` is given.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -35,15 +33,15 @@ import pandas as pd
 
 from ..errors import AffectlabError
 from ..io import _jsonable, read_table
+from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
-from .scoring import HEADLINE
+from ..corpus.base import TargetSpec
+from ..tasks import TASKS, get_task
 
-TASKS = ("semeval", "mosi", "generic")
-#: columns that name the group of a sample in a generic gold file, in order of preference
+#: columns that name the group of a sample in a gold file, in order of preference
 GROUP_COLUMNS = ("group", "user_id", "video_id", "video", "speaker")
 TEXT_COLUMNS = ("text", "raw_text")
-UNITS = {"semeval": "user", "mosi": "video", "generic": "group"}
 _MISSING = {"", "nan", "NaN", "NA", "N/A", "None", "null"}
 
 
@@ -61,6 +59,11 @@ class EvalData:
     texts: pd.Series | None = None
     source: str = "predictions"
     findings: list = field(default_factory=list)  # findings from reading (e.g. partial coverage)
+    specs: list[TargetSpec] = field(default_factory=list)  # kinds and classes; default regression
+
+    def __post_init__(self) -> None:
+        if not self.specs:
+            self.specs = [TargetSpec(t) for t in self.targets]
 
 
 @dataclass
@@ -135,7 +138,7 @@ def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None
     >>> detect_task(["user_id", "text_id", "pred_valence", "pred_arousal"])
     'semeval'
     >>> detect_task(["id", "pred_sentiment"]), detect_task(["id", "pred_score"])
-    ('mosi', 'generic')
+    ('mosi', 'regression')
     """
     cols = set(pred_columns)
     if {"user_id", "text_id", "pred_valence", "pred_arousal"} <= cols:
@@ -144,18 +147,16 @@ def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None
         return "mosi"
     if gold_path is not None and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
         return "mosi"
-    return "generic"
+    return "regression"
 
 
 def _key_columns(task: str) -> list[str]:
-    return ["user_id", "text_id"] if task == "semeval" else ["id"]
+    return list(get_task(task).id_columns)
 
 
 def _pred_targets(task: str, pred: pd.DataFrame, source: str) -> list[str]:
-    if task == "semeval":
-        return ["valence", "arousal"]
-    if task == "mosi":
-        return ["sentiment"]
+    if get_task(task).target_names:
+        return list(get_task(task).target_names)
     targets = [c[len("pred_"):] for c in pred.columns if c.startswith("pred_")]
     if not targets:
         raise AffectlabError(f"{source}: no pred_<target> column (columns: {', '.join(map(str, pred.columns))})")
@@ -219,15 +220,38 @@ def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
 
 
 def _groups_for(task: str, frame: pd.DataFrame, ids: pd.DataFrame) -> np.ndarray | None:
-    if task == "semeval":
-        return ids["user_id"].to_numpy()
-    if task == "mosi":
-        col = _column(frame, ["group"])
-        if col is not None:
-            return _strip(col).to_numpy()
-        return ids["id"].str.split("$_$", n=1, regex=False).str[0].to_numpy()
+    """Each row's group: a group-like column (an id column such as ``user_id`` too), or the video
+    part of MOSI-style ``<video>$_$<clip>`` ids; ``None`` when the rows have no groups."""
     col = _column(frame, GROUP_COLUMNS)
-    return None if col is None else _strip(col).to_numpy()
+    if col is None:
+        col = next((ids[c] for c in GROUP_COLUMNS if c in ids), None)
+    if col is not None:
+        return _strip(col).to_numpy()
+    last = ids.iloc[:, -1]
+    if last.str.contains("$_$", regex=False).all():
+        return last.str.split("$_$", n=1, regex=False).str[0].to_numpy()
+    return None
+
+
+def _target_specs(targets: Sequence[str], gold: pd.DataFrame, pred: pd.DataFrame) -> list[TargetSpec]:
+    """Regression for numeric gold columns; a category (classes: the labels seen) otherwise."""
+    specs = []
+    for t in targets:
+        values = _strip(gold[t])
+        labelled = values[~values.isin(_MISSING)]
+        if len(labelled) and pd.to_numeric(labelled, errors="coerce").isna().any():
+            labels = set(labelled) | set(_strip(pred[f"pred_{t}"])[lambda s: ~s.isin(_MISSING)])
+            specs.append(TargetSpec(t, kind="category", classes=tuple(sorted(labels))))
+        else:
+            specs.append(TargetSpec(t))
+    return specs
+
+
+def _values(spec: TargetSpec, values: pd.Series, column: str, source: str, *, allow_nonfinite: bool) -> np.ndarray:
+    """A column as numbers: class indices for a category target, floats otherwise."""
+    if spec.is_category:
+        return spec.encode(_strip(values).where(~_strip(values).isin(_MISSING), None).tolist())
+    return _numbers(values, column, source, allow_nonfinite=allow_nonfinite)
 
 
 def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | None = None,
@@ -236,7 +260,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     pred = read_table(pred_path)
     task = task or detect_task(pred.columns, gold_path)
     if task not in TASKS:
-        raise AffectlabError(f"unknown task {task!r}; choose from: {', '.join(TASKS)}")
+        raise AffectlabError(f"unknown task {task!r}; choose from: {', '.join(TASKS.names())}")
     gold = read_gold(gold_path, task, trust_pickle)
     if gold.empty:
         raise AffectlabError(f"{gold_path}: no rows")
@@ -289,35 +313,33 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     del gold_keys
     merged = merged[merged["_merge"] == "both"].reset_index(drop=True)
     src = str(pred_path)
-    p = np.stack([_numbers(merged[f"pred_{t}"], f"pred_{t}", src, allow_nonfinite=True) for t in targets], axis=1)
-    y = np.stack([_numbers(merged[t], t, str(gold_path), allow_nonfinite=False) for t in targets], axis=1)
+    specs = _target_specs(targets, merged, merged)
+    p = np.stack([_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
+    y = np.stack([_values(s, merged[s.name], s.name, str(gold_path), allow_nonfinite=False) for s in specs], axis=1)
     ids = merged[keys].astype(str)
     groups = _groups_for(task, merged, ids)
     seen = None
-    if task == "semeval" and "is_seen_user" in merged:
+    if get_task(task).seen_subsets and "is_seen_user" in merged:
         seen = _strip(merged["is_seen_user"]).str.lower().isin(["true", "1", "yes"]).to_numpy()
     texts = _column(merged, TEXT_COLUMNS)
-    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early)
+    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early, specs)
 
 
-def load_train_data(path: str | Path, task: str, targets: Sequence[str], trust_pickle: bool = False) -> TrainData:
+def load_train_data(path: str | Path, task: str, targets: Sequence["str | TargetSpec"], trust_pickle: bool = False) -> TrainData:
     """The training file given with ``--train`` (for baselines and leakage checks)."""
     frame = read_gold(path, task, trust_pickle)
-    if task == "mosi" and "split" in frame and Path(path).suffix.lower() in {".pkl", ".pickle"}:
-        if "train" in set(frame["split"]):
+    if "split" in frame and Path(path).suffix.lower() in {".pkl", ".pickle"}:
+        if "train" in set(frame["split"]):  # a multi-split pickle: its own training split
             frame = frame[frame["split"] == "train"].reset_index(drop=True)
-    id_col = "text_id" if task == "semeval" else "id"
-    _require(frame, [id_col], str(path), "training id")
-    missing = [t for t in targets if t not in frame]
+    keys = _key_columns(task)
+    _require(frame, keys, str(path), "training id")
+    specs = [t if isinstance(t, TargetSpec) else TargetSpec(t) for t in targets]
+    missing = [t.name for t in specs if t.name not in frame]
     if missing:
         raise AffectlabError(f"{path}: missing training label column {missing[0]!r}")
-    y = np.stack([_numbers(frame[t], t, str(path), allow_nonfinite=False) for t in targets], axis=1)
-    ids = _strip(frame[id_col])
-    if task == "semeval":
-        _require(frame, ["user_id"], str(path), "training user")
-        groups = _strip(frame["user_id"]).to_numpy()
-    else:
-        groups = _groups_for(task, frame, pd.DataFrame({"id": ids}))
+    y = np.stack([_values(t, frame[t.name], t.name, str(path), allow_nonfinite=False) for t in specs], axis=1)
+    ids = _strip(frame[keys[-1]])
+    groups = _groups_for(task, frame, frame[keys].astype(str))
     texts = _column(frame, TEXT_COLUMNS)
     return TrainData(ids.reset_index(drop=True), groups, texts, y)
 
@@ -325,8 +347,24 @@ def load_train_data(path: str | Path, task: str, targets: Sequence[str], trust_p
 # --------------------------------------------------------------------------- evaluation
 
 def _correlation_key(task: str) -> str:
-    """A correlation-type key whose interval width says whether the sample can support a conclusion."""
-    return {"semeval": "score", "mosi": "pearson"}.get(task, "ccc")
+    """A correlation-type key whose interval width says whether the sample can support a conclusion:
+    the task's ``score`` (CCC, UAR, r_composite), or Pearson's r when the headline is an error."""
+    return "score" if get_task(task).primary == "score" else "pearson"
+
+
+def _train_constant(y: np.ndarray, specs: Sequence[TargetSpec]) -> np.ndarray:
+    """Per target: the training mean, or the most frequent class for a category target."""
+    out = []
+    for j, s in enumerate(specs):
+        col = y[:, j][~np.isnan(y[:, j])]
+        out.append(np.bincount(col.astype(int)).argmax() if s.is_category and col.size else np.nanmean(y[:, j]))
+    return np.asarray(out, dtype=float)
+
+
+def class_findings(y: np.ndarray, p: np.ndarray, spec: TargetSpec, metrics: dict[str, Interval],
+                   train: TrainData | None) -> list[dg.Finding]:
+    """Findings for one category target (class indices): INTERIM, replaced at integration."""
+    return []
 
 
 def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, tuple[np.ndarray, bool]]:
@@ -334,16 +372,19 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
     n, k = data.y.shape
     out: dict[str, tuple[np.ndarray, bool]] = {}
     if train is not None:
-        mean = np.nanmean(train.y, axis=0)
+        mean = _train_constant(train.y, data.specs)
         out["train mean"] = (np.tile(mean, (n, 1)), False)
-        if data.task == "semeval" and train.groups is not None and data.groups is not None:
+        regression = not any(s.is_category for s in data.specs)
+        # a per-group mean only means something when some evaluated groups were seen in training
+        if (regression and train.groups is not None and data.groups is not None
+                and np.isin(np.asarray(data.groups, dtype=str), np.asarray(train.groups, dtype=str)).any()):
             tf = pd.DataFrame(train.y, columns=data.targets).assign(g=train.groups)
             per_user = tf.groupby("g")[data.targets].mean()
             pred = per_user.reindex(data.groups).to_numpy(dtype=float)
             pred = np.where(np.isnan(pred), mean, pred)  # unseen users: the global train mean
-            out["train user mean"] = (pred, False)
+            out[f"train {get_task(data.task).unit} mean"] = (pred, False)
     else:
-        out["gold mean (oracle)"] = (np.tile(np.nanmean(data.y, axis=0), (n, 1)), True)
+        out["gold mean (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
     return out
 
 
@@ -370,9 +411,10 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     if scored.sum() < 3:
         raise AffectlabError(f"{data.source}: only {int(scored.sum())} rows with gold labels and finite predictions; need at least 3")
 
-    metrics = bootstrap_scores(data.task, y, p, data.targets, groups, seen, n_resamples=n_resamples, seed=seed)
-    headline = HEADLINE.get(data.task, "ccc")
-    unit = (UNITS[data.task] + "s") if groups is not None else "rows"
+    task = get_task(data.task)
+    metrics = bootstrap_scores(data.task, y, p, data.specs, groups, seen, n_resamples=n_resamples, seed=seed)
+    headline = task.primary
+    unit = (task.unit + "s") if groups is not None else "rows"
     n_groups = None if groups is None else int(len(set(map(str, groups))))
     result = EvalResult(data.task, list(data.targets), int(len(rows)), n_groups, unit, metrics, headline=headline,
                         source=data.source, split=split, n_resamples=n_resamples)
@@ -381,6 +423,9 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     for j, t in enumerate(data.targets):
         ok = ~np.isnan(y[:, j])
         if ok.sum() < 3:
+            continue
+        if data.specs[j].is_category:
+            findings += class_findings(y[ok, j], p[ok, j], data.specs[j], metrics, train)
             continue
         g = None if groups is None else groups[ok]
         findings += dg.check_sign(y[ok, j], p[ok, j], g, t, n_resamples=min(n_resamples, 300), seed=seed)
@@ -406,20 +451,20 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     for i, (name, (bp, oracle)) in enumerate(base_preds.items()):
         if not np.isfinite(bp).all():
             continue
-        result.baselines[name] = fast_scores(data.task, y, bp, data.targets, codes, seen)
+        result.baselines[name] = fast_scores(data.task, y, bp, data.specs, codes, seen)
         if headline not in metrics:
             continue
-        cmp = paired_bootstrap(data.task, y, p, bp, data.targets, groups, [headline],
+        cmp = paired_bootstrap(data.task, y, p, bp, data.specs, groups, [headline],
                                n_resamples=n_resamples, seed=seed + 1 + i)[headline]
         result.comparisons.append((name, cmp))
         findings += dg.check_below_baseline("model", name, cmp, oracle=oracle, informative=informative)
 
     if train is not None:
-        findings += dg.check_id_overlap(data.ids.iloc[:, -1], train.ids, "text_id" if data.task == "semeval" else "id")
+        findings += dg.check_id_overlap(data.ids.iloc[:, -1], train.ids, task.id_columns[-1])
         if data.texts is not None and train.texts is not None:
             findings += dg.check_text_overlap(data.texts.astype(str), train.texts.astype(str))
         if data.groups is not None and train.groups is not None:
-            findings += dg.check_group_overlap(data.groups, train.groups, data.task, UNITS[data.task])
+            findings += dg.check_group_overlap(data.groups, train.groups, data.task, task.unit)
     result.findings = findings
     return result
 
@@ -433,36 +478,13 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
         frame = read_gold(gold, data.task, trust_pickle)
         if "split" in frame and "train" in set(frame["split"]):
             train = gold
-    train_data = load_train_data(train, data.task, data.targets, trust_pickle) if train is not None else None
-    if train_data is not None and data.task == "semeval" and data.seen is None and data.groups is not None:
+    train_data = load_train_data(train, data.task, data.specs, trust_pickle) if train is not None else None
+    if train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None:
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
     return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
 
 
 # --------------------------------------------------------------------------- run directories
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype={"id": str, "group": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-        raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
-
-
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """config, summary, predictions, metrics and baselines of a run directory (missing optional files → None)."""
-    from ..io import read_yaml
-    from ..runs.rundir import require_run_dir
-
-    path = require_run_dir(run_dir)
-    try:
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise AffectlabError(f"{path / 'summary.json'}: not valid JSON") from None
-    out: dict[str, Any] = {"path": path, "summary": summary, "config": read_yaml(path / "config.yaml")}
-    for name, file in (("predictions", "predictions.csv"), ("history", "metrics.csv"), ("baselines", "baselines.csv")):
-        out[name] = _read_csv(path / file) if (path / file).is_file() and (path / file).stat().st_size else None
-    return out
-
 
 def run_targets(run: dict[str, Any]) -> list[str]:
     names = [t["name"] for t in run["summary"].get("targets", [])]
@@ -473,28 +495,37 @@ def run_targets(run: dict[str, Any]) -> list[str]:
 
 def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = None) -> str:
     """``split`` if given, else test when it has gold labels, else val."""
-    have = [s for s in ("test", "val", "full", "train") if s in set(pred["split"])
+    have = [s for s in ("test", "oof", "val", "full", "train") if s in set(pred["split"])
             and pred.loc[pred["split"] == s, list(targets)].notna().any().any()]
     if split is not None:
         if split not in have:
             raise AffectlabError(f"no labelled {split!r} rows in predictions.csv (have: {', '.join(have) or 'none'})")
         return split
-    for s in ("test", "val", "full"):
+    for s in ("test", "oof", "val", "full"):
         if s in have:
             return s
-    raise AffectlabError("predictions.csv has no labelled test, val or full rows to evaluate")
+    raise AffectlabError("predictions.csv has no labelled test, out-of-fold, val or full rows to evaluate")
+
+
+def run_specs(run: dict[str, Any]) -> list[TargetSpec]:
+    """The run's targets with kinds and classes (old summaries: regression)."""
+    declared = {t["name"]: TargetSpec.from_dict(t) for t in run["summary"].get("targets", [])}
+    return [declared.get(t, TargetSpec(t)) for t in run_targets(run)]
 
 
 def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
     pred = run["predictions"]
     targets = run_targets(run)
+    specs = run_specs(run)
+    task = run["summary"].get("task", "regression")
     part = pred[pred["split"] == split].reset_index(drop=True)
-    y = part[targets].to_numpy(dtype=float)
-    p = part[[f"pred_{t}" for t in targets]].to_numpy(dtype=float)
+    src = f"{run['path']}/predictions.csv"
+    y = np.stack([_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
+    p = np.stack([_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
     seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
     groups = part["group"].astype(str).to_numpy() if "group" in part else None
-    return EvalData(run["summary"].get("task", "generic"), targets, part[["id"]].astype(str), y, p, groups,
-                    seen if run["summary"].get("task") == "semeval" else None, None, f"{run['path']}/predictions.csv")
+    return EvalData(task, targets, part[["id"]].astype(str), y, p, groups,
+                    seen if get_task(task).seen_subsets else None, None, f"{run['path']}/predictions.csv", [], specs)
 
 
 def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
@@ -522,13 +553,14 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
             aligned = rows.set_index("id").reindex(data.ids["id"])
             cols = [f"pred_{t}" for t in targets]
             if all(c in aligned for c in cols) and aligned[cols].notna().all().all():
-                base[name] = aligned[cols].to_numpy(dtype=float)
+                base[name] = np.stack([_values(s, aligned[f"pred_{s.name}"], f"pred_{s.name}", "baselines.csv",
+                                               allow_nonfinite=True) for s in data.specs], axis=1)
 
     # recalibration fitted on validation predictions, offered when scoring test
     recal: dict[str, dg.Recalibration] = {}
     if split == "test" and "val" in set(pred["split"]):
         val = pred[pred["split"] == "val"]
-        for t in targets:
+        for t in [s.name for s in data.specs if not s.is_category]:
             ok = val[t].notna() & np.isfinite(val[f"pred_{t}"])
             rc = dg.fit_recalibration(val.loc[ok, t].to_numpy(float), val.loc[ok, f"pred_{t}"].to_numpy(float), "validation")
             if rc is not None:
@@ -539,7 +571,8 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
     if len(train_rows) and split != "train":
         train = TrainData(train_rows["id"].astype(str).reset_index(drop=True),
                           train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
-                          None, train_rows[targets].to_numpy(dtype=float))
+                          None, np.stack([_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
+                                          for s in data.specs], axis=1))
     result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split)
     result.source = str(run["path"])
     # the train-mean baseline of evaluate_data duplicates the run's global_mean: keep the run's own
@@ -549,7 +582,7 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
         result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and "train mean" in f.message)]
 
     run_findings = dg.check_selection(summary)
-    monitor = (summary.get("selection") or {}).get("monitor") or HEADLINE.get(data.task, "ccc")
+    monitor = (summary.get("selection") or {}).get("monitor") or get_task(data.task).primary
     if run["history"] is not None:
         try:
             hib = higher_is_better(monitor)

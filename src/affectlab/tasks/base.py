@@ -60,6 +60,8 @@ class Task:
     baselines: tuple[str, ...] = ("majority", "global_mean")
     #: columns that identify a row in prediction and gold files
     id_columns: tuple[str, ...] = ("id",)
+    #: a benchmark's fixed target names (empty: the ``pred_<target>`` columns of a file name them)
+    target_names: tuple[str, ...] = ()
     #: groups with a single sample count for between-group metrics only (said once at train time)
     single_sample_note: str = ""
     references: tuple[Reference, ...] = ()

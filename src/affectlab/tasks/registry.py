@@ -51,6 +51,7 @@ register_task(Task(
     seen_subsets=True,
     baselines=("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"),
     id_columns=("user_id", "text_id"),
+    target_names=("valence", "arousal"),
     single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
     references=(
         Reference("best competing system", "score", 0.611, "official test", "../shared/references/published-results.md"),
@@ -64,6 +65,7 @@ register_task(Task(
     unit="video",
     extra_metrics=("acc2_nonneg", "f1_nonneg", "acc2_nozero", "f1_nozero", "acc5", "acc7"),
     primary="mae",
+    target_names=("sentiment",),
     baselines=("global_mean",),
 ))
 
