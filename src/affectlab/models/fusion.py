@@ -15,6 +15,11 @@ one sample's modalities), so the model learns to cope with missing ones.
 - :class:`CrossAttentionNet` (``attention``): each modality's tokens attend to the other
   modalities' tokens (a one-layer MulT-style cross-modal transformer), pooled, MLP head.
 
+Outputs concatenate every target's columns (``widths``: 1 per regression target, one logit per
+class for a category target; see :class:`~affectlab.models.heads.OutputLayout`). They come from
+one linear layer, which is the same as one linear head per target and keeps older checkpoints'
+parameter names.
+
 >>> import torch
 >>> cfg = FusionConfig(kind="tensor", modalities=("text", "audio"), input_dims=(4, 3), n_targets=1, hidden=8, fusion_dim=2)
 >>> net = build_fusion_net(cfg).eval()
@@ -22,6 +27,8 @@ one sample's modalities), so the model learns to cope with missing ones.
 ...      "audio": torch.randn(5, 2, 3), "audio_len": torch.tensor([2, 2, 0, 1, 1])}
 >>> net(**x).shape
 torch.Size([5, 1])
+>>> build_fusion_net(dataclasses.replace(cfg, n_targets=2, widths=(3, 1)))(**x).shape  # 3 classes + 1 value
+torch.Size([5, 4])
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .heads import OutputLayout
 
 KINDS = ("late", "early_lstm", "tensor", "attention")
 
@@ -50,7 +59,12 @@ class FusionConfig:
     encoder: str = "mean"  # per-modality sequence encoder: mean (masked mean) | lstm
     fusion_dim: int = 16  # tensor fusion: size of each modality vector before the outer product
     heads: int = 4  # cross-modal attention heads
-    init_means: tuple[float, ...] = ()
+    init_means: tuple[float, ...] = ()  # initial output biases, one per output column
+    widths: tuple[int, ...] = ()  # output columns per target; () = one each (regression only)
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.widths or (1,) * self.n_targets)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -92,14 +106,14 @@ class ModalityEncoder(nn.Module):
 
 
 class FusionNet(nn.Module):
-    """Shared parts: modality presence (with modality dropout), output layer initialised at the target means."""
+    """Shared parts: modality presence (with modality dropout), output layer initialised at the given biases."""
 
     def __init__(self, cfg: FusionConfig) -> None:
         super().__init__()
         self.cfg = cfg
 
     def _out_layer(self, in_dim: int) -> nn.Linear:
-        out = nn.Linear(in_dim, self.cfg.n_targets)
+        out = nn.Linear(in_dim, self.cfg.layout.total)
         if self.cfg.init_means:
             with torch.no_grad():
                 out.bias.copy_(torch.tensor(self.cfg.init_means, dtype=out.bias.dtype))

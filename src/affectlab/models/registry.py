@@ -8,4 +8,5 @@ MODELS: Registry[type] = Registry("model")
 
 # Networks train with Lightning, whose import costs seconds: load them only when named.
 MODELS.register_lazy("user_sequence", "affectlab.training.sequence_estimator")
+MODELS.register_lazy("mlp", "affectlab.training.mlp_estimator")
 MODELS.register_lazy("adapted", "affectlab.transfer.adapters")

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .heads import RegressionHeads
+from .heads import OutputLayout, TargetHeads
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,19 @@ class SequenceConfig:
     bidirectional: bool = True
     dropout: float = 0.2
     user_dropout: float = 0.1
-    init_means: tuple[float, ...] = field(default_factory=tuple)
+    init_means: tuple[float, ...] = field(default_factory=tuple)  # initial output biases, one per column
+    widths: tuple[int, ...] = field(default_factory=tuple)  # output columns per target; () = one each
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.widths or (1,) * self.n_targets)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class UserSequenceNet(nn.Module):
-    """Text vectors (B, L, D) + user ids (B,) → predictions (B, L, n_targets)."""
+    """Text vectors (B, L, D) + user ids (B,) → outputs (B, L, columns of ``cfg.layout``)."""
 
     def __init__(self, cfg: SequenceConfig) -> None:
         super().__init__()
@@ -60,7 +65,7 @@ class UserSequenceNet(nn.Module):
                        bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         out_dim = cfg.hidden * (2 if cfg.bidirectional else 1) + cfg.proj_dim
         self.out_dropout = nn.Dropout(cfg.dropout)
-        self.heads = RegressionHeads(out_dim, cfg.n_targets, init_means=cfg.init_means or None)
+        self.heads = TargetHeads(out_dim, cfg.layout.widths, init=cfg.init_means or None)
 
     def forward(self, text: torch.Tensor, mask: torch.Tensor, users: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
         parts = [text]

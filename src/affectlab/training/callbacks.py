@@ -12,23 +12,24 @@ import torch
 
 from ..corpus.base import Corpus
 from ..models.base import Scorer, clip_to_ranges
+from .targets import TargetPlan
 
 
 class EpochScorer(pl.Callback):
     """After every training epoch: predict train and val, score both, log ``train_*``/``val_*``.
 
-    It runs before early stopping and checkpointing (callback order), so they can monitor
+    ``outputs(net, corpus)`` gives the network's raw outputs, one row per sample; ``plan``
+    decodes them into predictions (values, class indices) and scores ``val_loss`` on them. It
+    runs before early stopping and checkpointing (callback order), so they can monitor
     ``val_<metric>``. The best weights by the monitored value are kept in memory.
     """
 
-    def __init__(self, predict: Callable[[torch.nn.Module, Corpus], np.ndarray], scorer: Scorer,
+    def __init__(self, outputs: Callable[[torch.nn.Module, Corpus], np.ndarray], plan: TargetPlan, scorer: Scorer,
                  train: Corpus, val: Corpus | None, monitor: str, higher_is_better: bool,
-                 val_loss: Callable[[Corpus, np.ndarray], float] | None = None,
                  on_epoch: Callable[[int, dict], None] | None = None) -> None:
-        self.predict, self.scorer = predict, scorer
+        self.outputs, self.plan, self.scorer = outputs, plan, scorer
         self.train, self.val = train, val
         self.monitor, self.higher = monitor, higher_is_better
-        self.val_loss = val_loss
         self.on_epoch = on_epoch
         self.history: list[dict[str, float]] = []
         self.best_value: float | None = None
@@ -47,6 +48,20 @@ class EpochScorer(pl.Callback):
         self.best_epoch = state.get("best_epoch", 0)
         self.best_state = state.get("best_state")
 
+    def _predict(self, net: torch.nn.Module, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions clipped to the declared ranges, and the outputs with the same clipping.
+
+        Clipped exactly as the estimator's predict does, so the selected epoch's row in
+        metrics.csv equals the run's reported numbers, and ``val_loss`` is that of the reported
+        values (regression columns) and logits (category columns).
+        """
+        out = np.asarray(self.outputs(net, corpus), dtype=np.float64).copy()
+        pred = clip_to_ranges(self.plan.layout.decode(out), corpus.targets)
+        for j, cols in enumerate(self.plan.layout.slices):
+            if not self.plan.layout.is_category(j):
+                out[:, cols.start] = pred[:, j]
+        return pred, out
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = time.perf_counter()
 
@@ -60,15 +75,12 @@ class EpochScorer(pl.Callback):
         was_training = net.training
         net.eval()
         with torch.inference_mode():
-            # clipped to the declared ranges exactly as the estimator's predict does, so the
-            # selected epoch's row in metrics.csv equals the run's reported numbers
-            train_pred = clip_to_ranges(self.predict(net, self.train), self.train.targets)
+            train_pred = self._predict(net, self.train)[0]
             row.update({f"train_{k}": v for k, v in self.scorer(self.train, train_pred).items()})
             if self.val is not None:
-                val_pred = clip_to_ranges(self.predict(net, self.val), self.val.targets)
+                val_pred, val_out = self._predict(net, self.val)
                 row.update({f"val_{k}": v for k, v in self.scorer(self.val, val_pred).items()})
-                if self.val_loss is not None:
-                    row["val_loss"] = self.val_loss(self.val, val_pred)
+                row["val_loss"] = self.plan.numpy_loss(val_out, self.val.target_matrix())
         net.train(was_training)
         for key, value in row.items():
             if key.startswith(("train_", "val_")) and key != "train_loss" and np.isfinite(value):

@@ -8,10 +8,11 @@ validation set itself, so all ranks stop at the same epoch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import lightning.pytorch as pl
 import numpy as np
@@ -36,17 +37,33 @@ warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*It is recommended to use `self.log.*sync_dist=True.*")
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads (0: leave torch's setting), restoring the previous one.
+
+    Small networks are faster on one thread: a second only adds synchronisation.
+    """
+    previous = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fit_network(
     module: AffectModule,
     make_loader: Callable[[Corpus, bool], DataLoader],
-    predict: Callable[[torch.nn.Module, Corpus], np.ndarray],
+    outputs: Callable[[torch.nn.Module, Corpus], np.ndarray],
     train: Corpus,
     val: Corpus | None,
     ctx: FitContext,
-    val_loss: Callable[[Corpus, np.ndarray], float] | None = None,
 ) -> FitResult:
     """Train ``module`` on ``train``; select the best epoch on ``val``; load the best weights.
 
+    ``outputs(net, corpus)`` returns the network's raw outputs (one row per sample, the columns
+    of ``module.plan.layout``), from which every epoch's predictions and ``val_loss`` are made.
     With ``ctx.fixed_epochs`` it trains exactly that many epochs without validation (refit).
     """
     cfg = ctx.training
@@ -54,8 +71,8 @@ def fit_network(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
-    scorer_cb = EpochScorer(predict, ctx.scorer, train, val if use_val else None, ctx.monitor,
-                            ctx.monitor_higher_is_better, val_loss=val_loss, on_epoch=ctx.on_epoch)
+    scorer_cb = EpochScorer(outputs, module.plan, ctx.scorer, train, val if use_val else None, ctx.monitor,
+                            ctx.monitor_higher_is_better, on_epoch=ctx.on_epoch)
     callbacks: list[pl.Callback] = [scorer_cb]
     if use_val:
         callbacks.append(EarlyStopping(monitor=f"val_{ctx.monitor}", mode="max" if ctx.monitor_higher_is_better else "min",

@@ -3,10 +3,14 @@
 Per-sample batches (no group sequences) of the modality arrays in ``Corpus.features`` and their
 lengths, trained with :func:`~affectlab.training.fit.fit_network` and :class:`AffectModule`
 (early stopping on the validation split's monitored metric, MAE for the ``mosi`` task).
+Regression, category and mixed targets (see :mod:`affectlab.training.targets`); ``predict``
+gives values for regression targets (clipped to their declared ranges) and class indices
+(argmax) for category targets.
 
 Inputs are standardised per feature with the training rows' valid time steps and clipped to
 ±``clip`` standard deviations (openSMILE/COVAREP statistics have heavy tails). The loss is
-``training.losses`` for the target, L1 (MAE) when the config names none: the MOSI standard.
+``training.losses`` for the target, when the config names none L1 (MAE) for a regression target
+(the MOSI standard) and cross-entropy for a category target.
 
 Parameters (config ``model:`` keys): ``modalities`` (default [text, audio, vision]), ``hidden``,
 ``dropout``, ``modality_dropout``, ``encoder`` (mean|lstm, per-modality sequence encoder),
@@ -18,7 +22,6 @@ second thread only adds synchronisation, 15x slower per step on a loaded 2-core 
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,13 +31,14 @@ from torch.utils.data import DataLoader
 from ..config import LossTerms
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..losses import weighted_loss
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
 from ..models.fusion import FusionConfig, build_fusion_net
+from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays
-from .fit import fit_network
+from .fit import fit_network, torch_threads
 from .module import AffectModule
+from .targets import plan_targets
 
 ALL_MODALITIES = ("text", "audio", "vision")
 PARAM_KEYS = {"modalities", "hidden", "dropout", "modality_dropout", "encoder", "fusion_dim", "heads", "clip", "threads"}
@@ -46,6 +50,7 @@ class FusionEstimator(Estimator):
     kind: ClassVar[str] = ""
     registered_name: ClassVar[str] = ""
     is_neural = True
+    target_kinds = frozenset({"regression", "category"})
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
@@ -120,25 +125,23 @@ class FusionEstimator(Estimator):
         return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,
                           collate_fn=lambda idx: self._batch(tensors, idx), generator=generator)
 
-    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+    def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        """Raw network outputs (values and logits) for every row of ``corpus``."""
         tensors = self._inputs(corpus)
-        out = np.zeros((len(corpus), len(self.targets)), dtype=np.float64)
+        out = np.zeros((len(corpus), OutputLayout.from_targets(self.targets).total), dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, len(corpus), 512):
                 batch = self._batch(tensors, list(range(start, min(start + 512, len(corpus)))))
                 out[start:start + len(batch["rows"])] = net(**batch["inputs"]).numpy()
         return out
 
-    @contextlib.contextmanager
+    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        """One column per target: values, or class indices (argmax) for category targets."""
+        return OutputLayout.from_targets(self.targets).decode(self._outputs(net, corpus))
+
     def _threads(self):
         """Run with ``self.threads`` torch threads, restoring the previous setting afterwards."""
-        previous = torch.get_num_threads()
-        if self.threads > 0:
-            torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+        return torch_threads(self.threads)
 
     # --- Estimator ------------------------------------------------------------------------
     def _check_aligned(self, corpus: Corpus) -> None:
@@ -160,31 +163,24 @@ class FusionEstimator(Estimator):
         if np.isnan(y).all():
             raise AffectlabError("the training split has no labels")
         p = self.params
+        plan = plan_targets(self.targets, y, cfg, regression_default=LossTerms(mae=1.0), model=self.registered_name)
         torch.manual_seed(ctx.seed)
         net_cfg = FusionConfig(
             kind=self.kind, modalities=self.modalities, input_dims=tuple(len(self.stats[m][0]) for m in self.modalities),
             n_targets=len(self.targets), hidden=int(p.get("hidden", 64)), dropout=float(p.get("dropout", 0.2)),
             modality_dropout=float(p.get("modality_dropout", 0.0)), encoder=str(p.get("encoder", "mean")),
             fusion_dim=int(p.get("fusion_dim", 16)), heads=int(p.get("heads", 4)),
-            init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])),
+            init_means=plan.init, widths=plan.layout.widths,
         )
         try:
             self.net = build_fusion_net(net_cfg)
         except ValueError as err:
             raise AffectlabError(f"model {self.registered_name}: {err}") from None
-        names = [t.name for t in self.targets]
-        terms = [cfg.losses.get(n, LossTerms(mae=1.0)) for n in names]
-        module = AffectModule(self.net, names, terms, cfg.lr, cfg.weight_decay)
-
-        def val_loss(corpus: Corpus, pred: np.ndarray) -> float:
-            t = corpus.target_matrix()
-            return float(weighted_loss(torch.from_numpy(pred), torch.from_numpy(np.nan_to_num(t)),
-                                       torch.from_numpy(~np.isnan(t)), terms, names)[0])
-
+        module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay)
         try:
             with self._threads():
                 result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
-                                     self._predict_net, train, val, ctx, val_loss=val_loss)
+                                     self._outputs, train, val, ctx)
         finally:
             self._prepared = []  # do not keep the training arrays alive in the estimator
         self.net = module.net

@@ -1,33 +1,30 @@
 """The LightningModule around any network: masked, per-target weighted losses and AdamW.
 
-The network's ``forward`` takes the keyword arguments in ``batch["inputs"]`` and returns
-predictions whose last axis is the target axis; ``batch["target"]`` and ``batch["target_mask"]``
-have the same shape.
+The network's ``forward`` takes the keyword arguments in ``batch["inputs"]`` and returns outputs
+whose last axis concatenates every target's columns (see
+:class:`~affectlab.models.heads.OutputLayout`); ``batch["target"]`` and ``batch["target_mask"]``
+have the same leading shape and one column per target (class indices for category targets).
 """
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from ..config import LossTerms
-from ..losses import weighted_loss
+from .targets import TargetPlan
 
 
 class AffectModule(pl.LightningModule):
     """Training wrapper: loss, optimiser and logging; the network stays a plain ``nn.Module``."""
 
-    def __init__(self, net: nn.Module, target_names: Sequence[str], loss_terms: Sequence[LossTerms],
-                 lr: float, weight_decay: float, lr_by_prefix: dict[str, float] | None = None) -> None:
+    def __init__(self, net: nn.Module, plan: TargetPlan, lr: float, weight_decay: float,
+                 lr_by_prefix: dict[str, float] | None = None) -> None:
         super().__init__()
         self.net = net
         # parameters whose name starts with a prefix get that learning rate (a fine-tuned encoder)
         self.lr_by_prefix = dict(lr_by_prefix or {})
-        self.target_names = list(target_names)
-        self.loss_terms = list(loss_terms)
+        self.plan = plan
         self.lr = lr
         self.weight_decay = weight_decay
 
@@ -35,8 +32,7 @@ class AffectModule(pl.LightningModule):
         return self.net(**batch["inputs"])
 
     def loss(self, batch: dict) -> torch.Tensor:
-        pred = self(batch)
-        total, _ = weighted_loss(pred, batch["target"], batch["target_mask"], self.loss_terms, self.target_names)
+        total, _ = self.plan.loss(self(batch), batch["target"], batch["target_mask"])
         return total
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 Each item is one group's samples sorted by ``order`` (long histories are cut into windows of
 ``max_len``). Extra per-text inputs: the ``is_words`` flag when the data has it, and the log
-time gap to the group's previous text (standardised on training data).
+time gap to the group's previous text (standardised on training data). Regression, category and
+mixed targets (see :mod:`affectlab.training.targets`): ``predict`` gives values clipped to the
+declared ranges, and class indices (argmax) for category targets.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..losses import weighted_loss
 from ..config import EncoderConfig
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
 from ..models.encoder import FinetunedSequenceNet, TransformerTextEncoder
+from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.sequence import SequenceConfig, UserSequenceNet
 from .fit import fit_network
 from .module import AffectModule
+from .targets import plan_targets
 
 NET_KEYS = ("user_dim", "proj_dim", "hidden", "layers", "cell", "bidirectional", "dropout", "user_dropout")
 
@@ -68,6 +71,7 @@ class UserSequenceEstimator(Estimator):
 
     needs_features = ("text",)
     is_neural = True
+    target_kinds = frozenset({"regression", "category"})
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
@@ -144,14 +148,19 @@ class UserSequenceEstimator(Estimator):
         generator = torch.Generator().manual_seed(0)
         return DataLoader(windows, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
 
-    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
-        out = np.zeros((len(corpus), len(self.targets)), dtype=np.float64)
+    def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        """Raw network outputs (values and logits) for every row of ``corpus``."""
+        out = np.zeros((len(corpus), OutputLayout.from_targets(self.targets).total), dtype=np.float64)
         for batch in self._loader(corpus, shuffle=False, batch_size=64):
             pred = net(**batch["inputs"]).detach().numpy()
             rows = batch["rows"].numpy()
             valid = rows >= 0
             out[rows[valid]] = pred[valid]
         return out
+
+    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        """One column per target: values, or class indices (argmax) for category targets."""
+        return OutputLayout.from_targets(self.targets).decode(self._outputs(net, corpus))
 
     # --- Estimator ------------------------------------------------------------------------
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
@@ -161,30 +170,23 @@ class UserSequenceEstimator(Estimator):
         gaps = train.frame.sort_values(["group", "order"]).groupby("group")["order"].diff().dropna().clip(lower=0)
         logs = np.log1p(gaps.to_numpy() / 3600.0)
         self.gap_stats = (float(logs.mean()), float(logs.std() or 1.0)) if len(logs) else (0.0, 1.0)
-        y = train.target_matrix()
+        plan = plan_targets(self.targets, train.target_matrix(), cfg, model="user_sequence")
         net_params = {k: self.params[k] for k in NET_KEYS if k in self.params}
         torch.manual_seed(ctx.seed)
         encoder = self._make_encoder() if self.encoder_cfg is not None else None
         net_cfg = SequenceConfig(
             input_dim=encoder.dim if encoder is not None else train.features["text"].shape[-1],
             n_targets=len(self.targets), n_users=len(self.users), extra_dim=len(self.extra),
-            init_means=tuple(float(np.nanmean(y[:, j])) for j in range(y.shape[1])), **net_params,
+            init_means=plan.init, widths=plan.layout.widths, **net_params,
         )
         self.net = UserSequenceNet(net_cfg)
         lr_by_prefix = {}
         if encoder is not None:
             self.net = FinetunedSequenceNet(encoder, self.net)
             lr_by_prefix = {"encoder.": self.encoder_cfg.encoder_lr}
-        terms = [cfg.loss_for(t.name) for t in self.targets]
-        module = AffectModule(self.net, [t.name for t in self.targets], terms, cfg.lr, cfg.weight_decay, lr_by_prefix)
-
-        def val_loss(corpus: Corpus, pred: np.ndarray) -> float:
-            t = torch.from_numpy(np.nan_to_num(corpus.target_matrix()))
-            m = torch.from_numpy(~np.isnan(corpus.target_matrix()))
-            return float(weighted_loss(torch.from_numpy(pred), t, m, terms, [x.name for x in self.targets])[0])
-
+        module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay, lr_by_prefix)
         result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
-                             self._predict_net, train, val, ctx, val_loss=val_loss)
+                             self._outputs, train, val, ctx)
         self.net = module.net
         return result
 
@@ -210,6 +212,7 @@ class UserSequenceEstimator(Estimator):
     def load_state(self, state: dict[str, Any]) -> None:
         cfg = dict(state["net_config"])
         cfg["init_means"] = tuple(cfg.get("init_means", ()))
+        cfg["widths"] = tuple(cfg.get("widths", ()))
         self.net = UserSequenceNet(SequenceConfig(**cfg))
         if state.get("encoder"):
             # the architecture comes from the encoder's own files; the weights from our checkpoint

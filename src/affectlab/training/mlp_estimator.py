@@ -1,0 +1,209 @@
+"""The ``mlp`` estimator: a multilayer perceptron on one feature vector per sample.
+
+Each modality in ``Corpus.features`` ((N, D) vectors, (N, 1, D) functionals or (N, L, D)
+sequences) is mean-pooled over its valid steps (``Corpus.lengths``) and the vectors are
+concatenated. They are standardised per feature, then clipped to ±``clip``:
+
+- ``standardize: global`` (default): with the training rows' mean and standard deviation;
+- ``standardize: group``: with each group's own statistics (speaker normalisation), computed from
+  the features of the corpus being fitted or predicted, never from labels. A group with fewer
+  than two samples (or a modality missing in all but one) uses the training statistics instead.
+
+A missing modality (length 0) becomes zeros after standardisation (the mean). Trained with
+Lightning through :func:`~affectlab.training.fit.fit_network` (early stopping on the monitored
+validation metric, ``fixed_epochs`` for the refit) on regression, category or mixed targets:
+``predict`` gives values clipped to the declared ranges, and class indices for category targets.
+
+Parameters (config ``model:`` keys): ``modalities`` (default: every feature array the training
+data has, in sorted order), ``hidden`` (layer sizes, an int or a list; default [128]; [] = linear),
+``dropout`` (0.2), ``standardize`` (global|group), ``clip`` (10), ``threads`` (torch threads while
+fitting and predicting, default 1; 0 = leave torch's setting).
+
+>>> import numpy as np, pandas as pd
+>>> from affectlab.config import TrainingConfig
+>>> from affectlab.corpus.base import Corpus, TargetSpec
+>>> rng = np.random.default_rng(0); x = rng.normal(size=(90, 1, 4)).astype("float32")
+>>> label = np.array(["low", "mid", "high"])[np.digitize(x[:, 0, 0], [-0.5, 0.5])]
+>>> c = Corpus(pd.DataFrame({"id": [str(i) for i in range(90)], "group": "g", "order": 0.0, "emotion": label}),
+...            targets=(TargetSpec("emotion", kind="category", classes=("high", "low", "mid")),), features={"audio": x})
+>>> accuracy = lambda corpus, pred: {"accuracy": float((pred == corpus.target_matrix()).mean())}
+>>> est = MLPEstimator(c.targets, hidden=[16], dropout=0.0)
+>>> ctx = FitContext(TrainingConfig(max_epochs=40, lr=0.03, batch_size=16), seed=0, scorer=accuracy)
+>>> _ = est.fit(c, None, ctx)
+>>> float((est.predict(c) == c.target_matrix()).mean()) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.mlp import MLPConfig, MLPNet
+from ..models.registry import MODELS
+from ..models.ridge_modality import modality_arrays, pool_mean
+from .fit import fit_network, torch_threads
+from .module import AffectModule
+from .targets import plan_targets
+
+PARAM_KEYS = {"modalities", "hidden", "dropout", "standardize", "clip", "threads"}
+STANDARDIZE = ("global", "group")
+
+
+def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation over the finite rows (std 1 where it is ~0 or unknown)."""
+    rows = x[np.isfinite(x).all(axis=1)]
+    if not len(rows):
+        return np.zeros(x.shape[1]), np.ones(x.shape[1])
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    return mean, np.where(std > 1e-6, std, 1.0)
+
+
+@MODELS.register("mlp")
+class MLPEstimator(Estimator):
+    """Mean-pooled, standardised features → MLP → one head per target (see the module docstring)."""
+
+    is_neural = True
+    target_kinds = frozenset({"regression", "category"})
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        unknown = set(params) - PARAM_KEYS
+        if unknown:
+            raise AffectlabError(f"model mlp: unknown parameter(s) {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(sorted(PARAM_KEYS))})")
+        mods = params.get("modalities")
+        self.modalities: tuple[str, ...] = () if mods is None else ((mods,) if isinstance(mods, str) else tuple(mods))
+        if mods is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
+            raise AffectlabError(f"model mlp: modalities must be a non-empty list of distinct feature names, got {mods}")
+        hidden = params.get("hidden", [128])
+        self.hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        if not all(isinstance(h, int) and h > 0 for h in self.hidden):
+            raise AffectlabError(f"model mlp: hidden must be positive layer sizes, got {hidden}")
+        self.dropout = float(params.get("dropout", 0.2))
+        if not 0.0 <= self.dropout < 1.0:
+            raise AffectlabError("model mlp: dropout must be in [0, 1)")
+        self.standardize = str(params.get("standardize", "global"))
+        if self.standardize not in STANDARDIZE:
+            raise AffectlabError(f"model mlp: standardize must be {' or '.join(STANDARDIZE)}, not {self.standardize!r}")
+        self.clip = float(params.get("clip", 10.0))
+        self.threads = int(params.get("threads", 1))
+        self.needs_features = self.modalities
+        self.dims: tuple[int, ...] = ()
+        self.stats: tuple[np.ndarray, np.ndarray] | None = None  # training mean and std of the pooled vector
+        self.net: MLPNet | None = None
+
+    # --- inputs ---------------------------------------------------------------------------
+    def _pooled(self, corpus: Corpus) -> np.ndarray:
+        """(N, sum of dims) mean-pooled features; NaN where a sample's modality is missing."""
+        parts = []
+        for i, m in enumerate(self.modalities):
+            x, length = modality_arrays(corpus, m)
+            if self.dims and x.shape[2] != self.dims[i]:
+                raise AffectlabError(f"feature {m!r} has {x.shape[2]} dimensions; the model was trained on {self.dims[i]}")
+            parts.append(pool_mean(x, length))
+        return np.concatenate(parts, axis=1)
+
+    def _standardized(self, corpus: Corpus) -> np.ndarray:
+        """The network's input: pooled features standardised (globally or per group), clipped, float32."""
+        x = self._pooled(corpus)
+        assert self.stats is not None
+        mean = np.broadcast_to(self.stats[0], x.shape).copy()
+        std = np.broadcast_to(self.stats[1], x.shape).copy()
+        if self.standardize == "group":
+            for rows in corpus.frame.groupby("group", sort=False).indices.values():
+                block = x[rows]
+                for cols in self._column_blocks():
+                    present = np.isfinite(block[:, cols]).all(axis=1)
+                    if present.sum() >= 2:  # one sample has no spread: keep the training statistics
+                        mean[rows, cols], std[rows, cols] = _mean_std(block[present][:, cols])
+        z = np.clip((x - mean) / std, -self.clip, self.clip)
+        return np.ascontiguousarray(np.nan_to_num(z, nan=0.0), dtype=np.float32)  # missing = the mean
+
+    def _column_blocks(self) -> list[slice]:
+        ends = np.cumsum((0,) + self.dims)
+        return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
+
+    def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int) -> DataLoader:
+        x = torch.from_numpy(self._standardized(corpus))
+        y = corpus.target_matrix().astype(np.float32)
+        target, mask = torch.from_numpy(np.nan_to_num(y)), torch.from_numpy(~np.isnan(y))
+
+        def collate(idx: list[int]) -> dict:
+            i = torch.as_tensor(idx, dtype=torch.long)
+            return {"inputs": {"x": x[i]}, "target": target[i], "target_mask": mask[i], "rows": i}
+
+        generator = torch.Generator().manual_seed(0)
+        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                          generator=generator)
+
+    def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
+        """Raw network outputs (values and logits) for every row of ``corpus``."""
+        x = torch.from_numpy(self._standardized(corpus))
+        out = np.zeros((len(x), net.cfg.layout.total))
+        with torch.inference_mode():
+            for start in range(0, len(x), 1024):
+                out[start:start + 1024] = net(x[start:start + 1024]).numpy()
+        return out
+
+    # --- Estimator ------------------------------------------------------------------------
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
+        if not self.modalities:
+            self.modalities = tuple(sorted(train.features))
+            if not self.modalities:
+                raise AffectlabError("model mlp: the data has no feature arrays; name them in model.modalities "
+                                     "(e.g. [text] for sentence embeddings)")
+            self.needs_features = self.modalities
+        self.check_inputs(train)
+        self.dims = tuple(modality_arrays(train, m)[0].shape[2] for m in self.modalities)
+        pooled = self._pooled(train)
+        mean, std = np.zeros(pooled.shape[1]), np.ones(pooled.shape[1])
+        for cols in self._column_blocks():  # per modality: a missing one leaves its rows NaN
+            mean[cols], std[cols] = _mean_std(pooled[:, cols])
+        self.stats = (mean, std)
+        y = train.target_matrix()
+        if np.isnan(y).all():
+            raise AffectlabError("the training split has no labels")
+        cfg = ctx.training
+        plan = plan_targets(self.targets, y, cfg, model="mlp")
+        torch.manual_seed(ctx.seed)
+        self.net = MLPNet(MLPConfig(input_dim=pooled.shape[1], n_targets=len(self.targets), hidden=self.hidden,
+                                    dropout=self.dropout, init_means=plan.init, widths=plan.layout.widths))
+        module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay)
+        with torch_threads(self.threads):
+            result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
+                                 self._outputs, train, val, ctx)
+        self.net = module.net
+        self.net.eval()
+        return result
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("predict before fit")
+        self.check_inputs(corpus)
+        self.net.eval()
+        with torch_threads(self.threads):
+            out = self._outputs(self.net, corpus)
+        return clip_to_ranges(self.net.cfg.layout.decode(out), self.targets)
+
+    def state(self) -> dict[str, Any]:
+        assert self.net is not None and self.stats is not None
+        return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(),
+                "modalities": list(self.modalities), "dims": list(self.dims), "standardize": self.standardize,
+                "clip": self.clip, "mean": torch.from_numpy(self.stats[0]), "std": torch.from_numpy(self.stats[1])}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.net = MLPNet(MLPConfig.from_dict(dict(state["net_config"])))
+        self.net.load_state_dict(state["weights"])
+        self.net.eval()
+        self.modalities = tuple(state["modalities"])
+        self.needs_features = self.modalities
+        self.dims = tuple(int(d) for d in state["dims"])
+        self.standardize, self.clip = str(state["standardize"]), float(state["clip"])
+        self.stats = (state["mean"].numpy(), state["std"].numpy())
