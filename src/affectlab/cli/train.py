@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from ..config import load_config
 from ..errors import AffectlabError
+from ..runs.summary import RunSummary
 from .app import app
 from .common import console, print_notes
 
@@ -37,6 +39,7 @@ def train(
     devices: Optional[int] = typer.Option(None, "--devices", help="Number of devices (processes on CPU)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy, e.g. ddp."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT (it is cleared when training starts)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (SQLite store beside the run directory by default)."),
@@ -44,6 +47,7 @@ def train(
 ) -> None:
     """Train a model; select on validation; write a run directory."""
     from ..pipeline import Notes, train_run
+    from ..runs.rundir import RunDir, check_run_out
 
     overrides = list(set_ or [])
     if devices is not None:
@@ -55,11 +59,19 @@ def train(
     if seed is not None and seeds is not None:
         raise AffectlabError("give --seed or --seeds, not both")
     seed_list = parse_seeds(seeds) if seeds else [seed]
+    # every config and every output folder is checked before the first (slow) step
+    configs = [load_config(config, overrides, seed=s) for s in seed_list]
+    if seeds and out.exists() and not out.is_dir():
+        raise AffectlabError(f"{out}: exists and is a file, not a folder; give a folder for the run directories")
+    outs = [out / f"seed-{s}" if seeds else out for s in seed_list]
+    for run_out in outs:
+        if not _is_child_rank():  # DDP ranks > 0 re-run this command while rank 0 trains
+            check_run_out(run_out, overwrite=overwrite, resume=resume)
     results = []
-    for s in seed_list:
-        cfg = load_config(config, overrides, seed=s)
-        run_out = out / f"seed-{s}" if seeds else out
+    for cfg, run_out in zip(configs, outs):
         notes = Notes()
+        if overwrite and not _is_child_rank():
+            RunDir.create(run_out, overwrite=True)
 
         def on_epoch(epoch: int, row: dict) -> None:
             if quiet:
@@ -75,8 +87,6 @@ def train(
         if run_dir is None:  # a non-zero DDP rank: rank 0 reports
             return
         print_notes(notes.lines)
-        from ..runs.rundir import RunDir
-
         summary = RunDir.open(run_dir).summary()
         results.append(summary)
         _print_summary(summary, run_dir)
@@ -89,48 +99,58 @@ def train(
         _print_seed_table(results, seed_list)
 
 
-def _print_summary(summary: dict, run_dir: Path) -> None:
-    table = Table(title=f"{summary['model']} ({summary['task']}) and baselines on the same rows", show_lines=False)
+def _is_child_rank() -> bool:
+    """True in the processes Lightning starts for DDP ranks other than 0 (they re-run this command)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def _print_summary(summary: RunSummary, run_dir: Path) -> None:
+    table = Table(title=f"{summary.model} ({summary.task}) and baselines on the same rows", show_lines=False)
     table.add_column("model", no_wrap=True)
     keys = _headline_keys(summary)
     short = {"r_composite_valence": "rc_val", "r_composite_arousal": "rc_aro", "acc2_nonneg": "acc2"}
-    for split in ("train", "val", "test"):
-        if split in summary["metrics"]:
-            for k in keys:
-                table.add_column(f"{split} {short.get(k, k)}", justify="right")
-    rows = [(f"[bold]{summary['model']}[/bold]", summary["metrics"])]
-    rows += [(name, m) for name, m in summary.get("baselines", {}).items()]
+    splits = [split for split in ("train", "val", "test") if split in summary.metrics]
+    for split in splits:
+        for k in keys:
+            table.add_column(f"{split} {short.get(k, k)}", justify="right")
+    rows = [(f"[bold]{summary.model}[/bold]", summary.metrics)] + list(summary.baselines.items())
     for name, metrics in rows:
         cells = [name]
-        for split in ("train", "val", "test"):
-            if split in summary["metrics"]:
-                cells += [f"{metrics.get(split, {}).get(k, float('nan')):.3f}" for k in keys]
+        for split in splits:
+            cells += [_fmt(metrics.get(split, {}).get(k)) for k in keys]
         table.add_row(*cells)
     console.print(table)
-    if summary["epochs_run"]:
-        console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}", highlight=False)
-    console.print(f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False, soft_wrap=True)
+    if summary.epochs_run:
+        console.print(f"best epoch {summary.best_epoch} of {summary.epochs_run}", highlight=False)
+    total = summary.timings.total
+    console.print(f"{_fmt(total, 1)} s; run directory: {run_dir}", highlight=False, soft_wrap=True)
 
 
-def _headline_keys(summary: dict) -> list[str]:
-    if summary["task"] == "semeval":
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "nan" if value is None else f"{value:.{digits}f}"
+
+
+def _headline_keys(summary: RunSummary) -> list[str]:
+    if summary.task == "semeval":
         return ["score", "r_composite_valence", "r_composite_arousal", "ccc"]
-    if summary["task"] == "mosi":
-        return [k for k in ("mae", "pearson", "acc2_nonneg", "acc7") if k in summary["metrics"].get("val", {})] or ["mae", "pearson"]
+    if summary.task == "mosi":
+        return [k for k in ("mae", "pearson", "acc2_nonneg", "acc7") if k in summary.metrics.get("val", {})] or ["mae", "pearson"]
+    if any(t.kind == "category" for t in summary.targets):
+        return ["score", "accuracy", "uar", "macro_f1"]
     return ["ccc", "pearson", "mae"]
 
 
-def _print_seed_table(results: list[dict], seeds: list[int]) -> None:
+def _print_seed_table(results: list[RunSummary], seeds: list[int]) -> None:
     keys = _headline_keys(results[0])
     table = Table(title=f"{len(seeds)} seeds: mean ± sd")
     table.add_column("split")
     for k in keys:
         table.add_column(k, justify="right")
     for split in ("val", "test"):
-        if all(split in r["metrics"] for r in results):
+        if all(split in r.metrics for r in results):
             cells = []
             for k in keys:
-                vals = np.array([r["metrics"][split].get(k, np.nan) for r in results], dtype=float)
+                vals = np.array([np.nan if (v := r.metric(split, k)) is None else v for r in results], dtype=float)
                 cells.append(f"{np.nanmean(vals):.3f} ± {np.nanstd(vals, ddof=1):.3f}")
             table.add_row(split, *cells)
     console.print(table)

@@ -38,11 +38,10 @@ def transfer(
     from ..runs.rundir import RunDir
 
     summary = RunDir.open(run_dir).summary()
-    print_notes(summary.get("warnings", []))
-    report = summary.get("transfer_comparison")
-    if report:
-        print_comparison(report)
-    console.print(f"{summary['timings']['total']:.1f} s; run directory: {run_dir}", highlight=False)
+    print_notes(summary.warnings)
+    if summary.transfer_comparison:
+        print_comparison(summary.transfer_comparison)
+    console.print(f"{summary.timings.total or 0:.1f} s; run directory: {run_dir}", highlight=False)
 
 
 def print_comparison(report: dict) -> None:

@@ -1,27 +1,56 @@
-"""Writing and reading run directories (layout: docs/run-directory.md)."""
+"""The one reader and writer of run directories (layout: docs/run-directory.md).
+
+Writing: :func:`check_run_out` refuses a bad ``--out`` before any slow step and deletes
+nothing; :meth:`RunDir.create` makes (or, with ``overwrite``, clears) the folder; every file is
+written atomically; :class:`RunRecorder` writes ``summary.json`` last, so a folder is a run
+directory only once everything else is in place. Reading: :meth:`RunDir.open`,
+:func:`load_run`, :meth:`RunDir.summary` (a typed :class:`~affectlab.runs.summary.RunSummary`).
+
+>>> import tempfile, pathlib
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+>>> run = RunDir.create(out)
+>>> (out / "summary.json").write_text("{}") and None
+>>> try:
+...     RunDir.create(out)
+... except AffectlabError as err:
+...     print(str(err).split(": ", 1)[1])
+exists and is not empty; pass --overwrite to replace it
+>>> sorted(p.name for p in RunDir.create(out, overwrite=True).path.iterdir())
+[]
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
 
 from ..config import RunConfig, validate_config
 from ..errors import AffectlabError
-from ..io import atomic_output, read_yaml, write_csv, write_json, write_yaml
+from ..io import atomic_output, read_yaml, write_csv, write_json, write_text, write_yaml
+from .summary import RunSummary
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
 METRICS, PREDICTIONS, BASELINES = "metrics.csv", "predictions.csv", "baselines.csv"
+#: Lightning's resumable checkpoints, written into the run folder while a network trains
+LIGHTNING = "lightning"
 CHECKPOINT_FORMAT = 1
+#: what a run directory may hold; ``--overwrite`` clears only folders made of these
+RUN_FILES = frozenset({CONFIG, SUMMARY, CHECKPOINT, METRICS, PREDICTIONS, BASELINES, LIGHTNING, "report.html",
+                      "stages.csv", "mapping.csv", "comparison_predictions.csv", "transfer.md", "folds"})
 
 
 def is_run_dir(path: str | Path) -> bool:
+    """True for a finished run: ``summary.json`` and ``checkpoint.ckpt`` (config.yaml may be
+    absent: the checkpoint carries the resolved config)."""
     p = Path(path)
-    return all((p / name).is_file() for name in (CONFIG, SUMMARY, CHECKPOINT))
+    return all((p / name).is_file() for name in (SUMMARY, CHECKPOINT))
 
 
 def require_run_dir(path: str | Path) -> Path:
@@ -32,7 +61,7 @@ def require_run_dir(path: str | Path) -> Path:
     if not p.is_dir():
         raise AffectlabError(f"{p}: not a run directory (it is a file)")
     missing = [n for n in (CONFIG, SUMMARY, CHECKPOINT) if not (p / n).is_file()]
-    if missing:
+    if missing and missing != [CONFIG]:
         raise AffectlabError(f"{p}: not a run directory (missing {', '.join(missing)})")
     return p
 
@@ -45,11 +74,43 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: str, params: dict, targets: list[dict], state: dict,
-                    features: dict | None = None) -> None:
-    """Save an estimator's state as tensors and primitives only (loads with ``weights_only=True``)."""
-    payload = {"format": CHECKPOINT_FORMAT, "model": model, "params": params, "targets": targets,
+def check_run_out(path: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Refuse an output folder that cannot take a new run; touches nothing.
+
+    Call it first thing in a command, so that a bad ``--out`` fails before the slow steps. A
+    folder holding only Lightning's in-progress checkpoints counts as empty (this run's own).
+    """
+    p = Path(path)
+    if overwrite and resume:
+        raise AffectlabError("give --overwrite or --resume, not both")
+    if p.exists() and not p.is_dir():
+        raise AffectlabError(f"{p}: exists and is a file, not a folder; give a folder for the run directory")
+    if not p.exists() or resume:
+        return p
+    entries = sorted(e.name for e in p.iterdir() if e.name != LIGHTNING)
+    if entries and not overwrite:
+        raise AffectlabError(f"{p}: exists and is not empty; pass --overwrite to replace it")
+    if entries:
+        # --overwrite replaces a run, never an arbitrary folder (a mistyped --out ~ must not be wiped)
+        foreign = [e for e in entries if e not in RUN_FILES and not e.startswith(".")]
+        if foreign:
+            raise AffectlabError(f"{p}: not a run directory (it holds {foreign[0]!r}); --overwrite only replaces "
+                                 "run directories: choose another --out")
+    return p
+
+
+def save_checkpoint(path: str | Path, model: str, params: dict, targets: Sequence[Any], state: dict,
+                    features: dict | None = None, config: dict | None = None) -> None:
+    """Save an estimator's state as tensors and primitives only (loads with ``weights_only=True``).
+
+    ``targets`` are ``TargetSpec`` objects or their ``describe()`` dicts; ``config`` is the
+    resolved ``RunConfig.to_dict()``, so the checkpoint alone can rebuild the model.
+    """
+    described = [t.describe() if hasattr(t, "describe") else dict(t) for t in targets]
+    payload = {"format": CHECKPOINT_FORMAT, "model": model, "params": params, "targets": described,
                "state": state, "features": features or {}}
+    if config is not None:
+        payload["config"] = config
     with atomic_output(path) as tmp:
         torch.save(payload, tmp)
 
@@ -64,31 +125,51 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    """A run's CSV, or None when absent or empty (optional files)."""
+    if not path.is_file() or not path.stat().st_size:
+        return None
+    try:
+        return pd.read_csv(path, dtype={"id": str, "group": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
+
+
 @dataclass
 class RunDir:
-    """A run directory on disk; writes go through atomic helpers."""
+    """A run directory on disk; every write is atomic (temporary file, then rename)."""
 
     path: Path
 
+    # ------------------------------------------------------------------ opening
     @classmethod
-    def create(cls, path: str | Path) -> "RunDir":
-        p = Path(path)
-        if p.exists() and not p.is_dir():
-            raise AffectlabError(f"{p}: exists and is not a folder")
+    def create(cls, path: str | Path, overwrite: bool = False, resume: bool = False) -> "RunDir":
+        """Make the folder for a new run.
+
+        An existing non-empty folder is refused unless ``overwrite`` (then it is cleared, if it
+        is a run directory) or ``resume`` (kept as it is, for Lightning's ``last.ckpt``).
+        """
+        p = check_run_out(path, overwrite=overwrite, resume=resume)
+        if overwrite and p.is_dir():
+            for entry in p.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         p.mkdir(parents=True, exist_ok=True)
         return cls(p)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
+        """An existing run directory (one-line error when it is not one)."""
         return cls(require_run_dir(path))
 
+    # ------------------------------------------------------------------ writing
     def write_config(self, cfg: RunConfig) -> None:
         write_yaml(self.path / CONFIG, cfg.to_dict())
 
-    def config(self) -> RunConfig:
-        return validate_config(read_yaml(self.path / CONFIG), str(self.path / CONFIG))
-
     def write_metrics(self, history: list[dict[str, float]]) -> None:
+        """Per-epoch rows; ``gap_<key>`` = train − val is added for every key with both."""
         frame = pd.DataFrame(history)
         if not frame.empty:
             for col in [c for c in frame.columns if c.startswith("train_") and c != "train_loss"]:
@@ -103,16 +184,159 @@ class RunDir:
     def write_baselines(self, frame: pd.DataFrame) -> None:
         write_csv(self.path / BASELINES, frame)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        write_json(self.path / SUMMARY, summary)
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        """An extra CSV (``stages.csv``, ``folds/3/predictions.csv``...)."""
+        write_csv(self.path / name, frame)
 
-    def summary(self) -> dict[str, Any]:
-        import json
+    def write_text(self, name: str, text: str) -> None:
+        write_text(self.path / name, text)
 
-        return json.loads((self.path / SUMMARY).read_text())
+    def write_checkpoint(self, model: str, params: dict, targets: Sequence[Any], state: dict,
+                         features: dict | None = None, config: RunConfig | dict | None = None) -> None:
+        """``checkpoint.ckpt`` with the resolved config inside (see :func:`save_checkpoint`)."""
+        cfg = config.to_dict() if isinstance(config, RunConfig) else config
+        save_checkpoint(self.path / CHECKPOINT, model, params, targets, state, features, cfg)
 
-    def predictions(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / PREDICTIONS, dtype={"id": str, "group": str})
+    def write_summary(self, summary: RunSummary | dict[str, Any]) -> None:
+        """``summary.json``; a dict is validated as a :class:`RunSummary` first."""
+        if not isinstance(summary, RunSummary):
+            summary = RunSummary.from_dict(summary, "summary")
+        write_json(self.path / SUMMARY, summary.to_dict())
+
+    # ------------------------------------------------------------------ reading
+    def config(self) -> RunConfig:
+        """The resolved config: ``config.yaml``, else the one stored in the checkpoint."""
+        if (self.path / CONFIG).is_file():
+            return validate_config(read_yaml(self.path / CONFIG), str(self.path / CONFIG))
+        return validate_config(self.config_dict(), str(self.path / CHECKPOINT))
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as plain data, as written (``config.yaml`` or the checkpoint's)."""
+        if (self.path / CONFIG).is_file():
+            return read_yaml(self.path / CONFIG)
+        raw = self.checkpoint().get("config")
+        if not isinstance(raw, dict):
+            raise AffectlabError(f"{self.path}: no config.yaml and the checkpoint holds no config")
+        return raw
+
+    def summary(self) -> RunSummary:
+        return RunSummary.read(self.path / SUMMARY)
+
+    def predictions(self) -> pd.DataFrame | None:
+        return _read_csv(self.path / PREDICTIONS)
+
+    def history(self) -> pd.DataFrame | None:
+        """``metrics.csv`` (per-epoch rows), or None."""
+        return _read_csv(self.path / METRICS)
+
+    def baselines(self) -> pd.DataFrame | None:
+        return _read_csv(self.path / BASELINES)
 
     def checkpoint(self) -> dict[str, Any]:
         return load_checkpoint(self.path / CHECKPOINT)
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    """Everything evaluate/compare/report read from a run directory, as a dict.
+
+    Keys: ``path``, ``summary`` (the JSON as written, a dict), ``run_summary`` (the same as a
+    :class:`RunSummary`), ``config`` (dict), ``predictions``, ``history`` (metrics.csv) and
+    ``baselines`` (DataFrames; None when the file is absent or empty).
+    """
+    run = RunDir.open(run_dir)
+    typed = run.summary()
+    import json
+
+    raw = json.loads((run.path / SUMMARY).read_text(encoding="utf-8"))
+    return {"path": run.path, "summary": raw, "run_summary": typed, "config": run.config_dict(),
+            "predictions": run.predictions(), "history": run.history(), "baselines": run.baselines()}
+
+
+class RunRecorder:
+    """Writes one run directory; used by training and transfer alike.
+
+    ``RunRecorder(out, overwrite=..., resume=...)`` checks ``out`` at once (no side effects);
+    :meth:`start` creates or clears it; the ``write_*`` methods of :attr:`run` write files
+    atomically; :meth:`finish` writes ``summary.json`` last. With ``staged=True`` everything goes
+    to a hidden folder beside ``out`` and :meth:`finish` moves it into place, so a run that fails
+    half-way leaves ``out`` exactly as it was (:meth:`discard` removes the staging folder).
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> rec = RunRecorder(out, staged=True)
+    >>> rec.start().write_text("notes.md", "hi")
+    >>> out.exists()
+    False
+    >>> rec.finish(RunSummary(task="regression", model="global_mean")) == out, is_run_dir(out)
+    (True, False)
+    >>> sorted(p.name for p in out.iterdir())
+    ['notes.md', 'summary.json']
+    """
+
+    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False, staged: bool = False) -> None:
+        self.out = check_run_out(out, overwrite=overwrite, resume=resume)
+        self.overwrite, self.resume, self.staged = overwrite, resume, staged
+        self._run: RunDir | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        """Where a network keeps Lightning checkpoints: the run folder itself, so a run that
+        crashes can be continued with ``--resume`` (staged runs: the staging folder)."""
+        return self._staging() if self.staged else self.out
+
+    def _staging(self) -> Path:
+        return self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+
+    def start(self) -> RunDir:
+        """Create (or clear, with ``overwrite``) the folder that receives the files."""
+        if self._run is None:
+            if self.staged:
+                tmp = self._staging()
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+                self._run = RunDir.create(tmp)
+            else:
+                self._run = RunDir.create(self.out, overwrite=self.overwrite, resume=self.resume)
+        return self._run
+
+    @property
+    def run(self) -> RunDir:
+        return self.start()
+
+    def finish(self, summary: RunSummary | dict[str, Any]) -> Path:
+        """Write ``summary.json`` (last), move a staged run into place; returns the run folder."""
+        run = self.start()
+        run.write_summary(summary)
+        if self.staged:
+            # re-check: another process may have written to out while this run was working
+            check_run_out(self.out, overwrite=self.overwrite, resume=self.resume)
+            if self.out.is_dir():
+                RunDir.create(self.out, overwrite=self.overwrite, resume=self.resume)
+                for entry in run.path.iterdir():
+                    if entry.name != SUMMARY:
+                        os.replace(entry, self.out / entry.name)
+                os.replace(run.path / SUMMARY, self.out / SUMMARY)
+                run.path.rmdir()
+            else:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(run.path, self.out)
+            self._run = RunDir(self.out)
+        return self.out
+
+    def discard(self) -> None:
+        """Remove a staging folder (staged runs); the run folder itself is left alone."""
+        if self.staged and self._staging().exists():
+            shutil.rmtree(self._staging(), ignore_errors=True)
+        self._run = None
+
+    def __enter__(self) -> "RunRecorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or (self.staged and self._run is not None and self._run.path != self.out):
+            self.discard()
+
+
+__all__ = ["RunDir", "RunRecorder", "check_run_out", "file_sha256", "is_run_dir", "load_checkpoint", "load_run",
+           "require_run_dir", "save_checkpoint", "CONFIG", "SUMMARY", "CHECKPOINT", "METRICS", "PREDICTIONS",
+           "BASELINES"]
