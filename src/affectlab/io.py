@@ -113,12 +113,19 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame, refusing empty or non-UTF-8 files.
+def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
+    """Read a CSV or Parquet file (or take a DataFrame) as a table, refusing empty or non-UTF-8 files.
 
     Strings stay strings (ids like ``007`` keep their zeros); numbers are parsed later, per
-    column, so that a bad value can be reported with its row.
+    column, so that a bad value can be reported with its row. A DataFrame is returned as a
+    string table too (missing values become empty strings), so every reader treats it exactly
+    as the same data read from a CSV file.
+
+    >>> read_table(pd.DataFrame({"id": [7, 8], "v": [0.5, None]})).values.tolist()
+    [['7', '0.5'], ['8', '']]
     """
+    if isinstance(path, pd.DataFrame):
+        return table_from_frame(path)
     p = Path(path)
     if not p.exists():
         raise AffectlabError(f"{p}: no such file")
@@ -146,3 +153,22 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if frame.empty:
         raise AffectlabError(f"{p}: file has a header but no rows")
     return frame
+
+
+def table_from_frame(frame: pd.DataFrame, source: str = "DataFrame") -> pd.DataFrame:
+    """A copy of ``frame`` as strings, as :func:`read_table` returns a CSV (one-line errors)."""
+    if frame.empty or len(frame.columns) == 0:
+        raise AffectlabError(f"{source}: has no rows" if len(frame.columns) else f"{source}: has no columns")
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise AffectlabError(f"{source}: duplicate column {dup!r}")
+    out = pd.DataFrame({name: frame.iloc[:, j].map(_cell_text).to_numpy(dtype=object) for j, name in enumerate(names)})
+    return out.reset_index(drop=True)
+
+
+def _cell_text(value: Any) -> str:
+    """One cell as a CSV reader would give it: missing values empty, everything else ``str``."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+        return ""
+    return str(value)

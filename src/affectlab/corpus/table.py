@@ -2,7 +2,11 @@
 
 The config's ``data.columns`` maps canonical roles (``id``, ``group``, ``order``, ``text``) to
 source columns; ``data.targets`` lists target columns with their declared ranges. Columns not
-named are kept as they are (``is_words``, ``is_seen_user``...).
+named are kept as they are (``is_words``, ``is_seen_user``...). ``data.options.features`` lists
+numeric feature columns (names or ``fnmatch`` patterns such as ``f_*``): they become one
+feature array, ``features["tabular"]`` (float32, one row per sample), which models such as
+``ridge_all`` with ``modalities: [tabular]`` or a scikit-learn estimator (``model.name: module:Class``) read, so a plain
+table of numbers needs no text. The source may also be a pandas DataFrame.
 
 >>> import pandas as pd, tempfile, pathlib
 >>> from affectlab.config import DataConfig
@@ -13,11 +17,19 @@ named are kept as they are (``is_words``, ``is_seen_user``...).
 ...                  targets=[{"name": "score", "low": 0, "high": 1}])
 >>> read_table_corpus(p, cfg).frame[["id", "group", "score"]].values.tolist()
 [['a', 'x', 0.1], ['b', 'x', 0.2]]
+>>> frame = pd.DataFrame({"sid": ["a", "b"], "f_1": [1.0, 2.0], "f_2": [0, 1], "score": [0.1, 0.2]})
+>>> cfg = DataConfig(format="table", columns={"id": "sid"}, targets=[{"name": "score"}],
+...                  options={"features": ["f_*"]})
+>>> c = read_table_corpus(frame, cfg)
+>>> c.features["tabular"].tolist(), c.name, c.meta["feature_columns"]
+([[1.0, 0.0], [2.0, 1.0]], 'DataFrame', ['f_1', 'f_2'])
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,14 +41,44 @@ from .base import Corpus, TargetSpec, check_unique_ids, parse_numbers, parse_ord
 from .registry import READERS
 
 
+#: the key of ``Corpus.features`` that numeric feature columns become
+TABULAR = "tabular"
+
+
+def feature_columns(columns: list[str], wanted: Any, source: str) -> list[str]:
+    """The columns ``data.options.features`` names (names or ``fnmatch`` patterns), in table order.
+
+    >>> feature_columns(["id", "f_2", "f_1", "y"], ["f_*"], "d.csv")
+    ['f_2', 'f_1']
+    """
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    if not isinstance(wanted, (list, tuple)) or not all(isinstance(w, str) for w in wanted) or not wanted:
+        raise AffectlabError(f"{source}: data.options.features must be a list of column names or patterns such as f_*")
+    chosen: list[str] = []
+    for pattern in wanted:
+        hits = [c for c in columns if fnmatch.fnmatchcase(c, pattern)]
+        if not hits:
+            raise AffectlabError(f"{source}: data.options.features names {pattern!r}, which matches no column "
+                                 f"(columns: {', '.join(columns)})")
+        chosen += [c for c in hits if c not in chosen]
+    return sorted(chosen, key=columns.index)
+
+
+def _feature_matrix(raw: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    """Numeric feature columns as float32 (N, D); a value that is not a number is one line."""
+    return np.stack([parse_numbers(raw[c], c, source) for c in columns], axis=1).astype(np.float32)
+
+
 @READERS.register("table")
-def read_table_corpus(path: str | Path, cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
-    """Read a CSV or Parquet file into a :class:`Corpus` using ``cfg``'s column map.
+def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
+    """Read a CSV or Parquet file (or a DataFrame) into a :class:`Corpus` using ``cfg``'s column map.
 
     Labels are optional unless ``require_labels``: a test file has none. When a target column
     is present, every value must be a number inside the declared range.
     """
-    source = str(path)
+    is_frame = isinstance(path, pd.DataFrame)
+    source = "DataFrame" if is_frame else str(path)
     raw = read_table(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     cols = dict(cfg.columns)
@@ -80,7 +122,13 @@ def read_table_corpus(path: str | Path, cfg: DataConfig, *, require_labels: bool
         if missing:
             require_columns(raw, {"target": missing[0]}, source)
 
-    used = set(cols.values()) | {t.column or t.name for t in cfg.targets}
+    features, meta = {}, {}
+    if cfg.options.get("features") is not None:
+        names = feature_columns(list(raw.columns), cfg.options["features"], source)
+        features[TABULAR] = _feature_matrix(raw, names, source)
+        meta["feature_columns"] = names
+
+    used = set(cols.values()) | {t.column or t.name for t in cfg.targets} | set(meta.get("feature_columns", []))
     for column in raw.columns:
         if column not in used and column not in frame:
             frame[column] = raw[column].to_numpy()
@@ -88,9 +136,11 @@ def read_table_corpus(path: str | Path, cfg: DataConfig, *, require_labels: bool
     return Corpus(
         frame=frame,
         targets=tuple(targets),
-        name=Path(path).name,
+        features=features,
+        name=source if is_frame else Path(path).name,
         source_columns={role: col for role, col in cols.items()},
         output_columns=("group", "id") if "group" in cols else ("id",),
+        meta=meta,
     )
 
 

@@ -1,0 +1,324 @@
+"""A user's own model by ``module:Class`` in ``model.name`` (like LightningCLI's ``class_path``).
+
+``MODELS.get("mypkg.models:MyModel")`` imports ``mypkg.models`` and takes ``MyModel``:
+
+- an :class:`~affectlab.models.base.Estimator` subclass is used as it is;
+- any scikit-learn-style estimator (a class with ``fit`` and ``predict``) is wrapped by
+  :class:`SklearnEstimator`: it is fitted on the corpus's feature matrix, every other key of
+  the ``model`` section is passed to its constructor (``random_state`` defaults to the run's
+  seed when the class takes one).
+
+Adapter parameters (not passed to the class): ``inputs`` (feature arrays to use, e.g.
+``[text]`` for sentence embeddings, ``[tabular]`` for numeric table columns, ``[audio, vision]``;
+default: every array the data already has, else ``text``) and ``per_target`` (default true: one
+estimator per target, fitted on the rows labelled for it; false: one multi-output fit). 2-D
+arrays are used as they are; sequences (N, L, D) are mean-pooled over their valid steps;
+blocks are concatenated. Category targets are fitted on class indices.
+
+Checkpoints load with ``torch.load(weights_only=True)``, so no pickled object may be stored.
+The adapter stores ``get_params()`` and the fitted attributes (``coef_``, ``intercept_``...)
+when they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly
+as the fitted one (linear models, naive Bayes, k-NN on arrays...). Otherwise (trees,
+ensembles, pipelines) it stores the training matrix and labels and refits when the checkpoint
+is loaded: identical for deterministic estimators and those with a fixed ``random_state``,
+which is why ``random_state`` defaults to the run's seed. ``state()["mode"]`` says which.
+
+>>> est_cls = resolve("sklearn.linear_model:Ridge")
+>>> est_cls.__name__, est_cls.external_class.__name__
+('Ridge', 'Ridge')
+>>> resolve("affectlab.models.baselines:GlobalMean").__name__
+'GlobalMean'
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..corpus.base import Corpus, TargetSpec
+from ..errors import AffectlabError
+from .base import Estimator, FitContext, FitResult, clip_to_ranges
+
+#: adapter parameters; everything else in the model section goes to the wrapped class
+ADAPTER_PARAMS = ("inputs", "per_target")
+_CACHE: dict[str, type] = {}
+
+
+def is_class_path(name: str) -> bool:
+    """True for ``module:Class`` names (a registered model name has no colon)."""
+    return ":" in name
+
+
+def resolve(spec: str) -> type:
+    """The Estimator class for ``module:Class`` (scikit-learn-style classes wrapped), one-line errors."""
+    if spec in _CACHE:
+        return _CACHE[spec]
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AffectlabError(f"model {spec!r}: expected module:Class, e.g. sklearn.linear_model:Ridge")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # ImportError, or anything the module raises while importing
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AffectlabError(f"model {spec}: module {module_name!r} does not import ({detail})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise AffectlabError(f"model {spec}: module {module_name!r} has no class {attr!r}")
+        obj = getattr(obj, part)
+    if not inspect.isclass(obj):
+        raise AffectlabError(f"model {spec}: {attr!r} is a {type(obj).__name__}, not a class")
+    if issubclass(obj, Estimator):
+        cls: type = obj
+    elif callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None)):
+        cls = type(obj.__name__, (SklearnEstimator,), {"external_class": obj, "class_path": spec,
+                                                       "__doc__": f"{spec} wrapped by the scikit-learn adapter.",
+                                                       "__module__": __name__})
+    else:
+        raise AffectlabError(f"model {spec}: class {attr!r} has no fit and predict methods; give an affectlab "
+                             "Estimator subclass or a scikit-learn-style estimator")
+    _CACHE[spec] = cls
+    return cls
+
+
+# --------------------------------------------------------------------------- plain-data state
+
+def _encode(value: Any) -> tuple[bool, Any]:
+    """(ok, value as tensors and primitives); ok is False for anything a weights-only load refuses."""
+    import torch
+
+    if isinstance(value, np.generic):  # first: np.float64 is also a float, and pickles as a numpy global
+        return (value.dtype.kind in "biufU"), value.item()
+    if value is None or type(value) in (bool, int, float, str):
+        return True, value
+    for plain in (bool, int, float, str):  # subclasses (IntEnum...) as the plain type
+        if isinstance(value, plain):
+            return True, plain(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            return True, {"__ndarray__": torch.as_tensor(np.ascontiguousarray(value)), "dtype": value.dtype.str}
+        if value.dtype.kind in "OU" and all(isinstance(v, (str, int, float)) for v in value.ravel()):
+            return True, {"__list_array__": value.tolist(), "dtype": "O" if value.dtype.kind == "O" else value.dtype.str}
+        return False, None
+    if isinstance(value, (list, tuple)):
+        parts = [_encode(v) for v in value]
+        return all(ok for ok, _ in parts), [v for _, v in parts]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        parts = {k: _encode(v) for k, v in value.items()}
+        return all(ok for ok, _ in parts.values()), {k: v for k, (_, v) in parts.items()}
+    return False, None
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__ndarray__" in value:
+        return value["__ndarray__"].numpy().astype(np.dtype(value["dtype"]), copy=True)
+    if isinstance(value, dict) and "__list_array__" in value:
+        return np.array(value["__list_array__"], dtype=np.dtype(value["dtype"]))
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def _pool(x: np.ndarray, length: np.ndarray | None) -> np.ndarray:
+    """(N, D) as is; (N, L, D) mean-pooled over the first ``length`` steps (NaN where length is 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        return x[:, None]
+    if x.ndim == 2:
+        return x
+    if x.ndim != 3:
+        raise AffectlabError(f"feature array of shape {x.shape}: expected (N, D) or (N, L, D)")
+    n_steps = np.full(len(x), x.shape[1]) if length is None else np.minimum(np.asarray(length), x.shape[1])
+    mask = (np.arange(x.shape[1])[None, :] < n_steps[:, None])[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(mask, x, 0.0).sum(axis=1) / n_steps[:, None]
+    out[n_steps == 0] = np.nan
+    return out
+
+
+class SklearnEstimator(Estimator):
+    """Wraps a scikit-learn-style class (see the module docstring); subclasses bind the class."""
+
+    external_class: ClassVar[type]
+    class_path: ClassVar[str] = ""
+    target_kinds = frozenset({"regression", "category"})
+
+    def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
+        super().__init__(targets, **params)
+        inputs = params.get("inputs")
+        if inputs is not None and (isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs)):
+            raise AffectlabError(f"model {self.class_path}: inputs must be a list of feature names such as [text]")
+        self.inputs: tuple[str, ...] | None = None if inputs is None else tuple(inputs)
+        self.needs_features = self.inputs or ()
+        self.per_target = bool(params.get("per_target", True))
+        self.kwargs = {k: v for k, v in params.items() if k not in ADAPTER_PARAMS}
+        self.models: list[Any] = []
+        self.fill = np.zeros(0)
+        self.dims = 0
+        self._train: tuple[np.ndarray, np.ndarray] | None = None
+        self._seed: int | None = None
+        self._check_kwargs()
+
+    def _check_kwargs(self) -> None:
+        """Refuse a parameter the class does not take, now rather than after feature extraction."""
+        try:
+            self._new(self.kwargs, seed=None)
+        except TypeError as err:
+            raise AffectlabError(f"model {self.class_path}: {err}") from None
+
+    def _new(self, kwargs: dict[str, Any], seed: int | None) -> Any:
+        kw = dict(kwargs)
+        if seed is not None and "random_state" not in kw and self._takes("random_state"):
+            kw["random_state"] = seed
+        return self.external_class(**kw)
+
+    def _takes(self, name: str) -> bool:
+        try:
+            return name in inspect.signature(self.external_class).parameters
+        except (TypeError, ValueError):
+            return False
+
+    # --- design matrix ----------------------------------------------------------------------
+    def _choose_inputs(self, corpus: Corpus) -> tuple[str, ...]:
+        if self.inputs is not None:
+            return self.inputs
+        if corpus.features:
+            return tuple(sorted(corpus.features))
+        raise AffectlabError(f"model {self.class_path}: the data has no feature arrays; set model.inputs, e.g. [text] "
+                             "for sentence embeddings or [tabular] with data.options.features for numeric columns")
+
+    def design(self, corpus: Corpus) -> np.ndarray:
+        """The feature matrix: each input pooled to (N, D), blocks side by side, NaN filled."""
+        assert self.inputs is not None
+        self.check_inputs(corpus)
+        X = np.concatenate([_pool(corpus.features[k], corpus.lengths.get(k)) for k in self.inputs], axis=1)
+        if self.dims and X.shape[1] != self.dims:
+            raise AffectlabError(f"model {self.class_path}: the data gives {X.shape[1]} features; the model was trained "
+                                 f"on {self.dims}")
+        if len(self.fill):
+            X = np.where(np.isfinite(X), X, self.fill)
+        return X
+
+    def _labels(self, y: np.ndarray, columns: list[int]) -> np.ndarray:
+        """Targets as the class wants them: floats, or integer class indices for category targets."""
+        kinds = {self.targets[j].kind for j in columns}
+        if len(kinds) > 1:
+            raise AffectlabError(f"model {self.class_path}: per_target: false needs targets of one kind "
+                                 "(regression or category), not both")
+        out = y[:, columns]
+        return out.astype(np.int64) if kinds == {"category"} else out
+
+    # --- Estimator interface ----------------------------------------------------------------
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        self.check_target_kinds(self.class_path, self.targets)
+        self.inputs = self._choose_inputs(train)
+        self.needs_features = self.inputs
+        self.dims, self.fill = 0, np.zeros(0)
+        X = self.design(train)
+        with np.errstate(invalid="ignore"):
+            fill = np.nanmean(np.where(np.isfinite(X), X, np.nan), axis=0)
+        self.fill = np.nan_to_num(fill)
+        self.dims = X.shape[1]
+        X = np.where(np.isfinite(X), X, self.fill)
+        y = train.target_matrix()
+        seed = None if ctx is None else ctx.seed
+        self._train = (X, y)
+        self.models = self._fit_models(X, y, seed)
+        return FitResult(n_params=int(X.shape[1] * len(self.targets)))
+
+    def _fit_models(self, X: np.ndarray, y: np.ndarray, seed: int | None) -> list[Any]:
+        """One model per target (on the rows labelled for it), or one multi-output model."""
+        self._seed = seed
+        groups = [[j] for j in range(y.shape[1])] if self.per_target else [list(range(y.shape[1]))]
+        models = []
+        for columns in groups:
+            rows = ~np.isnan(y[:, columns]).any(axis=1)
+            if not rows.any():
+                names = ", ".join(self.targets[j].name for j in columns)
+                raise AffectlabError(f"model {self.class_path}: no labelled training rows for {names}")
+            labels = self._labels(y[rows], columns)
+            try:
+                models.append(self._new(self.kwargs, seed).fit(X[rows], labels[:, 0] if labels.shape[1] == 1 else labels))
+            except Exception as err:  # the user's class failed: one line, not a traceback
+                first = str(err).splitlines()[0] if str(err) else ""
+                raise AffectlabError(f"model {self.class_path}: fit failed ({type(err).__name__}: {first})") from None
+        return models
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if not self.models:
+            raise RuntimeError("predict before fit")
+        X = self.design(corpus)
+        try:
+            if self.per_target:
+                cols = [np.asarray(m.predict(X), dtype=float).reshape(len(X)) for m in self.models]
+                pred = np.stack(cols, axis=1)
+            else:
+                pred = np.asarray(self.models[0].predict(X), dtype=float).reshape(len(X), len(self.targets))
+        except Exception as err:
+            raise AffectlabError(f"model {self.class_path}: predict failed ({type(err).__name__})") from None
+        return clip_to_ranges(pred, self.targets)
+
+    def state(self) -> dict[str, Any]:
+        import torch
+
+        base = {"class_path": self.class_path, "inputs": list(self.inputs or ()), "per_target": self.per_target,
+                "dims": int(self.dims), "fill": torch.as_tensor(np.asarray(self.fill, dtype=np.float64))}
+        fitted = self._fitted_state()
+        if fitted is not None:
+            return base | {"mode": "attributes", "estimators": fitted}
+        assert self._train is not None, "state before fit"
+        X, y = self._train
+        return base | {"mode": "refit", "X": torch.as_tensor(X), "y": torch.as_tensor(y), "seed": self._seed}
+
+    def _fitted_state(self) -> list[dict[str, Any]] | None:
+        """Params and fitted attributes of every model, or None when they are not plain data or
+        a model rebuilt from them does not predict exactly as the fitted one."""
+        out = []
+        X = self._train[0][: min(len(self._train[0]), 64)] if self._train is not None else None
+        for model in self.models:
+            try:
+                params = model.get_params(deep=False)
+            except Exception:
+                return None
+            attrs = {k: v for k, v in vars(model).items() if k.endswith("_") and not k.startswith("_")}
+            ok_p, enc_p = _encode(params)
+            ok_a, enc_a = _encode(attrs)
+            if not (ok_p and ok_a):
+                return None
+            try:
+                rebuilt = self._rebuild({"params": enc_p, "attributes": enc_a})
+                same = X is None or np.array_equal(np.asarray(rebuilt.predict(X)), np.asarray(model.predict(X)))
+            except Exception:
+                return None
+            if not same:
+                return None
+            out.append({"params": enc_p, "attributes": enc_a})
+        return out
+
+    def _rebuild(self, entry: dict[str, Any]) -> Any:
+        model = self.external_class(**_decode(entry["params"]))
+        for k, v in _decode(entry["attributes"]).items():
+            setattr(model, k, v)
+        return model
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.inputs = tuple(state["inputs"])
+        self.needs_features = self.inputs
+        self.per_target = bool(state["per_target"])
+        self.dims = int(state["dims"])
+        self.fill = np.asarray(state["fill"], dtype=np.float64)
+        if state["mode"] == "attributes":
+            self.models = [self._rebuild(entry) for entry in state["estimators"]]
+            return
+        X = np.asarray(state["X"], dtype=np.float64)
+        y = np.asarray(state["y"], dtype=np.float64)
+        self._train = (X, y)
+        self.models = self._fit_models(X, y, state.get("seed"))
+
+
+__all__ = ["SklearnEstimator", "resolve", "is_class_path", "ADAPTER_PARAMS"]
