@@ -5,9 +5,12 @@ replacement and keeps each drawn group whole: texts of one user are not independ
 resampling rows would give intervals that are too narrow. A group drawn twice counts as two
 users (it gets a fresh code per draw), which keeps per-user metrics such as ``r_within`` right.
 
-Scoring 1000 resamples with :func:`affectlab.evaluation.scoring.score_arrays` is slow for the
-group metrics (pandas ``groupby`` per call), so :func:`fast_scores` computes the same keys with
-``numpy.bincount``; metrics it does not know are called through the metric registry.
+Every number comes from the metric registry. A resample is a row of weights (how often each
+row was drawn), and each metric scores all resamples at once through ``Metric.batch`` (its
+batched form, or a loop over its plain function when it has none): see
+:mod:`affectlab.metrics.base`. Which metrics, keys, averages and subsets a task reports is
+:mod:`affectlab.evaluation.scoring`'s business; the bootstrap runs that scorer with a per-target
+hook (:class:`_Replay`) instead of repeating it.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -24,17 +27,20 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from functools import partial
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..metrics import METRICS
-from ..metrics.regression import pearson as _pearson
-from .scoring import higher_is_better, score_subset, with_seen_subsets
+from ..metrics.base import batch_by_loop, expand
+from ..tasks import get_task
+from .scoring import as_targets, higher_is_better, score_subset, with_seen_subsets
 
 #: default number of bootstrap resamples
 N_RESAMPLES = 1000
-_EDGE = 1 - 1e-7
+#: weights held in memory at once (resamples x rows); larger samples are scored in chunks
+_CHUNK_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,13 @@ def group_codes(groups: Sequence | np.ndarray | None, n: int) -> np.ndarray | No
 
 
 class Resampler:
-    """Draws bootstrap resamples: rows, or whole groups with a fresh code per drawn group.
+    """Draws bootstrap resamples of rows, or of whole groups, as weights (draw counts per row).
 
     >>> r = Resampler(5, groups=["a", "a", "b", "b", "b"], seed=0)
-    >>> idx, codes = r.draw()
+    >>> w = r.weights(3)
+    >>> w.shape, bool((w[:, 0] == w[:, 1]).all() and (w.reshape(3, -1)[:, :2].sum(1) % 2 == 0).all())
+    ((3, 5), True)
+    >>> idx, codes = r.draw()   # one resample as row indices, a fresh code per drawn group
     >>> len(set(codes.tolist())) == 2 and len(idx) in (4, 5, 6)
     True
     """
@@ -115,119 +124,104 @@ class Resampler:
         self.n = n
         self.rng = np.random.default_rng(seed)
         self.codes = group_codes(groups, n)
-        if self.codes is not None:
-            order = np.argsort(self.codes, kind="stable")
-            self.sizes = np.bincount(self.codes)
-            self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-            self.order = order
-        self.n_units = n if self.codes is None else int(len(self.sizes))
+        self.n_units = n if self.codes is None else int(self.codes.max()) + 1 if n else 0
         self.unit = "rows" if self.codes is None else "groups"
 
+    def weights(self, n_resamples: int) -> np.ndarray:
+        """(n_resamples, n) draw counts: units drawn with replacement, a group's count on each of its rows."""
+        k = self.n_units
+        picked = self.rng.integers(0, k, (n_resamples, k)) + k * np.arange(n_resamples)[:, None]
+        counts = np.bincount(picked.ravel(), minlength=n_resamples * k).reshape(n_resamples, k).astype(float)
+        return counts if self.codes is None else counts[:, self.codes]
+
+    def chunks(self, n_resamples: int) -> Iterator[np.ndarray]:
+        """:meth:`weights` for ``n_resamples`` resamples, a few at a time so memory stays small."""
+        size = max(1, _CHUNK_CELLS // max(self.n, 1))
+        for start in range(0, n_resamples, size):
+            yield self.weights(min(size, n_resamples - start))
+
     def draw(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(row indices, group codes of the resample or ``None``)."""
-        if self.codes is None:
-            return self.rng.integers(0, self.n, self.n), None
-        k = len(self.sizes)
-        picked = self.rng.integers(0, k, k)
-        sizes = self.sizes[picked]
-        # rows of each picked group, concatenated, without a Python loop
-        offsets = np.repeat(self.starts[picked] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-        idx = self.order[np.arange(int(sizes.sum())) + offsets]
-        return idx, np.repeat(np.arange(k), sizes)
+        """One resample as (row indices, group codes or ``None``), each drawn group with its own code."""
+        return expand(self.weights(1)[0], self.codes)
 
 
-# --------------------------------------------------------------------------- fast scoring
+# --------------------------------------------------------------------------- scoring resamples
 
-def _grouped_pearson(t: np.ndarray, p: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-group (n, sd_t, r) with two-pass centring (constant groups detected exactly as pandas does)."""
-    n = np.bincount(codes, minlength=k).astype(float)
-    safe = np.maximum(n, 1)
-    mt = np.bincount(codes, t, k) / safe
-    mp = np.bincount(codes, p, k) / safe
-    dt, dp = t - mt[codes], p - mp[codes]
-    vt = np.bincount(codes, dt * dt, k) / safe
-    vp = np.bincount(codes, dp * dp, k) / safe
-    cov = np.bincount(codes, dt * dp, k) / safe
-    st, sp = np.sqrt(vt), np.sqrt(vp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where((st < 1e-12) | (sp < 1e-12), 0.0, np.clip(cov / (st * sp), -1.0, 1.0))
-    return n, st, r
+class _Replay:
+    """``score_subset``'s per-target hook that scores every resample of a chunk at once.
 
+    The scorer is called with row numbers in place of the groups (it only slices them), so the
+    hook knows which rows a target's call covers and takes their weights and real group codes.
+    The first (recording) pass computes each call's values for all resamples; pass ``b`` then
+    replays the same calls in the same order, returning resample ``b``'s values, so that keys,
+    averages and the ``score`` are assembled by the scorer itself.
+    """
 
-def _composite(w: float, b: float) -> float:
-    if np.isnan(w) or np.isnan(b):
-        return float("nan")
-    return float(np.tanh((np.arctanh(np.clip(w, -_EDGE, _EDGE)) + np.arctanh(np.clip(b, -_EDGE, _EDGE))) / 2))
+    def __init__(self, weights: np.ndarray, codes: np.ndarray | None) -> None:
+        self.weights, self.codes = weights, codes
+        self.calls: list[dict[str, np.ndarray]] = []
+        self.b = -1  # -1: recording
+        self.pos = 0
 
+    def __call__(self, names: Sequence[str], t: np.ndarray, p: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        if self.b < 0:
+            rows = np.asarray(rows, dtype=np.int64)
+            g = None if self.codes is None else self.codes[rows]
+            w = self.weights[:, rows]
+            self.calls.append({n: METRICS.get(n).batch(t, p, w, g) for n in names})
+            return {n: float("nan") for n in names}
+        values = self.calls[self.pos]
+        self.pos += 1
+        if list(values) != list(names):
+            raise RuntimeError("the scorer called the bootstrap hook differently on replay")
+        return {n: float(v[self.b]) for n, v in values.items()}
 
-def _metric_fast(name: str, t: np.ndarray, p: np.ndarray, codes: np.ndarray | None) -> float:
-    if name == "ccc":
-        mt, mp = t.mean(), p.mean()
-        vt, vp = t.var(), p.var()
-        denom = vt + vp + (mt - mp) ** 2
-        return float(2 * ((t - mt) * (p - mp)).mean() / denom) if denom > 0 else 0.0
-    if name == "pearson":
-        return _pearson(t, p)
-    if name == "mae":
-        return float(np.abs(t - p).mean())
-    if name == "rmse":
-        return float(np.sqrt(((t - p) ** 2).mean()))
-    if name in ("r_within", "r_between", "r_composite"):
-        assert codes is not None
-        _, codes = np.unique(codes, return_inverse=True)
-        k = int(codes.max()) + 1 if codes.size else 0
-        if name != "r_between":
-            n, st, r = _grouped_pearson(t, p, codes, k)
-            ok = (n >= 2) & (st >= 1e-12)
-            within = float(r[ok].mean()) if ok.any() else float("nan")
-            if name == "r_within":
-                return within
-        cnt = np.bincount(codes, minlength=k)
-        between = _pearson(np.bincount(codes, t, k) / cnt, np.bincount(codes, p, k) / cnt) if k >= 2 else float("nan")
-        return between if name == "r_between" else _composite(within, between)
-    if name in ("f1_nonneg", "f1_nozero"):
-        if name == "f1_nozero":
-            keep = t != 0
-            t, p = t[keep] > 0, p[keep] > 0
-        else:
-            t, p = t >= 0, p >= 0
-        return _weighted_f1(t, p) if t.size else float("nan")
-    return METRICS.get(name)(t, p, codes)
+    def replay(self, b: int) -> None:
+        self.b, self.pos = b, 0
 
 
-def _weighted_f1(t: np.ndarray, p: np.ndarray) -> float:
-    """scikit-learn's ``f1_score(t, p, average="weighted", zero_division=0)`` for two boolean classes."""
-    total = 0.0
-    for c in (False, True):
-        support = int(np.sum(t == c))
-        if support == 0:
-            continue  # a class seen only in the predictions has weight 0
-        tp = int(np.sum((t == c) & (p == c)))
-        fp = int(np.sum((t != c) & (p == c)))
-        fn = support - tp
-        total += support * (2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0)
-    return float(total / t.size)
+def _without_group_metrics(only: set[str] | None) -> set[str]:
+    names = set(METRICS.names()) if only is None else set(only)
+    return {n for n in names if n not in METRICS or not METRICS.get(n).needs_groups}
 
 
-def _group_metrics(t: np.ndarray, p: np.ndarray, codes: np.ndarray) -> dict[str, float]:
-    """r_within, r_between and r_composite from one pass over the groups."""
-    _, codes = np.unique(codes, return_inverse=True)
-    k = int(codes.max()) + 1 if codes.size else 0
-    n, st, r = _grouped_pearson(t, p, codes, k)
-    ok = (n >= 2) & (st >= 1e-12)
-    within = float(r[ok].mean()) if ok.any() else float("nan")
-    cnt = np.maximum(n, 1)
-    between = _pearson(np.bincount(codes, t, k) / cnt, np.bincount(codes, p, k) / cnt) if k >= 2 else float("nan")
-    return {"r_within": within, "r_between": between, "r_composite": _composite(within, between)}
+def resampled_scores(task, y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence, codes: np.ndarray | None,
+                     seen: np.ndarray | None, weights: np.ndarray, only: set[str] | None = None) -> dict[str, np.ndarray]:
+    """Every score key of ``task`` on each weighted resample: ``{key: values[B]}``.
+
+    ``codes``: integer group codes (group metrics need them); ``only`` narrows the all-rows
+    metrics as in :func:`fast_scores`. The values equal the exact scores of the expanded resamples.
+
+    >>> y = np.array([[0.], [1.], [2.], [3.]]); w = np.array([[1., 1., 1., 1.], [0., 2., 2., 0.]])
+    >>> resampled_scores("regression", y, y + 1, ["v"], None, None, w)["mae_v"].tolist()
+    [1.0, 1.0]
+    """
+    y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
+    rows = np.arange(len(y_true))
+    hook = _Replay(np.atleast_2d(weights), codes)
+    narrow = only if codes is not None else _without_group_metrics(only)
+    rest = None if codes is not None else _without_group_metrics(None)
+
+    def one_pass() -> dict[str, float]:
+        subset = partial(score_subset, per_target=hook, only=rest)
+        all_rows = score_subset(task, y_true, y_pred, targets, rows, only=narrow, per_target=hook)
+        return with_seen_subsets(subset, task, y_true, y_pred, targets, rows, seen, all_rows=all_rows)
+
+    keys = list(one_pass())
+    out = {k: np.full(len(hook.weights), np.nan) for k in keys}
+    for b in range(len(hook.weights)):
+        hook.replay(b)
+        for k, v in one_pass().items():
+            out[k][b] = v
+    return out
 
 
-_FAST = {"ccc", "pearson", "mae", "rmse", "r_within", "r_between", "r_composite", "f1_nonneg", "f1_nozero"}
-
-
-def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names: Sequence[str],
+def fast_scores(task, y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence,
                 codes: np.ndarray | None = None, seen: np.ndarray | None = None,
                 only: set[str] | None = None) -> dict[str, float]:
-    """The same keys and values as :func:`~affectlab.evaluation.scoring.score_arrays`, faster.
+    """The task's scores on all rows (as :func:`~affectlab.evaluation.scoring.score_arrays`);
+    ``only`` narrows the all-rows metrics, the seen/unseen subsets score every metric.
 
     >>> import numpy as np
     >>> y = np.array([[0.], [1.], [2.], [0.], [2.]]); p = y * 0.5
@@ -236,34 +230,25 @@ def fast_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names:
     """
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
-    # ``only`` narrows the all-rows metrics; the seen/unseen subsets score every metric
-    out = _fast_subset(task, y_true, y_pred, target_names, codes, only)
-    return with_seen_subsets(_fast_subset, task, y_true, y_pred, target_names, codes, seen, all_rows=out)
+    out = score_subset(task, y_true, y_pred, targets, codes, only=only)
+    return with_seen_subsets(score_subset, task, y_true, y_pred, targets, codes, seen, all_rows=out)
 
 
-def _fast_per_target(names, t: np.ndarray, p: np.ndarray, c: np.ndarray | None) -> dict[str, float]:
-    """One target's metrics, the group-aware ones from one pass over the groups."""
-    grouped = _group_metrics(t, p, c) if c is not None and {"r_within", "r_between", "r_composite"} & set(names) else {}
-    return {name: grouped[name] if name in grouped
-            else (_metric_fast(name, t, p, c) if name in _FAST else METRICS.get(name)(t, p, c)) for name in names}
+def metrics_for_keys(keys: Sequence[str], task=None, targets: Sequence = ()) -> set[str]:
+    """The metric names that score keys such as ``score``, ``ccc_valence`` or ``mae`` need
+    (``score`` needs each target's score metric, which the task declares).
 
-
-def _fast_subset(task, y_true, y_pred, target_names, codes, only=None) -> dict[str, float]:
-    return score_subset(task, y_true, y_pred, target_names, codes, only=only, per_target=_fast_per_target)
-
-
-def metrics_for_keys(keys: Sequence[str]) -> set[str]:
-    """The metric names that score keys such as ``score``, ``ccc_valence`` or ``mae`` need.
-
-    >>> sorted(metrics_for_keys(["score", "ccc_valence", "r_within"]))
-    ['ccc', 'r_composite', 'r_within']
+    >>> sorted(metrics_for_keys(["score", "ccc_valence", "r_within"], "semeval", ["valence"]))
+    ['ccc', 'r_composite', 'r_within', 'score']
     """
     names = sorted(METRICS.names(), key=len, reverse=True)
     out = set()
     for key in keys:
         base = key.split("/")[-1]
         if base == "score":
-            out.add("r_composite")
+            out.add("score")
+            if task is not None:
+                out.update(get_task(task).score_metric(t) for t in as_targets(targets))
             continue
         out.update(next(([m] for m in names if base == m or base.startswith(m + "_")), []))
     return out
@@ -280,6 +265,15 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _values(x) -> np.ndarray:
+    """Numbers as floats (class indices included); labels that are not numbers as they are."""
+    a = np.asarray(x).ravel()
+    try:
+        return a.astype(float)
+    except ValueError:
+        return a
+
+
 def bootstrap_ci(metric: str | Callable[..., float], y_true, y_pred, groups=None, *,
                  n_resamples: int = N_RESAMPLES, level: float = 0.95, seed: int = 0) -> Interval:
     """Percentile interval of one metric (a registered name, or ``fn(y_true, y_pred, groups)``).
@@ -291,44 +285,40 @@ def bootstrap_ci(metric: str | Callable[..., float], y_true, y_pred, groups=None
     (1.0, 1.0, 1.0, 'groups', 8)
     """
     fn = METRICS.get(metric) if isinstance(metric, str) else metric
-    t = np.asarray(y_true, dtype=float).ravel()
-    p = np.asarray(y_pred, dtype=float).ravel()
+    t, p = _values(y_true), _values(y_pred)
     sampler = Resampler(len(t), groups, seed)
-    g0 = sampler.codes
-    value = float(fn(t, p, g0) if g0 is not None else fn(t, p, None))
-    stats = np.empty(n_resamples)
-    for b in range(n_resamples):
-        idx, codes = sampler.draw()
-        stats[b] = fn(t[idx], p[idx], codes)
+    value = float(fn(t, p, sampler.codes))
+    batch = fn.batch if hasattr(fn, "batch") else partial(batch_by_loop, fn)
+    stats = np.concatenate([batch(t, p, w, sampler.codes) for w in sampler.chunks(n_resamples)])
     lo, hi = _percentiles(stats, level)
     return Interval(value, lo, hi, level, n_resamples, sampler.n_units, sampler.unit)
 
 
-def bootstrap_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray, target_names: Sequence[str],
+def bootstrap_scores(task, y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence,
                      groups=None, seen: np.ndarray | None = None, *, n_resamples: int = N_RESAMPLES,
                      level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
-    """Every key of the task's scores with its percentile interval (groups resampled when given)."""
+    """Every key of the task's scores with its percentile interval (groups resampled when given).
+
+    ``targets``: TargetSpecs or names (a name is a regression target); category targets hold
+    class indices in ``y_true`` and ``y_pred``.
+    """
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
     sampler = Resampler(len(y_true), groups, seed)
     seen_arr = None if seen is None else np.asarray(seen, dtype=bool)
-    point = fast_scores(task, y_true, y_pred, target_names, sampler.codes, seen_arr)
-    draws: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(n_resamples):
-        idx, codes = sampler.draw()
-        s = fast_scores(task, y_true[idx], y_pred[idx], target_names, codes,
-                        None if seen_arr is None else seen_arr[idx])
-        for k in draws:
-            draws[k].append(s.get(k, np.nan))
+    point = fast_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr)
+    parts = [resampled_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr, w)
+             for w in sampler.chunks(n_resamples)]
     out = {}
     for k, v in point.items():
-        lo, hi = _percentiles(np.asarray(draws[k], dtype=float), level)
+        draws = np.concatenate([part.get(k, np.full(1, np.nan)) for part in parts])
+        lo, hi = _percentiles(draws, level)
         out[k] = Interval(float(v), lo, hi, level, n_resamples, sampler.n_units, sampler.unit)
     return out
 
 
-def paired_bootstrap(task: str, y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
-                     target_names: Sequence[str], groups=None, keys: Sequence[str] | None = None, *,
+def paired_bootstrap(task, y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
+                     targets: Sequence, groups=None, keys: Sequence[str] | None = None, *,
                      n_resamples: int = N_RESAMPLES, level: float = 0.95, seed: int = 0) -> dict[str, PairedResult]:
     """Score ``a - b`` on the same resamples of shared samples; two-sided percentile p-value.
 
@@ -339,20 +329,20 @@ def paired_bootstrap(task: str, y_true: np.ndarray, pred_a: np.ndarray, pred_b: 
     pa = np.asarray(pred_a, dtype=float).reshape(len(y_true), -1)
     pb = np.asarray(pred_b, dtype=float).reshape(len(y_true), -1)
     sampler = Resampler(len(y_true), groups, seed)
-    only = metrics_for_keys(keys) if keys else None
-    sa = fast_scores(task, y_true, pa, target_names, sampler.codes, only=only)
-    sb = fast_scores(task, y_true, pb, target_names, sampler.codes, only=only)
+    only = metrics_for_keys(keys, task, targets) if keys else None
+    sa = fast_scores(task, y_true, pa, targets, sampler.codes, only=only)
+    sb = fast_scores(task, y_true, pb, targets, sampler.codes, only=only)
     keys = [k for k in (keys or sa) if k in sa and k in sb]
-    diffs: dict[str, list[float]] = {k: [] for k in keys}
-    for _ in range(n_resamples):
-        idx, codes = sampler.draw()
-        ra = fast_scores(task, y_true[idx], pa[idx], target_names, codes, only=only)
-        rb = fast_scores(task, y_true[idx], pb[idx], target_names, codes, only=only)
+    diffs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for w in sampler.chunks(n_resamples):
+        ra = resampled_scores(task, y_true, pa, targets, sampler.codes, None, w, only)
+        rb = resampled_scores(task, y_true, pb, targets, sampler.codes, None, w, only)
         for k in keys:
-            diffs[k].append(ra.get(k, np.nan) - rb.get(k, np.nan))
+            nan = np.full(len(w), np.nan)
+            diffs[k].append(ra.get(k, nan) - rb.get(k, nan))
     out = {}
     for k in keys:
-        d = np.asarray(diffs[k], dtype=float)
+        d = np.concatenate(diffs[k])
         d = d[np.isfinite(d)]
         lo, hi = _percentiles(d, level)
         if d.size:
