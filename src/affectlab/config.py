@@ -206,5 +206,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | Non
     """Read a YAML config, apply overrides (and a seed), validate."""
     raw = apply_overrides(read_yaml(path), overrides)
     if seed is not None:
+        # --seed/--seeds re-draw every random split too, so seeds measure the protocol's variance
         raw["seed"] = seed
+        split = raw.setdefault("split", {})
+        if isinstance(split, dict):
+            split["seed"] = seed
     return validate_config(raw, str(path))

@@ -1,8 +1,10 @@
 """The train and predict flows behind ``affectlab train`` and ``affectlab predict``.
 
-``train_run``: read → split (dev protocol, or the file's own splits) → features (cached) → fit
-with selection on validation → baselines on the same rows → optional refit on all training
-data → run directory. ``predict_run``: run directory + new data → prediction CSV.
+``train_run``: read → validate (task, target kinds, protocol) → features (cached) → either a
+hold-out protocol (fit with selection on validation → baselines on the same rows → optional
+refit on all training data) or cross-validation (:mod:`affectlab.cross_validation`: out-of-fold
+predictions, per-fold and pooled scores, a final model refitted on all data) → run directory.
+``predict_run``: run directory + new data → prediction CSV (class names for category targets).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .errors import AffectlabError
-from .evaluation.scoring import HEADLINE, higher_is_better, score_arrays
+from .evaluation.scoring import higher_is_better, score_arrays
+from .tasks import Task, get_task
 from .features.text import embed_texts
 from .io import write_csv
 from .models import MODELS
@@ -32,14 +35,6 @@ from .paths import default_cache_dir
 from .runs.rundir import RunDir, file_sha256, save_checkpoint
 
 log = logging.getLogger(__name__)
-
-#: baselines reported beside every model of a task when the config names none
-DEFAULT_BASELINES: dict[str, list[str]] = {
-    "semeval": ["global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"],
-    "mosi": ["global_mean"],
-    "generic": ["global_mean"],
-}
-
 
 @dataclass
 class Notes:
@@ -53,7 +48,7 @@ class Notes:
 
 
 def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None, Corpus | None]:
-    """(train, val, test) for model selection, following ``cfg.split``."""
+    """(train, val, test) for model selection, following a hold-out ``cfg.split``."""
     s = cfg.split
     if s.kind == "given":
         if "split" not in corpus.frame:
@@ -78,6 +73,7 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
                   params: dict | None = None) -> Estimator:
     """Build the estimator a config names (or a named baseline with its defaults)."""
     cls = MODELS.get(name or cfg.model.name)
+    cls.check_target_kinds(name or cfg.model.name, targets)
     try:
         estimator = cls(targets, **(cfg.model.params() if params is None else params))
     except TypeError as err:
@@ -101,33 +97,113 @@ def attach_features(corpus: Corpus, cfg: RunConfig, needed: set[str]) -> tuple[C
     return corpus, stats
 
 
-def make_scorer(task: str, targets: tuple[TargetSpec, ...], train_groups: set[str]) -> Callable[[Corpus, np.ndarray], dict]:
-    names = [t.name for t in targets]
-
+def make_scorer(task: "str | Task", targets: tuple[TargetSpec, ...], train_groups: set[str]) -> Callable[[Corpus, np.ndarray], dict]:
     def scorer(corpus: Corpus, pred: np.ndarray) -> dict[str, float]:
         groups = corpus.frame["group"].to_numpy()
         seen = corpus.frame["group"].isin(train_groups).to_numpy()
-        return score_arrays(task, corpus.target_matrix(), pred, names, groups, seen)
+        return score_arrays(task, corpus.target_matrix(), pred, targets, groups, seen)
 
     return scorer
+
+
+def named_columns(frame: pd.DataFrame, values: np.ndarray, targets: tuple[TargetSpec, ...], prefix: str = "pred_") -> pd.DataFrame:
+    """Add ``<prefix><target>`` columns: class names for category targets, numbers otherwise."""
+    for j, t in enumerate(targets):
+        frame[f"{prefix}{t.name}"] = t.decode(values[:, j]) if t.is_category else values[:, j]
+    return frame
 
 
 def prediction_frame(corpus: Corpus, pred: np.ndarray, split: str, train_groups: set[str]) -> pd.DataFrame:
     frame = pd.DataFrame({"split": split, "id": corpus.frame["id"].to_numpy(), "group": corpus.frame["group"].to_numpy()})
     y = corpus.target_matrix()
     for j, t in enumerate(corpus.targets):
-        frame[t.name] = y[:, j]
-    for j, t in enumerate(corpus.targets):
-        frame[f"pred_{t.name}"] = pred[:, j]
+        frame[t.name] = t.decode(y[:, j]) if t.is_category else y[:, j]
+    named_columns(frame, pred, corpus.targets)
     frame["seen"] = corpus.frame["group"].isin(train_groups).to_numpy()
     return frame
+
+
+def baseline_names(cfg: RunConfig, task: Task, targets: tuple[TargetSpec, ...], notes: Notes) -> list[str]:
+    """The config's baselines, or the task's defaults that can predict every target's kind."""
+    names = cfg.baselines if cfg.baselines is not None else list(task.baselines)
+    out = []
+    for name in names:
+        if name == cfg.model.name:
+            continue
+        kinds = getattr(MODELS.get(name), "target_kinds", frozenset({"regression"}))
+        unfit = [t.name for t in targets if t.kind not in kinds]
+        if unfit and cfg.baselines is None:
+            continue  # a default baseline for another kind of target (e.g. ridge for a category)
+        if unfit:
+            raise AffectlabError(f"baseline {name} cannot predict {', '.join(unfit)} (it handles "
+                                 f"{' and '.join(sorted(kinds))} targets)")
+        out.append(name)
+    return out
 
 
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool = False,
+@dataclass
+class Prepared:
+    """Everything validated before the first slow step: data, task, model, baselines, features."""
+
+    cfg: RunConfig
+    task: Task
+    corpus: Corpus
+    estimator: Estimator
+    baselines: dict[str, Estimator]
+    monitor: str
+    feature_stats: dict[str, Any]
+
+
+def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
+    """Feature keys a model can have: the corpus's arrays, plus text embeddings when it has text."""
+    have = set(corpus.features)
+    if corpus.has_text and cfg.features.text.kind != "none":
+        have.add("text")
+    return have
+
+
+def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> Prepared:
+    """Read and validate; then compute (or load cached) features. Every check runs before encoding."""
+    task = get_task(cfg.task)
+    corpus = read_corpus(data, cfg.data, require_labels=True).with_inferred_classes()
+    targets = corpus.targets
+    if not targets:
+        raise AffectlabError(f"{corpus.name or 'data'}: the config declares no targets")
+    for t in targets:
+        if t.is_category and len(t.classes) < 2:
+            raise AffectlabError(f"{corpus.name or 'data'}: category target {t.name!r} has {len(t.classes)} class(es); need at least 2")
+    single = int((corpus.group_sizes() < 2).sum())
+    if single and task.single_sample_note:
+        notes.add(f"{single} {task.single_sample_note}")
+    # the protocol is checked before encoding so that a split that cannot work fails fast
+    if cfg.split.is_cross_validation:
+        from .cross_validation import check_classes_in_training_folds, plan_folds
+
+        check_classes_in_training_folds(corpus, plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed))
+    else:
+        split_corpus(corpus, cfg)
+
+    estimator = estimator_for(cfg, targets)
+    have = available_features(corpus, cfg)
+    baselines = {}
+    for name in baseline_names(cfg, task, targets, notes):
+        b = estimator_for(cfg, targets, name, {})
+        lacking = [f for f in b.needs_features if f not in have] + (["raw text"] if b.needs_raw_text and not corpus.has_text else [])
+        if lacking and cfg.baselines is None:
+            continue  # a default baseline for features this data does not have
+        baselines[name] = b
+    needed = set(estimator.needs_features)
+    for b in baselines.values():
+        needed |= set(b.needs_features)
+    corpus, stats = attach_features(corpus, cfg, needed)
+    return Prepared(cfg, task, corpus, estimator, baselines, task.monitor(cfg.training.monitor), stats)
+
+
+def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path, *, resume: bool = False,
               on_epoch: Callable[[int, dict], None] | None = None, notes: Notes | None = None) -> Path | None:
     """Train ``cfg`` on ``data`` and write a complete run directory at ``out``.
 
@@ -135,40 +211,46 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     """
     notes = notes or Notes()
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    corpus = read_corpus(data, cfg.data, require_labels=True)
-    targets = corpus.targets
-    if not targets:
-        raise AffectlabError(f"{data}: the config declares no targets")
-    single = (corpus.group_sizes() < 2).sum()
-    if single and cfg.task == "semeval":
-        notes.add(f"{single} user(s) have a single text: they count for r_between only, not r_within")
-    # split once before encoding so that a split that cannot work fails before the slow step
-    train, val, test = split_corpus(corpus, cfg)
-    train_groups = set(train.frame["group"])
-
-    estimator = estimator_for(cfg, targets)
-    baseline_names = cfg.baselines if cfg.baselines is not None else DEFAULT_BASELINES.get(cfg.task, [])
-    baselines = {name: estimator_for(cfg, targets, name, {}) for name in baseline_names if name != cfg.model.name}
-    needed = set(estimator.needs_features)
-    for b in baselines.values():
-        needed |= set(b.needs_features)
     t = time.perf_counter()
-    corpus_f, feat_stats = attach_features(corpus, cfg, needed)
-    timings["features"] = time.perf_counter() - t
-    train, val, test = split_corpus(corpus_f, cfg)
+    prep = prepare(cfg, data, notes)
+    timings = {"features": time.perf_counter() - t}
+    if cfg.split.is_cross_validation:
+        return _train_cross_validation(prep, data, out, notes, timings, t0, on_epoch)
+    return _train_holdout(prep, data, out, notes, timings, t0, resume, on_epoch)
 
-    monitor = cfg.training.monitor if cfg.training.monitor != "score" or cfg.task == "semeval" else HEADLINE[cfg.task]
-    scorer = make_scorer(cfg.task, targets, train_groups)
-    ctx = FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
-                     monitor_higher_is_better=higher_is_better(monitor), work_dir=str(out), resume=resume,
-                     on_epoch=on_epoch)
+
+def _data_facts(data: "str | Path | pd.DataFrame") -> dict[str, Any]:
+    if isinstance(data, pd.DataFrame):
+        return {"path": None, "sha256": None, "rows": len(data)}
+    return {"path": str(Path(data).resolve()), "sha256": file_sha256(data) if Path(data).is_file() else None}
+
+
+def _checkpoint(run: RunDir, prep: Prepared, final: Estimator) -> None:
+    cfg = prep.cfg
+    save_checkpoint(run.path / "checkpoint.ckpt", cfg.model.name, cfg.model.params(),
+                    [t.describe() for t in prep.corpus.targets], final.state(), {"text": cfg.features.text.model_dump()})
+
+
+def _context(prep: Prepared, scorer, out: str | Path | None, *, resume: bool = False, on_epoch=None,
+             fixed_epochs: int | None = None) -> FitContext:
+    return FitContext(training=prep.cfg.training, seed=prep.cfg.seed, scorer=scorer, monitor=prep.monitor,
+                      monitor_higher_is_better=higher_is_better(prep.monitor), work_dir=None if out is None else str(out),
+                      resume=resume, on_epoch=on_epoch, fixed_epochs=fixed_epochs)
+
+
+def _train_holdout(prep: Prepared, data, out, notes: Notes, timings: dict[str, float], t0: float, resume: bool,
+                   on_epoch) -> Path | None:
+    cfg, corpus_f, targets, estimator = prep.cfg, prep.corpus, prep.corpus.targets, prep.estimator
+    train, val, test = split_corpus(corpus_f, cfg)
+    train_groups = set(train.frame["group"])
+    scorer = make_scorer(prep.task, targets, train_groups)
+    ctx = _context(prep, scorer, out, resume=resume, on_epoch=on_epoch)
     t = time.perf_counter()
     result = estimator.fit(train, val, ctx)
     timings["fit"] = time.perf_counter() - t
     if not result.extra.get("is_global_zero", True):
         # other DDP ranks only take part in the collective refit; rank 0 writes everything
-        _refit(cfg, estimator, result, corpus_f, targets, monitor)
+        _refit(prep, result, corpus_f)
         return None
 
     run = RunDir.create(out)
@@ -179,9 +261,9 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
     timings["predict"] = time.perf_counter() - t
 
     baseline_rows, baseline_metrics, baseline_seconds = [], {}, {}
-    for name, b in baselines.items():
+    for name, b in prep.baselines.items():
         t_b = time.perf_counter()
-        b.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor))
+        b.fit(train, val, _context(prep, scorer, None))
         baseline_seconds[name] = time.perf_counter() - t_b
         baseline_metrics[name] = {}
         for split_name, part in parts.items():
@@ -190,12 +272,10 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
             p = b.predict(part)
             baseline_metrics[name][split_name] = scorer(part, p)
             rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
-            for j, tgt in enumerate(targets):
-                rows[f"pred_{tgt.name}"] = p[:, j]
-            baseline_rows.append(rows)
+            baseline_rows.append(named_columns(rows, p, targets))
 
     t = time.perf_counter()
-    final = _refit(cfg, estimator, result, corpus_f, targets, monitor)
+    final = _refit(prep, result, corpus_f)
     refit = final is not estimator
     if refit:
         timings["refit"] = time.perf_counter() - t
@@ -211,50 +291,121 @@ def train_run(cfg: RunConfig, data: str | Path, out: str | Path, *, resume: bool
         run.write_baselines(pd.concat(baseline_rows, ignore_index=True))
     run.write_metrics(result.history or [{"epoch": 0, **{f"train_{k}": v for k, v in metrics["train"].items()},
                                           **({f"val_{k}": v for k, v in metrics["val"].items()} if "val" in metrics else {})}])
-    save_checkpoint(run.path / "checkpoint.ckpt", cfg.model.name, cfg.model.params(),
-                    [t.__dict__ | {"classes": list(t.classes)} for t in targets], final.state(),
-                    {"text": cfg.features.text.model_dump()})
+    _checkpoint(run, prep, final)
     run.write_config(cfg)
     timings["total"] = time.perf_counter() - t0
     epochs_run = len(result.history)
     summary = {
-        "task": cfg.task, "model": cfg.model.name,
-        "targets": [{"name": t.name, "low": t.low, "high": t.high} for t in targets],
+        "task": cfg.task, "model": cfg.model.name, "targets": [t.describe() for t in targets],
         "metrics": metrics, "baselines": baseline_metrics, "baseline_fit_seconds": baseline_seconds,
         "best_epoch": result.best_epoch, "epochs_run": epochs_run, "n_params": result.n_params,
         "timings": {**timings, "per_epoch": (timings["fit"] / epochs_run) if epochs_run else None},
         "peak_memory_mb": peak_memory_mb(),
-        "selection": {"split": "val" if val is not None else None, "monitor": monitor,
+        "selection": {"split": "val" if val is not None else None, "monitor": prep.monitor,
                       "test_used_for_selection": False, "test_evaluated_once": test is not None},
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "nonfinite": corpus.meta.get("nonfinite", {}),
-        "features": feat_stats,
-        "data": {"path": str(Path(data).resolve()), "sha256": file_sha256(data) if Path(data).is_file() else None},
+        "nonfinite": corpus_f.meta.get("nonfinite", {}),
+        "features": prep.feature_stats,
+        "data": _data_facts(data),
         "refit_full": refit, "warnings": notes.lines, "argv": sys.argv[1:],
     }
     run.write_summary(summary)
     return run.path
 
 
-def _refit(cfg: RunConfig, estimator: Estimator, result, corpus: Corpus, targets, monitor: str) -> Estimator:
+def _train_cross_validation(prep: Prepared, data, out, notes: Notes, timings: dict[str, float], t0: float,
+                            on_epoch) -> Path:
+    """The cross-validation protocol (see :mod:`affectlab.cross_validation`)."""
+    from .cross_validation import describe_protocol, plan_folds, run_folds
+    from .evaluation.bootstrap import bootstrap_scores
+
+    cfg, corpus, targets, task = prep.cfg, prep.corpus, prep.corpus.targets, prep.task
+    s = cfg.split
+    folds = plan_folds(corpus, s.kind, s.k, s.seed)
+    no_groups = set()  # every fold's test groups are unseen by its model: no seen/unseen split
+    scorer = make_scorer(task, targets, no_groups)
+
+    def context(fold: int, suffix: str | None) -> FitContext:
+        work = None if suffix is None else Path(out) / "lightning" / suffix
+        return _context(prep, scorer, work, on_epoch=on_epoch)
+
+    t = time.perf_counter()
+    cv = run_folds(corpus, folds, lambda: estimator_for(cfg, targets),
+                   {name: (lambda name=name: estimator_for(cfg, targets, name, {})) for name in prep.baselines},
+                   context, scorer, s.inner_fraction, cfg.seed + s.seed, by_group=s.kind != "kfold",
+                   on_fold=lambda f: notes.add(f"fold {f.index}/{len(folds)} (held out {', '.join(f.test_groups[:3])}"
+                                               f"{'...' if len(f.test_groups) > 3 else ''}): {prep.monitor} "
+                                               f"{f.metrics.get(prep.monitor, float('nan')):.3f}"))
+    timings["folds"] = time.perf_counter() - t
+
+    # the final model for predict: all data; networks for the median of the folds' selected epochs
+    t = time.perf_counter()
+    final = estimator_for(cfg, targets)
+    epochs = max(1, cv.median_best_epoch()) if final.is_neural else None
+    final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
+    timings["refit"] = time.perf_counter() - t
+
+    y = corpus.target_matrix()
+    groups = corpus.frame["group"].astype(str).to_numpy()
+    pooled = scorer(corpus, cv.oof)
+    cis = bootstrap_scores(task, y, cv.oof, targets, groups)
+    baseline_pooled = {name: {"oof": scorer(corpus, p)} for name, p in cv.baseline_oof.items()}
+
+    run = RunDir.create(out)
+    frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
+    frame.insert(3, "fold", cv.fold_of)
+    run.write_predictions(frame)
+    if cv.baseline_oof:
+        rows = []
+        for name, p in cv.baseline_oof.items():
+            part = pd.DataFrame({"split": "oof", "id": corpus.frame["id"].to_numpy(), "baseline": name, "fold": cv.fold_of})
+            rows.append(named_columns(part, p, targets))
+        run.write_baselines(pd.concat(rows, ignore_index=True))
+    history = [row for f in cv.folds for row in f.history] or [
+        {"fold": f.index, "epoch": 0, **{f"test_{k}": v for k, v in f.metrics.items()}} for f in cv.folds]
+    run.write_metrics(history)
+    _checkpoint(run, prep, final)
+    run.write_config(cfg)
+    timings["total"] = time.perf_counter() - t0
+    protocol = describe_protocol(s.kind, s.k, len(folds), s.seed, cfg.seed, targets, final.is_neural, s.inner_fraction)
+    summary = {
+        "task": cfg.task, "model": cfg.model.name, "targets": [t.describe() for t in targets],
+        "metrics": {"oof": pooled}, "baselines": baseline_pooled, "baseline_fit_seconds": {},
+        "best_epoch": epochs or 0, "epochs_run": epochs or 0, "n_params": cv.n_params,
+        "timings": {**timings, "per_fold": timings["folds"] / len(folds), "per_epoch": None},
+        "peak_memory_mb": peak_memory_mb(),
+        "selection": {"split": "inner validation of each training fold" if final.is_neural else None,
+                      "monitor": prep.monitor, "test_used_for_selection": False, "test_evaluated_once": True},
+        "splits": {"oof": len(corpus)}, "n_groups": {"oof": int(corpus.frame["group"].nunique())},
+        "protocol": protocol, "folds": [f.describe() for f in cv.folds],
+        "pooled": pooled, "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}}, "unit": task.unit,
+        "nonfinite": corpus.meta.get("nonfinite", {}), "features": prep.feature_stats, "data": _data_facts(data),
+        "refit_full": True, "warnings": notes.lines, "argv": sys.argv[1:],
+    }
+    run.write_summary(summary)
+    return run.path
+
+
+def _refit(prep: Prepared, result, corpus: Corpus) -> Estimator:
     """After selection: a new estimator fitted on all training data for the selected epochs.
 
-    Returns ``estimator`` itself when no refit is configured (or the file's own splits are used).
+    Returns the selected estimator itself when no refit is configured (or the file's own splits are used).
     """
+    cfg = prep.cfg
     if not cfg.training.refit_full or cfg.split.kind == "given":
-        return estimator
-    final = estimator_for(cfg, targets)
-    epochs = max(1, result.best_epoch) if estimator.is_neural else None
-    scorer = make_scorer(cfg.task, targets, set(corpus.frame["group"]))
-    final.fit(corpus, None, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
-                                       fixed_epochs=epochs))
+        return prep.estimator
+    final = estimator_for(cfg, corpus.targets)
+    epochs = max(1, result.best_epoch) if final.is_neural else None
+    scorer = make_scorer(prep.task, corpus.targets, set(corpus.frame["group"]))
+    final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
     return final
 
 
-def predict_run(run_dir: str | Path, data: str | Path, out: str | Path, split: str | None = None,
+def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
                 notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path, pd.DataFrame]:
-    """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``).
+    """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
+    the class name for a category target) unless ``out`` is None.
 
     ``data_options`` are merged into the run's ``data.options`` (e.g. ``{"trust_pickle": True}``).
     """
@@ -270,20 +421,20 @@ def predict_run(run_dir: str | Path, data: str | Path, out: str | Path, split: s
     elif "split" in corpus.frame and corpus.frame["split"].nunique() > 1:
         notes.add(f"{data}: no --split given; predicting all {len(corpus)} samples of splits "
                   f"{', '.join(sorted(corpus.frame['split'].unique()))}")
-    targets = tuple(TargetSpec(t["name"], t["low"], t["high"], t.get("kind", "regression"), tuple(t.get("classes", ())))
-                    for t in ckpt["targets"])
+    targets = tuple(TargetSpec.from_dict(t) for t in ckpt["targets"])
+    corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
     corpus, _ = attach_features(corpus, cfg, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
-    if known and cfg.task == "semeval":
+    unit = get_task(cfg.task).unit
+    if known:
         unseen = sorted(set(corpus.frame["group"]) - known)
         if unseen:
-            notes.add(f"{len(unseen)} of {corpus.frame['group'].nunique()} users were not seen in training: "
-                      "predicted from their texts alone")
+            notes.add(f"{len(unseen)} of {corpus.frame['group'].nunique()} {unit}s were not seen in training: "
+                      "predicted from their samples alone")
     pred = estimator.predict(corpus)
-    frame = corpus.output_frame()
-    for j, t in enumerate(targets):
-        frame[f"pred_{t.name}"] = pred[:, j]
-    write_csv(out, frame)
-    return Path(out), frame
+    frame = named_columns(corpus.output_frame(), pred, targets)
+    if out is not None:
+        write_csv(out, frame)
+    return (None if out is None else Path(out)), frame

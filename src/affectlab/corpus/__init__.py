@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from ..config import DataConfig
 from ..errors import AffectlabError
 from . import csd as _csd  # noqa: F401  (registers the reader)
@@ -12,11 +14,16 @@ from . import semeval as _semeval  # noqa: F401
 from . import table as _table  # noqa: F401
 from .base import Corpus, TargetSpec
 from .registry import READERS
-from .splits import check_disjoint, dev_split, group_kfold, latest_per_group, unseen_groups
+from .splits import (check_disjoint, cross_validation_folds, dev_split, group_kfold, inner_validation, kfold,
+                     latest_per_group, leave_one_group_out, unseen_groups)
 
 
-def read_corpus(path: str | Path, cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
-    """Read ``path`` with the reader that ``cfg.format`` names."""
+def read_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
+    """Read ``path`` with the reader that ``cfg.format`` names; a DataFrame goes to the table reader."""
+    if isinstance(path, pd.DataFrame):
+        if cfg.format not in ("table", "semeval"):
+            raise AffectlabError(f"a DataFrame is read as a table (data.format: table), not as {cfg.format!r}")
+        return READERS.get(cfg.format)(path, cfg, require_labels=require_labels)
     if not Path(path).exists():
         raise AffectlabError(f"{path}: no such file or folder")
     return READERS.get(cfg.format)(path, cfg, require_labels=require_labels)
@@ -24,5 +31,6 @@ def read_corpus(path: str | Path, cfg: DataConfig, *, require_labels: bool = Fal
 
 __all__ = [
     "Corpus", "TargetSpec", "READERS", "read_corpus", "dev_split", "group_kfold",
-    "latest_per_group", "unseen_groups", "check_disjoint",
+    "latest_per_group", "unseen_groups", "check_disjoint", "cross_validation_folds", "leave_one_group_out", "kfold",
+    "inner_validation",
 ]

@@ -4,6 +4,9 @@
 - :func:`latest_per_group`: the latest fraction of every group's samples (seen person, later time).
 - :func:`dev_split`: both at once, the protocol we select models with on SemEval.
 - :func:`group_kfold`: k folds of whole groups.
+- :func:`cross_validation_folds`: the test masks of a cross-validation protocol
+  (``group_kfold``, ``leave_one_group_out``, ``kfold``), refusing protocols the data cannot support.
+- :func:`inner_validation`: the part of a training fold held out for selection, by group.
 
 >>> import pandas as pd
 >>> from affectlab.corpus.base import Corpus
@@ -72,6 +75,73 @@ def group_kfold(corpus: Corpus, k: int, seed: int = 0) -> list[np.ndarray]:
     order = np.random.default_rng(seed).permutation(groups)
     folds = np.array_split(order, k)
     return [corpus.frame["group"].isin(f).to_numpy() for f in folds]
+
+
+def leave_one_group_out(corpus: Corpus) -> list[np.ndarray]:
+    """One boolean test mask per group (in sorted group order).
+
+    >>> c = Corpus(pd.DataFrame({"id": list("abcd"), "group": list("xyxz"), "order": [0, 0, 1, 0]}))
+    >>> [m.tolist() for m in leave_one_group_out(c)]
+    [[True, False, True, False], [False, True, False, False], [False, False, False, True]]
+    """
+    groups = corpus.frame["group"].to_numpy()
+    return [groups == g for g in sorted(set(groups))]
+
+
+def kfold(corpus: Corpus, k: int, seed: int = 0) -> list[np.ndarray]:
+    """``k`` boolean test masks over shuffled samples, ignoring groups."""
+    if k < 2 or k > len(corpus):
+        raise AffectlabError(f"k-fold needs 2 <= k <= number of samples ({len(corpus)}), got {k}")
+    order = np.random.default_rng(seed).permutation(len(corpus))
+    masks = []
+    for part in np.array_split(order, k):
+        m = np.zeros(len(corpus), dtype=bool)
+        m[part] = True
+        masks.append(m)
+    return masks
+
+
+def cross_validation_folds(corpus: Corpus, kind: str, k: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Test masks of the ``kind`` protocol; one-line errors for data that cannot support it.
+
+    >>> c = Corpus(pd.DataFrame({"id": list("abcdef"), "group": list("xxyyzz"), "order": range(6)}))
+    >>> len(cross_validation_folds(c, "leave_one_group_out")), len(cross_validation_folds(c, "group_kfold", 2))
+    (3, 2)
+    >>> cross_validation_folds(c, "group_kfold", 4)
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: data: group_kfold with k=4 needs at least 4 groups; the data has 3
+    """
+    name = corpus.name or "data"
+    n_groups = int(corpus.frame["group"].nunique())
+    if kind in ("group_kfold", "leave_one_group_out"):
+        if n_groups == len(corpus) and "group" not in corpus.source_columns and len(corpus) > 2:
+            raise AffectlabError(f"{name}: split.kind {kind} needs a group column (data.columns.group: speaker, user, "
+                                 "video...); without one every sample is its own group")
+        if n_groups < 2:
+            raise AffectlabError(f"{name}: split.kind {kind} needs at least 2 groups; the data has {n_groups}")
+    if kind == "leave_one_group_out":
+        return leave_one_group_out(corpus)
+    if kind == "group_kfold":
+        if k > n_groups:
+            raise AffectlabError(f"{name}: group_kfold with k={k} needs at least {k} groups; the data has {n_groups}")
+        return group_kfold(corpus, k, seed)
+    if kind == "kfold":
+        if k > len(corpus):
+            raise AffectlabError(f"{name}: kfold with k={k} needs at least {k} samples; the data has {len(corpus)}")
+        return kfold(corpus, k, seed)
+    raise AffectlabError(f"{name}: {kind!r} is not a cross-validation protocol")
+
+
+def inner_validation(corpus: Corpus, fraction: float, seed: int = 0, *, by_group: bool = True) -> np.ndarray:
+    """Mask of a training fold's rows held out for selection: whole groups when there are at least
+    two (so selection never sees a test-like group's other samples), otherwise random rows."""
+    if by_group and corpus.frame["group"].nunique() >= 2:
+        return unseen_groups(corpus, fraction, seed)
+    n_out = min(len(corpus) - 1, max(1, int(round(fraction * len(corpus)))))
+    mask = np.zeros(len(corpus), dtype=bool)
+    mask[np.random.default_rng(seed).choice(len(corpus), size=n_out, replace=False)] = True
+    return mask
 
 
 def check_disjoint(parts: dict[str, Corpus], *, by: str = "id") -> None:

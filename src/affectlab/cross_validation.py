@@ -1,0 +1,166 @@
+"""Cross-validation as a run protocol: out-of-fold predictions, per-fold and pooled scores.
+
+For each outer fold (``split.kind``: ``group_kfold``, ``leave_one_group_out`` or ``kfold``):
+
+1. the fold's test part is set aside; nothing of it is seen until its predictions are made;
+2. a network selects its epoch (early stopping) on an inner validation part carved out of the
+   training part by group (``split.inner_fraction`` of its groups); a closed-form model is
+   fitted on the whole training part and chooses its own hyper-parameters there (e.g. by inner
+   group cross-validation) — selection never looks at the test fold;
+3. the selected model and every baseline predict the test fold.
+
+Every sample thus gets exactly one out-of-fold prediction. The run reports each fold's scores
+and the pooled scores over all out-of-fold predictions with bootstrap intervals (the task's unit
+resampled). ``predict`` uses a final model refitted on all the data (networks for the median of
+the folds' selected epochs), documented in docs/protocols.md.
+
+>>> import numpy as np, pandas as pd
+>>> from affectlab.corpus.base import Corpus
+>>> c = Corpus(pd.DataFrame({"id": list("abcdef"), "group": list("xxyyzz"), "order": range(6)}))
+>>> [f.test_groups for f in plan_folds(c, "leave_one_group_out", 5, 0)]
+[['x'], ['y'], ['z']]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .corpus.base import Corpus, TargetSpec
+from .corpus.splits import cross_validation_folds, inner_validation
+from .errors import AffectlabError
+from .models.base import Estimator, FitContext, FitResult
+
+
+@dataclass
+class Fold:
+    """One outer fold: its test mask and the groups it holds out."""
+
+    index: int
+    test: np.ndarray
+    test_groups: list[str]
+
+
+@dataclass
+class FoldOutcome:
+    """What one fold produced (all numbers traceable to predictions.csv's ``fold`` column)."""
+
+    index: int
+    n_train: int
+    n_inner_val: int
+    n_test: int
+    test_groups: list[str]
+    best_epoch: int
+    seconds: float
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        """The summary's entry for this fold (``runs.summary.Fold``)."""
+        return {"index": self.index, "metrics": {"test": self.metrics},
+                "sizes": {"train": self.n_train, "inner_val": self.n_inner_val, "test": self.n_test},
+                "groups": self.test_groups, "best_epoch": self.best_epoch, "seconds": self.seconds,
+                "baselines": self.baselines}
+
+
+@dataclass
+class CrossValidationResult:
+    """Out-of-fold predictions of the model and the baselines, and each fold's outcome."""
+
+    oof: np.ndarray
+    fold_of: np.ndarray
+    baseline_oof: dict[str, np.ndarray]
+    folds: list[FoldOutcome]
+    n_params: int = 0
+
+    def median_best_epoch(self) -> int:
+        epochs = [f.best_epoch for f in self.folds if f.best_epoch > 0]
+        return int(np.median(epochs)) if epochs else 0
+
+
+def plan_folds(corpus: Corpus, kind: str, k: int, seed: int) -> list[Fold]:
+    """The outer folds of a protocol, each with the groups it holds out."""
+    groups = corpus.frame["group"].astype(str).to_numpy()
+    return [Fold(i, mask, sorted(set(groups[mask]))) for i, mask in enumerate(cross_validation_folds(corpus, kind, k, seed))]
+
+
+def check_classes_in_training_folds(corpus: Corpus, folds: list[Fold]) -> None:
+    """Refuse a protocol whose training part lacks a class that its test fold holds.
+
+    A model cannot predict a class it never saw: the fold's score would be silently capped.
+    """
+    y = corpus.target_matrix()
+    for j, t in enumerate(corpus.targets):
+        if not t.is_category:
+            continue
+        for fold in folds:
+            train_classes = set(y[~fold.test, j][~np.isnan(y[~fold.test, j])].astype(int))
+            test_classes = set(y[fold.test, j][~np.isnan(y[fold.test, j])].astype(int))
+            missing = sorted(test_classes - train_classes)
+            if missing:
+                held = ", ".join(fold.test_groups[:3]) + ("..." if len(fold.test_groups) > 3 else "")
+                raise AffectlabError(
+                    f"{corpus.name or 'data'}: fold {fold.index + 1} (held out: {held}): class {t.classes[missing[0]]!r} "
+                    f"of target {t.name!r} never occurs in its training part; use fewer folds, group_kfold, or merge rare classes")
+
+
+def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Estimator],
+              baselines: dict[str, Callable[[], Estimator]], make_context: Callable[[int, str | None], FitContext],
+              scorer: Callable[[Corpus, np.ndarray], dict[str, float]], inner_fraction: float, seed: int,
+              by_group: bool = True, on_fold: Callable[[FoldOutcome], None] | None = None) -> CrossValidationResult:
+    """Train and predict every fold (see the module docstring); ``make_context(fold, work_dir_suffix)``."""
+    n, k = len(corpus), len(corpus.targets)
+    oof = np.full((n, k), np.nan)
+    fold_of = np.full(n, -1, dtype=int)
+    baseline_oof = {name: np.full((n, k), np.nan) for name in baselines}
+    outcomes: list[FoldOutcome] = []
+    n_params = 0
+    for fold in folds:
+        t0 = time.perf_counter()
+        train, test = corpus.subset(~fold.test), corpus.subset(fold.test)
+        estimator = make_estimator()
+        if estimator.is_neural:
+            inner = inner_validation(train, inner_fraction, seed + fold.index, by_group=by_group)
+            fit_train, fit_val = train.subset(~inner), train.subset(inner)
+        else:
+            fit_train, fit_val = train, None
+        result: FitResult = estimator.fit(fit_train, fit_val, make_context(fold.index, f"fold{fold.index + 1}"))
+        n_params = result.n_params or n_params
+        pred = estimator.predict(test)
+        oof[fold.test] = pred
+        fold_of[fold.test] = fold.index + 1
+        outcome = FoldOutcome(fold.index + 1, len(fit_train), 0 if fit_val is None else len(fit_val), len(test),
+                              fold.test_groups, result.best_epoch, 0.0, scorer(test, pred),
+                              history=[{"fold": fold.index + 1, **row} for row in result.history])
+        for name, make in baselines.items():
+            b = make()
+            b.fit(train, None, make_context(fold.index, None))
+            bp = b.predict(test)
+            baseline_oof[name][fold.test] = bp
+            outcome.baselines[name] = scorer(test, bp)
+        outcome.seconds = time.perf_counter() - t0
+        outcomes.append(outcome)
+        if on_fold is not None:
+            on_fold(outcome)
+    return CrossValidationResult(oof, fold_of, baseline_oof, outcomes, n_params)
+
+
+def describe_protocol(kind: str, k: int, n_folds: int, split_seed: int, seed: int, targets: tuple[TargetSpec, ...],
+                      neural: bool, inner_fraction: float) -> dict[str, Any]:
+    """What the protocol was and what a different seed would vary (printed and stored in the summary)."""
+    varied = ["model initialisation and data order"] if neural else []
+    if kind in ("group_kfold", "kfold"):
+        varied.append("fold assignment")
+    if neural:
+        varied.append("inner validation groups")
+    return {"kind": kind, "k": k if kind != "leave_one_group_out" else n_folds, "n_folds": n_folds,
+            "seed": split_seed, "model_seed": seed, "inner_fraction": inner_fraction if neural else None,
+            "folds_hold_out": "samples" if kind == "kfold" else "groups",
+            "selection": "inner validation part of each training fold (by group)" if neural
+            else "inside each training fold (the model's own inner cross-validation, if any)",
+            "varied": ", ".join(varied) if varied else "nothing: the folds and the closed-form fits are deterministic",
+            "final_model": "refitted on all data"}
