@@ -105,3 +105,28 @@ def test_compare_bad_input(tmp_path, capsys):
     (tmp_path / "notrun").mkdir()
     code, _, err = run_cli(["compare", tmp_path / "notrun"], capsys)
     assert code == 2 and "not a run directory" in err
+
+
+def test_permutation_p_equals_full_enumeration_of_splits():
+    from itertools import combinations
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.6, 0.02, 5), rng.normal(0.58, 0.02, 6)
+    pooled, obs = np.concatenate([a, b]), a.mean() - b.mean()
+    diffs = []
+    for idx in combinations(range(11), 5):  # all 462 ways to split 11 runs into groups of 5 and 6
+        mask = np.zeros(11, bool)
+        mask[list(idx)] = True
+        diffs.append(pooled[mask].mean() - pooled[~mask].mean())
+    diffs = np.asarray(diffs)
+    tol = 1e-12
+    expected = min(1.0, 2 * min(np.mean(diffs >= obs - tol), np.mean(diffs <= obs + tol)))
+    assert _welch(a, b)["p_permutation"] == pytest.approx(expected)
+
+
+def test_permutation_p_for_large_groups_is_close_to_the_t_test():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.0, 1.0, 30), rng.normal(0.5, 1.0, 30)  # too many splits: 10000 random ones
+    res = _welch(a, b)
+    assert res["p_permutation"] == pytest.approx(stats.ttest_ind(a, b).pvalue, abs=0.01)
+    assert _welch(a, b) == res  # seeded
