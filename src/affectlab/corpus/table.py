@@ -112,7 +112,9 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
             continue
         present.append(t.name)
         if t.kind == "category":
-            frame[t.name] = raw[column].astype(str).str.strip().to_numpy()
+            labels = raw[column].where(raw[column].notna(), None).map(lambda v: None if v is None else str(v).strip())
+            spec.check(labels.to_numpy(), source)  # a label outside the declared classes
+            frame[t.name] = labels.to_numpy()
             continue
         values = parse_numbers(raw[column], column, source, allow_missing=not require_labels)
         spec.check(values, source)
