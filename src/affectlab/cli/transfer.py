@@ -22,6 +22,7 @@ def transfer(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (K samples, training)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT."),
 ) -> None:
     """Move a trained model onto another extractor's features with adapters; compare against honest alternatives."""
     from ..pipeline import Notes
@@ -34,7 +35,7 @@ def transfer(
     cfg, t_cfg = load_transfer_config(config, overrides, seed=seed)
     notes = Notes()
     progress = None if quiet else (lambda msg: err_console.print(f"[dim]{msg}[/dim]", highlight=False))
-    run_dir = transfer_run(cfg, t_cfg, source_run, data, out, notes=notes, progress=progress)
+    run_dir = transfer_run(cfg, t_cfg, source_run, data, out, notes=notes, progress=progress, overwrite=overwrite)
     from ..runs.rundir import RunDir
 
     summary = RunDir.open(run_dir).summary()

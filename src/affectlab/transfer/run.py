@@ -8,14 +8,14 @@ comparison on the target test split (adapted vs from scratch on the same K label
 standardisation-only linear map vs oracle on all target training labels, bootstrap CIs over
 videos) → a normal run directory that ``affectlab predict`` reads.
 
-Nothing is written until everything has run: outputs go to a temporary folder beside ``--out``
-and are moved into place at the end.
+The run directory is recorded by :class:`~affectlab.runs.rundir.RunRecorder` (staged): ``--out``
+is checked before any work (an existing non-empty folder is refused unless ``overwrite``),
+outputs go to a temporary folder beside it and are moved into place at the end, so nothing is
+written until everything has run.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -32,10 +32,10 @@ from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import bootstrap_scores, paired_bootstrap
 from ..evaluation.scoring import HEADLINE, higher_is_better
-from ..io import write_csv, write_json, write_text
 from ..models.base import FitContext
 from ..pipeline import Notes, attach_features, estimator_for, make_scorer, prediction_frame, split_corpus
-from ..runs.rundir import RunDir, file_sha256, save_checkpoint
+from ..runs.rundir import RunDir, RunRecorder, file_sha256
+from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
 from .adapters import AdaptedEstimator, AdapterSpec
 from .align import mapping_quality, standardization_map
@@ -58,7 +58,7 @@ REPORT_KEYS = ("mae", "pearson", "acc2_nonneg", "acc2_nozero", "acc7")
 class Source:
     run: Path
     cfg: RunConfig
-    summary: dict[str, Any]
+    summary: RunSummary
     name: str
     params: dict[str, Any]
     estimator: FusionEstimator
@@ -130,13 +130,13 @@ def target_stats(train: Corpus, modalities) -> dict[str, tuple[np.ndarray, np.nd
 
 
 def _source_data(source: Source, t_cfg: TransferConfig, notes: Notes) -> tuple[Corpus, Path]:
-    recorded = (source.summary.get("data") or {}).get("path")
+    recorded = source.summary.data.path
     path = Path(t_cfg.source_data) if t_cfg.source_data else (Path(recorded) if recorded else None)
     if path is None or not path.is_file():
         where = "transfer.source_data" if t_cfg.source_data else "summary.json data.path of the source run"
         raise AffectlabError(f"the source model's training data {str(path) if path else '(not recorded)'} ({where}) is not "
                              "available; alignment needs it: give --set transfer.source_data=PATH")
-    sha = (source.summary.get("data") or {}).get("sha256")
+    sha = source.summary.data.sha256
     if sha and file_sha256(path) != sha:
         notes.add(f"source data {path} differs from the file the source run was trained on (sha256 mismatch)")
     corpus = read_corpus(path, source.cfg.data, require_labels=False)
@@ -157,21 +157,26 @@ def _fit_fusion(source: Source, train: Corpus, val: Corpus | None, cfg: RunConfi
 
 
 def transfer_run(cfg: RunConfig, t_cfg: TransferConfig, source_run: str | Path, data: str | Path, out: str | Path,
-                 notes: Notes | None = None, progress=None) -> Path:
-    """Adapt ``source_run`` to ``data``; write a run directory at ``out`` (see the module docstring)."""
+                 notes: Notes | None = None, progress=None, overwrite: bool = False) -> Path:
+    """Adapt ``source_run`` to ``data``; write a run directory at ``out`` (see the module docstring).
+
+    ``overwrite``: replace an existing run directory at ``out`` (refused otherwise, before any work).
+    """
     notes = notes or Notes()
+    recorder = RunRecorder(out, overwrite=overwrite, staged=True)
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     previous_threads = torch.get_num_threads()
     if t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
     try:
-        return _transfer(cfg, t_cfg, source_run, data, Path(out), notes, say, t0)
+        with recorder:
+            return _transfer(cfg, t_cfg, source_run, data, recorder, notes, say, t0)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) -> Path:
+def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes, say, t0) -> Path:
     timings: dict[str, float] = {}
     source = load_source(source_run, cfg)
     if cfg.split.kind == "given" and cfg.split.val_split == "test":
@@ -300,54 +305,42 @@ def _transfer(cfg, t_cfg, source_run, data, out: Path, notes: Notes, say, t0) ->
     final_cfg = written_config(cfg, t_cfg, source.name, source.params, str(Path(source_run).resolve()))
     stages_frame = pd.DataFrame(history)
     timings["total"] = time.perf_counter() - t0
-    summary = {
-        "task": cfg.task, "model": "adapted", "source_model": source.name, "source_run": str(Path(source_run).resolve()),
-        "targets": [{"name": t.name, "low": t.low, "high": t.high} for t in source.targets],
-        "metrics": metrics, "baselines": {},
-        "best_epoch": int(stages_frame["best_epoch"].dropna().iloc[-1]) if "best_epoch" in stages_frame and stages_frame["best_epoch"].notna().any() else 0,
-        "epochs_run": int((stages_frame["epoch"] > 0).sum()) if len(stages_frame) else 0,
-        "n_params": int(sum(p.numel() for p in est.net.parameters())),
-        "n_adapter_params": int(sum(p.numel() for p in est.net.adapters.parameters())),
-        "timings": timings, "peak_memory_mb": _peak_mb(),
-        "selection": {"split": "val" if val is not None and uses_labels else None, "monitor": monitor,
-                      "test_used_for_selection": False, "test_evaluated_once": test is not None,
-                      "val_labels_used": int(len(val)) if val is not None and uses_labels else 0},
-        "splits": {n: len(p) for n, p in parts.items() if p is not None},
-        "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "nonfinite": corpus.meta.get("nonfinite", {}),
-        "data": {"path": str(Path(data).resolve()), "sha256": file_sha256(data) if Path(data).is_file() else None},
-        "source_data": {"path": str(src_path.resolve()), "n_train": len(src_train)},
-        "transfer": {"k": t_cfg.k, "k_ids": sorted(k_ids), "adapters": {m: s.to_dict() for m, s in specs.items()},
-                     "stages": [s.kind for s in t_cfg.stages], "shared_modalities": list(shared)},
-        "mmd": mmd, "mapping": mapping_summary,
-        "transfer_comparison": report,
-        "refit_full": False, "warnings": notes.lines + tdata.notes, "argv": sys.argv[1:],
-    }
-    state = est.state()
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        run = RunDir.create(tmp)
-        run.write_predictions(pred_frame)
-        run.write_metrics(history)
-        write_csv(run.path / "stages.csv", stages_frame)
-        if mapping_rows is not None:
-            write_csv(run.path / "mapping.csv", mapping_rows)
-        if comp_frames:
-            write_csv(run.path / "comparison_predictions.csv", pd.concat(comp_frames, ignore_index=True))
-        if report is not None:
-            write_text(run.path / "transfer.md", report_markdown(report))
-        save_checkpoint(run.path / "checkpoint.ckpt", "adapted", {"source_model": source.name},
-                        [t.__dict__ | {"classes": list(t.classes)} for t in source.targets], state,
-                        {"text": cfg.features.text.model_dump()})
-        run.write_config(final_cfg)
-        write_json(run.path / "summary.json", summary)
-        _move_into_place(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    summary = RunSummary(
+        task=cfg.task, model="adapted", source_model=source.name, source_run=str(Path(source_run).resolve()),
+        targets=[TargetInfo.of(t) for t in source.targets],
+        metrics=metrics, baselines={},
+        best_epoch=int(stages_frame["best_epoch"].dropna().iloc[-1]) if "best_epoch" in stages_frame and stages_frame["best_epoch"].notna().any() else 0,
+        epochs_run=int((stages_frame["epoch"] > 0).sum()) if len(stages_frame) else 0,
+        n_params=int(sum(p.numel() for p in est.net.parameters())),
+        n_adapter_params=int(sum(p.numel() for p in est.net.adapters.parameters())),
+        timings=Timings.model_validate(timings), peak_memory_mb=_peak_mb(),
+        selection=Selection(split="val" if val is not None and uses_labels else None, monitor=monitor,
+                            test_used_for_selection=False, test_evaluated_once=test is not None,
+                            val_labels_used=int(len(val)) if val is not None and uses_labels else 0),
+        splits={n: len(p) for n, p in parts.items() if p is not None},
+        n_groups={n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
+        nonfinite=corpus.meta.get("nonfinite", {}),
+        data=DataInfo.of(data),
+        source_data={"path": str(src_path.resolve()), "n_train": len(src_train)},
+        transfer={"k": t_cfg.k, "k_ids": sorted(k_ids), "adapters": {m: s.to_dict() for m, s in specs.items()},
+                  "stages": [s.kind for s in t_cfg.stages], "shared_modalities": list(shared)},
+        mmd=mmd, mapping=mapping_summary, transfer_comparison=report,
+        refit_full=False, warnings=notes.lines + tdata.notes, argv=sys.argv[1:],
+    )
+    run = recorder.start()
+    run.write_predictions(pred_frame)
+    run.write_metrics(history)
+    run.write_table("stages.csv", stages_frame)
+    if mapping_rows is not None:
+        run.write_table("mapping.csv", mapping_rows)
+    if comp_frames:
+        run.write_table("comparison_predictions.csv", pd.concat(comp_frames, ignore_index=True))
+    if report is not None:
+        run.write_text("transfer.md", report_markdown(report))
+    run.write_checkpoint("adapted", {"source_model": source.name}, source.targets, est.state(),
+                         {"text": cfg.features.text.model_dump()}, config=final_cfg)
+    run.write_config(final_cfg)
+    return recorder.finish(summary)
 
 
 def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
@@ -360,17 +353,6 @@ def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.nda
     ok = (length > 0).numpy()
     est._prepared = []
     return v[ok], ok
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise AffectlabError(f"{out}: exists and is not a folder")
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-        return
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
 
 
 def _peak_mb() -> float:
