@@ -153,3 +153,16 @@ def test_ridge_baselines_match_sklearn_and_pool_over_valid_steps():
     restored = MODELS.get("ridge_all")(train.targets)
     restored.load_state(all_.state())
     np.testing.assert_allclose(restored.predict(val), all_.predict(val))
+
+
+def test_checkpoints_from_before_category_targets_still_load():
+    # configs written before ``widths`` existed: one output column per target, same parameter names
+    old = {k: v for k, v in net_config("late", init_means=(0.5,)).to_dict().items() if k != "widths"}
+    cfg = FusionConfig.from_dict(old)
+    assert cfg.layout.widths == (1,)
+    net = build_fusion_net(cfg)
+    assert net.out.out_features == 1 and float(net.out.bias) == 0.5
+    from affectlab.models.sequence import SequenceConfig, UserSequenceNet
+
+    seq = UserSequenceNet(SequenceConfig(input_dim=4, n_targets=2, user_dim=2, proj_dim=4, hidden=4))
+    assert {"heads.heads.0.0.weight", "heads.heads.1.0.bias"} <= set(seq.state_dict())
