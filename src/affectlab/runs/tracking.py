@@ -2,8 +2,8 @@
 
 ``log_run(run_dir)`` logs the flattened ``config.yaml`` as parameters, every row of
 ``metrics.csv`` as step-wise metrics (step = epoch), the summary's split metrics as final
-metrics (``val/ccc``, ``test/score`` ...) plus timings and the parameter count, and the run
-directory's files as artefacts. The default store is ``sqlite:///<run_dir parent>/mlflow.db``
+metrics (``val/ccc``, ``test/score`` ...) plus timings and the parameter count (cross-validation
+runs: ``pooled/<key>`` and ``fold/<i>/<split>/<key>``), and the run directory's files as artefacts. The default store is ``sqlite:///<run_dir parent>/mlflow.db``
 so nothing is sent anywhere unless a tracking URI says so.
 
 MLflow metric names allow letters, digits, ``_ - . / space``; affectlab keys already fit.
@@ -41,17 +41,14 @@ def log_run(run_dir: str | Path, tracking_uri: str | None = None, experiment: st
         raise AffectlabError("MLflow logging needs mlflow: pip install 'affectlab[track]'") from None
     import pandas as pd
 
-    from ..io import read_yaml
     from .compare import flatten
-    from .rundir import require_run_dir
+    from .rundir import RunDir
 
-    path = require_run_dir(run_dir)
+    opened = RunDir.open(run_dir)
+    path = opened.path
     uri = tracking_uri or default_tracking_uri(path)
-    config = read_yaml(path / "config.yaml")
-    try:
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise AffectlabError(f"{path / 'summary.json'}: not valid JSON") from None
+    config = opened.config_dict()
+    summary = opened.summary()
     client = MlflowClient(tracking_uri=uri)
     try:
         exp = client.get_experiment_by_name(experiment)
@@ -59,7 +56,7 @@ def log_run(run_dir: str | Path, tracking_uri: str | None = None, experiment: st
     except Exception as err:  # bad URI, unreachable server
         raise AffectlabError(f"MLflow tracking URI {uri}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     tags = {"mlflow.runName": run_name or str(config.get("name") or path.name), "affectlab.run_dir": str(path),
-            "affectlab.task": str(summary.get("task")), "affectlab.model": str(summary.get("model"))}
+            "affectlab.task": summary.task, "affectlab.model": summary.model}
     run = client.create_run(exp_id, tags=tags)
     rid = run.info.run_id
     try:
@@ -76,21 +73,20 @@ def log_run(run_dir: str | Path, tracking_uri: str | None = None, experiment: st
                 for col, v in row.items():
                     if col != "epoch" and _finite(v):
                         metrics.append(Metric(f"epoch/{col}", float(v), ts, step))
-        for split, values in (summary.get("metrics") or {}).items():
-            for k, v in (values or {}).items():
-                if _finite(v):
-                    metrics.append(Metric(f"{split}/{k}", float(v), ts, 0))
-        for name, per_split in (summary.get("baselines") or {}).items():
-            for split, values in (per_split or {}).items():
-                for k, v in (values or {}).items():
-                    if _finite(v):
-                        metrics.append(Metric(f"baseline/{name}/{split}/{k}", float(v), ts, 0))
-        for k, v in (summary.get("timings") or {}).items():
-            if _finite(v):
-                metrics.append(Metric(f"seconds/{k}", float(v), ts, 0))
-        for k in ("n_params", "best_epoch", "epochs_run", "peak_memory_mb"):
-            if _finite(summary.get(k)):
-                metrics.append(Metric(k, float(summary[k]), ts, 0))
+        def add(prefix: str, values: dict[str, Any]) -> None:
+            metrics.extend(Metric(f"{prefix}{k}", float(v), ts, 0) for k, v in values.items() if _finite(v))
+
+        for split, values in summary.metrics.items():
+            add(f"{split}/", values)
+        for name, per_split in summary.baselines.items():
+            for split, values in per_split.items():
+                add(f"baseline/{name}/{split}/", values)
+        add("pooled/", summary.pooled or {})
+        for fold in summary.folds or []:
+            for split, values in fold.metrics.items():
+                add(f"fold/{fold.index}/{split}/", values)
+        add("seconds/", summary.timings.model_dump())
+        add("", {k: getattr(summary, k) for k in ("n_params", "best_epoch", "epochs_run", "peak_memory_mb")})
         for i in range(0, len(metrics), 1000):
             client.log_batch(rid, metrics=metrics[i:i + 1000])
         for name in ARTIFACTS:
