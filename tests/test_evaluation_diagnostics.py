@@ -162,3 +162,68 @@ def test_val_test_mismatch_and_selection():
     assert dg.check_val_test(0.42, ci, "score") == []
     assert dg.check_selection({"selection": {"split": "test", "test_used_for_selection": True}})[0].severity == "error"
     assert dg.check_selection({"selection": {"split": "val", "test_used_for_selection": False}}) == []
+
+
+# --------------------------------------------------------------------------- category targets
+
+def _classes(n=240, seed=0, skill=0.8, probs=(0.4, 0.3, 0.2, 0.1)):
+    """Gold class indices in 40 groups and a decent classifier's predictions (right with prob. ``skill``)."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(probs), n, p=list(probs)).astype(float)
+    p = np.where(rng.random(n) < skill, y, rng.integers(0, len(probs), n)).astype(float)
+    return y, p, np.repeat(np.arange(40), n // 40)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_clean_classifier_gets_no_class_finding(seed):
+    y, p, g = _classes(seed=seed)
+    assert dg.check_classes(y, p, 4, train_labels=y, groups=g, target="emotion", seed=seed) == []
+
+
+def test_class_collapse_on_a_constant_and_a_nearly_constant_classifier():
+    y, p, _ = _classes()
+    [f] = dg.check_class_collapse(y, np.full(len(y), 2.0), 4, "emotion", classes=("a", "b", "c", "d"))
+    assert f.code == "CLASS_COLLAPSE" and f.severity == "error" and "'c' is predicted for 100%" in f.message
+    almost = np.where(np.arange(len(y)) % 16 == 0, y, 1.0)  # class 1 for ~94% of samples, 30% of the gold
+    [f] = dg.check_class_collapse(y, almost, 4)
+    assert f.severity == "warning" and f"{np.mean(almost == 1):.0%}" in f.message
+    # a rare-class data set predicted right is not a collapse: class 0 is 92% of gold and of predictions
+    rare = np.r_[np.zeros(92), np.ones(8)]
+    assert dg.check_class_collapse(rare, rare, 2) == []
+
+
+def test_below_majority_uses_the_training_majority_and_reports_sklearn_accuracies():
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(3)
+    y = rng.choice(3, 300, p=[0.7, 0.2, 0.1]).astype(float)
+    p = rng.integers(0, 3, 300).astype(float)  # guessing: accuracy ~ 1/3 against a majority of 0.7
+    [f] = dg.check_below_majority(y, p, 3, train_labels=np.zeros(50), target="emotion")
+    assert f.code == "BELOW_MAJORITY" and f.severity == "warning"
+    assert f"accuracy {accuracy_score(y, p):.3f}" in f.message and f"accuracy {accuracy_score(y, np.zeros(300)):.3f}" in f.message
+    assert "training labels' majority class (class 0 of 3" in f.message
+    [f] = dg.check_below_majority(y, p, 3)  # no training labels: the gold's majority, said to be an oracle
+    assert "oracle" in f.message
+    assert dg.check_below_majority(y, y, 3) == []
+
+
+def test_at_chance_for_guessing_and_below_chance_for_shifted_classes():
+    y, _, g = _classes(n=400)
+    rng = np.random.default_rng(4)
+    [f] = dg.check_at_chance(y, rng.integers(0, 4, len(y)).astype(float), 4, g, "emotion")
+    assert f.code == "AT_CHANCE" and f.severity == "warning" and "chance 0.250" in f.message
+    [f] = dg.check_at_chance(y, (y + 1) % 4, 4)  # labels decoded with the wrong class order
+    assert f.severity == "error" and "below chance" in f.message
+    # chance is 1 / (classes present in the gold), stated when fewer than declared
+    y3 = y % 3
+    [f] = dg.check_at_chance(y3, rng.integers(0, 3, len(y)).astype(float), 4)
+    assert "chance 0.333" in f.message and "3 of the 4 classes" in f.message
+    # a given interval is used as is
+    assert dg.check_at_chance(y, y, 4, uar_ci=Interval(0.3, 0.2, 0.4))[0].severity == "warning"
+
+
+def test_majority_class_ties_and_constant_guess_findings_together():
+    assert dg.majority_class(np.array([1.0, 0.0])) == 0
+    y, _, g = _classes()
+    codes = _codes(dg.check_classes(y, np.zeros(len(y)), 4, groups=g))
+    assert codes == ["AT_CHANCE", "CLASS_COLLAPSE"]  # a majority guess is not below the majority

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..metrics.regression import ccc as _ccc
 from ..metrics.regression import pearson as _pearson
-from .bootstrap import Interval, PairedResult, bootstrap_ci
+from .bootstrap import Interval, PairedResult, bootstrap_ci, bootstrap_diff
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
@@ -50,6 +50,10 @@ SMALL_SAMPLE_MIN_ROWS = 30
 SMALL_SAMPLE_MIN_GROUPS = 10
 #: train-val gap of a correlation-type metric counted as large
 OVERFIT_GAP = 0.15
+#: one class predicted for at least this share of the samples ...
+CLASS_COLLAPSE_SHARE = 0.9
+#: ... while the gold has that class this much less often: collapsed onto one class
+CLASS_COLLAPSE_EXCESS = 0.1
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,115 @@ def check_below_baseline(model_name: str, baseline: str, res: PairedResult, orac
     return []
 
 
+# --------------------------------------------------------------------------- category targets
+# Labels are class indices (floats from TargetSpec.encode, NaN rows removed by the caller).
+
+def _indices(x) -> np.ndarray:
+    return np.rint(np.asarray(x, dtype=float).ravel()).astype(np.int64)
+
+
+def _class_name(i: int, classes: Sequence[str] | None) -> str:
+    return repr(classes[i]) if classes is not None and 0 <= i < len(classes) else f"class {i}"
+
+
+def check_class_collapse(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, target: str | None = None,
+                         classes: Sequence[str] | None = None) -> list[Finding]:
+    """CLASS_COLLAPSE: one class predicted for (almost) every sample, far more often than the gold has it.
+
+    >>> check_class_collapse([0, 1, 2, 1] * 10, [1] * 40, 3)[0].severity
+    'error'
+    >>> check_class_collapse([0, 1, 2, 1] * 10, [0, 1, 2, 2] * 10, 3)
+    []
+    """
+    t, p = _indices(y_true), _indices(y_pred)
+    if t.size == 0:
+        return []
+    top = int(np.bincount(p).argmax())
+    share, gold_share = float(np.mean(p == top)), float(np.mean(t == top))
+    n_pred = len(np.unique(p))
+    single = n_pred == 1 and len(np.unique(t)) > 1  # one class for everything: collapsed however rare the others
+    if not single and (share < CLASS_COLLAPSE_SHARE or share - gold_share < CLASS_COLLAPSE_EXCESS):
+        return []
+    severity: Severity = "error" if n_pred == 1 else "warning"
+    return [Finding("CLASS_COLLAPSE", severity,
+                    f"{_label(target)}{_class_name(top, classes)} is predicted for {share:.0%} of the samples but is "
+                    f"{gold_share:.0%} of the gold; {n_pred} of {n_classes} classes are ever predicted: the model "
+                    "has collapsed onto one class (class imbalance, loss weighting or a learning rate to check)")]
+
+
+def majority_class(labels: np.ndarray) -> int:
+    """The most frequent class index (the smallest on ties).
+
+    >>> majority_class(np.array([2.0, 1.0, 2.0, 1.0, 0.0]))
+    1
+    """
+    return int(np.bincount(_indices(labels)).argmax())
+
+
+def check_below_majority(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, train_labels: np.ndarray | None = None,
+                         groups=None, target: str | None = None, *, n_resamples: int = 300,
+                         seed: int = 0) -> list[Finding]:
+    """BELOW_MAJORITY: accuracy reliably below always predicting the majority class.
+
+    The majority class is the training labels' when given, else the gold's (then an oracle, a
+    reference rather than a baseline). "Reliably": the paired bootstrap interval of model minus
+    majority accuracy lies below zero (groups resampled when given).
+    """
+    t, p = _indices(y_true), _indices(y_pred)
+    if t.size < 3:
+        return []
+    oracle = train_labels is None or len(train_labels) == 0
+    major = majority_class(t if oracle else np.asarray(train_labels))
+    res = bootstrap_diff("accuracy", t, p, np.full(t.size, major), groups, n_resamples=n_resamples, seed=seed)
+    if not res.high < 0:
+        return []
+    source = "the gold's (an oracle reference)" if oracle else "the training labels'"
+    return [Finding("BELOW_MAJORITY", "warning",
+                    f"{_label(target)}accuracy {res.a:.3f} is below always predicting {source} majority class "
+                    f"(class {major} of {n_classes}, accuracy {res.b:.3f}): difference {res.diff:+.3f}, 95% CI "
+                    f"[{res.low:+.3f}, {res.high:+.3f}]; compare UAR, which a majority guess cannot inflate")]
+
+
+def check_at_chance(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, groups=None, target: str | None = None,
+                    uar_ci: Interval | None = None, *, n_resamples: int = 300, seed: int = 0) -> list[Finding]:
+    """AT_CHANCE: the UAR interval includes chance, 1 / (classes in the gold), or lies below it.
+
+    A constant or uniformly random guess has UAR 1 / k for the k classes present in the gold
+    (UAR averages recall over those). ``uar_ci``: the interval from the run's bootstrap, if there.
+
+    >>> y = np.arange(60) % 3
+    >>> check_at_chance(y, y, 3)
+    []
+    >>> check_at_chance(y, (y + 1) % 3, 3)[0].severity   # always wrong: below chance
+    'error'
+    """
+    t, p = _indices(y_true), _indices(y_pred)
+    k = len(np.unique(t))
+    if t.size < 3 or k < 2:
+        return []
+    chance = 1.0 / k
+    ci = uar_ci if uar_ci is not None else bootstrap_ci("uar", t, p, groups, n_resamples=n_resamples, seed=seed)
+    present = f" ({k} of the {n_classes} classes occur in the gold)" if k != n_classes else ""
+    head = f"{_label(target)}UAR {ci.value:.3f}, 95% CI [{ci.low:.3f}, {ci.high:.3f}]"
+    if ci.high < chance:
+        return [Finding("AT_CHANCE", "error", f"{head} is below chance {chance:.3f}{present}: predictions are "
+                                             "systematically wrong; check the class order of labels and predictions")]
+    if ci.low <= chance:
+        return [Finding("AT_CHANCE", "warning", f"{head} includes chance {chance:.3f}{present}: the model cannot "
+                                               "be told apart from guessing")]
+    return []
+
+
+def check_classes(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, train_labels: np.ndarray | None = None,
+                  groups=None, target: str | None = None, classes: Sequence[str] | None = None,
+                  uar_ci: Interval | None = None, *, n_resamples: int = 300, seed: int = 0) -> list[Finding]:
+    """Every category check on one target: CLASS_COLLAPSE, BELOW_MAJORITY, AT_CHANCE."""
+    return (check_class_collapse(y_true, y_pred, n_classes, target, classes)
+            + check_below_majority(y_true, y_pred, n_classes, train_labels, groups, target,
+                                   n_resamples=n_resamples, seed=seed)
+            + check_at_chance(y_true, y_pred, n_classes, groups, target, uar_ci, n_resamples=n_resamples, seed=seed))
+
+
 # --------------------------------------------------------------------------- leakage
 
 def _norm_text(s: str) -> str:
@@ -272,7 +385,9 @@ def check_group_overlap(test_groups: Sequence[str], train_groups: Sequence[str],
     shared = sorted(test & set(map(str, train_groups)))
     if not shared:
         return []
-    if task == "semeval":
+    from ..tasks import get_task
+
+    if get_task(task).seen_subsets:
         return [Finding("LEAKAGE_GROUP_OVERLAP", "info",
                         f"{len(shared)} of {len(test)} evaluated users also occur in training: seen users, by the "
                         "task's design; compare seen/ and unseen/ scores")]
