@@ -124,7 +124,7 @@ class Fold(_Open):
 
     index: int
     metrics: SplitMetrics = Field(default_factory=dict)
-    sizes: dict[str, int] = Field(default_factory=dict)
+    sizes: dict[str, Optional[int]] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
     best_epoch: Optional[int] = None
     seconds: Optional[float] = None
