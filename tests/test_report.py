@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlab.report import FIGURES, render_report, write_report
+from affectlab.report import CONFUSION, FIGURES, _confusion, render_report, write_report
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir
 
@@ -66,3 +66,67 @@ def test_report_renders_in_headless_chromium(tmp_path):
     rgb = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     saturated = (rgb.max(axis=2) - rgb.min(axis=2)) > 60
     assert saturated[1000:].mean() > 0.002
+
+
+def _category_run(path: Path, as_names: bool = True) -> Path:
+    """A classification run directory: 4 emotions, 30 speakers, predictions right 70% of the time."""
+    import json
+
+    import pandas as pd
+
+    classes = ["anger", "joy", "neutral", "sadness"]
+    rng = np.random.default_rng(0)
+    n = 240
+    y = rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])
+    p = np.where(rng.random(n) < 0.7, y, rng.integers(0, 4, n))
+    split = np.where(np.arange(n) < 120, "train", np.where(np.arange(n) < 180, "val", "test"))
+    label = (lambda i: np.array(classes)[i]) if as_names else (lambda i: i)
+    frame = pd.DataFrame({"split": split, "id": [f"s{i}" for i in range(n)], "group": [f"spk{i // 8}" for i in range(n)],
+                          "emotion": label(y), "pred_emotion": label(p)})
+    path.mkdir(parents=True)
+    frame.to_csv(path / "predictions.csv", index=False)
+    (path / "config.yaml").write_text("task: classification\nname: emo\n")
+    summary = {"task": "classification", "model": "logistic",
+               "targets": [{"name": "emotion", "kind": "category", "classes": classes}],
+               "metrics": {}, "best_epoch": None, "epochs_run": 0, "n_params": 10, "timings": {"total": 1.0},
+               "selection": {"split": "val", "monitor": "score"}}
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "checkpoint.ckpt").write_bytes(b"placeholder")
+    return path
+
+
+def test_category_run_gets_a_confusion_matrix_instead_of_scatter_figures(tmp_path):
+    run = _category_run(tmp_path / "run")
+    page = render_report(run, n_resamples=50)
+    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
+    assert alts == [FIGURES[0], f"{CONFUSION}: emotion"]
+    assert "uar" in page and "Confusion matrix: emotion" in page
+
+
+def test_confusion_figure_reads_class_names_and_class_indices(tmp_path):
+    import base64
+
+    import pandas as pd
+
+    from affectlab.corpus.base import TargetSpec
+
+    spec = TargetSpec("emotion", kind="category", classes=("anger", "joy", "neutral", "sadness"))
+    for as_names in (True, False):
+        part = pd.read_csv(_category_run(tmp_path / f"run{as_names}", as_names) / "predictions.csv")
+        png = base64.b64decode(_confusion(part, spec))
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_confusion_counts_match_sklearn_for_names_and_indices():
+    from sklearn.metrics import confusion_matrix
+
+    from affectlab.metrics.classification import class_indices, confusion
+
+    classes = ("anger", "joy", "neutral")
+    names = ["joy", "anger", "neutral", "joy", None]
+    indices = [1, 0, 2, 1, np.nan]
+    assert np.array_equal(class_indices(names, classes), class_indices(indices, classes), equal_nan=True)
+    y = class_indices(["joy", "anger", "neutral", "joy"], classes)
+    p = class_indices([1.0, 0.0, 1.0, 2.0], classes)
+    _, m = confusion(y, p, classes=[0, 1, 2])
+    assert m.tolist() == confusion_matrix(y, p, labels=[0, 1, 2]).tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 0]]

@@ -21,6 +21,7 @@ metric from it, with the same conventions.
 from __future__ import annotations
 
 import warnings
+from typing import Sequence
 
 import numpy as np
 
@@ -149,6 +150,31 @@ def weighted_f1(y_true, y_pred) -> float:
     from sklearn.metrics import f1_score
 
     return _sklearn(f1_score, y_true, y_pred, average="weighted", zero_division=0)
+
+
+def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
+    """Labels as float class indices into ``classes``: names looked up, whole numbers in range
+    taken as indices, anything else (missing, unknown) NaN. Reads prediction files either way.
+
+    >>> class_indices(["joy", "anger", None, 1.0, "7", "1"], ("anger", "joy")).tolist()
+    [1.0, 0.0, nan, 1.0, nan, 1.0]
+    """
+    index = {str(c): float(i) for i, c in enumerate(classes)}
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        name = str(v).strip()
+        if name in index:
+            out[i] = index[name]
+            continue
+        try:
+            number = float(name)
+        except ValueError:
+            continue
+        if number.is_integer() and 0 <= number < len(classes):
+            out[i] = number
+    return out
 
 
 def confusion(y_true, y_pred, classes: list | None = None) -> tuple[list, np.ndarray]:

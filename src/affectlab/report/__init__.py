@@ -1,8 +1,9 @@
 """A self-contained HTML report of one run directory (figures embedded as base64 PNG).
 
 Sections: metrics with 95% bootstrap intervals, diagnostic findings, baselines, learning
-curves, predicted vs gold, per-user (or per-video) trajectories and residuals. No external
-file, script or font is referenced, so the page renders offline and can be mailed.
+curves, predicted vs gold, per-user (or per-video) trajectories and residuals for regression
+targets, and a confusion matrix (counts and row-normalised) for each category target. No
+external file, script or font is referenced, so the page renders offline and can be mailed.
 
 >>> from affectlab.report import FIGURES
 >>> FIGURES[0]
@@ -22,11 +23,15 @@ import pandas as pd
 
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES
-from ..evaluation.evaluate import evaluate_run, load_run, pick_split, run_targets
+from ..corpus.base import TargetSpec
+from ..evaluation.evaluate import evaluate_run, load_run, pick_split, run_specs, run_targets
+from ..metrics.classification import class_indices, confusion
 from ..io import write_text
 
 #: alt texts of the figures, in page order (tests look for them)
 FIGURES = ("learning curves", "predicted vs gold", "trajectories", "residuals")
+#: alt text of each category target's confusion matrix (``confusion matrix: <target>``)
+CONFUSION = "confusion matrix"
 _SEV_COLOUR = {"info": "#2b6cb0", "warning": "#b7791f", "error": "#c53030"}
 
 
@@ -143,6 +148,33 @@ def _residuals(part: pd.DataFrame, targets: list[str]) -> str:
     return _png(fig)
 
 
+def _confusion(part: pd.DataFrame, spec: TargetSpec) -> str:
+    """Rows true, columns predicted: counts (left) and each row as a share of the true class (right)."""
+    import matplotlib.pyplot as plt
+
+    y, p = (class_indices(part[c], spec.classes) for c in (spec.name, f"pred_{spec.name}"))
+    ok = np.isfinite(y) & np.isfinite(p)
+    names = list(spec.classes)
+    _, counts = confusion(y[ok].astype(int), p[ok].astype(int), classes=list(range(len(names))))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = 1.2 + 0.55 * len(names)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size))
+    for ax, m, title, fmt in ((axes[0], counts, "counts", "{:d}"), (axes[1], shares, "share of true class", "{:.2f}")):
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)  # colour by row share in both: comparable across classes
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if shares[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_xlabel(f"predicted {spec.name}")
+        ax.set_ylabel(f"true {spec.name}")
+        ax.set_title(f"{title} (n = {int(ok.sum())})", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;color:#1a202c;background:#fff}
 h1{font-size:1.6em}h2{border-bottom:1px solid #cbd5e0;padding-bottom:.2em;margin-top:1.6em}
@@ -204,12 +236,18 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
 
     parts.append("<h2>Learning curves</h2>")
     parts.append(_img(FIGURES[0], _learning_curves(run["history"], monitor, summary.get("best_epoch"))))
-    parts.append(f"<h2>Predicted vs gold ({split})</h2>")
-    parts.append(_img(FIGURES[1], _scatter(part, targets)))
-    parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples, in file order)</h2>")
-    parts.append(_img(FIGURES[2], _trajectories(part, targets, unit)))
-    parts.append(f"<h2>Residuals ({split})</h2>")
-    parts.append(_img(FIGURES[3], _residuals(part, targets)))
+    specs = run_specs(run)
+    numeric = [s.name for s in specs if not s.is_category]  # the scatter-type figures need numbers
+    if numeric:
+        parts.append(f"<h2>Predicted vs gold ({split})</h2>")
+        parts.append(_img(FIGURES[1], _scatter(part, numeric)))
+        parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples, in file order)</h2>")
+        parts.append(_img(FIGURES[2], _trajectories(part, numeric, unit)))
+        parts.append(f"<h2>Residuals ({split})</h2>")
+        parts.append(_img(FIGURES[3], _residuals(part, numeric)))
+    for spec in (s for s in specs if s.is_category and s.classes):
+        parts.append(f"<h2>Confusion matrix: {html.escape(spec.name)} ({split}; rows true, columns predicted)</h2>")
+        parts.append(_img(f"{CONFUSION}: {spec.name}", _confusion(part, spec)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -222,4 +260,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamp
     return path
 
 
-__all__ = ["FIGURES", "render_report", "write_report"]
+__all__ = ["FIGURES", "CONFUSION", "render_report", "write_report"]
