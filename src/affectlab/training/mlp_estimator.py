@@ -98,6 +98,8 @@ class MLPEstimator(Estimator):
         self.dims: tuple[int, ...] = ()
         self.stats: tuple[np.ndarray, np.ndarray] | None = None  # training mean and std of the pooled vector
         self.net: MLPNet | None = None
+        self._prepared: list[tuple[Corpus, np.ndarray]] = []  # inputs per corpus object during a fit
+        self._caching = False
 
     # --- inputs ---------------------------------------------------------------------------
     def _pooled(self, corpus: Corpus) -> np.ndarray:
@@ -112,6 +114,9 @@ class MLPEstimator(Estimator):
 
     def _standardized(self, corpus: Corpus) -> np.ndarray:
         """The network's input: pooled features standardised (globally or per group), clipped, float32."""
+        for c, z in self._prepared:
+            if c is corpus:  # every epoch scores train and val again: pool them once per fit
+                return z
         x = self._pooled(corpus)
         assert self.stats is not None
         mean = np.broadcast_to(self.stats[0], x.shape).copy()
@@ -124,7 +129,10 @@ class MLPEstimator(Estimator):
                     if present.sum() >= 2:  # one sample has no spread: keep the training statistics
                         mean[rows, cols], std[rows, cols] = _mean_std(block[present][:, cols])
         z = np.clip((x - mean) / std, -self.clip, self.clip)
-        return np.ascontiguousarray(np.nan_to_num(z, nan=0.0), dtype=np.float32)  # missing = the mean
+        z = np.ascontiguousarray(np.nan_to_num(z, nan=0.0), dtype=np.float32)  # missing = the mean
+        if self._caching:
+            self._prepared.append((corpus, z))
+        return z
 
     def _column_blocks(self) -> list[slice]:
         ends = np.cumsum((0,) + self.dims)
@@ -176,9 +184,13 @@ class MLPEstimator(Estimator):
         self.net = MLPNet(MLPConfig(input_dim=pooled.shape[1], n_targets=len(self.targets), hidden=self.hidden,
                                     dropout=self.dropout, init_means=plan.init, widths=plan.layout.widths))
         module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay)
-        with torch_threads(self.threads):
-            result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
-                                 self._outputs, train, val, ctx)
+        self._caching = True
+        try:
+            with torch_threads(self.threads):
+                result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
+                                     self._outputs, train, val, ctx)
+        finally:
+            self._caching, self._prepared = False, []  # do not keep the training arrays alive
         self.net = module.net
         self.net.eval()
         return result
