@@ -48,7 +48,15 @@ def _labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
+def _missing(*labels) -> bool:
+    """A NaN or infinite label: the metric is NaN, as the regression metrics are on NaN input."""
+    arrays = [np.asarray(x) for x in labels]
+    return any(a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays)
+
+
 def _sklearn(score, y_true, y_pred, **kwargs) -> float:
+    if _missing(y_true, y_pred):
+        return float("nan")
     t, p = _labels(y_true, y_pred)
     if t.size == 0:
         return float("nan")
@@ -59,16 +67,19 @@ def _sklearn(score, y_true, y_pred, **kwargs) -> float:
 
 
 def confusion_batched(y_true, y_pred, weights) -> np.ndarray:
-    """Weighted confusion matrices (B, C, C) over the classes of ``y_true`` and ``y_pred`` (rows true).
+    """Weighted confusion matrices (B, C, C) over the classes of ``y_true`` and ``y_pred`` (rows true);
+    all NaN (one cell) when a label is missing.
 
     >>> confusion_batched([0, 1, 1], [0, 1, 0], np.array([[1, 1, 1], [0, 2, 1]])).tolist()
     [[[1.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [1.0, 2.0]]]
     """
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    if _missing(y_true, y_pred):
+        return np.full((len(w), 1, 1), np.nan)
     t, p = _labels(y_true, y_pred)
     _, codes = np.unique(np.concatenate([t, p]), return_inverse=True)
     n, c = t.size, int(codes.max()) + 1 if codes.size else 0
     cell = codes[:n] * c + codes[n:]
-    w = np.atleast_2d(np.asarray(weights, dtype=float))
     # sum the weights of the rows in each (true, predicted) cell: one reduceat over sorted rows
     order = np.argsort(cell, kind="stable")
     cells, starts = np.unique(cell[order], return_index=True)
