@@ -123,20 +123,37 @@ def weighted_mean(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
         return np.where(total > 0, w @ np.asarray(x, dtype=float) / np.where(total > 0, total, 1), np.nan)
 
 
-def weighted_moments(weights: np.ndarray, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per resample: means, population variances and covariance of ``t`` and ``p`` (two-pass).
+def _two_pass_moments(w: np.ndarray, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    total = np.where(w.sum(axis=1) > 0, w.sum(axis=1), np.nan)
+    mt, mp = (w @ t) / total, (w @ p) / total
+    dt, dp = t[None, :] - np.nan_to_num(mt)[:, None], p[None, :] - np.nan_to_num(mp)[:, None]
+    return mt, mp, (w * dt * dt).sum(axis=1) / total, (w * dp * dp).sum(axis=1) / total, (w * dt * dp).sum(axis=1) / total
 
-    >>> mt, mp, vt, vp, cov = weighted_moments(np.array([[1, 1, 1, 1]]), np.arange(4.0), np.arange(4.0) * 2)
-    >>> float(vt[0]), float(cov[0])
-    (1.25, 2.5)
+
+def weighted_moments(weights: np.ndarray, t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per resample: means, population variances and covariance of ``t`` and ``p``.
+
+    One matrix product of the weights with the centred values and their squares and product;
+    resamples whose variance comes out near zero (a constant resample, where the subtraction
+    cannot give an exact 0) are recomputed in two passes, so a constant sample has variance
+    exactly 0, as ``np.var``.
+
+    >>> mt, mp, vt, vp, cov = weighted_moments(np.array([[1, 1, 1, 1], [0, 2, 0, 0]]), np.arange(4.0), np.arange(4.0) * 2)
+    >>> vt.tolist(), cov.tolist(), mp.tolist()
+    ([1.25, 0.0], [2.5, 0.0], [3.0, 2.0])
     """
     w = np.asarray(weights, dtype=float)
-    mt, mp = weighted_mean(w, t), weighted_mean(w, p)
-    # centred per resample (two-pass) so that a constant sample has variance exactly 0, as np.var
-    dt = t[None, :] - np.nan_to_num(mt)[:, None]
-    dp = p[None, :] - np.nan_to_num(mp)[:, None]
-    total = np.where(w.sum(axis=1) > 0, w.sum(axis=1), np.nan)
-    vt = (w * dt * dt).sum(axis=1) / total
-    vp = (w * dp * dp).sum(axis=1) / total
-    cov = (w * dt * dp).sum(axis=1) / total
-    return mt, mp, vt, vp, cov
+    t, p = np.asarray(t, dtype=float), np.asarray(p, dtype=float)
+    ct, cp = (t.mean(), p.mean()) if t.size else (0.0, 0.0)  # centring keeps the one-pass sums accurate
+    dt, dp = t - ct, p - cp
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = (w @ np.column_stack([dt, dp, dt * dt, dp * dp, dt * dp])) / np.where(total > 0, total, np.nan)[:, None]
+    at, ap = m[:, 0], m[:, 1]
+    vt, vp, cov = m[:, 2] - at * at, m[:, 3] - ap * ap, m[:, 4] - at * ap
+    near_zero = (vt <= 1e-9 * m[:, 2]) | (vp <= 1e-9 * m[:, 3])
+    out = [ct + at, cp + ap, vt, vp, cov]
+    if near_zero.any():
+        for arr, exact in zip(out, _two_pass_moments(w[near_zero], t, p)):
+            arr[near_zero] = exact
+    return tuple(out)
