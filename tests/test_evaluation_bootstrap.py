@@ -257,3 +257,21 @@ def test_chunks_cover_all_resamples_and_are_seeded():
     a = np.concatenate(list(Resampler(10, None, seed=3).chunks(7)))
     b = np.concatenate(list(Resampler(10, None, seed=3).chunks(7)))
     assert (a == b).all() and (a.sum(axis=1) == 10).all()
+
+
+@pytest.mark.parametrize("case", ["constant_prediction", "large_offset", "mostly_constant_gold"])
+def test_batched_correlations_on_awkward_samples(case):
+    rng = np.random.default_rng(0)
+    t, p = rng.normal(size=30), rng.normal(size=30)
+    if case == "constant_prediction":
+        p = np.full(30, 0.1)  # a constant baseline: r and CCC are 0 on every resample
+    elif case == "large_offset":
+        t, p = t + 1e6, p + 1e6
+    else:
+        t = np.r_[np.zeros(29), 1.0]  # most resamples draw only zeros: constant gold, r = 0
+    w = Resampler(30, None, seed=1).weights(200)
+    for name in ("ccc", "pearson"):
+        m = METRICS.get(name)
+        np.testing.assert_allclose(m.batch(t, p, w), batch_by_loop(m, t, p, w), atol=1e-12)
+    if case == "constant_prediction":
+        assert (METRICS.get("pearson").batch(t, p, w) == 0).all()
