@@ -193,3 +193,22 @@ def test_run_directory_scale_mismatch_offers_validation_recalibration(tmp_path, 
     assert "fitted on validation" in f["message"]
     rc = obj["recalibration"]["valence"]
     assert rc["ccc_after"] > rc["ccc_before"] + 0.1
+
+
+def test_category_files_are_scored_as_classes(tmp_path, capsys):
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    rng = np.random.default_rng(3)
+    n = 240
+    gold = rng.choice(["anger", "joy", "sadness"], n, p=[0.5, 0.3, 0.2])
+    good = np.where(rng.random(n) < 0.8, gold, rng.choice(["anger", "joy", "sadness"], n))
+    pd.DataFrame({"id": range(n), "speaker": np.repeat(range(8), 30), "emotion": gold}).to_csv(tmp_path / "g.csv", index=False)
+    pd.DataFrame({"id": range(n), "pred_emotion": good}).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"id": range(n), "pred_emotion": ["anger"] * n}).to_csv(tmp_path / "c.csv", index=False)
+    obj = _json(capsys, ["--pred", tmp_path / "p.csv", "--gold", tmp_path / "g.csv"])
+    assert obj["task"] == "classification" and obj["resampled"] == "groups" and obj["n_groups"] == 8
+    assert obj["metrics"]["uar_emotion"]["value"] == pytest.approx(balanced_accuracy_score(gold, good))
+    assert obj["metrics"]["macro_f1_emotion"]["value"] == pytest.approx(f1_score(gold, good, average="macro"))
+    assert not set(_codes(obj)) & {"CLASS_COLLAPSE", "AT_CHANCE", "BELOW_MAJORITY"}
+    collapsed = _json(capsys, ["--pred", tmp_path / "c.csv", "--gold", tmp_path / "g.csv"])
+    assert {"CLASS_COLLAPSE", "AT_CHANCE"} <= set(_codes(collapsed))

@@ -47,16 +47,35 @@ class Notes:
         log.info(line)
 
 
+#: what files commonly call their validation and test splits (EmoBank: dev; MMSA: valid)
+VALIDATION_NAMES = ("valid", "val", "validation", "dev", "development")
+TEST_NAMES = ("test", "eval", "evaluation")
+
+
+def given_split_name(names: set[str], wanted: str, aliases: tuple[str, ...]) -> str | None:
+    """``wanted`` if the file has it, else the first common alias it has (``dev`` for ``valid``...).
+
+    >>> given_split_name({"train", "dev", "test"}, "valid", VALIDATION_NAMES)
+    'dev'
+    """
+    if wanted in names:
+        return wanted
+    return next((a for a in aliases if a in names and wanted in aliases), None)
+
+
 def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None, Corpus | None]:
     """(train, val, test) for model selection, following a hold-out ``cfg.split``."""
     s = cfg.split
     if s.kind == "given":
         if "split" not in corpus.frame:
-            raise AffectlabError(f"{corpus.name}: split.kind is 'given' but the data has no splits")
-        names = set(corpus.frame["split"])
+            raise AffectlabError(f"{corpus.name}: split.kind is 'given' but the data has no split column "
+                                 "(data.columns.split, or a column named 'split')")
+        names = set(corpus.frame["split"].astype(str))
         train = corpus.split_part(s.train_split)
-        val = corpus.split_part(s.val_split) if s.val_split in names else None
-        test = corpus.split_part("test") if "test" in names else None
+        val_name = given_split_name(names, s.val_split, VALIDATION_NAMES)
+        test_name = given_split_name(names, "test", TEST_NAMES)
+        val = corpus.split_part(val_name) if val_name else None
+        test = corpus.split_part(test_name) if test_name else None
         return train, val, test
     if s.kind == "dev":
         is_val = (dev_split(corpus, s.unseen_fraction, s.latest_fraction, s.seed) == "val").to_numpy()

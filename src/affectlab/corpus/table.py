@@ -84,7 +84,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     cols = dict(cfg.columns)
     if "id" not in cols:
         raise AffectlabError(f"{source}: the config's data.columns must name the id column")
-    needed = {role: col for role, col in cols.items() if role in ("id", "group", "order", "text")}
+    needed = {role: col for role, col in cols.items() if role in ("id", "group", "order", "text", "split")}
     require_columns(raw, needed, source)
 
     frame = pd.DataFrame({"id": raw[cols["id"]].astype(str).str.strip()})
@@ -94,6 +94,8 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     check_unique_ids(frame["id"], source)
     frame["group"] = raw[cols["group"]].astype(str).str.strip() if "group" in cols else frame["id"]
     frame["order"] = parse_order(raw[cols["order"]], cols["order"], source) if "order" in cols else np.arange(len(raw), dtype=float)
+    if "split" in cols or "split" in raw.columns:  # the file's own splits (split.kind: given)
+        frame["split"] = raw[cols.get("split", "split")].astype(str).str.strip().to_numpy()
     if "text" in cols:
         text = raw[cols["text"]].astype(str)
         empty = text.str.strip() == ""

@@ -258,6 +258,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
                    trust_pickle: bool = False) -> EvalData:
     """Read and join predictions and gold on the task's id columns (one-line errors on bad input)."""
     pred = read_table(pred_path)
+    detected = task is None
     task = task or detect_task(pred.columns, gold_path)
     if task not in TASKS:
         raise AffectlabError(f"unknown task {task!r}; choose from: {', '.join(TASKS.names())}")
@@ -314,6 +315,8 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     merged = merged[merged["_merge"] == "both"].reset_index(drop=True)
     src = str(pred_path)
     specs = _target_specs(targets, merged, merged)
+    if detected and task == "regression" and all(s.is_category for s in specs):
+        task = "classification"  # the gold labels are class names
     p = np.stack([_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
     y = np.stack([_values(s, merged[s.name], s.name, str(gold_path), allow_nonfinite=False) for s in specs], axis=1)
     ids = merged[keys].astype(str)
@@ -352,6 +355,13 @@ def _correlation_key(task: str) -> str:
     return "score" if get_task(task).primary == "score" else "pearson"
 
 
+def _constant_name(specs: Sequence[TargetSpec], source: str) -> str:
+    """``train mean``, ``train majority class`` or ``train mean / majority class`` for mixed targets."""
+    kinds = {s.is_category for s in specs}
+    what = "majority class" if kinds == {True} else "mean" if kinds == {False} else "mean / majority class"
+    return f"{source} {what}"
+
+
 def _train_constant(y: np.ndarray, specs: Sequence[TargetSpec]) -> np.ndarray:
     """Per target: the training mean, or the most frequent class for a category target."""
     out = []
@@ -362,9 +372,14 @@ def _train_constant(y: np.ndarray, specs: Sequence[TargetSpec]) -> np.ndarray:
 
 
 def class_findings(y: np.ndarray, p: np.ndarray, spec: TargetSpec, metrics: dict[str, Interval],
-                   train: TrainData | None) -> list[dg.Finding]:
-    """Findings for one category target (class indices): INTERIM, replaced at integration."""
-    return []
+                   train: TrainData | None, j: int, groups: np.ndarray | None, seed: int = 0) -> list[dg.Finding]:
+    """CLASS_COLLAPSE, BELOW_MAJORITY and AT_CHANCE for one category target (class indices)."""
+    train_labels = None
+    if train is not None:
+        col = train.y[:, j]
+        train_labels = col[~np.isnan(col)]
+    return dg.check_classes(y, p, len(spec.classes), train_labels, groups, spec.name, list(spec.classes),
+                            metrics.get(f"uar_{spec.name}"), seed=seed)
 
 
 def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, tuple[np.ndarray, bool]]:
@@ -373,7 +388,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
     out: dict[str, tuple[np.ndarray, bool]] = {}
     if train is not None:
         mean = _train_constant(train.y, data.specs)
-        out["train mean"] = (np.tile(mean, (n, 1)), False)
+        out[_constant_name(data.specs, "train")] = (np.tile(mean, (n, 1)), False)
         regression = not any(s.is_category for s in data.specs)
         # a per-group mean only means something when some evaluated groups were seen in training
         if (regression and train.groups is not None and data.groups is not None
@@ -384,7 +399,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
             pred = np.where(np.isnan(pred), mean, pred)  # unseen users: the global train mean
             out[f"train {get_task(data.task).unit} mean"] = (pred, False)
     else:
-        out["gold mean (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
+        out[_constant_name(data.specs, "gold") + " (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
     return out
 
 
@@ -425,7 +440,8 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
         if ok.sum() < 3:
             continue
         if data.specs[j].is_category:
-            findings += class_findings(y[ok, j], p[ok, j], data.specs[j], metrics, train)
+            findings += class_findings(y[ok, j], p[ok, j], data.specs[j], metrics, train, j,
+                                       None if groups is None else groups[ok], seed)
             continue
         g = None if groups is None else groups[ok]
         findings += dg.check_sign(y[ok, j], p[ok, j], g, t, n_resamples=min(n_resamples, 300), seed=seed)
@@ -575,11 +591,12 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
                                           for s in data.specs], axis=1))
     result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split)
     result.source = str(run["path"])
-    # the train-mean baseline of evaluate_data duplicates the run's global_mean: keep the run's own
-    if "global_mean" in base:
-        result.baselines.pop("train mean", None)
-        result.comparisons = [(n, c) for n, c in result.comparisons if n != "train mean"]
-        result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and "train mean" in f.message)]
+    # the constant baseline of evaluate_data duplicates the run's global_mean/majority: keep the run's own
+    constant = _constant_name(data.specs, "train")
+    if "global_mean" in base or "majority" in base:
+        result.baselines.pop(constant, None)
+        result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
+        result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
 
     run_findings = dg.check_selection(summary)
     monitor = (summary.get("selection") or {}).get("monitor") or get_task(data.task).primary
