@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -192,7 +193,12 @@ def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, 
     if overwrite:
         RunDir.create(target, overwrite=True)
     notes = Notes()
-    path = train_run(cfg, data, target, resume=resume, on_epoch=on_epoch, notes=notes)
+    try:
+        path = train_run(cfg, data, target, resume=resume, on_epoch=on_epoch, notes=notes)
+    except BaseException:
+        if out is None:  # the folder this call made for itself: leave nothing behind
+            shutil.rmtree(target, ignore_errors=True)
+        raise
     if path is None:  # a non-zero DDP rank: rank 0 holds the run
         raise AffectlabError("this process is a secondary DDP rank; rank 0 wrote the run directory")
     return Run(Path(path), list(notes.lines))
