@@ -249,8 +249,10 @@ def _target_specs(targets: Sequence[str], gold: pd.DataFrame, pred: pd.DataFrame
 
 def _values(spec: TargetSpec, values: pd.Series, column: str, source: str, *, allow_nonfinite: bool) -> np.ndarray:
     """A column as numbers: class indices for a category target, floats otherwise."""
-    if spec.is_category:
-        return spec.encode(_strip(values).where(~_strip(values).isin(_MISSING), None).tolist())
+    if spec.is_category:  # class names, or class index numbers
+        from ..metrics.classification import class_indices
+
+        return class_indices(_strip(values).where(~_strip(values).isin(_MISSING), None).tolist(), spec.classes)
     return _numbers(values, column, source, allow_nonfinite=allow_nonfinite)
 
 
