@@ -53,3 +53,79 @@ def test_train_logs_to_a_local_mlflow_store(tmp_path, semeval_csv, capsys):
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("affectlab").experiment_id])
     assert len(runs) == 1 and runs[0].data.params["model.name"] == "ridge_group_offset"
+
+
+# --------------------------------------------------------------------------- --out and --overwrite
+
+def _table_run_files(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(48)], "who": [f"u{i % 6}" for i in range(48)],
+                          "x1": rng.normal(size=48), "x2": rng.normal(size=48)})
+    frame["y"] = (frame.x1 - frame.x2).round(4)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: regression\nfeatures: {text: {kind: none}}\nsplit: {kind: group}\n"
+                   "data: {format: table, columns: {id: id, group: who}, targets: [{name: y}], options: {features: [x1, x2]}}\n"
+                   "model: {name: 'sklearn.linear_model:LinearRegression'}\n")
+    return cfg, tmp_path / "t.csv"
+
+
+def test_existing_run_is_refused_before_any_work_and_kept(tmp_path, capsys):
+    cfg, data = _table_run_files(tmp_path)
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run"], capsys)
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    # the data file does not exist: the refusal must come first, i.e. before reading anything
+    code, _, err = run_cli(["train", cfg, "--data", tmp_path / "missing.csv", "--out", tmp_path / "run"], capsys)
+    assert code == 2 and "exists and is not empty; pass --overwrite to replace it" in err
+    assert len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_overwrite_replaces_the_run(tmp_path, capsys):
+    cfg, data = _table_run_files(tmp_path)
+    assert run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run"], capsys)[0] == 0
+    (tmp_path / "run" / "report.html").write_text("stale report of the old run")
+    code, out, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", "--overwrite", "--seed", "4"], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "run" / "report.html").exists()
+    assert "seed: 4" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--seeds", "1,2"]])
+def test_out_that_is_a_file_is_one_line(tmp_path, capsys, extra):
+    cfg, data = _table_run_files(tmp_path)
+    (tmp_path / "run").write_text("not a folder")
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", *extra], capsys)
+    assert code == 2 and "is a file" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "run").read_text() == "not a folder"
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    cfg, data = _table_run_files(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "mine", "--overwrite"], capsys)
+    assert code == 2 and "not a run directory" in err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_user_model_by_class_path_trains_and_predicts(tmp_path, capsys):
+    import pandas as pd
+
+    cfg, data = _table_run_files(tmp_path)
+    code, out, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", "-q"], capsys)
+    assert code == 0, err
+    assert "sklearn.linear_model:LinearRegression" in out
+    code, out, err = run_cli(["predict", tmp_path / "run", "--data", data, "--out", tmp_path / "p.csv"], capsys)
+    assert code == 0, err
+    pred = pd.read_csv(tmp_path / "p.csv")
+    truth = pd.read_csv(data)
+    assert pred.columns.tolist() == ["who", "id", "pred_y"]
+    assert (pred["pred_y"] - truth["y"]).abs().max() < 1e-3  # y is linear in the features
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "bad", "--set", "model.name=nowhere_pkg:Model"],
+                           capsys)
+    assert code == 2 and "module 'nowhere_pkg' does not import" in err and len(err.strip().splitlines()) == 1

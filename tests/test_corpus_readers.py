@@ -77,3 +77,36 @@ def test_timestamps_become_seconds():
 
     seconds = parse_order(pd.Series(["1970-01-01 00:00:10", "2021-06-08 12:26:16", "2021-06-08 12:27:16"]), "t", "s")
     assert seconds[0] == 10.0 and seconds[2] - seconds[1] == 60.0
+
+
+def _numeric_table(n=6):
+    return pd.DataFrame({"id": [f"s{i}" for i in range(n)], "f_1": np.arange(n, dtype=float),
+                         "f_2": np.arange(n)[::-1].astype(float), "other": ["x"] * n, "y": np.linspace(0, 1, n)})
+
+
+def test_table_reader_takes_a_dataframe_and_numeric_feature_columns(tmp_path):
+    frame = _numeric_table()
+    cfg = DataConfig(format="table", columns={"id": "id"}, targets=[{"name": "y", "low": 0, "high": 1}],
+                     options={"features": ["f_*"]})
+    corpus = read_corpus(frame, cfg, require_labels=True)
+    assert corpus.name == "DataFrame" and corpus.features["tabular"].shape == (6, 2)
+    assert corpus.features["tabular"].dtype == np.float32 and corpus.meta["feature_columns"] == ["f_1", "f_2"]
+    assert "other" in corpus.frame and "f_1" not in corpus.frame  # feature columns become the array
+    from_csv = read_corpus(write(tmp_path, frame), cfg, require_labels=True)
+    np.testing.assert_array_equal(from_csv.features["tabular"], corpus.features["tabular"])
+    np.testing.assert_array_equal(from_csv.target_matrix(), corpus.target_matrix())
+
+
+@pytest.mark.parametrize("features,mutate,message", [
+    (["g_*"], None, "matches no column"),
+    ("f_1", lambda f: f.assign(f_1=["1", "2", "x", "4", "5", "6"]), "f_1 value 'x' in data row 3 is not a number"),
+    ([3], None, "must be a list of column names"),
+    (["f_1"], lambda f: f.assign(y=["a"] * 6), "DataFrame: y value 'a' in data row 1 is not a number"),
+])
+def test_bad_numeric_tables_are_one_line(features, mutate, message):
+    frame = _numeric_table()
+    if mutate is not None:
+        frame = mutate(frame)
+    cfg = DataConfig(format="table", columns={"id": "id"}, targets=[{"name": "y"}], options={"features": features})
+    with pytest.raises(AffectlabError, match=message):
+        read_corpus(frame, cfg, require_labels=True)

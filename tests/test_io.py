@@ -56,3 +56,22 @@ def test_atomic_output_gets_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "f.csv").stat().st_mode) == 0o666 & ~umask
+
+
+def test_read_table_takes_a_dataframe_as_the_csv_it_stands_for(tmp_path):
+    frame = pd.DataFrame({"id": ["007", "8"], "v": [0.5, None], "n": [1, 2], "flag": [True, False]})
+    got = read_table(frame)
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    from_csv = read_table(tmp_path / "f.csv")
+    assert got.values.tolist() == from_csv.values.tolist() == [["007", "0.5", "1", "True"], ["8", "", "2", "False"]]
+    assert frame["v"].isna().sum() == 1  # the caller's frame is not changed
+
+
+@pytest.mark.parametrize("frame,message", [
+    (pd.DataFrame({"a": []}), "DataFrame: has no rows"),
+    (pd.DataFrame(), "DataFrame: has no columns"),
+    (pd.DataFrame([[1, 2]], columns=["a", "a"]), "duplicate column 'a'"),
+])
+def test_read_table_bad_dataframes(frame, message):
+    with pytest.raises(AffectlabError, match=message):
+        read_table(frame)
