@@ -75,3 +75,9 @@ def test_read_table_takes_a_dataframe_as_the_csv_it_stands_for(tmp_path):
 def test_read_table_bad_dataframes(frame, message):
     with pytest.raises(AffectlabError, match=message):
         read_table(frame)
+
+
+def test_writing_onto_a_folder_is_one_line(tmp_path):
+    with pytest.raises(AffectlabError, match="is a folder; give a file name"):
+        write_csv(tmp_path, pd.DataFrame({"a": [1]}))
+    assert list(tmp_path.iterdir()) == []

@@ -33,6 +33,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     On any exception the temporary file is removed and the target is left untouched.
     """
     target = Path(path)
+    if target.is_dir():
+        raise AffectlabError(f"{target}: is a folder; give a file name, e.g. {target / 'out.csv'}")
     if target.parent and not target.parent.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
