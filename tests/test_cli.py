@@ -129,3 +129,11 @@ def test_user_model_by_class_path_trains_and_predicts(tmp_path, capsys):
     code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "bad", "--set", "model.name=nowhere_pkg:Model"],
                            capsys)
     assert code == 2 and "module 'nowhere_pkg' does not import" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_out_that_is_a_folder_is_one_line(tmp_path, capsys):
+    cfg, data = _table_run_files(tmp_path)
+    assert run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run"], capsys)[0] == 0
+    (tmp_path / "preds").mkdir()
+    code, _, err = run_cli(["predict", tmp_path / "run", "--data", data, "--out", tmp_path / "preds"], capsys)
+    assert code == 2 and "is a folder; give a file name" in err and len(err.strip().splitlines()) == 1
