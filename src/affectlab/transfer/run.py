@@ -31,7 +31,8 @@ from ..corpus import Corpus, read_corpus
 from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import bootstrap_scores, paired_bootstrap
-from ..evaluation.scoring import HEADLINE, higher_is_better
+from ..evaluation.scoring import higher_is_better
+from ..tasks import get_task
 from ..models.base import FitContext
 from ..pipeline import Notes, attach_features, estimator_for, make_scorer, prediction_frame, split_corpus
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
@@ -210,7 +211,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     timings["source_data"] = time.perf_counter() - t
 
     train_groups = set(train.frame["group"])
-    monitor = cfg.training.monitor if cfg.training.monitor != "score" or cfg.task == "semeval" else HEADLINE[cfg.task]
+    monitor = get_task(cfg.task).monitor(cfg.training.monitor)
     scorer = make_scorer(cfg.task, source.targets, train_groups)
     tstats = target_stats(train, specs)
     shared = tuple(m for m in source.estimator.modalities if m not in specs)
