@@ -137,3 +137,12 @@ def test_predict_out_that_is_a_folder_is_one_line(tmp_path, capsys):
     (tmp_path / "preds").mkdir()
     code, _, err = run_cli(["predict", tmp_path / "run", "--data", data, "--out", tmp_path / "preds"], capsys)
     assert code == 2 and "is a folder; give a file name" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cross_validation_run_prints_pooled_scores_with_an_interval(tmp_path, capsys):
+    cfg, data = _table_run_files(tmp_path)
+    code, out, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", "--set", "split.kind=group_kfold",
+                              "--set", "split.k=3"], capsys)
+    assert code == 0, err
+    assert "oof ccc" in out and "LinearRegression" in out
+    assert "group_kfold: 3 folds; scores of the pooled out-of-fold predictions; ccc" in " ".join(out.split())

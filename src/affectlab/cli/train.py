@@ -104,26 +104,43 @@ def _is_child_rank() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
 
+#: splits shown, in order (``oof``: pooled out-of-fold predictions of a cross-validation run)
+SPLITS = ("train", "val", "test", "oof")
+SHORT = {"r_composite_valence": "rc_val", "r_composite_arousal": "rc_aro", "acc2_nonneg": "acc2"}
+
+
 def _print_summary(summary: RunSummary, run_dir: Path) -> None:
-    table = Table(title=f"{summary.model} ({summary.task}) and baselines on the same rows", show_lines=False)
+    name = _display_name(summary.model)
+    table = Table(title=f"{name} ({summary.task}) and baselines on the same rows", show_lines=False)
     table.add_column("model", no_wrap=True)
     keys = _headline_keys(summary)
-    short = {"r_composite_valence": "rc_val", "r_composite_arousal": "rc_aro", "acc2_nonneg": "acc2"}
-    splits = [split for split in ("train", "val", "test") if split in summary.metrics]
+    splits = [split for split in SPLITS if split in summary.metrics]
     for split in splits:
         for k in keys:
-            table.add_column(f"{split} {short.get(k, k)}", justify="right")
-    rows = [(f"[bold]{summary.model}[/bold]", summary.metrics)] + list(summary.baselines.items())
-    for name, metrics in rows:
-        cells = [name]
+            table.add_column(f"{split} {SHORT.get(k, k)}", justify="right")
+    rows = [(f"[bold]{name}[/bold]", summary.metrics)] + list(summary.baselines.items())
+    for label, metrics in rows:
+        cells = [label]
         for split in splits:
             cells += [_fmt(metrics.get(split, {}).get(k)) for k in keys]
         table.add_row(*cells)
     console.print(table)
-    if summary.epochs_run:
+    if summary.protocol is not None:
+        p = summary.protocol
+        line = f"{p.kind}: {p.n_folds} folds; scores of the pooled out-of-fold predictions"
+        ci = (summary.cis or {}).get("pooled", {}).get(keys[0]) if keys else None
+        if ci is not None and ci.value is not None:
+            line += f"; {keys[0]} {ci.value:.3f} [{_fmt(ci.ci_low)}, {_fmt(ci.ci_high)}] (95% CI)"
+        console.print(line, highlight=False, soft_wrap=True)
+    elif summary.epochs_run:
         console.print(f"best epoch {summary.best_epoch} of {summary.epochs_run}", highlight=False)
     total = summary.timings.total
     console.print(f"{_fmt(total, 1)} s; run directory: {run_dir}", highlight=False, soft_wrap=True)
+
+
+def _display_name(model: str) -> str:
+    """``module:Class`` models by their class name (the table stays readable); others as named."""
+    return model.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if ":" in model else model
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -131,13 +148,26 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _headline_keys(summary: RunSummary) -> list[str]:
-    if summary.task == "semeval":
-        return ["score", "r_composite_valence", "r_composite_arousal", "ccc"]
-    if summary.task == "mosi":
-        return [k for k in ("mae", "pearson", "acc2_nonneg", "acc7") if k in summary.metrics.get("val", {})] or ["mae", "pearson"]
-    if any(t.kind == "category" for t in summary.targets):
-        return ["score", "accuracy", "uar", "macro_f1"]
-    return ["ccc", "pearson", "mae"]
+    """Up to four keys: the task's primary metric, per-target scores, then the usual metrics of
+    the targets' kinds and the task's extra metrics, as far as the run has them."""
+    from ..tasks import TASKS, get_task
+
+    have = {k for values in summary.metrics.values() for k in values}
+    task = get_task(summary.task) if summary.task in TASKS else None
+    specs = summary.target_specs()
+    keys = [task.primary] if task else ["score"]
+    if task and task.primary == "score" and len(specs) == 1:
+        keys = [task.score_metric(specs[0])]  # one target: its score metric is the score
+    if task and len(specs) > 1:
+        keys += [f"{task.score_metric(t)}_{t.name}" for t in specs]
+    kinds = {t.kind for t in specs} or {"regression"}
+    if "regression" in kinds:
+        keys += ["ccc", "pearson", "mae"]
+    if "category" in kinds:
+        keys += ["accuracy", "uar", "macro_f1"]
+    if task:
+        keys += list(task.extra_metrics)
+    return [k for k in dict.fromkeys(keys) if k in have][:4] or sorted(have)[:4]
 
 
 def _print_seed_table(results: list[RunSummary], seeds: list[int]) -> None:
