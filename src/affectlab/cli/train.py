@@ -176,7 +176,7 @@ def _print_seed_table(results: list[RunSummary], seeds: list[int]) -> None:
     table.add_column("split")
     for k in keys:
         table.add_column(k, justify="right")
-    for split in ("val", "test"):
+    for split in ("val", "test", "oof"):
         if all(split in r.metrics for r in results):
             cells = []
             for k in keys:
