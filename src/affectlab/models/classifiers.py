@@ -1,0 +1,305 @@
+"""Classifiers for category targets on mean-pooled modality features, and the ``majority`` baseline.
+
+- ``majority``: the most frequent training class of a category target (ties: the first class),
+  the training mean of a regression target. Handles both kinds.
+- ``logistic_<m>``: multinomial logistic regression (scikit-learn ``LogisticRegressionCV``).
+- ``lda_<m>``: linear discriminant analysis with Ledoit-Wolf shrinkage of the covariance
+  (no hyper-parameter to choose).
+- ``svm_<m>``: support vector classifier (``kernel: rbf`` default, or ``linear``), one-vs-one.
+
+``m`` is ``audio``, ``text``, ``vision`` or ``all`` (the three side by side), as for
+``ridge_<m>`` (:mod:`affectlab.models.ridge_modality`); features are mean-pooled over valid steps
+and standardised (``standardize: global | group``, see :mod:`affectlab.models.tabular`).
+
+Hyper-parameters (logistic ``Cs``; SVM ``C`` and ``gamma``) are chosen by inner group
+cross-validation on the training corpus only, scored by UAR (balanced accuracy):
+``inner_folds`` group folds (default 5; ``groups``: one fold per group, i.e. leave-one-group-out),
+plain folds when the corpus has a single group. The pipeline's cross-validation protocols hand
+these models the whole training part of each outer fold, so the held-out fold never takes part.
+``class_weight: balanced`` weighs classes by inverse frequency.
+
+States are arrays and primitives only (coefficients; an SVM's support vectors, dual
+coefficients, intercepts and gamma), predicted with NumPy, so checkpoints load with
+``torch.load(..., weights_only=True)``.
+
+>>> import numpy as np, pandas as pd
+>>> from affectlab.corpus.base import Corpus, TargetSpec
+>>> rng = np.random.default_rng(0); y = np.repeat([0, 1, 2], 20)
+>>> x = (rng.normal(size=(60, 4)) + 3 * np.eye(3, 4)[y]).astype("float32")
+>>> t = TargetSpec("emotion", kind="category", classes=("anger", "joy", "sadness"))
+>>> c = Corpus(pd.DataFrame({"id": range(60), "group": np.tile(list("abcd"), 15), "order": 0.0,
+...                          "emotion": np.array(t.classes)[y]}), targets=(t,), features={"audio": x})
+>>> est = MODELS.get("svm_audio")(c.targets, C=[1.0], gamma=["scale"])
+>>> _ = est.fit(c, None, None)
+>>> float((est.predict(c)[:, 0] == y).mean()) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .registry import MODELS
+from .tabular import PooledModel, groups_of
+from .text_features import to_numpy, to_tensor
+
+LOGISTIC_CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
+SVM_CS = (0.1, 1.0, 10.0, 100.0)
+SVM_GAMMAS: tuple[float | str, ...] = ("scale", 0.003, 0.001)
+KERNELS = ("rbf", "linear")
+
+
+def labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
+    """The target matrix, refusing a corpus without labels for some target (one line)."""
+    y = corpus.target_matrix()
+    if y.shape[1] != n_targets:
+        raise AffectlabError("training data lacks the model's targets")
+    if len(y) == 0 or np.isnan(y).all(axis=0).any():
+        raise AffectlabError("training data has no labels for at least one target")
+    return y
+
+
+def most_frequent(labels: np.ndarray) -> int:
+    """The most frequent class index (ties: the lowest index).
+
+    >>> most_frequent(np.array([2.0, 1.0, 2.0, 1.0, 0.0]))
+    1
+    """
+    return int(np.argmax(np.bincount(labels.astype(int))))
+
+
+@MODELS.register("majority")
+class Majority(Estimator):
+    """The most frequent training class (category targets) or the training mean (regression targets)."""
+
+    target_kinds = frozenset({"regression", "category"})
+
+    def __init__(self, targets, **params: Any) -> None:
+        if params:
+            raise AffectlabError(f"model majority: unknown parameter(s) {', '.join(sorted(params))}")
+        super().__init__(targets)
+        self.value = np.zeros(len(self.targets))
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        y = labelled(train, len(self.targets))
+        self.value = np.array([most_frequent(col[~np.isnan(col)]) if t.is_category else float(np.nanmean(col))
+                               for t, col in zip(self.targets, y.T)], dtype=np.float64)
+        return FitResult(n_params=len(self.value))
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        return clip_to_ranges(np.tile(self.value, (len(corpus), 1)), self.targets)
+
+    def state(self) -> dict[str, Any]:
+        return {"value": to_tensor(self.value)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.value = to_numpy(state["value"])
+
+
+def inner_splits(groups: np.ndarray, folds: int | str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner cross-validation splits of the training rows: by group (``folds`` or ``'groups'``: one per group).
+
+    A single group falls back to plain folds of samples (then the inner scores are optimistic).
+
+    >>> [len(te) for _, te in inner_splits(np.array(list("aabbcc")), "groups")]
+    [2, 2, 2]
+    """
+    from sklearn.model_selection import GroupKFold, KFold
+
+    n_groups = len(np.unique(groups))
+    k = n_groups if folds == "groups" else min(int(folds), n_groups)
+    if k >= 2:
+        return list(GroupKFold(k).split(groups, groups=groups))
+    return list(KFold(min(3 if folds == "groups" else int(folds), len(groups)), shuffle=True, random_state=seed).split(groups))
+
+
+class PooledClassifier(PooledModel):
+    """One classifier per category target on the standardised pooled features (see the module docs)."""
+
+    target_kinds = frozenset({"category"})
+    own_params: ClassVar[frozenset[str]] = frozenset({"class_weight", "inner_folds"})
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        self.class_weight = params.get("class_weight")
+        if self.class_weight not in (None, "balanced"):
+            raise AffectlabError(f"model {self.name}: class_weight must be balanced or omitted, not {self.class_weight!r}")
+        self.inner_folds = params.get("inner_folds", 5)
+        if self.inner_folds != "groups" and not (isinstance(self.inner_folds, int) and self.inner_folds >= 2):
+            raise AffectlabError(f"model {self.name}: inner_folds must be an integer >= 2 or 'groups', not {self.inner_folds!r}")
+        self.models: list[dict[str, Any]] = []
+
+    def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        self.check_target_kinds(self.name, self.targets)
+        Z = self.fit_design(train)
+        y = labelled(train, len(self.targets))
+        groups = groups_of(train)
+        seed = 0 if ctx is None else int(ctx.seed)
+        self.models = []
+        for j in range(len(self.targets)):
+            rows = ~np.isnan(y[:, j])
+            labels = y[rows, j].astype(int)
+            if len(np.unique(labels)) < 2:
+                raise AffectlabError(f"model {self.name}: target {self.targets[j].name!r} has a single class in the training data")
+            self.models.append(self.fit_one(Z[rows], labels, inner_splits(groups[rows], self.inner_folds, seed), seed))
+        n_params = sum(int(np.size(v)) for m in self.models for v in m.values() if isinstance(v, np.ndarray))
+        chosen = [{k: v for k, v in m.items() if not isinstance(v, np.ndarray)} for m in self.models]
+        return FitResult(n_params=n_params, extra={"selected": chosen})
+
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+        """Fit one target: a dict of arrays (``classes`` = the class indices it knows) and primitives."""
+        raise NotImplementedError
+
+    def decide(self, model: dict[str, Any], Z: np.ndarray) -> np.ndarray:
+        """Predicted class indices (into the target's classes) for rows ``Z``."""
+        raise NotImplementedError
+
+    def predict(self, corpus: Corpus) -> np.ndarray:
+        if not self.models:
+            raise RuntimeError("predict before fit")
+        Z = self.design(corpus)
+        return np.stack([self.decide(m, Z) for m in self.models], axis=1).astype(np.float64)
+
+    def state(self) -> dict[str, Any]:
+        models = [{k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in m.items()} for m in self.models]
+        return {"models": models} | self.design_state()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.load_design_state(state)
+        self.models = [{k: to_numpy(v) if hasattr(v, "detach") else v for k, v in m.items()} for m in state["models"]]
+
+
+class LinearClassifier(PooledClassifier):
+    """A linear decision per class, ``argmax(Z @ coef.T + intercept)``; subclasses fit ``coef``."""
+
+    def decide(self, model: dict[str, Any], Z: np.ndarray) -> np.ndarray:
+        scores = Z @ model["coef"].T + model["intercept"]
+        if scores.shape[1] == 1:  # binary: scikit-learn keeps one column, positive = the second class
+            scores = np.hstack([np.zeros_like(scores), scores])
+        return model["classes"][np.argmax(scores, axis=1)]
+
+
+class LogisticModality(LinearClassifier):
+    """Multinomial logistic regression; ``Cs`` (inverse penalties) chosen by inner group CV (UAR)."""
+
+    own_params = PooledClassifier.own_params | {"Cs"}
+
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+        from sklearn.linear_model import LogisticRegressionCV
+
+        Cs = [float(c) for c in self.params.get("Cs", LOGISTIC_CS)]
+        model = LogisticRegressionCV(Cs=Cs, cv=splits, scoring="balanced_accuracy", class_weight=self.class_weight,
+                                     max_iter=3000, **logistic_cv_compat()).fit(Z, y)
+        return {"coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_.astype(np.float64),
+                "C": float(np.ravel(model.C_)[0])}
+
+
+class LdaModality(LinearClassifier):
+    """Linear discriminant analysis, Ledoit-Wolf shrinkage; ``class_weight: balanced`` = equal priors."""
+
+    own_params = PooledClassifier.own_params
+
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        k = len(np.unique(y))
+        priors = np.full(k, 1.0 / k) if self.class_weight == "balanced" else None
+        model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=priors).fit(Z, y)
+        return {"coef": np.atleast_2d(model.coef_), "intercept": np.atleast_1d(model.intercept_),
+                "classes": model.classes_.astype(np.float64)}
+
+
+class SvmModality(PooledClassifier):
+    """Support vector classifier (``kernel`` rbf or linear); ``C`` and ``gamma`` by inner group CV (UAR)."""
+
+    own_params = PooledClassifier.own_params | {"kernel", "C", "gamma"}
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        self.kernel = str(params.get("kernel", "rbf"))
+        if self.kernel not in KERNELS:
+            raise AffectlabError(f"model {self.name}: kernel must be one of {', '.join(KERNELS)}, not {self.kernel!r}")
+
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+        from sklearn.model_selection import GridSearchCV
+        from sklearn.svm import SVC
+
+        grid: dict[str, list] = {"C": [float(c) for c in _as_list(self.params.get("C", SVM_CS))]}
+        if self.kernel == "rbf":
+            grid["gamma"] = [g if g == "scale" else float(g) for g in _as_list(self.params.get("gamma", SVM_GAMMAS))]
+        if grid.get("gamma") and "scale" in grid["gamma"]:  # scikit-learn's 'scale', as a number the state can keep
+            grid["gamma"] = [1.0 / (Z.shape[1] * max(float(Z.var()), 1e-12)) if g == "scale" else g for g in grid["gamma"]]
+        svc = SVC(kernel=self.kernel, class_weight=self.class_weight)
+        if len(grid["C"]) * len(grid.get("gamma", [0])) > 1:
+            best = GridSearchCV(svc, grid, cv=splits, scoring="balanced_accuracy").fit(Z, y).best_estimator_
+        else:
+            best = svc.set_params(**{k: v[0] for k, v in grid.items()}).fit(Z, y)
+        dual, intercept = best.dual_coef_, best.intercept_
+        if len(best.classes_) == 2:  # scikit-learn flips the sign of binary models' public coefficients
+            dual, intercept = -dual, -intercept
+        return {"support_vectors": best.support_vectors_, "dual_coef": dual, "intercept": intercept,
+                "n_support": best.n_support_.astype(np.float64), "classes": best.classes_.astype(np.float64),
+                "gamma": float(best.gamma) if self.kernel == "rbf" else 0.0, "C": float(best.C), "kernel": self.kernel}
+
+    def decide(self, model: dict[str, Any], Z: np.ndarray) -> np.ndarray:
+        return ovo_predict(Z, model["support_vectors"], model["dual_coef"], model["intercept"],
+                           model["n_support"].astype(int), model["classes"], model["kernel"], model["gamma"])
+
+
+def logistic_cv_compat() -> dict[str, Any]:
+    """Arguments that keep ``LogisticRegressionCV`` an L2 model without warnings on scikit-learn >= 1.8."""
+    import inspect
+
+    from sklearn.linear_model import LogisticRegressionCV
+
+    known = inspect.signature(LogisticRegressionCV).parameters
+    return {k: v for k, v in (("l1_ratios", (0.0,)), ("use_legacy_attributes", False)) if k in known}
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def ovo_predict(Z: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: np.ndarray, n_support: np.ndarray,
+                classes: np.ndarray, kernel: str, gamma: float) -> np.ndarray:
+    """libsvm's one-vs-one vote from an SVC's arrays (ties: the lower class), as ``SVC.predict`` does.
+
+    For classes i < j the decision is ``sum_{sv in i} dual[j-1, sv] K + sum_{sv in j} dual[i, sv] K
+    + intercept[pair]``; positive votes for i.
+    """
+    if kernel == "rbf":
+        sq = (Z ** 2).sum(1)[:, None] - 2 * Z @ sv.T + (sv ** 2).sum(1)[None, :]
+        K = np.exp(-gamma * np.maximum(sq, 0.0))
+    else:
+        K = Z @ sv.T
+    start = np.concatenate([[0], np.cumsum(n_support)])
+    votes = np.zeros((len(Z), len(classes)), dtype=np.int64)
+    pair = 0
+    for i in range(len(classes)):
+        for j in range(i + 1, len(classes)):
+            si, sj = slice(start[i], start[i + 1]), slice(start[j], start[j + 1])
+            dec = K[:, si] @ dual[j - 1, si] + K[:, sj] @ dual[i, sj] + intercept[pair]
+            votes[:, i] += dec > 0
+            votes[:, j] += dec <= 0
+            pair += 1
+    return classes[np.argmax(votes, axis=1)]
+
+
+def _register(prefix: str, base: type, name: str, modalities: tuple[str, ...], what: str) -> type:
+    cls = type(f"{base.__name__}_{name}", (base,), {"modalities": modalities, "registered_name": f"{prefix}_{name}",
+                                                    "__doc__": f"{what} on mean-pooled {' + '.join(modalities)} features.",
+                                                    "__module__": __name__})
+    return MODELS.register(f"{prefix}_{name}")(cls)
+
+
+_MODALITIES = {"text": ("text",), "audio": ("audio",), "vision": ("vision",), "all": ("text", "audio", "vision")}
+for _name, _mods in _MODALITIES.items():
+    _register("logistic", LogisticModality, _name, _mods, "Logistic regression")
+    _register("lda", LdaModality, _name, _mods, "Shrinkage LDA")
+    _register("svm", SvmModality, _name, _mods, "Support vector classifier")
+

@@ -1,0 +1,183 @@
+"""Mean-pooled modality features as one design matrix, standardised globally or per group.
+
+Shared by the closed-form models on feature arrays (``ridge_<modality>``, ``logistic_<modality>``,
+``svm_<modality>``): :class:`PooledModel` reads the ``modalities`` and ``standardize`` parameters,
+builds the design matrix and keeps the standardisation in its state.
+
+Standardisation (``standardize``):
+
+- ``global`` (default): every feature z-scored with the training rows' mean and deviation.
+- ``group``: every feature z-scored within each group (speaker) of the corpus being fitted or
+  predicted, with that group's own mean and deviation. This is speaker normalisation as used in
+  speech emotion recognition: it uses only the *unlabelled features* of a group, never its labels,
+  so applying it to a held-out speaker is legitimate; it does assume that all (or many) of that
+  speaker's recordings are predicted together. Groups with fewer than 2 samples (no deviation to
+  estimate) fall back to the training rows' global statistics.
+
+>>> x = np.array([[1.0], [3.0], [10.0], [14.0]]); g = np.array(["a", "a", "b", "b"])
+>>> s = Standardizer("group").fit(x, g)
+>>> s.transform(x, g).ravel().tolist()
+[-1.0, 1.0, -1.0, 1.0]
+>>> Standardizer("global").fit(x, g).transform(np.array([[7.0]]), np.array(["c"])).ravel().round(3).tolist()
+[0.0]
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..corpus.base import Corpus
+from ..errors import AffectlabError
+from .base import Estimator
+
+STANDARDIZE = ("global", "group")
+
+
+def modality_arrays(corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
+    """``features[m]`` as (N, L, D) float32 and its valid lengths (N,) (full length when unknown)."""
+    if m not in corpus.features:
+        raise AffectlabError(f"model needs modality {m!r}, which the data does not provide")
+    x = np.asarray(corpus.features[m], dtype=np.float32)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise AffectlabError(f"feature {m!r} has shape {x.shape}; expected (N, D) or (N, L, D)")
+    length = corpus.lengths.get(m)
+    length = np.full(len(x), x.shape[1], dtype=np.int64) if length is None else np.minimum(np.asarray(length, dtype=np.int64), x.shape[1])
+    return x, length
+
+
+def pool_mean(x: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Mean over the first ``length`` steps of each sample; NaN rows where the length is 0.
+
+    >>> x = np.arange(12, dtype=float).reshape(2, 3, 2)
+    >>> pool_mean(x, np.array([2, 0])).tolist()
+    [[1.0, 2.0], [nan, nan]]
+    """
+    steps = (np.arange(x.shape[1])[None, :] < length[:, None])[..., None]
+    total = np.where(steps, x, 0.0).sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / length[:, None]
+    out[length == 0] = np.nan
+    return out
+
+
+def pooled_design(corpus: Corpus, modalities: tuple[str, ...], dims: dict[str, int] | None = None) -> np.ndarray:
+    """Mean-pooled features of ``modalities`` side by side (N, sum of D); NaN where a modality is missing.
+
+    ``dims`` (the training dimensions) makes a mismatch a one-line error.
+    """
+    blocks = []
+    for m in modalities:
+        x, length = modality_arrays(corpus, m)
+        if dims is not None and x.shape[2] != dims[m]:
+            raise AffectlabError(f"feature {m!r} has {x.shape[2]} dimensions; the model was trained on {dims[m]}")
+        blocks.append(pool_mean(x, length))
+    return np.concatenate(blocks, axis=1)
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-aware column mean and deviation; constant or empty columns get mean 0 / scale 1."""
+    finite = np.where(np.isfinite(x), x, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (a modality missing everywhere): below
+        mean, scale = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
+    return np.nan_to_num(mean), np.where(np.isfinite(scale) & (scale > 1e-8), scale, 1.0)
+
+
+@dataclass
+class Standardizer:
+    """Z-scores features globally (training statistics) or per group (each group's own; see module docs)."""
+
+    mode: str = "global"
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+    def __post_init__(self) -> None:
+        if self.mode not in STANDARDIZE:
+            raise AffectlabError(f"standardize must be one of {', '.join(STANDARDIZE)}, not {self.mode!r}")
+
+    def fit(self, x: np.ndarray, groups: np.ndarray) -> "Standardizer":
+        """Keep the global statistics of ``x`` (used by ``global``, and by ``group`` for tiny groups)."""
+        self.mean, self.scale = _moments(x)
+        return self
+
+    def transform(self, x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Standardised ``x``; missing values (NaN) become 0, the mean."""
+        z = (x - self.mean) / self.scale
+        if self.mode == "group":
+            groups = np.asarray(groups).astype(str)
+            for g in np.unique(groups):
+                rows = groups == g
+                if rows.sum() >= 2:
+                    mean, scale = _moments(x[rows])
+                    z[rows] = (x[rows] - mean) / scale
+        return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def groups_of(corpus: Corpus) -> np.ndarray:
+    """The ``group`` column as strings."""
+    return corpus.frame["group"].astype(str).to_numpy()
+
+
+class PooledModel(Estimator):
+    """Base of closed-form models on mean-pooled ``modalities`` with a :class:`Standardizer`.
+
+    Subclasses set ``modalities`` (the default feature sets) and ``own_params`` (their other
+    parameter names), call :meth:`fit_design` in ``fit`` and :meth:`design` in ``predict``, and
+    add :meth:`design_state` to their state.
+    """
+
+    modalities: ClassVar[tuple[str, ...]] = ()
+    own_params: ClassVar[frozenset[str]] = frozenset()
+    registered_name: ClassVar[str] = ""
+
+    def __init__(self, targets, **params: Any) -> None:
+        super().__init__(targets, **params)
+        unknown = set(params) - {"modalities", "standardize"} - self.own_params
+        if unknown:
+            raise AffectlabError(f"model {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        use = params.get("modalities", self.modalities)
+        self.use = (use,) if isinstance(use, str) else tuple(use)
+        self.needs_features = self.use
+        self.scaler = Standardizer(str(params.get("standardize", "global")))
+        self.dims: dict[str, int] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.registered_name or type(self).__name__
+
+    def fit_design(self, train: Corpus) -> np.ndarray:
+        """The standardised training design matrix (fits the standardisation)."""
+        self.check_inputs(train)
+        x = pooled_design(train, self.use)
+        self.dims = {m: int(modality_arrays(train, m)[0].shape[2]) for m in self.use}
+        return self.scaler.fit(x, groups_of(train)).transform(x, groups_of(train))
+
+    def design(self, corpus: Corpus) -> np.ndarray:
+        """The standardised design matrix of ``corpus`` (after fitting)."""
+        if self.dims is None:
+            raise RuntimeError("predict before fit")
+        self.check_inputs(corpus)
+        return self.scaler.transform(pooled_design(corpus, self.use, self.dims), groups_of(corpus))
+
+    def design_state(self) -> dict[str, Any]:
+        """The standardisation and feature layout, as tensors and primitives."""
+        from .text_features import to_tensor
+
+        assert self.dims is not None
+        return {"mean": to_tensor(self.scaler.mean.astype(np.float64)), "scale": to_tensor(self.scaler.scale.astype(np.float64)),
+                "standardize": self.scaler.mode, "dims": dict(self.dims), "modalities": list(self.use)}
+
+    def load_design_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`design_state` (checkpoints without ``standardize`` were global)."""
+        from .text_features import to_numpy
+
+        self.scaler = Standardizer(str(state.get("standardize", "global")), to_numpy(state["mean"]), to_numpy(state["scale"]))
+        self.dims = {str(k): int(v) for k, v in state["dims"].items()}
+        self.use = tuple(state["modalities"])
+        self.needs_features = self.use
