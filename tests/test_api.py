@@ -235,3 +235,13 @@ def test_module_class_failures_are_one_line(user_module, tmp_path, name, message
 def test_unknown_constructor_parameter_is_one_line(tmp_path):
     with pytest.raises(AffectlabError, match="unexpected keyword argument 'alpah'"):
         affectlab.train(config({"name": "sklearn.linear_model:Ridge", "alpah": 1}), table(), tmp_path / "run")
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_training_fails(tmp_path):
+    frame = table()
+    first = affectlab.train(config({"name": "global_mean"}), frame, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    with pytest.raises(AffectlabError, match="fit failed"):
+        affectlab.train(config({"name": "sklearn.linear_model:Ridge", "alpha": -1.0}), frame, tmp_path / "run",
+                        overwrite=True)
+    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before

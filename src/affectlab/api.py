@@ -180,21 +180,19 @@ def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, 
     """Train ``config`` on ``data`` (a file or a DataFrame) and return the finished :class:`Run`.
 
     ``out``: the run directory (None: a fresh folder, see :func:`fresh_run_dir`); an existing
-    non-empty one is refused unless ``overwrite`` (cleared first) or ``resume``. ``overrides``
+    non-empty one is refused unless ``overwrite`` (replaced once the new run is trained) or ``resume``. ``overrides``
     and ``seed`` are applied to the config as ``--set`` and ``--seed`` would.
     """
     from .pipeline import Notes, train_run
-    from .runs.rundir import RunDir, check_run_out
+    from .runs.rundir import check_run_out
 
     cfg = make_config(config, overrides, seed)
     data = _check_data(data)
     target = fresh_run_dir() if out is None else Path(out)
     check_run_out(target, overwrite=overwrite, resume=resume)
-    if overwrite:
-        RunDir.create(target, overwrite=True)
     notes = Notes()
     try:
-        path = train_run(cfg, data, target, resume=resume, on_epoch=on_epoch, notes=notes)
+        path = train_run(cfg, data, target, resume=resume, overwrite=overwrite, on_epoch=on_epoch, notes=notes)
     except BaseException:
         if out is None:  # the folder this call made for itself: leave nothing behind
             shutil.rmtree(target, ignore_errors=True)

@@ -32,7 +32,8 @@ from .io import write_csv
 from .models import MODELS
 from .models.base import Estimator, FitContext
 from .paths import default_cache_dir
-from .runs.rundir import RunDir, file_sha256, save_checkpoint
+from .runs.rundir import RunDir, RunRecorder
+from .runs.summary import DataInfo
 
 log = logging.getLogger(__name__)
 
@@ -223,31 +224,29 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
 
 
 def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path, *, resume: bool = False,
-              on_epoch: Callable[[int, dict], None] | None = None, notes: Notes | None = None) -> Path | None:
+              overwrite: bool = False, on_epoch: Callable[[int, dict], None] | None = None,
+              notes: Notes | None = None) -> Path | None:
     """Train ``cfg`` on ``data`` and write a complete run directory at ``out``.
 
-    Returns the run directory (``None`` on non-zero DDP ranks, which write nothing).
+    An existing non-empty ``out`` is refused before any work unless ``overwrite`` (replaced once
+    the new run is trained) or ``resume``. Returns the run directory (``None`` on non-zero DDP
+    ranks, which write nothing).
     """
     notes = notes or Notes()
+    recorder = RunRecorder(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
     t0 = time.perf_counter()
     t = time.perf_counter()
     prep = prepare(cfg, data, notes)
     timings = {"features": time.perf_counter() - t}
     if cfg.split.is_cross_validation:
-        return _train_cross_validation(prep, data, out, notes, timings, t0, on_epoch)
-    return _train_holdout(prep, data, out, notes, timings, t0, resume, on_epoch)
-
-
-def _data_facts(data: "str | Path | pd.DataFrame") -> dict[str, Any]:
-    if isinstance(data, pd.DataFrame):
-        return {"path": None, "sha256": None, "rows": len(data)}
-    return {"path": str(Path(data).resolve()), "sha256": file_sha256(data) if Path(data).is_file() else None}
+        return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch)
+    return _train_holdout(prep, data, recorder, notes, timings, t0, resume, on_epoch)
 
 
 def _checkpoint(run: RunDir, prep: Prepared, final: Estimator) -> None:
     cfg = prep.cfg
-    save_checkpoint(run.path / "checkpoint.ckpt", cfg.model.name, cfg.model.params(),
-                    [t.describe() for t in prep.corpus.targets], final.state(), {"text": cfg.features.text.model_dump()})
+    run.write_checkpoint(cfg.model.name, cfg.model.params(), prep.corpus.targets, final.state(),
+                         {"text": cfg.features.text.model_dump()}, config=cfg)
 
 
 def _context(prep: Prepared, scorer, out: str | Path | None, *, resume: bool = False, on_epoch=None,
@@ -257,13 +256,13 @@ def _context(prep: Prepared, scorer, out: str | Path | None, *, resume: bool = F
                       resume=resume, on_epoch=on_epoch, fixed_epochs=fixed_epochs)
 
 
-def _train_holdout(prep: Prepared, data, out, notes: Notes, timings: dict[str, float], t0: float, resume: bool,
+def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float, resume: bool,
                    on_epoch) -> Path | None:
     cfg, corpus_f, targets, estimator = prep.cfg, prep.corpus, prep.corpus.targets, prep.estimator
     train, val, test = split_corpus(corpus_f, cfg)
     train_groups = set(train.frame["group"])
     scorer = make_scorer(prep.task, targets, train_groups)
-    ctx = _context(prep, scorer, out, resume=resume, on_epoch=on_epoch)
+    ctx = _context(prep, scorer, recorder.work_dir, resume=resume, on_epoch=on_epoch)
     t = time.perf_counter()
     result = estimator.fit(train, val, ctx)
     timings["fit"] = time.perf_counter() - t
@@ -272,7 +271,7 @@ def _train_holdout(prep: Prepared, data, out, notes: Notes, timings: dict[str, f
         _refit(prep, result, corpus_f)
         return None
 
-    run = RunDir.create(out)
+    run = recorder.start()
     parts = {"train": train, "val": val, "test": test}
     t = time.perf_counter()
     preds = {name: estimator.predict(part) for name, part in parts.items() if part is not None and name != "test"}
@@ -326,14 +325,13 @@ def _train_holdout(prep: Prepared, data, out, notes: Notes, timings: dict[str, f
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
         "nonfinite": corpus_f.meta.get("nonfinite", {}),
         "features": prep.feature_stats,
-        "data": _data_facts(data),
+        "data": DataInfo.of(data),
         "refit_full": refit, "warnings": notes.lines, "argv": sys.argv[1:],
     }
-    run.write_summary(summary)
-    return run.path
+    return recorder.finish(summary)
 
 
-def _train_cross_validation(prep: Prepared, data, out, notes: Notes, timings: dict[str, float], t0: float,
+def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float,
                             on_epoch) -> Path:
     """The cross-validation protocol (see :mod:`affectlab.cross_validation`)."""
     from .cross_validation import describe_protocol, plan_folds, run_folds
@@ -346,7 +344,7 @@ def _train_cross_validation(prep: Prepared, data, out, notes: Notes, timings: di
     scorer = make_scorer(task, targets, no_groups)
 
     def context(fold: int, suffix: str | None) -> FitContext:
-        work = None if suffix is None else Path(out) / "lightning" / suffix
+        work = None if suffix is None else recorder.work_dir / "lightning" / suffix
         return _context(prep, scorer, work, on_epoch=on_epoch)
 
     t = time.perf_counter()
@@ -371,7 +369,7 @@ def _train_cross_validation(prep: Prepared, data, out, notes: Notes, timings: di
     cis = bootstrap_scores(task, y, cv.oof, targets, groups)
     baseline_pooled = {name: {"oof": scorer(corpus, p)} for name, p in cv.baseline_oof.items()}
 
-    run = RunDir.create(out)
+    run = recorder.start()
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
     frame.insert(3, "fold", cv.fold_of)
     run.write_predictions(frame)
@@ -399,11 +397,10 @@ def _train_cross_validation(prep: Prepared, data, out, notes: Notes, timings: di
         "splits": {"oof": len(corpus)}, "n_groups": {"oof": int(corpus.frame["group"].nunique())},
         "protocol": protocol, "folds": [f.describe() for f in cv.folds],
         "pooled": pooled, "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}}, "unit": task.unit,
-        "nonfinite": corpus.meta.get("nonfinite", {}), "features": prep.feature_stats, "data": _data_facts(data),
+        "nonfinite": corpus.meta.get("nonfinite", {}), "features": prep.feature_stats, "data": DataInfo.of(data),
         "refit_full": True, "warnings": notes.lines, "argv": sys.argv[1:],
     }
-    run.write_summary(summary)
-    return run.path
+    return recorder.finish(summary)
 
 
 def _refit(prep: Prepared, result, corpus: Corpus) -> Estimator:

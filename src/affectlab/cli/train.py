@@ -39,7 +39,7 @@ def train(
     devices: Optional[int] = typer.Option(None, "--devices", help="Number of devices (processes on CPU)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy, e.g. ddp."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT (it is cleared when training starts)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT (once the new run is trained)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (SQLite store beside the run directory by default)."),
@@ -70,8 +70,6 @@ def train(
     results = []
     for cfg, run_out in zip(configs, outs):
         notes = Notes()
-        if overwrite and not _is_child_rank():
-            RunDir.create(run_out, overwrite=True)
 
         def on_epoch(epoch: int, row: dict) -> None:
             if quiet:
@@ -83,7 +81,8 @@ def train(
                     shown.append(f"{key} {row[key]:.4f}")
             console.print("  ".join(dict.fromkeys(shown)), highlight=False)
 
-        run_dir = train_run(cfg, data, run_out, resume=resume, on_epoch=on_epoch, notes=notes)
+        run_dir = train_run(cfg, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
+                            on_epoch=on_epoch, notes=notes)
         if run_dir is None:  # a non-zero DDP rank: rank 0 reports
             return
         print_notes(notes.lines)

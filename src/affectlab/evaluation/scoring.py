@@ -13,8 +13,8 @@ scored on class indices (see :meth:`~affectlab.corpus.TargetSpec.encode`).
 (True, True)
 >>> from affectlab.corpus import TargetSpec
 >>> emo = TargetSpec("emotion", kind="category", classes=("a", "b", "c"))
->>> score_arrays("classification", np.array([[0.], [1.], [2.], [2.]]), np.array([[0.], [1.], [2.], [0.]]), [emo])["uar"]
-1.0
+>>> round(score_arrays("classification", np.array([[0.], [1.], [2.], [2.]]), np.array([[0.], [1.], [2.], [0.]]), [emo])["uar"], 4)
+0.8333
 """
 
 from __future__ import annotations
