@@ -78,8 +78,11 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     if ckpt["model"] not in FUSION_MODELS:
         raise AffectlabError(f"{run_dir}: the source model {ckpt['model']!r} cannot be adapted; transfer needs a fusion "
                              f"model ({', '.join(FUSION_MODELS)})")
-    targets = tuple(TargetSpec(t["name"], t["low"], t["high"], t.get("kind", "regression"), tuple(t.get("classes", ())))
-                    for t in ckpt["targets"])
+    targets = tuple(TargetSpec.from_dict(t) for t in ckpt["targets"])
+    category = [t.name for t in targets if t.is_category]
+    if category:  # the adapters' losses and pseudo-targets are regression-only
+        raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
+                             f"{category[0]!r}")
     want = [t.name for t in cfg.data.targets] or ["sentiment"]
     if [t.name for t in targets] != want:
         raise AffectlabError(f"{run_dir}: the source model predicts {[t.name for t in targets]}, the target config {want}")
