@@ -168,3 +168,33 @@ def test_extracted_pickle_to_predictions(tmp_path):
     est = MODELS.get("svm_audio")(read.targets, standardize="group")
     est.fit(read, None, None)
     assert (est.predict(read)[:, 0] == read.target_matrix()[:, 0]).mean() > 0.6  # chance: 0.25
+
+
+@pytest.mark.parametrize("config, column", [("emotion-loso.yaml", "pred_emotion"), ("arousal-loso.yaml", "pred_arousal")])
+def test_shipped_emodb_configs_train_leave_one_speaker_out(tmp_path, config, column):
+    """configs/emodb/*.yaml on a small pickle laid out as 'affectlab extract' writes EmoDB's."""
+    from pathlib import Path
+
+    from affectlab.config import load_config
+    from affectlab.pipeline import train_run
+
+    classes = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
+    arousal = dict(zip(classes, [0.59, -0.62, 0.35, 0.60, 0.51, 0.0, -0.27]))
+    rng = np.random.default_rng(0)
+    y = np.arange(140) % 7
+    g = np.repeat([f"{k:02d}" for k in range(4)], 35)
+    x = rng.normal(size=(140, 1, 100)).astype(np.float32)
+    x[:, 0, :7] += 4 * np.eye(7)[y]
+    part = {"id": [f"{s}$_$f{i}" for i, s in enumerate(g)], "group": list(g), "audio": x,
+            "audio_lengths": np.ones(140, np.int64), "category_emotion": [classes[k] for k in y],
+            "classification_labels_emotion": y, "regression_labels_arousal": np.array([arousal[classes[k]] for k in y], np.float32)}
+    data = tmp_path / "emodb.pkl"
+    data.write_bytes(pickle.dumps({"train": part, "config": {"classes": {"emotion": classes}}}))
+    root = Path(__file__).resolve().parents[1]
+    run = train_run(load_config(root / "configs" / "emodb" / config), data, tmp_path / "run")
+    pred = pd.read_csv(run / "predictions.csv", dtype={"group": str})
+    assert len(pred) == 140 and sorted(pred["fold"].unique()) == [1, 2, 3, 4]
+    if column == "pred_emotion":
+        assert set(pred[column]) <= set(classes) and (pred[column] == pred["emotion"]).mean() > 0.6
+    else:
+        assert pred[column].between(-1, 1).all()

@@ -301,7 +301,7 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
         # indices refer to the classes the file was written with; the unsuffixed key to its first category
         written = file_classes.get(stem) if key.endswith(f"_{stem}") else next(iter(file_classes.values()), None)
         labels = _category_labels(part[key], key, target, written, n, where)
-        target.check_labels(labels, where)
+        target.check(np.asarray(labels, dtype=object), where)  # a category: labels outside the classes
         return labels
     y = np.asarray(part[key])
     if y.dtype == object or y.size != n or not np.issubdtype(y.dtype, np.number):
