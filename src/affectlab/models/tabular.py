@@ -144,7 +144,10 @@ class PooledModel(Estimator):
         use = params.get("modalities", self.modalities)
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
-        self.scaler = Standardizer(str(params.get("standardize", "global")))
+        mode = str(params.get("standardize", "global"))
+        if mode not in STANDARDIZE:
+            raise AffectlabError(f"model {self.name}: standardize must be one of {', '.join(STANDARDIZE)}, not {mode!r}")
+        self.scaler = Standardizer(mode)
         self.dims: dict[str, int] | None = None
 
     @property
