@@ -297,7 +297,8 @@ def _register(prefix: str, base: type, name: str, modalities: tuple[str, ...], w
     return MODELS.register(f"{prefix}_{name}")(cls)
 
 
-_MODALITIES = {"text": ("text",), "audio": ("audio",), "vision": ("vision",), "all": ("text", "audio", "vision")}
+_MODALITIES = {"text": ("text",), "audio": ("audio",), "vision": ("vision",), "tabular": ("tabular",),
+               "all": ("text", "audio", "vision")}
 for _name, _mods in _MODALITIES.items():
     _register("logistic", LogisticModality, _name, _mods, "Logistic regression")
     _register("lda", LdaModality, _name, _mods, "Shrinkage LDA")

@@ -86,4 +86,5 @@ def _register(name: str, modalities: tuple[str, ...]) -> type:
 RidgeText = _register("text", ("text",))
 RidgeAudio = _register("audio", ("audio",))
 RidgeVision = _register("vision", ("vision",))
+RidgeTabular = _register("tabular", ("tabular",))  # numeric columns of a table (data.options.features)
 RidgeAll = _register("all", ("text", "audio", "vision"))

@@ -33,12 +33,12 @@ def get_task(task: "str | Task") -> Task:
 
 register_task(Task(
     "regression", "Generic regression on a table or corpus of your own: CCC is the score.",
-    baselines=("global_mean",),
+    baselines=("global_mean", "ridge_text", "ridge_audio", "ridge_vision", "ridge_tabular"),
 ), "generic")
 
 register_task(Task(
     "classification", "Generic classification: UAR (balanced accuracy) is the score.",
-    baselines=("majority", "logistic_all"),
+    baselines=("majority", "logistic_text", "logistic_audio", "logistic_vision", "logistic_tabular"),
 ))
 
 register_task(Task(
