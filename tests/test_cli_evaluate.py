@@ -212,3 +212,22 @@ def test_category_files_are_scored_as_classes(tmp_path, capsys):
     assert not set(_codes(obj)) & {"CLASS_COLLAPSE", "AT_CHANCE", "BELOW_MAJORITY"}
     collapsed = _json(capsys, ["--pred", tmp_path / "c.csv", "--gold", tmp_path / "g.csv"])
     assert {"CLASS_COLLAPSE", "AT_CHANCE"} <= set(_codes(collapsed))
+
+
+def test_cross_validation_run_is_scored_on_its_out_of_fold_predictions(tmp_path, capsys):
+    from sklearn.metrics import balanced_accuracy_score
+
+    from cv_run_helpers import make_cv_run_dir
+
+    run = make_cv_run_dir(tmp_path / "cv")
+    obj = _json(capsys, ["--run", run])
+    pred = pd.read_csv(run / "predictions.csv")
+    assert obj["split"] == "oof" and obj["task"] == "classification" and obj["n_groups"] == 6
+    assert obj["metrics"]["uar_emotion"]["value"] == pytest.approx(balanced_accuracy_score(pred["emotion"], pred["pred_emotion"]))
+    assert "majority" in obj["baselines"]
+    # selection inside the training folds is no test selection; per-fold epochs are no growing train-val gap
+    assert not {"TEST_USED_FOR_SELECTION", "OVERFITTING"} & {f["code"] for f in obj["findings"]}
+    code, out, err = run_cli(["evaluate", "--run", run, *R], capsys)
+    assert code == 0 and "uar_emotion" in out, err
+    overfit = make_cv_run_dir(tmp_path / "overfit", overfit=True)
+    assert "OVERFITTING" in _codes(_json(capsys, ["--run", overfit]))

@@ -9,6 +9,7 @@ import pytest
 from affectlab.evaluation import diagnostics as dg
 from affectlab.evaluation.bootstrap import Interval, paired_bootstrap
 from affectlab.evaluation.evaluate import EvalData, TrainData, evaluate_data
+from affectlab.runs.summary import RunSummary
 
 
 def _codes(findings, at_least="warning"):
@@ -160,8 +161,11 @@ def test_val_test_mismatch_and_selection():
     ci = Interval(0.4, 0.35, 0.45)
     assert dg.check_val_test(0.6, ci, "score")[0].code == "VAL_TEST_MISMATCH"
     assert dg.check_val_test(0.42, ci, "score") == []
-    assert dg.check_selection({"selection": {"split": "test", "test_used_for_selection": True}})[0].severity == "error"
-    assert dg.check_selection({"selection": {"split": "val", "test_used_for_selection": False}}) == []
+    summary = RunSummary.from_dict
+    found = dg.check_selection(summary({"selection": {"split": "test", "test_used_for_selection": True}}))
+    assert found[0].severity == "error" and "'test_used_for_selection': True" in found[0].message
+    assert dg.check_selection(summary({"selection": {"split": "val", "test_used_for_selection": False}})) == []
+    assert dg.check_selection(summary({"metrics": {"test": {"ccc": 0.5}}}))[0].severity == "info"
 
 
 # --------------------------------------------------------------------------- category targets

@@ -130,3 +130,29 @@ def test_confusion_counts_match_sklearn_for_names_and_indices():
     p = class_indices([1.0, 0.0, 1.0, 2.0], classes)
     _, m = confusion(y, p, classes=[0, 1, 2])
     assert m.tolist() == confusion_matrix(y, p, labels=[0, 1, 2]).tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 0]]
+
+
+def test_cross_validation_run_report(tmp_path, capsys):
+    from cv_run_helpers import make_cv_run_dir
+
+    run = make_cv_run_dir(tmp_path / "cv")
+    code, out, err = run_cli(["report", run, "--resamples", "50"], capsys)
+    assert code == 0, err
+    page = (run / "report.html").read_text()
+    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
+    assert alts == [FIGURES[0], f"{CONFUSION}: emotion"]
+    assert "<b>oof</b>" in page and "leave_one_group_out cross-validation, 6 folds" in page
+    assert "Confusion matrix: emotion (oof;" in page and "majority" in page
+
+
+def test_cross_validation_learning_curves_are_averaged_over_folds(tmp_path):
+    import pandas as pd
+
+    from affectlab.evaluation.evaluate import epoch_history
+    from cv_run_helpers import make_cv_run_dir
+
+    run = make_cv_run_dir(tmp_path / "cv")
+    history = pd.read_csv(run / "metrics.csv")
+    curve = epoch_history(history)
+    assert curve["epoch"].tolist() == [1, 2, 3, 4, 5] and "fold" not in curve
+    assert curve["val_score"].tolist() == pytest.approx(history.groupby("epoch")["val_score"].mean().tolist())

@@ -130,3 +130,34 @@ def test_permutation_p_for_large_groups_is_close_to_the_t_test():
     res = _welch(a, b)
     assert res["p_permutation"] == pytest.approx(stats.ttest_ind(a, b).pvalue, abs=0.01)
     assert _welch(a, b) == res  # seeded
+
+
+def test_cross_validation_runs_compared_on_out_of_fold_predictions(tmp_path, capsys):
+    from cv_run_helpers import N_SPEAKERS, PER_SPEAKER, make_cv_run_dir
+
+    weak = make_cv_run_dir(tmp_path / "weak", skill=0.3, pred_seed=1, config={"training": {"max_epochs": 3}})
+    strong = make_cv_run_dir(tmp_path / "strong", skill=0.9, pred_seed=2)
+    cmp = compare_runs([weak, strong], n_resamples=200)
+    assert cmp.split == "oof" and cmp.headline == "score"
+    rows = {r["run"]: r for r in cmp.versions}
+    summary = json.loads((strong / "summary.json").read_text())
+    assert rows["strong"]["uar_emotion"] == pytest.approx(summary["metrics"]["oof"]["uar_emotion"])
+    assert rows["strong"]["train score"] is None and rows["strong"]["gap score"] is None
+    [head] = [p for p in cmp.pairs if p["key"] == "score"]
+    assert (head["a"], head["b"]) == ("strong", "weak") and head["n_shared"] == head["n_split"] == N_SPEAKERS * PER_SPEAKER
+    assert head["a_value"] == pytest.approx(summary["metrics"]["oof"]["score"]) and head["ci_low"] > 0
+    assert head["resampled"] == f"{N_SPEAKERS} groups"
+    assert any(v.startswith("REAL: strong vs weak") for v in cmp.verdicts)
+    # one learning curve per run (folds averaged), the selected epoch marked once
+    assert [e["epoch"] for e in cmp.epochs if e["run"] == "weak"] == [1, 2, 3, 4, 5]
+    assert sum(e["best"] for e in cmp.epochs) == 2
+    assert [d["key"] for d in cmp.config_diff] == ["training.max_epochs"]
+
+    crit = tmp_path / "crit.yaml"
+    crit.write_text("split: oof\nlevels:\n  uar: {minimum: 0.5}\n")
+    code, out, err = run_cli(["compare", weak, strong, "--criteria", crit, "--resamples", "100"], capsys)
+    assert code == 0, err
+    assert "oof split" in out and "Verdict" in out
+    crit.write_text("split: val\n")
+    code, _, err = run_cli(["compare", weak, strong, "--criteria", crit], capsys)
+    assert code == 2 and "no 'val' metrics" in err

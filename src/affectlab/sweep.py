@@ -24,7 +24,6 @@ re-run on K fresh seeds (``OUT/best-seed-N``) so that its score comes with a spr
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import yaml
 from .config import RunConfig, load_config
 from .errors import AffectlabError
 from .io import read_yaml, write_json
+from .runs.summary import RunSummary
 
 TYPES = ("float", "int", "categorical")
 TrainFn = Callable[[RunConfig, Path, Path], Any]
@@ -145,15 +145,14 @@ def val_score(run_dir: str | Path) -> tuple[float, str]:
     """(validation value of the run's monitor, monitor) from ``summary.json``; never test."""
     path = Path(run_dir) / "summary.json"
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        summary = RunSummary.read(path)
+    except (OSError, AffectlabError):
         raise AffectlabError(f"{path}: missing or unreadable; the trial did not finish") from None
-    monitor = (summary.get("selection") or {}).get("monitor") or "score"
-    val = (summary.get("metrics") or {}).get("val")
-    if not val or monitor not in val:
+    monitor = summary.monitor
+    if monitor not in summary.metrics.get("val", {}):
         raise AffectlabError(f"{path}: no validation value of {monitor!r}; a sweep needs a validation split "
                              "(split.kind dev, group or temporal, or a given valid split)")
-    value = val[monitor]
+    value = summary.metric("val", monitor)
     return (float("nan") if value is None else float(value)), monitor
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import AffectlabError
 from ..io import _jsonable, read_table
 from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
+from ..runs.summary import RunSummary
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from ..corpus.base import TargetSpec
@@ -504,11 +505,35 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
 
 # --------------------------------------------------------------------------- run directories
 
+def run_summary(run: dict[str, Any]) -> RunSummary:
+    """The typed summary of a :func:`load_run` result."""
+    return run["run_summary"]
+
+
 def run_targets(run: dict[str, Any]) -> list[str]:
-    names = [t["name"] for t in run["summary"].get("targets", [])]
+    """The run's target names: from the summary, else from predictions.csv's ``pred_`` columns."""
+    names = run_summary(run).target_names()
     if not names and run["predictions"] is not None:
         names = [c[len("pred_"):] for c in run["predictions"].columns if c.startswith("pred_")]
     return names
+
+
+def epoch_history(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per epoch: a cross-validation ``metrics.csv`` (a ``fold`` column) averaged over folds.
+
+    Each fold restarts at epoch 1, so its rows read one after another are no learning curve;
+    the mean over the folds that reached an epoch is. Hold-out histories are returned unchanged.
+
+    >>> h = pd.DataFrame({"fold": [1, 1, 2, 2], "epoch": [1, 2, 1, 2], "val_score": [0.2, 0.4, 0.4, 0.6]})
+    >>> epoch_history(h).round(2).to_dict("list")
+    {'epoch': [1, 2], 'val_score': [0.3, 0.5]}
+    >>> epoch_history(h.drop(columns="fold")).shape
+    (4, 2)
+    """
+    if "fold" not in history or "epoch" not in history or history.empty:
+        return history
+    numeric = history.drop(columns="fold").apply(pd.to_numeric, errors="coerce")
+    return numeric.groupby("epoch", sort=True).mean().reset_index()
 
 
 def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = None) -> str:
@@ -527,7 +552,7 @@ def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = N
 
 def run_specs(run: dict[str, Any]) -> list[TargetSpec]:
     """The run's targets with kinds and classes (old summaries: regression)."""
-    declared = {t["name"]: TargetSpec.from_dict(t) for t in run["summary"].get("targets", [])}
+    declared = {t.name: t.spec() for t in run_summary(run).targets}
     return [declared.get(t, TargetSpec(t)) for t in run_targets(run)]
 
 
@@ -535,7 +560,7 @@ def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
     pred = run["predictions"]
     targets = run_targets(run)
     specs = run_specs(run)
-    task = run["summary"].get("task", "regression")
+    task = run_summary(run).task or "regression"
     part = pred[pred["split"] == split].reset_index(drop=True)
     src = f"{run['path']}/predictions.csv"
     y = np.stack([_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
@@ -560,7 +585,7 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
         raise AffectlabError(f"{run['path']}/predictions.csv: missing column {missing[0]!r}")
     split = pick_split(pred, targets, split)
     data = run_eval_data(run, split)
-    summary = run["summary"]
+    summary = run_summary(run)
 
     # the run's own baselines, fitted on its training part, on the same rows
     base: dict[str, np.ndarray] = {}
@@ -601,15 +626,15 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
         result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
 
     run_findings = dg.check_selection(summary)
-    monitor = (summary.get("selection") or {}).get("monitor") or get_task(data.task).primary
+    monitor = summary.selection.monitor or get_task(data.task).primary
     if run["history"] is not None:
         try:
             hib = higher_is_better(monitor)
         except KeyError:
             hib = True
-        run_findings += dg.check_overfitting(run["history"], monitor, hib)
+        run_findings += dg.check_overfitting(epoch_history(run["history"]), monitor, hib)
     headline = result.headline
-    val_value = (summary.get("metrics") or {}).get("val", {}).get(headline)
+    val_value = summary.metric("val", headline)
     if split == "test" and val_value is not None and headline in result.metrics:
         run_findings += dg.check_val_test(float(val_value), result.metrics[headline], headline)
     result.findings = run_findings + result.findings
@@ -621,6 +646,7 @@ def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
 
 
 __all__ = [
-    "EvalData", "EvalResult", "TrainData", "detect_task", "evaluate_data", "evaluate_files", "evaluate_run",
-    "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "severity_counts",
+    "EvalData", "EvalResult", "TrainData", "detect_task", "epoch_history", "evaluate_data", "evaluate_files",
+    "evaluate_run", "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "run_summary",
+    "severity_counts",
 ]

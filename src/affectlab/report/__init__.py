@@ -24,7 +24,8 @@ import pandas as pd
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES
 from ..corpus.base import TargetSpec
-from ..evaluation.evaluate import evaluate_run, load_run, pick_split, run_specs, run_targets
+from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
+from ..runs.summary import RunSummary
 from ..metrics.classification import class_indices, confusion
 from ..io import write_text
 
@@ -185,6 +186,24 @@ figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}
 """
 
 
+def _run_facts(summary: RunSummary) -> str:
+    """Best epoch, parameters and total time; for cross-validation also the protocol and fold count.
+
+    >>> _run_facts(RunSummary(best_epoch=3, epochs_run=5, n_params=10))
+    'best epoch 3 of 5; 10 parameters; total time nan s'
+    >>> cv = RunSummary.from_dict({"protocol": {"kind": "kfold", "n_folds": 5}, "timings": {"total": 2}})
+    >>> _run_facts(cv).split("; ")
+    ['kfold cross-validation, 5 folds (pooled out-of-fold predictions)', 'best epoch None of None', 'None parameters', 'total time 2.0 s']
+    """
+    total = summary.timings.total
+    facts = (f"best epoch {summary.best_epoch} of {summary.epochs_run}; {summary.n_params} parameters; "
+             f"total time {float('nan') if total is None else total:.1f} s")
+    protocol = summary.protocol
+    if protocol is None:
+        return facts
+    return f"{protocol.kind} cross-validation, {protocol.n_folds} folds (pooled out-of-fold predictions); {facts}"
+
+
 def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> str:
     """The report page of a run directory as an HTML string."""
     import matplotlib
@@ -193,23 +212,21 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
     run = load_run(run_dir)
     if run["predictions"] is None:
         raise AffectlabError(f"{run['path']}: no predictions.csv to report on")
-    summary = run["summary"]
+    summary = run_summary(run)
     targets = run_targets(run)
     pred = run["predictions"]
     split = pick_split(pred, targets)
     part = pred[pred["split"] == split].reset_index(drop=True)
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
-    monitor = (summary.get("selection") or {}).get("monitor") or result.headline
+    monitor = summary.selection.monitor or result.headline
     unit = {"semeval": "user", "mosi": "video"}.get(result.task, "group")
 
-    title = f"{summary.get('model', '?')} — {run['config'].get('name') or Path(run['path']).name}"
+    title = f"{summary.model or '?'} — {run['config'].get('name') or Path(run['path']).name}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
-    timings = summary.get("timings") or {}
     parts.append(f"<p class='meta'>task {html.escape(str(result.task))}; evaluated split <b>{split}</b>: {result.n} samples"
-                 f"{f', {result.n_groups} {unit}s' if result.n_groups else ''}; best epoch {summary.get('best_epoch')} of "
-                 f"{summary.get('epochs_run')}; {summary.get('n_params')} parameters; total time "
-                 f"{timings.get('total', float('nan')):.1f} s; run directory {html.escape(str(run['path']))}</p>")
+                 f"{f', {result.n_groups} {unit}s' if result.n_groups else ''}; {_run_facts(summary)}; "
+                 f"run directory {html.escape(str(run['path']))}</p>")
 
     parts.append("<h2>Metrics (95% bootstrap intervals)</h2>")
     shown = [k for k in result.metrics if "/" not in k or k.endswith("/score") or k.endswith("/ccc")]
@@ -235,7 +252,8 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
                             ["model − baseline", f"Δ {result.headline}", "CI low", "CI high", "p"]))
 
     parts.append("<h2>Learning curves</h2>")
-    parts.append(_img(FIGURES[0], _learning_curves(run["history"], monitor, summary.get("best_epoch"))))
+    history = epoch_history(run["history"]) if run["history"] is not None else None
+    parts.append(_img(FIGURES[0], _learning_curves(history, monitor, summary.best_epoch)))
     specs = run_specs(run)
     numeric = [s.name for s in specs if not s.is_category]  # the scatter-type figures need numbers
     if numeric:

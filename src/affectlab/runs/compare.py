@@ -16,7 +16,8 @@
 
 Criteria YAML (all optional)::
 
-    split: val             # which split to compare (default: test when every run has it, else val)
+    split: val             # which split to compare (default: test when every run has it, else val,
+                           # else oof: the pooled out-of-fold predictions of cross-validation runs)
     levels:                # per score key: minimum / target / excellent
       score: {minimum: 0.5, target: 0.6, excellent: 0.7}
       ccc_valence: {minimum: 0.6, target: 0.7}
@@ -29,10 +30,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES, paired_bootstrap
-from ..evaluation.evaluate import load_run, run_targets
+from ..evaluation.evaluate import _values, epoch_history, load_run, run_specs, run_summary, run_targets
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..io import read_yaml
@@ -120,8 +122,8 @@ def read_criteria(path: str | Path | None) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise AffectlabError(f"{path}: levels of {key!r} must be numbers") from None
     split = raw.get("split")
-    if split is not None and split not in ("train", "val", "test", "full"):
-        raise AffectlabError(f"{path}: split must be val, test or full, not {split!r}")
+    if split is not None and split not in ("train", "val", "test", "full", "oof"):
+        raise AffectlabError(f"{path}: split must be val, test, full or oof, not {split!r}")
     return {"levels": clean, "split": split}
 
 
@@ -139,22 +141,37 @@ def _unique_labels(runs: list[dict]) -> list[str]:
 
 
 def _split_for(runs: list[dict], wanted: str | None) -> str:
+    """``wanted`` when every run has it, else test, val or oof (cross-validation), the first all share."""
     def has(r: dict, s: str) -> bool:
-        return s in (r["summary"].get("metrics") or {})
+        return s in run_summary(r).metrics
 
     if wanted:
         missing = [str(r["path"]) for r in runs if not has(r, wanted)]
         if missing:
             raise AffectlabError(f"{missing[0]}: has no {wanted!r} metrics to compare")
         return wanted
-    for s in ("test", "val"):
+    for s in ("test", "val", "oof"):
         if all(has(r, s) for r in runs):
             return s
-    raise AffectlabError("the runs share neither test nor val metrics; nothing to compare")
+    raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) metrics; nothing to compare")
 
 
-def _shared(runs: list[dict], a: int, b: int, split: str, targets: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]:
+def _numeric(frame: pd.DataFrame, specs: Sequence[TargetSpec], *, prefix: str = "", suffix: str = "") -> np.ndarray:
+    """``(n, k)`` floats of one column per target: class indices for category targets (names or indices).
+
+    >>> f = pd.DataFrame({"pred_e": ["sad", "happy"], "pred_v": [0.5, -1]})
+    >>> _numeric(f, [TargetSpec("e", kind="category", classes=("happy", "sad")), TargetSpec("v")], prefix="pred_")
+    array([[ 1. ,  0.5],
+           [ 0. , -1. ]])
+    """
+    cols = [_values(s, frame[f"{prefix}{s.name}{suffix}"], f"{prefix}{s.name}", "predictions.csv", allow_nonfinite=True)
+            for s in specs]
+    return np.stack(cols, axis=1).astype(float) if cols else np.empty((len(frame), 0))
+
+
+def _shared(runs: list[dict], a: int, b: int, split: str, specs: Sequence[TargetSpec]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]:
     """Gold, predictions of a and b and groups on the samples both runs predicted in ``split``."""
+    targets = [s.name for s in specs]
     pa, pb = runs[a]["predictions"], runs[b]["predictions"]
     if pa is None or pb is None:
         raise AffectlabError("predictions.csv missing")
@@ -162,10 +179,15 @@ def _shared(runs: list[dict], a: int, b: int, split: str, targets: list[str]) ->
     fa = pa.loc[pa["split"] == split, cols]
     fb = pb.loc[pb["split"] == split, ["id", *[f"pred_{t}" for t in targets]]]
     m = fa.merge(fb, on="id", suffixes=("", "__b"))
-    m = m[np.isfinite(m[[f"pred_{t}" for t in targets] + [f"pred_{t}__b" for t in targets]].to_numpy(float)).all(axis=1)]
-    y = m[targets].to_numpy(dtype=float)
-    return (y, m[[f"pred_{t}" for t in targets]].to_numpy(float), m[[f"pred_{t}__b" for t in targets]].to_numpy(float),
-            m["group"].astype(str).to_numpy() if "group" in m else None, len(fa))
+    pred_a, pred_b = _numeric(m, specs, prefix="pred_"), _numeric(m, specs, prefix="pred_", suffix="__b")
+    ok = np.isfinite(pred_a).all(axis=1) & np.isfinite(pred_b).all(axis=1)
+    groups = m["group"].astype(str).to_numpy()[ok] if "group" in m else None
+    return _numeric(m, specs)[ok], pred_a[ok], pred_b[ok], groups, len(fa)
+
+
+def _float(value: float | None) -> float:
+    """A summary value as a float, NaN where the run has none."""
+    return float("nan") if value is None else float(value)
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -198,11 +220,12 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     if len(paths) < 1:
         raise AffectlabError("give at least one run directory")
     runs = [load_run(p) for p in paths]
-    tasks = {r["summary"].get("task") for r in runs}
+    tasks = {run_summary(r).task or None for r in runs}
     if len(tasks) > 1:
         raise AffectlabError(f"runs are of different tasks ({', '.join(sorted(map(str, tasks)))}); compare like with like")
     task = tasks.pop() or "generic"
     targets = run_targets(runs[0])
+    specs = run_specs(runs[0])
     if any(run_targets(r) != targets for r in runs[1:]):
         raise AffectlabError("runs predict different targets; compare like with like")
     crit = read_criteria(criteria)
@@ -215,21 +238,21 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
                          "slightly optimistic for every run; confirm the winner on test once")
 
     # ---- version table
-    keys = [headline] + score_keys(task, [TargetSpec.from_dict(t) for t in runs[0]["summary"].get("targets", [])])
+    keys = [headline] + score_keys(task, list(run_summary(runs[0]).target_specs()))
     keys += [k for k in crit["levels"] if k not in keys]
     for label, r in zip(labels, runs):
-        m = r["summary"].get("metrics") or {}
+        summary = run_summary(r)
         row: dict[str, Any] = {"run": label}
         for k in keys:
-            v = m.get(split, {}).get(k)
-            tr = m.get("train", {}).get(k)
+            v = summary.metric(split, k)
+            tr = summary.metric("train", k)
             row[k] = v
             row[f"train {k}"] = tr
             row[f"gap {k}"] = (tr - v) if (tr is not None and v is not None) else None
             if k in crit["levels"]:
                 row[f"status {k}"] = status(v, crit["levels"][k], higher_is_better(k))
-        row["best_epoch"] = r["summary"].get("best_epoch")
-        row["n_params"] = r["summary"].get("n_params")
+        row["best_epoch"] = summary.best_epoch
+        row["n_params"] = summary.n_params
         cmp.versions.append(row)
 
     # ---- config differences
@@ -251,7 +274,7 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         groups.setdefault(signature(f), []).append(i)
     multi = [idx for idx in groups.values() if len(idx) >= 2]
     for idx in multi:
-        vals = [float((runs[i]["summary"].get("metrics") or {}).get(split, {}).get(headline, np.nan)) for i in idx]
+        vals = [_float(run_summary(runs[i]).metric(split, headline)) for i in idx]
         cmp.seed_groups.append({"runs": [labels[i] for i in idx], "seeds": [flat[i].get("seed") for i in idx],
                                 "mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)), "values": vals})
     for gi in range(len(cmp.seed_groups)):
@@ -268,14 +291,14 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         if a in in_group and in_group.get(b) == in_group[a]:
             continue
         try:
-            y, pa, pb, g, n_split = _shared(runs, a, b, split, targets)
+            y, pa, pb, g, n_split = _shared(runs, a, b, split, specs)
         except AffectlabError as err:
             cmp.notes.append(f"{labels[a]} vs {labels[b]}: {err}")
             continue
         if len(y) < 3:
             cmp.notes.append(f"{labels[a]} vs {labels[b]}: fewer than 3 shared {split} samples; no paired test")
             continue
-        res = paired_bootstrap(task, y, pa, pb, targets, g, [headline] + [k for k in keys[1:] if not k.startswith("score")],
+        res = paired_bootstrap(task, y, pa, pb, specs, g, [headline] + [k for k in keys[1:] if not k.startswith("score")],
                                n_resamples=n_resamples, seed=seed + i)
         for k, r in res.items():
             cmp.pairs.append({"a": labels[a], "b": labels[b], "key": k, "a_value": r.a, "b_value": r.b, "diff": r.diff,
@@ -287,12 +310,13 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         h = r["history"]
         if h is None or h.empty:
             continue
-        monitor = (r["summary"].get("selection") or {}).get("monitor") or headline
-        for _, row in h.iterrows():
+        summary = run_summary(r)
+        monitor = summary.selection.monitor or headline
+        for _, row in epoch_history(h).iterrows():
             cmp.epochs.append({"run": label, "epoch": int(row.get("epoch", 0)), "train_loss": row.get("train_loss"),
                                "val_loss": row.get("val_loss"), "monitor": monitor,
                                "train": row.get(f"train_{monitor}"), "val": row.get(f"val_{monitor}"),
-                               "gap": row.get(f"gap_{monitor}"), "best": int(row.get("epoch", -1)) == r["summary"].get("best_epoch")})
+                               "gap": row.get(f"gap_{monitor}"), "best": int(row.get("epoch", -1)) == summary.best_epoch})
 
     cmp.verdicts = _verdicts(cmp, alpha)
     return cmp
