@@ -149,18 +149,31 @@ def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Es
     return CrossValidationResult(oof, fold_of, baseline_oof, outcomes, n_params)
 
 
-def describe_protocol(kind: str, k: int, n_folds: int, split_seed: int, seed: int, targets: tuple[TargetSpec, ...],
-                      neural: bool, inner_fraction: float) -> dict[str, Any]:
-    """What the protocol was and what a different seed would vary (printed and stored in the summary)."""
+def seed_variation(kind: str, neural: bool) -> str:
+    """What a different ``--seed`` changes under protocol ``kind`` (said after a multi-seed run).
+
+    >>> seed_variation("leave_one_group_out", False)
+    'nothing: the folds and the closed-form fits are deterministic'
+    >>> seed_variation("dev", True)
+    'model initialisation and data order, held-out groups'
+    """
     varied = ["model initialisation and data order"] if neural else []
     if kind in ("group_kfold", "kfold"):
         varied.append("fold assignment")
-    if neural:
+    if kind in ("dev", "group"):
+        varied.append("held-out groups")
+    if neural and kind in ("group_kfold", "kfold", "leave_one_group_out"):
         varied.append("inner validation groups")
+    return ", ".join(varied) if varied else "nothing: the folds and the closed-form fits are deterministic"
+
+
+def describe_protocol(kind: str, k: int, n_folds: int, split_seed: int, seed: int, targets: tuple[TargetSpec, ...],
+                      neural: bool, inner_fraction: float) -> dict[str, Any]:
+    """What the protocol was and what a different seed would vary (printed and stored in the summary)."""
     return {"kind": kind, "k": k if kind != "leave_one_group_out" else n_folds, "n_folds": n_folds,
             "seed": split_seed, "model_seed": seed, "inner_fraction": inner_fraction if neural else None,
             "folds_hold_out": "samples" if kind == "kfold" else "groups",
             "selection": "inner validation part of each training fold (by group)" if neural
             else "inside each training fold (the model's own inner cross-validation, if any)",
-            "varied": ", ".join(varied) if varied else "nothing: the folds and the closed-form fits are deterministic",
+            "varied": seed_variation(kind, neural),
             "final_model": "refitted on all data"}

@@ -95,7 +95,7 @@ def train(
             run_id = log_run(run_dir, tracking_uri=mlflow_uri, run_name=run_out.name)
             console.print(f"logged to MLflow ({mlflow_uri or default_tracking_uri(run_dir)}), run id {run_id}", highlight=False)
     if len(results) > 1:
-        _print_seed_table(results, seed_list)
+        _print_seed_table(results, seed_list, configs[0].split.kind)
 
 
 def _is_child_rank() -> bool:
@@ -169,7 +169,7 @@ def _headline_keys(summary: RunSummary) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k in have][:4] or sorted(have)[:4]
 
 
-def _print_seed_table(results: list[RunSummary], seeds: list[int]) -> None:
+def _print_seed_table(results: list[RunSummary], seeds: list[int], split_kind: str) -> None:
     keys = _headline_keys(results[0])
     table = Table(title=f"{len(seeds)} seeds: mean ± sd")
     table.add_column("split")
@@ -183,3 +183,8 @@ def _print_seed_table(results: list[RunSummary], seeds: list[int]) -> None:
                 cells.append(f"{np.nanmean(vals):.3f} ± {np.nanstd(vals, ddof=1):.3f}")
             table.add_row(split, *cells)
     console.print(table)
+    from ..cross_validation import seed_variation
+
+    protocol = results[0].protocol
+    varied = protocol.varied if protocol is not None else seed_variation(split_kind, bool(results[0].epochs_run))
+    console.print(f"what differed between the seeds: {varied}", highlight=False, soft_wrap=True)
