@@ -248,7 +248,7 @@ def _target_specs(targets: Sequence[str], gold: pd.DataFrame, pred: pd.DataFrame
     return specs
 
 
-def _values(spec: TargetSpec, values: pd.Series, column: str, source: str, *, allow_nonfinite: bool) -> np.ndarray:
+def target_values(spec: TargetSpec, values: pd.Series, column: str, source: str, *, allow_nonfinite: bool) -> np.ndarray:
     """A column as numbers: class indices for a category target, floats otherwise."""
     if spec.is_category:  # class names, or class index numbers
         from ..metrics.classification import class_indices
@@ -320,8 +320,8 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     specs = _target_specs(targets, merged, merged)
     if detected and task == "regression" and all(s.is_category for s in specs):
         task = "classification"  # the gold labels are class names
-    p = np.stack([_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
-    y = np.stack([_values(s, merged[s.name], s.name, str(gold_path), allow_nonfinite=False) for s in specs], axis=1)
+    p = np.stack([target_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
+    y = np.stack([target_values(s, merged[s.name], s.name, str(gold_path), allow_nonfinite=False) for s in specs], axis=1)
     ids = merged[keys].astype(str)
     groups = _groups_for(task, merged, ids)
     seen = None
@@ -343,7 +343,7 @@ def load_train_data(path: str | Path, task: str, targets: Sequence["str | Target
     missing = [t.name for t in specs if t.name not in frame]
     if missing:
         raise AffectlabError(f"{path}: missing training label column {missing[0]!r}")
-    y = np.stack([_values(t, frame[t.name], t.name, str(path), allow_nonfinite=False) for t in specs], axis=1)
+    y = np.stack([target_values(t, frame[t.name], t.name, str(path), allow_nonfinite=False) for t in specs], axis=1)
     ids = _strip(frame[keys[-1]])
     groups = _groups_for(task, frame, frame[keys].astype(str))
     texts = _column(frame, TEXT_COLUMNS)
@@ -563,8 +563,8 @@ def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
     task = run_summary(run).task or "regression"
     part = pred[pred["split"] == split].reset_index(drop=True)
     src = f"{run['path']}/predictions.csv"
-    y = np.stack([_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
-    p = np.stack([_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
+    y = np.stack([target_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
+    p = np.stack([target_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
     seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
     groups = part["group"].astype(str).to_numpy() if "group" in part else None
     return EvalData(task, targets, part[["id"]].astype(str), y, p, groups,
@@ -596,7 +596,7 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
             aligned = rows.set_index("id").reindex(data.ids["id"])
             cols = [f"pred_{t}" for t in targets]
             if all(c in aligned for c in cols) and aligned[cols].notna().all().all():
-                base[name] = np.stack([_values(s, aligned[f"pred_{s.name}"], f"pred_{s.name}", "baselines.csv",
+                base[name] = np.stack([target_values(s, aligned[f"pred_{s.name}"], f"pred_{s.name}", "baselines.csv",
                                                allow_nonfinite=True) for s in data.specs], axis=1)
 
     # recalibration fitted on validation predictions, offered when scoring test
@@ -614,16 +614,17 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
     if len(train_rows) and split != "train":
         train = TrainData(train_rows["id"].astype(str).reset_index(drop=True),
                           train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
-                          None, np.stack([_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
+                          None, np.stack([target_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
                                           for s in data.specs], axis=1))
     result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split)
     result.source = str(run["path"])
     # the constant baseline of evaluate_data duplicates the run's global_mean/majority: keep the run's own
-    constant = _constant_name(data.specs, "train")
+    # (cross-validation runs have no train rows: there the duplicate is the gold-side oracle constant)
     if "global_mean" in base or "majority" in base:
-        result.baselines.pop(constant, None)
-        result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
-        result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
+        for constant in (_constant_name(data.specs, "train"), _constant_name(data.specs, "gold") + " (oracle)"):
+            result.baselines.pop(constant, None)
+            result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
+            result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
 
     run_findings = dg.check_selection(summary)
     monitor = summary.selection.monitor or get_task(data.task).primary

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES, paired_bootstrap
-from ..evaluation.evaluate import _values, epoch_history, load_run, run_specs, run_summary, run_targets
+from ..evaluation.evaluate import epoch_history, load_run, run_specs, run_summary, run_targets, target_values
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..io import read_yaml
@@ -164,7 +164,7 @@ def _numeric(frame: pd.DataFrame, specs: Sequence[TargetSpec], *, prefix: str = 
     array([[ 1. ,  0.5],
            [ 0. , -1. ]])
     """
-    cols = [_values(s, frame[f"{prefix}{s.name}{suffix}"], f"{prefix}{s.name}", "predictions.csv", allow_nonfinite=True)
+    cols = [target_values(s, frame[f"{prefix}{s.name}{suffix}"], f"{prefix}{s.name}", "predictions.csv", allow_nonfinite=True)
             for s in specs]
     return np.stack(cols, axis=1).astype(float) if cols else np.empty((len(frame), 0))
 
