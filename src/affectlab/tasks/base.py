@@ -60,6 +60,8 @@ class Task:
     baselines: tuple[str, ...] = ("majority", "global_mean")
     #: columns that identify a row in prediction and gold files
     id_columns: tuple[str, ...] = ("id",)
+    #: the few mean-over-targets keys a compact table shows (default: primary, then each kind's usual)
+    key_metrics: tuple[str, ...] = ()
     #: a benchmark's fixed target names (empty: the ``pred_<target>`` columns of a file name them)
     target_names: tuple[str, ...] = ()
     #: groups with a single sample count for between-group metrics only (said once at train time)
@@ -75,6 +77,15 @@ class Task:
     def all_metric_names(self, targets: Sequence[TargetSpec]) -> tuple[str, ...]:
         """Every per-target metric the targets get, in report order, each once."""
         return tuple(dict.fromkeys(m for t in targets for m in self.metric_names(t)))
+
+    def compact_keys(self, targets: Sequence[TargetSpec]) -> tuple[str, ...]:
+        """Keys for a compact table: ``key_metrics`` when declared, else the primary metric followed
+        by Pearson/MAE (regression) and accuracy/macro F1 (categories) as the targets have them."""
+        if self.key_metrics:
+            return self.key_metrics
+        kinds = {t.kind for t in targets}
+        usual = (("pearson", "mae") if "regression" in kinds else ()) + (("accuracy", "macro_f1") if "category" in kinds else ())
+        return tuple(dict.fromkeys((self.primary, *usual)))
 
     def score_metric(self, target: TargetSpec) -> str:
         return self.score_metrics[target.kind]

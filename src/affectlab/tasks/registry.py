@@ -65,6 +65,7 @@ register_task(Task(
     unit="video",
     extra_metrics=("acc2_nonneg", "f1_nonneg", "acc2_nozero", "f1_nozero", "acc5", "acc7"),
     primary="mae",
+    key_metrics=("mae", "pearson", "acc2_nonneg", "acc2_nozero", "acc7"),
     target_names=("sentiment",),
     baselines=("global_mean",),
 ))

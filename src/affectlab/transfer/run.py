@@ -52,7 +52,6 @@ ROW_LABELS = {
     "oracle": "oracle: all target training labels",
     "source_reference": "source model on source features (reference)",
 }
-REPORT_KEYS = ("mae", "pearson", "acc2_nonneg", "acc2_nozero", "acc7")
 
 
 @dataclass
@@ -420,20 +419,22 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
     """Scores with bootstrap CIs (videos resampled) per row, paired tests against ``adapted``, a verdict."""
     y = test.target_matrix()
     names = [t.name for t in targets]
+    keys = get_task(task).compact_keys(targets)
     groups = test.frame["group"].to_numpy()
     n_boot = t_cfg.bootstrap
     rows = {}
     for name, p in row_preds.items():
         if n_boot:
             ci = bootstrap_scores(task, y, p, names, groups, n_resamples=n_boot, seed=seed)
-            rows[name] = {key: ci[key].as_dict() for key in REPORT_KEYS if key in ci} or \
+            rows[name] = {key: ci[key].as_dict() for key in keys if key in ci} or \
                 {key: iv.as_dict() for key, iv in ci.items() if "/" not in key and "_" not in key}
         else:
             from ..evaluation.scoring import score_arrays
 
             s = score_arrays(task, y, p, names, groups)
-            rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in REPORT_KEYS if key in s}
-    headline = "mae" if "mae" in rows["adapted"] else next(iter(rows["adapted"]))
+            rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in keys if key in s}
+    primary = get_task(task).primary
+    headline = primary if primary in rows["adapted"] else next(iter(rows["adapted"]))
     paired = {}
     if n_boot:
         for other in row_preds:
@@ -484,7 +485,7 @@ def verdict(rows: dict, paired: dict, key: str, k: int) -> list[str]:
 
 def report_markdown(report: dict[str, Any]) -> str:
     """The comparison as a markdown table plus the verdict lines."""
-    keys = [k for k in REPORT_KEYS if k in report["rows"]["adapted"]]
+    keys = list(report["rows"]["adapted"])
     lines = [f"## Transfer comparison (target {report['split']}, n={report['n']}, K={report['k']}; 95% bootstrap CIs over videos)", "",
              "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name, row in report["rows"].items():
