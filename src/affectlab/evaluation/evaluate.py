@@ -134,7 +134,9 @@ def _numbers(values: pd.Series, column: str, source: str, *, allow_nonfinite: bo
 
 
 def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None) -> str:
-    """Guess the task from the prediction file's columns (and a pickle gold file).
+    """Guess the task from the prediction file's columns: the registered task whose id columns and
+    fixed targets the file has (the most specific first); an MMSA pickle gold file means MOSI-style
+    sentiment; otherwise generic regression (a class-name gold file is detected later).
 
     >>> detect_task(["user_id", "text_id", "pred_valence", "pred_arousal"])
     'semeval'
@@ -142,10 +144,11 @@ def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None
     ('mosi', 'regression')
     """
     cols = set(pred_columns)
-    if {"user_id", "text_id", "pred_valence", "pred_arousal"} <= cols:
-        return "semeval"
-    if "pred_sentiment" in cols and "id" in cols:
-        return "mosi"
+    tasks = {t.name: t for t in (TASKS.get(n) for n in TASKS.names())}.values()  # aliases once
+    layouts = sorted(tasks, key=lambda t: -len(t.id_columns) - len(t.target_names))
+    for task in layouts:
+        if task.target_names and set(task.id_columns) | {f"pred_{t}" for t in task.target_names} <= cols:
+            return task.name
     if gold_path is not None and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
         return "mosi"
     return "regression"

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AffectlabError
+from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
 from ..corpus.base import TargetSpec
 from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
@@ -219,7 +220,7 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
     part = pred[pred["split"] == split].reset_index(drop=True)
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
     monitor = summary.selection.monitor or result.headline
-    unit = {"semeval": "user", "mosi": "video"}.get(result.task, "group")
+    unit = get_task(result.task).unit
 
     title = f"{summary.model or '?'} — {run['config'].get('name') or Path(run['path']).name}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -223,7 +223,7 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     tasks = {run_summary(r).task or None for r in runs}
     if len(tasks) > 1:
         raise AffectlabError(f"runs are of different tasks ({', '.join(sorted(map(str, tasks)))}); compare like with like")
-    task = tasks.pop() or "generic"
+    task = tasks.pop() or "regression"
     targets = run_targets(runs[0])
     specs = run_specs(runs[0])
     if any(run_targets(r) != targets for r in runs[1:]):
