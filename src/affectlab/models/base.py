@@ -97,6 +97,20 @@ class Estimator(ABC):
             raise AffectlabError("model needs raw text, which the data does not provide")
 
 
+def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset[str]) -> None:
+    """One-line error naming a model's unknown parameters and the ones it knows.
+
+    >>> check_params("mlp", {"hiden": 3}, {"hidden", "dropout"})
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: model mlp: unknown parameter(s) hiden (known: dropout, hidden)
+    """
+    unknown = set(params) - set(known)
+    if unknown:
+        known_text = ", ".join(sorted(known)) or "none"
+        raise AffectlabError(f"model {model}: unknown parameter(s) {', '.join(sorted(unknown))} (known: {known_text})")
+
+
 def clip_to_ranges(pred: np.ndarray, targets: tuple[TargetSpec, ...]) -> np.ndarray:
     """Clip each regression column of ``pred`` to its target's declared range."""
     out = np.array(pred, dtype=float, copy=True)

@@ -29,17 +29,11 @@ import pandas as pd
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor
 
 DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-
-
-def _check_params(name: str, params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(params) - allowed
-    if unknown:
-        raise AffectlabError(f"model {name}: unknown parameter(s) {', '.join(sorted(unknown))}")
 
 
 def _labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
@@ -60,7 +54,7 @@ class GlobalMean(Estimator):
     """Predict each target's training mean for every sample."""
 
     def __init__(self, targets, **params: Any) -> None:
-        _check_params("global_mean", params, set())
+        check_params("global_mean", params, set())
         super().__init__(targets, **params)
         self.mean: np.ndarray | None = None
 
@@ -83,7 +77,7 @@ class GroupMean(Estimator):
     """Each group's training mean; groups never seen in training get the global mean."""
 
     def __init__(self, targets, **params: Any) -> None:
-        _check_params("group_mean", params, set())
+        check_params("group_mean", params, set())
         super().__init__(targets, **params)
         self.users: list[str] = []
         self.means = np.zeros((0, len(self.targets)))
@@ -123,7 +117,7 @@ class _LinearRidge(Estimator):
     extra_params: set[str] = set()
 
     def __init__(self, targets, **params: Any) -> None:
-        _check_params(self.name, params, {"alphas"} | self.extra_params)
+        check_params(self.name, params, {"alphas"} | self.extra_params)
         super().__init__(targets, **params)
         self.alphas = tuple(float(a) for a in params.get("alphas", DEFAULT_ALPHAS))
         if not self.alphas or min(self.alphas) <= 0:

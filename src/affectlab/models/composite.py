@@ -53,7 +53,7 @@ import pandas as pd
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
 from .baselines import lookup
 from .registry import MODELS
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
@@ -108,9 +108,7 @@ class UserLevelKernel(Estimator):
     needs_raw_text = True
 
     def __init__(self, targets, **params: Any) -> None:
-        unknown = set(params) - {"within", "level", "tfidf", "folds", "max_train", "calibrate"}
-        if unknown:
-            raise AffectlabError(f"model user_level_kernel: unknown parameter(s) {', '.join(sorted(unknown))}")
+        check_params("user_level_kernel", params, {"within", "level", "tfidf", "folds", "max_train", "calibrate"})
         super().__init__(targets, **params)
         self.within = {t.name: self._part("within", DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
         self.level = {t.name: self._part("level", DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}

@@ -40,13 +40,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .heads import OutputLayout
+from .heads import HasOutputLayout
 
 KINDS = ("late", "early_lstm", "tensor", "attention")
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(HasOutputLayout):
     """Everything needed to rebuild a fusion network (stored in the checkpoint)."""
 
     kind: str
@@ -61,10 +61,6 @@ class FusionConfig:
     heads: int = 4  # cross-modal attention heads
     init_means: tuple[float, ...] = ()  # initial output biases, one per output column
     widths: tuple[int, ...] = ()  # output columns per target; () = one each (regression only)
-
-    @property
-    def layout(self) -> OutputLayout:
-        return OutputLayout(self.widths or (1,) * self.n_targets)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

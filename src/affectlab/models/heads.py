@@ -67,6 +67,17 @@ class OutputLayout:
         return np.stack(cols, axis=-1) if cols else np.zeros(x.shape[:-1] + (0,))
 
 
+class HasOutputLayout:
+    """Mixin for a network config with ``n_targets`` and ``widths`` (empty: one column per target)."""
+
+    n_targets: int
+    widths: tuple[int, ...]
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.widths or (1,) * self.n_targets)
+
+
 class TargetHeads(nn.Module):
     """One linear (or one-hidden-layer) head per target, outputs concatenated in target order.
 

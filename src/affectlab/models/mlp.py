@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .heads import OutputLayout, TargetHeads
+from .heads import HasOutputLayout, TargetHeads
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(HasOutputLayout):
     """Architecture of :class:`MLPNet` (stored in the checkpoint)."""
 
     input_dim: int
@@ -30,10 +30,6 @@ class MLPConfig:
     dropout: float = 0.2
     init_means: tuple[float, ...] = ()  # initial output biases, one per output column
     widths: tuple[int, ...] = ()  # output columns per target; () = one each (regression only)
-
-    @property
-    def layout(self) -> OutputLayout:
-        return OutputLayout(self.widths or (1,) * self.n_targets)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

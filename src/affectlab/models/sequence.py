@@ -19,11 +19,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .heads import OutputLayout, TargetHeads
+from .heads import HasOutputLayout, TargetHeads
 
 
 @dataclass(frozen=True)
-class SequenceConfig:
+class SequenceConfig(HasOutputLayout):
     """Architecture of :class:`UserSequenceNet` (stored in the checkpoint)."""
 
     input_dim: int
@@ -40,10 +40,6 @@ class SequenceConfig:
     user_dropout: float = 0.1
     init_means: tuple[float, ...] = field(default_factory=tuple)  # initial output biases, one per column
     widths: tuple[int, ...] = field(default_factory=tuple)  # output columns per target; () = one each
-
-    @property
-    def layout(self) -> OutputLayout:
-        return OutputLayout(self.widths or (1,) * self.n_targets)
 
     def to_dict(self) -> dict:
         return asdict(self)

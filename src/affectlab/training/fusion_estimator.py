@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from ..config import LossTerms
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
 from ..models.fusion import FusionConfig, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -54,10 +54,7 @@ class FusionEstimator(Estimator):
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
-        unknown = set(params) - PARAM_KEYS
-        if unknown:
-            raise AffectlabError(f"model {self.registered_name}: unknown parameter(s) {', '.join(sorted(unknown))} "
-                                 f"(known: {', '.join(sorted(PARAM_KEYS))})")
+        check_params(self.registered_name, params, PARAM_KEYS)
         mods = params.get("modalities", list(ALL_MODALITIES))
         mods = [mods] if isinstance(mods, str) else list(mods)
         bad = [m for m in mods if m not in ALL_MODALITIES]

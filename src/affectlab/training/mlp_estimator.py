@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
 from ..models.mlp import MLPConfig, MLPNet
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays, pool_mean
@@ -74,10 +74,7 @@ class MLPEstimator(Estimator):
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
-        unknown = set(params) - PARAM_KEYS
-        if unknown:
-            raise AffectlabError(f"model mlp: unknown parameter(s) {', '.join(sorted(unknown))} "
-                                 f"(known: {', '.join(sorted(PARAM_KEYS))})")
+        check_params("mlp", params, PARAM_KEYS)
         mods = params.get("modalities")
         self.modalities: tuple[str, ...] = () if mods is None else ((mods,) if isinstance(mods, str) else tuple(mods))
         if mods is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):

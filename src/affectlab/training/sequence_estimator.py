@@ -16,9 +16,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
 from ..config import EncoderConfig
-from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
 from ..models.encoder import FinetunedSequenceNet, TransformerTextEncoder
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -75,9 +74,7 @@ class UserSequenceEstimator(Estimator):
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
-        unknown = set(params) - set(NET_KEYS) - {"max_len", "extra"}
-        if unknown:
-            raise AffectlabError(f"model user_sequence: unknown parameter(s) {', '.join(sorted(unknown))}")
+        check_params("user_sequence", params, set(NET_KEYS) | {"max_len", "extra"})
         self.max_len = int(params.get("max_len", 0))
         self.extra = list(params.get("extra", ["is_words", "time_gap"]))
         self.net: UserSequenceNet | FinetunedSequenceNet | None = None
