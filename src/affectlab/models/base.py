@@ -97,6 +97,16 @@ class Estimator(ABC):
             raise AffectlabError("model needs raw text, which the data does not provide")
 
 
+def labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
+    """The target matrix, refusing a corpus without labels for some target (one line)."""
+    y = corpus.target_matrix()
+    if y.shape[1] != n_targets:
+        raise AffectlabError("training data lacks the model's targets")
+    if len(y) == 0 or np.isnan(y).all(axis=0).any():
+        raise AffectlabError("training data has no labels for at least one target")
+    return y
+
+
 def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset[str]) -> None:
     """One-line error naming a model's unknown parameters and the ones it knows.
 

@@ -29,20 +29,11 @@ import pandas as pd
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
+from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges, labelled
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor
 
 DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-
-
-def _labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
-    y = corpus.target_matrix()
-    if y.shape[1] != n_targets:
-        raise AffectlabError("training data lacks the model's targets")
-    if len(y) == 0 or np.isnan(y).all(axis=0).any():
-        raise AffectlabError("training data has no labels for at least one target")
-    return y
 
 
 def _col_means(y: np.ndarray) -> np.ndarray:
@@ -59,7 +50,7 @@ class GlobalMean(Estimator):
         self.mean: np.ndarray | None = None
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
-        self.mean = _col_means(_labelled(train, len(self.targets)))
+        self.mean = _col_means(labelled(train, len(self.targets)))
         return FitResult(n_params=len(self.mean))
 
     def predict(self, corpus: Corpus) -> np.ndarray:
@@ -84,7 +75,7 @@ class GroupMean(Estimator):
         self.global_mean = np.zeros(len(self.targets))
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
-        y = _labelled(train, len(self.targets))
+        y = labelled(train, len(self.targets))
         self.global_mean = _col_means(y)
         table = pd.DataFrame(y).groupby(train.frame["group"].astype(str).to_numpy(), sort=True).mean()
         # a group with no label for a target falls back to the global mean of that target
@@ -154,7 +145,7 @@ class _LinearRidge(Estimator):
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         self.check_inputs(train)
-        y = _labelled(train, len(self.targets))
+        y = labelled(train, len(self.targets))
         self._fit_ridge(self.design(train, fit=True), y)
         return FitResult(n_params=int(self.coef.size + self.intercept.size),
                          extra={"alpha": {t.name: float(a) for t, a in zip(self.targets, self.alpha)}})
@@ -233,7 +224,7 @@ class RidgeGroupOffset(RidgeEmbedding):
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         result = super().fit(train, val, ctx)
         X = self.design(train)
-        y = _labelled(train, len(self.targets))
+        y = labelled(train, len(self.targets))
         groups = train.frame["group"].astype(str).to_numpy()
         resid = y - out_of_fold(X, y, groups, self.alpha, self.folds)
         self.users, self.offsets = shrunken_offsets(resid, groups, self.shrink)
