@@ -189,6 +189,11 @@ def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
 def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> Prepared:
     """Read and validate; then compute (or load cached) features. Every check runs before encoding."""
     task = get_task(cfg.task)
+    for name in [cfg.model.name, *(cfg.baselines or [])]:
+        MODELS.get(name)  # an unknown model or a module:Class that does not import fails before the data is read
+    if cfg.data.targets:  # the model's parameters and target kinds, checked on the declared targets
+        declared = tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
+        estimator_for(cfg, declared)
     corpus = read_corpus(data, cfg.data, require_labels=True).with_inferred_classes()
     targets = corpus.targets
     if not targets:

@@ -118,7 +118,10 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
             spec.check(labels.to_numpy(), source)  # a label outside the declared classes
             frame[t.name] = labels.to_numpy()
             continue
-        values = parse_numbers(raw[column], column, source, allow_missing=not require_labels)
+        try:
+            values = parse_numbers(raw[column], column, source, allow_missing=not require_labels)
+        except AffectlabError as err:  # text in a regression target: most often an undeclared category
+            raise AffectlabError(f"{err} (a category target? declare it with kind: category)") from None
         spec.check(values, source)
         frame[t.name] = values
     if require_labels:
