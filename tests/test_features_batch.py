@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +246,95 @@ def test_an_unexpected_error_in_one_file_does_not_stop_the_batch(media, tmp_path
     assert summary.n_ok == 3
     reasons = pd.read_csv(tmp_path / "errors.csv")["reason"].tolist()
     assert "unexpected RuntimeError: openSMILE fell over" in reasons
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker lifetime: a killed extraction leaves no worker behind
+
+_HOLD_POOL = r"""
+import os, sys, time
+from pathlib import Path
+from affectlab.features.batch import FileTask, run_tasks
+from affectlab.features.extract_config import ExtractConfig
+from affectlab.features.media_labels import SampleSpec
+
+out = Path(sys.argv[1])
+cfg = ExtractConfig.model_validate({"batch": {"workers": 2}})
+tasks = [FileTask(out / f"missing{i}.wav", []) for i in range(6)]  # fail at once, no extra needed
+seen = []
+
+def hold(task, res):  # all files done: keep the pool (and its workers) alive until killed
+    seen.append(task)
+    if len(seen) == len(tasks):
+        import multiprocessing
+        pids = [p.pid for p in multiprocessing.active_children()]
+        (out / "pids.tmp").write_text(" ".join(map(str, pids)))
+        os.replace(out / "pids.tmp", out / "pids")
+        time.sleep(600)
+
+if __name__ == "__main__":  # spawned workers import this file again
+    run_tasks(tasks, cfg, None, workers=2, on_done=hold)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie nobody reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state not in ("Z", "X")
+
+
+def _start_holding_pool(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    script = tmp_path / "hold.py"
+    script.write_text(_HOLD_POOL)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "pids").is_file():
+        if proc.poll() is not None:
+            pytest.fail(f"the extraction script ended early: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the extraction script did not start its workers in 90 s")
+        time.sleep(0.1)
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    assert pids and all(_alive(p) for p in pids)
+    return proc, pids
+
+
+def _gone_within(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        left = [p for p in pids if _alive(p)]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_a_killed_extraction(tmp_path, sig):
+    proc, pids = _start_holding_pool(tmp_path)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    left = _gone_within(pids, 10)
+    for pid in left:  # do not leave them behind even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their parent ({sig.name})"
+
+
+def test_die_with_parent_exits_when_the_parent_is_already_gone():
+    code = ("import os; from affectlab.features.batch import die_with_parent; "
+            "die_with_parent(os.getppid() + 1000000); print('still here')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert res.returncode == 1 and "still here" not in res.stdout

@@ -21,11 +21,14 @@ import hashlib
 import json
 import os
 import pickle
+import signal
+import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -101,8 +104,10 @@ _WORKER: Extractors | None = None
 _STDERR_FILTER: contextlib.ExitStack | None = None
 
 
-def _init_worker(cfg_json: str) -> None:
+def _init_worker(cfg_json: str, parent_pid: int | None = None) -> None:
     global _WORKER, _STDERR_FILTER
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _silence_native_logs()
     cfg = ExtractConfig.model_validate_json(cfg_json)
@@ -112,6 +117,82 @@ def _init_worker(cfg_json: str) -> None:
         _STDERR_FILTER = contextlib.ExitStack()
         _STDERR_FILTER.enter_context(filtered_native_stderr())
     _WORKER = Extractors(cfg, single_thread=True)
+
+
+PR_SET_PDEATHSIG = 1
+#: seconds between two checks of the watchdog thread (systems without ``PR_SET_PDEATHSIG``)
+WATCHDOG_INTERVAL = 1.0
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this (worker) process end when ``parent_pid`` ends, however it ends (even ``kill -9``).
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``);
+    elsewhere, or when ``prctl`` is unavailable, a daemon thread polls ``os.getppid()``. A parent
+    that died before this call (the worker was re-parented already) ends the worker at once.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while True:
+                if os.getppid() != parent_pid:
+                    os._exit(1)
+                threading.Event().wait(WATCHDOG_INTERVAL)
+
+        threading.Thread(target=watch, name="affectlab-parent-watchdog", daemon=True).start()
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: pending tasks cancelled, running workers terminated (not waited for)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            if proc.is_alive():
+                proc.terminate()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """While a pool runs, SIGTERM (and SIGHUP) raise :class:`SystemExit` in the main thread, so the
+    pool is torn down (its workers terminated) instead of the process vanishing around them.
+    Handlers someone else installed are left alone; the previous ones are restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_exit(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    saved: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                saved[sig] = signal.signal(sig, raise_exit)
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, old)
 
 
 def _silence_native_logs() -> None:
@@ -350,11 +431,14 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
         return results
     # spawn, not fork: MediaPipe, ctranslate2 and torch hold threads that a fork would copy broken
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                             initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
-        pending: dict[Future, FileTask] = {}
-        queue = list(todo)
+    # workers end with this process: SIGINT/SIGTERM tear the pool down (workers terminated), and a
+    # worker whose parent is killed outright (kill -9) is killed by the kernel (die_with_parent)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(cfg.model_dump_json(), os.getpid()))
+    with _signals_raise():
         try:
+            pending: dict[Future, FileTask] = {}
+            queue = list(todo)
             while queue or pending:
                 while queue and len(pending) < 2 * workers:  # keep the pool fed without pickling everything up front
                     task, cpath = queue.pop(0)
@@ -368,8 +452,9 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
                     if on_done:
                         on_done(task, res)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _terminate_workers(pool)
             raise
+        pool.shutdown(wait=True)
     return results
 
 
