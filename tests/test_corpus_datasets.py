@@ -352,3 +352,62 @@ def test_real_semeval_files_match_the_hard_coded_hashes(tmp_path, capsys, server
     assert len(corpus) == 2764
     code, out, _ = run(capsys, "data", "fetch", "semeval2026-task2", "--cache", str(cache), "--source", str(SHARED))
     assert code == 0 and "already cached" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupted fetches: their scratch folders are removed by the next fetch, running ones are kept
+
+def test_next_fetch_removes_folders_of_interrupted_fetches(tmp_path, capsys, tiny, contents, server):
+    import os
+    import time
+
+    repo_zip(www(tmp_path) / "main.zip", contents)
+    cache = tmp_path / "cache"
+    killed = cache / ".tiny-test.tmp-killed1"  # killed mid-download: lock file nobody holds
+    (killed / "files").mkdir(parents=True)
+    (killed / "archive.zip").write_bytes(b"PK partial")
+    (killed / ds.SCRATCH_LOCK).write_bytes(b"")
+    older = cache / ".tiny-test.tmp-oldrelease"  # left by a release without lock files, long ago
+    older.mkdir()
+    (older / "archive.zip").write_bytes(b"PK")
+    past = time.time() - 3600
+    os.utime(older, (past, past))
+    fresh = cache / ".tiny-test.tmp-justmade"  # just created by a fetch that has not locked it yet
+    fresh.mkdir()
+    foreign = cache / ".notadataset.tmp-x"  # not ours: never touched
+    foreign.mkdir()
+    code, out, err = run(capsys, "data", "fetch", "tiny-test", "--cache", str(cache), "--url", server.url("main.zip"))
+    assert code == 0, err
+    assert leftovers(cache) == [".notadataset.tmp-x", ".tiny-test.tmp-justmade", "tiny-test"]
+    # an already cached data set still cleans up
+    (killed / "files").mkdir(parents=True)
+    (killed / ds.SCRATCH_LOCK).write_bytes(b"")
+    code, out, err = run(capsys, "data", "fetch", "tiny-test", "--cache", str(cache), "--url", server.url("main.zip"))
+    assert code == 0 and "already cached" in out and not killed.exists()
+
+
+def test_a_running_fetch_keeps_its_folder_until_it_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    code = ("import sys, time, pathlib; from affectlab.corpus import datasets as ds\n"
+            "with ds._scratch(pathlib.Path(sys.argv[1]), '.semeval2026-task2.tmp-') as s:\n"
+            "    (s / 'archive.zip').write_bytes(b'PK'); print(s, flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(cache)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        folder = Path(proc.stdout.readline().strip())
+        assert folder.is_dir() and folder.parent == cache
+        assert ds.clean_stale_scratch(cache) == 0 and folder.is_dir()  # locked: a fetch works there
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert folder.is_dir()  # kill -9: no clean-up ran
+        assert ds.clean_stale_scratch(cache) == 1 and not folder.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -6,7 +6,9 @@ archive (a zip, streamed to a temporary file with a progress bar) or takes a loc
 zip (``source``), finds each expected file by its name anywhere inside, verifies its sha256,
 and moves the verified files into ``<cache>/<name>/`` in one rename, with a ``MANIFEST.json``
 saying where they came from, when, and their hashes. A failed or interrupted fetch leaves the
-cache as it was. The cache root is :func:`affectlab.paths.default_cache_dir`.
+cache as it was: its work happens in a hidden ``.<name>.tmp-*`` folder of the cache root, removed
+when the fetch ends, and one left by a fetch that was killed (``kill -9``, a power cut) is removed
+by the next fetch (a folder still locked by a running fetch is left alone). The cache root is :func:`affectlab.paths.default_cache_dir`.
 
 >>> import tempfile, pathlib
 >>> cache = pathlib.Path(tempfile.mkdtemp())
@@ -194,6 +196,9 @@ def fetch(
         raise AffectlabError("give either --source or --url, not both")
     root = _cache_root(cache)
     target = root / spec.name
+    removed = clean_stale_scratch(root)
+    if removed:
+        say(f"Removed {removed} folder(s) left by an interrupted fetch")
     if not force and is_cached(name, cache, verify=True):
         manifest = read_manifest(target) or {}
         return FetchResult(spec.name, target, True, str(manifest.get("source", "")), dict(spec.files))
@@ -201,7 +206,7 @@ def fetch(
         raise AffectlabError(f"{root}: the cache path exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
 
-    with _scratch(root, f".{spec.name}.tmp-") as scratch:
+    with _scratch(root, _scratch_prefix(spec.name)) as scratch:
         staging = scratch / "files"
         staging.mkdir()
         if source is not None:
@@ -241,14 +246,106 @@ def _chmod_like_umask(path: Path) -> None:
     os.chmod(path, 0o666 & ~mask)
 
 
+#: a scratch folder's lock file: held (flock) by the fetch working in it, released by the kernel when it dies
+SCRATCH_LOCK = ".lock"
+#: a scratch folder without a lock file (made by an older release, or a fetch that was killed before
+#: it took the lock) is left alone for this many seconds: a fetch that just created it may lock it next
+UNLOCKED_GRACE_S = 60.0
+
+
+def _scratch_prefix(name: str) -> str:
+    return f".{name}.tmp-"
+
+
 @contextlib.contextmanager
 def _scratch(root: Path, prefix: str) -> Iterator[Path]:
-    """A temporary folder inside the cache root (same file system: renames are atomic)."""
+    """A temporary folder inside the cache root (same file system: renames are atomic), locked
+    while this fetch works in it so that :func:`clean_stale_scratch` of another fetch leaves it alone."""
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    lock = None
     try:
+        lock = _hold_lock(folder / SCRATCH_LOCK)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if lock is not None:
+            lock.close()
+
+
+def _hold_lock(path: Path) -> IO[bytes] | None:
+    """Create ``path`` and hold an exclusive lock on it (None where ``fcntl`` is unavailable)."""
+    fh = open(path, "wb")
+    try:
+        import fcntl
+    except ImportError:  # Windows: stale folders are recognised by age alone
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a file system without locks: age decides
+    return fh
+
+
+def _is_stale(folder: Path, now: float) -> bool:
+    """True when no running fetch works in ``folder``."""
+    lock = folder / SCRATCH_LOCK
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None  # type: ignore[assignment]
+    if lock.is_file() and fcntl is not None:
+        try:
+            with open(lock, "rb") as fh:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a running fetch holds it
+                except OSError:
+                    pass  # no locking here: fall back to age
+                else:
+                    return True  # nobody holds it: its fetch is gone
+        except OSError:
+            return False
+    try:
+        age = now - max(folder.stat().st_mtime, lock.stat().st_mtime if lock.exists() else 0.0)
+    except OSError:
+        return False
+    grace = UNLOCKED_GRACE_S if not lock.exists() or fcntl is not None else 24 * 3600.0
+    return age > grace
+
+
+def clean_stale_scratch(root: str | os.PathLike[str]) -> int:
+    """Remove the ``.<name>.tmp-*`` folders that interrupted fetches left in the cache ``root``.
+
+    Only folders of built-in data set names are considered, and only when no running fetch holds
+    their lock (or, without a lock file, when untouched for a minute). Returns how many were removed.
+
+    >>> import tempfile, pathlib, os, time
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> old = root / ".semeval2026-task2.tmp-abc123"; (old / "files").mkdir(parents=True)
+    >>> _ = (old / SCRATCH_LOCK).write_bytes(b"")   # its fetch was killed: nobody holds the lock
+    >>> clean_stale_scratch(root), old.exists()
+    (1, False)
+    """
+    import time
+
+    base = Path(root)
+    if not base.is_dir():
+        return 0
+    prefixes = tuple(_scratch_prefix(n) for n in DATASETS.names())
+    now = time.time()
+    removed = 0
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(prefixes) or entry.is_symlink() or not entry.is_dir():
+            continue
+        if _is_stale(entry, now):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += not entry.exists()
+    return removed
 
 
 def _install(staging: Path, target: Path, scratch: Path) -> None:
