@@ -38,6 +38,7 @@ from ..evaluation.evaluate import epoch_history, load_run, run_specs, run_summar
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..io import read_yaml
+from .rundir import PREDICTIONS, check_predictions
 
 LEVELS = ("minimum", "target", "excellent")
 #: config keys that never make two runs "different versions"
@@ -228,6 +229,8 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     specs = run_specs(runs[0])
     if any(run_targets(r) != targets for r in runs[1:]):
         raise AffectlabError("runs predict different targets; compare like with like")
+    for r in runs:  # a broken run is an error, not "no shared samples"
+        check_predictions(r["predictions"], Path(r["path"]) / PREDICTIONS, targets)
     crit = read_criteria(criteria)
     split = _split_for(runs, crit.get("split"))
     headline = primary_metric(task)
@@ -240,6 +243,9 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     # ---- version table
     keys = [headline] + score_keys(task, list(run_summary(runs[0]).target_specs()))
     keys += [k for k in crit["levels"] if k not in keys]
+    for label, r in zip(labels, runs):  # NaN values are shown as NaN, with the reason
+        for line in run_summary(r).nan_notes(splits=[split, "train"], keys=keys):
+            cmp.notes.append(f"{label}: {line}")
     for label, r in zip(labels, runs):
         summary = run_summary(r)
         row: dict[str, Any] = {"run": label}
@@ -275,12 +281,20 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     multi = [idx for idx in groups.values() if len(idx) >= 2]
     for idx in multi:
         vals = [_float(run_summary(runs[i]).metric(split, headline)) for i in idx]
+        finite = [v for v in vals if np.isfinite(v)]
         cmp.seed_groups.append({"runs": [labels[i] for i in idx], "seeds": [flat[i].get("seed") for i in idx],
-                                "mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1)), "values": vals})
+                                "mean": float(np.mean(finite)) if finite else float("nan"),
+                                "sd": float(np.std(finite, ddof=1)) if len(finite) >= 2 else float("nan"),
+                                "values": vals})
     for gi in range(len(cmp.seed_groups)):
         for gj in range(gi + 1, len(cmp.seed_groups)):
             a, b = cmp.seed_groups[gi], cmp.seed_groups[gj]
-            test = _welch(a["values"], b["values"])
+            va, vb = [v for v in a["values"] if np.isfinite(v)], [v for v in b["values"] if np.isfinite(v)]
+            if len(va) < 2 or len(vb) < 2:
+                cmp.notes.append(f"seed groups {' + '.join(a['runs'])} vs {' + '.join(b['runs'])}: fewer than two "
+                                 f"runs with a {headline} value on {split} in a group; no test")
+                continue
+            test = _welch(va, vb)
             cmp.group_tests.append({"a": " + ".join(a["runs"]), "b": " + ".join(b["runs"]),
                                     "diff": a["mean"] - b["mean"], **test})
 
@@ -327,6 +341,10 @@ def _verdicts(cmp: Comparison, alpha: float) -> list[str]:
     for p in cmp.pairs:
         if p["key"] != cmp.headline:
             continue
+        if not all(np.isfinite(p[k]) for k in ("diff", "ci_low", "ci_high")):
+            out.append(f"UNDEFINED: {p['a']} vs {p['b']} on {p['key']}: the metric is NaN on the {p['n_shared']} shared "
+                       f"{cmp.split} samples (see the notes), so this pair cannot be judged on it.")
+            continue
         better = p["a"] if (p["diff"] > 0) == p["higher_is_better"] else p["b"]
         ci = f"{p['diff']:+.3f} (95% CI [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], p = {p['p_value']:.3g}, {p['n_shared']} shared {cmp.split} samples)"
         if p["ci_low"] > 0 or p["ci_high"] < 0:
@@ -338,12 +356,21 @@ def _verdicts(cmp: Comparison, alpha: float) -> list[str]:
     pairs = list(dict.fromkeys((p["a"], p["b"]) for p in cmp.pairs))
     for a, b in pairs:
         rest = [p for p in cmp.pairs if (p["a"], p["b"]) == (a, b) and p["key"] != cmp.headline]
+        undefined = [p["key"] for p in rest if not np.isfinite(p["diff"])]
+        rest = [p for p in rest if np.isfinite(p["diff"])]
         real = [f"{p['key']} {p['diff']:+.3f} (p = {p['p_value']:.2g})" for p in rest if p["ci_low"] > 0 or p["ci_high"] < 0]
         noise = [p["key"] for p in rest if not (p["ci_low"] > 0 or p["ci_high"] < 0)]
+        if undefined:
+            noise.append(f"NaN: {', '.join(undefined)}")
         if rest:
             out.append(f"PER TARGET: {a} vs {b}: real: {', '.join(real) or 'none'}; noise: {', '.join(noise) or 'none'} "
                        "(each tested separately; with several keys one 'real' at p near 0.05 can be chance).")
     for g in cmp.seed_groups:
+        if not np.isfinite(g["mean"]) or not np.isfinite(g["sd"]):
+            out.append(f"SEEDS: {' + '.join(g['runs'])} differ only in seed, but {cmp.headline} is NaN for "
+                       f"{sum(not np.isfinite(v) for v in g['values'])} of {len(g['values'])} (see the notes): "
+                       "no seed spread can be given.")
+            continue
         out.append(f"SEEDS: {' + '.join(g['runs'])} differ only in seed: {cmp.headline} {g['mean']:.3f} ± {g['sd']:.3f} "
                    f"(sd over {len(g['values'])} seeds); differences between single runs smaller than about "
                    f"{2 * g['sd']:.3f} are seed noise.")
@@ -356,6 +383,6 @@ def _verdicts(cmp: Comparison, alpha: float) -> list[str]:
         if gap is not None and np.isfinite(gap) and higher_is_better(cmp.headline) and gap > 0.15:
             out.append(f"GAP: {v['run']} scores {gap:.3f} higher on train than on {cmp.split}: it fits its training "
                        "texts far better than new ones.")
-    if not cmp.pairs and len(cmp.runs) > 1 and not cmp.group_tests:
+    if not cmp.pairs and len(cmp.runs) > 1 and not cmp.group_tests and not cmp.seed_groups:
         out.append("No paired test was possible (no shared samples): differences between these runs cannot be judged.")
     return out

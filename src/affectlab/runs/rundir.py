@@ -34,7 +34,7 @@ import torch
 from ..config import RunConfig, validate_config
 from ..errors import AffectlabError
 from ..io import atomic_output, read_yaml, write_csv, write_json, write_text, write_yaml
-from .summary import RunSummary
+from .summary import RunSummary, read_json_object
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
 METRICS, PREDICTIONS, BASELINES = "metrics.csv", "predictions.csv", "baselines.csv"
@@ -126,13 +126,56 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
-    """A run's CSV, or None when absent or empty (optional files)."""
+    """A run's CSV, or None when absent or empty (optional files); one-line errors when unreadable."""
+    if path.is_dir():
+        raise AffectlabError(f"{path}: is a folder, expected a CSV file")
     if not path.is_file() or not path.stat().st_size:
         return None
     try:
         return pd.read_csv(path, dtype={"id": str, "group": str})
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
         raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
+    except UnicodeDecodeError:
+        raise AffectlabError(f"{path}: unreadable CSV (not UTF-8 text)") from None
+    except (ValueError, TypeError) as err:  # e.g. a dtype pandas cannot apply to a garbled column
+        raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
+    except OSError as err:
+        raise AffectlabError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+
+
+def check_predictions(frame: pd.DataFrame | None, path: str | Path, targets: Sequence[str]) -> pd.DataFrame:
+    """A run's ``predictions.csv`` that a reader needs in full, or a one-line error saying what is wrong:
+    missing or empty, without ``split``/``id``/``pred_<target>`` columns, rows without split or id,
+    or a last line cut short (the file does not end with a line break).
+
+    >>> import pandas as pd
+    >>> check_predictions(pd.DataFrame({"split": ["val"], "id": ["1"]}), "r/predictions.csv", ["v"])
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: r/predictions.csv: no column 'pred_v' (a corrupt or foreign predictions file)
+    """
+    p = Path(path)
+    if frame is None:
+        what = "empty" if p.is_file() else "missing"
+        raise AffectlabError(f"{p}: {what}; the run's predictions are needed (train the run again)")
+    for col in ("split", "id", *[f"pred_{t}" for t in targets]):
+        if col not in frame.columns:
+            raise AffectlabError(f"{p}: no column {col!r} (a corrupt or foreign predictions file)")
+    if frame.empty:
+        raise AffectlabError(f"{p}: has a header but no rows; the run's predictions are needed")
+    bad = frame["split"].isna() | frame["id"].isna()
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0]) + 2
+        raise AffectlabError(f"{p}: line {row} has no split or id (a corrupt predictions file)")
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            cut = fh.read(1) not in (b"\n", b"\r")
+    except OSError:
+        cut = False
+    if cut:
+        raise AffectlabError(f"{p}: the last line is cut short (a truncated predictions file)")
+    return frame
 
 
 @dataclass
@@ -198,9 +241,16 @@ class RunDir:
         save_checkpoint(self.path / CHECKPOINT, model, params, targets, state, features, cfg)
 
     def write_summary(self, summary: RunSummary | dict[str, Any]) -> None:
-        """``summary.json``; a dict is validated as a :class:`RunSummary` first."""
+        """``summary.json``; a dict is validated as a :class:`RunSummary` first. Every NaN value
+        gets a reason in ``nan_reasons``, found from the predictions written before it."""
         if not isinstance(summary, RunSummary):
             summary = RunSummary.from_dict(summary, "summary")
+        if summary._nan_paths():
+            try:
+                preds, base = self.predictions(), self.baselines()
+            except AffectlabError:
+                preds, base = None, None
+            summary = summary.model_copy(deep=True).explain_nans(preds, base)
         write_json(self.path / SUMMARY, summary.to_dict())
 
     # ------------------------------------------------------------------ reading
@@ -244,10 +294,8 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     ``baselines`` (DataFrames; None when the file is absent or empty).
     """
     run = RunDir.open(run_dir)
-    typed = run.summary()
-    import json
-
-    raw = json.loads((run.path / SUMMARY).read_text(encoding="utf-8"))
+    raw = read_json_object(run.path / SUMMARY)  # read once: the typed summary is made from the same data
+    typed = RunSummary.from_dict(raw, str(run.path / SUMMARY))
     return {"path": run.path, "summary": raw, "run_summary": typed, "config": run.config_dict(),
             "predictions": run.predictions(), "history": run.history(), "baselines": run.baselines()}
 
@@ -337,6 +385,6 @@ class RunRecorder:
             self.discard()
 
 
-__all__ = ["RunDir", "RunRecorder", "check_run_out", "file_sha256", "is_run_dir", "load_checkpoint", "load_run",
+__all__ = ["RunDir", "RunRecorder", "check_predictions", "check_run_out", "file_sha256", "is_run_dir", "load_checkpoint", "load_run",
            "require_run_dir", "save_checkpoint", "CONFIG", "SUMMARY", "CHECKPOINT", "METRICS", "PREDICTIONS",
            "BASELINES"]

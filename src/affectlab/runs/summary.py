@@ -5,6 +5,14 @@ write and that evaluate, compare, report and tracking read. Every field has a de
 summary written by an older release (or a hand-made one in a test) still reads; keys this
 release does not know are kept as they are (``extra="allow"``) and written back unchanged.
 
+A metric that is undefined on the run's samples (a within-user correlation when every user has
+one text, a correlation of constant predictions) is NaN. JSON has no portable NaN, so it is
+stored as ``null`` with a one-line reason in ``nan_reasons`` (keyed by the value's path, e.g.
+``metrics.val.r_within_valence`` or ``baselines.global_mean.val.pearson_valence``);
+:meth:`RunSummary.value` reads it back as NaN, :meth:`RunSummary.nan_reason` says why, and
+:meth:`RunSummary.nan_notes` gives the lines a command prints. :meth:`RunSummary.explain_nans`
+fills the reasons from the run's predictions (``RunDir.write_summary`` calls it).
+
 Cross-validation runs add ``protocol`` (what was split and how), ``folds`` (one record per fold),
 ``pooled`` (metrics of the pooled out-of-fold predictions) and ``cis`` (bootstrap intervals).
 
@@ -18,17 +26,21 @@ Cross-validation runs add ``protocol`` (what was split and how), ``folds`` (one 
 ('regression', 1.0)
 >>> d = s.to_dict(); d["custom"], "folds" in d, d["metrics"]["val"]["mae"] is None
 (1, False, True)
+>>> s.value("val", "mae"), s.nan_reason("val", "mae"), s.nan_reason("val", "ccc")
+(nan, 'undefined on these samples (no reason recorded)', None)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
@@ -54,6 +66,13 @@ class TargetInfo(_Open):
     high: Optional[float] = None
     kind: str = "regression"
     classes: list[str] = Field(default_factory=list)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in ("regression", "category"):
+            raise ValueError(f"kind must be regression or category, not {value!r}")
+        return value
 
     @classmethod
     def of(cls, spec: TargetSpec) -> "TargetInfo":
@@ -165,6 +184,8 @@ class RunSummary(_Open):
     refit_full: bool = False
     warnings: list[str] = Field(default_factory=list)
     argv: list[str] = Field(default_factory=list)
+    #: why a value stored as null is NaN: ``{"metrics.val.r_within": "no user has two or more samples in val"}``
+    nan_reasons: dict[str, str] = Field(default_factory=dict)
     # --- cross-validation (absent for hold-out runs)
     protocol: Optional[Protocol] = None
     folds: Optional[list[Fold]] = None
@@ -196,28 +217,88 @@ class RunSummary(_Open):
 
     @classmethod
     def read(cls, path: str | Path) -> "RunSummary":
-        """Read a ``summary.json`` file (one-line errors for missing or malformed files)."""
-        p = Path(path)
-        try:
-            raw = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise AffectlabError(f"{p}: no such file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise AffectlabError(f"{p}: not valid JSON") from None
-        return cls.from_dict(raw, str(p))
+        """Read a ``summary.json`` file (one-line errors for missing, unreadable or malformed files)."""
+        return cls.from_dict(read_json_object(path), str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data, sections this run does not have left out."""
+        """Plain JSON data, sections this run does not have left out (NaN values become null)."""
         out = self.model_dump(mode="json")
         for key in OPTIONAL_SECTIONS:
             if out.get(key) is None:
                 out.pop(key, None)
-        return out
+        if not out.get("nan_reasons"):
+            out.pop("nan_reasons", None)
+        return _nan_to_none(out)
 
     # ------------------------------------------------------------------ questions readers ask
     def metric(self, split: str, key: str) -> float | None:
-        """``metrics[split][key]``, or None when the run has no such value."""
-        return self.metrics.get(split, {}).get(key)
+        """``metrics[split][key]``, or None when the run has no such value or it is undefined (NaN)."""
+        value = self.metrics.get(split, {}).get(key)
+        return None if value is None or not math.isfinite(value) else value
+
+    def value(self, split: str, key: str, baseline: str | None = None) -> float:
+        """A metric of the model (or of ``baseline``) as a float: NaN when undefined or absent."""
+        metrics = self.metrics if baseline is None else self.baselines.get(baseline, {})
+        value = metrics.get(split, {}).get(key)
+        return float("nan") if value is None else float(value)
+
+    def nan_reason(self, split: str, key: str, baseline: str | None = None) -> str | None:
+        """Why a metric the run has is NaN (None when it is a number or the run has no such key)."""
+        metrics = self.metrics if baseline is None else self.baselines.get(baseline, {})
+        if key not in metrics.get(split, {}) or math.isfinite(self.value(split, key, baseline)):
+            return None
+        return self.nan_reasons.get(_path(split, key, baseline), GENERIC_REASON)
+
+    def nan_notes(self, splits: Optional[list[str]] = None, keys: Optional[list[str]] = None) -> list[str]:
+        """One line per root cause of the model's NaN metrics (of ``splits`` and ``keys``, default all):
+        ``"NaN: r_within, score and 3 more on train, val: no user has two or more samples..."``;
+        composites are listed under the cause of the part they depend on."""
+        import re
+
+        grouped: dict[str, tuple[list[str], list[str]]] = {}
+        for split, values in self.metrics.items():
+            if splits is not None and split not in splits:
+                continue
+            for key in values:
+                if keys is not None and key not in keys:
+                    continue
+                reason = self.nan_reason(split, key)
+                if reason is None:
+                    continue
+                root = reason.rsplit("which is NaN: ", 1)[-1]
+                root = re.sub(r" \((un)?seen \w+\)", "", _strip_split(root, split))
+                ks, ss = grouped.setdefault(root, ([], []))
+                shown = key.rpartition("/")[2]
+                if shown not in ks:
+                    ks.append(shown)
+                if split not in ss:
+                    ss.append(split)
+        lines = []
+        for reason, (ks, ss) in grouped.items():
+            shown = ", ".join(ks[:5]) + (f" and {len(ks) - 5} more" if len(ks) > 5 else "")
+            lines.append(f"NaN: {shown} on {', '.join(ss)}: {reason}")
+        return lines
+
+    def explain_nans(self, predictions: Optional[pd.DataFrame], baselines: Optional[pd.DataFrame] = None) -> "RunSummary":
+        """Record a reason for every NaN value that has none, from the run's predictions (in place)."""
+        try:
+            found = explain_summary_nans(self, predictions, baselines)
+        except Exception:  # noqa: BLE001 (a reason is a courtesy: never fail a run over it)
+            found = {}
+        for path in self._nan_paths():
+            if path not in self.nan_reasons:
+                self.nan_reasons[path] = found.get(path, GENERIC_REASON)
+        return self
+
+    def _nan_paths(self) -> list[str]:
+        paths = [_path(sp, k) for sp, vals in self.metrics.items() for k, v in vals.items() if _undefined(v)]
+        paths += [_path(sp, k, b) for b, per in self.baselines.items() for sp, vals in per.items()
+                  for k, v in vals.items() if _undefined(v)]
+        paths += [f"pooled.{k}" for k, v in (self.pooled or {}).items() if _undefined(v)]
+        for fold in self.folds or []:
+            paths += [f"folds.{fold.index}.{sp}.{k}" for sp, vals in fold.metrics.items() for k, v in vals.items()
+                      if _undefined(v)]
+        return paths
 
     @property
     def monitor(self) -> str:
@@ -243,5 +324,177 @@ class RunSummary(_Open):
         return tuple(t.spec() for t in self.targets)
 
 
-__all__ = ["RunSummary", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval",
+GENERIC_REASON = "undefined on these samples (no reason recorded)"
+
+
+def _path(split: str, key: str, baseline: str | None = None) -> str:
+    return f"metrics.{split}.{key}" if baseline is None else f"baselines.{baseline}.{split}.{key}"
+
+
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def _strip_split(reason: str, split: str) -> str:
+    """A reason without its split name, so the same reason on two splits prints once."""
+    return reason.replace(f" in {split}", "").replace(f" of {split}", "")
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file that must hold an object: one-line :class:`AffectlabError` for every way it can
+    be missing, unreadable, truncated, not JSON or not an object."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AffectlabError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise AffectlabError(f"{p}: is a folder, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise AffectlabError(f"{p}: not valid JSON (not UTF-8 text)") from None
+    except OSError as err:
+        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
+    if not text.strip():
+        raise AffectlabError(f"{p}: empty file (an interrupted write?)")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise AffectlabError(f"{p}: not valid JSON, truncated or corrupt ({err.msg}, line {err.lineno})") from None
+    except (ValueError, RecursionError):
+        raise AffectlabError(f"{p}: not valid JSON") from None
+    if not isinstance(raw, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
+        raise AffectlabError(f"{p}: expected a JSON object, found {kind.get(type(raw), 'null')}")
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a metric is NaN: inferred from the rows it was computed on
+
+_CORRELATIONS = ("r_", "ccc", "pearson", "spearman", "corr", "score", "f1", "uar", "acc")
+
+
+def explain_summary_nans(summary: RunSummary, predictions: Optional[pd.DataFrame],
+                         baselines: Optional[pd.DataFrame] = None) -> dict[str, str]:
+    """``{path: reason}`` for the NaN metrics of ``summary`` (model, baselines, pooled, folds)."""
+    if predictions is None or "split" not in predictions:
+        return {}
+    targets = summary.target_names()
+    unit = _unit(summary.task)
+    out: dict[str, str] = {}
+    pred = predictions
+    for split, values in summary.metrics.items():
+        rows = pred[pred["split"].astype(str) == split]
+        out.update(_explain_split(values, rows, targets, unit, split, lambda k, sp=split: _path(sp, k)))
+    pooled_rows = pred[pred["split"].astype(str) == "oof"]
+    out.update(_explain_split(summary.pooled or {}, pooled_rows, targets, unit, "oof", lambda k: f"pooled.{k}"))
+    for fold in summary.folds or []:
+        for split, values in fold.metrics.items():
+            rows = pred[pred["split"].astype(str) == split]
+            if "fold" in pred:
+                rows = rows[pd.to_numeric(rows["fold"], errors="coerce") == fold.index]
+                if rows.empty:
+                    oof = pred[pred["split"].astype(str) == "oof"]
+                    rows = oof[pd.to_numeric(oof["fold"], errors="coerce") == fold.index]
+            out.update(_explain_split(values, rows, targets, unit, f"fold {fold.index} {split}",
+                                      lambda k, sp=split, i=fold.index: f"folds.{i}.{sp}.{k}"))
+    if baselines is not None and {"split", "id", "baseline"} <= set(baselines.columns):
+        gold_cols = [c for c in ("split", "id", "group", "seen", *targets) if c in pred.columns]
+        gold = pred[gold_cols].astype({"id": str})
+        for name, per_split in summary.baselines.items():
+            mine = baselines[baselines["baseline"].astype(str) == name].drop(columns=["baseline"])
+            mine = mine[[c for c in mine.columns if c in ("split", "id") or c.startswith("pred_")]].astype({"id": str})
+            merged = mine.merge(gold, on=["split", "id"], how="inner")
+            for split, values in per_split.items():
+                rows = merged[merged["split"].astype(str) == split]
+                out.update(_explain_split(values, rows, targets, unit, split,
+                                          lambda k, sp=split, b=name: _path(sp, k, b)))
+    return out
+
+
+def _unit(task: str) -> str:
+    try:
+        from ..tasks import TASKS, get_task
+
+        return get_task(task).unit if task in TASKS else "group"
+    except Exception:  # noqa: BLE001
+        return "group"
+
+
+def _explain_split(values: dict[str, Any], rows: pd.DataFrame, targets: list[str], unit: str, where: str,
+                   path_of: Any) -> dict[str, str]:
+    """Reasons for the NaN ``values`` of one split; composite keys cite the part that is undefined."""
+    nan_keys = [k for k, v in values.items() if _undefined(v)]
+    if not nan_keys:
+        return {}
+    reasons: dict[str, str] = {}
+    # parts first (within/between correlations, per target), composites after
+    order = sorted(nan_keys, key=lambda k: (0 if "r_within" in k or "r_between" in k else 1 if _target_of(k, targets) else 2))
+    for key in order:
+        reasons[key] = _reason(key, values, reasons, rows, targets, unit, where)
+    return {path_of(k): r for k, r in reasons.items()}
+
+
+def _target_of(key: str, targets: list[str]) -> Optional[str]:
+    base = key.rsplit("/", 1)[-1]
+    hits = [t for t in targets if base.endswith(f"_{t}")]
+    return max(hits, key=len) if hits else None
+
+
+def _reason(key: str, values: dict[str, Any], known: dict[str, str], rows: pd.DataFrame, targets: list[str],
+            unit: str, where: str) -> str:
+    prefix, _, base = key.rpartition("/")
+    label = where
+    if prefix in ("seen", "unseen") and "seen" in rows:
+        flag = rows["seen"].astype(str).str.lower().isin(["true", "1"])
+        rows = rows[flag] if prefix == "seen" else rows[~flag]
+        label = f"{where} ({prefix} {unit}s)"
+    n = len(rows)
+    if n == 0:
+        return f"no samples in {label}"
+    if n < 2:
+        return f"only 1 sample in {label}"
+    target = _target_of(key, targets)
+    metric = base[: -len(target) - 1] if target else base
+    group_sizes = rows["group"].astype(str).value_counts() if "group" in rows else None
+    if metric.startswith("r_within") and group_sizes is not None:
+        if int((group_sizes >= 2).sum()) == 0:
+            return f"no {unit} has two or more samples in {label}, so within-{unit} correlations are undefined"
+    if metric.startswith("r_between") and group_sizes is not None and len(group_sizes) < 2:
+        return f"fewer than two {unit}s in {label}, so between-{unit} correlations are undefined"
+    # composites: a part of them that is undefined
+    if target is None or not (metric.startswith("r_within") or metric.startswith("r_between")):
+        parts = [k for k in known if k != key and k.rpartition("/")[0] == prefix and
+                 (target is None or _target_of(k, targets) == target) and (k.rpartition("/")[2].startswith("r_"))]
+        parts = parts or [k for k in known if k != key and k.rpartition("/")[0] == prefix]
+        if parts:
+            part = parts[0]
+            return f"depends on {part.rpartition('/')[2]}, which is NaN: {known[part]}"
+    for t in ([target] if target else targets):
+        for col, what in ((t, f"gold {t}"), (f"pred_{t}", f"predictions of {t}")):
+            if col not in rows:
+                continue
+            numbers = pd.to_numeric(rows[col], errors="coerce")
+            if what.startswith("predictions") and numbers.isna().any() and rows[col].notna().all():
+                continue  # class names: not numbers
+            if numbers.notna().sum() and not np.isfinite(numbers.dropna().to_numpy(dtype=float)).all():
+                return f"{what} include non-finite values in {label}"
+            if numbers.notna().sum() >= 2 and numbers.nunique(dropna=True) == 1 and metric.startswith(_CORRELATIONS):
+                return f"{what} are constant in {label}, so correlations with them are undefined"
+            if col == t and numbers.notna().sum() < 2 and rows[col].notna().sum() < 2:
+                return f"fewer than two samples with gold {t} in {label}"
+    return f"undefined on the {n} samples of {label}"
+
+
+__all__ = ["RunSummary", "read_json_object", "explain_summary_nans", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval",
            "SplitMetrics"]
