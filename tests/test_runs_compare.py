@@ -161,3 +161,62 @@ def test_cross_validation_runs_compared_on_out_of_fold_predictions(tmp_path, cap
     crit.write_text("split: val\n")
     code, _, err = run_cli(["compare", weak, strong, "--criteria", crit], capsys)
     assert code == 2 and "no 'val' metrics" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Broken runs and NaN metrics
+
+def _with_checkpoint(path):
+    import torch
+
+    torch.save({"format": 1}, path / "checkpoint.ckpt")
+    return path
+
+
+@pytest.mark.parametrize("damage, expect", [
+    (lambda p: p.unlink(), "predictions.csv: missing"),
+    (lambda p: p.write_text(""), "predictions.csv: empty"),
+    (lambda p: p.write_bytes(b"\xff\xfe\x00garbage\n\"open"), "predictions.csv: unreadable CSV"),
+    (lambda p: p.write_text("split,id,valence\nval,1,0.5\n"), "no column 'pred_valence'"),
+    (lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"), "header but no rows"),
+    (lambda p: p.write_text(p.read_text()[:-25]), "cut short"),
+])
+def test_compare_refuses_a_run_with_broken_predictions(tmp_path, capsys, damage, expect):
+    a = make_run_dir(tmp_path / "a", pred_seed=1)
+    b = make_run_dir(tmp_path / "b", pred_seed=2)
+    damage(b / "predictions.csv")
+    with pytest.raises(AffectlabError, match=expect):
+        compare_runs([a, b], n_resamples=50)
+    code, out, err = run_cli(["compare", _with_checkpoint(a), _with_checkpoint(b), "--resamples", "50"], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and expect.split(":")[-1].strip() in err
+
+
+def test_compare_shows_nan_metrics_with_their_reason(tmp_path):
+    a = make_run_dir(tmp_path / "a", pred_seed=1, config={"seed": 1})
+    b = make_run_dir(tmp_path / "b", pred_seed=2, config={"seed": 2})
+    c = make_run_dir(tmp_path / "c", pred_seed=3, config={"model": {"hidden": 8}})
+    for run in (b, c):
+        s = json.loads((run / "summary.json").read_text())
+        s["metrics"]["test"]["score"] = None
+        s["nan_reasons"] = {"metrics.test.score": "no user has two or more samples in test"}
+        (run / "summary.json").write_text(json.dumps(s))
+    with _no_warnings():  # no "Mean of empty slice" from NaN seed groups
+        cmp = compare_runs([a, b, c], n_resamples=50)
+    assert any("b: NaN: score on test: no user has two or more samples" in n for n in cmp.notes)
+    rows = {r["run"]: r for r in cmp.versions}
+    assert rows["b"]["score"] is None and rows["b"]["gap score"] is None
+    seeds = [v for v in cmp.verdicts if v.startswith("SEEDS")]
+    assert seeds and "NaN for 1 of 2" in seeds[0]
+    json.dumps(cmp.to_dict(), allow_nan=False)  # the --json output stays valid JSON
+
+
+def _no_warnings():
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def ctx():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            yield
+    return ctx()

@@ -122,3 +122,81 @@ def test_summary_of_a_real_run_round_trips(tmp_path):
     typed = RunSummary.from_dict(raw)
     assert typed.model == "ridge_all" and typed.targets[0].high == 1.0 and typed.data.path is None
     assert typed.to_dict() == raw  # the run wrote it through RunSummary: nothing to add
+
+
+# ---------------------------------------------------------------------------------------------
+# Guarded reading and NaN metrics
+
+@pytest.mark.parametrize("text, expect", [
+    ("[1, 2]", "expected a JSON object, found an array"),
+    ('{"task": "sem', "not valid JSON, truncated or corrupt"),
+    ("", "empty file"),
+    ("null", "found null"),
+    ('"x"', "found a string"),
+    (b"\xff\xfe{}", "not UTF-8"),
+    ("[" * 100000, "not valid JSON"),
+    ('{"targets": [{"name": "v", "kind": "bogus"}]}', "targets.0.kind"),
+    ('{"metrics": {"val": {"ccc": "high"}}}', "metrics.val.ccc"),
+])
+def test_malformed_summaries_are_one_line(tmp_path, text, expect):
+    path = tmp_path / "summary.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(AffectlabError, match=expect) as err:
+        RunSummary.read(path)
+    assert "\n" not in str(err.value)
+
+
+def test_summary_that_is_a_folder_or_missing(tmp_path):
+    (tmp_path / "summary.json").mkdir()
+    with pytest.raises(AffectlabError, match="is a folder"):
+        RunSummary.read(tmp_path / "summary.json")
+    with pytest.raises(AffectlabError, match="no such file"):
+        RunSummary.read(tmp_path / "nothing.json")
+
+
+def _one_text_per_user(tmp_path):
+    """A run folder whose users have one text each: within-user correlations are undefined."""
+    from affectlab.runs import RunDir
+
+    run = RunDir.create(tmp_path / "run")
+    rows = [{"split": s, "id": f"{s}{i}", "group": f"{s}u{i}", "valence": i / 10, "pred_valence": i / 9, "seen": s == "train"}
+            for s in ("train", "val") for i in range(6)]
+    run.write_predictions(pd.DataFrame(rows))
+    run.write_baselines(pd.DataFrame([{"split": r["split"], "id": r["id"], "baseline": "global_mean", "pred_valence": 0.3}
+                                      for r in rows]))
+    nan = float("nan")
+    summary = RunSummary(task="semeval", model="m", targets=[{"name": "valence", "low": -2, "high": 2}],
+                         metrics={sp: {"r_within_valence": nan, "r_composite_valence": nan, "score": nan, "ccc": 0.4}
+                                  for sp in ("train", "val")},
+                         baselines={"global_mean": {"val": {"pearson_valence": nan, "ccc": 0.0}}})
+    run.write_summary(summary)
+    return run
+
+
+def test_nan_metrics_are_stored_as_null_with_a_reason_and_read_as_nan(tmp_path):
+    import math
+
+    run = _one_text_per_user(tmp_path)
+    raw = json.loads((run.path / "summary.json").read_text())
+    assert raw["metrics"]["val"]["r_within_valence"] is None and raw["metrics"]["val"]["ccc"] == 0.4
+    reasons = raw["nan_reasons"]
+    assert "no user has two or more samples in val" in reasons["metrics.val.r_within_valence"]
+    assert reasons["metrics.val.score"].startswith("depends on r_within_valence")
+    assert "predictions of valence are constant" in reasons["baselines.global_mean.val.pearson_valence"]
+    s = run.summary()
+    assert math.isnan(s.value("val", "score")) and s.metric("val", "score") is None and s.value("val", "ccc") == 0.4
+    assert s.nan_reason("val", "ccc") is None and s.nan_reason("val", "absent") is None
+    assert "constant" in s.nan_reason("val", "pearson_valence", baseline="global_mean")
+    notes = s.nan_notes()
+    assert len(notes) == 1 and notes[0].startswith("NaN: r_within_valence, r_composite_valence, score on train, val: ")
+    assert s.to_dict()["nan_reasons"] == reasons  # round trip
+    assert "nan_reasons" not in RunSummary(task="x").to_dict()  # runs without NaN: summary unchanged
+
+
+def test_nan_without_predictions_gets_a_generic_reason(tmp_path):
+    from affectlab.runs import RunDir
+
+    run = RunDir.create(tmp_path / "run")
+    run.write_summary({"task": "regression", "metrics": {"val": {"ccc": None}}})
+    s = run.summary()
+    assert s.nan_reason("val", "ccc") == "undefined on these samples (no reason recorded)"

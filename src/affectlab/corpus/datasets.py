@@ -196,6 +196,8 @@ def fetch(
         raise AffectlabError("give either --source or --url, not both")
     root = _cache_root(cache)
     target = root / spec.name
+    if source is not None and not Path(source).expanduser().exists():  # before the cache is touched
+        raise AffectlabError(f"{Path(source).expanduser()}: no such file or folder")
     removed = clean_stale_scratch(root)
     if removed:
         say(f"Removed {removed} folder(s) left by an interrupted fetch")

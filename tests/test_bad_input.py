@@ -1,0 +1,149 @@
+"""Bad input through the CLI: exit code 2, one line on stderr, no traceback, outputs untouched.
+
+Every case is one row of :data:`CASES`: the command's arguments (``{name}`` placeholders are
+paths in a prepared workspace, see :func:`workspace`) and a fragment the one error line must
+contain. Each case runs in-process against a fresh copy of the workspace, and the whole
+workspace (every file's bytes, every folder) must be exactly as it was afterwards: a refused
+command writes nothing, deletes nothing and leaves no temporary file.
+
+This corpus grows with every new command, option and refusal (issue 12): add a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import run_cli
+from test_evaluation_helpers import make_run_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
+TRANSFER = ROOT / "configs" / "mosi" / "transfer-text-encoder.yaml"
+
+
+def _run(path: Path, **kw) -> Path:
+    """A small, complete run directory (predictions, metrics, summary, a stand-in checkpoint)."""
+    make_run_dir(path, n_users=12, per_user=4, **kw)
+    torch.save({"format": 1, "model": "user_sequence", "params": {}, "targets": [], "state": {}, "features": {}},
+               path / "checkpoint.ckpt")
+    return path
+
+
+def _edit_summary(path: Path, text: str) -> None:
+    (path / "summary.json").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The workspace every case starts from (built once, copied per case)."""
+    ws = tmp_path_factory.mktemp("bad-input")
+    good = _run(ws / "good", pred_seed=1)
+    for name, text in {"list": "[1, 2, 3]", "truncated": (good / "summary.json").read_text()[:57],
+                       "empty": "", "null": "null", "scalar": "42", "notjson": "{'task': 'semeval'}",
+                       "badfield": json.dumps({"task": "semeval", "metrics": {"val": {"score": "high"}}}),
+                       "badkind": json.dumps({"task": "semeval", "targets": [{"name": "v", "kind": "ordinal"}]})}.items():
+        _edit_summary(_run(ws / f"summary-{name}", pred_seed=2), text)
+    binary = _run(ws / "summary-binary", pred_seed=2)
+    (binary / "summary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (_run(ws / "preds-missing", pred_seed=3) / "predictions.csv").unlink()
+    (_run(ws / "preds-empty", pred_seed=3) / "predictions.csv").write_text("")
+    (_run(ws / "preds-garbage", pred_seed=3) / "predictions.csv").write_bytes(b"\xff\xfe\x00\x01garbage\n\"open quote")
+    (_run(ws / "preds-header", pred_seed=3) / "predictions.csv").write_text("split,id,group,valence,arousal,pred_valence,pred_arousal,seen\n")
+    (_run(ws / "preds-foreign", pred_seed=3) / "predictions.csv").write_text("a,b\n1,2\n")
+    cut = _run(ws / "preds-truncated", pred_seed=3) / "predictions.csv"
+    cut.write_text(cut.read_text()[:-30])
+    (ws / "notes.txt").write_text("not a run\n")
+    (ws / "occupied").mkdir()
+    (ws / "occupied" / "keep.txt").write_text("precious\n")
+    (ws / "bad-criteria.yaml").write_text("levels:\n  score: {minimum: high}\n")
+    (ws / "data.csv").write_text("user_id,text_id,text,timestamp,valence,arousal\n1,1,hi,2024-01-01,0.5,1.0\n")
+    cfg = yaml.safe_load(SEMEVAL.read_text())
+    (ws / "semeval.yaml").write_text(yaml.safe_dump(cfg))
+    return ws
+
+
+@pytest.fixture()
+def workspace(template, tmp_path) -> Path:
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    return ws
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with the sha256 of its bytes (folders: "dir")."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+#: (case id, arguments with {placeholders}, fragment of the one error line)
+CASES: list[tuple[str, list[str], str]] = [
+    # ---- summary.json that is not a summary: evaluate --run, compare, report, transfer (issue 12, item 3)
+    *[(f"evaluate-run-summary-{kind}", ["evaluate", "--run", f"{{ws}}/summary-{kind}"], msg)
+      for kind, msg in [("list", "expected a JSON object, found an array"), ("truncated", "not valid JSON"),
+                        ("empty", "empty file"), ("null", "found null"), ("scalar", "found a number"),
+                        ("notjson", "not valid JSON"), ("binary", "not valid JSON"),
+                        ("badfield", "metrics.val.score"), ("badkind", "targets.0.kind")]],
+    ("compare-summary-list", ["compare", "{ws}/good", "{ws}/summary-list"], "expected a JSON object"),
+    ("compare-summary-truncated", ["compare", "{ws}/summary-truncated", "{ws}/good"], "not valid JSON"),
+    ("compare-summary-badfield", ["compare", "{ws}/good", "{ws}/summary-badfield"], "metrics.val.score"),
+    ("report-summary-list", ["report", "{ws}/summary-list"], "expected a JSON object"),
+    ("report-summary-truncated", ["report", "{ws}/summary-truncated"], "not valid JSON"),
+    ("report-summary-empty", ["report", "{ws}/summary-empty"], "empty file"),
+    ("transfer-source-summary-list", ["transfer", str(TRANSFER), "--source-run", "{ws}/summary-list",
+                                      "--data", "{ws}/data.csv", "--out", "{ws}/transferred"], "expected a JSON object"),
+    ("transfer-source-summary-truncated", ["transfer", str(TRANSFER), "--source-run", "{ws}/summary-truncated",
+                                           "--data", "{ws}/data.csv", "--out", "{ws}/transferred"], "not valid JSON"),
+    # ---- compare on a run with broken predictions.csv (issue 12, item 5): never "no shared samples", exit 0
+    ("compare-preds-missing", ["compare", "{ws}/good", "{ws}/preds-missing"], "predictions.csv: missing"),
+    ("compare-preds-empty", ["compare", "{ws}/good", "{ws}/preds-empty"], "predictions.csv: empty"),
+    ("compare-preds-garbage", ["compare", "{ws}/good", "{ws}/preds-garbage"], "unreadable CSV"),
+    ("compare-preds-header-only", ["compare", "{ws}/good", "{ws}/preds-header"], "header but no rows"),
+    ("compare-preds-foreign", ["compare", "{ws}/preds-foreign", "{ws}/good"], "no column 'split'"),
+    ("compare-preds-truncated", ["compare", "{ws}/good", "{ws}/preds-truncated"], "cut short"),
+    # ---- refusals that already held: keep them holding
+    ("evaluate-run-missing", ["evaluate", "--run", "{ws}/nothing-here"], "no such run directory"),
+    ("evaluate-run-a-file", ["evaluate", "--run", "{ws}/notes.txt"], "not a run directory"),
+    ("evaluate-run-not-a-run", ["evaluate", "--run", "{ws}/occupied"], "not a run directory"),
+    ("compare-not-a-run", ["compare", "{ws}/good", "{ws}/occupied"], "not a run directory"),
+    ("compare-bad-criteria", ["compare", "{ws}/good", "--criteria", "{ws}/bad-criteria.yaml"], "must be numbers"),
+    ("report-missing-run", ["report", "{ws}/nothing-here"], "no such run directory"),
+    ("train-missing-config", ["train", "{ws}/nope.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run"], "no such file"),
+    ("train-out-is-a-file", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/notes.txt"],
+     "is a file"),
+    ("train-out-not-empty", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/occupied"],
+     "not empty"),
+    ("train-overwrite-a-foreign-folder", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out",
+                                          "{ws}/occupied", "--overwrite"], "not a run directory"),
+    ("predict-missing-run", ["predict", "{ws}/nothing-here", "--data", "{ws}/data.csv", "--out", "{ws}/p.csv"],
+     "no such run directory"),
+    ("data-fetch-unknown", ["data", "fetch", "no-such-dataset", "--cache", "{ws}/cache"], "no-such-dataset"),
+    ("data-fetch-missing-source", ["data", "fetch", "semeval2026-task2", "--cache", "{ws}/cache",
+                                   "--source", "{ws}/nothing-here"], "no such file or folder"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", [pytest.param(a, f, id=i) for i, a, f in CASES])
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(workspace, capsys, args, fragment):
+    before = snapshot(workspace)
+    code, out, err = run_cli([a.format(ws=workspace) for a in args], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, err
+    assert code == 2, (code, err)
+    assert len(lines) == 1, err
+    assert fragment in lines[0], lines[0]
+    assert snapshot(workspace) == before, "a refused command changed the workspace"
+
+
+def test_cases_have_unique_ids():
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
