@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .app import app
-from .common import console
+from .common import print_json, say, stdout_to_stderr
+from .tables import print_table
 
 
 def _fmt(v) -> str:  # noqa: ANN001
@@ -32,9 +33,10 @@ def compare(
     """Version table, config differences, paired tests, seed groups, epochs and a verdict."""
     from ..runs.compare import compare_runs
 
-    cmp = compare_runs(runs, criteria, n_resamples=resamples)
+    with stdout_to_stderr(json_out):
+        cmp = compare_runs(runs, criteria, n_resamples=resamples)
     if json_out:
-        print(json.dumps(cmp.to_dict(), indent=2))
+        print_json(cmp.to_dict())
         return
     print_comparison(cmp, epochs)
 
@@ -65,7 +67,7 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
                           _fmt(row.get(f"gap {k}")), row.get(f"status {k}", ""),
                           _fmt(row.get("best_epoch")) if first else "", _fmt(row.get("n_params")) if first else "",
                           end_section=i == len(keys) - 1)
-        console.print(t)
+        print_table(t, keep=2)
     if cmp.config_diff:
         t = Table(title="Config differences")
         t.add_column("key")
@@ -73,7 +75,7 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
             t.add_column(r)
         for row in cmp.config_diff:
             t.add_row(row["key"], *(str(row.get(r, "")) for r in cmp.runs))
-        console.print(t)
+        print_table(t)
     if cmp.pairs:
         t = Table(title=f"Paired bootstrap on shared {cmp.split} samples (a − b)")
         for c in ("a vs b", "key", "a", "b", "a − b", "95% CI", "p", "n"):
@@ -82,17 +84,17 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
             t.add_row(f"{p['a']} vs {p['b']}", p["key"], f"{p['a_value']:.3f}", f"{p['b_value']:.3f}", f"{p['diff']:+.3f}",
                       f"[{p['ci_low']:+.3f}, {p['ci_high']:+.3f}]", f"{p['p_value']:.2g}", str(p["n_shared"]),
                       style="bold" if p["key"] == cmp.headline else None)
-        console.print(t)
+        print_table(t, keep=2)
     if cmp.seed_groups:
         t = Table(title=f"Seed groups ({cmp.headline} on {cmp.split})")
         for c in ("runs", "seeds", "mean", "sd"):
             t.add_column(c)
         for g in cmp.seed_groups:
             t.add_row(", ".join(g["runs"]), ", ".join(map(str, g["seeds"])), f"{g['mean']:.4f}", f"{g['sd']:.4f}")
-        console.print(t)
+        print_table(t, prose=("runs", "seeds"))
         for gt in cmp.group_tests:
-            console.print(f"{gt['a']} vs {gt['b']}: diff {gt['diff']:+.4f}, Welch t {gt['t']:.2f} p {gt['p_welch']:.3g}, "
-                          f"permutation p {gt['p_permutation']:.3g}", highlight=False)
+            say(f"{gt['a']} vs {gt['b']}: diff {gt['diff']:+.4f}, Welch t {gt['t']:.2f} p {gt['p_welch']:.3g}, "
+                f"permutation p {gt['p_permutation']:.3g}")
     if show_epochs and cmp.epochs:
         t = Table(title="Epoch progression (monitored metric; * = selected epoch)")
         for c in ("run", "epoch", "train loss", "val loss", "train", "val", "gap"):
@@ -100,9 +102,9 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
         for e in _thin(cmp.epochs):
             t.add_row(e["run"], f"{e['epoch']}{'*' if e['best'] else ''}", _fmt(e["train_loss"]), _fmt(e["val_loss"]),
                       _fmt(e["train"]), _fmt(e["val"]), _fmt(e["gap"]))
-        console.print(t)
+        print_table(t)
     for n in cmp.notes:
-        console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
-    console.print("[bold]Verdict[/bold]")
+        say(f"[yellow]note:[/yellow] {escape(n)}", markup=True)
+    say("[bold]Verdict[/bold]", markup=True)
     for v in cmp.verdicts:
-        console.print(f"- {v}", highlight=False)
+        say(f"- {v}")

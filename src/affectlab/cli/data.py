@@ -12,14 +12,17 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .app import app
-from .common import console, err_console
+from .common import print_json, say, stdout_to_stderr
+from .tables import print_table
 
 data_app = typer.Typer(help="Built-in data sets: fetch them into the cache, list them, find them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 CACHE_HELP = "Cache folder (default: $AFFECTLAB_CACHE or ~/.cache/affectlab)."
+JSON_HELP = "Print one JSON object on stdout instead of text."
 
 
 @data_app.command("fetch")
@@ -29,39 +32,55 @@ def fetch_command(
     source: Optional[Path] = typer.Option(None, "--source", help="Copy from a local folder or zip instead of downloading."),
     url: Optional[str] = typer.Option(None, "--url", help="Download the archive (a zip) from this URL instead of the default."),
     force: bool = typer.Option(False, "--force", help="Fetch again even if the cache already holds verified files."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Download a data set (or copy it from --source) into the cache, verifying every file's sha256."""
     from ..corpus.datasets import fetch
 
-    result = fetch(name, cache, source=source, url=url, force=force,
-                   say=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
-    if result.already_cached:
-        console.print(f"{result.name} is already cached (verified) in {result.path}", highlight=False, soft_wrap=True)
+    with stdout_to_stderr(json_out):
+        result = fetch(name, cache, source=source, url=url, force=force, say=lambda line: say(line, err=True))
+    if json_out:
+        print_json({"name": result.name, "path": result.path, "already_cached": result.already_cached,
+                    "source": result.source, "files": result.files})
+    elif result.already_cached:
+        say(f"{result.name} is already cached (verified) in {result.path}")
     else:
-        console.print(f"{result.name}: {len(result.files)} files verified and cached in {result.path}",
-                      highlight=False, soft_wrap=True)
+        say(f"{result.name}: {len(result.files)} files verified and cached in {result.path}")
 
 
 @data_app.command("list")
-def list_command(cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP)) -> None:
+def list_command(
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
     """List the built-in data sets, their licences, and whether they are cached (and where)."""
     from ..corpus.datasets import list_datasets
 
+    rows = list_datasets(cache)
+    if json_out:
+        print_json({"datasets": rows})
+        return
     table = Table(title="Built-in data sets")
     for column in ("name", "description", "licence", "cached", "where"):
-        table.add_column(column, overflow="fold")
-    for row in list_datasets(cache):
-        table.add_row(str(row["name"]), str(row["description"]), str(row["licence"]),
-                      "yes" if row["cached"] else "no", str(row["path"]) if row["cached"] else f"(would be {row['path']})")
-    console.print(table)
+        table.add_column(column)
+    for row in rows:
+        table.add_row(Text(str(row["name"])), Text(str(row["description"])), Text(str(row["licence"])),
+                      "yes" if row["cached"] else "no",
+                      Text(str(row["path"]) if row["cached"] else f"(would be {row['path']})"))
+    print_table(table, prose=("description", "licence", "where"))
 
 
 @data_app.command("path")
 def path_command(
     name: str = typer.Argument(..., help="Data set name."),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Print the cached folder of a data set (exit 2 if it is not cached)."""
     from ..corpus.datasets import dataset_path
 
-    print(dataset_path(name, cache))
+    path = dataset_path(name, cache)
+    if json_out:
+        print_json({"name": name, "path": path})
+    else:
+        print(path)

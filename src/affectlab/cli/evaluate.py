@@ -7,10 +7,12 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import AffectlabError
 from .app import app
-from .common import console
+from .common import print_json, say, stdout_to_stderr
+from .tables import print_table
 
 _STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 
@@ -29,6 +31,16 @@ def evaluate(
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
 ) -> None:
     """Metrics with 95% bootstrap intervals, baselines and diagnostic findings."""
+    with stdout_to_stderr(json_out):
+        result = _evaluate(pred, gold, train, task, run, split, resamples, seed, trust_pickle)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    print_result(result)
+
+
+def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path], task: Optional[str], run: Optional[Path],
+              split: Optional[str], resamples: int, seed: int, trust_pickle: bool):  # noqa: ANN202 (EvalResult, imported lazily)
     from ..evaluation.evaluate import evaluate_files, evaluate_run
 
     if run is not None:
@@ -43,10 +55,7 @@ def evaluate(
 
             get_task(task)  # one line listing the registered tasks
         result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
-    if json_out:
-        print(result.to_json())
-        return
-    print_result(result)
+    return result
 
 
 def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
@@ -62,7 +71,7 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
         ci = result.metrics[key]
         style = "bold" if key == result.headline else None
         table.add_row(key, f"{ci.value:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", style=style)
-    console.print(table)
+    print_table(table)
     if result.baselines:
         keys = [k for k in (result.headline, "ccc", "pearson", "mae") if any(k in b for b in result.baselines.values())]
         keys = list(dict.fromkeys(keys))
@@ -73,20 +82,20 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
         bt.add_row("[bold]model[/bold]", *(f"{result.metrics[k].value:.4f}" if k in result.metrics else "" for k in keys))
         for name, scores in result.baselines.items():
             bt.add_row(name, *(f"{scores.get(k, float('nan')):.4f}" for k in keys))
-        console.print(bt)
+        print_table(bt)
     if result.comparisons:
         ct = Table(title=f"Model minus baseline ({result.headline}), paired bootstrap")
         for col in ("baseline", "difference", "95% CI", "p"):
             ct.add_column(col, justify="right" if col != "baseline" else "left")
         for name, c in result.comparisons:
             ct.add_row(name, f"{c.diff:+.4f}", f"[{c.low:+.4f}, {c.high:+.4f}]", f"{c.p_value:.3g}")
-        console.print(ct)
+        print_table(ct)
     if result.findings:
         ft = Table(title="Findings", show_lines=False)
         for col in ("severity", "code", "message"):
-            ft.add_column(col, overflow="fold")
+            ft.add_column(col)
         for f in result.findings:
-            ft.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.code, f.message)
-        console.print(ft)
+            ft.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.code, Text(f.message))
+        print_table(ft, prose=("message",))
     else:
-        console.print("No findings.", highlight=False)
+        say("No findings.")

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import AffectlabError
 from .app import app
-from .common import console, err_console, print_notes
+from .common import err_console, print_json, print_notes, say, stdout_to_stderr
 
 
 @app.command()
@@ -23,6 +23,7 @@ def extract(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Per-file cache (default: <affectlab cache>/extract)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; write no cache."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Extract voice, face and speech-to-text features from media files into an MMSA pickle."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -44,7 +45,7 @@ def extract(
             task_id = progress.add_task("files", total=total)
         progress.update(task_id, completed=done)
 
-    with progress:
+    with stdout_to_stderr(json_out), progress:
         summary = extract_dataset(cfg, media, labels, out, errors_path=errors, cache_dir=cache_dir, workers=workers,
                                   use_cache=not no_cache, progress=on_progress)
     failed = [p for p in summary.problems if p.status == "failed"]
@@ -52,4 +53,12 @@ def extract(
         shown = failed[:3]
         print_notes([f"{p.file} (line {p.line}): {p.reason}" for p in shown]
                     + ([f"... and {len(failed) - len(shown)} more failed samples"] if len(failed) > len(shown) else []))
-    console.print(summary.line(), highlight=False, soft_wrap=True)
+    if json_out:
+        print_json({"out": summary.out, "errors": summary.errors_path if summary.problems else None,
+                    "n_samples": summary.n_samples, "n_ok": summary.n_ok, "n_failed": summary.n_failed,
+                    "n_masked": summary.n_masked, "n_files": summary.n_files, "n_files_ok": summary.n_files_ok,
+                    "n_cached": summary.n_cached,
+                    "problems": [{"file": p.file, "line": p.line, "status": p.status, "reason": p.reason}
+                                 for p in summary.problems]})
+        return
+    say(summary.line())

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import console, print_notes
+from .common import print_json, print_notes, say, stdout_to_stderr
 
 
 @app.command()
@@ -18,12 +18,17 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Prediction CSV to write."),
     split: Optional[str] = typer.Option(None, "--split", help="Only this split of a multi-split file (e.g. test)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
     from ..pipeline import Notes, predict_run
 
     notes = Notes()
-    path, frame = predict_run(run_dir, data, out, split=split, notes=notes,
-                              data_options={"trust_pickle": True} if trust_pickle else None)
-    print_notes(notes.lines)
-    console.print(f"wrote {len(frame)} predictions to {path}", highlight=False)
+    with stdout_to_stderr(json_out):
+        path, frame = predict_run(run_dir, data, out, split=split, notes=notes,
+                                  data_options={"trust_pickle": True} if trust_pickle else None)
+        print_notes(notes.lines)
+    if json_out:
+        print_json({"predictions": path, "n": len(frame), "columns": list(frame.columns), "notes": notes.lines})
+    else:
+        say(f"wrote {len(frame)} predictions to {path}")

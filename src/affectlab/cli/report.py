@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import console
+from .common import print_json, say, stdout_to_stderr
 
 
 @app.command()
@@ -16,9 +16,14 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by 'affectlab train'."),
     out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: RUN_DIR/report.html)."),
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the intervals."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Write a self-contained HTML report: curves, scatter, trajectories, residuals, findings, baselines."""
     from ..report import write_report
 
-    path = write_report(run_dir, out, n_resamples=resamples)
-    console.print(f"wrote {path}", highlight=False)
+    with stdout_to_stderr(json_out):
+        path = write_report(run_dir, out, n_resamples=resamples)
+    if json_out:
+        print_json({"report": path, "run_dir": run_dir})
+    else:
+        say(f"wrote {path}")

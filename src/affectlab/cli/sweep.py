@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from .app import app
-from .common import console
+from .common import print_json, say, stdout_to_stderr
 
 
 @app.command()
@@ -22,16 +22,25 @@ def sweep(
     seeds: int = typer.Option(0, "--seeds", min=0, help="Re-run the best config on this many seeds."),
     study_name: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's file name)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Fixed override for every trial: key=value (repeatable)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Optuna search over config keys, scored on validation only; best config re-run on K seeds."""
     from ..sweep import run_sweep
 
-    result = run_sweep(config, space, data, out, trials=trials, storage=storage, seeds=seeds, study_name=study_name,
-                       overrides=list(set_ or []), say=lambda line: console.print(line, highlight=False))
-    console.print(f"best trial {result.best_trial}: {result.monitor} = {result.best_value:.4f} with {result.best_params}", highlight=False)
-    if result.seed_values:
-        import numpy as np
+    import dataclasses
 
-        v = np.asarray(result.seed_values, float)
-        console.print(f"best config on {len(v)} seeds: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.4f}", highlight=False)
-    console.print(f"study: {result.storage} ({result.study_name}); runs under {out}", highlight=False)
+    import numpy as np
+
+    with stdout_to_stderr(json_out):
+        result = run_sweep(config, space, data, out, trials=trials, storage=storage, seeds=seeds, study_name=study_name,
+                           overrides=list(set_ or []), say=say)
+    v = np.asarray(result.seed_values, float)
+    seed_mean = float(v.mean()) if len(v) else None
+    seed_sd = float(v.std(ddof=1)) if len(v) > 1 else (0.0 if len(v) else None)
+    if json_out:
+        print_json({**dataclasses.asdict(result), "seed_mean": seed_mean, "seed_sd": seed_sd, "out": out})
+        return
+    say(f"best trial {result.best_trial}: {result.monitor} = {result.best_value:.4f} with {result.best_params}")
+    if len(v):
+        say(f"best config on {len(v)} seeds: {seed_mean:.4f} ± {seed_sd:.4f}")
+    say(f"study: {result.storage} ({result.study_name}); runs under {out}")

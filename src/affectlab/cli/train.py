@@ -14,7 +14,8 @@ from ..config import load_config
 from ..errors import AffectlabError
 from ..runs.summary import RunSummary
 from .app import app
-from .common import console, print_notes
+from .common import print_json, print_notes, say, stdout_to_stderr
+from .tables import print_table
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -44,8 +45,20 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (SQLite store beside the run directory by default)."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (implies --mlflow)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run summary as one JSON object on stdout (progress goes to stderr)."),
 ) -> None:
     """Train a model; select on validation; write a run directory."""
+    with stdout_to_stderr(json_out):
+        report = _train(config, data, out, set_, seed, seeds, devices, strategy, resume, overwrite, trust_pickle,
+                        quiet, mlflow, mlflow_uri, json_out)
+    if json_out and report is not None:
+        print_json(report)
+
+
+def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
+           devices: Optional[int], strategy: Optional[str], resume: bool, overwrite: bool, trust_pickle: bool,
+           quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool) -> dict | None:
+    """Train every seed; print tables (not with ``--json``); return the ``--json`` object (None on DDP ranks > 0)."""
     from ..pipeline import Notes, train_run
     from ..runs.rundir import RunDir, check_run_out
 
@@ -68,6 +81,7 @@ def train(
         if not _is_child_rank():  # DDP ranks > 0 re-run this command while rank 0 trains
             check_run_out(run_out, overwrite=overwrite, resume=resume)
     results = []
+    reports = []
     for cfg, run_out in zip(configs, outs):
         notes = Notes()
 
@@ -79,23 +93,32 @@ def train(
             for key in (monitor, "val_score", "val_ccc", "val_mae"):
                 if key in row and key not in [s.split(' ')[0] for s in shown]:
                     shown.append(f"{key} {row[key]:.4f}")
-            console.print("  ".join(dict.fromkeys(shown)), highlight=False)
+            say("  ".join(dict.fromkeys(shown)))
 
         run_dir = train_run(cfg, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
                             on_epoch=on_epoch, notes=notes)
         if run_dir is None:  # a non-zero DDP rank: rank 0 reports
-            return
+            return None
         print_notes(notes.lines)
         summary = RunDir.open(run_dir).summary()
         results.append(summary)
-        _print_summary(summary, run_dir)
+        report = {"run_dir": str(run_dir), **summary.to_dict()}
+        if not json_out:
+            _print_summary(summary, run_dir)
         if mlflow or mlflow_uri:
             from ..runs.tracking import default_tracking_uri, log_run
 
+            uri = mlflow_uri or default_tracking_uri(run_dir)
             run_id = log_run(run_dir, tracking_uri=mlflow_uri, run_name=run_out.name)
-            console.print(f"logged to MLflow ({mlflow_uri or default_tracking_uri(run_dir)}), run id {run_id}", highlight=False)
+            report["mlflow"] = {"tracking_uri": str(uri), "run_id": run_id}
+            say(f"logged to MLflow ({uri}), run id {run_id}")
+        reports.append(report)
     if len(results) > 1:
-        _print_seed_table(results, seed_list, configs[0].split.kind)
+        if not json_out:
+            _print_seed_table(results, seed_list, configs[0].split.kind)
+        return {"seeds": seed_list, "varied": _varied(results, configs[0].split.kind),
+                "mean_sd": _seed_stats(results), "runs": reports}
+    return reports[0]
 
 
 def _is_child_rank() -> bool:
@@ -105,36 +128,35 @@ def _is_child_rank() -> bool:
 
 #: splits shown, in order (``oof``: pooled out-of-fold predictions of a cross-validation run)
 SPLITS = ("train", "val", "test", "oof")
-SHORT = {"r_composite_valence": "rc_val", "r_composite_arousal": "rc_aro", "acc2_nonneg": "acc2"}
 
 
 def _print_summary(summary: RunSummary, run_dir: Path) -> None:
     name = _display_name(summary.model)
     table = Table(title=f"{name} ({summary.task}) and baselines on the same rows", show_lines=False)
-    table.add_column("model", no_wrap=True)
+    table.add_column("model")
     keys = _headline_keys(summary)
     splits = [split for split in SPLITS if split in summary.metrics]
     for split in splits:
         for k in keys:
-            table.add_column(f"{split} {SHORT.get(k, k)}", justify="right")
+            table.add_column(f"{split}\n{k}", justify="right")
     rows = [(f"[bold]{name}[/bold]", summary.metrics)] + list(summary.baselines.items())
     for label, metrics in rows:
         cells = [label]
         for split in splits:
             cells += [_fmt(metrics.get(split, {}).get(k)) for k in keys]
         table.add_row(*cells)
-    console.print(table)
+    print_table(table)
     if summary.protocol is not None:
         p = summary.protocol
         line = f"{p.kind}: {p.n_folds} folds; scores of the pooled out-of-fold predictions"
         ci = (summary.cis or {}).get("pooled", {}).get(keys[0]) if keys else None
         if ci is not None and ci.value is not None:
             line += f"; {keys[0]} {ci.value:.3f} [{_fmt(ci.ci_low)}, {_fmt(ci.ci_high)}] (95% CI)"
-        console.print(line, highlight=False, soft_wrap=True)
+        say(line)
     elif summary.epochs_run:
-        console.print(f"best epoch {summary.best_epoch} of {summary.epochs_run}", highlight=False)
+        say(f"best epoch {summary.best_epoch} of {summary.epochs_run}")
     total = summary.timings.total
-    console.print(f"{_fmt(total, 1)} s; run directory: {run_dir}", highlight=False, soft_wrap=True)
+    say(f"{_fmt(total, 1)} s; run directory: {run_dir}")
 
 
 def _display_name(model: str) -> str:
@@ -169,22 +191,33 @@ def _headline_keys(summary: RunSummary) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k in have][:4] or sorted(have)[:4]
 
 
+def _seed_stats(results: list[RunSummary]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{split: {key: {"mean", "sd"}}}`` over the seeds, for the headline keys and splits every run has."""
+    keys = _headline_keys(results[0])
+    stats: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("val", "test", "oof"):
+        if all(split in r.metrics for r in results):
+            stats[split] = {}
+            for k in keys:
+                vals = np.array([np.nan if (v := r.metric(split, k)) is None else v for r in results], dtype=float)
+                stats[split][k] = {"mean": float(np.nanmean(vals)), "sd": float(np.nanstd(vals, ddof=1))}
+    return stats
+
+
+def _varied(results: list[RunSummary], split_kind: str) -> str:
+    from ..cross_validation import seed_variation
+
+    protocol = results[0].protocol
+    return protocol.varied if protocol is not None else seed_variation(split_kind, bool(results[0].epochs_run))
+
+
 def _print_seed_table(results: list[RunSummary], seeds: list[int], split_kind: str) -> None:
     keys = _headline_keys(results[0])
     table = Table(title=f"{len(seeds)} seeds: mean ± sd")
     table.add_column("split")
     for k in keys:
         table.add_column(k, justify="right")
-    for split in ("val", "test", "oof"):
-        if all(split in r.metrics for r in results):
-            cells = []
-            for k in keys:
-                vals = np.array([np.nan if (v := r.metric(split, k)) is None else v for r in results], dtype=float)
-                cells.append(f"{np.nanmean(vals):.3f} ± {np.nanstd(vals, ddof=1):.3f}")
-            table.add_row(split, *cells)
-    console.print(table)
-    from ..cross_validation import seed_variation
-
-    protocol = results[0].protocol
-    varied = protocol.varied if protocol is not None else seed_variation(split_kind, bool(results[0].epochs_run))
-    console.print(f"what differed between the seeds: {varied}", highlight=False, soft_wrap=True)
+    for split, values in _seed_stats(results).items():
+        table.add_row(split, *(f"{values[k]['mean']:.3f} ± {values[k]['sd']:.3f}" for k in keys))
+    print_table(table)
+    say(f"what differed between the seeds: {_varied(results, split_kind)}")

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .app import app
-from .common import console, err_console, print_notes
+from .common import print_json, print_notes, say, stdout_to_stderr
+from .tables import print_table
 
 
 @app.command()
@@ -23,6 +25,7 @@ def transfer(
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run summary as one JSON object on stdout (progress goes to stderr)."),
 ) -> None:
     """Move a trained model onto another extractor's features with adapters; compare against honest alternatives."""
     from ..pipeline import Notes
@@ -34,15 +37,19 @@ def transfer(
         overrides.append("data.options.trust_pickle=true")
     cfg, t_cfg = load_transfer_config(config, overrides, seed=seed)
     notes = Notes()
-    progress = None if quiet else (lambda msg: err_console.print(f"[dim]{msg}[/dim]", highlight=False))
-    run_dir = transfer_run(cfg, t_cfg, source_run, data, out, notes=notes, progress=progress, overwrite=overwrite)
+    progress = None if quiet else (lambda msg: say(f"[dim]{escape(msg)}[/dim]", markup=True, err=True))
+    with stdout_to_stderr(json_out):
+        run_dir = transfer_run(cfg, t_cfg, source_run, data, out, notes=notes, progress=progress, overwrite=overwrite)
     from ..runs.rundir import RunDir
 
     summary = RunDir.open(run_dir).summary()
     print_notes(summary.warnings)
+    if json_out:
+        print_json({"run_dir": str(run_dir), **summary.to_dict()})
+        return
     if summary.transfer_comparison:
         print_comparison(summary.transfer_comparison)
-    console.print(f"{summary.timings.total or 0:.1f} s; run directory: {run_dir}", highlight=False)
+    say(f"{summary.timings.total or 0:.1f} s; run directory: {run_dir}")
 
 
 def print_comparison(report: dict) -> None:
@@ -56,6 +63,6 @@ def print_comparison(report: dict) -> None:
         label = report["labels"][name]
         table.add_row(f"[bold]{label}[/bold]" if name == "adapted" else label,
                       *[f"{row[k]['value']:.3f} [{row[k]['ci_low']:.3f}, {row[k]['ci_high']:.3f}]" for k in keys])
-    console.print(table)
+    print_table(table)
     for line in report["verdict"]:
-        console.print(f"- {line}", highlight=False)
+        say(f"- {line}")
