@@ -49,6 +49,31 @@ def test_a_wide_table_at_80_columns_keeps_every_value_whole(terminal):
         assert text.isascii() and "[bold]" not in text
 
 
+@pytest.mark.parametrize("label", [30, 69])
+@pytest.mark.parametrize("terminal", [False, True])
+def test_every_part_of_a_split_table_keeps_its_last_column_whole(label, terminal):
+    table = Table(title="Versions")
+    for name in ("run", "key", "val", "train", "gap", "status", "best epoch", "params"):
+        table.add_column(name, justify="left" if name in ("run", "key", "status") else "right")
+    table.add_row("r" * label, "score", "0.9517", "0.9911", "0.0394", "", "12", "47213")
+    table.add_row("", "r_composite_valence", "0.9215", "0.9847", "0.0632", "", "", "", end_section=True)
+    text = _render(table, terminal=terminal, keep=2)
+    for value in ("train", "best epoch", "params", "0.9517", "0.9911", "0.0394", "0.9847", "47213", "r_composite_valence"):
+        assert value in text, value
+    assert "…" not in text
+
+
+def test_a_part_wider_than_the_console_is_whole():
+    table = Table(title="t")
+    for name in ("run", "key", "first", "second"):
+        table.add_column(name, justify="right")
+    long_value = "0." + "1" * 58  # 10 + 19 + 60 + 2 gaps of 3 = 95 columns: printed on longer lines
+    table.add_row("r" * 10, "k" * 19, long_value, "0.9911")
+    for terminal in (False, True):
+        text = _render(table, keep=2, terminal=terminal)
+        assert long_value in text and "0.9911" in text and "first" in text and "second" in text
+
+
 def test_a_table_that_fits_is_one_table():
     table = Table(title="t")
     for name in ("model", "ccc"):

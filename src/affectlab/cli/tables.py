@@ -6,7 +6,8 @@ Every command prints its tables through :func:`print_table`:
 - on a terminal too narrow, the table split into several narrower ones (the leading label
   columns repeated in each), so that every cell keeps its full width;
 - when the output is not a terminal (piped or redirected), a plain aligned text layout (ASCII, no
-  box drawing, no colour), split the same way at the console's width.
+  box drawing, no colour), split the same way at the console's width, unless the label columns
+  alone take half of it (then one table on longer lines: a file has no width).
 
 Only columns named in ``prose`` (free text such as messages) may wrap, and then only at spaces;
 a single value wider than the whole console is printed on a longer line rather than broken.
@@ -112,12 +113,16 @@ def print_table(table: Table, console: Console | None = None, *, keep: int = 1, 
             return pad * n + ((n - 1) if table.box else 0) + edge
 
     room = console.width
+    keep = max(0, min(keep, len(widths) - 1))
+    if plain and sum(widths[:keep]) + overhead(keep + 1) > room // 2:
+        room = sum(widths) + overhead(len(widths))  # labels too wide to repeat: one table on longer lines
     chunks = _chunks(widths, keep, room, overhead)
     for number, indices in enumerate(chunks):
         part = copy.copy(table)
         part.columns = []
-        for i in indices:
+        for position, i in enumerate(indices):
             column: Column = copy.copy(table.columns[i])
+            column._index = position  # rich pads the first and last columns by their index
             column.no_wrap = not wraps[i]
             column.overflow = "fold"
             column.min_width = None if wraps[i] else widths[i]
@@ -143,6 +148,8 @@ def print_table(table: Table, console: Console | None = None, *, keep: int = 1, 
                 _print_wide(console, part, width)
             for line in capture.get().splitlines():
                 console.print(line.rstrip(), markup=False, highlight=False, emoji=False, soft_wrap=True)
+            if number == len(chunks) - 1:
+                console.print()  # tables apart from what follows
         else:
             if title is not None and _width(_plain(title, console)) > need:  # a title wider than its table: one line
                 console.print(Text(_plain(title, console), style="table.title"), soft_wrap=True)
