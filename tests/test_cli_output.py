@@ -204,3 +204,28 @@ def test_version(capsys):
 
     code, out, err = run_cli(["--version"], capsys)
     assert code == 0 and out == f"affectlab {__version__}\n" and not err
+
+
+def test_sweep_json_is_one_object_on_stdout(tmp_path, semeval_csv, capsys):
+    pytest.importorskip("optuna")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: ridge_group_offset}\nbaselines: [global_mean]\n")
+    space = tmp_path / "space.yaml"
+    space.write_text("seed: {type: int, low: 0, high: 3}\n")
+    code, out, err = run_cli(["sweep", cfg, "--space", space, "--data", semeval_csv, "--out", tmp_path / "sw",
+                              "--trials", "1", "--json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["best_trial"] == 0 and obj["monitor"] and "trial 0" in err
+
+
+def test_evaluate_tables_through_the_cli_are_whole_at_80_columns(tmp_path, semeval_csv, capsys, width80):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: ridge_group_offset}\nbaselines: [global_mean]\n")
+    assert run_cli(["train", cfg, "--data", semeval_csv, "--out", tmp_path / "run", "--quiet"], capsys)[0] == 0
+    code, out, err = run_cli(["evaluate", "--run", tmp_path / "run", "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert "…" not in out and re.search(r"(?m)^r_composite_valence +-?\d\.\d{4} +\[-?\d\.\d{4}, -?\d\.\d{4}\]$", out)
+    code, out, err = run_cli(["compare", tmp_path / "run", tmp_path / "run", "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert "…" not in out and "r_composite_valence" in out and "Verdict" in out
