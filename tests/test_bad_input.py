@@ -57,6 +57,12 @@ def template(tmp_path_factory) -> Path:
     (_run(ws / "preds-garbage", pred_seed=3) / "predictions.csv").write_bytes(b"\xff\xfe\x00\x01garbage\n\"open quote")
     (_run(ws / "preds-header", pred_seed=3) / "predictions.csv").write_text("split,id,group,valence,arousal,pred_valence,pred_arousal,seen\n")
     (_run(ws / "preds-foreign", pred_seed=3) / "predictions.csv").write_text("a,b\n1,2\n")
+    words = _run(ws / "preds-words", pred_seed=3, config={"model": {"hidden": 8}}) / "predictions.csv"
+    words.write_text(words.read_text().replace("0.", "x."))
+    (_run(ws / "preds-other-target", pred_seed=3) / "predictions.csv").write_text(
+        "split,id,group,mood,pred_mood,seen\ntest,1,u1,1.0,0.5,False\n")
+    (_run(ws / "metrics-words", pred_seed=3) / "metrics.csv").write_text("epoch,train_loss,val_score\none,0.5,high\n")
+    (_run(ws / "baselines-foreign", pred_seed=3) / "baselines.csv").write_text("a,b\n1,2\n")
     cut = _run(ws / "preds-truncated", pred_seed=3) / "predictions.csv"
     cut.write_text(cut.read_text()[:-30])
     (ws / "notes.txt").write_text("not a run\n")
@@ -108,8 +114,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare-preds-empty", ["compare", "{ws}/good", "{ws}/preds-empty"], "predictions.csv: empty"),
     ("compare-preds-garbage", ["compare", "{ws}/good", "{ws}/preds-garbage"], "unreadable CSV"),
     ("compare-preds-header-only", ["compare", "{ws}/good", "{ws}/preds-header"], "header but no rows"),
-    ("compare-preds-foreign", ["compare", "{ws}/preds-foreign", "{ws}/good"], "no column 'split'"),
+    ("compare-preds-foreign-first", ["compare", "{ws}/preds-foreign", "{ws}/good"], "no column 'split'"),
     ("compare-preds-truncated", ["compare", "{ws}/good", "{ws}/preds-truncated"], "cut short"),
+    ("compare-preds-not-numbers", ["compare", "{ws}/good", "{ws}/preds-words"], "is not a number"),
+    # ---- the other files of a run directory, through every reader
+    *[(f"{cmd}-{name}", args, msg) for name, msg in [("preds-foreign", "no column 'split'"),
+                                                      ("preds-other-target", "no column 'pred_valence'"),
+                                                      ("metrics-words", "is not a number"),
+                                                      ("baselines-foreign", "no column 'split'")]
+      for cmd, args in [("evaluate-run", ["evaluate", "--run", f"{{ws}}/{name}"]), ("report", ["report", f"{{ws}}/{name}"]),
+                        ("compare", ["compare", "{ws}/good", f"{{ws}}/{name}"])]],
     # ---- refusals that already held: keep them holding
     ("evaluate-run-missing", ["evaluate", "--run", "{ws}/nothing-here"], "no such run directory"),
     ("evaluate-run-a-file", ["evaluate", "--run", "{ws}/notes.txt"], "not a run directory"),

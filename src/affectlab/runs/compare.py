@@ -304,11 +304,8 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         a, b = i, i - 1
         if a in in_group and in_group.get(b) == in_group[a]:
             continue
-        try:
-            y, pa, pb, g, n_split = _shared(runs, a, b, split, specs)
-        except AffectlabError as err:
-            cmp.notes.append(f"{labels[a]} vs {labels[b]}: {err}")
-            continue
+        # a bad value in predictions.csv is an error (exit 2), never a note and "no shared samples"
+        y, pa, pb, g, n_split = _shared(runs, a, b, split, specs)
         if len(y) < 3:
             cmp.notes.append(f"{labels[a]} vs {labels[b]}: fewer than 3 shared {split} samples; no paired test")
             continue

@@ -125,8 +125,38 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    """A run's CSV, or None when absent or empty (optional files); one-line errors when unreadable."""
+def _read_csv(path: Path, required: Sequence[str] = ()) -> pd.DataFrame | None:
+    """A run's CSV, or None when absent or empty (optional files); one-line errors when unreadable
+    or without the ``required`` columns."""
+    frame = _read_csv_raw(path)
+    if frame is not None:
+        for col in required:
+            if col not in frame.columns:
+                raise AffectlabError(f"{path}: no column {col!r} (a corrupt or foreign file)")
+    return frame
+
+
+def _check_numeric(frame: pd.DataFrame | None, path: Path) -> pd.DataFrame | None:
+    """``metrics.csv``: epochs, folds, losses and every train/val/gap value must be numbers."""
+    if frame is None:
+        return None
+    for col in frame.columns:
+        name = str(col)
+        if not (name in ("epoch", "fold") or name.endswith("loss") or name.startswith(("train_", "val_", "gap_"))):
+            continue
+        values = frame[col]
+        if values.dtype.kind in "biuf":
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise AffectlabError(f"{path}: {name} value {values.iloc[i]!r} in line {i + 2} is not a number")
+        frame[col] = numbers
+    return frame
+
+
+def _read_csv_raw(path: Path) -> pd.DataFrame | None:
     if path.is_dir():
         raise AffectlabError(f"{path}: is a folder, expected a CSV file")
     if not path.is_file() or not path.stat().st_size:
@@ -273,14 +303,15 @@ class RunDir:
         return RunSummary.read(self.path / SUMMARY)
 
     def predictions(self) -> pd.DataFrame | None:
-        return _read_csv(self.path / PREDICTIONS)
+        """``predictions.csv`` (None when absent or empty; a one-line error when it has no split or id)."""
+        return _read_csv(self.path / PREDICTIONS, ("split", "id"))
 
     def history(self) -> pd.DataFrame | None:
-        """``metrics.csv`` (per-epoch rows), or None."""
-        return _read_csv(self.path / METRICS)
+        """``metrics.csv`` (per-epoch rows; epochs, losses and scores checked to be numbers), or None."""
+        return _check_numeric(_read_csv(self.path / METRICS), self.path / METRICS)
 
     def baselines(self) -> pd.DataFrame | None:
-        return _read_csv(self.path / BASELINES)
+        return _read_csv(self.path / BASELINES, ("split", "id", "baseline"))
 
     def checkpoint(self) -> dict[str, Any]:
         return load_checkpoint(self.path / CHECKPOINT)
@@ -296,8 +327,15 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     run = RunDir.open(run_dir)
     raw = read_json_object(run.path / SUMMARY)  # read once: the typed summary is made from the same data
     typed = RunSummary.from_dict(raw, str(run.path / SUMMARY))
-    return {"path": run.path, "summary": raw, "run_summary": typed, "config": run.config_dict(),
-            "predictions": run.predictions(), "history": run.history(), "baselines": run.baselines()}
+    config = run.config_dict()
+    predictions = run.predictions()
+    if predictions is not None:  # the summary's targets must be the ones predicted
+        for name in typed.target_names():
+            if f"pred_{name}" not in predictions.columns:
+                raise AffectlabError(f"{run.path / PREDICTIONS}: no column 'pred_{name}' for target {name!r} of "
+                                     f"{SUMMARY} (files of different runs?)")
+    return {"path": run.path, "summary": raw, "run_summary": typed, "config": config,
+            "predictions": predictions, "history": run.history(), "baselines": run.baselines()}
 
 
 class RunRecorder:
