@@ -229,3 +229,16 @@ def test_evaluate_tables_through_the_cli_are_whole_at_80_columns(tmp_path, semev
     code, out, err = run_cli(["compare", tmp_path / "run", tmp_path / "run", "--resamples", "50"], capsys)
     assert code == 0, err
     assert "…" not in out and "r_composite_valence" in out and "Verdict" in out
+
+
+def test_a_split_keeps_a_group_of_columns_together_where_it_fits():
+    from affectlab.cli.tables import _chunks
+
+    def overhead(n):
+        return 3 * (n - 1)
+
+    widths = [10, 8, 8, 8, 8, 8, 8]  # a label, then two groups of three
+    groups = [None, "train", "train", "train", "val", "val", "val"]
+    assert _chunks(widths, 1, 58, overhead, groups) == [[0, 1, 2, 3], [0, 4, 5, 6]]
+    assert _chunks(widths, 1, 58, overhead) == [[0, 1, 2, 3, 4], [0, 5, 6]]  # without groups: as many as fit
+    assert _chunks(widths, 1, 35, overhead, groups) == [[0, 1, 2], [0, 3, 4], [0, 5, 6]]  # too wide: by column

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,7 +24,7 @@ def say(line: str, *, markup: bool = False, err: bool = False) -> None:
 def print_notes(lines: list[str]) -> None:
     """Print one-line notes (warnings, facts) to stderr."""
     for line in lines:
-        err_console.print(f"[yellow]note:[/yellow] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]note:[/yellow] {escape(line)}", highlight=False, emoji=False, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -58,7 +59,6 @@ def extract(
                     "n_samples": summary.n_samples, "n_ok": summary.n_ok, "n_failed": summary.n_failed,
                     "n_masked": summary.n_masked, "n_files": summary.n_files, "n_files_ok": summary.n_files_ok,
                     "n_cached": summary.n_cached,
-                    "problems": [{"file": p.file, "line": p.line, "status": p.status, "reason": p.reason}
-                                 for p in summary.problems]})
+                    "problems": [dataclasses.asdict(p) for p in summary.problems]})
         return
     say(summary.line())

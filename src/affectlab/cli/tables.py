@@ -68,28 +68,51 @@ def _column_widths(table: Table, console: Console, prose: Iterable[str]) -> tupl
     return widths, wraps
 
 
-def _chunks(widths: list[int], keep: int, room: int, overhead) -> list[list[int]]:  # noqa: ANN001
-    """Column indices of each narrower table: the first ``keep`` columns, then as many more as fit."""
+def _chunks(widths: list[int], keep: int, room: int, overhead, groups: Sequence[object] | None = None) -> list[list[int]]:  # noqa: ANN001
+    """Column indices of each narrower table: the first ``keep`` columns, then as many more as fit.
+
+    With ``groups`` (one label per column, e.g. the split), whole runs of equal labels are kept
+    together where they fit, so that a part holds, say, all of one split's columns."""
     n = len(widths)
     keep = max(0, min(keep, n - 1))
     label = list(range(keep))
+    runs: list[list[int]] = []
+    for i in range(keep, n):
+        if groups is not None and runs and groups[runs[-1][-1]] == groups[i]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+
+    def fits(columns: list[int]) -> bool:
+        trial = label + columns
+        return sum(widths[j] for j in trial) + overhead(len(trial)) <= room
+
     chunks: list[list[int]] = []
     current: list[int] = []
-    for i in range(keep, n):
-        trial = label + current + [i]
-        if current and sum(widths[j] for j in trial) + overhead(len(trial)) > room:
+    for run in runs:
+        if fits(current + run):
+            current += run
+            continue
+        if fits(run):  # the group starts a part of its own
             chunks.append(label + current)
-            current = []
-        current.append(i)
+            current = list(run)
+            continue
+        for i in run:  # a group wider than the room: column by column
+            if current and not fits(current + [i]):
+                chunks.append(label + current)
+                current = []
+            current.append(i)
     chunks.append(label + current)
     return chunks
 
 
-def print_table(table: Table, console: Console | None = None, *, keep: int = 1, prose: Sequence[str] = ()) -> None:
+def print_table(table: Table, console: Console | None = None, *, keep: int = 1, prose: Sequence[str] = (),
+                groups: Sequence[object] | None = None) -> None:
     """Print ``table`` so that every number and name appears in full (see the module's notes).
 
     ``keep``: how many leading columns label a row (repeated in every part of a split table);
-    ``prose``: headers of free-text columns that may wrap at spaces.
+    ``prose``: headers of free-text columns that may wrap at spaces;
+    ``groups``: one label per column; a split keeps neighbouring columns of one label together.
     """
     if console is None:
         from .common import console as default
@@ -116,7 +139,7 @@ def print_table(table: Table, console: Console | None = None, *, keep: int = 1, 
     keep = max(0, min(keep, len(widths) - 1))
     if plain and sum(widths[:keep]) + overhead(keep + 1) > room // 2:
         room = sum(widths) + overhead(len(widths))  # labels too wide to repeat: one table on longer lines
-    chunks = _chunks(widths, keep, room, overhead)
+    chunks = _chunks(widths, keep, room, overhead, groups)
     for number, indices in enumerate(chunks):
         part = copy.copy(table)
         part.columns = []
