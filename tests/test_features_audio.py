@@ -112,3 +112,27 @@ def test_samples_beyond_full_scale_are_clipped_not_wrapped(extractor):
     names = extractor.lld_names()
     f0 = hot.lld[:, names.index("F0semitoneFrom27.5Hz_sma3nz")]
     assert np.median(f0[f0 > 0]) == pytest.approx(12 * np.log2(200 / 27.5), abs=0.5)
+
+
+def test_compare_appends_6373_functionals_after_egemaps_and_praat(tmp_path, extractor):
+    x, sr = load_audio(espeak_wav(tmp_path / "s.wav"), 16000)
+    both = AudioExtractor(AudioConfig(compare=True))
+    feats, plain = both(x, sr), extractor(x, sr)
+    names = both.functional_names()
+    assert len(names) == 88 + len(PRAAT_NAMES) + 6373 == feats.functionals.shape[0]
+    assert names[:100] == extractor.functional_names() and names[100].startswith("compare_")
+    np.testing.assert_allclose(feats.functionals[:100], plain.functionals, rtol=1e-5, atol=1e-5)  # unchanged prefix
+    assert np.isfinite(feats.functionals).all() and feats.functionals[100:].std() > 0
+    assert feats.lld.shape == plain.lld.shape
+
+
+def test_compare_alone_is_a_valid_config_and_the_cache_key_ignores_it_when_off():
+    from affectlab.features.extract_config import ExtractConfig
+
+    only = AudioExtractor(AudioConfig(egemaps=False, praat=False, compare=True))
+    feats = only(tone(150.0, 1.0), 16000)
+    assert feats.functionals.shape == (6373,) and len(only.functional_names()) == 6373
+    assert "compare" not in ExtractConfig().media_params()["audio"]
+    assert ExtractConfig.model_validate({"audio": {"compare": True}}).media_key() != ExtractConfig().media_key()
+    with pytest.raises(ValueError, match="none of egemaps, praat, compare"):
+        AudioConfig(egemaps=False, praat=False)

@@ -198,3 +198,26 @@ def test_shipped_emodb_configs_train_leave_one_speaker_out(tmp_path, config, col
         assert set(pred[column]) <= set(classes) and (pred[column] == pred["emotion"]).mean() > 0.6
     else:
         assert pred[column].between(-1, 1).all()
+
+
+def test_columns_select_a_slice_of_the_design_and_survive_the_state():
+    c = corpus()
+    wide = Corpus(c.frame, targets=c.targets,
+                  features={"audio": np.concatenate([c.features["audio"], np.zeros((len(c), 1, 3), np.float32)], axis=2)})
+    est = MODELS.get("lda_audio")(c.targets, standardize="group", columns=[0, 6])
+    est.fit(wide, None, None)
+    ref = MODELS.get("lda_audio")(c.targets, standardize="group")
+    ref.fit(c, None, None)
+    np.testing.assert_array_equal(est.predict(wide), ref.predict(c))
+    buf = io.BytesIO()
+    torch.save(est.state(), buf)
+    buf.seek(0)
+    again = MODELS.get("lda_audio")(c.targets)
+    again.load_state(torch.load(buf, weights_only=True))
+    assert again.columns == (0, 6)
+    np.testing.assert_array_equal(again.predict(wide), est.predict(wide))
+    for bad in ([5, 2], [0], ["a", 3], [-1, 4]):
+        with pytest.raises(AffectlabError, match="columns must be"):
+            MODELS.get("lda_audio")(c.targets, columns=bad)
+    with pytest.raises(AffectlabError, match="lie outside"):
+        MODELS.get("lda_audio")(c.targets, columns=[0, 50]).fit(wide, None, None)

@@ -1,4 +1,12 @@
-"""Voice features: openSMILE eGeMAPS v02 (88 functionals, 25 frame-level LLDs) and praat measures.
+"""Voice features: openSMILE eGeMAPS v02 (88 functionals, 25 frame-level LLDs), praat measures and,
+with ``compare: true``, openSMILE's ComParE 2016 functionals (6373).
+
+The functionals vector is eGeMAPS (88), then praat (12), then ComParE (6373), each block present
+when enabled. ComParE 2016 (Schuller et al., Interspeech 2016 ComParE challenge) is the large
+brute-force set: 65 LLDs (loudness, auditory spectrum, MFCC, RASTA, spectral and voicing
+descriptors) and their deltas under a battery of functionals; on EmoDB with speaker
+normalisation and a linear SVM it is stronger than eGeMAPS (docs/benchmarks.md). It costs about
+0.05 s per 2-s file on one core (one more openSMILE pass).
 
 praat (through parselmouth) adds, per segment: F0 mean, standard deviation, 5th/50th/95th
 percentiles (Hz, voiced frames only), the voiced fraction, local and RAP jitter, local and APQ3
@@ -100,8 +108,13 @@ class AudioExtractor:
 
     def __init__(self, cfg: AudioConfig) -> None:
         self.cfg = cfg
-        self._func = self._lld = None
+        self._func = self._lld = self._compare = None
         self._one_pass = True
+        if cfg.compare:
+            import opensmile
+
+            self._compare = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016,
+                                            feature_level=opensmile.FeatureLevel.Functionals)
         if cfg.egemaps:
             import opensmile
 
@@ -128,7 +141,8 @@ class AudioExtractor:
 
     def functional_names(self) -> list[str]:
         names = list(self._func.feature_names) if self._func is not None else []
-        return names + (PRAAT_NAMES if self.cfg.praat else [])
+        names += PRAAT_NAMES if self.cfg.praat else []
+        return names + ([f"compare_{n}" for n in self._compare.feature_names] if self._compare is not None else [])
 
     def lld_names(self) -> list[str]:
         return list(self._lld.feature_names) if self._lld is not None else []
@@ -172,6 +186,10 @@ class AudioExtractor:
             vf, nonfinite = pr.voiced_fraction, nonfinite + pr.nonfinite
         else:
             vf = voiced_fraction_from_lld(lld)
+        if self._compare is not None:
+            c = self._compare.process_signal(np.clip(x, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float32).reshape(-1)
+            nonfinite += int((~np.isfinite(c)).sum())
+            parts.append(np.nan_to_num(c, nan=0.0, posinf=0.0, neginf=0.0))
         return AudioFeatures(np.concatenate(parts).astype(np.float32), lld.astype(np.float32), vf, nonfinite)
 
 

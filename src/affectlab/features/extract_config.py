@@ -76,12 +76,15 @@ class TargetSpec(_Strict):
 
 
 class AudioConfig(_Strict):
-    """Voice features: openSMILE eGeMAPS v02 and praat (parselmouth) pitch, jitter, shimmer, HNR."""
+    """Voice features: openSMILE eGeMAPS v02, praat (parselmouth) pitch, jitter, shimmer, HNR, and
+    optionally openSMILE's ComParE 2016 functionals (``compare: true``: 6373 more columns, appended
+    after the praat measures, so the first 88 + 12 columns stay as without it)."""
 
     enabled: bool = True
     sample_rate: int = Field(16000, ge=8000, le=48000)  # everything is resampled to this, mono
     egemaps: bool = True
     praat: bool = True
+    compare: bool = False  # + 6373 ComParE 2016 functionals (openSMILE), after eGeMAPS and praat
     sequence: Literal["functionals", "lld"] = "functionals"  # what goes into 'audio': (N,1,D) or (N,L,25)
     lld_pool: int = Field(1, ge=1)  # average every k 10-ms LLD frames (k = 10 gives 100-ms steps)
     pitch_floor: float = Field(75.0, gt=0)
@@ -93,8 +96,8 @@ class AudioConfig(_Strict):
     def _check(self) -> "AudioConfig":
         if self.pitch_floor >= self.pitch_ceiling:
             raise ValueError("audio.pitch_floor must be below audio.pitch_ceiling")
-        if self.enabled and not (self.egemaps or self.praat):
-            raise ValueError("audio is enabled but neither egemaps nor praat is")
+        if self.enabled and not (self.egemaps or self.praat or self.compare):
+            raise ValueError("audio is enabled but none of egemaps, praat, compare is")
         return self
 
 
@@ -177,7 +180,10 @@ class ExtractConfig(_Strict):
 
     def media_params(self) -> dict[str, Any]:
         """The parameters that change per-file results (the per-file cache key)."""
-        return {"audio": self.audio.model_dump(), "face": self.face.model_dump(), "asr": self.asr.model_dump()}
+        audio = self.audio.model_dump()
+        if not audio["compare"]:  # keeps the keys (and caches) of configs written before the option
+            del audio["compare"]
+        return {"audio": audio, "face": self.face.model_dump(), "asr": self.asr.model_dump()}
 
     def media_key(self) -> str:
         blob = json.dumps(self.media_params(), sort_keys=True)

@@ -4,6 +4,11 @@ Shared by the closed-form models on feature arrays (``ridge_<modality>``, ``logi
 ``svm_<modality>``): :class:`PooledModel` reads the ``modalities`` and ``standardize`` parameters,
 builds the design matrix and keeps the standardisation in its state.
 
+Columns (``columns: [start, stop]``, optional): only that slice of the pooled design's columns
+(the modalities side by side, 0-based, ``stop`` exclusive, ``null`` = to the end) is used; e.g.
+``columns: [0, 100]`` keeps the 88 eGeMAPS + 12 praat functionals of an extraction that appended
+the 6373 ComParE ones (``configs/extract/emodb.yaml``).
+
 Standardisation (``standardize``):
 
 - ``global`` (default): every feature z-scored with the training rows' mean and deviation.
@@ -138,7 +143,7 @@ class PooledModel(Estimator):
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
-        unknown = set(params) - {"modalities", "standardize"} - self.own_params
+        unknown = set(params) - {"modalities", "standardize", "columns"} - self.own_params
         if unknown:
             raise AffectlabError(f"model {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
         use = params.get("modalities", self.modalities)
@@ -149,6 +154,7 @@ class PooledModel(Estimator):
             raise AffectlabError(f"model {self.name}: standardize must be one of {', '.join(STANDARDIZE)}, not {mode!r}")
         self.scaler = Standardizer(mode)
         self.dims: dict[str, int] | None = None
+        self.columns = column_slice(params.get("columns"), self.name)
 
     @property
     def name(self) -> str:
@@ -159,6 +165,7 @@ class PooledModel(Estimator):
         self.check_inputs(train)
         x = pooled_design(train, self.use)
         self.dims = {m: int(modality_arrays(train, m)[0].shape[2]) for m in self.use}
+        x = self.select(x)
         return self.scaler.fit(x, groups_of(train)).transform(x, groups_of(train))
 
     def design(self, corpus: Corpus) -> np.ndarray:
@@ -166,7 +173,16 @@ class PooledModel(Estimator):
         if self.dims is None:
             raise RuntimeError("predict before fit")
         self.check_inputs(corpus)
-        return self.scaler.transform(pooled_design(corpus, self.use, self.dims), groups_of(corpus))
+        return self.scaler.transform(self.select(pooled_design(corpus, self.use, self.dims)), groups_of(corpus))
+
+    def select(self, x: np.ndarray) -> np.ndarray:
+        """The ``columns`` slice of a pooled design (all columns when unset)."""
+        if self.columns is None:
+            return x
+        start, stop = self.columns
+        if start >= x.shape[1] or (stop is not None and stop > x.shape[1]):
+            raise AffectlabError(f"model {self.name}: columns {[start, stop]} lie outside the {x.shape[1]} feature columns")
+        return x[:, start:stop]
 
     def design_state(self) -> dict[str, Any]:
         """The standardisation and feature layout, as tensors and primitives."""
@@ -174,7 +190,8 @@ class PooledModel(Estimator):
 
         assert self.dims is not None
         return {"mean": to_tensor(self.scaler.mean.astype(np.float64)), "scale": to_tensor(self.scaler.scale.astype(np.float64)),
-                "standardize": self.scaler.mode, "dims": dict(self.dims), "modalities": list(self.use)}
+                "standardize": self.scaler.mode, "dims": dict(self.dims), "modalities": list(self.use),
+                "columns": [-1, -1] if self.columns is None else [self.columns[0], -1 if self.columns[1] is None else self.columns[1]]}
 
     def load_design_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`design_state` (checkpoints without ``standardize`` were global)."""
@@ -184,3 +201,20 @@ class PooledModel(Estimator):
         self.dims = {str(k): int(v) for k, v in state["dims"].items()}
         self.use = tuple(state["modalities"])
         self.needs_features = self.use
+        start, stop = (int(v) for v in state.get("columns", [-1, -1]))
+        self.columns = None if start < 0 else (start, None if stop < 0 else stop)
+
+
+def column_slice(value: Any, model: str) -> tuple[int, int | None] | None:
+    """``columns: [start, stop]`` as a checked pair (``stop`` None = to the end); None when unset.
+
+    >>> column_slice([0, 100], "m"), column_slice(None, "m"), column_slice([100, None], "m")
+    ((0, 100), None, (100, None))
+    """
+    if value is None:
+        return None
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], int) and value[0] >= 0 \
+        and (value[1] is None or (isinstance(value[1], int) and value[1] > value[0]))
+    if not ok or isinstance(value[0], bool):
+        raise AffectlabError(f"model {model}: columns must be [start, stop] with 0 <= start < stop (stop may be null), not {value!r}")
+    return int(value[0]), None if value[1] is None else int(value[1])
