@@ -232,8 +232,13 @@ def emodb_table(data: dict) -> tuple[str, list[list[str]]]:
     groups = np.asarray(tr["group"])
     y = np.asarray(tr["category_emotion"])
     arousal = tr["regression_labels_arousal"].astype(np.float64)
-    n_egemaps = sum(1 for n in names if not n.startswith("praat_"))
-    sets = {"eGeMAPS (88)": x_all[:, :n_egemaps], f"eGeMAPS + praat ({x_all.shape[1]})": x_all}
+    # columns: eGeMAPS, then praat, then (audio.compare: true) ComParE 2016
+    n_egemaps = sum(1 for n in names if not n.startswith(("praat_", "compare_")))
+    n_praat = sum(1 for n in names if n.startswith("praat_"))
+    sets = {f"eGeMAPS ({n_egemaps})": x_all[:, :n_egemaps],
+            f"eGeMAPS + praat ({n_egemaps + n_praat})": x_all[:, :n_egemaps + n_praat]}
+    if x_all.shape[1] > n_egemaps + n_praat:
+        sets[f"eGeMAPS + praat + ComParE ({x_all.shape[1]})"] = x_all
     rows = []
     uar, acc, f1, ccc = (METRICS.get(k) for k in ("uar", "accuracy", "macro_f1", "ccc"))
     for set_name, x in sets.items():

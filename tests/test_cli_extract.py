@@ -150,7 +150,8 @@ def test_emodb_config_on_real_recordings(tmp_path, capsys):
     assert sorted(tr["category_emotion"]) == ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
     arousal = dict(zip(tr["category_emotion"], tr["regression_labels"]))
     assert arousal["anger"] > arousal["neutral"] > arousal["boredom"]
-    assert tr["audio"].shape == (7, 1, 100) and np.isfinite(tr["audio"]).all()
+    # 88 eGeMAPS + 12 praat + 6373 ComParE 2016 functionals (audio.compare: true)
+    assert tr["audio"].shape == (7, 1, 6473) and np.isfinite(tr["audio"]).all()
 
 
 def test_shipped_configs_validate():
