@@ -46,7 +46,7 @@ import numpy as np
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges, labelled
 from .registry import MODELS
 from .tabular import PooledModel, groups_of
 from .text_features import to_numpy, to_tensor
@@ -55,16 +55,6 @@ LOGISTIC_CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
 SVM_CS = (0.1, 1.0, 10.0, 100.0)
 SVM_GAMMAS: tuple[float | str, ...] = ("scale", 0.003, 0.001)
 KERNELS = ("rbf", "linear")
-
-
-def labelled(corpus: Corpus, n_targets: int) -> np.ndarray:
-    """The target matrix, refusing a corpus without labels for some target (one line)."""
-    y = corpus.target_matrix()
-    if y.shape[1] != n_targets:
-        raise AffectlabError("training data lacks the model's targets")
-    if len(y) == 0 or np.isnan(y).all(axis=0).any():
-        raise AffectlabError("training data has no labels for at least one target")
-    return y
 
 
 def most_frequent(labels: np.ndarray) -> int:
@@ -83,8 +73,7 @@ class Majority(Estimator):
     target_kinds = frozenset({"regression", "category"})
 
     def __init__(self, targets, **params: Any) -> None:
-        if params:
-            raise AffectlabError(f"model majority: unknown parameter(s) {', '.join(sorted(params))}")
+        check_params("majority", params, set())
         super().__init__(targets)
         self.value = np.zeros(len(self.targets))
 

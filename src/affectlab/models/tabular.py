@@ -37,7 +37,7 @@ import numpy as np
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator
+from .base import Estimator, check_params
 
 STANDARDIZE = ("global", "group")
 
@@ -143,9 +143,7 @@ class PooledModel(Estimator):
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
-        unknown = set(params) - {"modalities", "standardize", "columns"} - self.own_params
-        if unknown:
-            raise AffectlabError(f"model {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        check_params(self.name, params, {"modalities", "standardize", "columns"} | set(self.own_params))
         use = params.get("modalities", self.modalities)
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
