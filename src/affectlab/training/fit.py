@@ -12,7 +12,7 @@ import contextlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import lightning.pytorch as pl
 import numpy as np
@@ -105,3 +105,12 @@ def fit_network(
     n_params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
     return FitResult(history=scorer_cb.history, best_epoch=scorer_cb.best_epoch, n_params=n_params,
                      extra={"is_global_zero": trainer.is_global_zero, "epochs_run": len(scorer_cb.history)})
+
+
+def ready_net(estimator: Any, corpus: Any) -> Any:
+    """A network estimator's fitted net in eval mode, after checking the corpus has its inputs."""
+    if estimator.net is None:
+        raise RuntimeError("predict before fit")
+    estimator.check_inputs(corpus)
+    estimator.net.eval()
+    return estimator.net

@@ -36,7 +36,7 @@ from ..models.fusion import FusionConfig, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays
-from .fit import fit_network, torch_threads
+from .fit import fit_network, ready_net, torch_threads
 from .module import AffectModule
 from .targets import plan_targets
 
@@ -185,14 +185,11 @@ class FusionEstimator(Estimator):
         return result
 
     def predict(self, corpus: Corpus) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("predict before fit")
-        self.check_inputs(corpus)
+        net = ready_net(self, corpus)
         self._check_aligned(corpus)
-        self.net.eval()
         try:
             with self._threads():
-                return clip_to_ranges(self._predict_net(self.net, corpus), self.targets)
+                return clip_to_ranges(self._predict_net(net, corpus), self.targets)
         finally:
             self._prepared = []
 

@@ -48,7 +48,7 @@ from ..models.base import Estimator, FitContext, FitResult, check_params, clip_t
 from ..models.mlp import MLPConfig, MLPNet
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays, pool_mean
-from .fit import fit_network, torch_threads
+from .fit import fit_network, ready_net, torch_threads
 from .module import AffectModule
 from .targets import plan_targets
 
@@ -193,12 +193,9 @@ class MLPEstimator(Estimator):
         return result
 
     def predict(self, corpus: Corpus) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("predict before fit")
-        self.check_inputs(corpus)
-        self.net.eval()
+        net = ready_net(self, corpus)
         with torch_threads(self.threads):
-            out = self._outputs(self.net, corpus)
+            out = self._outputs(net, corpus)
         return clip_to_ranges(self.net.cfg.layout.decode(out), self.targets)
 
     def state(self) -> dict[str, Any]:

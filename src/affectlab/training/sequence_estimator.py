@@ -22,7 +22,7 @@ from ..models.encoder import FinetunedSequenceNet, TransformerTextEncoder
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.sequence import SequenceConfig, UserSequenceNet
-from .fit import fit_network
+from .fit import fit_network, ready_net
 from .module import AffectModule
 from .targets import plan_targets
 
@@ -188,12 +188,9 @@ class UserSequenceEstimator(Estimator):
         return result
 
     def predict(self, corpus: Corpus) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("predict before fit")
-        self.check_inputs(corpus)
-        self.net.eval()
+        net = ready_net(self, corpus)
         with torch.inference_mode():
-            return clip_to_ranges(self._predict_net(self.net, corpus), self.targets)
+            return clip_to_ranges(self._predict_net(net, corpus), self.targets)
 
     def _make_encoder(self) -> TransformerTextEncoder:
         from ..features.text import resolve_model_path
