@@ -146,6 +146,8 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
             cells += [_fmt(metrics.get(split, {}).get(k)) for k in keys]
         table.add_row(*cells)
     print_table(table, groups=[None] + [split for split in splits for _ in keys])
+    for note in summary.nan_notes(splits=splits, keys=keys):  # a NaN in the table says why
+        say(note)
     if summary.protocol is not None:
         p = summary.protocol
         line = f"{p.kind}: {p.n_folds} folds; scores of the pooled out-of-fold predictions"

@@ -225,8 +225,10 @@ def check_below_baseline(model_name: str, baseline: str, res: PairedResult, orac
     ``informative``: the model reliably carries signal a constant cannot (positive correlation),
     so losing on an error metric means mis-scaled predictions rather than a useless model.
     """
+    if not (np.isfinite(res.a) and np.isfinite(res.b)):
+        return []  # an undefined score (NaN) is explained by the run's NaN notes, not compared
     worse = (res.high < 0) if res.higher_is_better else (res.low > 0)
-    label = f"{baseline} (an oracle constant: the mean of the gold labels)" if oracle else baseline
+    label = f"{baseline} (an oracle constant from the gold labels)" if oracle else baseline
     text = (f"{model_name} {res.key} {res.a:.3f} vs {label} {res.b:.3f}: difference {res.diff:+.3f}, "
             f"95% CI [{res.low:+.3f}, {res.high:+.3f}], p = {res.p_value:.3g}")
     if worse:
