@@ -23,6 +23,7 @@ import pandas as pd
 from .config import RunConfig
 from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
+from .corpus.nonfinite import replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .errors import AffectlabError
 from .evaluation.scoring import higher_is_better, score_arrays
@@ -65,7 +66,13 @@ def given_split_name(names: set[str], wanted: str, aliases: tuple[str, ...]) -> 
 
 
 def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None, Corpus | None]:
-    """(train, val, test) for model selection, following a hold-out ``cfg.split``."""
+    """(train, val, test) for model selection, following a hold-out ``cfg.split``.
+
+    Refused in one line: a ``val_split`` the config names that the file does not have (neither it
+    nor a common alias such as ``dev`` for ``valid``), the same split for training and validation,
+    and a modality that no training sample has while other samples do (see
+    :func:`check_training_modalities`).
+    """
     s = cfg.split
     if s.kind == "given":
         if "split" not in corpus.frame:
@@ -74,9 +81,17 @@ def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None,
         names = set(corpus.frame["split"].astype(str))
         train = corpus.split_part(s.train_split)
         val_name = given_split_name(names, s.val_split, VALIDATION_NAMES)
+        if val_name is None and _asked_for_val_split(s):
+            raise AffectlabError(f"{corpus.name or 'data'}: split.val_split is {s.val_split!r}, but the file has no such "
+                                 f"split (it has: {', '.join(sorted(names))}); name one of them")
+        if val_name is not None and val_name == s.train_split:
+            raise AffectlabError(f"{corpus.name or 'data'}: split.val_split {s.val_split!r} is the training split "
+                                 f"{s.train_split!r}: selecting on the training data; name another split "
+                                 f"(the file has: {', '.join(sorted(names))})")
         test_name = given_split_name(names, "test", TEST_NAMES)
         val = corpus.split_part(val_name) if val_name else None
         test = corpus.split_part(test_name) if test_name else None
+        check_training_modalities(corpus, train, f"split {s.train_split!r}")
         return train, val, test
     if s.kind == "dev":
         is_val = (dev_split(corpus, s.unseen_fraction, s.latest_fraction, s.seed) == "val").to_numpy()
@@ -86,7 +101,44 @@ def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None,
         is_val = latest_per_group(corpus, s.latest_fraction)
     if is_val.all() or not is_val.any():
         raise AffectlabError(f"{corpus.name}: the {s.kind} split leaves no {'training' if is_val.all() else 'validation'} data")
-    return corpus.subset(~is_val), corpus.subset(is_val), None
+    train = corpus.subset(~is_val)
+    check_training_modalities(corpus, train, f"the training part of the {s.kind} split")
+    return train, corpus.subset(is_val), None
+
+
+def _asked_for_val_split(split) -> bool:
+    """True when the config names a validation split of its own (not the default ``valid``, which
+    files without a validation split simply lack)."""
+    default = type(split).model_fields["val_split"].default
+    return "val_split" in split.model_fields_set and split.val_split != default
+
+
+def check_training_modalities(corpus: Corpus, train: Corpus, part: str) -> None:
+    """Refuse a modality that every training sample lacks (length 0: NaN/inf throughout, or not
+    recorded) or whose values are all non-finite there, while other samples have it: the model
+    would train without it and be scored on data that has it.
+
+    >>> import pandas as pd
+    >>> c = Corpus(pd.DataFrame({"id": ["a", "b", "c"]}), features={"audio": np.zeros((3, 1, 2))},
+    ...            lengths={"audio": np.array([0, 0, 4])}, name="m.pkl")
+    >>> check_training_modalities(c, c.subset([0, 1]), "split 'train'")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: m.pkl: modality 'audio' is missing (all NaN/inf or length 0) in every sample of split 'train' (2 samples) but present in 1 other sample(s); fix the file or leave it out with data.options.modalities
+    """
+    for m, arr in train.features.items():
+        if not len(train):
+            continue
+        if m in train.lengths and m in corpus.lengths:
+            absent, present = (train.lengths[m] == 0).all(), int((corpus.lengths[m] > 0).sum())
+        else:
+            with np.errstate(invalid="ignore"):
+                absent = not np.isfinite(np.asarray(arr, dtype=float)).any()
+                present = int(np.isfinite(np.asarray(corpus.features[m], dtype=float)).reshape(len(corpus), -1).any(axis=1).sum())
+        if absent and present:
+            raise AffectlabError(f"{corpus.name or 'data'}: modality {m!r} is missing (all NaN/inf or length 0) in every "
+                                 f"sample of {part} ({len(train)} samples) but present in {present} other sample(s); "
+                                 "fix the file or leave it out with data.options.modalities")
 
 
 def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | None = None,
@@ -437,6 +489,9 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
         cfg.data.options = {**cfg.data.options, **data_options}
     ckpt = run.checkpoint()
     corpus = read_corpus(data, cfg.data, require_labels=False)
+    note = replaced_note(corpus.meta, str(data), str(cfg.data.options.get("nonfinite", "zero")))
+    if note:
+        notes.add(note)
     if split is not None:
         corpus = corpus.split_part(split)
     elif "split" in corpus.frame and corpus.frame["split"].nunique() > 1:

@@ -68,3 +68,20 @@ def replace_nonfinite(values: np.ndarray, rule: str, modality: str, source: str,
         flat[flat_bad] = np.broadcast_to(means, flat.shape)[flat_bad]
         arr = flat.reshape(arr.shape)
     return arr, count
+
+
+def replaced_note(meta: dict, source: str, rule: str) -> str | None:
+    """One line counting the non-finite feature values a reader replaced (``meta["nonfinite"]``,
+    per modality); None when there were none.
+
+    >>> replaced_note({"nonfinite": {"audio": 100, "vision": 7, "text": 0}}, "t.pkl", "zero")
+    "t.pkl: 107 non-finite feature values (NaN/inf) replaced by the rule 'zero' (data.options.nonfinite): audio 100, vision 7"
+    >>> replaced_note({"nonfinite": {"audio": 0}}, "t.pkl", "zero") is None
+    True
+    """
+    counts = {str(m): int(n) for m, n in (meta.get("nonfinite") or {}).items() if n}
+    if not counts:
+        return None
+    total = sum(counts.values())
+    return (f"{source}: {total} non-finite feature value{'s' if total != 1 else ''} (NaN/inf) replaced by the rule "
+            f"{rule!r} (data.options.nonfinite): {', '.join(f'{m} {n}' for m, n in counts.items())}")
