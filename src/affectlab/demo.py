@@ -18,6 +18,7 @@ import pandas as pd
 from .config import load_config
 from .corpus import Corpus
 from .corpus.splits import dev_split
+from .errors import AffectlabError
 from .io import write_csv
 from .paths import default_cache_dir
 
@@ -71,6 +72,9 @@ def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None
     from .evaluation.evaluate import evaluate_files
     from .pipeline import Notes, predict_run, train_run
 
+    cfg = load_config(config)  # a missing or bad config is refused before anything is written
+    if out.exists() and not out.is_dir():
+        raise AffectlabError(f"{out}: is a file; --out takes a folder for the demo's files")
     out.mkdir(parents=True, exist_ok=True)
     source, description, frame = demo_data(out)
     say(f"Data: {description}.")
@@ -81,7 +85,6 @@ def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None
     write_csv(gold_csv, test)
     say(f"Split like the official task: {len(train)} training texts; {len(test)} test texts "
         f"({int((~test['is_seen_user']).sum())} from {test.loc[~test['is_seen_user'], 'user_id'].nunique()} unseen users).")
-    cfg = load_config(config)
     run_dir = train_run(cfg, train_csv, out / "run", notes=Notes())
     pred_csv = out / "pred.csv"
     predict_run(run_dir, test_csv, pred_csv)

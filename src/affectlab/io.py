@@ -58,6 +58,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` atomically (the bytes land in the file exactly as given)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically (NaN becomes null)."""
     write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
@@ -98,6 +104,8 @@ def _jsonable(obj: Any) -> Any:
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for missing, empty or malformed files."""
     p = Path(path)
+    if p.is_dir():
+        raise AffectlabError(f"{p}: is a folder, expected a YAML file")
     if not p.is_file():
         raise AffectlabError(f"{p}: no such file")
     try:
@@ -151,10 +159,40 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise AffectlabError(f"{p}: file has no rows") from None
     except pd.errors.ParserError as err:
+        ragged = ragged_row(raw.decode("utf-8"))
+        if ragged:
+            raise AffectlabError(f"{p}: {ragged}") from None
         raise AffectlabError(f"{p}: not a valid CSV ({str(err).splitlines()[0]})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas takes the extra leading fields of rows longer than the header as an index,
+        # shifting every column: name the row instead of a column that then holds the wrong values
+        raise AffectlabError(f"{p}: {ragged_row(raw.decode('utf-8')) or 'rows have more fields than the header'}")
     if frame.empty:
         raise AffectlabError(f"{p}: file has a header but no rows")
     return frame
+
+
+def ragged_row(text: str) -> str | None:
+    r"""``data row N (line L) has K fields, the header has M`` for the first row longer than the
+    header (quoted fields may hold commas and newlines); None when there is none.
+
+    >>> ragged_row("a,b\n1,2\n3,4,5\n")
+    'data row 2 (line 3) has 3 fields, the header has 2'
+    >>> ragged_row('a,b\n"1,5",2\n') is None
+    True
+    """
+    import csv
+    import io as _io
+
+    reader = csv.reader(_io.StringIO(text))
+    try:
+        header = next(reader)
+        for n, row in enumerate(reader, start=1):
+            if len(row) > len(header):
+                return f"data row {n} (line {reader.line_num}) has {len(row)} fields, the header has {len(header)}"
+    except (StopIteration, csv.Error):
+        return None
+    return None
 
 
 def table_from_frame(frame: pd.DataFrame, source: str = "DataFrame") -> pd.DataFrame:

@@ -260,6 +260,55 @@ def target_values(spec: TargetSpec, values: pd.Series, column: str, source: str,
     return _numbers(values, column, source, allow_nonfinite=allow_nonfinite)
 
 
+def declared_ranges(task: str) -> dict[str, TargetSpec]:
+    """The targets a task declares with a range, by name: SemEval's valence [-2, 2] and arousal
+    [0, 2] (``corpus.semeval.SEMEVAL_TARGETS``), MOSI's sentiment [-3, 3]; empty for other tasks.
+
+    >>> {n: (t.low, t.high) for n, t in declared_ranges("semeval").items()}
+    {'valence': (-2.0, 2.0), 'arousal': (0.0, 2.0)}
+    """
+    name = get_task(task).name if task in TASKS else task
+    if name == "semeval":
+        from ..corpus.semeval import SEMEVAL_TARGETS
+
+        return {t.name: TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS}
+    if name == "mosi":
+        return {"sentiment": TargetSpec("sentiment", -3.0, 3.0)}
+    return {}
+
+
+def check_gold_range(values: np.ndarray, spec: TargetSpec, source: str, ids: pd.DataFrame | None = None,
+                     where: str = "") -> None:
+    """Refuse a gold value outside ``spec``'s declared range, naming its data row (and ids).
+
+    >>> check_gold_range(np.array([0.5, 7.0]), TargetSpec("valence", -2, 2), "gold.csv", where=" of task semeval")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: gold.csv: valence value 7 in data row 2 is outside the declared range [-2, 2] of task semeval
+    """
+    if spec.is_category or (spec.low is None and spec.high is None):
+        return
+    low = -np.inf if spec.low is None else spec.low
+    high = np.inf if spec.high is None else spec.high
+    with np.errstate(invalid="ignore"):
+        outside = np.isfinite(values) & ((values < low) | (values > high))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        key = "" if ids is None else f" ({'/'.join(map(str, ids.columns))} {'/'.join(map(str, ids.iloc[i].tolist()))})"
+        raise AffectlabError(f"{source}: {spec.name} value {values[i]:g} in data row {i + 1}{key} is outside the "
+                             f"declared range [{low:g}, {high:g}]{where}")
+
+
+def _check_table_ranges(frame: pd.DataFrame, task: str, targets: Sequence[str], keys: Sequence[str], source: str) -> None:
+    """Gold (or training) labels of a task with declared ranges, checked row by row in file order."""
+    declared = declared_ranges(task)
+    for t in targets:
+        if t in declared and t in frame:
+            nums = pd.to_numeric(_strip(frame[t]), errors="coerce").to_numpy(dtype=float)
+            ids = frame[[k for k in keys if k in frame]].astype(str) if keys else None
+            check_gold_range(nums, declared[t], source, ids, f" of task {get_task(task).name}")
+
+
 def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | None = None,
                    trust_pickle: bool = False) -> EvalData:
     """Read and join predictions and gold on the task's id columns (one-line errors on bad input)."""
@@ -275,6 +324,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     targets = _pred_targets(task, pred, str(pred_path))
     _require(pred, keys + [f"pred_{t}" for t in targets], str(pred_path), "prediction")
     _require(gold, keys + targets, str(gold_path), "gold")
+    _check_table_ranges(gold, task, targets, keys, str(gold_path))
     for frame, src in ((pred, pred_path), (gold, gold_path)):
         for k in keys:
             frame[k] = _strip(frame[k])
@@ -346,6 +396,7 @@ def load_train_data(path: str | Path, task: str, targets: Sequence["str | Target
     missing = [t.name for t in specs if t.name not in frame]
     if missing:
         raise AffectlabError(f"{path}: missing training label column {missing[0]!r}")
+    _check_table_ranges(frame, task, [t.name for t in specs if not t.is_category], keys, str(path))
     y = np.stack([target_values(t, frame[t.name], t.name, str(path), allow_nonfinite=False) for t in specs], axis=1)
     ids = _strip(frame[keys[-1]])
     groups = _groups_for(task, frame, frame[keys].astype(str))
@@ -567,6 +618,10 @@ def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
     part = pred[pred["split"] == split].reset_index(drop=True)
     src = f"{run['path']}/predictions.csv"
     y = np.stack([target_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
+    for s in specs:  # gold labels outside the ranges the run declared (its summary's targets), any split
+        if not s.is_category and s.name in pred:
+            check_gold_range(pd.to_numeric(pred[s.name], errors="coerce").to_numpy(dtype=float), s, src,
+                             pred[["id"]].astype(str), " of the run's targets (summary.json)")
     p = np.stack([target_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
     seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
     groups = part["group"].astype(str).to_numpy() if "group" in part else None
@@ -651,6 +706,6 @@ def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
 
 __all__ = [
     "EvalData", "EvalResult", "TrainData", "detect_task", "epoch_history", "evaluate_data", "evaluate_files",
-    "evaluate_run", "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "run_summary",
+    "evaluate_run", "check_gold_range", "declared_ranges", "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "run_summary",
     "severity_counts",
 ]

@@ -22,6 +22,7 @@ exists and is not empty; pass --overwrite to replace it
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import torch
 
 from ..config import RunConfig, validate_config
 from ..errors import AffectlabError
-from ..io import atomic_output, read_yaml, write_csv, write_json, write_text, write_yaml
+from ..io import read_yaml, write_bytes, write_csv, write_json, write_text, write_yaml
 from .summary import RunSummary, read_json_object
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
@@ -111,8 +112,11 @@ def save_checkpoint(path: str | Path, model: str, params: dict, targets: Sequenc
                "state": state, "features": features or {}}
     if config is not None:
         payload["config"] = config
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    # saved in memory: torch.save names the zip archive after the file it writes to, and the
+    # temporary file's random name would make the bytes differ between identical runs
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

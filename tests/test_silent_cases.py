@@ -1,0 +1,243 @@
+"""Issue 12, items 2, 6 and 7: cases that used to give a wrong result (or a misleading message)
+with exit code 0 now give one line and exit 2, or a note.
+
+- a ``split.val_split`` the file does not have (selection silently off) is refused;
+- a modality missing for every training sample (model trained without it) is refused;
+- ``predict`` counts the NaN/inf feature values it replaces, in a note;
+- ``evaluate`` refuses gold labels outside the task's (or the run's) declared range;
+- checkpoint bytes depend on content only (not on the temporary file's name);
+- a ragged CSV names the row and its field count; ``--config FOLDER`` says it is a folder.
+
+Every file here is built by the test (no shared data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from test_corpus_mmsa import make_mmsa, make_split
+from test_evaluation_helpers import make_run_dir, write_semeval_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+MOSI = ROOT / "configs" / "mosi" / "default.yaml"
+SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
+
+
+def one_line_refusal(code: int, err: str, fragment: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, err
+    assert code == 2, (code, err)
+    assert len(lines) == 1, err
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- (a) val_split the file lacks
+
+def test_val_split_the_file_lacks_is_refused_naming_its_splits(tmp_path, capsys):
+    data = make_mmsa(tmp_path / "m.pkl")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out, "--set", "split.val_split=nope"], capsys)
+    line = one_line_refusal(code, err, "split.val_split is 'nope'")
+    assert "test, train, valid" in line and not out.exists()
+
+
+def test_val_split_equal_to_the_training_split_is_refused(tmp_path, capsys):
+    data = make_mmsa(tmp_path / "m.pkl")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out, "--set", "split.val_split=train"], capsys)
+    one_line_refusal(code, err, "is the training split 'train'")
+    assert not out.exists()
+
+
+def _corpus(path: Path):
+    from affectlab.config import DataConfig
+    from affectlab.corpus import read_corpus
+
+    return read_corpus(path, DataConfig(format="mmsa"), require_labels=True)
+
+
+def test_aliases_and_the_default_still_work(tmp_path):
+    from affectlab.config import RunConfig
+    from affectlab.pipeline import split_corpus
+
+    dev = make_mmsa(tmp_path / "dev.pkl", {"train": 30, "dev": 10, "test": 10})
+    # the configured name is 'valid' (or 'val'): the file's 'dev' is a common alias of it
+    for name in ("valid", "val", "validation"):
+        cfg = RunConfig.model_validate({"task": "mosi", "split": {"kind": "given", "val_split": name}})
+        train, val, test = split_corpus(_corpus(dev), cfg)
+        assert len(train) == 30 and set(val.frame["split"]) == {"dev"} and len(test) == 10
+    # no validation split at all and none asked for: trains without one, as before
+    two = make_mmsa(tmp_path / "two.pkl", {"train": 30, "test": 10})
+    train, val, test = split_corpus(_corpus(two), RunConfig.model_validate({"task": "mosi", "split": {"kind": "given"}}))
+    assert val is None and len(test) == 10
+
+
+# --------------------------------------------------------------------------- (b) a modality missing in training
+
+def test_modality_nan_for_every_training_row_is_refused(tmp_path, capsys):
+    data = make_mmsa(tmp_path / "m.pkl")
+    raw = pickle.loads(data.read_bytes())
+    raw["train"]["audio"][:] = np.nan  # valid and test keep their audio
+    data.write_bytes(pickle.dumps(raw))
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out], capsys)
+    line = one_line_refusal(code, err, "modality 'audio' is missing")
+    assert "split 'train' (60 samples)" in line and "present in 40 other sample(s)" in line
+    assert "data.options.modalities" in line and not out.exists()
+
+
+def test_modality_of_zero_length_in_training_is_refused_for_random_splits_too():
+    from affectlab.corpus.base import Corpus
+    from affectlab.errors import AffectlabError
+    from affectlab.pipeline import check_training_modalities
+
+    n = 6
+    c = Corpus(pd.DataFrame({"id": [str(i) for i in range(n)]}),
+               features={"vision": np.ones((n, 2, 3), np.float32), "tabular": np.ones((n, 2), np.float32)},
+               lengths={"vision": np.array([0, 0, 0, 2, 2, 2])}, name="d.pkl")
+    with pytest.raises(AffectlabError, match="modality 'vision' is missing"):
+        check_training_modalities(c, c.subset([0, 1, 2]), "the training part of the dev split")
+    check_training_modalities(c, c.subset([0, 3]), "train")  # one training sample with vision is enough
+    c.features["tabular"][3:5] = np.nan  # features without lengths: all non-finite in training
+    with pytest.raises(AffectlabError, match="modality 'tabular'"):
+        check_training_modalities(c, c.subset([3, 4]), "train")
+
+
+# --------------------------------------------------------------------------- (c) predict counts non-finite values
+
+@pytest.fixture(scope="module")
+def ridge_run(tmp_path_factory):
+    """A quick MOSI run (ridge on every modality) to predict with."""
+    from affectlab.config import RunConfig
+    from affectlab.pipeline import train_run
+
+    tmp = tmp_path_factory.mktemp("silent-predict")
+    data = make_mmsa(tmp / "train.pkl")
+    cfg = RunConfig.model_validate({"task": "mosi", "data": {"format": "mmsa"}, "split": {"kind": "given"},
+                                    "model": {"name": "ridge_all"}, "baselines": [], "seed": 0})
+    return train_run(cfg, data, tmp / "run")
+
+
+def test_predict_counts_the_nonfinite_values_it_replaces(ridge_run, tmp_path, capsys):
+    part = make_split(12, seed=5, prefix="new")
+    del part["regression_labels"]
+    part["audio"][:3, 0, :2] = np.nan
+    part["vision"][4, 0, 0] = np.inf
+    part["vision"][5, 0, 1] = -np.inf
+    data = tmp_path / "new.pkl"
+    data.write_bytes(pickle.dumps({"test": part}))
+    out = tmp_path / "pred.csv"
+    code, stdout, err = run_cli(["predict", ridge_run, "--data", data, "--out", out, "--json"], capsys)
+    assert code == 0, err
+    assert "8 non-finite feature values (NaN/inf) replaced by the rule 'zero'" in err and "audio 6, vision 2" in err
+    notes = json.loads(stdout)["notes"]
+    assert any("8 non-finite feature values" in n for n in notes)
+    assert len(pd.read_csv(out)) == 12
+    # a clean file: no note
+    clean = tmp_path / "clean.pkl"
+    clean.write_bytes(pickle.dumps({"test": make_split(12, seed=5, prefix="new")}))
+    code, _, err = run_cli(["predict", ridge_run, "--data", clean, "--out", tmp_path / "p2.csv"], capsys)
+    assert code == 0 and "non-finite" not in err
+
+
+# --------------------------------------------------------------------------- (d) gold outside the declared range
+
+def test_evaluate_refuses_gold_outside_the_task_range(tmp_path, capsys):
+    gold, train, pred = write_semeval_pair(tmp_path, n_users=6, per_user=5)
+    frame = pd.read_csv(gold)
+    frame.loc[3, "valence"] = 7
+    frame.to_csv(gold, index=False)
+    code, _, err = run_cli(["evaluate", "--pred", pred, "--gold", gold], capsys)
+    line = one_line_refusal(code, err, "valence value 7 in data row 4")
+    uid, tid = frame.loc[3, ["user_id", "text_id"]]
+    assert f"(user_id/text_id {uid}/{tid})" in line and "[-2, 2]" in line and "semeval" in line
+
+
+def test_evaluate_refuses_training_labels_outside_the_range(tmp_path, capsys):
+    gold, train, pred = write_semeval_pair(tmp_path, n_users=6, per_user=5)
+    frame = pd.read_csv(train)
+    frame.loc[0, "arousal"] = -1
+    frame.to_csv(train, index=False)
+    code, _, err = run_cli(["evaluate", "--pred", pred, "--gold", gold, "--train", train], capsys)
+    one_line_refusal(code, err, "arousal value -1 in data row 1")
+
+
+def test_evaluate_run_refuses_gold_outside_the_run_targets(tmp_path, capsys):
+    run = make_run_dir(tmp_path / "run", n_users=8, per_user=4)
+    preds = pd.read_csv(run / "predictions.csv")
+    i = int(np.flatnonzero(preds["split"] == "test")[1])
+    preds.loc[i, "valence"] = 7.0
+    preds.to_csv(run / "predictions.csv", index=False)
+    code, _, err = run_cli(["evaluate", "--run", run], capsys)
+    line = one_line_refusal(code, err, f"valence value 7 in data row {i + 1} (id {preds.loc[i, 'id']})")
+    assert "[-2, 2]" in line
+
+
+def test_evaluate_in_range_gold_still_scores(tmp_path, capsys):
+    gold, train, pred = write_semeval_pair(tmp_path, n_users=6, per_user=5)
+    code, _, err = run_cli(["evaluate", "--pred", pred, "--gold", gold, "--json"], capsys)
+    assert code == 0, err
+
+
+# --------------------------------------------------------------------------- (e) checkpoint bytes
+
+def test_checkpoint_bytes_depend_on_content_only(tmp_path):
+    import torch
+
+    from affectlab.runs.rundir import load_checkpoint, save_checkpoint
+
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "users": ["a", "b"]}
+    paths = [tmp_path / "one" / "checkpoint.ckpt", tmp_path / "two" / "other-name.ckpt"]
+    for p in paths:
+        save_checkpoint(p, "m", {"hidden": 4}, [{"name": "v", "low": -1, "high": 1}], state)
+    a, b = (p.read_bytes() for p in paths)
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+    names = zipfile.ZipFile(io.BytesIO(a)).namelist()
+    assert all(n.startswith("archive/") for n in names), names  # no temporary file name inside
+    assert load_checkpoint(paths[1])["state"]["users"] == ["a", "b"]
+    assert sorted(x.name for x in paths[0].parent.iterdir()) == ["checkpoint.ckpt"]  # no temporary file left
+
+
+# --------------------------------------------------------------------------- (f) messages
+
+@pytest.mark.parametrize("body, where", [
+    ("1,1,hi,2024-01-01,0.5,1.0,extra\n1,2,ho,2024-01-02,0.5,1.0\n", "data row 1 (line 2) has 7 fields"),
+    ("1,1,hi,2024-01-01,0.5,1.0\n1,2,ho, there,2024-01-02,0.5,1.0\n", "data row 2 (line 3) has 7 fields"),
+])
+def test_ragged_csv_names_the_row_not_a_column(tmp_path, capsys, body, where):
+    data = tmp_path / "ragged.csv"
+    data.write_text("user_id,text_id,text,timestamp,valence,arousal\n" + body)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", SEMEVAL, "--data", data, "--out", out], capsys)
+    line = one_line_refusal(code, err, where)
+    assert "the header has 6" in line and "valence" not in line and not out.exists()
+
+
+def test_quoted_commas_are_not_ragged():
+    from affectlab.io import read_table
+
+    p = Path(__import__("tempfile").mkdtemp()) / "q.csv"
+    p.write_text('id,text,v\n1,"hi, there",0.5\n2,"multi\nline, text",1\n')
+    assert read_table(p)["text"].tolist() == ["hi, there", "multi\nline, text"]
+
+
+def test_config_folder_is_called_a_folder(tmp_path, capsys):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    out = tmp_path / "demo"
+    code, _, err = run_cli(["demo", "--config", folder, "--out", out], capsys)
+    one_line_refusal(code, err, "is a folder, expected a YAML file")
+    assert not out.exists()  # refused before the demo wrote its data
+    code, _, err = run_cli(["train", folder, "--data", tmp_path / "x.csv", "--out", tmp_path / "r"], capsys)
+    one_line_refusal(code, err, "is a folder, expected a YAML file")
