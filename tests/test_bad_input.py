@@ -26,6 +26,7 @@ from test_evaluation_helpers import make_run_dir
 ROOT = Path(__file__).resolve().parents[1]
 SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
 TRANSFER = ROOT / "configs" / "mosi" / "transfer-text-encoder.yaml"
+MOSI = ROOT / "configs" / "mosi" / "default.yaml"
 
 
 def _run(path: Path, **kw) -> Path:
@@ -72,7 +73,38 @@ def template(tmp_path_factory) -> Path:
     (ws / "data.csv").write_text("user_id,text_id,text,timestamp,valence,arousal\n1,1,hi,2024-01-01,0.5,1.0\n")
     cfg = yaml.safe_load(SEMEVAL.read_text())
     (ws / "semeval.yaml").write_text(yaml.safe_dump(cfg))
+    _silent_cases(ws)
     return ws
+
+
+def _silent_cases(ws: Path) -> None:
+    """Files for the cases that used to pass silently (issue 12, items 2 and 7)."""
+    import pickle
+
+    import numpy as np
+
+    from test_corpus_mmsa import make_mmsa
+    from test_evaluation_helpers import write_semeval_pair
+
+    header = "user_id,text_id,text,timestamp,valence,arousal\n"
+    (ws / "ragged-first.csv").write_text(header + "1,1,hi,2024-01-01,0.5,1.0,extra\n1,2,ho,2024-01-02,0.5,1.0\n")
+    (ws / "ragged-later.csv").write_text(header + "1,1,hi,2024-01-01,0.5,1.0\n1,2,ho, there,2024-01-02,0.5,1.0\n")
+    mosi = make_mmsa(ws / "mosi.pkl", {"train": 12, "valid": 6, "test": 6})
+    raw = pickle.loads(mosi.read_bytes())
+    raw["train"]["audio"][:] = np.nan
+    (ws / "mosi-nan-train-audio.pkl").write_bytes(pickle.dumps(raw))
+    gold, _, _ = write_semeval_pair(ws / "eval", n_users=4, per_user=4)
+    frame = (ws / "eval" / "gold.csv").read_text().splitlines()
+    cells = frame[3].split(",")
+    cells[3] = "7.0"  # valence: declared in [-2, 2]
+    (ws / "eval" / "gold-out-of-range.csv").write_text("\n".join(frame[:3] + [",".join(cells)] + frame[4:]) + "\n")
+    preds = _run(ws / "preds-out-of-range", pred_seed=4) / "predictions.csv"
+    lines = preds.read_text().splitlines()
+    test_row = next(i for i, line in enumerate(lines) if line.startswith("test,"))
+    cells = lines[test_row].split(",")
+    cells[3] = "7.0"
+    lines[test_row] = ",".join(cells)
+    preds.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture()
@@ -124,6 +156,27 @@ CASES: list[tuple[str, list[str], str]] = [
                                                       ("baselines-foreign", "no column 'split'")]
       for cmd, args in [("evaluate-run", ["evaluate", "--run", f"{{ws}}/{name}"]), ("report", ["report", f"{{ws}}/{name}"]),
                         ("compare", ["compare", "{ws}/good", f"{{ws}}/{name}"])]],
+    # ---- silent wrong results, now refused (issue 12, item 2) and misleading messages (item 7)
+    ("train-val-split-the-file-lacks", ["train", str(MOSI), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                        "--set", "split.val_split=nope"], "(it has: test, train, valid)"),
+    ("train-val-split-is-train", ["train", str(MOSI), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                  "--set", "split.val_split=train"], "is the training split 'train'"),
+    ("train-modality-nan-in-every-training-row", ["train", str(MOSI), "--data", "{ws}/mosi-nan-train-audio.pkl",
+                                                  "--out", "{ws}/new-run"], "modality 'audio' is missing"),
+    ("evaluate-gold-outside-the-task-range", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold",
+                                              "{ws}/eval/gold-out-of-range.csv"], "valence value 7 in data row 3"),
+    ("evaluate-run-gold-outside-the-run-range", ["evaluate", "--run", "{ws}/preds-out-of-range"],
+     "is outside the declared range [-2, 2]"),
+    ("train-ragged-csv-first-row", ["train", "{ws}/semeval.yaml", "--data", "{ws}/ragged-first.csv", "--out",
+                                    "{ws}/new-run"], "data row 1 (line 2) has 7 fields, the header has 6"),
+    ("train-ragged-csv-later-row", ["train", "{ws}/semeval.yaml", "--data", "{ws}/ragged-later.csv", "--out",
+                                    "{ws}/new-run"], "data row 2 (line 3) has 7 fields, the header has 6"),
+    ("evaluate-ragged-gold", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/ragged-first.csv"],
+     "has 7 fields, the header has 6"),
+    ("demo-config-a-folder", ["demo", "--config", "{ws}/occupied", "--out", "{ws}/demo-out"], "is a folder"),
+    ("train-config-a-folder", ["train", "{ws}/occupied", "--data", "{ws}/data.csv", "--out", "{ws}/new-run"],
+     "is a folder, expected a YAML file"),
+    ("demo-out-a-file", ["demo", "--out", "{ws}/notes.txt"], "is a file"),
     # ---- refusals that already held: keep them holding
     ("evaluate-run-missing", ["evaluate", "--run", "{ws}/nothing-here"], "no such run directory"),
     ("evaluate-run-a-file", ["evaluate", "--run", "{ws}/notes.txt"], "not a run directory"),
