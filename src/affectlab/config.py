@@ -128,6 +128,8 @@ class TrainingConfig(_Strict):
     # CPU threads for torch while training. Small recurrent nets are fastest on one; two threads on
     # a busy 2-core machine made epochs many times slower (spin-waiting). 0: torch's default.
     threads: int = Field(1, ge=0)
+    # networks with an --out: write the resume checkpoint (lightning/last.ckpt) every N epochs and after the last
+    checkpoint_every: int = Field(1, ge=1)
 
     def loss_for(self, target: str, kind: str = "regression") -> LossTerms:
         """The declared loss of ``target``, or the default for its kind (1.0 CCC; 1.0 cross-entropy)."""

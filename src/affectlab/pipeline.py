@@ -291,12 +291,16 @@ def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path
     """
     notes = notes or Notes()
     recorder = RunRecorder(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
+    if resume:  # said in one line, not silently started over
+        from .training.fit import check_resumable
+
+        check_resumable(recorder.work_dir)
     t0 = time.perf_counter()
     t = time.perf_counter()
     prep = prepare(cfg, data, notes)
     timings = {"features": time.perf_counter() - t}
     if cfg.split.is_cross_validation:
-        return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch)
+        return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch, resume)
     return _train_holdout(prep, data, recorder, notes, timings, t0, resume, on_epoch)
 
 
@@ -389,7 +393,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
 
 
 def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float,
-                            on_epoch) -> Path:
+                            on_epoch, resume: bool = False) -> Path:
     """The cross-validation protocol (see :mod:`affectlab.cross_validation`)."""
     from .cross_validation import describe_protocol, plan_folds, run_folds
     from .evaluation.bootstrap import bootstrap_scores
@@ -402,7 +406,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
 
     def context(fold: int, suffix: str | None) -> FitContext:
         work = None if suffix is None else recorder.work_dir / "lightning" / suffix
-        return _context(prep, scorer, work, on_epoch=on_epoch)
+        return _context(prep, scorer, work, resume=resume, on_epoch=on_epoch)
 
     t = time.perf_counter()
     cv = run_folds(corpus, folds, lambda: estimator_for(cfg, targets),

@@ -1,12 +1,16 @@
-"""Per-epoch scoring of the whole train and validation sets, and keeping the best weights."""
+"""Per-epoch scoring of the whole train and validation sets, keeping the best weights, and resume checkpoints."""
 
 from __future__ import annotations
 
 import copy
+import os
+import random
 import time
+from pathlib import Path
 from typing import Callable
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Checkpoint
 import numpy as np
 import torch
 
@@ -38,9 +42,12 @@ class EpochScorer(pl.Callback):
         self._epoch_start = time.perf_counter()
 
     def state_dict(self) -> dict:
-        # saved inside Lightning's last.ckpt, so a resumed run keeps its history and best weights
-        return {"history": self.history, "best_value": self.best_value, "best_epoch": self.best_epoch,
-                "best_state": self.best_state}
+        # saved inside the resume checkpoint, so a resumed run keeps its history and best weights;
+        # plain floats (not numpy scalars), so that the file loads with ``weights_only=True``
+        history = [{k: (float(v) if isinstance(v, (float, np.floating)) else int(v) if isinstance(v, (int, np.integer))
+                        else v) for k, v in row.items()} for row in self.history]
+        return {"history": history, "best_value": None if self.best_value is None else float(self.best_value),
+                "best_epoch": int(self.best_epoch), "best_state": self.best_state}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = list(state.get("history", []))
@@ -96,3 +103,82 @@ class EpochScorer(pl.Callback):
             self.best_state = copy.deepcopy(net.state_dict())
         if self.on_epoch is not None and trainer.is_global_zero:
             self.on_epoch(epoch, row)
+
+
+def rng_states() -> dict:
+    """The torch, numpy and Python ``random`` generator states, as tensors and primitives."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached": float(cached)}}
+
+
+def set_rng_states(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+
+
+class ResumeCheckpoint(Checkpoint):
+    """Writes ``dirpath/last.ckpt`` atomically after every ``every``-th epoch and after the last one.
+
+    The file is Lightning's full checkpoint (weights, optimizer, loops, callbacks: the
+    :class:`EpochScorer` history and best weights, EarlyStopping's best score and wait count)
+    plus, under this callback's state, the RNG states (torch, numpy, ``random``, the training
+    loader's shuffling generator), a ``fingerprint`` of the model and data, the completed epoch
+    and whether the fit is over (``stopped``: early stopping fired). A kill between two writes
+    loses at most the epochs since the last one; the previous file is intact (temp + rename).
+    """
+
+    FILE = "last.ckpt"
+
+    def __init__(self, dirpath: str | Path, every: int, fingerprint: dict, generator: torch.Generator | None) -> None:
+        self.dirpath = Path(dirpath)
+        self.every = max(1, int(every))
+        self.fingerprint = fingerprint
+        self.generator = generator
+        self.loaded: dict | None = None  # this callback's state from the checkpoint being resumed
+        self._epoch = 0
+        self._stopped = False
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / self.FILE
+
+    @property
+    def state_key(self) -> str:
+        return "affectlab_resume"
+
+    def state_dict(self) -> dict:
+        return {"fingerprint": self.fingerprint, "epoch": self._epoch, "stopped": self._stopped, "rng": rng_states(),
+                "loader_rng": None if self.generator is None else self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loaded = state
+        # at once: Lightning creates the next epoch's loader iterator (which draws from this
+        # generator) before ``on_train_start``
+        if self.generator is not None and state.get("loader_rng") is not None:
+            self.generator.set_state(state["loader_rng"])
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the global states at the end of the last saved epoch, set just before the next epoch draws from them
+        if self.loaded is not None:
+            set_rng_states(self.loaded["rng"])
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # runs after EarlyStopping (Lightning calls checkpoint callbacks last), so its state is current
+        self._epoch = trainer.current_epoch + 1
+        self._stopped = bool(trainer.should_stop)
+        last = self._stopped or self._epoch >= (trainer.max_epochs or 0)
+        if last or self._epoch % self.every == 0:
+            self.save(trainer)
+
+    def save(self, trainer: pl.Trainer) -> None:
+        tmp = self.path.with_name(self.FILE + ".tmp")
+        if trainer.is_global_zero:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)

@@ -1,5 +1,14 @@
 """Fit any network with Lightning: early stopping on a validation metric, resume, fixed seeds.
 
+Resume: with a ``work_dir``, :class:`~affectlab.training.callbacks.ResumeCheckpoint` writes
+``work_dir/lightning/last.ckpt`` atomically after every ``training.checkpoint_every`` epochs and
+after the last one (model, optimizer, loops, early-stopping state, epoch history, best weights,
+RNG states, a fingerprint of the network, training settings and training data). With
+``ctx.resume`` and such a file, the fit continues after its last completed epoch and ends with
+the numbers of an uninterrupted fit; a finished fit is not trained again (its best weights and
+history are loaded). A file of another network, other settings or other data, or one that is
+truncated, is refused in one line.
+
 Determinism: ``seed_everything`` + ``deterministic=True`` + single-process data loading give
 identical numbers for identical seeds on CPU. ``devices``/``strategy`` go to Lightning as given,
 so ``--devices 2 --strategy ddp`` trains with DDP (gloo on CPU); every rank scores the whole
@@ -9,6 +18,8 @@ validation set itself, so all ranks stop at the same epoch.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -17,12 +28,13 @@ from typing import Any, Callable, Iterator
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
+from ..errors import AffectlabError
 from ..models.base import FitContext, FitResult
-from .callbacks import EpochScorer
+from .callbacks import EpochScorer, ResumeCheckpoint, set_rng_states
 from .module import AffectModule
 
 # Lightning is chatty about things that are fine here (no GPU, few workers, small batches).
@@ -71,20 +83,34 @@ def fit_network(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
+    max_epochs = ctx.fixed_epochs or cfg.max_epochs
     scorer_cb = EpochScorer(outputs, module.plan, ctx.scorer, train, val if use_val else None, ctx.monitor,
                             ctx.monitor_higher_is_better, on_epoch=ctx.on_epoch)
     callbacks: list[pl.Callback] = [scorer_cb]
     if use_val:
         callbacks.append(EarlyStopping(monitor=f"val_{ctx.monitor}", mode="max" if ctx.monitor_higher_is_better else "min",
                                        patience=cfg.patience, check_on_train_epoch_end=True, check_finite=False))
+    loader = make_loader(train, True)
+    # the estimator's parameters (outputs is its bound method): standardisation, modalities...
+    params = getattr(getattr(outputs, "__self__", None), "params", None)
     ckpt_path = None
     if ctx.work_dir is not None:
-        ckpt_dir = Path(ctx.work_dir) / "lightning"
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, save_on_train_epoch_end=True))
-        if ctx.resume and (ckpt_dir / "last.ckpt").exists():
-            ckpt_path = str(ckpt_dir / "last.ckpt")
+        every = int(getattr(cfg, "checkpoint_every", 1) or 1)
+        saver = ResumeCheckpoint(Path(ctx.work_dir) / "lightning", every, fingerprint(module, train, ctx, params),
+                                 getattr(loader, "generator", None))
+        callbacks.append(saver)
+        if ctx.resume and saver.path.exists():
+            saved = read_resume_checkpoint(saver.path, saver.fingerprint)
+            own = saved["callbacks"][saver.state_key]
+            if own["stopped"] or own["epoch"] >= max_epochs:
+                # the fit was over when the file was written: its results, not one more epoch
+                module.load_state_dict(saved["state_dict"])
+                scorer_cb.load_state_dict(saved["callbacks"].get(scorer_cb.state_key, {}))
+                set_rng_states(own["rng"])
+                return _result(module, scorer_cb, is_global_zero=True)
+            ckpt_path = str(saver.path)
     trainer = pl.Trainer(
-        max_epochs=ctx.fixed_epochs or cfg.max_epochs,
+        max_epochs=max_epochs,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
@@ -99,12 +125,92 @@ def fit_network(
         limit_val_batches=0,
         use_distributed_sampler=True,
     )
-    trainer.fit(module, train_dataloaders=make_loader(train, True), ckpt_path=ckpt_path)
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
+    return _result(module, scorer_cb, trainer.is_global_zero)
+
+
+def _result(module: AffectModule, scorer_cb: EpochScorer, is_global_zero: bool) -> FitResult:
+    """Load the best epoch's weights; the history and the selected epoch."""
     if scorer_cb.best_state is not None:
         module.net.load_state_dict(scorer_cb.best_state)
     n_params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
     return FitResult(history=scorer_cb.history, best_epoch=scorer_cb.best_epoch, n_params=n_params,
-                     extra={"is_global_zero": trainer.is_global_zero, "epochs_run": len(scorer_cb.history)})
+                     extra={"is_global_zero": is_global_zero, "epochs_run": len(scorer_cb.history)})
+
+
+#: training settings a resumed fit may change: more epochs, other threads or checkpoint spacing
+RESUMABLE_CHANGES = ("max_epochs", "threads", "checkpoint_every")
+
+
+def _sha(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            arr = np.ascontiguousarray(part)
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        else:
+            h.update(str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def corpus_hash(corpus: Corpus) -> str:
+    """A hash of what a fit reads from ``corpus``: ids, groups, targets, feature arrays, lengths."""
+    parts: list[Any] = [corpus.frame["id"].astype(str).tolist(), corpus.frame["group"].astype(str).tolist()
+                        if "group" in corpus.frame else None, [t.describe() for t in corpus.targets],
+                        corpus.target_matrix()]
+    for key in sorted(corpus.features):
+        parts += [key, np.asarray(corpus.features[key])]
+    for key in sorted(corpus.lengths):
+        parts += [f"len:{key}", np.asarray(corpus.lengths[key])]
+    return _sha(*parts)
+
+
+def fingerprint(module: AffectModule, train: Corpus, ctx: FitContext, params: Any = None) -> dict[str, str]:
+    """What a resume checkpoint must match: the network (and the estimator's ``params``), the
+    training settings, the training data."""
+    net = module.net
+    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in net.state_dict().items())
+    training = ctx.training.model_dump() if hasattr(ctx.training, "model_dump") else dict(vars(ctx.training))
+    training = {k: v for k, v in training.items() if k not in RESUMABLE_CHANGES}
+    settings = {"training": training, "seed": ctx.seed, "monitor": ctx.monitor, "fixed_epochs": ctx.fixed_epochs}
+    return {"network": _sha(type(net).__qualname__, repr(net), shapes, json.dumps(params, sort_keys=True, default=str)),
+            "settings": _sha(json.dumps(settings, sort_keys=True, default=str)),
+            "data": corpus_hash(train)}
+
+
+MISMATCH = {"network": "another network (architecture or model parameters differ)",
+            "settings": "other training settings (training.*, seed or monitor differ)",
+            "data": "other training data"}
+
+
+def read_resume_checkpoint(path: Path, expected: dict[str, str]) -> dict:
+    """The checkpoint at ``path`` if it can resume a fit with fingerprint ``expected``; else one-line errors."""
+    hint = "start without --resume to train from scratch, or use another --out"
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise AffectlabError(f"{path}: unreadable checkpoint, truncated or corrupt ({type(err).__name__}); {hint}") from None
+    own = saved.get("callbacks", {}).get("affectlab_resume") if isinstance(saved, dict) else None
+    if not isinstance(own, dict) or not isinstance(own.get("fingerprint"), dict):
+        raise AffectlabError(f"{path}: not a resumable affectlab checkpoint (from an older version?); {hint}")
+    for key, what in MISMATCH.items():
+        if own["fingerprint"].get(key) != expected[key]:
+            raise AffectlabError(f"{path}: the checkpoint is of {what} than this run; {hint}")
+    return saved
+
+
+def resume_checkpoints(work_dir: str | Path) -> list[Path]:
+    """Resume checkpoints under ``work_dir/lightning`` (one, or one per cross-validation fold)."""
+    root = Path(work_dir) / "lightning"
+    return sorted(root.rglob(ResumeCheckpoint.FILE)) if root.is_dir() else []
+
+
+def check_resumable(work_dir: str | Path) -> None:
+    """Refuse ``--resume`` when there is nothing to resume (said, not silently started over)."""
+    if not resume_checkpoints(work_dir):
+        raise AffectlabError(f"nothing to resume in {work_dir}; start without --resume")
 
 
 def ready_net(estimator: Any, corpus: Any) -> Any:
