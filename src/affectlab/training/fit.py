@@ -187,7 +187,7 @@ MISMATCH = {"network": "another network (architecture or model parameters differ
 
 def read_resume_checkpoint(path: Path, expected: dict[str, str]) -> dict:
     """The checkpoint at ``path`` if it can resume a fit with fingerprint ``expected``; else one-line errors."""
-    hint = "start without --resume to train from scratch, or use another --out"
+    hint = "train from scratch without --resume (--overwrite replaces a finished run), or use another --out"
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
