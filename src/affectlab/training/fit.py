@@ -29,6 +29,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
@@ -107,7 +108,7 @@ def fit_network(
                 module.load_state_dict(saved["state_dict"])
                 scorer_cb.load_state_dict(saved["callbacks"].get(scorer_cb.state_key, {}))
                 set_rng_states(own["rng"])
-                return _result(module, scorer_cb, is_global_zero=True)
+                return _result(module, scorer_cb, is_global_zero=rank_zero_only.rank == 0)
             ckpt_path = str(saver.path)
     trainer = pl.Trainer(
         max_epochs=max_epochs,
