@@ -192,3 +192,14 @@ def test_cross_validation_resume_skips_finished_folds(tmp_path):
     train_run(RunConfig.model_validate(cfg), data, cut, resume=True, on_epoch=lambda e, row: trained.append(e))
     assert trained == [2, 3, 1, 2, 3]  # fold 2 from its epoch 2, fold 3 whole; fold 1 not again
     same_run(whole, cut)
+
+
+def test_seeds_not_started_start_on_resume(tmp_path):
+    """``--seeds 1,2 --resume`` after a kill during seed 1: seed 2 has no checkpoint and starts."""
+    cfg = config()
+    cfg["training"]["max_epochs"] = 2
+    data = table(n_groups=8, per=10)
+    train_run(RunConfig.model_validate(cfg), data, tmp_path / "seed-1")
+    assert train_run(RunConfig.model_validate(cfg), data, tmp_path / "seed-2", resume=True) == tmp_path / "seed-2"
+    with pytest.raises(AffectlabError, match="nothing to resume"):
+        train_run(RunConfig.model_validate(cfg), data, tmp_path / "other", resume=True)

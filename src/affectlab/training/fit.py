@@ -209,9 +209,17 @@ def resume_checkpoints(work_dir: str | Path) -> list[Path]:
 
 
 def check_resumable(work_dir: str | Path) -> None:
-    """Refuse ``--resume`` when there is nothing to resume (said, not silently started over)."""
-    if not resume_checkpoints(work_dir):
-        raise AffectlabError(f"nothing to resume in {work_dir}; start without --resume")
+    """Refuse ``--resume`` when there is nothing to resume (said, not silently started over).
+
+    A seed of a multi-seed run (``OUT/seed-N``) not started yet starts now when another seed has a
+    checkpoint (``train --seeds ... --resume`` after a kill during an earlier seed).
+    """
+    if resume_checkpoints(work_dir):
+        return
+    p = Path(work_dir)
+    if p.name.startswith("seed-") and any(resume_checkpoints(s) for s in p.parent.glob("seed-*") if s != p):
+        return
+    raise AffectlabError(f"nothing to resume in {work_dir}; start without --resume")
 
 
 def ready_net(estimator: Any, corpus: Any) -> Any:
