@@ -196,6 +196,21 @@ CASES: list[tuple[str, list[str], str]] = [
     ("data-fetch-unknown", ["data", "fetch", "no-such-dataset", "--cache", "{ws}/cache"], "no-such-dataset"),
     ("data-fetch-missing-source", ["data", "fetch", "semeval2026-task2", "--cache", "{ws}/cache",
                                    "--source", "{ws}/nothing-here"], "no such file or folder"),
+    # ---- model parameters, reader options, losses and the monitor: checked before the data is read (issue 12,
+    # item 3; more in tests/test_params.py)
+    *[(f"train-{name}", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run", "--set", s], msg)
+      for name, s, msg in [("kernel-gamma-big", "model.within.valence.gamma=big", "within.valence.gamma: Input should be a valid number"),
+                           ("kernel-folds-text", "model.folds=abc", "model user_level_kernel: folds:"),
+                           ("kernel-unknown-parameter", "model.gama=2", "unknown parameter(s) gama"),
+                           ("monitor-bogus", "training.monitor=bogus", "training.monitor: 'bogus'"),
+                           ("losses-unknown-target", "training.losses.dominance.ccc=1", "training.losses: 'dominance'"),
+                           ("semeval-unknown-option", "data.options.max_len=3", "unknown data.options max_len for format semeval")]],
+    ("train-sequence-cell-transformer", ["train", str(ROOT / "configs" / "semeval2026-task2" / "v3.3.yaml"), "--data",
+                                         "{ws}/data.csv", "--out", "{ws}/new-run", "--set", "model.cell=transformer"],
+     "cell must be one of lstm, gru, not 'transformer'"),
+    ("train-sequence-dropout-2", ["train", str(ROOT / "configs" / "semeval2026-task2" / "v3.3.yaml"), "--data",
+                                  "{ws}/data.csv", "--out", "{ws}/new-run", "--set", "model.dropout=2"],
+     "dropout: Input should be less than 1"),
 ]
 
 

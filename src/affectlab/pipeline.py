@@ -25,6 +25,7 @@ from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
 from .corpus.nonfinite import replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
+from .corpus.table import check_options
 from .errors import AffectlabError
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
@@ -238,18 +239,75 @@ def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
     return have
 
 
+def declared_targets(cfg: RunConfig) -> tuple[TargetSpec, ...]:
+    """The targets the config declares, or its reader's defaults (SemEval: valence and arousal;
+    MMSA and CSD: sentiment); () when only the data can tell. Classes not declared are placeholders."""
+    targets = cfg.data.targets
+    if not targets:
+        from .corpus.mmsa import DEFAULT_TARGET
+        from .corpus.semeval import SEMEVAL_TARGETS
+
+        if cfg.data.format == "semeval":
+            targets = SEMEVAL_TARGETS
+        elif cfg.data.format in ("mmsa", "csd"):
+            return (DEFAULT_TARGET,)
+    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in targets)
+
+
+def monitor_keys(task: Task, targets: tuple[TargetSpec, ...]) -> list[str]:
+    """The validation keys ``training.monitor`` may name for ``targets``: ``score``, each metric's
+    mean over targets, ``<metric>_<target>``, and for tasks that report them ``seen/``/``unseen/`` ones."""
+    keys = ["score", task.primary, *task.all_metric_names(targets)]
+    keys += [f"{m}_{t.name}" for t in targets for m in task.metric_names(t)]
+    if task.seen_subsets:
+        keys += [f"{part}/{k}" for part in ("seen", "unseen") for k in list(keys)]
+    return list(dict.fromkeys(keys))
+
+
+def check_losses_and_monitor(cfg: RunConfig, task: Task, targets: tuple[TargetSpec, ...]) -> None:
+    """One line for ``training.losses`` naming a target that is not declared (or terms of the other
+    kind), and for a ``training.monitor`` that the task does not produce for these targets."""
+    names = [t.name for t in targets]
+    unknown = [k for k in cfg.training.losses if k not in names]
+    if unknown:
+        raise AffectlabError(f"training.losses: {', '.join(map(repr, unknown))} is not a declared target "
+                             f"(targets: {', '.join(names)})")
+    for t in targets:
+        terms = cfg.training.losses.get(t.name)
+        if terms is None:
+            continue
+        wrong = [k for k in ("ccc", "mse", "mae", "corr") if getattr(terms, k)] if t.is_category else (["ce"] if terms.ce else [])
+        if wrong:
+            kind, use = ("category", "ce") if t.is_category else ("regression", "ccc, mse, mae or corr")
+            raise AffectlabError(f"training.losses.{t.name}: {', '.join(wrong)} cannot apply to {kind} target {t.name!r} (use {use})")
+    monitor = cfg.training.monitor
+    if monitor not in monitor_keys(task, targets):
+        means = ", ".join(dict.fromkeys(["score", task.primary, *task.all_metric_names(targets)]))
+        seen = ", seen/... or unseen/..." if task.seen_subsets else ""
+        raise AffectlabError(f"training.monitor: {monitor!r} is not a validation metric of task {task.name} "
+                             f"(choose from {means}, or <metric>_<target> such as {task.all_metric_names(targets)[0]}_{targets[0].name}{seen})")
+
+
 def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> Prepared:
     """Read and validate; then compute (or load cached) features. Every check runs before encoding."""
     task = get_task(cfg.task)
+    # every parameter, reader option, loss and the monitor is checked before the data is read, the
+    # networks' parameters even before Lightning is imported
+    cfg.model.checked_params()
+    check_options(cfg.data.format, cfg.data.options, "config")
+    declared = declared_targets(cfg)
+    if declared:
+        check_losses_and_monitor(cfg, task, declared)
     for name in [cfg.model.name, *(cfg.baselines or [])]:
         MODELS.get(name)  # an unknown model or a module:Class that does not import fails before the data is read
-    if cfg.data.targets:  # the model's parameters and target kinds, checked on the declared targets
-        declared = tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
+    if declared:  # the model's target kinds (and its constructor's own checks) on the declared targets
         estimator_for(cfg, declared)
     corpus = read_corpus(data, cfg.data, require_labels=True).with_inferred_classes()
     targets = corpus.targets
     if not targets:
         raise AffectlabError(f"{corpus.name or 'data'}: the config declares no targets")
+    if not declared:  # targets only the data names: losses and monitor checked now, still before encoding
+        check_losses_and_monitor(cfg, task, targets)
     for t in targets:
         if t.is_category and len(t.classes) < 2:
             raise AffectlabError(f"{corpus.name or 'data'}: category target {t.name!r} has {len(t.classes)} class(es); need at least 2")

@@ -40,10 +40,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, NonNegativeInt
 
 from ..config import DataConfig
 from ..errors import AffectlabError
@@ -51,12 +52,34 @@ from .base import Corpus, TargetSpec
 from .mmsa import DEFAULT_TARGET, MODALITIES, finalize_modalities, pad_concat
 from .nonfinite import check_rule
 from .registry import READERS
+from .table import READER_OPTIONS, ReaderOptions, check_options
 
 COLLAPSE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mean": lambda x: x.mean(axis=0), "median": lambda x: np.median(x, axis=0),
     "max": lambda x: x.max(axis=0), "min": lambda x: x.min(axis=0), "sum": lambda x: x.sum(axis=0),
 }
 EPSILON = 1e-6
+
+
+class CsdOptions(ReaderOptions):
+    """``data.options`` of the ``csd`` reader (see the module docstring)."""
+
+    files: Optional[dict[str, str]] = None
+    labels: Optional[str] = None
+    label_column: NonNegativeInt = 0
+    words: Optional[str] = None
+    reference: str = "labels"
+    collapse: Literal["mean", "median", "max", "min", "sum"] = "mean"
+    pool: Literal["sequence", "mean"] = "sequence"
+    max_len: Optional[NonNegativeInt] = 0
+    splits: Union[str, dict[str, list[Union[str, int]]], None] = None
+    nonfinite: Literal["zero", "mean", "error"] = "zero"
+    text_source: Literal["features", "encoder"] = "features"
+    trust_pickle: bool = False
+    epsilon: float = Field(EPSILON, ge=0)
+
+
+READER_OPTIONS["csd"] = CsdOptions
 
 
 @dataclass
@@ -179,11 +202,7 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
     opts = dict(cfg.options)
     root = Path(path)
     source = str(path)
-    known = {"files", "labels", "label_column", "words", "reference", "collapse", "pool", "max_len", "splits",
-             "nonfinite", "text_source", "trust_pickle", "epsilon"}
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        raise AffectlabError(f"{source}: unknown data.options {', '.join(unknown)} for format csd (known: {', '.join(sorted(known))})")
+    check_options("csd", opts, source)
     if not root.is_dir():
         raise AffectlabError(f"{source}: format csd reads a folder of .csd files named in data.options.files")
     files = opts.get("files") or {}

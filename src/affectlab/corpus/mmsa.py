@@ -58,7 +58,7 @@ import logging
 import pickle
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,7 @@ from ..errors import AffectlabError
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
 from .registry import READERS
+from .table import READER_OPTIONS, ReaderOptions, check_options
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,20 @@ def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.n
     return features, lengths, {"nonfinite": nonfinite, "missing": missing}
 
 
+
+class MmsaOptions(ReaderOptions):
+    """``data.options`` of the ``mmsa`` reader (see the module docstring)."""
+
+    trust_pickle: bool = False
+    nonfinite: Literal["zero", "mean", "error"] = "zero"
+    modalities: Union[str, list[str], None] = None
+    text_source: Literal["features", "encoder"] = "features"
+    label_key: Optional[str] = None
+
+
+READER_OPTIONS["mmsa"] = MmsaOptions
+
+
 def declared_targets(cfg: DataConfig, source: str) -> tuple[tuple[TargetSpec, str], ...]:
     """The config's targets, each with the suffix of its keys in the pickle (``column``, default its name).
 
@@ -352,10 +367,7 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     cfg = cfg or DataConfig(format="mmsa")
     opts = dict(cfg.options)
     source = str(path)
-    known = {"trust_pickle", "nonfinite", "modalities", "text_source", "label_key"}
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        raise AffectlabError(f"{source}: unknown data.options {', '.join(unknown)} for format mmsa (known: {', '.join(sorted(known))})")
+    check_options("mmsa", opts, source)
     rule = check_rule(str(opts.get("nonfinite", "zero")), source)
     text_source = str(opts.get("text_source", "features"))
     if text_source not in TEXT_SOURCES:

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DataConfig
+from ..config import DataConfig, validation_line
 from ..errors import AffectlabError
 from ..io import read_table
 from .base import Corpus, TargetSpec, check_unique_ids, parse_numbers, parse_order, require_columns
@@ -43,6 +44,54 @@ from .registry import READERS
 
 #: the key of ``Corpus.features`` that numeric feature columns become
 TABULAR = "tabular"
+
+
+class ReaderOptions(BaseModel):
+    """Base of every reader's ``data.options`` schema: typed keys, no unknown ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: data format -> its ``data.options`` schema (formats without one pass their options unchecked)
+READER_OPTIONS: dict[str, type[ReaderOptions]] = {}
+
+
+class TableOptions(ReaderOptions):
+    """``data.options`` of the ``table`` (and ``semeval``) reader."""
+
+    features: Union[str, list[Any], None] = None  # numeric feature columns: names or patterns such as f_* (checked when read)
+    trust_pickle: bool = False  # accepted for predict --trust-pickle; a table holds no pickles
+
+
+def check_options(fmt: str, options: dict[str, Any], source: str) -> dict[str, Any]:
+    """``options`` checked against format ``fmt``'s schema, or one line naming the key and the problem.
+
+    >>> check_options("table", {"feature": ["f_*"]}, "c.yaml")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
+    >>> check_options("table", {"features": 3}, "c.yaml")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: c.yaml: data.options.features: Input should be a valid string or a valid list (got 3)
+    """
+    schema = READER_OPTIONS.get(fmt)
+    if schema is None:
+        return dict(options)
+    if not isinstance(options, dict):
+        raise AffectlabError(f"{source}: data.options must be a mapping")
+    unknown = sorted(set(options) - set(schema.model_fields))
+    if unknown:
+        raise AffectlabError(f"{source}: unknown data.options {', '.join(map(str, unknown))} for format {fmt} "
+                             f"(known: {', '.join(sorted(schema.model_fields))})")
+    try:
+        schema.model_validate(dict(options))
+    except ValidationError as err:
+        raise AffectlabError(f"{source}: data.options.{validation_line(err)}") from None
+    return dict(options)
+
+
+READER_OPTIONS["table"] = TableOptions
 
 
 def feature_columns(columns: list[str], wanted: Any, source: str) -> list[str]:
@@ -79,6 +128,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     """
     is_frame = isinstance(path, pd.DataFrame)
     source = "DataFrame" if is_frame else str(path)
+    check_options(cfg.format, cfg.options, source)
     raw = read_table(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     cols = dict(cfg.columns)

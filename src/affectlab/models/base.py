@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..config import validation_line
 
 from ..corpus.base import Corpus, TargetSpec
 from ..errors import AffectlabError
@@ -48,8 +51,22 @@ class FitResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class Params(BaseModel):
+    """Base of every model's parameter schema: typed fields with ranges, no unknown keys.
+
+    A registered model sets ``Params`` to a subclass; :meth:`Estimator.validate_params` checks a
+    config's ``model:`` keys against it before any data is read, and the constructor uses the
+    checked values.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Estimator(ABC):
     """Base class: ``fit`` → ``predict``; ``state``/``from_state`` for checkpoints."""
+
+    #: the parameter schema (config ``model:`` keys); None: parameters are passed on unchecked
+    Params: ClassVar[type[BaseModel] | None] = None
 
     #: feature arrays (keys of ``Corpus.features``) the estimator reads; "text" = sentence embeddings
     needs_features: tuple[str, ...] = ()
@@ -79,6 +96,15 @@ class Estimator(ABC):
     @abstractmethod
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state` returned (after construction with the same params)."""
+
+    @classmethod
+    def validate_params(cls, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The checked parameters (values coerced to their declared types; only the keys given),
+        or one :class:`AffectlabError` line naming the model, the key and what is wrong.
+
+        Unknown keys are named with the known ones, as :func:`check_params` does.
+        """
+        return check_schema(cls.Params, name, params)
 
     @classmethod
     def check_target_kinds(cls, name: str, targets: tuple[TargetSpec, ...]) -> None:
@@ -119,6 +145,18 @@ def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset
     if unknown:
         known_text = ", ".join(sorted(known)) or "none"
         raise AffectlabError(f"model {model}: unknown parameter(s) {', '.join(sorted(unknown))} (known: {known_text})")
+
+
+def check_schema(schema: type[BaseModel] | None, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against ``schema`` (see :meth:`Estimator.validate_params`); None passes them on."""
+    if schema is None:
+        return dict(params)
+    check_params(name, params, set(schema.model_fields))
+    try:
+        checked = schema.model_validate(dict(params))
+    except ValidationError as err:
+        raise AffectlabError(f"model {name}: {validation_line(err)}") from None
+    return checked.model_dump(exclude_unset=True)
 
 
 def clip_to_ranges(pred: np.ndarray, targets: tuple[TargetSpec, ...]) -> np.ndarray:

@@ -22,18 +22,43 @@ intercepts, vocabularies, idf), so checkpoints load with ``weights_only=True``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges, labelled
+from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges, labelled
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor
 
 DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+
+
+class NoParams(Params):
+    """A model without parameters: any ``model:`` key besides ``name`` is refused."""
+
+
+#: an n-gram range: ``[low, high]``, ``n`` for ``[1, n]``, or null/0 to leave the analyzer out
+NGram = Union[NonNegativeInt, tuple[NonNegativeInt, NonNegativeInt], None]
+
+
+class RidgeParams(Params):
+    alphas: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_ALPHAS), min_length=1)
+
+
+class RidgeTfidfParams(RidgeParams):
+    word: NGram = (1, 2)
+    char: NGram = (2, 5)
+    min_df: int = Field(2, ge=1)
+    max_features: Optional[NonNegativeInt] = 50000
+
+
+class RidgeGroupOffsetParams(RidgeParams):
+    shrink: float = Field(5.0, ge=0)
+    folds: int = Field(5, ge=2)
 
 
 def _col_means(y: np.ndarray) -> np.ndarray:
@@ -44,8 +69,10 @@ def _col_means(y: np.ndarray) -> np.ndarray:
 class GlobalMean(Estimator):
     """Predict each target's training mean for every sample."""
 
+    Params = NoParams
+
     def __init__(self, targets, **params: Any) -> None:
-        check_params("global_mean", params, set())
+        params = self.validate_params("global_mean", params)
         super().__init__(targets, **params)
         self.mean: np.ndarray | None = None
 
@@ -67,8 +94,10 @@ class GlobalMean(Estimator):
 class GroupMean(Estimator):
     """Each group's training mean; groups never seen in training get the global mean."""
 
+    Params = NoParams
+
     def __init__(self, targets, **params: Any) -> None:
-        check_params("group_mean", params, set())
+        params = self.validate_params("group_mean", params)
         super().__init__(targets, **params)
         self.users: list[str] = []
         self.means = np.zeros((0, len(self.targets)))
@@ -106,9 +135,10 @@ class _LinearRidge(Estimator):
 
     name = "ridge"
     extra_params: set[str] = set()
+    Params = RidgeParams
 
     def __init__(self, targets, **params: Any) -> None:
-        check_params(self.name, params, {"alphas"} | self.extra_params)
+        params = self.validate_params(self.name, params)
         super().__init__(targets, **params)
         self.alphas = tuple(float(a) for a in params.get("alphas", DEFAULT_ALPHAS))
         if not self.alphas or min(self.alphas) <= 0:
@@ -171,6 +201,7 @@ class RidgeTfidf(_LinearRidge):
     name = "ridge_tfidf"
     needs_raw_text = True
     extra_params = {"word", "char", "min_df", "max_features"}
+    Params = RidgeTfidfParams
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
@@ -211,6 +242,7 @@ class RidgeGroupOffset(RidgeEmbedding):
 
     name = "ridge_group_offset"
     extra_params = {"shrink", "folds"}
+    Params = RidgeGroupOffsetParams
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)

@@ -40,21 +40,39 @@ True
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Optional, Union
 
 import numpy as np
+from pydantic import Field, PositiveFloat
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges, labelled
+from .base import Estimator, FitContext, FitResult, clip_to_ranges, labelled
 from .registry import MODELS
-from .tabular import PooledModel, groups_of
+from .baselines import NoParams
+from .tabular import PooledModel, PooledParams, groups_of
 from .text_features import to_numpy, to_tensor
 
 LOGISTIC_CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
 SVM_CS = (0.1, 1.0, 10.0, 100.0)
 SVM_GAMMAS: tuple[float | str, ...] = ("scale", 0.003, 0.001)
 KERNELS = ("rbf", "linear")
+
+
+class ClassifierParams(PooledParams):
+    class_weight: Optional[str] = None  # balanced (checked by the constructor)
+    inner_folds: Union[int, str] = 5  # inner group folds (>= 2), or 'groups': one per group
+
+
+class LogisticParams(ClassifierParams):
+    Cs: list[PositiveFloat] = Field(default_factory=lambda: list(LOGISTIC_CS), min_length=1)
+
+
+class SvmParams(ClassifierParams):
+    kernel: Literal["rbf", "linear"] = "rbf"
+    C: Union[PositiveFloat, list[PositiveFloat]] = Field(default_factory=lambda: list(SVM_CS))
+    gamma: Union[Literal["scale"], PositiveFloat, list[Union[Literal["scale"], PositiveFloat]]] = \
+        Field(default_factory=lambda: list(SVM_GAMMAS))
 
 
 def most_frequent(labels: np.ndarray) -> int:
@@ -71,9 +89,10 @@ class Majority(Estimator):
     """The most frequent training class (category targets) or the training mean (regression targets)."""
 
     target_kinds = frozenset({"regression", "category"})
+    Params = NoParams
 
     def __init__(self, targets, **params: Any) -> None:
-        check_params("majority", params, set())
+        self.validate_params("majority", params)
         super().__init__(targets)
         self.value = np.zeros(len(self.targets))
 
@@ -115,6 +134,7 @@ class PooledClassifier(PooledModel):
 
     target_kinds = frozenset({"category"})
     own_params: ClassVar[frozenset[str]] = frozenset({"class_weight", "inner_folds"})
+    Params = ClassifierParams
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)
@@ -180,6 +200,7 @@ class LogisticModality(LinearClassifier):
     """Multinomial logistic regression; ``Cs`` (inverse penalties) chosen by inner group CV (UAR)."""
 
     own_params = PooledClassifier.own_params | {"Cs"}
+    Params = LogisticParams
 
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
         from sklearn.linear_model import LogisticRegressionCV
@@ -212,6 +233,7 @@ class SvmModality(PooledClassifier):
     """Support vector classifier (``kernel`` rbf or linear); ``C`` and ``gamma`` by inner group CV (UAR)."""
 
     own_params = PooledClassifier.own_params | {"kernel", "C", "gamma"}
+    Params = SvmParams
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)

@@ -46,14 +46,15 @@ primal weight vectors over the stored vocabulary, and per-user offsets: arrays a
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, NonNegativeInt, field_validator, model_validator
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
+from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 from .baselines import lookup
 from .registry import MODELS
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
@@ -71,6 +72,76 @@ DEFAULT_LEVEL: dict[str, dict[str, float]] = {
 }
 DEFAULT_TFIDF: dict[str, Any] = {"word": (1, 2), "char": None, "min_df": 2, "max_features": 20000}
 PART_KEYS = {"within": {"gamma", "alpha", "tfidf_weight"}, "level": {"gamma", "alpha", "tfidf_weight", "shrink"}}
+
+#: an n-gram range: ``[low, high]``, ``n`` for ``[1, n]``, or null/0 to leave the analyzer out
+NGram = Union[NonNegativeInt, tuple[NonNegativeInt, NonNegativeInt], None]
+
+
+class WithinSettings(Params):
+    """One target's deviation-part settings (alpha > 0, the others >= 0)."""
+
+    gamma: float = None
+    alpha: float = None
+    tfidf_weight: float = None
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if (self.alpha is not None and self.alpha <= 0) or any(
+                v is not None and v < 0 for v in (self.gamma, self.tfidf_weight, getattr(self, "shrink", None))):
+            raise ValueError("settings must be non-negative (alpha > 0)")
+        return self
+
+
+class LevelSettings(WithinSettings):
+    """One target's level-part settings."""
+
+    shrink: float = None
+
+
+class TfidfSettings(Params):
+    word: NGram = (1, 2)
+    char: NGram = None
+    min_df: int = Field(2, ge=1)
+    max_features: Optional[NonNegativeInt] = 20000
+
+
+class UserLevelKernelParams(Params):
+    """``model:`` keys of ``user_level_kernel`` (see the module docstring); per-target settings by target name or ``default``."""
+
+    within: Optional[dict[str, WithinSettings]] = None
+    level: Optional[dict[str, LevelSettings]] = None
+    tfidf: Optional[TfidfSettings] = None
+    folds: int = Field(3, ge=0)
+    max_train: int = Field(6000, ge=1)
+    calibrate: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        """The messages of unknown per-target settings and TF-IDF keys name the part."""
+        if not isinstance(data, dict):
+            return data
+        for part in ("within", "level"):
+            given = data.get(part)
+            if not isinstance(given, dict):
+                continue
+            wrong = [k for k, v in given.items() if not isinstance(v, dict)]
+            if wrong:
+                raise ValueError(f"{part} must map target names (or 'default') to settings, got {wrong[0]!r}")
+            bad = sorted({k for v in given.values() for k in v} - PART_KEYS[part])
+            if bad:
+                raise ValueError(f"unknown {part} setting(s) {', '.join(bad)}")
+        tf = data.get("tfidf")
+        if isinstance(tf, dict) and set(tf) - set(DEFAULT_TFIDF):
+            raise ValueError(f"unknown tfidf key(s) {', '.join(sorted(set(tf) - set(DEFAULT_TFIDF)))}")
+        return data
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("folds must be 0 (leave one user out) or at least 2")
+        return v
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -106,9 +177,10 @@ class UserLevelKernel(Estimator):
 
     needs_features = ("text",)
     needs_raw_text = True
+    Params = UserLevelKernelParams
 
     def __init__(self, targets, **params: Any) -> None:
-        check_params("user_level_kernel", params, {"within", "level", "tfidf", "folds", "max_train", "calibrate"})
+        params = self.validate_params("user_level_kernel", params)
         super().__init__(targets, **params)
         self.within = {t.name: self._part("within", DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
         self.level = {t.name: self._part("level", DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}

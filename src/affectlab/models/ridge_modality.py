@@ -24,19 +24,25 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field, PositiveFloat
 
 from ..corpus.base import Corpus
 from .base import FitContext, FitResult, clip_to_ranges
 from .registry import MODELS
-from .tabular import PooledModel, modality_arrays, pool_mean  # noqa: F401  (re-exported: other modules import them here)
+from .tabular import PooledModel, PooledParams, modality_arrays, pool_mean  # noqa: F401  (re-exported: other modules import them here)
 
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 15))
+
+
+class RidgeModalityParams(PooledParams):
+    alphas: list[PositiveFloat] = Field(default_factory=lambda: list(ALPHAS), min_length=1)
 
 
 class RidgeModality(PooledModel):
     """Standardise → ridge (penalty by leave-one-out on training rows) on mean-pooled modality features."""
 
     own_params = frozenset({"alphas"})
+    Params = RidgeModalityParams
 
     def __init__(self, targets, **params: Any) -> None:
         super().__init__(targets, **params)

@@ -31,15 +31,23 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Optional, Union
 
 import numpy as np
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from .base import Estimator, check_params
+from .base import Estimator, Params
 
 STANDARDIZE = ("global", "group")
+
+
+class PooledParams(Params):
+    """``model:`` keys every pooled model takes (subclasses add their own)."""
+
+    modalities: Union[str, list[str], None] = None  # default: the model's own feature sets
+    standardize: Literal["global", "group"] = "global"
+    columns: Optional[list[Any]] = None  # [start, stop] of the pooled design (checked by column_slice)
 
 
 def modality_arrays(corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
@@ -141,10 +149,12 @@ class PooledModel(Estimator):
     own_params: ClassVar[frozenset[str]] = frozenset()
     registered_name: ClassVar[str] = ""
 
+    Params: ClassVar[type[Params]] = PooledParams
+
     def __init__(self, targets, **params: Any) -> None:
+        params = self.validate_params(self.name, params)
         super().__init__(targets, **params)
-        check_params(self.name, params, {"modalities", "standardize", "columns"} | set(self.own_params))
-        use = params.get("modalities", self.modalities)
+        use = self.modalities if params.get("modalities") is None else params["modalities"]
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
         mode = str(params.get("standardize", "global"))

@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader
 from ..config import LossTerms
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.params import FusionParams
 from ..models.fusion import FusionConfig, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -44,6 +45,7 @@ ALL_MODALITIES = ("text", "audio", "vision")
 PARAM_KEYS = {"modalities", "hidden", "dropout", "modality_dropout", "encoder", "fusion_dim", "heads", "clip", "threads"}
 
 
+
 class FusionEstimator(Estimator):
     """Base of the fusion estimators; subclasses set ``kind`` (a :data:`affectlab.models.fusion.NETS` key)."""
 
@@ -51,10 +53,17 @@ class FusionEstimator(Estimator):
     registered_name: ClassVar[str] = ""
     is_neural = True
     target_kinds = frozenset({"regression", "category"})
+    Params = FusionParams
+
+    @classmethod
+    def validate_params(cls, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        if cls.__init__ is not FusionEstimator.__init__:  # a subclass with parameters of its own (transfer's adapted)
+            return dict(params)
+        return super().validate_params(name, params)
 
     def __init__(self, targets, **params: Any) -> None:
+        params = self.validate_params(self.registered_name, params)
         super().__init__(targets, **params)
-        check_params(self.registered_name, params, PARAM_KEYS)
         mods = params.get("modalities", list(ALL_MODALITIES))
         mods = [mods] if isinstance(mods, str) else list(mods)
         bad = [m for m in mods if m not in ALL_MODALITIES]

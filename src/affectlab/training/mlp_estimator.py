@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
-from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.params import MLPParams
 from ..models.mlp import MLPConfig, MLPNet
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays, pool_mean
@@ -54,6 +55,7 @@ from .targets import plan_targets
 
 PARAM_KEYS = {"modalities", "hidden", "dropout", "standardize", "clip", "threads"}
 STANDARDIZE = ("global", "group")
+
 
 
 def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,10 +73,11 @@ class MLPEstimator(Estimator):
 
     is_neural = True
     target_kinds = frozenset({"regression", "category"})
+    Params = MLPParams
 
     def __init__(self, targets, **params: Any) -> None:
+        params = self.validate_params("mlp", params)
         super().__init__(targets, **params)
-        check_params("mlp", params, PARAM_KEYS)
         mods = params.get("modalities")
         self.modalities: tuple[str, ...] = () if mods is None else ((mods,) if isinstance(mods, str) else tuple(mods))
         if mods is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):

@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
 from ..config import EncoderConfig
-from ..models.base import Estimator, FitContext, FitResult, check_params, clip_to_ranges
+from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
+from ..models.params import UserSequenceParams
 from ..models.encoder import FinetunedSequenceNet, TransformerTextEncoder
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -27,6 +28,7 @@ from .module import AffectModule
 from .targets import plan_targets
 
 NET_KEYS = ("user_dim", "proj_dim", "hidden", "layers", "cell", "bidirectional", "dropout", "user_dropout")
+
 
 
 def group_windows(corpus: Corpus, max_len: int = 0) -> list[np.ndarray]:
@@ -71,10 +73,11 @@ class UserSequenceEstimator(Estimator):
     needs_features = ("text",)
     is_neural = True
     target_kinds = frozenset({"regression", "category"})
+    Params = UserSequenceParams
 
     def __init__(self, targets, **params: Any) -> None:
+        params = self.validate_params("user_sequence", params)
         super().__init__(targets, **params)
-        check_params("user_sequence", params, set(NET_KEYS) | {"max_len", "extra"})
         self.max_len = int(params.get("max_len", 0))
         self.extra = list(params.get("extra", ["is_words", "time_gap"]))
         self.net: UserSequenceNet | FinetunedSequenceNet | None = None

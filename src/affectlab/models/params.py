@@ -1,0 +1,69 @@
+"""Parameter schemas of the Lightning-trained networks, kept apart from the networks themselves.
+
+``user_sequence``, ``mlp`` and the fusion models are registered lazily (importing Lightning costs
+seconds), so their ``model:`` keys are checked from here before anything heavy is imported:
+:meth:`affectlab.config.ModelConfig.checked_params` looks a name up in :data:`NETWORK_PARAMS`
+first. The estimators use the same classes as their ``Params``.
+
+>>> from affectlab.models.base import check_schema
+>>> check_schema(NETWORK_PARAMS["user_sequence"], "user_sequence", {"cell": "gru", "hidden": "64"})
+{'hidden': 64, 'cell': 'gru'}
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field, PositiveInt
+
+from .base import Params
+
+#: the modalities the fusion models read
+ALL_MODALITIES = ("text", "audio", "vision")
+
+
+class UserSequenceParams(Params):
+    """``model:`` keys of ``user_sequence`` (defaults: :class:`~affectlab.models.sequence.SequenceConfig`)."""
+
+    user_dim: int = Field(64, ge=0)  # 0 switches the user embedding off
+    proj_dim: int = Field(256, ge=1)
+    hidden: int = Field(256, ge=1)
+    layers: int = Field(1, ge=1)
+    cell: Literal["lstm", "gru"] = "lstm"
+    bidirectional: bool = True
+    dropout: float = Field(0.2, ge=0, lt=1)
+    user_dropout: float = Field(0.1, ge=0, le=1)
+    max_len: int = Field(0, ge=0)  # window length; 0 = whole history
+    extra: list[str] = Field(default_factory=lambda: ["is_words", "time_gap"])  # flag columns and/or time_gap
+
+
+class MLPParams(Params):
+    """``model:`` keys of ``mlp`` (see :mod:`affectlab.training.mlp_estimator`)."""
+
+    modalities: Union[str, list[str], None] = None  # default: every feature array of the training data
+    hidden: Union[PositiveInt, list[PositiveInt]] = Field(default_factory=lambda: [128])  # [] = linear
+    dropout: float = Field(0.2, ge=0, lt=1)
+    standardize: str = "global"  # global | group (checked by the constructor)
+    clip: float = Field(10.0, gt=0)
+    threads: int = Field(1, ge=0)
+
+
+class FusionParams(Params):
+    """``model:`` keys of the fusion estimators (see :mod:`affectlab.training.fusion_estimator`)."""
+
+    modalities: Union[str, list[str]] = Field(default_factory=lambda: list(ALL_MODALITIES))  # checked by the constructor
+    hidden: int = Field(64, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
+    encoder: Literal["mean", "lstm"] = "mean"
+    fusion_dim: int = Field(16, ge=1)
+    heads: int = Field(4, ge=1)
+    clip: float = Field(10.0, gt=0)
+    threads: int = Field(1, ge=0)
+
+
+#: registered name -> schema, for the networks registered lazily
+NETWORK_PARAMS: dict[str, type[Params]] = {
+    "user_sequence": UserSequenceParams, "mlp": MLPParams,
+    **{name: FusionParams for name in ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention")},
+}
