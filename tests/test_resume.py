@@ -203,3 +203,51 @@ def test_seeds_not_started_start_on_resume(tmp_path):
     assert train_run(RunConfig.model_validate(cfg), data, tmp_path / "seed-2", resume=True) == tmp_path / "seed-2"
     with pytest.raises(AffectlabError, match="nothing to resume"):
         train_run(RunConfig.model_validate(cfg), data, tmp_path / "other", resume=True)
+
+
+@pytest.mark.parametrize("name", ["user_sequence", "early_lstm"])
+def test_sequence_and_fusion_networks_resume_exactly(name, tmp_path):
+    """Killed at the end of epoch 5 (checkpoints every 2 epochs: from epoch 4, epoch 5 is trained again), resumed:
+    the same history, selected epoch and predictions."""
+    from affectlab.models import MODELS
+
+    if name == "early_lstm":
+        from test_models_fusion import corpus, ctx
+
+        train, val = corpus(120, 0, audio_len=0), corpus(40, 1)
+        make = lambda: MODELS.get(name)(train.targets, hidden=16, fusion_dim=4, modality_dropout=0.1)  # noqa: E731
+        context = lambda: ctx(max_epochs=7, checkpoint_every=2)  # noqa: E731
+    else:
+        from test_training import TARGETS, toy_corpus
+        from affectlab.config import TrainingConfig
+        from affectlab.models.base import FitContext
+        from affectlab.pipeline import make_scorer
+
+        c = toy_corpus()
+        train, val = c.subset(c.frame.order < 6), c.subset(c.frame.order >= 6)
+        make = lambda: MODELS.get(name)(TARGETS, user_dim=4, proj_dim=16, hidden=8, dropout=0.3)  # noqa: E731
+        context = lambda: FitContext(TrainingConfig(max_epochs=7, batch_size=4, lr=5e-3, patience=9,  # noqa: E731
+                                                    checkpoint_every=2),
+                                     seed=1, scorer=make_scorer("semeval", TARGETS, set(train.frame.group)))
+
+    def fit(work, resume=False, kill=None):
+        est, ctx_ = make(), context()
+        ctx_.work_dir, ctx_.resume = str(work), resume
+        if kill:
+            def on_epoch(epoch, row):
+                if epoch == kill:
+                    raise Killed
+            ctx_.on_epoch = on_epoch
+        try:
+            return est, est.fit(train, val, ctx_)
+        except Killed:
+            return None, None
+
+    whole, full = fit(tmp_path / "a")
+    fit(tmp_path / "b", kill=5)
+    assert saved_epoch(tmp_path / "b" / "lightning" / "last.ckpt") == 4
+    resumed, part = fit(tmp_path / "b", resume=True)
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert len(full.history) == 7 and strip(full.history) == strip(part.history)
+    assert full.best_epoch == part.best_epoch
+    np.testing.assert_array_equal(whole.predict(val), resumed.predict(val))
