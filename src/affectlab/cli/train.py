@@ -39,7 +39,7 @@ def train(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds, e.g. 1,2,3,4,5: one run directory each (OUT/seed-N), mean and sd reported."),
     devices: Optional[int] = typer.Option(None, "--devices", help="Number of devices (processes on CPU)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy, e.g. ddp."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/lightning/last.ckpt if present."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed training from OUT/lightning/last.ckpt (refused in one line when there is none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT (once the new run is trained)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
