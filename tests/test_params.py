@@ -111,7 +111,10 @@ def test_every_registered_model_has_a_schema():
     for name in MODELS.names():
         if name == "adapted":  # built by `affectlab transfer` from a source run; its parameters are informative
             continue
-        assert MODELS.get(name).Params is not None, name
+        cls = MODELS.get(name)
+        if not cls.__module__.startswith("affectlab."):  # models other test files register in this process
+            continue
+        assert cls.Params is not None, name
 
 
 @pytest.mark.parametrize("name, params", [
