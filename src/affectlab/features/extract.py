@@ -38,6 +38,12 @@ from .extract_config import ExtractConfig
 from .media_labels import LabelTable, read_labels
 
 OUTPUT_FORMAT = "affectlab-extract/1"
+#: per extractor section: the pip extra that installs it and the modules it imports
+EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "audio": ("audio", ("opensmile", "parselmouth", "soundfile", "soxr")),
+    "face": ("video", ("mediapipe", "cv2")),
+    "asr": ("asr", ("faster_whisper",)),
+}
 ERROR_COLUMNS = ["line", "id", "file", "status", "modality", "reason"]
 
 
@@ -69,6 +75,31 @@ class ExtractSummary:
                 f"wrote {self.out}" + (f"; problems in {self.errors_path}" if self.problems else ""))
 
 
+def module_available(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it).
+
+    >>> module_available("json"), module_available("no_such_package_xyz.sub")
+    (True, False)
+    """
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module blocked in sys.modules
+        return False
+
+
+def check_extras(cfg: ExtractConfig) -> None:
+    """One line naming the optional extra an enabled extractor needs, before any file is read."""
+    for section, (extra, modules) in EXTRAS.items():
+        if not getattr(cfg, section).enabled:
+            continue
+        missing = [m for m in modules if not module_available(m)]
+        if missing:
+            raise AffectlabError(f"the {section} extractor needs the '{extra}' extra ({', '.join(missing)} missing): "
+                                 f"pip install 'affectlab[{extra}]', or disable {section} in the extract config")
+
+
 def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Path, out: str | Path, *,
                     errors_path: str | Path | None = None, cache_dir: str | Path | None = None,
                     workers: int | None = None, use_cache: bool = True,
@@ -77,6 +108,7 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
 
     ``progress(done_files, total_files)`` is called as files finish.
     """
+    check_extras(cfg)
     media = Path(media_dir)
     if not media.is_dir():
         raise AffectlabError(f"{media}: --media is not a folder")
