@@ -74,6 +74,11 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     seed_list = parse_seeds(seeds) if seeds else [seed]
     # every config and every output folder is checked before the first (slow) step
     configs = [load_config(config, overrides, seed=s) for s in seed_list]
+    if mlflow or mlflow_uri:  # a missing extra is said now, not after the training
+        from ..extras import module_available
+
+        if not module_available("mlflow"):
+            raise AffectlabError("--mlflow needs the 'track' extra (mlflow missing): pip install 'affectlab[track]'")
     if seeds and out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: exists and is a file, not a folder; give a folder for the run directories")
     outs = [out / f"seed-{s}" if seeds else out for s in seed_list]

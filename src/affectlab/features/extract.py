@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AffectlabError
+from ..extras import module_available
 from ..io import atomic_output, write_csv
 from ..paths import default_cache_dir
 from .batch import FileResult, FileTask, Problem, run_tasks
@@ -73,20 +74,6 @@ class ExtractSummary:
         return (f"extracted {self.n_ok} of {self.n_samples} samples from {self.n_files_ok} of {self.n_files} files "
                 f"({self.n_failed} failed, {self.n_masked} with a masked modality, {self.n_cached} files from cache); "
                 f"wrote {self.out}" + (f"; problems in {self.errors_path}" if self.problems else ""))
-
-
-def module_available(name: str) -> bool:
-    """Whether ``name`` can be imported (without importing it).
-
-    >>> module_available("json"), module_available("no_such_package_xyz.sub")
-    (True, False)
-    """
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # a parent package missing, or a module blocked in sys.modules
-        return False
 
 
 def check_extras(cfg: ExtractConfig) -> None:
