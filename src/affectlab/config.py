@@ -123,6 +123,20 @@ class LossTerms(_Strict):
     corr: float = Field(0.0, ge=0)
     ce: float = Field(0.0, ge=0)  # cross-entropy, for category targets
 
+    def check_kind(self, target: str, category: bool) -> None:
+        """Refuse terms of the other target kind (CE on a number, CCC on a class), in one line.
+
+        >>> LossTerms(ce=1.0).check_kind("arousal", category=False)
+        Traceback (most recent call last):
+        ...
+        affectlab.errors.AffectlabError: training.losses.arousal: ce cannot apply to regression target 'arousal' (use ccc, mse, mae or corr)
+        """
+        wrong = [k for k in ("ccc", "mse", "mae", "corr") if getattr(self, k)] if category else (["ce"] if self.ce else [])
+        if wrong:
+            kind, use = ("category", "ce") if category else ("regression", "ccc, mse, mae or corr")
+            raise AffectlabError(f"training.losses.{target}: {', '.join(wrong)} cannot apply to {kind} target "
+                                 f"{target!r} (use {use})")
+
 
 class TrainingConfig(_Strict):
     max_epochs: int = Field(40, ge=1)

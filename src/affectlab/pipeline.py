@@ -273,13 +273,8 @@ def check_losses_and_monitor(cfg: RunConfig, task: Task, targets: tuple[TargetSp
         raise AffectlabError(f"training.losses: {', '.join(map(repr, unknown))} is not a declared target "
                              f"(targets: {', '.join(names)})")
     for t in targets:
-        terms = cfg.training.losses.get(t.name)
-        if terms is None:
-            continue
-        wrong = [k for k in ("ccc", "mse", "mae", "corr") if getattr(terms, k)] if t.is_category else (["ce"] if terms.ce else [])
-        if wrong:
-            kind, use = ("category", "ce") if t.is_category else ("regression", "ccc, mse, mae or corr")
-            raise AffectlabError(f"training.losses.{t.name}: {', '.join(wrong)} cannot apply to {kind} target {t.name!r} (use {use})")
+        if t.name in cfg.training.losses:
+            cfg.training.losses[t.name].check_kind(t.name, t.is_category)
     monitor = cfg.training.monitor
     if monitor not in monitor_keys(task, targets):
         means = ", ".join(dict.fromkeys(["score", task.primary, *task.all_metric_names(targets)]))

@@ -34,8 +34,7 @@ import numpy as np
 
 from ..metrics import METRICS
 from ..metrics.base import batch_by_loop, expand
-from ..tasks import get_task
-from .scoring import as_targets, higher_is_better, score_subset, with_seen_subsets
+from .scoring import higher_is_better, score_subset, with_seen_subsets
 
 #: default number of bootstrap resamples
 N_RESAMPLES = 1000
@@ -234,12 +233,12 @@ def fast_scores(task, y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence,
     return with_seen_subsets(score_subset, task, y_true, y_pred, targets, codes, seen, all_rows=out)
 
 
-def metrics_for_keys(keys: Sequence[str], task=None, targets: Sequence = ()) -> set[str]:
+def metrics_for_keys(keys: Sequence[str]) -> set[str]:
     """The metric names that score keys such as ``score``, ``ccc_valence`` or ``mae`` need
-    (``score`` needs each target's score metric, which the task declares).
+    (``score`` stays ``score``: the scorer adds each target's score metric, which the task declares).
 
-    >>> sorted(metrics_for_keys(["score", "ccc_valence", "r_within"], "semeval", ["valence"]))
-    ['ccc', 'r_composite', 'r_within', 'score']
+    >>> sorted(metrics_for_keys(["score", "ccc_valence", "r_within"]))
+    ['ccc', 'r_within', 'score']
     """
     names = sorted(METRICS.names(), key=len, reverse=True)
     out = set()
@@ -247,8 +246,6 @@ def metrics_for_keys(keys: Sequence[str], task=None, targets: Sequence = ()) -> 
         base = key.split("/")[-1]
         if base == "score":
             out.add("score")
-            if task is not None:
-                out.update(get_task(task).score_metric(t) for t in as_targets(targets))
             continue
         out.update(next(([m] for m in names if base == m or base.startswith(m + "_")), []))
     return out
@@ -359,7 +356,7 @@ def paired_bootstrap(task, y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.nd
     pa = np.asarray(pred_a, dtype=float).reshape(len(y_true), -1)
     pb = np.asarray(pred_b, dtype=float).reshape(len(y_true), -1)
     sampler = Resampler(len(y_true), groups, seed)
-    only = metrics_for_keys(keys, task, targets) if keys else None
+    only = metrics_for_keys(keys) if keys else None
     sa = fast_scores(task, y_true, pa, targets, sampler.codes, only=only)
     sb = fast_scores(task, y_true, pb, targets, sampler.codes, only=only)
     keys = [k for k in (keys or sa) if k in sa and k in sb]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from ..metrics.classification import majority_class
 from ..metrics.regression import ccc as _ccc
 from ..metrics.regression import pearson as _pearson
 from .bootstrap import Interval, PairedResult, bootstrap_ci, bootstrap_diff
@@ -275,15 +276,6 @@ def check_class_collapse(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
                     f"{_label(target)}{_class_name(top, classes)} is predicted for {share:.0%} of the samples but is "
                     f"{gold_share:.0%} of the gold; {n_pred} of {n_classes} classes are ever predicted: the model "
                     "has collapsed onto one class (class imbalance, loss weighting or a learning rate to check)")]
-
-
-def majority_class(labels: np.ndarray) -> int:
-    """The most frequent class index (the smallest on ties).
-
-    >>> majority_class(np.array([2.0, 1.0, 2.0, 1.0, 0.0]))
-    1
-    """
-    return int(np.bincount(_indices(labels)).argmax())
 
 
 def check_below_majority(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, train_labels: np.ndarray | None = None,

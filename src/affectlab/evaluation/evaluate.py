@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..errors import AffectlabError
 from ..io import _jsonable, read_table
+from ..metrics.classification import majority_class
 from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
 from ..runs.summary import RunSummary
 from . import diagnostics as dg
@@ -424,7 +425,7 @@ def _train_constant(y: np.ndarray, specs: Sequence[TargetSpec]) -> np.ndarray:
     out = []
     for j, s in enumerate(specs):
         col = y[:, j][~np.isnan(y[:, j])]
-        out.append(np.bincount(col.astype(int)).argmax() if s.is_category and col.size else np.nanmean(y[:, j]))
+        out.append(majority_class(col) if s.is_category and col.size else np.nanmean(y[:, j]))
     return np.asarray(out, dtype=float)
 
 

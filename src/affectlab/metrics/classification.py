@@ -163,6 +163,15 @@ def weighted_f1(y_true, y_pred) -> float:
     return _sklearn(f1_score, y_true, y_pred, average="weighted", zero_division=0)
 
 
+def majority_class(labels) -> int:
+    """The most frequent class index (the smallest on ties).
+
+    >>> majority_class(np.array([2.0, 1.0, 2.0, 1.0, 0.0]))
+    1
+    """
+    return int(np.bincount(np.rint(np.asarray(labels, dtype=float).ravel()).astype(np.int64)).argmax())
+
+
 def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
     """Labels as float class indices into ``classes``: names looked up, whole numbers in range
     taken as indices, anything else (missing, unknown) NaN. Reads prediction files either way.

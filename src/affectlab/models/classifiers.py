@@ -47,6 +47,7 @@ from pydantic import Field, PositiveFloat
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
+from ..metrics.classification import majority_class
 from .base import Estimator, FitContext, FitResult, clip_to_ranges, labelled
 from .registry import MODELS
 from .baselines import NoParams
@@ -75,15 +76,6 @@ class SvmParams(ClassifierParams):
         Field(default_factory=lambda: list(SVM_GAMMAS))
 
 
-def most_frequent(labels: np.ndarray) -> int:
-    """The most frequent class index (ties: the lowest index).
-
-    >>> most_frequent(np.array([2.0, 1.0, 2.0, 1.0, 0.0]))
-    1
-    """
-    return int(np.argmax(np.bincount(labels.astype(int))))
-
-
 @MODELS.register("majority")
 class Majority(Estimator):
     """The most frequent training class (category targets) or the training mean (regression targets)."""
@@ -98,7 +90,7 @@ class Majority(Estimator):
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         y = labelled(train, len(self.targets))
-        self.value = np.array([most_frequent(col[~np.isnan(col)]) if t.is_category else float(np.nanmean(col))
+        self.value = np.array([majority_class(col[~np.isnan(col)]) if t.is_category else float(np.nanmean(col))
                                for t, col in zip(self.targets, y.T)], dtype=np.float64)
         return FitResult(n_params=len(self.value))
 

@@ -28,7 +28,7 @@ import torch
 from ..config import LossTerms, TrainingConfig
 from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
-from ..losses import TERMS, balanced_class_weights, weighted_loss
+from ..losses import balanced_class_weights, weighted_loss
 from ..models.heads import OutputLayout
 
 
@@ -53,14 +53,6 @@ class TargetPlan:
                                torch.from_numpy(~np.isnan(y)))[0])
 
 
-def check_terms(name: str, terms: LossTerms, category: bool) -> None:
-    """Refuse loss terms of the other target kind (CE on a number, CCC on a class), in one line."""
-    wrong = [t for t in TERMS if getattr(terms, t)] if category else (["ce"] if terms.ce else [])
-    if wrong:
-        kind, use = ("category", "ce") if category else ("regression", "ccc, mse, mae or corr")
-        raise AffectlabError(f"training.losses.{name}: {', '.join(wrong)} cannot apply to {kind} target {name!r} (use {use})")
-
-
 def plan_targets(targets: Sequence[TargetSpec], y: np.ndarray, cfg: TrainingConfig,
                  regression_default: LossTerms | None = None, model: str = "model") -> TargetPlan:
     """The plan for ``targets`` given the training fold's target matrix ``y`` (class indices, NaN missing).
@@ -81,7 +73,7 @@ def plan_targets(targets: Sequence[TargetSpec], y: np.ndarray, cfg: TrainingConf
             term = cfg.loss_for(t.name, t.kind)
         else:
             term = regression_default
-        check_terms(t.name, term, t.is_category)
+        term.check_kind(t.name, t.is_category)
         terms.append(term)
         col = y[:, j][~np.isnan(y[:, j])]
         if not t.is_category:
