@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .corpus.base import Corpus, TargetSpec
+from .corpus.base import Corpus
 from .corpus.splits import cross_validation_folds, inner_validation
 from .errors import AffectlabError
 from .models.base import Estimator, FitContext, FitResult
@@ -88,6 +88,15 @@ def plan_folds(corpus: Corpus, kind: str, k: int, seed: int) -> list[Fold]:
     return [Fold(i, mask, sorted(set(groups[mask]))) for i, mask in enumerate(cross_validation_folds(corpus, kind, k, seed))]
 
 
+def abbreviate(names: list[str], n: int = 3) -> str:
+    """The first ``n`` names, then ``...`` when there are more.
+
+    >>> abbreviate(["s1", "s2", "s3", "s4"]), abbreviate(["s1"])
+    ('s1, s2, s3...', 's1')
+    """
+    return ", ".join(names[:n]) + ("..." if len(names) > n else "")
+
+
 def check_classes_in_training_folds(corpus: Corpus, folds: list[Fold]) -> None:
     """Refuse a protocol whose training part lacks a class that its test fold holds.
 
@@ -102,17 +111,17 @@ def check_classes_in_training_folds(corpus: Corpus, folds: list[Fold]) -> None:
             test_classes = set(y[fold.test, j][~np.isnan(y[fold.test, j])].astype(int))
             missing = sorted(test_classes - train_classes)
             if missing:
-                held = ", ".join(fold.test_groups[:3]) + ("..." if len(fold.test_groups) > 3 else "")
                 raise AffectlabError(
-                    f"{corpus.name or 'data'}: fold {fold.index + 1} (held out: {held}): class {t.classes[missing[0]]!r} "
+                    f"{corpus.name or 'data'}: fold {fold.index + 1} (held out: {abbreviate(fold.test_groups)}): class {t.classes[missing[0]]!r} "
                     f"of target {t.name!r} never occurs in its training part; use fewer folds, group_kfold, or merge rare classes")
 
 
 def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Estimator],
-              baselines: dict[str, Callable[[], Estimator]], make_context: Callable[[int, str | None], FitContext],
+              baselines: dict[str, Callable[[], Estimator]], make_context: Callable[[str | None], FitContext],
               scorer: Callable[[Corpus, np.ndarray], dict[str, float]], inner_fraction: float, seed: int,
               by_group: bool = True, on_fold: Callable[[FoldOutcome], None] | None = None) -> CrossValidationResult:
-    """Train and predict every fold (see the module docstring); ``make_context(fold, work_dir_suffix)``."""
+    """Train and predict every fold (see the module docstring); ``make_context(work_dir_suffix)``
+    gives the fit context (``None``: no work folder, for the baselines)."""
     n, k = len(corpus), len(corpus.targets)
     oof = np.full((n, k), np.nan)
     fold_of = np.full(n, -1, dtype=int)
@@ -128,7 +137,7 @@ def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Es
             fit_train, fit_val = train.subset(~inner), train.subset(inner)
         else:
             fit_train, fit_val = train, None
-        result: FitResult = estimator.fit(fit_train, fit_val, make_context(fold.index, f"fold{fold.index + 1}"))
+        result: FitResult = estimator.fit(fit_train, fit_val, make_context(f"fold{fold.index + 1}"))
         n_params = result.n_params or n_params
         pred = estimator.predict(test)
         oof[fold.test] = pred
@@ -138,7 +147,7 @@ def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Es
                               history=[{"fold": fold.index + 1, **row} for row in result.history])
         for name, make in baselines.items():
             b = make()
-            b.fit(train, None, make_context(fold.index, None))
+            b.fit(train, None, make_context(None))
             bp = b.predict(test)
             baseline_oof[name][fold.test] = bp
             outcome.baselines[name] = scorer(test, bp)
@@ -167,8 +176,8 @@ def seed_variation(kind: str, neural: bool) -> str:
     return ", ".join(varied) if varied else "nothing: the folds and the closed-form fits are deterministic"
 
 
-def describe_protocol(kind: str, k: int, n_folds: int, split_seed: int, seed: int, targets: tuple[TargetSpec, ...],
-                      neural: bool, inner_fraction: float) -> dict[str, Any]:
+def describe_protocol(kind: str, k: int, n_folds: int, split_seed: int, seed: int, neural: bool,
+                      inner_fraction: float) -> dict[str, Any]:
     """What the protocol was and what a different seed would vary (printed and stored in the summary)."""
     return {"kind": kind, "k": k if kind != "leave_one_group_out" else n_folds, "n_folds": n_folds,
             "seed": split_seed, "model_seed": seed, "inner_fraction": inner_fraction if neural else None,

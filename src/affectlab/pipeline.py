@@ -196,7 +196,7 @@ def prediction_frame(corpus: Corpus, pred: np.ndarray, split: str, train_groups:
     return frame
 
 
-def baseline_names(cfg: RunConfig, task: Task, targets: tuple[TargetSpec, ...], notes: Notes) -> list[str]:
+def baseline_names(cfg: RunConfig, task: Task, targets: tuple[TargetSpec, ...]) -> list[str]:
     """The config's baselines, or the task's defaults that can predict every target's kind."""
     names = cfg.baselines if cfg.baselines is not None else list(task.baselines)
     out = []
@@ -229,6 +229,7 @@ class Prepared:
     baselines: dict[str, Estimator]
     monitor: str
     feature_stats: dict[str, Any]
+    folds: list | None = None  # cross-validation: the outer folds (cross_validation.Fold), planned once
 
 
 def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
@@ -310,17 +311,19 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     if single and task.single_sample_note:
         notes.add(f"{single} {task.single_sample_note}")
     # the protocol is checked before encoding so that a split that cannot work fails fast
+    folds = None
     if cfg.split.is_cross_validation:
         from .cross_validation import check_classes_in_training_folds, plan_folds
 
-        check_classes_in_training_folds(corpus, plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed))
+        folds = plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed)
+        check_classes_in_training_folds(corpus, folds)
     else:
         split_corpus(corpus, cfg)
 
     estimator = estimator_for(cfg, targets)
     have = available_features(corpus, cfg)
     baselines = {}
-    for name in baseline_names(cfg, task, targets, notes):
+    for name in baseline_names(cfg, task, targets):
         b = estimator_for(cfg, targets, name, {})
         lacking = [f for f in b.needs_features if f not in have] + (["raw text"] if b.needs_raw_text and not corpus.has_text else [])
         if lacking and cfg.baselines is None:
@@ -330,7 +333,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     for b in baselines.values():
         needed |= set(b.needs_features)
     corpus, stats = attach_features(corpus, cfg, needed)
-    return Prepared(cfg, task, corpus, estimator, baselines, task.monitor(cfg.training.monitor), stats)
+    return Prepared(cfg, task, corpus, estimator, baselines, task.monitor(cfg.training.monitor), stats, folds)
 
 
 def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path, *, resume: bool = False,
@@ -355,6 +358,14 @@ def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path
     if cfg.split.is_cross_validation:
         return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch, resume)
     return _train_holdout(prep, data, recorder, notes, timings, t0, resume, on_epoch)
+
+
+def _summary_facts(prep: Prepared, data, notes: Notes) -> dict[str, Any]:
+    """The summary entries every protocol writes alike: what was trained on what, and how."""
+    cfg = prep.cfg
+    return {"task": cfg.task, "model": cfg.model.name, "targets": [t.describe() for t in prep.corpus.targets],
+            "peak_memory_mb": peak_memory_mb(), "nonfinite": prep.corpus.meta.get("nonfinite", {}),
+            "features": prep.feature_stats, "data": DataInfo.of(data), "warnings": notes.lines, "argv": sys.argv[1:]}
 
 
 def _checkpoint(run: RunDir, prep: Prepared, final: Estimator) -> None:
@@ -428,19 +439,15 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     timings["total"] = time.perf_counter() - t0
     epochs_run = len(result.history)
     summary = {
-        "task": cfg.task, "model": cfg.model.name, "targets": [t.describe() for t in targets],
+        **_summary_facts(prep, data, notes),
         "metrics": metrics, "baselines": baseline_metrics, "baseline_fit_seconds": baseline_seconds,
         "best_epoch": result.best_epoch, "epochs_run": epochs_run, "n_params": result.n_params,
         "timings": {**timings, "per_epoch": (timings["fit"] / epochs_run) if epochs_run else None},
-        "peak_memory_mb": peak_memory_mb(),
         "selection": {"split": "val" if val is not None else None, "monitor": prep.monitor,
                       "test_used_for_selection": False, "test_evaluated_once": test is not None},
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "nonfinite": corpus_f.meta.get("nonfinite", {}),
-        "features": prep.feature_stats,
-        "data": DataInfo.of(data),
-        "refit_full": refit, "warnings": notes.lines, "argv": sys.argv[1:],
+        "refit_full": refit,
     }
     return recorder.finish(summary)
 
@@ -448,16 +455,15 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
 def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float,
                             on_epoch, resume: bool = False) -> Path:
     """The cross-validation protocol (see :mod:`affectlab.cross_validation`)."""
-    from .cross_validation import describe_protocol, plan_folds, run_folds
+    from .cross_validation import abbreviate, describe_protocol, run_folds
     from .evaluation.bootstrap import bootstrap_scores
 
-    cfg, corpus, targets, task = prep.cfg, prep.corpus, prep.corpus.targets, prep.task
+    cfg, corpus, targets, task, folds = prep.cfg, prep.corpus, prep.corpus.targets, prep.task, prep.folds
     s = cfg.split
-    folds = plan_folds(corpus, s.kind, s.k, s.seed)
     no_groups = set()  # every fold's test groups are unseen by its model: no seen/unseen split
     scorer = make_scorer(task, targets, no_groups)
 
-    def context(fold: int, suffix: str | None) -> FitContext:
+    def context(suffix: str | None) -> FitContext:
         work = None if suffix is None else recorder.work_dir / "lightning" / suffix
         return _context(prep, scorer, work, resume=resume, on_epoch=on_epoch)
 
@@ -465,9 +471,8 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     cv = run_folds(corpus, folds, lambda: estimator_for(cfg, targets),
                    {name: (lambda name=name: estimator_for(cfg, targets, name, {})) for name in prep.baselines},
                    context, scorer, s.inner_fraction, cfg.seed + s.seed, by_group=s.kind != "kfold",
-                   on_fold=lambda f: notes.add(f"fold {f.index}/{len(folds)} (held out {', '.join(f.test_groups[:3])}"
-                                               f"{'...' if len(f.test_groups) > 3 else ''}): {prep.monitor} "
-                                               f"{f.metrics.get(prep.monitor, float('nan')):.3f}"))
+                   on_fold=lambda f: notes.add(f"fold {f.index}/{len(folds)} (held out {abbreviate(f.test_groups)}): "
+                                               f"{prep.monitor} {f.metrics.get(prep.monitor, float('nan')):.3f}"))
     timings["folds"] = time.perf_counter() - t
 
     # the final model for predict: all data; networks for the median of the folds' selected epochs
@@ -499,20 +504,18 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     _checkpoint(run, prep, final)
     run.write_config(cfg)
     timings["total"] = time.perf_counter() - t0
-    protocol = describe_protocol(s.kind, s.k, len(folds), s.seed, cfg.seed, targets, final.is_neural, s.inner_fraction)
+    protocol = describe_protocol(s.kind, s.k, len(folds), s.seed, cfg.seed, final.is_neural, s.inner_fraction)
     summary = {
-        "task": cfg.task, "model": cfg.model.name, "targets": [t.describe() for t in targets],
+        **_summary_facts(prep, data, notes),
         "metrics": {"oof": pooled}, "baselines": baseline_pooled, "baseline_fit_seconds": {},
         "best_epoch": epochs or 0, "epochs_run": epochs or 0, "n_params": cv.n_params,
         "timings": {**timings, "per_fold": timings["folds"] / len(folds), "per_epoch": None},
-        "peak_memory_mb": peak_memory_mb(),
         "selection": {"split": "inner validation of each training fold" if final.is_neural else None,
                       "monitor": prep.monitor, "test_used_for_selection": False, "test_evaluated_once": True},
         "splits": {"oof": len(corpus)}, "n_groups": {"oof": int(corpus.frame["group"].nunique())},
         "protocol": protocol, "folds": [f.describe() for f in cv.folds],
         "pooled": pooled, "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}}, "unit": task.unit,
-        "nonfinite": corpus.meta.get("nonfinite", {}), "features": prep.feature_stats, "data": DataInfo.of(data),
-        "refit_full": True, "warnings": notes.lines, "argv": sys.argv[1:],
+        "refit_full": True,
     }
     return recorder.finish(summary)
 

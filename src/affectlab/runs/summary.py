@@ -128,8 +128,8 @@ class DataInfo(_Open):
 
 class Protocol(_Open):
     """A cross-validation protocol: ``kind`` (group_kfold, leave_one_group_out, kfold), ``k``,
-    ``n_folds`` actually run, ``seed``, and ``varied`` (what differs between folds: ``groups`` or
-    ``samples``)."""
+    ``n_folds`` actually run, ``seed`` (of the split), and ``varied`` (what another ``--seed``
+    changes, e.g. ``fold assignment``); written by :func:`affectlab.cross_validation.describe_protocol`."""
 
     kind: str
     k: Optional[int] = None
