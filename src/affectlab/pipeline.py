@@ -296,8 +296,9 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
         check_losses_and_monitor(cfg, task, declared)
     for name in [cfg.model.name, *(cfg.baselines or [])]:
         MODELS.get(name)  # an unknown model or a module:Class that does not import fails before the data is read
-    if declared:  # the model's target kinds (and its constructor's own checks) on the declared targets
+    if declared:  # the model's and the named baselines' target kinds (and constructor checks) on the declared targets
         estimator_for(cfg, declared)
+        baseline_names(cfg, task, declared)
     corpus = read_corpus(data, cfg.data, require_labels=True).with_inferred_classes()
     targets = corpus.targets
     if not targets:

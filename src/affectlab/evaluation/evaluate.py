@@ -238,14 +238,14 @@ def _groups_for(task: str, frame: pd.DataFrame, ids: pd.DataFrame) -> np.ndarray
     return None
 
 
-def _target_specs(targets: Sequence[str], gold: pd.DataFrame, pred: pd.DataFrame) -> list[TargetSpec]:
+def _target_specs(targets: Sequence[str], merged: pd.DataFrame) -> list[TargetSpec]:
     """Regression for numeric gold columns; a category (classes: the labels seen) otherwise."""
     specs = []
     for t in targets:
-        values = _strip(gold[t])
+        values = _strip(merged[t])
         labelled = values[~values.isin(_MISSING)]
         if len(labelled) and pd.to_numeric(labelled, errors="coerce").isna().any():
-            labels = set(labelled) | set(_strip(pred[f"pred_{t}"])[lambda s: ~s.isin(_MISSING)])
+            labels = set(labelled) | set(_strip(merged[f"pred_{t}"])[lambda s: ~s.isin(_MISSING)])
             specs.append(TargetSpec(t, kind="category", classes=tuple(sorted(labels))))
         else:
             specs.append(TargetSpec(t))
@@ -371,7 +371,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     del gold_keys
     merged = merged[merged["_merge"] == "both"].reset_index(drop=True)
     src = str(pred_path)
-    specs = _target_specs(targets, merged, merged)
+    specs = _target_specs(targets, merged)
     if detected and task == "regression" and all(s.is_category for s in specs):
         task = "classification"  # the gold labels are class names
     p = np.stack([target_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
