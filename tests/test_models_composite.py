@@ -62,17 +62,28 @@ def fitted(train: Corpus, **params):
     return model
 
 
-def reference(train: Corpus, test: Corpus, params: dict, folds: int = 3, fold_mean: bool = True) -> np.ndarray:
+def reference(train: Corpus, test: Corpus, params: dict, folds: int = 3, fold_mean: bool = True,
+              landmarks: np.ndarray | None = None) -> np.ndarray:
     """Dense, literal implementation of the documented model (``fold_mean=False``: the
-    leave-one-user-out variant, which centres every refit on the overall training mean)."""
+    leave-one-user-out variant, which centres every refit on the overall training mean). With
+    ``landmarks`` (training row indices) every kernel is replaced by its Nyström approximation
+    ``K(a, Z) (K(Z, Z) + eps I)^-1 K(Z, b)`` (eps: the model's relative jitter)."""
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
     xtr, xte = unit(train.features["text"]), unit(test.features["text"])
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.frame["text"])
     ttr, tte = vec.transform(train.frame["text"]), vec.transform(test.frame["text"])
     gtr, gte = train.frame["group"].to_numpy(), test.frame["group"].to_numpy()
 
-    def kernel(a, b, ta, tb, spec):
+    def exact(a, b, ta, tb, spec):
         return np.exp(spec["gamma"] * (a @ b.T - 1)) + spec["tfidf_weight"] * (ta @ tb.T).toarray()
+
+    def kernel(a, b, ta, tb, spec):
+        if landmarks is None:
+            return exact(a, b, ta, tb, spec)
+        z, tz = xtr[landmarks], ttr[landmarks]
+        W = exact(z, z, tz, tz, spec)
+        W = W + 1e-7 * np.diag(W).mean() * np.eye(len(W))
+        return exact(a, z, ta, tz, spec) @ np.linalg.solve(W, exact(z, b, tz, tb, spec))
 
     def centring(groups):  # block-diagonal I - 1/n_g: subtracts each group's mean
         order = pd.unique(groups)
@@ -221,4 +232,81 @@ def test_missing_features_and_oversized_training_are_refused():
     with pytest.raises(AffectlabError, match="feature 'text'"):
         fitted(bare)
     with pytest.raises(AffectlabError, match="max_train"):
-        fitted(c, max_train=10)
+        fitted(c, variant="exact", max_train=10)
+
+
+# --- variant nystroem ------------------------------------------------------------------------
+
+def test_nystroem_with_every_text_a_landmark_is_the_exact_model():
+    """The primal solver forced with m = n reproduces the exact (dual) model, calibration included."""
+    train = corpus(n_users=9, per_user=7)
+    test = stack(corpus(n_users=9, per_user=3, seed=8), corpus(n_users=2, seed=9, prefix="new"))
+    for calibrate in (False, True):
+        exact = fitted(train, **PARAMS, variant="exact", calibrate=calibrate)
+        ny = MODELS.get("user_level_kernel")(TARGETS, **PARAMS, landmarks=len(train), calibrate=calibrate)
+        ny._fit_nystroem(train, seed=0)  # the primal path, which fit() skips when n <= landmarks
+        assert np.allclose(ny.predict(test), exact.predict(test), atol=1e-6)
+        assert np.allclose(ny.scale_within, exact.scale_within, rtol=1e-6)
+        assert np.allclose(ny.scale_level, exact.scale_level, rtol=1e-6)
+    # and fit() itself with n <= landmarks is the exact model
+    assert np.allclose(fitted(train, **PARAMS).predict(test), reference(train, test, PARAMS), atol=1e-7)
+
+
+def test_nystroem_with_fewer_landmarks_matches_dense_reference_of_the_approximated_kernel():
+    from affectlab.models.nystroem import select_landmarks
+
+    train = corpus(n_users=10, per_user=8)
+    test = stack(corpus(seed=1), corpus(n_users=3, seed=2, prefix="new"))
+    model = MODELS.get("user_level_kernel")(TARGETS, **PARAMS, landmarks=25)
+    model.fit(train, None, FitContext(training=None, seed=7))
+    assert len(model.train_x) == 25  # state grows with m, not n
+    idx = select_landmarks(len(train), 25, 7)
+    assert np.allclose(model.predict(test), reference(train, test, PARAMS, landmarks=idx), atol=1e-6)
+
+
+def test_landmark_ridge_matches_sklearn_on_explicit_features():
+    """LandmarkStats.ridge: the whitened primal solve equals scikit-learn Ridge on Phi = K L^-T."""
+    from sklearn.linear_model import Ridge
+
+    from affectlab.models.nystroem import KernelSpec, accumulate, unit_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 5))
+    y = rng.normal(size=(60, 1))
+    codes = np.repeat(np.arange(12), 5)
+    z = unit_rows(x[:15])
+    st = accumulate(x, None, np.arange(60), y, codes, 12, np.zeros(60, dtype=int), 1, z, None, KernelSpec(2.0, 0.0),
+                    centred=True, plain=True, per_fold_centred=False, chunk=7)
+    K = np.exp(2.0 * (unit_rows(x).numpy() @ z.numpy().T - 1))
+    Phi = K @ np.linalg.inv(st.L.numpy()).T
+    beta = st.ridge(st.B[0], st.cy[0][:, 0], 0.5).numpy()
+    ref = Ridge(alpha=0.5, fit_intercept=False).fit(Phi, y[:, 0])
+    assert np.allclose(K @ beta, Phi @ ref.coef_, atol=1e-8)
+    # the user-centred sums equal those of explicitly centred rows
+    Kc = K - pd.DataFrame(K).groupby(codes).transform("mean").to_numpy()
+    assert np.allclose(st.Bc[0].numpy(), Kc.T @ Kc, atol=1e-9)
+    assert np.allclose(st.ccy[0][:, 0].numpy(), Kc.T @ y[:, 0], atol=1e-9)
+    assert np.allclose(st.S.numpy(), pd.DataFrame(K).groupby(codes).sum().to_numpy(), atol=1e-5)
+
+
+def test_nystroem_state_round_trip():
+    train, test = corpus(n_users=10, per_user=8), stack(corpus(seed=4), corpus(n_users=2, seed=5, prefix="new"))
+    model = fitted(train, **PARAMS, landmarks=30)
+    buf = io.BytesIO()
+    torch.save(model.state(), buf)
+    buf.seek(0)
+    again = MODELS.get("user_level_kernel")(TARGETS, **PARAMS, landmarks=30)
+    again.load_state(torch.load(buf, weights_only=True))
+    assert np.array_equal(model.predict(test), again.predict(test))
+
+
+def test_size_check_names_the_variant_that_fits():
+    exact = MODELS.get("user_level_kernel")(TARGETS, variant="exact", max_train=100)
+    exact.check_size(100)
+    with pytest.raises(AffectlabError, match="exceed max_train=100 of variant exact.*use variant: nystroem"):
+        exact.check_size(101)
+    MODELS.get("user_level_kernel")(TARGETS).check_size(10 ** 7)  # nystroem: no size limit
+    loo = MODELS.get("user_level_kernel")(TARGETS, folds=0, landmarks=50)
+    loo.check_size(50)
+    with pytest.raises(AffectlabError, match="folds: 0"):
+        loo.check_size(51)

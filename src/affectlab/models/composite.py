@@ -26,8 +26,19 @@ used for targets not listed (so the model also runs on non-SemEval targets)::
     level:  {valence: {gamma: 3, alpha: 2, tfidf_weight: 0.3, shrink: 8}, arousal: {gamma: 3, alpha: 0.5, shrink: 15}}
     tfidf:  {word: [1, 2], min_df: 2, max_features: 20000}
     folds: 3            # k group folds for the residuals behind the seen-user offsets; 0: exact leave-one-user-out
-    max_train: 6000     # refuse larger training sets (kernel matrices grow as n^2)
+    variant: nystroem   # or exact: dual kernel ridge, memory n^2 (see below)
+    landmarks: 3000     # nystroem: landmark texts m (all training texts when n <= m)
+    max_train: 6000     # exact: refuse larger training sets (kernel matrices grow as n^2)
     calibrate: false    # rescale level and deviation to the labels' spread (out-of-fold), see below
+
+Variants: ``exact`` solves kernel ridge in the dual over all n training texts (n x n matrices,
+refused beyond ``max_train``, before any encoding). ``nystroem`` (default) uses ``landmarks`` texts
+drawn with the run's seed as Nyström landmarks: each kernel becomes ``k(x, Z) K_ZZ^-1 k(Z, x')``
+and ridge is solved in the primal from sums over row chunks (:mod:`.nystroem`), so memory is
+O(m^2 + users * m) and time O(n * m^2), linear in n. With n <= landmarks every training text is a
+landmark, the Nyström kernel *is* the exact kernel, and the model is the exact model (solved in the
+dual, which is cheaper then): on SemEval (2,764 training texts) the two variants are the same
+model. ``folds: 0`` (exact leave-one-user-out residuals) needs the dual, i.e. n <= landmarks.
 
 Calibration: kernel ridge shrinks, so raw predictions have about half the labels' spread: fine for
 correlations, poor for CCC. With ``calibrate`` (default) each part is rescaled by a positive factor
@@ -39,7 +50,7 @@ recalibration would give. Off by default: on the SemEval dev protocol (split see
 CCC by 0.04-0.07 but clipped 20-25% of predictions at the range ends and so lowered the task score
 by 0.02 (0.585 → 0.566), the task's ranking metric. Use it when CCC or MAE is what counts.
 
-The fitted state holds the training embeddings (float32), dual coefficients, the TF-IDF parts as
+The fitted state holds the training (or landmark) embeddings (float32), dual (or landmark) coefficients, the TF-IDF parts as
 primal weight vectors over the stored vocabulary, and per-user offsets: arrays and primitives only.
 """
 
@@ -50,6 +61,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+from typing import Literal
+
 from pydantic import Field, NonNegativeInt, field_validator, model_validator
 
 from ..corpus.base import Corpus
@@ -57,6 +70,7 @@ from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 from .baselines import lookup
 from .registry import MODELS
+from .nystroem import KernelSpec, accumulate, select_landmarks, unit_rows
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
 
 #: defaults chosen with the dev protocol (docs/semeval-modelling.md)
@@ -112,6 +126,8 @@ class UserLevelKernelParams(Params):
     level: Optional[dict[str, LevelSettings]] = None
     tfidf: Optional[TfidfSettings] = None
     folds: int = Field(3, ge=0)
+    variant: Literal["exact", "nystroem"] = "nystroem"
+    landmarks: int = Field(3000, ge=1)
     max_train: int = Field(6000, ge=1)
     calibrate: bool = False
 
@@ -192,6 +208,8 @@ class UserLevelKernel(Estimator):
         self.tfidf_params = tf
         self.folds = int(params.get("folds", 3))
         self.max_train = int(params.get("max_train", 6000))
+        self.variant = str(params.get("variant", "nystroem"))
+        self.landmarks = int(params.get("landmarks", 3000))
         self.calibrate = bool(params.get("calibrate", False))
         if self.folds < 0 or self.folds == 1:
             raise AffectlabError("model user_level_kernel: folds must be 0 (leave one user out) or at least 2")
@@ -239,11 +257,21 @@ class UserLevelKernel(Estimator):
             K = K + spec["tfidf_weight"] * lin_tf
         return K
 
-    def _inputs(self, corpus: Corpus):
-        self.check_inputs(corpus)
-        x = _normalise(corpus.features["text"])
-        tf = self.tfidf.transform(texts_of(corpus.frame)) if self.uses_tfidf else None
-        return x, tf
+    # --- size -------------------------------------------------------------------------------
+    def uses_dual(self, n_train: int) -> bool:
+        """Whether a fit on ``n_train`` texts solves in the dual (exact variant, or every text a landmark)."""
+        return self.variant == "exact" or n_train <= self.landmarks
+
+    def check_size(self, n_train: int) -> None:
+        """Refuse, before any encoding, a training set too large for the variant (one line naming one that fits)."""
+        if self.variant == "exact" and n_train > self.max_train:
+            raise AffectlabError(f"model user_level_kernel: {n_train} training samples exceed max_train={self.max_train} "
+                                 "of variant exact (kernel matrices grow as n^2); use variant: nystroem "
+                                 "(memory and time linear in n), or raise max_train if memory allows")
+        if not self.uses_dual(n_train) and self.folds == 0:
+            raise AffectlabError(f"model user_level_kernel: folds: 0 (leave-one-user-out residuals) needs the dual "
+                                 f"solve, but {n_train} training samples exceed landmarks={self.landmarks}; "
+                                 "use folds >= 2, or variant: exact for small data")
 
     # --- fit --------------------------------------------------------------------------------
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
@@ -253,9 +281,9 @@ class UserLevelKernel(Estimator):
         n = len(train)
         if n < 2:
             raise AffectlabError("model user_level_kernel: needs at least 2 training samples")
-        if n > self.max_train:
-            raise AffectlabError(f"model user_level_kernel: {n} training samples exceed max_train={self.max_train} "
-                                 "(kernel matrices grow as n^2; raise max_train if memory allows)")
+        self.check_size(n)
+        if not self.uses_dual(n):
+            return self._fit_nystroem(train, 42 if ctx is None else int(ctx.seed))
         y_all = train.target_matrix()
         if y_all.shape[1] != len(self.targets) or np.isnan(y_all).all(axis=0).any():
             raise AffectlabError("model user_level_kernel: training data has no labels for at least one target")
@@ -335,6 +363,120 @@ class UserLevelKernel(Estimator):
         return FitResult(n_params=n_params, extra={"n_train": n, "n_users": n_groups, "tfidf_terms":
                                                    0 if self.tfidf is None else self.tfidf.n_features})
 
+    # --- fit: nystroem (n > landmarks) ---------------------------------------------------------
+    def _fit_nystroem(self, train: Corpus, seed: int, map_chunks=None) -> FitResult:
+        """The same model with the kernels replaced by their Nyström approximations on
+        ``landmarks`` training texts, solved in the primal from chunk sums (:mod:`.nystroem`)."""
+        import torch
+        from sklearn.model_selection import GroupKFold
+
+        n = len(train)
+        y_all = train.target_matrix()
+        if y_all.shape[1] != len(self.targets) or np.isnan(y_all).all(axis=0).any():
+            raise AffectlabError("model user_level_kernel: training data has no labels for at least one target")
+        groups = train.frame["group"].astype(str).to_numpy()
+        self.users = sorted(set(groups))
+        codes = np.searchsorted(np.array(self.users, dtype=object), groups)
+        n_users = len(self.users)
+        x = train.features["text"]
+        k = min(self.folds, n_users)
+        fold_of_row = np.zeros(n, dtype=np.int64)
+        n_folds = 1
+        if k >= 2:  # the exact variant's folds, exactly
+            for f, (_, held) in enumerate(GroupKFold(k).split(np.zeros((n, 1)), groups=groups)):
+                fold_of_row[held] = f
+            n_folds = k
+        fold_of_user = np.zeros(n_users, dtype=np.int64)
+        fold_of_user[codes] = fold_of_row
+        if self.uses_tfidf:
+            self.tfidf = Tfidf(**self.tfidf_params)
+            tf = self.tfidf.fit_transform(texts_of(train.frame))
+        else:
+            self.tfidf, tf = None, None
+        land = select_landmarks(n, self.landmarks, seed)
+        self.train_x = unit_rows(x[land]).numpy().astype(np.float32)
+        xz = torch.from_numpy(self.train_x.astype(np.float64))
+        tfz = None if tf is None else tf[land]
+
+        # one pass over the data per distinct (kernel, labelled rows): parts sharing both share it
+        labelled = ~np.isnan(y_all)
+        uses: dict[tuple, dict[str, Any]] = {}
+        for j, target in enumerate(self.targets):
+            for part in ("within", "level"):
+                spec = getattr(self, part)[target.name]
+                key = (KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), labelled[:, j].tobytes())
+                uses.setdefault(key, {"rows": np.flatnonzero(labelled[:, j]), "parts": set()})["parts"].add(part)
+        stats = {}
+        for key, use in uses.items():
+            rows = use["rows"]
+            stats[key] = accumulate(x, tf, rows, y_all[rows], codes[rows], n_users, fold_of_row[rows], n_folds, xz, tfz,
+                                    key[0], centred="within" in use["parts"], plain="level" in use["parts"],
+                                    per_fold_centred=self.calibrate and n_folds > 1, map_chunks=map_chunks)
+
+        self.dual, self.primal_tfidf = {}, {}
+        self.level_mean = np.zeros(len(self.targets))
+        self.offsets = np.zeros((n_users, len(self.targets)))
+        self.scale_within = np.ones(len(self.targets))
+        self.scale_level = np.ones(len(self.targets))
+        total = lambda parts: sum(parts[1:], parts[0].clone())  # noqa: E731
+        for j, target in enumerate(self.targets):
+            name = target.name
+            ok = labelled[:, j]
+            y_u = np.bincount(codes[ok], weights=y_all[ok, j], minlength=n_users)
+            y2_u = np.bincount(codes[ok], weights=y_all[ok, j] ** 2, minlength=n_users)
+            n_u = np.bincount(codes[ok], minlength=n_users).astype(float)
+
+            spec = self.within[name]
+            st = stats[(KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), ok.tobytes())]
+            Bc, ccy = total(st.Bc), total(st.ccy)[:, j]
+            self._store_landmark(f"within:{name}", st.ridge(Bc, ccy, spec["alpha"]), tfz)
+            if self.calibrate and n_folds > 1:
+                num, held_n, held_y2 = 0.0, 0, 0.0
+                for f in range(n_folds):
+                    if st.n[f] == 0 or st.n[f] == sum(st.n):
+                        continue
+                    beta = st.ridge(Bc - st.Bc[f], ccy - st.ccy[f][:, j], spec["alpha"])
+                    num += float(beta @ st.Bc[f] @ beta)
+                    held_n += st.n[f]
+                    in_f = (fold_of_user == f) & (n_u > 0)
+                    held_y2 += float((y2_u[in_f] - y_u[in_f] ** 2 / n_u[in_f]).sum())
+                if held_n >= 3 and num > 0 and np.sqrt(num / held_n) >= 1e-12:
+                    self.scale_within[j] = float(np.clip(np.sqrt(held_y2 / num), 0.2, 5.0))
+
+            spec = self.level[name]
+            st = stats[(KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), ok.tobytes())]
+            B, cy, s = total(st.B), total(st.cy)[:, j], total(st.s)
+            N, ysum = sum(st.n), float(total(st.ysum)[j])
+            mu = ysum / N
+            self.level_mean[j] = mu
+            self._store_landmark(f"level:{name}", st.ridge(B, cy - mu * s, spec["alpha"]), tfz)
+            resid_u = np.zeros(n_users)
+            done = np.zeros(n_users, dtype=bool)
+            for f in range(n_folds if n_folds > 1 else 0):
+                n_fit = N - st.n[f]
+                if st.n[f] == 0 or n_fit == 0:
+                    continue
+                mu_f = (ysum - float(st.ysum[f][j])) / n_fit
+                beta = st.ridge(B - st.B[f], (cy - st.cy[f][:, j]) - mu_f * (s - st.s[f]), spec["alpha"])
+                in_f = np.flatnonzero((fold_of_user == f) & (n_u > 0))
+                fitted_sum = (st.S[torch.from_numpy(in_f)].to(torch.float64) @ beta).numpy()
+                resid_u[in_f] = y_u[in_f] - fitted_sum - n_u[in_f] * mu_f
+                done[in_f] = True
+            count = np.where(done, n_u, 0.0)
+            self.offsets[:, j] = resid_u / (count + spec["shrink"] + 1e-12)
+            if self.calibrate and done.any():
+                means = y_u[done] / n_u[done]
+                self.scale_level[j] = _spread_ratio(means, means - resid_u[done] / n_u[done])
+        n_params = int(sum(v.size for v in self.dual.values()) + sum(v.size for v in self.primal_tfidf.values())
+                       + self.offsets.size)
+        return FitResult(n_params=n_params, extra={"n_train": n, "n_users": n_users, "landmarks": len(land),
+                                                   "tfidf_terms": 0 if self.tfidf is None else self.tfidf.n_features})
+
+    def _store_landmark(self, key: str, beta, tfz) -> None:
+        self.dual[key] = beta.numpy().astype(np.float64)
+        if tfz is not None:
+            self.primal_tfidf[key] = np.asarray(tfz.T @ self.dual[key]).ravel()
+
     @staticmethod
     def _positions(rows: np.ndarray, n: int, fold: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """A fold's fit and held-out rows as positions among the labelled ``rows``."""
@@ -377,7 +519,9 @@ class UserLevelKernel(Estimator):
 
     # --- predict ----------------------------------------------------------------------------
     def _apply(self, key: str, spec: dict[str, float], cos: np.ndarray, tf) -> np.ndarray:
-        out = self._exp_kernel(cos, spec["gamma"]) @ self.dual[key]
+        import torch
+
+        out = (torch.from_numpy(self._exp_kernel(cos, spec["gamma"])) @ torch.from_numpy(self.dual[key])).numpy()
         if spec["tfidf_weight"] > 0:
             out = out + spec["tfidf_weight"] * np.asarray(tf @ self.primal_tfidf[key]).ravel()
         return out
@@ -387,25 +531,32 @@ class UserLevelKernel(Estimator):
             raise AffectlabError("model user_level_kernel: predict called before fit")
         if len(corpus) == 0:
             return np.zeros((0, len(self.targets)))
-        x, tf = self._inputs(corpus)
+        import torch
+
+        self.check_inputs(corpus)
+        x = corpus.features["text"]
+        tf = self.tfidf.transform(texts_of(corpus.frame)) if self.uses_tfidf else None
         groups = corpus.frame["group"].astype(str).to_numpy()
         codes, uniq = pd.factorize(pd.Series(groups))
         offsets = lookup(self.users, self.offsets, pd.Series(groups))
         out = np.zeros((len(corpus), len(self.targets)))
-        # kernel rows in chunks: memory stays at chunk x n_train
+        dev = np.zeros((len(corpus), len(self.targets)))
+        raw = np.zeros((len(corpus), len(self.targets)))
+        # kernel rows in chunks (normalised chunk by chunk, in torch): memory stays at chunk x n_train
         chunk = 2048
+        z = torch.from_numpy(self.train_x.astype(np.float64))
+        for s in range(0, len(corpus), chunk):
+            cos = (unit_rows(x[s:s + chunk]) @ z.T).numpy()
+            part_tf = None if tf is None else tf[s:s + chunk]
+            for j, target in enumerate(self.targets):
+                name = target.name
+                dev[s:s + chunk, j] = self._apply(f"within:{name}", self.within[name], cos, part_tf)
+                raw[s:s + chunk, j] = self._apply(f"level:{name}", self.level[name], cos, part_tf) + self.level_mean[j]
         for j, target in enumerate(self.targets):
-            name = target.name
-            dev = np.zeros(len(corpus))
-            raw = np.zeros(len(corpus))
-            for s in range(0, len(corpus), chunk):
-                cos = x[s:s + chunk] @ self.train_x.T.astype(np.float64)
-                part_tf = None if tf is None else tf[s:s + chunk]
-                dev[s:s + chunk] = self._apply(f"within:{name}", self.within[name], cos, part_tf)
-                raw[s:s + chunk] = self._apply(f"level:{name}", self.level[name], cos, part_tf) + self.level_mean[j]
-            level = _centre_rows_mean(raw, codes, len(uniq)) + offsets[:, j]
+            dev_j, raw_j = dev[:, j], raw[:, j]
+            level = _centre_rows_mean(raw_j, codes, len(uniq)) + offsets[:, j]
             level = self.level_mean[j] + self.scale_level[j] * (level - self.level_mean[j])
-            out[:, j] = level + self.scale_within[j] * _centre_rows(dev, codes, len(uniq))
+            out[:, j] = level + self.scale_within[j] * _centre_rows(dev_j, codes, len(uniq))
         return clip_to_ranges(out, self.targets)
 
     # --- state ------------------------------------------------------------------------------
