@@ -3,7 +3,10 @@ with exit code 0 now give one line and exit 2, or a note.
 
 - a ``split.val_split`` the file does not have (selection silently off) is refused;
 - a modality missing for every training sample (model trained without it) is refused;
-- ``predict`` counts the NaN/inf feature values it replaces, in a note;
+- ``predict`` counts the NaN/inf feature values it replaces (in the split it predicts), in a note
+  and in its ``--json`` summary;
+- a modality missing in the training part of a cross-validation fold is refused too;
+- the file's own splits without a validation split are said in a note (no selection then);
 - ``evaluate`` refuses gold labels outside the task's (or the run's) declared range;
 - checkpoint bytes depend on content only (not on the temporary file's name);
 - a ragged CSV names the row and its field count; ``--config FOLDER`` says it is a folder.
@@ -241,3 +244,87 @@ def test_config_folder_is_called_a_folder(tmp_path, capsys):
     assert not out.exists()  # refused before the demo wrote its data
     code, _, err = run_cli(["train", folder, "--data", tmp_path / "x.csv", "--out", tmp_path / "r"], capsys)
     one_line_refusal(code, err, "is a folder, expected a YAML file")
+
+
+# --------------------------------------------------------------------------- (g) modality missing in a CV training fold
+
+def test_modality_missing_in_the_training_part_of_a_fold_is_refused(tmp_path, capsys):
+    """Only one video has audio: the fold that holds it out would train without audio and be
+    scored on a sample that has it; refused before any fold is trained, naming the fold."""
+    data = make_mmsa(tmp_path / "m.pkl", {"train": 30, "valid": 10, "test": 10})
+    raw = pickle.loads(data.read_bytes())
+    for part in raw.values():
+        part["audio"][:] = np.nan
+    raw["train"]["audio"][0] = 1.0  # id train_v0$_$1: video train_v0
+    data.write_bytes(pickle.dumps(raw))
+    config = tmp_path / "cv.yaml"
+    config.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: group_kfold, k: 3}\n"
+                      "model: {name: ridge_all}\nbaselines: []\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", config, "--data", data, "--out", out], capsys)
+    line = one_line_refusal(code, err, "modality 'audio' is missing")
+    assert "the training part of fold" in line and "train_v0" in line and "present in 1 other sample(s)" in line
+    assert not out.exists()
+    # the hold-out protocols keep their own check: the training split has the one sample with audio
+    config.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given}\nmodel: {name: ridge_all}\nbaselines: []\n")
+    code, _, err = run_cli(["train", config, "--data", data, "--out", out], capsys)
+    assert code == 0, err
+
+
+# --------------------------------------------------------------------------- (h) given splits without a validation split
+
+def test_given_split_without_a_validation_split_is_said(tmp_path):
+    from affectlab.config import validate_config
+    from affectlab.pipeline import Notes, train_run
+
+    data = make_mmsa(tmp_path / "two.pkl", {"train": 30, "test": 10})
+    cfg = validate_config({"task": "mosi", "data": {"format": "mmsa"}, "split": {"kind": "given"},
+                           "model": {"name": "ridge_all"}, "baselines": [], "seed": 0})
+    notes = Notes()
+    run = train_run(cfg, data, tmp_path / "run", notes=notes)
+    said = [n for n in notes.lines if "no validation split" in n]
+    assert len(said) == 1, notes.lines
+    assert "looked for valid, val, validation, dev, development; the file has: test, train" in said[0]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["selection"]["split"] is None and said[0] in summary["warnings"]
+    # a file with a validation split (under an alias): nothing said
+    notes = Notes()
+    train_run(cfg, make_mmsa(tmp_path / "three.pkl", {"train": 30, "dev": 10, "test": 10}), tmp_path / "run3", notes=notes)
+    assert not [n for n in notes.lines if "validation split" in n]
+
+
+# --------------------------------------------------------------------------- (i) predict --split counts that split's values
+
+def test_predict_split_counts_the_nonfinite_values_of_that_split(ridge_run, tmp_path, capsys):
+    train, test = make_split(10, seed=6, prefix="a"), make_split(8, seed=7, prefix="b")
+    for part in (train, test):
+        del part["regression_labels"]
+    train["audio"][:2, 0, :3] = np.nan  # 6 in train
+    test["vision"][1, 0, 0] = np.inf  # 1 in test
+    data = tmp_path / "two.pkl"
+    data.write_bytes(pickle.dumps({"train": train, "test": test}))
+    code, stdout, err = run_cli(["predict", ridge_run, "--data", data, "--split", "test", "--out", tmp_path / "t.csv",
+                                 "--json"], capsys)
+    assert code == 0, err
+    got = json.loads(stdout)
+    assert got["n"] == 8 and got["split"] == "test"
+    assert got["nonfinite"] == {"text": 0, "audio": 0, "vision": 1}
+    note = next(line for line in err.splitlines() if "non-finite" in line)
+    assert "split 'test': 1 non-finite feature value (NaN/inf)" in note and note.endswith("vision 1"), note
+    code, stdout, err = run_cli(["predict", ridge_run, "--data", data, "--out", tmp_path / "all.csv", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["nonfinite"] == {"text": 0, "audio": 6, "vision": 1}
+    assert "7 non-finite feature values (NaN/inf)" in err
+
+
+# --------------------------------------------------------------------------- (j) one label -> index mapping
+
+def test_target_encoding_and_prediction_files_share_one_label_mapping():
+    from affectlab.corpus.base import TargetSpec, class_indices
+    from affectlab.metrics.classification import class_indices as metric_indices
+
+    t = TargetSpec("emotion", kind="category", classes=("anger", "joy", "neutral"))
+    labels = ["joy", " neutral", None, float("nan"), "NA", "fear", 2, "1", 2.5]
+    want = [1.0, 2.0, np.nan, np.nan, np.nan, np.nan, 2.0, 1.0, np.nan]
+    for got in (t.encode(labels), class_indices(labels, t.classes), metric_indices(labels, t.classes)):
+        np.testing.assert_array_equal(got, want)

@@ -273,14 +273,54 @@ def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a raw mapping, turning pydantic's report into one line."""
+    """Validate a raw mapping, turning pydantic's report into one line.
+
+    Beyond the sections' own fields, the model's parameters are checked against the named model's
+    schema and ``data.options`` against the reader's (:func:`check_parameters`), so every entry
+    point that loads a config (train, sweep, transfer, a run directory, the Python API) refuses a
+    typo or a wrong type at load, before anything is read or trained.
+    """
+    if not isinstance(raw, dict):
+        raise AffectlabError(f"{source}: a config is a mapping of sections (task, data, model...), "
+                             f"not a {type(raw).__name__}")
     try:
-        return RunConfig.model_validate(raw)
+        cfg = RunConfig.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise AffectlabError(f"{source}: {where}: {first['msg']}{more}") from None
+    return check_parameters(cfg, source)
+
+
+def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
+    """``cfg`` with its model parameters checked (and coerced to their declared types) against the
+    model's schema, ``data.format`` a registered reader and ``data.options`` checked against its
+    schema; otherwise one :class:`AffectlabError` line starting with ``source``.
+
+    >>> check_parameters(RunConfig.model_validate({"model": {"name": "ridge_text", "alphas": ["1", 10]}})).model.params()
+    {'alphas': [1.0, 10.0]}
+    >>> check_parameters(RunConfig.model_validate({"data": {"format": "csv"}}), "c.yaml")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: c.yaml: data.format: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
+    """
+    # imported here: the readers and models import this module
+    from .corpus import READERS
+    from .corpus.table import check_options
+
+    if cfg.data.format not in READERS:
+        try:
+            READERS.get(cfg.data.format)
+        except AffectlabError as err:
+            raise AffectlabError(f"{source}: data.format: {err}") from None
+    check_options(cfg.data.format, cfg.data.options, source)
+    try:
+        checked = cfg.model.checked_params()
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: {err}") from None
+    cfg.model = ModelConfig(name=cfg.model.name, **checked)
+    return cfg
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> RunConfig:

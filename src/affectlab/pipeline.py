@@ -23,7 +23,7 @@ import pandas as pd
 from .config import RunConfig
 from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
-from .corpus.nonfinite import replaced_note
+from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .corpus.table import check_options
 from .errors import AffectlabError
@@ -66,13 +66,14 @@ def given_split_name(names: set[str], wanted: str, aliases: tuple[str, ...]) -> 
     return next((a for a in aliases if a in names and wanted in aliases), None)
 
 
-def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None, Corpus | None]:
+def split_corpus(corpus: Corpus, cfg: RunConfig, notes: "Notes | None" = None) -> tuple[Corpus, Corpus | None, Corpus | None]:
     """(train, val, test) for model selection, following a hold-out ``cfg.split``.
 
     Refused in one line: a ``val_split`` the config names that the file does not have (neither it
     nor a common alias such as ``dev`` for ``valid``), the same split for training and validation,
     and a modality that no training sample has while other samples do (see
-    :func:`check_training_modalities`).
+    :func:`check_training_modalities`). A file without a validation split under the default name
+    or an alias is said in a note (names looked for, splits found): there is no selection then.
     """
     s = cfg.split
     if s.kind == "given":
@@ -90,6 +91,11 @@ def split_corpus(corpus: Corpus, cfg: RunConfig) -> tuple[Corpus, Corpus | None,
                                  f"{s.train_split!r}: selecting on the training data; name another split "
                                  f"(the file has: {', '.join(sorted(names))})")
         test_name = given_split_name(names, "test", TEST_NAMES)
+        if val_name is None and notes is not None:
+            looked = ", ".join(dict.fromkeys([s.val_split, *(VALIDATION_NAMES if s.val_split in VALIDATION_NAMES else ())]))
+            notes.add(f"{corpus.name or 'data'}: no validation split (looked for {looked}; the file has: "
+                      f"{', '.join(sorted(names))}): no model selection, no early stopping (networks train all "
+                      "training.max_epochs epochs) and no validation scores; name one with split.val_split")
         val = corpus.split_part(val_name) if val_name else None
         test = corpus.split_part(test_name) if test_name else None
         check_training_modalities(corpus, train, f"split {s.train_split!r}")
@@ -241,18 +247,14 @@ def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
 
 
 def declared_targets(cfg: RunConfig) -> tuple[TargetSpec, ...]:
-    """The targets the config declares, or its reader's defaults (SemEval: valence and arousal;
-    MMSA and CSD: sentiment); () when only the data can tell. Classes not declared are placeholders."""
-    targets = cfg.data.targets
-    if not targets:
-        from .corpus.mmsa import DEFAULT_TARGET
-        from .corpus.semeval import SEMEVAL_TARGETS
+    """The targets the config declares, or the defaults its reader declares
+    (:func:`affectlab.corpus.registry.default_targets`); () when only the data can tell. Classes
+    not declared are placeholders."""
+    if not cfg.data.targets:
+        from .corpus.registry import default_targets
 
-        if cfg.data.format == "semeval":
-            targets = SEMEVAL_TARGETS
-        elif cfg.data.format in ("mmsa", "csd"):
-            return (DEFAULT_TARGET,)
-    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in targets)
+        return default_targets(cfg.data.format)
+    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
 
 
 def monitor_keys(task: Task, targets: tuple[TargetSpec, ...]) -> list[str]:
@@ -318,8 +320,11 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
 
         folds = plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed)
         check_classes_in_training_folds(corpus, folds)
+        for fold in folds:  # a modality every training row of a fold lacks: refused as for a hold-out split
+            check_training_modalities(corpus, corpus.subset(~fold.test), f"the training part of fold {fold.index + 1} "
+                                      f"(held out: {', '.join(fold.test_groups[:3])}{'...' if len(fold.test_groups) > 3 else ''})")
     else:
-        split_corpus(corpus, cfg)
+        split_corpus(corpus, cfg, notes)
 
     estimator = estimator_for(cfg, targets)
     have = available_features(corpus, cfg)
@@ -542,6 +547,8 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     the class name for a category target) unless ``out`` is None.
 
     ``data_options`` are merged into the run's ``data.options`` (e.g. ``{"trust_pickle": True}``).
+    The non-finite feature values replaced in the predicted rows (per modality) are said in a note
+    and kept in ``frame.attrs["nonfinite"]``.
     """
     notes = notes or Notes()
     run = RunDir.open(run_dir)
@@ -550,14 +557,16 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
         cfg.data.options = {**cfg.data.options, **data_options}
     ckpt = run.checkpoint()
     corpus = read_corpus(data, cfg.data, require_labels=False)
-    note = replaced_note(corpus.meta, str(data), str(cfg.data.options.get("nonfinite", "zero")))
-    if note:
-        notes.add(note)
     if split is not None:
         corpus = corpus.split_part(split)
     elif "split" in corpus.frame and corpus.frame["split"].nunique() > 1:
         notes.add(f"{data}: no --split given; predicting all {len(corpus)} samples of splits "
                   f"{', '.join(sorted(corpus.frame['split'].unique()))}")
+    # the values replaced in the rows predicted (one split's, with --split), said and kept with the predictions
+    note = replaced_note(corpus.meta, str(data), str(cfg.data.options.get("nonfinite", "zero")), split)
+    if note:
+        notes.add(note)
+    nonfinite = nonfinite_counts(corpus.meta, split)
     targets = tuple(TargetSpec.from_dict(t) for t in ckpt["targets"])
     corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
@@ -572,6 +581,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
                       "predicted from their samples alone")
     pred = estimator.predict(corpus)
     frame = named_columns(corpus.output_frame(), pred, targets)
+    frame.attrs["nonfinite"] = nonfinite  # per modality, for the prediction summary (predict --json)
     if out is not None:
         write_csv(out, frame)
     return (None if out is None else Path(out)), frame

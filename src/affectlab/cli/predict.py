@@ -29,6 +29,7 @@ def predict(
                                   data_options={"trust_pickle": True} if trust_pickle else None)
         print_notes(notes.lines)
     if json_out:
-        print_json({"predictions": path, "n": len(frame), "columns": list(frame.columns), "notes": notes.lines})
+        print_json({"predictions": path, "n": len(frame), "columns": list(frame.columns), "split": split,
+                    "nonfinite": frame.attrs.get("nonfinite", {}), "notes": notes.lines})
     else:
         say(f"wrote {len(frame)} predictions to {path}")

@@ -91,11 +91,10 @@ class TargetSpec:
         return dataclasses.replace(self, classes=tuple(found))
 
     def encode(self, labels) -> np.ndarray:
-        """Category labels as float class indices (NaN where missing); numbers pass through."""
+        """Category labels as float class indices (:func:`class_indices`); numbers pass through."""
         if not self.is_category:
             return np.asarray(labels, dtype=float)
-        index = {c: float(i) for i, c in enumerate(self.classes)}
-        return np.array([np.nan if is_missing_label(v) else index.get(str(v), np.nan) for v in labels], dtype=float)
+        return class_indices(labels, self.classes)
 
     def decode(self, indices) -> list:
         """Class names for predicted indices (category targets); numbers pass through."""
@@ -121,6 +120,32 @@ def is_missing_label(value: Any) -> bool:
     if isinstance(value, float) and np.isnan(value):
         return True
     return isinstance(value, str) and value.strip() in ("", "nan", "NaN", "NA", "None")
+
+
+def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
+    """Labels as float class indices into ``classes``, the one label -> index mapping of the
+    package (targets, evaluate, compare, report): names looked up first, whole numbers in range
+    taken as indices (prediction files may hold either), anything else (missing, unknown) NaN.
+
+    >>> class_indices(["joy", "anger", None, 1.0, "7", "1", "NA", " joy "], ("anger", "joy")).tolist()
+    [1.0, 0.0, nan, 1.0, nan, 1.0, nan, 1.0]
+    """
+    index = {str(c): float(i) for i, c in enumerate(classes)}
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if is_missing_label(v):
+            continue
+        name = str(v).strip()
+        if name in index:
+            out[i] = index[name]
+            continue
+        try:
+            number = float(name)
+        except ValueError:
+            continue
+        if number.is_integer() and 0 <= number < len(classes):
+            out[i] = number
+    return out
 
 
 @dataclass

@@ -51,7 +51,7 @@ from ..errors import AffectlabError
 from .base import Corpus, TargetSpec
 from .mmsa import DEFAULT_TARGET, MODALITIES, finalize_modalities, pad_concat
 from .nonfinite import check_rule
-from .registry import READERS
+from .registry import DEFAULT_TARGETS, READERS
 from .table import READER_OPTIONS, ReaderOptions, check_options
 
 COLLAPSE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -80,6 +80,7 @@ class CsdOptions(ReaderOptions):
 
 
 READER_OPTIONS["csd"] = CsdOptions
+DEFAULT_TARGETS["csd"] = (DEFAULT_TARGET,)
 
 
 @dataclass
@@ -307,7 +308,8 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
         for k, x in enumerate(seqs_m):
             arr[k, : len(x)] = x
         features[m] = arr
-    features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source)
+    features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source,
+                                                    frame["split"].tolist() if "split" in frame else None)
     meta = {**counts, "modalities": list(features), "text_source": text_source, "reference": reference,
             "unlisted_videos": unlisted, "sequences": {m: s.name for m, s in seqs.items()}}
     return Corpus(frame=frame, targets=(target,), features=features, lengths=lengths, name=root.name,

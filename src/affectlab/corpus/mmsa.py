@@ -67,7 +67,7 @@ from ..config import DataConfig
 from ..errors import AffectlabError
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
-from .registry import READERS
+from .registry import DEFAULT_TARGETS, READERS
 from .table import READER_OPTIONS, ReaderOptions, check_options
 
 log = logging.getLogger(__name__)
@@ -208,15 +208,22 @@ def pad_concat(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.ndarray], rule: str,
-                        ids: list[str], source: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+                        ids: list[str], source: str, splits: list[str] | None = None
+                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
     """Apply the non-finite rule per modality; samples whose valid steps are all non-finite become missing.
 
-    Returns features, lengths and ``{"nonfinite": {m: count}, "missing": {m: count}}``.
+    Returns features, lengths and ``{"nonfinite": {m: count}, "missing": {m: count}}``, plus
+    ``"nonfinite_by_split": {split: {m: count}}`` when each row's ``splits`` name is given.
     """
     nonfinite: dict[str, int] = {}
     missing: dict[str, int] = {}
+    by_split: dict[str, dict[str, int]] = {}
     for m in list(features):
         x, length = features[m], lengths[m]
+        if splits is not None:
+            per_row = (~np.isfinite(x)).reshape(len(x), -1).sum(axis=1)
+            for name, n in pd.Series(per_row).groupby(np.asarray(splits, dtype=str), sort=False).sum().items():
+                by_split.setdefault(str(name), {})[m] = int(n)
         steps = np.arange(x.shape[1])[None, :] < length[:, None]  # (N, L) valid steps
         finite_row = (np.isfinite(x).all(axis=2) | ~steps).all(axis=1)
         all_bad = (~np.isfinite(x).any(axis=2) | ~steps).all(axis=1) & (length > 0)
@@ -228,7 +235,8 @@ def finalize_modalities(features: dict[str, np.ndarray], lengths: dict[str, np.n
         features[m], nonfinite[m] = replace_nonfinite(x, rule, m, source, ids)
         lengths[m] = length
         missing[m] = int((length == 0).sum())
-    return features, lengths, {"nonfinite": nonfinite, "missing": missing}
+    counts = {"nonfinite": nonfinite, "missing": missing}
+    return features, lengths, ({**counts, "nonfinite_by_split": by_split} if splits is not None else counts)
 
 
 
@@ -243,6 +251,7 @@ class MmsaOptions(ReaderOptions):
 
 
 READER_OPTIONS["mmsa"] = MmsaOptions
+DEFAULT_TARGETS["mmsa"] = (DEFAULT_TARGET,)
 
 
 def declared_targets(cfg: DataConfig, source: str) -> tuple[tuple[TargetSpec, str], ...]:
@@ -454,7 +463,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             raise AffectlabError(f"{source}: modality {m!r} has different feature sizes across splits ({sorted(dims)})")
     features = {m: pad_concat(feats[m]) for m in modalities}
     lengths = {m: np.concatenate(lens[m]) for m in modalities}
-    features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source)
+    features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source,
+                                                    frame["split"].tolist())
     meta = {**counts, "modalities": modalities, "text_source": text_source,
             "lengths_clipped": {m: c for m, c in clipped_total.items() if c}, "splits": list(splits)}
     return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=Path(path).name,

@@ -70,18 +70,38 @@ def replace_nonfinite(values: np.ndarray, rule: str, modality: str, source: str,
     return arr, count
 
 
-def replaced_note(meta: dict, source: str, rule: str) -> str | None:
-    """One line counting the non-finite feature values a reader replaced (``meta["nonfinite"]``,
-    per modality); None when there were none.
+def nonfinite_counts(meta: dict, split: str | None = None) -> dict[str, int]:
+    """The non-finite feature values a reader replaced, per modality: in the whole file
+    (``meta["nonfinite"]``) or in one split (``meta["nonfinite_by_split"]``; zeros when the split had none).
+
+    >>> meta = {"nonfinite": {"audio": 9}, "nonfinite_by_split": {"train": {"audio": 9}, "test": {"audio": 0}}}
+    >>> nonfinite_counts(meta), nonfinite_counts(meta, "test")
+    ({'audio': 9}, {'audio': 0})
+    """
+    whole = {str(m): int(n) for m, n in (meta.get("nonfinite") or {}).items()}
+    if split is None:
+        return whole
+    part = (meta.get("nonfinite_by_split") or {}).get(split)
+    if part is None:  # a reader without per-split counts: no count can be given for the split alone
+        return whole
+    return {m: int(part.get(m, 0)) for m in whole}
+
+
+def replaced_note(meta: dict, source: str, rule: str, split: str | None = None) -> str | None:
+    """One line counting the non-finite feature values a reader replaced (per modality, in the
+    whole file or in ``split``); None when there were none.
 
     >>> replaced_note({"nonfinite": {"audio": 100, "vision": 7, "text": 0}}, "t.pkl", "zero")
     "t.pkl: 107 non-finite feature values (NaN/inf) replaced by the rule 'zero' (data.options.nonfinite): audio 100, vision 7"
+    >>> replaced_note({"nonfinite": {"audio": 5}, "nonfinite_by_split": {"test": {"audio": 2}}}, "t.pkl", "mean", "test")
+    "t.pkl split 'test': 2 non-finite feature values (NaN/inf) replaced by the rule 'mean' (data.options.nonfinite): audio 2"
     >>> replaced_note({"nonfinite": {"audio": 0}}, "t.pkl", "zero") is None
     True
     """
-    counts = {str(m): int(n) for m, n in (meta.get("nonfinite") or {}).items() if n}
+    counts = {m: n for m, n in nonfinite_counts(meta, split).items() if n}
     if not counts:
         return None
     total = sum(counts.values())
-    return (f"{source}: {total} non-finite feature value{'s' if total != 1 else ''} (NaN/inf) replaced by the rule "
+    where = source if split is None or "nonfinite_by_split" not in meta else f"{source} split {split!r}"
+    return (f"{where}: {total} non-finite feature value{'s' if total != 1 else ''} (NaN/inf) replaced by the rule "
             f"{rule!r} (data.options.nonfinite): {', '.join(f'{m} {n}' for m, n in counts.items())}")

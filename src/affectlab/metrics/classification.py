@@ -173,28 +173,15 @@ def majority_class(labels) -> int:
 
 
 def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
-    """Labels as float class indices into ``classes``: names looked up, whole numbers in range
-    taken as indices, anything else (missing, unknown) NaN. Reads prediction files either way.
+    """Labels as float class indices into ``classes`` (names or whole-number indices; see
+    :func:`affectlab.corpus.base.class_indices`, the one implementation, which ``TargetSpec.encode`` uses).
 
     >>> class_indices(["joy", "anger", None, 1.0, "7", "1"], ("anger", "joy")).tolist()
     [1.0, 0.0, nan, 1.0, nan, 1.0]
     """
-    index = {str(c): float(i) for i, c in enumerate(classes)}
-    out = np.full(len(values), np.nan)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        name = str(v).strip()
-        if name in index:
-            out[i] = index[name]
-            continue
-        try:
-            number = float(name)
-        except ValueError:
-            continue
-        if number.is_integer() and 0 <= number < len(classes):
-            out[i] = number
-    return out
+    from ..corpus.base import class_indices as indices  # the targets' own mapping; corpus is the lower layer
+
+    return indices(values, classes)
 
 
 def confusion(y_true, y_pred, classes: list | None = None) -> tuple[list, np.ndarray]:
