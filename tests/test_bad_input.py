@@ -71,6 +71,8 @@ def template(tmp_path_factory) -> Path:
     (ws / "occupied" / "keep.txt").write_text("precious\n")
     (ws / "bad-criteria.yaml").write_text("levels:\n  score: {minimum: high}\n")
     (ws / "data.csv").write_text("user_id,text_id,text,timestamp,valence,arousal\n1,1,hi,2024-01-01,0.5,1.0\n")
+    (ws / "data-20.csv").write_text("user_id,text_id,text,timestamp,valence,arousal\n" + "".join(
+        f"{u},{u}{k},text {k},2024-01-0{k + 1},{k % 3 - 1},{k % 2}\n" for u in range(1, 6) for k in range(4)))
     cfg = yaml.safe_load(SEMEVAL.read_text())
     (ws / "semeval.yaml").write_text(yaml.safe_dump(cfg))
     _silent_cases(ws)
@@ -202,9 +204,18 @@ CASES: list[tuple[str, list[str], str]] = [
       for name, s, msg in [("kernel-gamma-big", "model.within.valence.gamma=big", "within.valence.gamma: Input should be a valid number"),
                            ("kernel-folds-text", "model.folds=abc", "model user_level_kernel: folds:"),
                            ("kernel-unknown-parameter", "model.gama=2", "unknown parameter(s) gama"),
+                           ("kernel-variant-unknown", "model.variant=dual", "variant must be one of exact, nystroem"),
+                           ("kernel-landmarks-zero", "model.landmarks=0", "model user_level_kernel: landmarks:"),
                            ("monitor-bogus", "training.monitor=bogus", "training.monitor: 'bogus'"),
                            ("losses-unknown-target", "training.losses.dominance.ccc=1", "training.losses: 'dominance'"),
                            ("semeval-unknown-option", "data.options.max_len=3", "unknown data.options max_len for format semeval")]],
+    # ---- a corpus too large for the model's variant: refused after reading, before encoding (issue 11)
+    ("train-kernel-exact-too-large", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data-20.csv", "--out", "{ws}/new-run",
+                                      "--set", "model.variant=exact", "--set", "model.max_train=10"],
+     "20 training samples exceed max_train=10 of variant exact"),
+    ("train-kernel-loo-beyond-landmarks", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data-20.csv", "--out",
+                                           "{ws}/new-run", "--set", "model.folds=0", "--set", "model.landmarks=10"],
+     "folds: 0 (leave-one-user-out residuals) needs the dual"),
     # ---- tasks, protocols, category targets, own models, seeds and --overwrite (issue 9): refused before any work
     *[(f"train-{name}", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run", *sets], msg)
       for name, sets, msg in [

@@ -318,15 +318,18 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     if cfg.split.is_cross_validation:
         from .cross_validation import check_classes_in_training_folds, plan_folds
 
+        n_fit = len(corpus)  # the final model is refitted on every row the folds use
         folds = plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed)
         check_classes_in_training_folds(corpus, folds)
         for fold in folds:  # a modality every training row of a fold lacks: refused as for a hold-out split
             check_training_modalities(corpus, corpus.subset(~fold.test), f"the training part of fold {fold.index + 1} "
                                       f"(held out: {', '.join(fold.test_groups[:3])}{'...' if len(fold.test_groups) > 3 else ''})")
     else:
-        split_corpus(corpus, cfg, notes)
+        train_part = split_corpus(corpus, cfg, notes)[0]
+        n_fit = len(corpus) if cfg.training.refit_full and cfg.split.kind != "given" else len(train_part)
 
     estimator = estimator_for(cfg, targets)
+    estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, cfg)
     baselines = {}
     for name in baseline_names(cfg, task, targets):

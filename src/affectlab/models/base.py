@@ -114,6 +114,13 @@ class Estimator(ABC):
                 can = " and ".join(sorted(cls.target_kinds))
                 raise AffectlabError(f"model {name} cannot predict {t.kind} target {t.name!r} (it handles {can} targets)")
 
+    def check_size(self, n_train: int) -> None:
+        """One-line error when ``n_train`` training samples are too many for this estimator.
+
+        Called by the pipeline right after the data is read, before any features are computed;
+        the default accepts any size.
+        """
+
     def check_inputs(self, corpus: Corpus) -> None:
         """One-line errors for a corpus lacking what this estimator reads."""
         for key in self.needs_features:
