@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlab.report import CONFUSION, FIGURES, _confusion, render_report, write_report
+from affectlab.report import CONFUSION, FIGURE_FILES, FIGURES, render_report, write_report
+from affectlab.report import figures as fg
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir
 
@@ -30,7 +31,7 @@ def test_report_is_self_contained_with_all_figures(tmp_path, capsys):
 
 
 def test_report_custom_out_and_bad_run(tmp_path, capsys):
-    run = make_run_dir(tmp_path / "run")
+    run = make_run_dir(tmp_path / "run", n_users=12, per_user=5)
     path = write_report(run, tmp_path / "sub" / "r.html", n_resamples=50)
     assert path.is_file() and not (run / "report.html").exists()
     code, _, err = run_cli(["report", tmp_path / "nope"], capsys)
@@ -41,7 +42,7 @@ def test_report_custom_out_and_bad_run(tmp_path, capsys):
 
 
 def test_report_without_history(tmp_path):
-    run = make_run_dir(tmp_path / "run")
+    run = make_run_dir(tmp_path / "run", n_users=12, per_user=5)
     (run / "metrics.csv").unlink()
     assert render_report(run, n_resamples=50).count("<img ") == len(FIGURES)
 
@@ -104,8 +105,6 @@ def test_category_run_gets_a_confusion_matrix_instead_of_scatter_figures(tmp_pat
 
 
 def test_confusion_figure_reads_class_names_and_class_indices(tmp_path):
-    import base64
-
     import pandas as pd
 
     from affectlab.corpus.base import TargetSpec
@@ -113,7 +112,7 @@ def test_confusion_figure_reads_class_names_and_class_indices(tmp_path):
     spec = TargetSpec("emotion", kind="category", classes=("anger", "joy", "neutral", "sadness"))
     for as_names in (True, False):
         part = pd.read_csv(_category_run(tmp_path / f"run{as_names}", as_names) / "predictions.csv")
-        png = base64.b64decode(_confusion(part, spec))
+        png = fg.encode(fg.confusion_matrix(part, spec), ("png",))["png"]
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -156,3 +155,144 @@ def test_cross_validation_learning_curves_are_averaged_over_folds(tmp_path):
     curve = epoch_history(history)
     assert curve["epoch"].tolist() == [1, 2, 3, 4, 5] and "fold" not in curve
     assert curve["val_score"].tolist() == pytest.approx(history.groupby("epoch")["val_score"].mean().tolist())
+
+
+# --------------------------------------------------------------------------- figures for a paper
+
+def test_every_figure_is_written_as_svg_pdf_and_png_beside_the_page(tmp_path):
+    from PIL import Image
+
+    run = make_run_dir(tmp_path / "run", n_users=16, per_user=6)
+    page = write_report(run, tmp_path / "out" / "report.html", n_resamples=50)
+    folder = page.parent / "figures"
+    for name in FIGURE_FILES.values():
+        assert (folder / f"{name}.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+        assert (folder / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        png = Image.open(folder / f"{name}.png")
+        assert min(png.info["dpi"]) >= 149.9 and png.size[0] >= 1000
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{x}" for n in FIGURE_FILES.values() for x in ("pdf", "png", "svg"))
+    # the page embeds the same PNG bytes as the file
+    html = page.read_text()
+    import base64
+
+    embedded = re.findall(r'alt="predicted vs gold" src="data:image/png;base64,([^"]+)"', html)
+    assert base64.b64decode(embedded[0]) == (folder / "predicted-vs-gold.png").read_bytes()
+
+
+def _part(discrete: bool, n: int = 200, seed: int = 1):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(-2, 3, n).astype(float) if discrete else rng.normal(0, 1, n)
+    p = 0.6 * y + rng.normal(0, 0.7, n)
+    return pd.DataFrame({"group": [f"u{i % 5}" for i in range(n)], "valence": y, "pred_valence": p,
+                         "order": rng.permutation(n).astype(float)})
+
+
+def _texts(fig):
+    import matplotlib.text
+
+    return [t for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip() and t.get_visible()]
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_panels_print_scipy_r_and_ccc_and_use_boxes_for_discrete_gold(discrete):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import PathPatch
+    from scipy.stats import pearsonr
+
+    part = _part(discrete)
+    y, p = part["valence"].to_numpy(), part["pred_valence"].to_numpy()
+    fig = fg.predicted_vs_gold(part, ["valence"])
+    (ax,) = fig.axes
+    (stats,) = [t.get_text() for t in ax.texts if t.get_text().startswith("r = ")]
+    r = float(re.search(r"r = (-?[0-9.]+)", stats).group(1))
+    ccc = float(re.search(r"CCC = (-?[0-9.]+)", stats).group(1))
+    ref_ccc = 2 * np.cov(y, p, bias=True)[0, 1] / (y.var() + p.var() + (y.mean() - p.mean()) ** 2)
+    assert r == pytest.approx(pearsonr(y, p)[0], abs=5e-4) and ccc == pytest.approx(ref_ccc, abs=5e-4)
+    assert f"n = {len(y)}" in stats
+    boxes = [a for a in ax.patches if isinstance(a, PathPatch)]
+    scatter = [c for c in ax.collections if isinstance(c, PathCollection)]
+    if discrete:  # one box per gold level, at the level, and no strips of points
+        assert len(boxes) == 5 and not scatter
+        assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["-2", "-1", "0", "1", "2"]
+        assert [t.get_text().split("\n")[1] for t in ax.get_xticklabels()] == [f"n = {(y == v).sum()}" for v in range(-2, 3)]
+    else:
+        assert not boxes and len(scatter) == 1
+    matplotlib.pyplot.close(fig)
+
+
+def test_no_text_overlaps_another_panel_and_fonts_are_readable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    part = _part(True)
+    part["arousal"], part["pred_arousal"] = part["valence"].abs(), part["pred_valence"].abs()
+    ranges = {"valence": (-2.0, 2.0), "arousal": (0.0, 2.0)}
+    with fg.style():
+        figs = [fg.predicted_vs_gold(part, ["valence", "arousal"]), fg.residuals(part, ["valence", "arousal"]),
+                fg.trajectories(part, ["valence", "arousal"], "user", ranges)[0]]
+    for fig in figs:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert min(t.get_fontsize() for t in _texts(fig)) >= 9
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]  # each panel with its labels and ticks
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                overlap_w = min(boxes[i].x1, boxes[j].x1) - max(boxes[i].x0, boxes[j].x0)
+                overlap_h = min(boxes[i].y1, boxes[j].y1) - max(boxes[i].y0, boxes[j].y0)
+                assert overlap_w <= 1 or overlap_h <= 1, f"panels {i} and {j} overlap"
+        matplotlib.pyplot.close(fig)
+
+
+def test_trajectories_on_the_time_axis_with_one_scale_per_target():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    part = _part(True)
+    part.loc[0, "pred_valence"] = -3.5  # outside the declared range: still shown
+    fig, x_label = fg.trajectories(part, ["valence"], "user", {"valence": (-2.0, 2.0)})
+    assert x_label.startswith("order")
+    ylims = {ax.get_ylim() for ax in fig.axes}
+    assert len(ylims) == 1 and next(iter(ylims))[0] < -3.5 and next(iter(ylims))[1] > 2.0
+    for ax in fig.axes:
+        g = ax.get_title(loc="left").split(":")[0].split()[-1]
+        rows = part[part["group"] == g].sort_values("order")
+        gold, pred = ax.get_lines()[:2]
+        assert gold.get_xdata().tolist() == rows["order"].tolist()  # the data's order, sorted: not file order
+        assert gold.get_ydata().tolist() == rows["valence"].tolist()
+        assert pred.get_ydata().tolist() == rows["pred_valence"].tolist()
+    matplotlib.pyplot.close(fig)
+    # dates (seconds since 1970 from a date column) become a date axis
+    part["order"] = 1.7e9 + part["order"] * 86400
+    fig, x_label = fg.trajectories(part, ["valence"], "user", {})
+    assert x_label == "date"
+    matplotlib.pyplot.close(fig)
+
+
+def test_closed_form_learning_curves_say_so_and_show_the_scores():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from affectlab.runs.summary import RunSummary
+
+    summary = RunSummary.from_dict({"metrics": {"val": {"score": 0.41}, "train": {"score": 0.62}}})
+    fig = fg.learning_curves(None, "score", 0, summary)
+    (ax,) = fig.axes
+    assert fg.CLOSED_FORM in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["train", "val"]
+    assert [b.get_height() for b in ax.patches] == pytest.approx([0.62, 0.41])
+    matplotlib.pyplot.close(fig)
+    cv = RunSummary.from_dict({"folds": [{"index": i, "metrics": {"test": {"uar": 0.5 + i / 10}}} for i in (1, 2, 3)]})
+    fig = fg.learning_curves(pd_empty(), "uar", 0, cv)
+    assert [b.get_height() for b in fig.axes[0].patches] == pytest.approx([0.6, 0.7, 0.8])
+    matplotlib.pyplot.close(fig)
+
+
+def pd_empty():
+    import pandas as pd
+
+    return pd.DataFrame({"fold": [1, 2], "epoch": [0, 0], "test_uar": [0.6, 0.7]})

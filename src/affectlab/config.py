@@ -167,6 +167,12 @@ class TrainingConfig(_Strict):
         return LossTerms(ce=1.0) if kind == "category" else LossTerms(ccc=1.0)
 
 
+class TrackingConfig(_Strict):
+    """MLflow tracking of ``train --mlflow`` (docs/tracking.md): the experiment the run goes to."""
+
+    experiment: str = Field("affectlab", min_length=1)
+
+
 class RunConfig(_Strict):
     """The resolved configuration of one run; written to ``config.yaml`` in the run directory."""
 
@@ -177,6 +183,7 @@ class RunConfig(_Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(name="user_sequence"))
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
     seed: int = 42
 

@@ -199,6 +199,8 @@ def prediction_frame(corpus: Corpus, pred: np.ndarray, split: str, train_groups:
         frame[t.name] = t.decode(y[:, j]) if t.is_category else y[:, j]
     named_columns(frame, pred, corpus.targets)
     frame["seen"] = corpus.frame["group"].isin(train_groups).to_numpy()
+    if "order" in corpus.frame:  # the data's time or order column: the report's trajectories use it
+        frame["order"] = corpus.frame["order"].to_numpy()
     return frame
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import numpy as np
 import typer
@@ -16,6 +17,9 @@ from ..runs.summary import RunSummary
 from .app import app
 from .common import print_json, print_notes, say, stdout_to_stderr
 from .tables import print_table
+
+if TYPE_CHECKING:
+    from ..runs.tracking import LiveRun
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -43,21 +47,23 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory at OUT (once the new run is trained)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch lines."),
-    mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (SQLite store beside the run directory by default)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the run to MLflow while it trains (per-epoch metrics, then final metrics with CIs and the files); store: --mlflow-uri, else $MLFLOW_TRACKING_URI, else one SQLite store in the cache (docs/tracking.md)."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (implies --mlflow)."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment name (implies --mlflow; default: the config's tracking.experiment, 'affectlab')."),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as one JSON object on stdout (progress goes to stderr)."),
 ) -> None:
     """Train a model; select on validation; write a run directory."""
     with stdout_to_stderr(json_out):
         report = _train(config, data, out, set_, seed, seeds, devices, strategy, resume, overwrite, trust_pickle,
-                        quiet, mlflow, mlflow_uri, json_out)
+                        quiet, mlflow or experiment is not None, mlflow_uri, json_out, experiment)
     if json_out and report is not None:
         print_json(report)
 
 
 def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
            devices: Optional[int], strategy: Optional[str], resume: bool, overwrite: bool, trust_pickle: bool,
-           quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool) -> dict | None:
+           quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool,
+           experiment: Optional[str] = None) -> dict | None:
     """Train every seed; print tables (not with ``--json``); return the ``--json`` object (None on DDP ranks > 0)."""
     from ..pipeline import Notes, train_run
     from ..runs.rundir import RunDir, check_run_out
@@ -72,6 +78,8 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     if seed is not None and seeds is not None:
         raise AffectlabError("give --seed or --seeds, not both")
     seed_list = parse_seeds(seeds) if seeds else [seed]
+    if experiment is not None:
+        overrides.append(f"tracking.experiment={experiment}")
     # every config and every output folder is checked before the first (slow) step
     configs = [load_config(config, overrides, seed=s) for s in seed_list]
     if mlflow or mlflow_uri:  # a missing extra is said now, not after the training
@@ -100,8 +108,11 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
                     shown.append(f"{key} {row[key]:.4f}")
             say("  ".join(dict.fromkeys(shown)))
 
-        run_dir = train_run(cfg, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
-                            on_epoch=on_epoch, notes=notes)
+        with _tracked(mlflow or mlflow_uri is not None, mlflow_uri, cfg, run_out) as live:
+            run_dir = train_run(cfg, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
+                                on_epoch=on_epoch, notes=notes)
+            if live is not None and run_dir is not None:
+                live.finish(run_dir)
         if run_dir is None:  # a non-zero DDP rank: rank 0 reports
             return None
         print_notes(notes.lines)
@@ -110,13 +121,9 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
         report = {"run_dir": str(run_dir), **summary.to_dict()}
         if not json_out:
             _print_summary(summary, run_dir)
-        if mlflow or mlflow_uri:
-            from ..runs.tracking import default_tracking_uri, log_run
-
-            uri = mlflow_uri or default_tracking_uri(run_dir)
-            run_id = log_run(run_dir, tracking_uri=mlflow_uri, run_name=run_out.name)
-            report["mlflow"] = {"tracking_uri": str(uri), "run_id": run_id}
-            say(f"logged to MLflow ({uri}), run id {run_id}")
+        if live is not None:
+            report["mlflow"] = {"tracking_uri": live.uri, "experiment": live.experiment, "run_id": live.run_id}
+            say(f"logged to MLflow: {live.uri}, experiment {live.experiment!r}, run id {live.run_id}")
         reports.append(report)
     if len(results) > 1:
         if not json_out:
@@ -124,6 +131,20 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
         return {"seeds": seed_list, "varied": _varied(results, configs[0].split.kind),
                 "mean_sd": _seed_stats(results), "runs": reports}
     return reports[0]
+
+
+@contextlib.contextmanager
+def _tracked(enabled: bool, uri: Optional[str], cfg, run_out: Path) -> Iterator["LiveRun | None"]:  # noqa: ANN001
+    """A live MLflow run around one training (rank 0 only), or nothing."""
+    if not enabled or _is_child_rank():
+        yield None
+        return
+    from ..runs.tracking import live_run
+
+    name = f"{cfg.name}/{run_out.name}" if cfg.name else run_out.name
+    tags = {"affectlab.task": cfg.task, "affectlab.model": cfg.model.name, "affectlab.run_dir": str(run_out.resolve())}
+    with live_run(uri, cfg.tracking.experiment, name, cfg.to_dict(), tags) as live:
+        yield live
 
 
 def _is_child_rank() -> bool:

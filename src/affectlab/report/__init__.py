@@ -1,9 +1,11 @@
-"""A self-contained HTML report of one run directory (figures embedded as base64 PNG).
+"""A self-contained HTML report of one run directory, and its figures as files for a paper.
 
 Sections: metrics with 95% bootstrap intervals, diagnostic findings, baselines, learning
 curves, predicted vs gold, per-user (or per-video) trajectories and residuals for regression
-targets, and a confusion matrix (counts and row-normalised) for each category target. No
-external file, script or font is referenced, so the page renders offline and can be mailed.
+targets, and a confusion matrix (counts and row-normalised) for each category target. The page
+embeds every figure as a PNG (no external file, script or font is referenced, so it renders
+offline and can be mailed); :func:`write_report` also writes each figure as SVG, PDF and PNG
+(150 dpi) into ``figures/`` beside the page. How each figure is drawn: :mod:`affectlab.report.figures`.
 
 >>> from affectlab.report import FIGURES
 >>> FIGURES[0]
@@ -14,40 +16,33 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import AffectlabError
 from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
-from ..corpus.base import TargetSpec
 from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
 from ..runs.summary import RunSummary
-from ..metrics.classification import class_indices, confusion
-from ..io import write_text
+from ..io import write_bytes, write_text
+from . import figures as fg
 
 #: alt texts of the figures, in page order (tests look for them)
 FIGURES = ("learning curves", "predicted vs gold", "trajectories", "residuals")
 #: alt text of each category target's confusion matrix (``confusion matrix: <target>``)
 CONFUSION = "confusion matrix"
+#: the folder beside the page that holds the figure files
+FIGURE_DIR = "figures"
+#: file names (without suffix) of the figures in :data:`FIGURES`
+FIGURE_FILES = dict(zip(FIGURES, ("learning-curves", "predicted-vs-gold", "trajectories", "residuals")))
 _SEV_COLOUR = {"info": "#2b6cb0", "warning": "#b7791f", "error": "#c53030"}
 
 
-def _png(fig) -> str:  # noqa: ANN001
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _img(alt: str, data: str) -> str:
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+def _img(alt: str, data: str, name: str) -> str:
+    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)} '
+            f'(also {FIGURE_DIR}/{html.escape(name)}.svg, .pdf and .png)</figcaption></figure>')
 
 
 def _table(rows: list[list[Any]], header: list[str], cls: str = "") -> str:
@@ -59,122 +54,6 @@ def _table(rows: list[list[Any]], header: list[str], cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _learning_curves(history: pd.DataFrame | None, monitor: str, best_epoch: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    if history is None or history.empty or "epoch" not in history:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no per-epoch history", ha="center", va="center")
-            ax.set_axis_off()
-        return _png(fig)
-    ep = history["epoch"].to_numpy()
-    for col, style in (("train_loss", "-o"), ("val_loss", "-s")):
-        if col in history:
-            axes[0].plot(ep, history[col], style, ms=3, label=col.replace("_", " "))
-    axes[0].set_title("loss")
-    for split, style in (("train", "-o"), ("val", "-s")):
-        col = f"{split}_{monitor}"
-        if col in history:
-            axes[1].plot(ep, history[col], style, ms=3, label=f"{split} {monitor}")
-    if f"gap_{monitor}" in history:
-        axes[1].plot(ep, history[f"gap_{monitor}"], ":", label="gap (train − val)")
-    axes[1].set_title(monitor)
-    for ax in axes:
-        if best_epoch is not None:
-            ax.axvline(best_epoch, color="grey", lw=0.8, ls="--")
-        ax.set_xlabel("epoch")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    return _png(fig)
-
-
-def _scatter(part: pd.DataFrame, targets: list[str]) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.8), squeeze=False)
-    for ax, t in zip(axes[0], targets):
-        y, p = part[t].to_numpy(float), part[f"pred_{t}"].to_numpy(float)
-        ok = np.isfinite(y) & np.isfinite(p)
-        jitter = np.random.default_rng(0).normal(0, 0.03, ok.sum())  # labels are often integers
-        ax.scatter(y[ok] + jitter, p[ok], s=8, alpha=0.4)
-        lo, hi = np.nanmin(np.r_[y[ok], p[ok]]), np.nanmax(np.r_[y[ok], p[ok]])
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x")
-        ax.set_xlabel(f"gold {t}")
-        ax.set_ylabel(f"predicted {t}")
-        ax.legend(fontsize=8)
-    return _png(fig)
-
-
-def _trajectories(part: pd.DataFrame, targets: list[str], unit: str, n_groups: int = 6) -> str:
-    import matplotlib.pyplot as plt
-
-    if "group" not in part:
-        part = part.assign(group="all")
-    top = part["group"].astype(str).value_counts().index[:n_groups]
-    fig, axes = plt.subplots(len(targets), len(top), figsize=(2.6 * len(top), 2.2 * len(targets)), squeeze=False)
-    for j, g in enumerate(top):
-        rows = part[part["group"].astype(str) == g]
-        for i, t in enumerate(targets):
-            ax = axes[i][j]
-            x = np.arange(len(rows))
-            ax.plot(x, rows[t].to_numpy(float), "-o", ms=2, label="gold")
-            ax.plot(x, rows[f"pred_{t}"].to_numpy(float), "-s", ms=2, label="predicted")
-            if i == 0:
-                ax.set_title(f"{unit} {g}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel(t)
-            ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _residuals(part: pd.DataFrame, targets: list[str]) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(targets), figsize=(4.2 * len(targets), 5.6), squeeze=False)
-    for j, t in enumerate(targets):
-        y, p = part[t].to_numpy(float), part[f"pred_{t}"].to_numpy(float)
-        ok = np.isfinite(y) & np.isfinite(p)
-        res = p[ok] - y[ok]
-        axes[0][j].scatter(y[ok], res, s=8, alpha=0.4)
-        axes[0][j].axhline(0, color="k", lw=0.8)
-        axes[0][j].set_xlabel(f"gold {t}")
-        axes[0][j].set_ylabel("predicted − gold")
-        axes[1][j].hist(res, bins=30)
-        axes[1][j].set_xlabel(f"residual {t}")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _confusion(part: pd.DataFrame, spec: TargetSpec) -> str:
-    """Rows true, columns predicted: counts (left) and each row as a share of the true class (right)."""
-    import matplotlib.pyplot as plt
-
-    y, p = (class_indices(part[c], spec.classes) for c in (spec.name, f"pred_{spec.name}"))
-    ok = np.isfinite(y) & np.isfinite(p)
-    names = list(spec.classes)
-    _, counts = confusion(y[ok].astype(int), p[ok].astype(int), classes=list(range(len(names))))
-    totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    size = 1.2 + 0.55 * len(names)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size))
-    for ax, m, title, fmt in ((axes[0], counts, "counts", "{:d}"), (axes[1], shares, "share of true class", "{:.2f}")):
-        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)  # colour by row share in both: comparable across classes
-        for i in range(len(names)):
-            for j in range(len(names)):
-                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if shares[i, j] > 0.6 else "black")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_xlabel(f"predicted {spec.name}")
-        ax.set_ylabel(f"true {spec.name}")
-        ax.set_title(f"{title} (n = {int(ok.sum())})", fontsize=9)
-    fig.tight_layout()
-    return _png(fig)
 
 
 _CSS = """
@@ -205,8 +84,11 @@ def _run_facts(summary: RunSummary) -> str:
     return f"{protocol.kind} cross-validation, {protocol.n_folds} folds (pooled out-of-fold predictions); {facts}"
 
 
-def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> str:
-    """The report page of a run directory as an HTML string."""
+def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
+           formats: tuple[str, ...] = ("png", "svg", "pdf")) -> tuple[str, dict[str, dict[str, bytes]]]:
+    """The report page of a run directory as an HTML string, and its figures
+    ``{file name: {format: bytes}}`` in ``formats`` (PNG always: the page embeds it)."""
+    formats = ("png", *[f for f in formats if f != "png"])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,6 +103,11 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
     monitor = summary.selection.monitor or result.headline
     unit = get_task(result.task).unit
+    files: dict[str, dict[str, bytes]] = {}
+
+    def figure(alt: str, name: str, fig) -> str:  # noqa: ANN001
+        files[name] = fg.encode(fig, formats)
+        return _img(alt, base64.b64encode(files[name]["png"]).decode("ascii"), name)
 
     title = f"{summary.model or '?'} — {run['config'].get('name') or Path(run['path']).name}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -252,31 +139,60 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
         parts.append(_table([[n, c.diff, c.low, c.high, c.p_value] for n, c in result.comparisons],
                             ["model − baseline", f"Δ {result.headline}", "CI low", "CI high", "p"]))
 
-    parts.append("<h2>Learning curves</h2>")
-    history = epoch_history(run["history"]) if run["history"] is not None else None
-    parts.append(_img(FIGURES[0], _learning_curves(history, monitor, summary.best_epoch)))
-    specs = run_specs(run)
-    numeric = [s.name for s in specs if not s.is_category]  # the scatter-type figures need numbers
-    if numeric:
-        parts.append(f"<h2>Predicted vs gold ({split})</h2>")
-        parts.append(_img(FIGURES[1], _scatter(part, numeric)))
-        parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples, in file order)</h2>")
-        parts.append(_img(FIGURES[2], _trajectories(part, numeric, unit)))
-        parts.append(f"<h2>Residuals ({split})</h2>")
-        parts.append(_img(FIGURES[3], _residuals(part, numeric)))
-    for spec in (s for s in specs if s.is_category and s.classes):
-        parts.append(f"<h2>Confusion matrix: {html.escape(spec.name)} ({split}; rows true, columns predicted)</h2>")
-        parts.append(_img(f"{CONFUSION}: {spec.name}", _confusion(part, spec)))
+    with fg.style():
+        parts.append("<h2>Learning curves</h2>")
+        history = epoch_history(run["history"]) if run["history"] is not None else None
+        parts.append(figure(FIGURES[0], FIGURE_FILES[FIGURES[0]],
+                            fg.learning_curves(history, monitor, summary.best_epoch, summary)))
+        specs = run_specs(run)
+        numeric = [s.name for s in specs if not s.is_category]  # the scatter-type figures need numbers
+        if numeric:
+            parts.append(f"<h2>Predicted vs gold ({split})</h2>")
+            parts.append("<p class='meta'>Gold values with few levels: one box per level (median, quartiles, 1.5 IQR "
+                         "whiskers), the mean prediction joined by a line, the number of samples at the bottom; "
+                         "r and CCC of all pairs in each panel.</p>")
+            parts.append(figure(FIGURES[1], FIGURE_FILES[FIGURES[1]], fg.predicted_vs_gold(part, numeric)))
+            ranges = {s.name: (s.low, s.high) for s in specs if s.low is not None and s.high is not None and s.high > s.low}
+            traj, x_label = fg.trajectories(part, numeric, unit, ranges)
+            parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples; x axis: {x_label})</h2>")
+            parts.append(figure(FIGURES[2], FIGURE_FILES[FIGURES[2]], traj))
+            parts.append(f"<h2>Residuals ({split})</h2>")
+            parts.append(figure(FIGURES[3], FIGURE_FILES[FIGURES[3]], fg.residuals(part, numeric)))
+        for spec in (s for s in specs if s.is_category and s.classes):
+            parts.append(f"<h2>Confusion matrix: {html.escape(spec.name)} ({split}; rows true, columns predicted)</h2>")
+            parts.append(figure(f"{CONFUSION}: {spec.name}", f"confusion-{_slug(spec.name)}", fg.confusion_matrix(part, spec)))
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return "\n".join(parts), files
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a target name.
+
+    >>> _slug("emotion (7 classes)")
+    'emotion-7-classes'
+    """
+    return "-".join("".join(c if c.isalnum() or c in "_." else " " for c in name).split()) or "target"
+
+
+def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> str:
+    """The report page of a run directory as an HTML string (figures embedded)."""
+    return render(run_dir, n_resamples=n_resamples, seed=seed, formats=("png",))[0]
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Path:
-    """Write ``report.html`` (default: inside the run directory), atomically."""
-    page = render_report(run_dir, n_resamples=n_resamples, seed=seed)
+    """Write ``report.html`` (default: inside the run directory) and its figures into ``figures/``
+    beside it (SVG, PDF, PNG), each file atomically, once everything is drawn."""
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
+    if path.is_dir():  # said before any work, and before any figure file is written
+        raise AffectlabError(f"{path}: is a folder; give the HTML file to write")
+    if (path.parent / FIGURE_DIR).exists() and not (path.parent / FIGURE_DIR).is_dir():
+        raise AffectlabError(f"{path.parent / FIGURE_DIR}: is a file; the report writes its figures into that folder")
+    page, files = render(run_dir, n_resamples=n_resamples, seed=seed)
+    for name, formats in files.items():
+        for fmt, data in formats.items():
+            write_bytes(path.parent / FIGURE_DIR / f"{name}.{fmt}", data)
     write_text(path, page)
     return path
 
 
-__all__ = ["FIGURES", "CONFUSION", "render_report", "write_report"]
+__all__ = ["CONFUSION", "FIGURES", "FIGURE_DIR", "FIGURE_FILES", "render", "render_report", "write_report"]

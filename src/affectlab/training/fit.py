@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from ..models.base import FitContext, FitResult
+from ..runs.tracking import epoch_logger
 from .callbacks import EpochScorer, ResumeCheckpoint, set_rng_states
 from .module import AffectModule
 
@@ -118,7 +119,7 @@ def fit_network(
         deterministic=cfg.deterministic,
         gradient_clip_val=cfg.grad_clip or None,
         callbacks=callbacks,
-        logger=False,
+        logger=epoch_logger(ctx),  # MLflow, live, when `train --mlflow` opened a run; else none
         enable_checkpointing=ctx.work_dir is not None,
         enable_progress_bar=False,
         enable_model_summary=False,

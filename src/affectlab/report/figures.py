@@ -1,0 +1,342 @@
+"""The report's figures, drawn for print: readable fonts (≥ 9 pt), constrained layout, shared scales.
+
+Each function returns a matplotlib ``Figure``; :func:`encode` writes it as PNG (150 dpi), SVG and
+PDF. Regression panels print r and CCC of the pooled samples (:func:`panel_stats`, the same
+definitions as ``affectlab.metrics``). Gold values with few distinct levels (integer ratings
+such as SemEval's −2…2) get a box per gold level instead of a scatter of vertical strips
+(:func:`is_discrete`).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..corpus.base import TargetSpec
+from ..metrics.classification import class_indices, confusion
+from ..metrics.regression import ccc, pearson
+
+#: PNG resolution (dots per inch)
+DPI = 150
+#: at most this many distinct gold values count as discrete levels (box per level)
+MAX_LEVELS = 11
+#: fonts in points; nothing smaller than ``small``
+FONT = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+        "legend.fontsize": 9, "figure.titlesize": 11, "pdf.fonttype": 42, "svg.fonttype": "path"}
+#: colours: gold, predicted, reference lines
+GOLD, PRED, REF = "#1f4e79", "#d9822b", "#555555"
+
+
+def style() -> Any:
+    """A matplotlib ``rc_context`` with the report's fonts."""
+    import matplotlib.pyplot as plt
+
+    return plt.rc_context(FONT)
+
+
+def encode(fig: Any, formats: Sequence[str] = ("png", "svg", "pdf")) -> dict[str, bytes]:
+    """The figure as ``{"png": ..., "svg": ..., "pdf": ...}`` bytes (those of ``formats``); the figure is closed.
+
+    The constrained layout is solved once, on the first format; the others reuse it (drawing is
+    most of a report's time).
+    """
+    import matplotlib.pyplot as plt
+
+    out = {}
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}  # the same figure, the same bytes
+    for fmt in formats:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata.get(fmt))
+        out[fmt] = buf.getvalue()
+        fig.set_layout_engine("none")
+    plt.close(fig)
+    return out
+
+
+def is_discrete(values: np.ndarray) -> bool:
+    """Few distinct gold levels (≤ :data:`MAX_LEVELS`, at least 2): distributions per level, not a scatter.
+
+    >>> is_discrete(np.array([-2, -1, 0, 1, 2, 0, 1.0]))
+    True
+    >>> is_discrete(np.linspace(0, 1, 50))
+    False
+    """
+    v = values[np.isfinite(values)]
+    return 2 <= np.unique(v).size <= MAX_LEVELS
+
+
+def panel_stats(y: np.ndarray, p: np.ndarray) -> tuple[float, float, int]:
+    """Pearson r, CCC and n of the finite pairs (NaN when fewer than 2)."""
+    ok = np.isfinite(y) & np.isfinite(p)
+    if ok.sum() < 2:
+        return float("nan"), float("nan"), int(ok.sum())
+    return float(pearson(y[ok], p[ok])), float(ccc(y[ok], p[ok])), int(ok.sum())
+
+
+def stats_text(y: np.ndarray, p: np.ndarray) -> str:
+    """The text printed in a panel: ``r = 0.512\\nCCC = 0.433\\nn = 120``."""
+    r, c, n = panel_stats(y, p)
+    return f"r = {r:.3f}\nCCC = {c:.3f}\nn = {n}"
+
+
+def _stats_box(ax: Any, text: str) -> None:
+    ax.text(0.03, 0.97, text, transform=ax.transAxes, ha="left", va="top", fontsize=9,
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#bbbbbb", "alpha": 0.9})
+
+
+def _levels_boxplot(ax: Any, y: np.ndarray, values: np.ndarray, *, mean_line: bool) -> np.ndarray:
+    """Box plot of ``values`` at each distinct ``y`` level (positions = the levels); returns the levels."""
+    levels = np.unique(y)
+    width = 0.6 * (np.min(np.diff(levels)) if levels.size > 1 else 1.0)
+    groups = [values[y == lv] for lv in levels]
+    ax.boxplot(groups, positions=levels, widths=width, showfliers=True, manage_ticks=False, patch_artist=True,
+               boxprops={"facecolor": "#dbe7f3", "edgecolor": GOLD}, medianprops={"color": GOLD, "linewidth": 1.5},
+               whiskerprops={"color": GOLD}, capprops={"color": GOLD},
+               flierprops={"marker": ".", "markersize": 3, "markerfacecolor": "#8aa9c8", "markeredgecolor": "none", "alpha": 0.6})
+    if mean_line:
+        ax.plot(levels, [g.mean() for g in groups], "D-", color=PRED, ms=4, lw=1.2, label="mean")
+    # each level with the number of samples its box summarises (+ 0.0: no "-0")
+    ax.set_xticks(levels, [f"{lv + 0.0:g}\nn = {g.size}" for lv, g in zip(levels, groups)])
+    return levels
+
+
+def predicted_vs_gold(part: pd.DataFrame, targets: Sequence[str]) -> Any:
+    """One panel per target: predictions per gold level (box) or a scatter, y = x, r and CCC."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 4.0), squeeze=False, layout="constrained")
+    for ax, t in zip(axes[0], targets):
+        y, p = part[t].to_numpy(float), part[f"pred_{t}"].to_numpy(float)
+        ok = np.isfinite(y) & np.isfinite(p)
+        lo, hi = np.min(np.r_[y[ok], p[ok]]), np.max(np.r_[y[ok], p[ok]])
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color=REF, lw=0.9, label="y = x")
+        if is_discrete(y[ok]):
+            _levels_boxplot(ax, y[ok], p[ok], mean_line=True)
+        else:
+            ax.scatter(y[ok], p[ok], s=7, alpha=0.35, color=GOLD, edgecolors="none")
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(f"gold {t}")
+        ax.set_ylabel(f"predicted {t}")
+        _stats_box(ax, stats_text(y, p))
+        ax.legend(loc="lower right")
+    return fig
+
+
+def _binned_mean(x: np.ndarray, v: np.ndarray, bins: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``v`` in quantile bins of ``x`` (at the bins' mean ``x``), for a trend line."""
+    if x.size < 2 * bins:
+        return np.array([]), np.array([])
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, edges.size - 2)
+    keep = [k for k in range(edges.size - 1) if np.any(idx == k)]
+    return np.array([x[idx == k].mean() for k in keep]), np.array([v[idx == k].mean() for k in keep])
+
+
+def residuals(part: pd.DataFrame, targets: Sequence[str]) -> Any:
+    """Per target: residual (predicted − gold) against the prediction, with its binned mean (top);
+    residuals per gold level (discrete gold) or their histogram (bottom)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(targets), figsize=(4.4 * len(targets), 6.6), squeeze=False, layout="constrained")
+    for j, t in enumerate(targets):
+        y, p = part[t].to_numpy(float), part[f"pred_{t}"].to_numpy(float)
+        ok = np.isfinite(y) & np.isfinite(p)
+        y, p = y[ok], p[ok]
+        res = p - y
+        top, bottom = axes[0][j], axes[1][j]
+        top.scatter(p, res, s=7, alpha=0.35, color=GOLD, edgecolors="none")
+        top.axhline(0, color=REF, lw=0.9)
+        bx, by = _binned_mean(p, res)
+        if bx.size:
+            top.plot(bx, by, "-", color=PRED, lw=1.6, label="binned mean")
+            top.legend(loc="lower right")
+        top.set_xlabel(f"predicted {t}")
+        top.set_ylabel(f"residual {t} (predicted − gold)")
+        _stats_box(top, f"bias = {res.mean():+.3f}\nSD = {res.std(ddof=1) if res.size > 1 else float('nan'):.3f}")
+        if is_discrete(y):
+            _levels_boxplot(bottom, y, res, mean_line=True)
+            bottom.axhline(0, color=REF, lw=0.9)
+            bottom.set_xlabel(f"gold {t}")
+            bottom.set_ylabel(f"residual {t}")
+        else:
+            bottom.hist(res, bins=30, color="#8aa9c8", edgecolor="white")
+            bottom.axvline(0, color=REF, lw=0.9)
+            bottom.set_xlabel(f"residual {t} (predicted − gold)")
+            bottom.set_ylabel("samples")
+    return fig
+
+
+def time_axis(order: pd.Series | None) -> tuple[np.ndarray | None, bool]:
+    """The x values of trajectories: the ``order`` column as numbers, converted to dates when they
+    are seconds since 1970 from a date column (all ≥ 1e8, i.e. after 1973); ``(None, False)`` without one.
+
+    >>> time_axis(pd.Series([1.0, 2.0]))[1], time_axis(pd.Series([1.6e9, 1.7e9]))[1]
+    (False, True)
+    """
+    if order is None:
+        return None, False
+    x = pd.to_numeric(order, errors="coerce").to_numpy(float)
+    if not np.isfinite(x).all():
+        return None, False
+    is_date = bool((x >= 1e8).all())
+    if is_date:
+        x = (pd.Timestamp("1970-01-01") + pd.to_timedelta(x, unit="s")).to_numpy()
+    return x, is_date
+
+
+def _span(values: np.ndarray, declared: tuple[float, float] | None) -> tuple[float, float]:
+    """Axis limits covering ``declared`` (when given) and every finite value, with a 5% margin.
+
+    >>> _span(np.array([[0.0, 2.5]]), (-2.0, 2.0))
+    (-2.225, 2.725)
+    """
+    v = values[np.isfinite(values)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
+    if declared is not None:
+        lo, hi = min(lo, declared[0]), max(hi, declared[1])
+    pad = 0.05 * ((hi - lo) or 1.0)
+    return lo - pad, hi + pad
+
+
+def trajectories(part: pd.DataFrame, targets: Sequence[str], unit: str, ranges: dict[str, tuple[float, float]],
+                 n_groups: int = 6) -> tuple[Any, str]:
+    """Gold and predicted values of the ``n_groups`` groups with most samples, one row each, on the
+    time axis of the data's order column (file order without one); one y scale per target (its
+    declared range when known). Returns the figure and what the x axis is."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    if "group" not in part:
+        part = part.assign(group="all")
+    groups = part["group"].astype(str)
+    top = groups.value_counts().index[:n_groups]
+    x_all, is_date = time_axis(part["order"] if "order" in part else None)
+    x_label = "date" if is_date else ("order (the data's time column)" if x_all is not None else "sample (file order)")
+    fig, axes = plt.subplots(len(top), len(targets), figsize=(5.2 * len(targets), 1.9 * len(top) + 0.6), squeeze=False,
+                             sharey="col", layout="constrained")
+    for i, g in enumerate(top):
+        mask = (groups == g).to_numpy()
+        rows = part[mask]
+        x = x_all[mask] if x_all is not None else np.arange(mask.sum())
+        order = np.argsort(x, kind="stable")
+        x = x[order]
+        for j, t in enumerate(targets):
+            ax = axes[i][j]
+            y, p = rows[t].to_numpy(float)[order], rows[f"pred_{t}"].to_numpy(float)[order]
+            ax.plot(x, y, "-o", ms=3, lw=1.2, color=GOLD, label="gold")
+            ax.plot(x, p, "-s", ms=3, lw=1.2, color=PRED, label="predicted")
+            r, c, n = panel_stats(y, p)
+            ax.set_title(f"{unit} {g}: {t} (n = {n}, r = {r:.2f})", loc="left")
+            if i == 0:  # one scale per target (shared down the column): its declared range and every value shown
+                lo, hi = _span(part.loc[groups.isin(top).to_numpy(), [t, f"pred_{t}"]].to_numpy(float), ranges.get(t))
+                ax.set_ylim(lo, hi)
+            ax.set_ylabel(t)
+            if is_date:
+                locator = mdates.AutoDateLocator(minticks=2, maxticks=5)
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+            if i == len(top) - 1:
+                ax.set_xlabel(x_label)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", ncol=2)
+    return fig, x_label
+
+
+def learning_curves(history: pd.DataFrame | None, monitor: str, best_epoch: Any, summary: Any) -> Any:
+    """Loss and the monitored metric per epoch (train, val, gap); a closed-form fit has no epochs,
+    so its panel says so and shows the monitored metric per split (or per fold) instead."""
+    import matplotlib.pyplot as plt
+
+    epochs = history is not None and not history.empty and "epoch" in history and (history["epoch"] > 0).any()
+    if not epochs:
+        return _closed_form(monitor, summary)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    ep = history["epoch"].to_numpy()
+    for col, style_ in (("train_loss", "-o"), ("val_loss", "-s")):
+        if col in history:
+            axes[0].plot(ep, history[col], style_, ms=3, label=col.replace("_", " "))
+    axes[0].set_title("loss")
+    axes[0].set_ylabel("loss")
+    for split, style_ in (("train", "-o"), ("val", "-s")):
+        col = f"{split}_{monitor}"
+        if col in history:
+            axes[1].plot(ep, history[col], style_, ms=3, label=f"{split} {monitor}")
+    if f"gap_{monitor}" in history:
+        axes[1].plot(ep, history[f"gap_{monitor}"], ":", label="gap (train − val)")
+    axes[1].set_title(monitor)
+    axes[1].set_ylabel(monitor)
+    for ax in axes:
+        if best_epoch:
+            ax.axvline(best_epoch, color=REF, lw=0.9, ls="--", label=f"selected epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    return fig
+
+
+#: the panel title of a model without epochs
+CLOSED_FORM = "no epochs: closed-form fit"
+
+
+def _closed_form(monitor: str, summary: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
+    bars: list[tuple[str, float]] = []
+    for fold in (summary.folds or []) if summary is not None else []:
+        v = fold.metrics.get("test", {}).get(monitor)
+        if v is not None:
+            bars.append((f"fold {fold.index}", v))
+    if not bars and summary is not None:
+        splits = sorted(summary.metrics, key=lambda k: (["train", "val", "test", "oof"] + [k]).index(k))
+        bars = [(split, summary.metrics[split][monitor]) for split in splits
+                if summary.metrics[split].get(monitor) is not None and np.isfinite(summary.metrics[split][monitor])]
+    ax.set_title(f"{CLOSED_FORM} ({monitor} per {'fold' if summary is not None and summary.folds else 'split'})")
+    if bars:
+        names, values = zip(*bars)
+        ax.bar(range(len(values)), values, color="#8aa9c8", edgecolor=GOLD)
+        ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 6 else 0, ha="right" if len(values) > 6 else "center")
+        for k, v in enumerate(values):
+            ax.annotate(f"{v:.3f}", (k, v), xytext=(0, 2), textcoords="offset points", ha="center",
+                        va="bottom" if v >= 0 else "top", fontsize=9)
+        ax.axhline(0, color=REF, lw=0.8)
+        ax.margins(y=0.15)  # room for the value labels
+        ax.set_ylabel(monitor)
+    else:
+        ax.text(0.5, 0.5, "no per-epoch history and no scores", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    return fig
+
+
+def confusion_matrix(part: pd.DataFrame, spec: TargetSpec) -> Any:
+    """Rows true, columns predicted: counts (left) and each row as a share of the true class (right)."""
+    import matplotlib.pyplot as plt
+
+    y, p = (class_indices(part[c], spec.classes) for c in (spec.name, f"pred_{spec.name}"))
+    ok = np.isfinite(y) & np.isfinite(p)
+    names = list(spec.classes)
+    _, counts = confusion(y[ok].astype(int), p[ok].astype(int), classes=list(range(len(names))))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = 1.6 + 0.6 * len(names)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.0, size + 0.6), layout="constrained")
+    for ax, m, title, fmt in ((axes[0], counts, "counts", "{:d}"), (axes[1], shares, "share of true class", "{:.2f}")):
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)  # colour by row share in both: comparable across classes
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if shares[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel(f"predicted {spec.name}")
+        ax.set_ylabel(f"true {spec.name}")
+        ax.set_title(f"{title} (n = {int(ok.sum())})")
+    return fig
+
+
+__all__ = ["CLOSED_FORM", "DPI", "confusion_matrix", "encode", "is_discrete", "learning_curves", "panel_stats",
+           "predicted_vs_gold", "residuals", "stats_text", "style", "time_axis", "trajectories"]
