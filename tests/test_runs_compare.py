@@ -58,12 +58,32 @@ def test_compare_versions_diff_pairs_and_verdicts(tmp_path, capsys):
     diff = {d["key"]: d for d in cmp.config_diff}
     assert set(diff) == {"model.hidden", "training.lr"} and diff["model.hidden"]["v1"] == 64
     head = [p for p in cmp.pairs if p["key"] == "score"]
-    assert [(p["a"], p["b"]) for p in head] == [("v2", "v1"), ("v3", "v2")]
+    assert cmp.reference == "v1" and [(p["a"], p["b"]) for p in head] == [("v2", "v1"), ("v3", "v1")]
     assert head[0]["ci_low"] > 0 and head[0]["p_value"] < 0.05  # much less noise: real
-    assert head[1]["ci_low"] < 0 < head[1]["ci_high"]  # same noise level, different draw: noise
+    assert head[1]["ci_low"] > 0  # v3 is tested against the reference, not against v2
     assert head[0]["resampled"].endswith("groups") and head[0]["n_shared"] == head[0]["n_split"]
     assert any(v.startswith("REAL: v2 vs v1") for v in cmp.verdicts)
-    assert any(v.startswith("NOISE: v3 vs v2") for v in cmp.verdicts)
+    # the version table's intervals: the run's own bootstrap over users (same draws as bootstrap_ci)
+    from affectlab.evaluation.bootstrap import bootstrap_ci
+
+    pred = __import__("pandas").read_csv(v2 / "predictions.csv")
+    part = pred[pred["split"] == "test"]
+    ref = bootstrap_ci("r_composite", part["valence"], part["pred_valence"], part["group"].astype(str), n_resamples=200, seed=0)
+    assert (rows["v2"]["ci_low r_composite_valence"], rows["v2"]["ci_high r_composite_valence"]) == pytest.approx((ref.low, ref.high))
+    assert rows["v2"]["ci_low score"] < rows["v2"]["score"] < rows["v2"]["ci_high score"]
+
+    by_ref = compare_runs([v1, v2, v3], n_resamples=200, reference=v2)
+    head = [p for p in by_ref.pairs if p["key"] == "score"]
+    assert by_ref.reference == "v2" and [(p["a"], p["b"]) for p in head] == [("v1", "v2"), ("v3", "v2")]
+    assert head[0]["ci_high"] < 0 and head[1]["ci_low"] < 0 < head[1]["ci_high"]  # same noise level: noise
+    assert any(v.startswith("NOISE: v3 vs v2") for v in by_ref.verdicts)
+    every = compare_runs([v1, v2, v3], n_resamples=200, all_pairs=True)
+    assert every.reference is None
+    assert [(p["a"], p["b"]) for p in every.pairs if p["key"] == "score"] == [("v2", "v1"), ("v3", "v1"), ("v3", "v2")]
+    with pytest.raises(AffectlabError, match="not both"):
+        compare_runs([v1, v2], reference=v1, all_pairs=True)
+    with pytest.raises(AffectlabError, match="--reference nothere"):
+        compare_runs([v1, v2], reference="nothere")
     assert {e["run"] for e in cmp.epochs} == {"v1", "v2", "v3"} and sum(e["best"] for e in cmp.epochs) == 3
 
     code, out, err = run_cli(["compare", v1, v2, v3, "--criteria", crit, "--resamples", "100"], capsys)
@@ -84,8 +104,8 @@ def test_seed_groups_compared_as_distributions(tmp_path):
     [t] = cmp.group_tests
     assert t["p_welch"] < 0.05 and t["diff"] > 0
     assert any(v.startswith("SEEDS:") for v in cmp.verdicts)
-    # within a seed group no paired test is run; across groups (a3 -> b1) it is
-    assert {(p["a"], p["b"]) for p in cmp.pairs} == {("b1", "a3")}
+    # within a seed group no paired test is run; every run of the other group is paired with the reference a1
+    assert {(p["a"], p["b"]) for p in cmp.pairs} == {("b1", "a1"), ("b2", "a1"), ("b3", "a1")}
 
 
 def test_val_split_when_no_test_and_notes(tmp_path):
@@ -204,7 +224,7 @@ def test_compare_shows_nan_metrics_with_their_reason(tmp_path):
         cmp = compare_runs([a, b, c], n_resamples=50)
     assert any("b: NaN: score on test: no user has two or more samples" in n for n in cmp.notes)
     rows = {r["run"]: r for r in cmp.versions}
-    assert rows["b"]["score"] is None and rows["b"]["gap score"] is None
+    assert np.isnan(rows["b"]["score"]) and np.isnan(rows["b"]["gap score"])  # NaN, shown as nan, never blank
     seeds = [v for v in cmp.verdicts if v.startswith("SEEDS")]
     assert seeds and "NaN for 1 of 2" in seeds[0]
     json.dumps(cmp.to_dict(), allow_nan=False)  # the --json output stays valid JSON
@@ -220,3 +240,31 @@ def _no_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             yield
     return ctx()
+
+
+def test_config_diff_only_keys_a_compared_model_reads(tmp_path):
+    kernel = {"model": {"name": "user_level_kernel", "hidden": None, "folds": 3}, "training": {"batch_size": 8}}
+    k1 = make_run_dir(tmp_path / "k1", pred_seed=1, config=kernel)
+    k2 = make_run_dir(tmp_path / "k2", pred_seed=2, config={**kernel, "model": {**kernel["model"], "folds": 5},
+                                                            "training": {"batch_size": 32, "lr": 0.01}})
+    cmp = compare_runs([k1, k2], n_resamples=50)
+    assert [d["key"] for d in cmp.config_diff] == ["model.folds"]  # a kernel model reads no training.* keys
+    assert any("no compared model reads" in n and "training.batch_size" in n and "training.lr" in n for n in cmp.notes)
+    seq = make_run_dir(tmp_path / "seq", pred_seed=3, config={"training": {"batch_size": 32}})
+    cmp = compare_runs([k1, seq], n_resamples=50)
+    assert "training.batch_size" in {d["key"] for d in cmp.config_diff}  # the network reads it
+
+
+def test_nan_metric_shown_as_nan(tmp_path, capsys):
+    a = make_run_dir(tmp_path / "a", pred_seed=1)
+    b = make_run_dir(tmp_path / "b", pred_seed=2)
+    summary = json.loads((b / "summary.json").read_text())
+    summary["metrics"]["test"]["r_composite_valence"] = None
+    (b / "summary.json").write_text(json.dumps(summary))
+    cmp = compare_runs([a, b], n_resamples=50)
+    row = next(r for r in cmp.versions if r["run"] == "b")
+    assert np.isnan(row["r_composite_valence"]) and np.isnan(row["gap r_composite_valence"])
+    code, out, err = run_cli(["compare", a, b, "--resamples", "50", "--no-epochs"], capsys)
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["b", "score"] or "ccc_valence" in ln and " nan " in f" {ln} ")
+    assert "nan" in out and line

@@ -26,7 +26,7 @@ CLICK_ERRORS = tuple({click.exceptions.ClickException, _typer_click.ClickExcepti
 ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
 # Command modules, imported for their side effect of registering commands on ``app``.
-COMMAND_MODULES = ("data", "train", "predict", "evaluate", "demo", "compare", "report", "sweep", "extract", "transfer")
+COMMAND_MODULES = ("data", "train", "predict", "evaluate", "demo", "compare", "report", "sweep", "extract", "transfer", "ablate")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 

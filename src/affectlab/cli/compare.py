@@ -1,4 +1,4 @@
-"""``affectlab compare RUN_DIR... [--criteria CRITERIA.yaml] [--json]``."""
+"""``affectlab compare RUN_DIR... [--reference RUN | --all-pairs] [--criteria CRITERIA.yaml] [--json]``."""
 
 from __future__ import annotations
 
@@ -14,17 +14,24 @@ from .common import print_json, say, stdout_to_stderr
 from .tables import print_table
 
 
-def _fmt(v) -> str:  # noqa: ANN001
+def _fmt(v, missing: str = "") -> str:  # noqa: ANN001
+    """A cell: floats to 4 places, NaN as ``nan`` (never blank: a blank hides a failure), None as ``missing``."""
     if v is None:
-        return ""
+        return missing
     if isinstance(v, float):
-        return "" if v != v else f"{v:.4f}"
+        return "nan" if v != v else f"{v:.4f}"
     return str(v)
+
+
+def _ci(low, high) -> str:  # noqa: ANN001
+    return "" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
 
 @app.command()
 def compare(
     runs: List[Path] = typer.Argument(..., help="Run directories, oldest version first."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="The run every other run is paired with (a run directory or the name of a compared run; default: the first)."),
+    all_pairs: bool = typer.Option(False, "--all-pairs", help="Pair every run with every other run instead of with the reference."),
     criteria: Optional[Path] = typer.Option(None, "--criteria", help="YAML: split, and levels (minimum/target/excellent) per score key."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the paired tests."),
@@ -34,7 +41,7 @@ def compare(
     from ..runs.compare import compare_runs
 
     with stdout_to_stderr(json_out):
-        cmp = compare_runs(runs, criteria, n_resamples=resamples)
+        cmp = compare_runs(runs, criteria, n_resamples=resamples, reference=reference, all_pairs=all_pairs)
     if json_out:
         print_json(cmp.to_dict())
         return
@@ -56,15 +63,16 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
     """Rich tables for a :class:`~affectlab.runs.compare.Comparison`."""
     if cmp.versions:
         keys = [c for c in cmp.versions[0] if c not in ("run", "best_epoch", "n_params")
-                and not c.startswith(("train ", "gap ", "status "))]
-        t = Table(title=f"Versions ({cmp.task}, {cmp.split} split; gap = train − {cmp.split})")
-        for c in ("run", "key", cmp.split, "train", "gap", "status", "best epoch", "params"):
+                and not c.startswith(("train ", "gap ", "status ", "ci_low ", "ci_high "))]
+        t = Table(title=f"Versions ({cmp.task}, {cmp.split} split, 95% bootstrap CI; gap = train − {cmp.split})")
+        for c in ("run", "key", cmp.split, "95% CI", "train", "gap", "status", "best epoch", "params"):
             t.add_column(c, justify="left" if c in ("run", "key", "status") else "right")
         for row in cmp.versions:
             for i, k in enumerate(keys):
                 first = i == 0
-                t.add_row(row["run"] if first else "", k, _fmt(row.get(k)), _fmt(row.get(f"train {k}")),
-                          _fmt(row.get(f"gap {k}")), row.get(f"status {k}", ""),
+                t.add_row(row["run"] if first else "", k, _fmt(row.get(k), "nan"),
+                          _ci(row.get(f"ci_low {k}"), row.get(f"ci_high {k}")), _fmt(row.get(f"train {k}"), "nan"),
+                          _fmt(row.get(f"gap {k}"), "nan"), row.get(f"status {k}", ""),
                           _fmt(row.get("best_epoch")) if first else "", _fmt(row.get("n_params")) if first else "",
                           end_section=i == len(keys) - 1)
         print_table(t, keep=2)
@@ -77,7 +85,8 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
             t.add_row(row["key"], *(str(row.get(r, "")) for r in cmp.runs))
         print_table(t)
     if cmp.pairs:
-        t = Table(title=f"Paired bootstrap on shared {cmp.split} samples (a − b)")
+        against = f"each run against {cmp.reference}" if cmp.reference else "all pairs"
+        t = Table(title=f"Paired bootstrap on shared {cmp.split} samples (a − b; {against})")
         for c in ("a vs b", "key", "a", "b", "a − b", "95% CI", "p", "n"):
             t.add_column(c, justify="left" if c in ("a vs b", "key") else "right")
         for p in cmp.pairs:

@@ -3,11 +3,16 @@
 ``compare_runs(paths, criteria)`` returns a :class:`Comparison` whose parts are plain tables
 (lists of dicts) so the CLI can print them and tests can check them:
 
-- ``versions``: per run the headline and per-target scores on the evaluated split, the train
-  value and the train−split gap, and a status against the criteria's levels;
-- ``config_diff``: the flattened ``config.yaml`` keys whose values differ between runs;
-- ``pairs``: each consecutive pair of runs compared on the *shared* samples of the split with a
-  paired bootstrap (interval of the difference and two-sided p-value);
+- ``versions``: per run the headline and per-target scores on the evaluated split with their
+  bootstrap intervals (over the task's units: users, speakers; rows when there are none), the
+  train value and the train−split gap, and a status against the criteria's levels;
+- ``config_diff``: the flattened ``config.yaml`` keys whose values differ between runs, restricted
+  to keys that at least one compared model reads (:mod:`affectlab.runs.used_keys`: the model's
+  declared parameters, and ``training.*`` only for networks); the others are named in a note;
+- ``pairs``: every run against a reference run (``reference``, default the first), or every pair
+  of runs (``all_pairs``), compared on the *shared* samples of the split with a paired bootstrap
+  (interval of the difference and two-sided p-value); runs that are seeds of one config are
+  compared as a seed group instead;
 - ``seed_groups``: runs whose configs differ only in ``seed``, as mean ± sd; two such groups are
   compared with Welch's t-test and a permutation test (``scipy.stats.permutation_test``) on the
   run-level scores;
@@ -33,12 +38,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AffectlabError
-from ..evaluation.bootstrap import N_RESAMPLES, paired_bootstrap
+from ..evaluation.bootstrap import N_RESAMPLES, bootstrap_scores, paired_bootstrap
 from ..evaluation.evaluate import epoch_history, load_run, run_specs, run_summary, run_targets, target_values
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..io import read_yaml
 from .rundir import PREDICTIONS, check_predictions
+from .used_keys import ignored_reason
 
 LEVELS = ("minimum", "target", "excellent")
 #: config keys that never make two runs "different versions"
@@ -91,6 +97,7 @@ class Comparison:
     split: str
     headline: str
     runs: list[str]
+    reference: str | None = None  # the run every other is paired with (None: all pairs)
     versions: list[dict[str, Any]] = field(default_factory=list)
     config_diff: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
@@ -215,11 +222,42 @@ def _welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     return {"t": float(t.statistic), "p_welch": float(t.pvalue), "p_permutation": float(perm.pvalue)}
 
 
+def _reference_index(paths: list[Path], reference: str | Path | None) -> tuple[list[Path], int]:
+    """The runs (the reference prepended when it is not among them) and the reference's index."""
+    if reference is None:
+        return paths, 0
+    ref = Path(reference)
+    for i, p in enumerate(paths):
+        if p.resolve() == ref.resolve():
+            return paths, i
+    named = [i for i, p in enumerate(paths) if p.name == str(reference)]
+    if len(named) == 1:
+        return paths, named[0]
+    if ref.is_dir():
+        return [ref, *paths], 0
+    raise AffectlabError(f"--reference {reference}: neither a run directory nor the name of one of the compared runs")
+
+
+def _pair_indices(n: int, reference: int, all_pairs: bool) -> list[tuple[int, int]]:
+    """(a, b) pairs, compared as a − b: each run against the reference, or every later run against each earlier one.
+
+    >>> _pair_indices(3, 0, False), _pair_indices(3, 1, False), _pair_indices(3, 0, True)
+    ([(1, 0), (2, 0)], [(0, 1), (2, 1)], [(1, 0), (2, 0), (2, 1)])
+    """
+    if all_pairs:
+        return [(j, i) for j in range(n) for i in range(j)]
+    return [(i, reference) for i in range(n) if i != reference]
+
+
 def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None, *,
-                 n_resamples: int = N_RESAMPLES, seed: int = 0, alpha: float = 0.05) -> Comparison:
-    """Compare run directories (in the order given: each against the one before)."""
+                 n_resamples: int = N_RESAMPLES, seed: int = 0, alpha: float = 0.05,
+                 reference: str | Path | None = None, all_pairs: bool = False) -> Comparison:
+    """Compare run directories: each against ``reference`` (default the first), or all pairs."""
     if len(paths) < 1:
         raise AffectlabError("give at least one run directory")
+    if all_pairs and reference is not None:
+        raise AffectlabError("give --reference or --all-pairs, not both")
+    paths, ref_index = _reference_index([Path(p) for p in paths], reference)
     runs = [load_run(p) for p in paths]
     tasks = {run_summary(r).task or None for r in runs}
     if len(tasks) > 1:
@@ -235,7 +273,7 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     split = _split_for(runs, crit.get("split"))
     headline = primary_metric(task)
     labels = _unique_labels(runs)
-    cmp = Comparison(task, split, headline, labels)
+    cmp = Comparison(task, split, headline, labels, None if all_pairs else labels[ref_index])
     if split == "val":
         cmp.notes.append("compared on the validation split, which also chose each run's epoch: differences are "
                          "slightly optimistic for every run; confirm the winner on test once")
@@ -249,9 +287,15 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     for label, r in zip(labels, runs):
         summary = run_summary(r)
         row: dict[str, Any] = {"run": label}
+        cis = _intervals(r, task, specs, split, n_resamples, seed)
         for k in keys:
-            v = summary.metric(split, k)
-            tr = summary.metric("train", k)
+            # NaN (the split exists, the metric is undefined on it) stays NaN: shown as nan with the
+            # reason in the notes; None only when the run has no such split
+            v = _value(summary, split, k)
+            ci = cis.get(k)
+            row[f"ci_low {k}"] = None if ci is None or not np.isfinite(ci.low) else ci.low
+            row[f"ci_high {k}"] = None if ci is None or not np.isfinite(ci.high) else ci.high
+            tr = _value(summary, "train", k)
             row[k] = v
             row[f"train {k}"] = tr
             row[f"gap {k}"] = (tr - v) if (tr is not None and v is not None) else None
@@ -261,15 +305,21 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         row["n_params"] = summary.n_params
         cmp.versions.append(row)
 
-    # ---- config differences
+    # ---- config differences, restricted to keys some compared model reads
     flat = [flatten(r["config"]) for r in runs]
     all_keys = list(dict.fromkeys(k for f in flat for k in f))
+    unused = []
     for k in all_keys:
         if k in IGNORED_KEYS:
             continue
         vals = [f.get(k, "(absent)") for f in flat]
         if len({repr(v) for v in vals}) > 1:
+            if all(ignored_reason(k, r["config"]) is not None for r in runs):
+                unused.append(k)
+                continue
             cmp.config_diff.append({"key": k, **dict(zip(labels, vals))})
+    if unused:
+        cmp.notes.append(f"config keys that differ but no compared model reads (not shown): {', '.join(unused)}")
 
     # ---- seed groups: configs equal except for seed (and name)
     def signature(f: dict) -> str:
@@ -298,10 +348,9 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
             cmp.group_tests.append({"a": " + ".join(a["runs"]), "b": " + ".join(b["runs"]),
                                     "diff": a["mean"] - b["mean"], **test})
 
-    # ---- paired bootstraps, consecutive runs that are not seeds of one config
+    # ---- paired bootstraps: against the reference (or all pairs), except seeds of one config
     in_group = {i: gi for gi, idx in enumerate(multi) for i in idx}
-    for i in range(1, len(runs)):
-        a, b = i, i - 1
+    for i, (a, b) in enumerate(_pair_indices(len(runs), ref_index, all_pairs), start=1):
         if a in in_group and in_group.get(b) == in_group[a]:
             continue
         # a bad value in predictions.csv is an error (exit 2), never a note and "no shared samples"
@@ -331,6 +380,28 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
 
     cmp.verdicts = _verdicts(cmp, alpha)
     return cmp
+
+
+def _value(summary, split: str, key: str) -> float | None:  # noqa: ANN001
+    """The summary's value; NaN when the split was scored but the key is missing or NaN, None without the split."""
+    if split not in summary.metrics:
+        return None
+    v = summary.metric(split, key)
+    return float("nan") if v is None else float(v)
+
+
+def _intervals(run: dict, task: str, specs: Sequence[TargetSpec], split: str, n_resamples: int, seed: int) -> dict:
+    """Bootstrap intervals of the run's scores on ``split`` from its predictions (units: groups when known)."""
+    pred = run["predictions"]
+    if pred is None:
+        return {}
+    part = pred[pred["split"] == split]
+    y, p = _numeric(part, specs), _numeric(part, specs, prefix="pred_")
+    ok = np.isfinite(y).all(axis=1) & np.isfinite(p).all(axis=1)
+    if ok.sum() < 3:
+        return {}
+    groups = part["group"].astype(str).to_numpy()[ok] if "group" in part else None
+    return bootstrap_scores(task, y[ok], p[ok], specs, groups, n_resamples=n_resamples, seed=seed)
 
 
 def _verdicts(cmp: Comparison, alpha: float) -> list[str]:

@@ -1,0 +1,700 @@
+"""One-change-at-a-time ablation between two config versions: which change did it?
+
+For two configs BASE and NEW, every leaf key whose resolved value differs is a *change*. Each
+change is measured twice: applied alone to BASE (``BASE + key``) and reverted alone in NEW
+(``NEW − key``: NEW with that key back at BASE's value). Keys the model ignores (see
+:mod:`affectlab.runs.used_keys`) are listed and skipped; a single change that makes an invalid
+config is named and skipped. Every distinct variant config is trained on K seeds; a seed sets
+the model seed *and* the split seed, so variants with the same seed are evaluated on the same
+samples and are compared pairwise on them.
+
+Trials run through Optuna (the sweep machinery): each (variant, seed) is an enqueued trial in a
+study at ``--storage`` (default ``sqlite:///DIR/optuna.db``). Any process holding the storage
+URL pops waiting trials, so several machines sharing one database split the work; ``--workers
+N`` runs N trial processes at once on this machine. The report needs every trial's run
+directory under ``DIR/runs``: on several machines DIR must be shared (or gathered before the
+report is made with ``--report-only``).
+
+The effect of a contrast (``BASE + key`` minus BASE, NEW − BASE, the sum of single effects ...)
+is its mean over seeds of the primary metric on the shared samples of the evaluated split. Its
+95% interval is a two-level paired bootstrap: seeds are drawn with replacement, and within each
+drawn seed the task's units (users, speakers; rows when there are none) are drawn with
+replacement, the same draw for every variant of that seed. With one seed no interval exists.
+
+Trials skip what changes no evaluated prediction: the baselines and the refit on the whole
+training file (``baselines: []``, ``training.refit_full: false``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import yaml
+
+from .config import RunConfig, load_config, validate_config
+from .errors import AffectlabError
+from .io import write_json
+from .runs.compare import flatten
+from .runs.used_keys import ignored_reason
+
+#: keys that every variant gets from ``--seeds`` (not ablated)
+SEED_KEYS = {"seed": "set by --seeds for every variant", "split.seed": "set by --seeds for every variant"}
+#: overrides of every trial: they change no evaluated prediction and save time
+TRIAL_OVERRIDES = {"baselines": [], "training.refit_full": False}
+ABSENT = "(absent)"
+TrainFn = Callable[[RunConfig, Path, Path], Any]
+
+
+@dataclass
+class Change:
+    """One differing leaf key."""
+
+    key: str
+    base: Any
+    new: Any
+
+
+@dataclass
+class Variant:
+    """One distinct config to train (several names when changes coincide, e.g. with one key)."""
+
+    names: list[str]
+    digest: str
+    config: dict[str, Any]
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+@dataclass
+class Plan:
+    """What an ablation will train, before anything is trained."""
+
+    base_name: str
+    new_name: str
+    changes: list[Change] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[dict[str, str]] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if name in v.names), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path: Path) -> "Plan":
+        """The plan an earlier ``ablate`` wrote (``DIR/plan.json``): what was trained, by digest."""
+        try:
+            raw = json.loads(path.read_text())
+            return cls(raw["base_name"], raw["new_name"], [Change(**c) for c in raw["changes"]], raw["ignored"],
+                       raw["invalid"], [Variant(**v) for v in raw["variants"]])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise AffectlabError(f"{path}: missing or unreadable; run ablate without --report-only first") from None
+
+
+# --------------------------------------------------------------------------- planning
+
+def _set(d: dict[str, Any], key: str, value: Any) -> None:
+    """Set (or, for :data:`ABSENT`, delete) a dotted key in a nested dict."""
+    parts = key.split(".")
+    node = d
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            if value == ABSENT:
+                return
+            nxt = node[p] = {}
+        node = nxt
+    if value == ABSENT:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+def _resolved(path: str | Path) -> dict[str, Any]:
+    """The config as the run would see it (defaults filled), checked; one line on error."""
+    cfg = load_config(path)
+    cfg.model.checked_params()
+    return cfg.to_dict()
+
+
+def _digest(config: dict[str, Any]) -> str:
+    body = {k: v for k, v in config.items() if k != "name"}
+    return hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _check_variant(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate a variant like ``train`` would before reading data (config, model schema, losses)."""
+    from .pipeline import check_losses_and_monitor, declared_targets
+    from .tasks import get_task
+
+    cfg = validate_config(raw, where)
+    cfg.model.checked_params()
+    targets = declared_targets(cfg)
+    if targets:
+        check_losses_and_monitor(cfg, get_task(cfg.task), targets)
+    return cfg.to_dict()
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def plan_ablation(base: str | Path, new: str | Path) -> Plan:
+    """Changes, ignored keys, invalid single changes and the distinct variants (raises when nothing is left)."""
+    b, n = _resolved(base), _resolved(new)
+    plan = Plan(str(b.get("name") or Path(base).stem), str(n.get("name") or Path(new).stem))
+    fb, fn = flatten(b), flatten(n)
+    keys = list(dict.fromkeys([*fb, *fn]))
+    differing = [k for k in keys if json.dumps(fb.get(k, ABSENT), sort_keys=True, default=str)
+                 != json.dumps(fn.get(k, ABSENT), sort_keys=True, default=str)]
+    for k in differing:
+        reason = SEED_KEYS.get(k)
+        if reason is None:
+            rb, rn = ignored_reason(k, b), ignored_reason(k, n)
+            reason = rb if (rb is not None and rn is not None) else None
+        if reason is not None:
+            plan.ignored.append({"key": k, "base": fb.get(k, ABSENT), "new": fn.get(k, ABSENT), "reason": reason})
+        else:
+            plan.changes.append(Change(k, fb.get(k, ABSENT), fn.get(k, ABSENT)))
+    if not differing:
+        raise AffectlabError(f"{base} and {new} differ in nothing (after defaults); nothing to ablate")
+    if not plan.changes:
+        raise AffectlabError(f"{base} and {new} differ only in keys the model ignores "
+                             f"({', '.join(i['key'] for i in plan.ignored)}); nothing to ablate")
+
+    by_digest: dict[str, Variant] = {}
+
+    def add(name: str, config: dict[str, Any]) -> None:
+        d = _digest(config)
+        if d in by_digest:
+            by_digest[d].names.append(name)
+        else:
+            by_digest[d] = Variant([name], d, config)
+
+    # ignored keys hold BASE's value in every variant: they change no prediction, and this lets
+    # variants that differ only in them share their trials
+    n = copy.deepcopy(n)
+    for i in plan.ignored:
+        if i["key"] != "name":
+            _set(n, i["key"], i["base"])
+    add("BASE", b)
+    add("NEW", n)
+    for c in plan.changes:
+        for name, start, value in ((f"BASE + {c.key}", b, c.new), (f"NEW − {c.key}", n, c.base)):
+            raw = copy.deepcopy(start)
+            _set(raw, c.key, value)
+            try:
+                add(name, _check_variant(raw, name))
+            except AffectlabError as err:
+                plan.invalid.append({"variant": name, "key": c.key, "error": str(err)})
+    plan.variants = list(by_digest.values())
+    return plan
+
+
+def trial_config(variant: Variant, seed: int) -> RunConfig:
+    """The variant's run config for one seed (model and split seed), with :data:`TRIAL_OVERRIDES`."""
+    raw = copy.deepcopy(variant.config)
+    raw["seed"] = seed
+    raw.setdefault("split", {})["seed"] = seed
+    for k, v in TRIAL_OVERRIDES.items():
+        _set(raw, k, v)
+    return validate_config(raw, variant.name)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("−", "minus").replace("+", "plus")).strip("_")[:60]
+
+
+def run_dir_for(out: Path, variant: Variant, seed: int) -> Path:
+    return out / "runs" / f"{variant.digest}-{_slug(variant.name)}" / f"seed-{seed}"
+
+
+# --------------------------------------------------------------------------- trials (Optuna)
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise AffectlabError("ablate needs Optuna: pip install 'affectlab[sweep]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def open_study(storage: str, study_name: str):
+    optuna = _optuna()
+    try:
+        return optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
+    except Exception as err:  # bad URL, unreachable database, driver missing
+        raise AffectlabError(f"--storage {storage}: cannot open the study ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+
+
+def _alive(attrs: dict[str, Any]) -> bool:
+    """False when a RUNNING trial's process was on this machine and is gone (killed)."""
+    if attrs.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(attrs.get("pid", 0)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def enqueue(study, jobs: list[dict[str, Any]]) -> int:
+    """Enqueue the jobs that no trial has done, is doing or will do; stale local trials fail first."""
+    from optuna.trial import TrialState
+
+    held: set[str] = set()
+    for t in study.get_trials(deepcopy=False):
+        key = t.user_attrs.get("job")
+        if key is None:
+            continue
+        if t.state == TrialState.RUNNING and not _alive(t.user_attrs):
+            study._storage.set_trial_user_attr(t._trial_id, "error", "its process was killed")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            continue
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING):
+            held.add(key)
+    added = 0
+    for job in jobs:
+        if job["job"] not in held:
+            study.enqueue_trial({}, user_attrs=job)
+            added += 1
+    return added
+
+
+def _default_train(cfg: RunConfig, data: Path, out: Path) -> Any:
+    from .pipeline import train_run
+
+    return train_run(cfg, data, out, overwrite=out.exists())
+
+
+def work(storage: str, study_name: str, data: str | Path, train_fn: TrainFn | None = None,
+         say: Callable[[str], None] = lambda _l: None) -> int:
+    """Pop and run waiting trials until none is left; returns how many this process ran."""
+    from optuna.trial import TrialState
+
+    study = open_study(storage, study_name)
+    train = train_fn or _default_train
+    done = 0
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial = study.ask()
+        attrs = trial.user_attrs
+        if "job" not in attrs:  # another process took the last waiting trial first
+            trial.set_user_attr("error", "empty trial (no job left)")
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        run_dir = Path(attrs["run_dir"])
+        t0 = time.perf_counter()
+        try:
+            variant = Variant([attrs["variant"]], attrs["digest"], yaml.safe_load(Path(attrs["config"]).read_text()))
+            cfg = trial_config(variant, int(attrs["seed"]))
+            train(cfg, Path(data), run_dir)
+            value = _run_value(run_dir)
+        except Exception as err:  # noqa: BLE001 - a failed trial is named in the report; the rest carry on
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            trial.set_user_attr("error", msg[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            say(f"trial {attrs['variant']} seed {attrs['seed']}: FAILED: {msg}")
+            continue
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        study.tell(trial, value if math.isfinite(value) else float("nan"))
+        done += 1
+        say(f"trial {attrs['variant']} seed {attrs['seed']}: {value:.4f} ({time.perf_counter() - t0:.0f} s)")
+    return done
+
+
+def _run_value(run_dir: Path) -> float:
+    """The primary metric on the run's evaluated split (test, val or oof), for the study's record."""
+    from .evaluation.scoring import primary_metric
+    from .runs.summary import RunSummary
+
+    s = RunSummary.read(run_dir / "summary.json")
+    key = primary_metric(s.task or "regression")
+    for split in ("test", "val", "oof"):
+        v = s.metric(split, key)
+        if v is not None:
+            return float(v)
+    return float("nan")
+
+
+def _wait_for_others(study, say: Callable[[str], None], poll: float = 10.0) -> None:
+    """Wait while trials of other processes are still running (several workers or machines)."""
+    from optuna.trial import TrialState
+
+    shown = -1
+    while True:
+        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _alive(t.user_attrs)]
+        if not running:
+            return
+        if len(running) != shown:
+            say(f"waiting for {len(running)} trial(s) running in other processes")
+            shown = len(running)
+        time.sleep(poll)
+
+
+# --------------------------------------------------------------------------- analysis
+
+@dataclass
+class Effect:
+    """A contrast between variants: point (mean over seeds), interval and verdict."""
+
+    label: str
+    kind: str  # total | forward | backward | sum_forward | sum_backward | interaction_*
+    key: str | None
+    value: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_seeds: int
+    verdict: str = ""
+
+
+def _contrast_draws(scores: dict[str, list[np.ndarray]], points: dict[str, list[float]], weights: dict[str, float],
+                    seed_idx: np.ndarray, draw_idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """Point (mean over seeds) and bootstrap draws of ``sum_v w_v * metric(v)``."""
+    k = len(next(iter(points.values())))
+    if not weights:  # the contrast cancels out (e.g. one change: the total is that change)
+        return 0.0, np.zeros(len(seed_idx))
+    per_seed = np.array([sum(w * points[v][s] for v, w in weights.items()) for s in range(k)])
+    point = float(per_seed.mean())
+    if seed_idx.size == 0:
+        return point, np.empty(0)
+    stacked = sum(w * np.stack(scores[v]) for v, w in weights.items())  # (K, B)
+    draws = stacked[seed_idx, draw_idx].mean(axis=1)
+    return point, draws
+
+
+def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1000, level: float = 0.95,
+            seed: int = 0) -> dict[str, Any]:
+    """Effects of every change, the total and the interaction, from the trained run directories."""
+    from .evaluation.bootstrap import Resampler, _paired_p, _percentiles, metrics_for_keys, resampled_scores, fast_scores
+    from .evaluation.evaluate import load_run, run_specs, run_summary
+    from .evaluation.scoring import higher_is_better, primary_metric
+    from .runs.compare import _numeric
+
+    missing = [str(run_dir_for(out, v, s)) for v in plan.variants for s in seeds
+               if not (run_dir_for(out, v, s) / "summary.json").exists()]
+    runs = {(v.digest, s): load_run(run_dir_for(out, v, s)) for v in plan.variants for s in seeds
+            if (run_dir_for(out, v, s) / "summary.json").exists()}
+    trained = [v for v in plan.variants if all((v.digest, s) in runs for s in seeds)]
+    base, new = plan.variant("BASE"), plan.variant("NEW")
+    if base not in trained or new not in trained:
+        raise AffectlabError("BASE or NEW has no finished run for every seed; see the failed trials"
+                             + (f" (missing: {missing[0]})" if missing else ""))
+    first = runs[(base.digest, seeds[0])]
+    task = run_summary(first).task or "regression"
+    specs = run_specs(first)
+    key = primary_metric(task)
+    hib = higher_is_better(key)
+    splits = [sp for sp in ("test", "val", "oof") if all(sp in run_summary(r).metrics for r in runs.values())]
+    if not splits:
+        raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) predictions; nothing to compare")
+    split = splits[0]
+    only = metrics_for_keys([key])
+    targets = [s.name for s in specs]
+
+    scores: dict[str, list[np.ndarray]] = {v.digest: [] for v in trained}
+    points: dict[str, list[float]] = {v.digest: [] for v in trained}
+    shared_n, units = [], ""
+    for si, s in enumerate(seeds):
+        frames = {}
+        for v in trained:
+            p = runs[(v.digest, s)]["predictions"]
+            frames[v.digest] = p[p["split"] == split].set_index("id")
+        ids = None
+        for f in frames.values():
+            ok = f.index[np.isfinite(_numeric(f, specs, prefix="pred_")).all(axis=1)]
+            ids = ok if ids is None else ids.intersection(ok)
+        ids = ids.sort_values()
+        ref = frames[base.digest].loc[ids]
+        y = _numeric(ref, specs)
+        groups = ref["group"].astype(str).to_numpy() if "group" in ref else None
+        sampler = Resampler(len(ids), groups, seed + si)
+        shared_n.append(len(ids))
+        units = f"{sampler.n_units} {sampler.unit}"
+        w = sampler.weights(n_resamples)
+        for v in trained:
+            pred = _numeric(frames[v.digest].loc[ids], specs, prefix="pred_")
+            points[v.digest].append(float(fast_scores(task, y, pred, targets, sampler.codes, only=only).get(key, np.nan)))
+            scores[v.digest].append(resampled_scores(task, y, pred, targets, sampler.codes, None, w, only)
+                                    .get(key, np.full(n_resamples, np.nan)))
+
+    k = len(seeds)
+    rng = np.random.default_rng(seed)
+    if k > 1:
+        seed_idx = rng.integers(0, k, (n_resamples, k))
+        draw_idx = rng.integers(0, n_resamples, (n_resamples, k))
+    else:
+        seed_idx = draw_idx = np.empty((0, 0), dtype=int)
+
+    def effect(label: str, kind: str, change: str | None, weights: dict[str, float]) -> Effect:
+        point, draws = _contrast_draws(scores, points, weights, seed_idx, draw_idx)
+        lo, hi = _percentiles(draws, level) if draws.size else (float("nan"), float("nan"))
+        p = _paired_p(draws) if draws.size else float("nan")
+        return Effect(label, kind, change, point, lo, hi, p, k)
+
+    effects: list[Effect] = [effect("total: NEW − BASE", "total", None, {new.digest: 1.0, base.digest: -1.0})]
+    fwd_w: dict[str, float] = {}
+    bwd_w: dict[str, float] = {}
+    for c in plan.changes:
+        fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
+        if fv in trained:
+            effects.append(effect(f"on BASE: {c.key}", "forward", c.key, _plus({fv.digest: 1.0}, {base.digest: -1.0})))
+            fwd_w = _plus(fwd_w, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
+        if bv in trained:
+            effects.append(effect(f"in NEW: {c.key}", "backward", c.key, _plus({new.digest: 1.0}, {bv.digest: -1.0})))
+            bwd_w = _plus(bwd_w, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
+    total_w = {new.digest: 1.0, base.digest: -1.0}
+    n_fwd = sum(e.kind == "forward" for e in effects)
+    n_bwd = sum(e.kind == "backward" for e in effects)
+    if fwd_w and n_fwd > 1:  # with one change the sum is that change
+        effects.append(effect("sum of effects on BASE", "sum_forward", None, fwd_w))
+        effects.append(effect("interaction on BASE", "interaction_forward", None,
+                              _plus(total_w, {d: -w for d, w in fwd_w.items()})))
+    if bwd_w and n_bwd > 1:
+        effects.append(effect("sum of effects in NEW", "sum_backward", None, bwd_w))
+        effects.append(effect("interaction in NEW", "interaction_backward", None,
+                              _plus(total_w, {d: -w for d, w in bwd_w.items()})))
+    for e in effects:
+        e.verdict = _verdict(e, hib)
+    means = {" = ".join(v.names): float(np.mean(points[v.digest])) for v in trained}
+    failed = [v.name for v in plan.variants if v not in trained]
+    return {"task": task, "split": split, "metric": key, "higher_is_better": hib, "seeds": list(seeds),
+            "shared_samples": shared_n, "resampled": units, "n_resamples": n_resamples, "level": level,
+            "means": means, "per_seed": {" = ".join(v.names): points[v.digest] for v in trained},
+            "effects": [asdict(e) for e in effects], "not_trained": failed}
+
+
+def _plus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    out = dict(a)
+    for d, w in b.items():
+        out[d] = out.get(d, 0.0) + w
+    return {d: w for d, w in out.items() if w != 0}
+
+
+def _verdict(e: Effect, hib: bool) -> str:
+    if not math.isfinite(e.value):
+        return "undefined (the metric is NaN)"
+    if not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)):
+        return "no interval (one seed)"
+    if e.ci_low > 0 or e.ci_high < 0:
+        better = (e.value > 0) == hib
+        return "real: " + ("better" if better else "worse")
+    return "noise"
+
+
+# --------------------------------------------------------------------------- the command
+
+@dataclass
+class AblationResult:
+    plan: Plan
+    report: dict[str, Any]
+    failed_trials: list[dict[str, Any]]
+    storage: str
+    study_name: str
+    wall_seconds: float
+    trained: bool = True  # False: --report-only (the wall time is the report's alone)
+
+
+def run_ablation(base: str | Path, new: str | Path, data: str | Path, out: str | Path, *, seeds: int = 3,
+                 workers: int = 1, storage: str | None = None, study_name: str | None = None,
+                 n_resamples: int = 1000, report_only: bool = False, train_fn: TrainFn | None = None,
+                 say: Callable[[str], None] = lambda _l: None, warn: Callable[[str], None] = lambda _l: None) -> AblationResult:
+    """Plan, enqueue, train (``workers`` processes here; others may share the storage) and analyse."""
+    t0 = time.perf_counter()
+    if seeds < 1:
+        raise AffectlabError("--seeds must be at least 1")
+    if workers < 1:
+        raise AffectlabError("--workers must be at least 1")
+    data, out = Path(data), Path(out)
+    if not data.exists():
+        raise AffectlabError(f"{data}: no such file or folder")
+    if out.exists() and not out.is_dir():
+        raise AffectlabError(f"{out}: exists and is a file, not a folder")
+    plan = Plan.read(out / "plan.json") if report_only else plan_ablation(base, new)
+    _optuna()
+    if seeds == 1:
+        warn("--seeds 1: no interval can be computed (the seed-to-seed spread is unknown); effects are single runs")
+    for i in plan.ignored:
+        say(f"ignored: {i['key']} ({_short(i['base'])} → {_short(i['new'])}): {i['reason']}")
+    for i in plan.invalid:
+        warn(f"skipped {i['variant']}: the single change makes an invalid config: {i['error']}")
+    seed_list = list(range(1, seeds + 1))
+    base_v, new_v = plan.variant("BASE"), plan.variant("NEW")
+    study_name = study_name or f"ablate-{_digest({'b': base_v.digest, 'n': new_v.digest})}"
+    if storage:  # a bad URL is refused before anything is written
+        study = open_study(storage, study_name)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "configs").mkdir(exist_ok=True)
+    if not report_only:
+        for v in plan.variants:
+            v.path = str((out / "configs" / f"{v.digest}-{_slug(v.name)}.yaml").resolve())
+            Path(v.path).write_text(yaml.safe_dump(v.config, sort_keys=False))
+        write_json(out / "plan.json", plan.to_dict())
+    if not storage:
+        storage = f"sqlite:///{(out / 'optuna.db').resolve()}"
+        study = open_study(storage, study_name)
+    if not report_only:
+        jobs = [{"job": f"{v.digest}/seed-{s}", "variant": v.name, "digest": v.digest, "seed": s, "config": v.path,
+                 "run_dir": str(run_dir_for(out, v, s).resolve())}
+                for v in plan.variants for s in seed_list if not (run_dir_for(out, v, s) / "summary.json").exists()]
+        added = enqueue(study, jobs)
+        say(f"{len(plan.changes)} changes, {len(plan.variants)} distinct configs × {seeds} seeds: "
+            f"{added} trials queued in {storage} (study {study_name})")
+        if workers == 1:
+            work(storage, study_name, data, train_fn, say)
+        else:
+            _spawn_workers(workers, storage, study_name, data, say)
+        _wait_for_others(study, say)
+    failed = _failed_trials(study)
+    report = analyse(plan, out, seed_list, n_resamples=n_resamples)
+    result = AblationResult(plan, report, failed, storage, study_name, time.perf_counter() - t0, not report_only)
+    write_json(out / "ablation.json", result_dict(result))
+    (out / "ablation.md").write_text(markdown(result))
+    return result
+
+
+def _spawn_workers(n: int, storage: str, study_name: str, data: Path, say: Callable[[str], None]) -> None:
+    """N independent trial processes (``python -m affectlab.ablate``); their lines go to stderr."""
+    cmd = [sys.executable, "-m", "affectlab.ablate", storage, study_name, str(data)]
+    procs = [subprocess.Popen(cmd) for _ in range(n)]
+    say(f"{n} worker processes: {', '.join(str(p.pid) for p in procs)}")
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        say(f"worker exit codes: {codes}")
+
+
+def _failed_trials(study) -> list[dict[str, Any]]:
+    from optuna.trial import TrialState
+
+    done = {t.user_attrs.get("job") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        a = t.user_attrs
+        if "job" in a and a["job"] not in done:
+            out.append({"variant": a["variant"], "seed": a["seed"], "error": a.get("error", "")})
+    return out
+
+
+def result_dict(r: AblationResult) -> dict[str, Any]:
+    p = r.plan
+    return {"base": p.base_name, "new": p.new_name,
+            "changes": [asdict(c) for c in p.changes], "ignored": p.ignored, "invalid": p.invalid,
+            "variants": [{"names": v.names, "digest": v.digest, "config": v.path} for v in p.variants],
+            **r.report, "failed_trials": r.failed_trials, "storage": r.storage, "study": r.study_name,
+            "wall_seconds": r.wall_seconds, "trained": r.trained, "words": words(r)}
+
+
+def _fmt(x: float, sign: bool = True) -> str:
+    return "nan" if x is None or not math.isfinite(x) else (f"{x:+.4f}" if sign else f"{x:.4f}")
+
+
+def effect_rows(r: AblationResult) -> list[list[str]]:
+    """Rows of the effects table: contrast, change, effect, interval, p, verdict."""
+    changes = {c.key: c for c in r.plan.changes}
+    rows = []
+    for e in r.report["effects"]:
+        c = changes.get(e["key"]) if e["key"] else None
+        what = f"{_short(c.base)} → {_short(c.new)}" if c else ""
+        ci = "" if not math.isfinite(e["ci_low"]) else f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]"
+        p = "" if not math.isfinite(e["p_value"]) else f"{e['p_value']:.2g}"
+        rows.append([e["label"], what, _fmt(e["value"]), ci, p, e["verdict"]])
+    return rows
+
+
+def words(r: AblationResult) -> list[str]:
+    """Plain sentences: which changes are real, which are noise, and how the sum compares to the total."""
+    rep = r.report
+    metric, split = rep["metric"], rep["split"]
+    effects = rep["effects"]
+    lines = []
+    total = next(e for e in effects if e["kind"] == "total")
+    lines.append(f"NEW − BASE: {metric} {_fmt(total['value'])} on {split} (mean of {len(rep['seeds'])} seeds): {total['verdict']}.")
+    if len(rep["seeds"]) == 1:
+        lines.append("One seed: no interval; every effect below could be seed noise.")
+    for c in r.plan.changes:
+        es = [e for e in effects if e["key"] == c.key]
+        if not es:
+            continue
+        real = [e for e in es if e["verdict"].startswith("real")]
+        desc = "; ".join(f"{'on BASE' if e['kind'] == 'forward' else 'in NEW'} {_fmt(e['value'])}"
+                         + (f" [{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if math.isfinite(e["ci_low"]) else "")
+                         for e in es)
+        if real:
+            where = " and ".join("on BASE" if e["kind"] == "forward" else "in NEW" for e in real)
+            verdict = f"REAL ({real[0]['verdict'].removeprefix('real: ')} {where})"
+            tail = "the interval excludes 0" + (f" {where} only; the other context's interval includes 0"
+                                                  if len(real) < len(es) else " in both contexts")
+        elif all(e["verdict"] == "noise" for e in es):
+            verdict, tail = "NOISE", "every interval includes 0: not distinguishable from seed and sample variation"
+        else:
+            verdict, tail = "UNKNOWN", es[0]["verdict"]
+        lines.append(f"{verdict}: {c.key} {_short(c.base)} → {_short(c.new)}: {desc}; {tail}.")
+    for kind, where in (("sum_forward", "on BASE"), ("sum_backward", "in NEW")):
+        s = next((e for e in effects if e["kind"] == kind), None)
+        inter = next((e for e in effects if e["kind"] == f"interaction_{kind.split('_')[1]}"), None)
+        if s and inter:
+            lines.append(f"The single effects {where} add up to {_fmt(s['value'])} against a measured total of "
+                         f"{_fmt(total['value'])}; interaction {_fmt(inter['value'])}"
+                         + (f" [{_fmt(inter['ci_low'])}, {_fmt(inter['ci_high'])}]" if math.isfinite(inter["ci_low"]) else "")
+                         + f" ({inter['verdict']}).")
+    for i in r.plan.invalid:
+        lines.append(f"SKIPPED: {i['variant']}: invalid config ({i['error']}).")
+    for f in r.failed_trials:
+        lines.append(f"FAILED: {f['variant']} seed {f['seed']}: {f['error']}.")
+    if rep["not_trained"]:
+        lines.append(f"NOT MEASURED (a seed missing): {', '.join(rep['not_trained'])}.")
+    return lines
+
+
+def markdown(r: AblationResult) -> str:
+    """The report as a markdown file (DIR/ablation.md)."""
+    rep = r.report
+    hib = "higher is better" if rep["higher_is_better"] else "lower is better"
+    head = (f"# Ablation {r.plan.base_name} → {r.plan.new_name}\n\n"
+            f"Primary metric `{rep['metric']}` ({hib}) on the `{rep['split']}` split, seeds {rep['seeds']} "
+            f"(model and split seed), {rep['shared_samples']} shared samples per seed; intervals: "
+            f"{int(rep['level'] * 100)}% paired bootstrap over seeds and {rep['resampled']} "
+            f"({rep['n_resamples']} resamples). Effect = metric with the change − without it. "
+            + (f"Wall time {r.wall_seconds:.0f} s.\n\n" if r.trained else
+               f"Report made from the existing run directories in {r.wall_seconds:.0f} s.\n\n"))
+    t = "| contrast | change | effect | 95% CI | p | verdict |\n|---|---|---|---|---|---|\n"
+    t += "".join("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n" for row in effect_rows(r))
+    m = "\n| config | mean " + rep["metric"] + " | per seed |\n|---|---|---|\n"
+    m += "".join(f"| {name} | {_fmt(v, False)} | {', '.join(_fmt(x, False) for x in rep['per_seed'][name])} |\n"
+                 for name, v in rep["means"].items())
+    ign = "".join(f"- ignored `{i['key']}` ({_short(i['base'])} → {_short(i['new'])}): {i['reason']}\n" for i in r.plan.ignored)
+    return head + t + m + "\n" + (ign + "\n" if ign else "") + "".join(f"- {w}\n" for w in words(r))
+
+
+__all__ = ["AblationResult", "Change", "Plan", "Variant", "analyse", "enqueue", "markdown", "plan_ablation",
+           "run_ablation", "trial_config", "words", "work"]
+
+
+if __name__ == "__main__":  # a worker process: python -m affectlab.ablate STORAGE STUDY DATA
+    import torch
+
+    torch.set_num_threads(1)
+    storage_url, name, data_path = sys.argv[1:4]
+    work(storage_url, name, data_path, say=lambda line: print(line, file=sys.stderr, flush=True))
