@@ -8,9 +8,9 @@ demo:
 
 test:
 	bash scripts/system-deps.sh
-	bash scripts/bootstrap.sh audio,video,asr,track,sweep,test
+	bash scripts/bootstrap.sh audio,video,asr,track,sweep,distributed,test
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q
 
 bench:
-	bash scripts/bootstrap.sh audio,video,asr,track,sweep,test
+	bash scripts/bootstrap.sh audio,video,asr,track,sweep,distributed,test
 	.venv/bin/python benchmarks/bench_semeval.py

@@ -173,6 +173,15 @@ class TrackingConfig(_Strict):
     experiment: str = Field("affectlab", min_length=1)
 
 
+class ComputeConfig(_Strict):
+    """Where chunked work runs (affectlab.distributed, docs/scaling.md): here, or on Dask workers
+    (a LocalCluster of ``workers`` processes, or the scheduler at ``address``)."""
+
+    engine: Literal["local", "dask"] = "local"
+    workers: int = Field(2, ge=1)
+    address: str | None = None
+
+
 class RunConfig(_Strict):
     """The resolved configuration of one run; written to ``config.yaml`` in the run directory."""
 
@@ -184,6 +193,7 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(name="user_sequence"))
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
     seed: int = 42
 

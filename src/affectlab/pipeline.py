@@ -343,6 +343,11 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     needed = set(estimator.needs_features)
     for b in baselines.values():
         needed |= set(b.needs_features)
+    if needed & {"text", "text_encoder"} and cfg.compute.engine != "local" and corpus.has_text:
+        from .distributed import engine_for, prefill_text_cache  # texts encoded on the workers, into the cache
+
+        prefill_text_cache(corpus.frame["text"].fillna("").astype(str).tolist(), cfg.features.text,
+                           cfg.features.cache_dir or default_cache_dir(), engine_for(cfg.compute))
     corpus, stats = attach_features(corpus, cfg, needed)
     return Prepared(cfg, task, corpus, estimator, baselines, task.monitor(cfg.training.monitor), stats, folds)
 
@@ -389,7 +394,7 @@ def _context(prep: Prepared, scorer, out: str | Path | None, *, resume: bool = F
              fixed_epochs: int | None = None) -> FitContext:
     return FitContext(training=prep.cfg.training, seed=prep.cfg.seed, scorer=scorer, monitor=prep.monitor,
                       monitor_higher_is_better=higher_is_better(prep.monitor), work_dir=None if out is None else str(out),
-                      resume=resume, on_epoch=on_epoch, fixed_epochs=fixed_epochs)
+                      resume=resume, on_epoch=on_epoch, fixed_epochs=fixed_epochs, compute=prep.cfg.compute)
 
 
 def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float, resume: bool,

@@ -39,6 +39,7 @@ class FitContext:
     resume: bool = False
     fixed_epochs: int | None = None  # refit: train exactly this many epochs, no validation
     on_epoch: EpochCallback | None = None
+    compute: Any = None  # affectlab.config.ComputeConfig: where chunked work may run (affectlab.distributed)
 
 
 @dataclass

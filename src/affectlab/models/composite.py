@@ -283,7 +283,10 @@ class UserLevelKernel(Estimator):
             raise AffectlabError("model user_level_kernel: needs at least 2 training samples")
         self.check_size(n)
         if not self.uses_dual(n):
-            return self._fit_nystroem(train, 42 if ctx is None else int(ctx.seed))
+            from ..distributed import chunk_mapper, engine_for
+
+            mapper = chunk_mapper(engine_for(getattr(ctx, "compute", None)))
+            return self._fit_nystroem(train, 42 if ctx is None else int(ctx.seed), map_chunks=mapper)
         y_all = train.target_matrix()
         if y_all.shape[1] != len(self.targets) or np.isnan(y_all).all(axis=0).any():
             raise AffectlabError("model user_level_kernel: training data has no labels for at least one target")

@@ -142,7 +142,7 @@ class LandmarkStats:
 def accumulate(x: np.ndarray, tf: sparse.spmatrix | None, rows: np.ndarray, Y: np.ndarray, codes: np.ndarray,
                n_users: int, fold_of_row: np.ndarray, n_folds: int, xz: torch.Tensor, tfz: sparse.spmatrix | None,
                spec: KernelSpec, centred: bool, plain: bool, per_fold_centred: bool,
-               chunk: int = CHUNK, map_chunks=None) -> LandmarkStats:
+               chunk: int | None = None, map_chunks=None) -> LandmarkStats:
     """Stream the rows ``rows`` of ``x`` (embeddings, any float dtype; normalised chunk by chunk)
     and of ``tf``; ``Y``, ``codes`` and ``fold_of_row`` are given for those rows only.
 
@@ -166,7 +166,7 @@ def accumulate(x: np.ndarray, tf: sparse.spmatrix | None, rows: np.ndarray, Y: n
     st.ysum = [zeros(T) for _ in range(n_folds)]
     st.S = torch.zeros(n_users, m, dtype=torch.float32) if plain else None
     order = np.lexsort((codes, fold_of_row))
-    parts = list(chunks(order, codes, fold_of_row, chunk))
+    parts = list(chunks(order, codes, fold_of_row, chunk or CHUNK))
     job = ChunkJob(x, tf, rows, np.nan_to_num(np.asarray(Y, dtype=np.float64)), codes, xz, tfz, spec, centred, plain)
     results = map_chunks(job, parts) if map_chunks is not None else (job(idx) for idx in parts)
     for idx, part in zip(parts, results):
