@@ -193,7 +193,7 @@ def test_dash_h_is_help_and_flags_show_as_flags(path, capsys):
 
 
 def test_commands_that_print_results_take_json(capsys):
-    for path in (["train"], ["predict"], ["evaluate"], ["compare"], ["report"], ["sweep"], ["transfer"],
+    for path in (["train"], ["predict"], ["evaluate"], ["compare"], ["report"], ["sweep"], ["transfer"], ["ablate"],
                  ["extract"], ["demo"], ["data", "list"], ["data", "fetch"], ["data", "path"]):
         code, out, _ = run_cli([*path, "--help"], capsys)
         assert code == 0 and "--json" in out, path
