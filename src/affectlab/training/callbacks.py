@@ -19,6 +19,57 @@ from ..models.base import Scorer, clip_to_ranges
 from .targets import TargetPlan
 
 
+class EpochProgress(pl.Callback):
+    """``epoch 7/40  3.1 s/epoch  ETA 1:40`` on stderr (:mod:`affectlab.progress`): a live bar on a
+    terminal, else a line at most every ``progress.LINE_EVERY`` seconds; rank 0 only. The ETA
+    runs to ``max_epochs`` (early stopping may end sooner)."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+        self._last_line = 0.0
+        self._bar = None
+        self._task = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from .. import progress
+
+        self._start = self._last_line = time.perf_counter()
+        self._first = trainer.current_epoch  # a resumed fit counts its own epochs' speed
+        if trainer.is_global_zero and progress.mode() == "bar":
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), console=progress._console(), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
+                                            total=trainer.max_epochs, completed=trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        from .. import progress
+
+        if not trainer.is_global_zero:
+            return
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        now = time.perf_counter()
+        line = progress.epoch_line(epoch, total if total and total > 0 else None,
+                                   (now - self._start) / max(1, epoch - self._first))
+        if self._bar is not None:
+            self._bar.update(self._task, completed=epoch, description=line)
+        elif progress.mode() == "lines" and now - self._last_line >= progress.LINE_EVERY and epoch != total:
+            self._last_line = now
+            progress.say(line)
+
+    def _stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._stop()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._stop()
+
+
 class EpochScorer(pl.Callback):
     """After every training epoch: predict train and val, score both, log ``train_*``/``val_*``.
 
@@ -40,6 +91,16 @@ class EpochScorer(pl.Callback):
         self.best_epoch = 0
         self.best_state: dict | None = None
         self._epoch_start = time.perf_counter()
+        self.progress = EpochProgress()  # its hooks are called from this callback's (one list entry in fit.py)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.progress.on_train_start(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.progress.on_train_end(trainer, pl_module)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.progress.on_exception(trainer, pl_module, exception)
 
     def state_dict(self) -> dict:
         # saved inside the resume checkpoint, so a resumed run keeps its history and best weights;
@@ -103,6 +164,7 @@ class EpochScorer(pl.Callback):
             self.best_state = copy.deepcopy(net.state_dict())
         if self.on_epoch is not None and trainer.is_global_zero:
             self.on_epoch(epoch, row)
+        self.progress.on_train_epoch_end(trainer, pl_module)
 
 
 def rng_states() -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import progress as steps
 from ..config import RunConfig
 from ..corpus import Corpus, read_corpus
 from ..corpus.base import TargetSpec
@@ -154,8 +155,9 @@ def _sample(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def _fit_fusion(source: Source, train: Corpus, val: Corpus | None, cfg: RunConfig, scorer, monitor: str) -> FusionEstimator:
     est = estimator_for(cfg, source.targets, source.name, source.params)
-    est.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
-                                   monitor_higher_is_better=higher_is_better(monitor)))
+    with steps.step(f"fit {source.name}"):
+        est.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
+                                       monitor_higher_is_better=higher_is_better(monitor)))
     return est
 
 
