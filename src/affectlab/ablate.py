@@ -231,20 +231,16 @@ def run_dir_for(out: Path, variant: Variant, seed: int) -> Path:
 # --------------------------------------------------------------------------- trials (Optuna)
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise AffectlabError("ablate needs Optuna: pip install 'affectlab[sweep]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
+    from .sweep import import_optuna
+
+    return import_optuna("ablations")
 
 
 def open_study(storage: str, study_name: str):
-    optuna = _optuna()
-    try:
-        return optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
-    except Exception as err:  # bad URL, unreachable database, driver missing
-        raise AffectlabError(f"--storage {storage}: cannot open the study ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    """The ablation's study (the sweep machinery's storage: several processes or machines share it)."""
+    from .sweep import open_study as _open
+
+    return _open(storage, study_name, "maximize")
 
 
 def _alive(attrs: dict[str, Any]) -> bool:

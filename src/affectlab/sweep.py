@@ -156,6 +156,26 @@ def val_score(run_dir: str | Path) -> tuple[float, str]:
     return (float("nan") if value is None else float(value)), monitor
 
 
+def import_optuna(command: str = "sweeps") -> Any:
+    """Optuna, quiet; one line naming the extra when it is missing."""
+    try:
+        import optuna
+    except ImportError:
+        raise AffectlabError(f"{command} need Optuna: pip install 'affectlab[sweep]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def open_study(storage: str, study_name: str, direction: str = "maximize", sampler: Any = None) -> Any:
+    """Create or load a study at ``storage`` (shared by every process that holds the URL); one-line errors."""
+    optuna = import_optuna()
+    try:
+        return optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
+                                   sampler=sampler)
+    except Exception as err:  # bad URL, unreachable database, driver missing
+        raise AffectlabError(f"--storage {storage}: cannot open the study ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+
+
 def _default_train(cfg: RunConfig, data: Path, out: Path) -> Any:
     from .pipeline import train_run
 
@@ -171,16 +191,15 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     ``train_fn(cfg, data, run_dir)`` trains one run and writes its run directory (default:
     :func:`affectlab.pipeline.train_run`); tests inject a fake.
     """
-    try:
-        import optuna
-    except ImportError:
-        raise AffectlabError("sweeps need Optuna: pip install 'affectlab[sweep]'") from None
+    optuna = import_optuna()
     params = parse_space(space)
     if trials < 1:
         raise AffectlabError("--trials must be at least 1")
     data, out = Path(data), Path(out)
     if not data.exists():
         raise AffectlabError(f"{data}: no such file or folder")
+    if out.exists() and not out.is_dir():
+        raise AffectlabError(f"{out}: --out is a file; give a folder for the trial run directories")
     base = load_config(config, list(overrides))
     # fail before any training when a key is not a config key or a bound is invalid for it
     for p in params:
@@ -190,7 +209,6 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
     study_name = study_name or Path(config).stem
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     from .evaluation.scoring import higher_is_better
     from .tasks import get_task
@@ -200,11 +218,7 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
         direction = "maximize" if higher_is_better(monitor_guess) else "minimize"
     except KeyError:
         raise AffectlabError(f"{config}: training.monitor {monitor_guess!r} is not a known metric") from None
-    try:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
-                                    sampler=optuna.samplers.TPESampler(seed=base.seed))
-    except Exception as err:  # bad URL, unreachable database, driver missing
-        raise AffectlabError(f"--storage {storage}: cannot open the study ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    study = open_study(storage, study_name, direction, optuna.samplers.TPESampler(seed=base.seed))
     if study.direction.name.lower() != direction:
         raise AffectlabError(f"study {study_name!r} in {storage} optimises the other direction; use another --study")
 
@@ -239,4 +253,4 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     return result
 
 
-__all__ = ["Param", "SweepResult", "overrides_for", "parse_space", "run_sweep", "val_score"]
+__all__ = ["Param", "SweepResult", "import_optuna", "open_study", "overrides_for", "parse_space", "run_sweep", "val_score"]
