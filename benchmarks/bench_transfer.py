@@ -1,45 +1,66 @@
-"""Feature-space transfer benchmark on CMU-MOSI (docs/transfer.md).
+"""Feature-space transfer benchmark, both shipped scenarios (docs/transfer.md).
 
-Source: ``configs/mosi/default.yaml`` (early_lstm) trained on ``../shared/data/mosi/mosi_dev.pkl``
-with the file's 100-d text features, audio and vision. Target: the same utterances with text
-re-encoded from raw_text by the default sentence encoder (384-d MiniLM); audio/vision unchanged.
-The source model never sees target text features. ``configs/mosi/transfer-text-encoder.yaml``
-adapts it with K in {0, 50, 200} labelled target ``train`` samples; every row is scored on
-``test`` (touched once per run); 5 seeds (source model, K sample and training all seeded).
+MOSI (text extractor changes): source ``configs/mosi/features.yaml`` (early_lstm on the file's
+100-d text arrays, audio and vision of ``../shared/data/mosi/mosi_dev.pkl``); target: the same
+utterances with text re-encoded from raw_text by MiniLM (384-d), adapted by
+``configs/mosi/transfer-text-encoder.yaml`` with K in {0, 50, 200}; scored on ``test`` (10 videos).
 
-    python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--ks 0,50,200] [--ablate]
+EmoDB (audio extractor changes, other speakers): source ``configs/emodb/transfer-source-egemaps.yaml``
+(late_fusion on 88 eGeMAPS functionals, source speakers); target: other speakers described by 6373
+ComParE 2016 functionals, adapted by ``configs/emodb/transfer-compare.yaml`` with K in {0, 20, 50};
+scored on the target ``test`` speakers. Needs the two extracted pickles (``--emodb DIR`` holding
+``egemaps.pkl`` and ``compare.pkl``, extracted with the same split labels; docs/transfer.md).
 
-``--ablate`` adds, for seed 1..2 at K=0 and K=50, the alignment variants (random / k-means / nearest
-neighbour pseudo-targets, MMD, CORAL, standardisation only) so one can see which change does what.
-One torch thread (faster than two on a loaded 2-core machine).
+Every row: mean over seeds of the headline metric with the mean of the per-seed 95% bootstrap
+interval (resampling videos / speakers), other metrics mean ± sd over seeds; then how many seeds
+the paired bootstrap says the adapters help or lose against each alternative. 5 seeds (source
+model, K sample and all training seeded). One torch thread.
+
+    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|emodb] [--emodb DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mosi" / "mosi_dev.pkl"
-KEYS = (("mae", "MAE"), ("pearson", "Corr"), ("acc2_nonneg", "Acc2≥0"), ("acc2_nozero", "Acc2≠0"))
+MOSI = ROOT.parent / "shared" / "data" / "mosi" / "mosi_dev.pkl"
 LABELS = {"adapted": "adapted", "standardization_map": "standardisation-only map", "scratch_k": "from scratch on K",
-          "oracle": "oracle (all 1,086 train labels)", "source_reference": "source model, source features (ref.)"}
+          "oracle": "oracle (all target train labels)", "source_reference": "source model, source features (ref.)"}
 
-ABLATIONS = {
-    "std only (no pseudo)": "[{kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "coral only": "[{kind: coral}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "mmd": "[{kind: mmd, epochs: 20}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "pseudo random": "[{kind: pseudo, scheme: random, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "pseudo kmeans": "[{kind: pseudo, scheme: kmeans, clusters: 32, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "pseudo nn, same video allowed": "[{kind: pseudo, scheme: nn, neighbours: 5, exclude: id, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
-    "pseudo nn, adapters first": "[{kind: pseudo, scheme: nn, neighbours: 5, epochs: 30}, {kind: standardize}, {kind: supervised, first: adapters, lr_scale: 0.1}]",
-}
+
+@dataclass
+class Scenario:
+    name: str
+    source_config: Path
+    source_data: Path
+    transfer_config: Path
+    target_data: Path
+    ks: tuple[int, ...]
+    keys: tuple[tuple[str, str], ...]  # (metric key, column title); the first is the headline
+    title: str
+
+
+def scenarios(emodb: Path) -> list[Scenario]:
+    return [
+        Scenario("mosi", ROOT / "configs/mosi/features.yaml", MOSI, ROOT / "configs/mosi/transfer-text-encoder.yaml", MOSI,
+                 (0, 50, 200), (("mae", "MAE"), ("pearson", "Corr"), ("acc2_nonneg", "Acc2≥0"), ("acc2_nozero", "Acc2≠0")),
+                 "MOSI, text 100-d file arrays -> 384-d MiniLM (audio, vision unchanged); TEST 177 utterances, 10 videos"),
+        Scenario("emodb", ROOT / "configs/emodb/transfer-source-egemaps.yaml", emodb / "egemaps.pkl",
+                 ROOT / "configs/emodb/transfer-compare.yaml", emodb / "compare.pkl",
+                 (0, 20, 50), (("ccc", "CCC"), ("pearson", "Corr"), ("mae", "MAE")),
+                 "EmoDB arousal, eGeMAPS (88) on source speakers -> ComParE 2016 (6373) on other speakers; "
+                 "TEST = the target test speakers"),
+    ]
 
 
 def fmt(vals: list[float]) -> str:
@@ -47,93 +68,114 @@ def fmt(vals: list[float]) -> str:
     return f"{v.mean():.3f}±{v.std(ddof=1):.3f}" if len(v) > 1 else f"{v.mean():.3f}"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", default="1,2,3,4,5")
-    ap.add_argument("--ks", default="0,50,200")
-    ap.add_argument("--bootstrap", type=int, default=300)
-    ap.add_argument("--ablate", action="store_true")
-    args = ap.parse_args()
-    if not DATA.is_file():
-        print(f"skipped: {DATA} not found", file=sys.stderr)
-        return 0
-    torch.set_num_threads(1)
+def run_scenario(sc: Scenario, seeds: list[int], bootstrap: int, work: Path, save=None) -> dict:
+    """Every seed and K of one scenario; ``save(partial)`` after each seed (a long run keeps what it has)."""
     from affectlab.config import load_config
     from affectlab.pipeline import train_run
     from affectlab.transfer.config import load_transfer_config
     from affectlab.transfer.run import transfer_run
 
-    seeds = [int(s) for s in args.seeds.split(",")]
-    ks = [int(k) for k in args.ks.split(",")]
-    tcfg_path = ROOT / "configs" / "mosi" / "transfer-text-encoder.yaml"
-    work = Path(tempfile.mkdtemp(prefix="bench-transfer-"))
+    results: dict[str, list[dict]] = {}
+    verdicts: dict[int, list[dict]] = {}
     t_all = time.perf_counter()
-    results: dict[tuple[int, str], list[dict]] = {}
-    verdicts: dict[int, list[list[str]]] = {}
-    ablation: dict[tuple[str, int], list[dict]] = {}
     for seed in seeds:
         t = time.perf_counter()
-        src_cfg = load_config(ROOT / "configs" / "mosi" / "default.yaml", ["baselines=[]"], seed=seed)
-        src = train_run(src_cfg, DATA, work / f"src-{seed}")
-        print(f"seed {seed}: source early_lstm trained in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        for k in ks:
+        src = train_run(load_config(sc.source_config, ["baselines=[]"], seed=seed), sc.source_data, work / f"{sc.name}-src-{seed}")
+        print(f"{sc.name} seed {seed}: source trained in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        for k in sc.ks:
             t = time.perf_counter()
-            rows = ["scratch_k", "standardization_map"] + (["oracle", "source_reference"] if k == ks[0] else [])
-            cfg, tc = load_transfer_config(tcfg_path, [f"transfer.k={k}", f"transfer.bootstrap={args.bootstrap}",
-                                                       f"transfer.compare_rows={rows}"], seed=seed)
-            out = transfer_run(cfg, tc, src, DATA, work / f"tr-{seed}-{k}")
-            import json
-
+            # oracle and reference do not depend on K: trained once per seed
+            rows = (["scratch_k"] if k else []) + ["standardization_map"] + (["oracle", "source_reference"] if k == sc.ks[0] else [])
+            cfg, tc = load_transfer_config(sc.transfer_config, [f"transfer.k={k}", f"transfer.bootstrap={bootstrap}",
+                                                                f"transfer.compare_rows={rows}"], seed=seed)
+            out = transfer_run(cfg, tc, src, sc.target_data, work / f"{sc.name}-tr-{seed}-{k}")
             rep = json.loads((out / "summary.json").read_text())["transfer_comparison"]
+            head = sc.keys[0][0]
             for name, row in rep["rows"].items():
-                results.setdefault((k, name), []).append({key: row[key]["value"] for key, _ in KEYS})
-            verdicts.setdefault(k, []).append(rep["verdict"])
-            print(f"seed {seed} K={k}: {time.perf_counter() - t:.1f} s; adapted MAE {rep['rows']['adapted']['mae']['value']:.3f}",
-                  file=sys.stderr)
-            if args.ablate and seed in seeds[:2] and k in (0, 50):
-                for label, stages in ABLATIONS.items():
-                    cfg, tc = load_transfer_config(tcfg_path, [f"transfer.k={k}", "transfer.compare=false",
-                                                               f"transfer.stages={stages}"], seed=seed)
-                    from affectlab.pipeline import predict_run
+                key = f"{k}/{name}" if name not in ("oracle", "source_reference") else f"all/{name}"
+                results.setdefault(key, []).append({**{m: row[m]["value"] for m, _ in sc.keys},
+                                                    "lo": row[head]["ci_low"], "hi": row[head]["ci_high"]})
+            outcome = {}
+            for other, p in rep["paired"].items():
+                d = p[head]
+                sig = d["ci_low"] * d["ci_high"] > 0
+                adapted_better = (d["diff"] < 0) if head == "mae" else (d["diff"] > 0)
+                outcome[other] = "help" if sig and adapted_better else "lose" if sig else "ns"
+            verdicts.setdefault(k, []).append(outcome)
+            print(f"{sc.name} seed {seed} K={k}: {time.perf_counter() - t:.1f} s; adapted {head} "
+                  f"{rep['rows']['adapted'][head]['value']:.3f}", file=sys.stderr, flush=True)
+        if save is not None:
+            save({"results": results, "verdicts": verdicts, "seconds": time.perf_counter() - t_all, "seeds": seeds[:seeds.index(seed) + 1]})
+    return {"results": results, "verdicts": verdicts, "seconds": time.perf_counter() - t_all, "seeds": seeds}
 
-                    o = transfer_run(cfg, tc, src, DATA, work / f"ab-{seed}-{k}")
-                    s = json.loads((o / "summary.json").read_text())
-                    ablation.setdefault((label, k), []).append({**{key: s["metrics"]["test"][key] for key, _ in KEYS},
-                                                                "mmd": s["mmd"]["final"]["text"]})
-    total = time.perf_counter() - t_all
 
-    print(f"\nMOSI transfer, text 100-d CNN features -> 384-d MiniLM; TEST split (177 utterances, 10 videos); "
-          f"mean ± sd over seeds {args.seeds}; {total:.0f} s total\n")
-    print("| K | model | " + " | ".join(lbl for _, lbl in KEYS) + " |")
-    print("|---|---|" + "---|" * len(KEYS))
-    for k in ks:
-        for name in ("adapted", "standardization_map", "scratch_k"):
-            vals = results.get((k, name))
-            if vals:
-                print(f"| {k} | {LABELS[name]} | " + " | ".join(fmt([v[key] for v in vals]) for key, _ in KEYS) + " |")
-    for name in ("oracle", "source_reference"):
-        vals = results.get((ks[0], name))
-        if vals:
-            print(f"| all | {LABELS[name]} | " + " | ".join(fmt([v[key] for v in vals]) for key, _ in KEYS) + " |")
-    print("\nPer-seed verdicts (paired bootstrap over videos, MAE):")
-    for k in ks:
-        flat = [line for v in verdicts[k] for line in v]
-        n = len(verdicts[k])
-        help_std = sum("help against the standardisation" in ln for ln in flat)
-        hurt_std = sum("hurt against the standardisation" in ln for ln in flat)
-        help_scr = sum("help against a model trained from scratch" in ln for ln in flat)
-        hurt_scr = sum("hurt against a model trained from scratch" in ln for ln in flat)
-        line = f"- K={k}: adapted significantly better than the standardisation-only map in {help_std}/{n} seeds (worse in {hurt_std})"
-        if k:
-            line += f"; better than from scratch on K in {help_scr}/{n} (worse in {hurt_scr})"
-        print(line)
-    if ablation:
-        print("\nAblation (seeds 1-2, TEST, alignment variants; default = pseudo nn, 5 neighbours, other videos only):")
-        print("| K | stages | " + " | ".join(lbl for _, lbl in KEYS) + " | MMD² after |")
-        print("|---|---|" + "---|" * (len(KEYS) + 1))
-        for (label, k), vals in sorted(ablation.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            print(f"| {k} | {label} | " + " | ".join(fmt([v[key] for v in vals]) for key, _ in KEYS)
-                  + f" | {fmt([v['mmd'] for v in vals])} |")
+def print_tables(sc: Scenario, res: dict, seeds: list[int]) -> None:
+    head, head_title = sc.keys[0]
+    print(f"\n{sc.title}; seeds {','.join(map(str, res.get('seeds', seeds)))}; {res['seconds']:.0f} s\n")
+    print(f"| K | model | {head_title} [mean 95% CI] | " + " | ".join(lbl for _, lbl in sc.keys) + " |")
+    print("|---|---|---|" + "---|" * len(sc.keys))
+    order = [f"{k}/{n}" for k in sc.ks for n in ("adapted", "standardization_map", "scratch_k")] + ["all/oracle", "all/source_reference"]
+    for key in order:
+        vals = res["results"].get(key)
+        if not vals:
+            continue
+        k, name = key.split("/")
+        ci = f"{np.mean([v[head] for v in vals]):.3f} [{np.mean([v['lo'] for v in vals]):.3f}, {np.mean([v['hi'] for v in vals]):.3f}]"
+        print(f"| {k} | {LABELS[name]} | {ci} | " + " | ".join(fmt([v[m] for v in vals]) for m, _ in sc.keys) + " |")
+    print(f"\nSeeds where the paired bootstrap ({head_title}, 95%) says the adapters help / lose (rest: interval includes 0):")
+    for k in sc.ks:
+        vs = res["verdicts"].get(k, [])
+        parts = []
+        for other, what in (("standardization_map", "vs standardisation-only"), ("scratch_k", "vs from scratch on K")):
+            outs = [v[other] for v in vs if other in v]
+            if outs:
+                parts.append(f"{what}: help {outs.count('help')}/{len(outs)}, lose {outs.count('lose')}/{len(outs)}")
+        print(f"- K={k}: " + "; ".join(parts))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--bootstrap", type=int, default=500)
+    ap.add_argument("--only", choices=("mosi", "emodb"), default=None)
+    ap.add_argument("--emodb", type=Path, default=Path("/tmp/me/emodb"),
+                    help="folder with egemaps.pkl and compare.pkl (docs/transfer.md: how to extract them)")
+    ap.add_argument("--ks", default=None, help="K values (comma-separated) instead of the scenario's")
+    ap.add_argument("--json", type=Path, default=None, help="write the raw per-seed numbers here (after every seed)")
+    ap.add_argument("--tables-from", type=Path, default=None, help="only print the tables of a --json file (a partial run too)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-transfer-"))
+    raw: dict = {}
+    if args.tables_from:
+        saved = json.loads(args.tables_from.read_text())
+        for sc in scenarios(args.emodb):
+            if sc.name in saved:
+                res = saved[sc.name]
+                res["verdicts"] = {int(k): v for k, v in res["verdicts"].items()}
+                sc.ks = tuple(k for k in sc.ks if k in res["verdicts"])
+                print_tables(sc, res, res["seeds"])
+        return 0
+
+    def save(name: str, partial: dict) -> None:
+        if args.json:
+            args.json.write_text(json.dumps({**raw, name: partial}, indent=1, default=str))
+
+    for sc in scenarios(args.emodb):
+        if args.only and sc.name != args.only:
+            continue
+        if args.ks:
+            sc.ks = tuple(int(k) for k in args.ks.split(","))
+        missing = [p for p in (sc.source_data, sc.target_data) if not p.is_file()]
+        if missing:
+            print(f"{sc.name}: skipped, {', '.join(map(str, missing))} not found", file=sys.stderr)
+            continue
+        raw[sc.name] = run_scenario(sc, seeds, args.bootstrap, work, save=lambda partial, n=sc.name: save(n, partial))
+        print_tables(sc, raw[sc.name], seeds)
+        sys.stdout.flush()
+        if args.json:
+            args.json.write_text(json.dumps(raw, indent=1, default=str))
     return 0
 
 

@@ -14,7 +14,6 @@ import yaml
 
 from test_corpus_mmsa import make_mmsa
 
-from affectlab.errors import AffectlabError
 from affectlab.transfer.align import (coral_map, mapping_quality, mmd2, moment_map, pseudo_targets,
                                       standardization_map)
 
@@ -139,9 +138,11 @@ def _config(tmp: Path, **transfer) -> Path:
     raw["training"].update(max_epochs=4, patience=2)
     raw["transfer"].update({"bootstrap": 50, "stages": [
         {"kind": "pseudo", "scheme": "nn", "exclude": "id", "epochs": 3},
+        {"kind": "pseudo", "scheme": "label", "neighbours": 3, "exclude": "id", "epochs": 2},
         {"kind": "standardize"}, {"kind": "coral"}, {"kind": "mmd", "epochs": 2},
         {"kind": "supervised", "epochs": 3}]}, **transfer)
-    raw["transfer"]["adapters"] = {"text": {"kind": "mlp", "depth": 1, "width": 16, "residual": True}}
+    raw["transfer"]["adapters"] = {"text": {"kind": "mlp", "depth": 1, "width": 16, "residual": True,
+                                            "source_extractor": "file-text", "target_extractor": "projected-text"}}
     p = tmp / "transfer.yaml"
     p.write_text(yaml.safe_dump(raw))
     return p
@@ -154,7 +155,7 @@ def source(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("transfer-src")
     data = make_mmsa(tmp / "src.pkl")
-    cfg = load_config(ROOT / "configs" / "mosi" / "default.yaml",
+    cfg = load_config(ROOT / "configs" / "mosi" / "features.yaml",  # the source run of the MOSI scenario
                       ["training.max_epochs=3", "model.name=late_fusion", "model.hidden=8", "baselines=[]"])
     run = train_run(cfg, data, tmp / "src-run")
     target = _target_pickle(data, tmp / "target.pkl")
@@ -190,7 +191,7 @@ def test_transfer_then_predict_end_to_end(source, tmp_path, capsys):
         again = score_arrays("mosi", sub[["sentiment"]].to_numpy(), sub[["pred_sentiment"]].to_numpy(), ["sentiment"])
         assert again["mae"] == pytest.approx(row["mae"]["value"])
     stages = pd.read_csv(out / "stages.csv")
-    assert {"0:pseudo", "1:standardize", "2:coral", "3:mmd", "4:supervised/model", "4:supervised/all"} <= set(stages.stage)
+    assert {"0:pseudo", "1:pseudo", "2:standardize", "3:coral", "4:mmd", "5:supervised/model", "5:supervised/all"} <= set(stages.stage)
     assert set(s["mmd"]) >= {"initial", "after_alignment", "final", "standardization_map"}
     mapping = pd.read_csv(out / "mapping.csv")
     assert set(mapping.model) == {"adapted", "standardization_map"} and mapping.dim.nunique() == 6
@@ -220,6 +221,18 @@ def test_k_zero_uses_no_labels(source, tmp_path):
     assert any("K=0" in v for v in s["transfer_comparison"]["verdict"])
 
 
+def _category_run(tmp: Path, run: Path) -> Path:
+    """A copy of the source run whose checkpoint says it predicts 'sentiment' as a category."""
+    import shutil
+
+    out = tmp / "category-run"
+    shutil.copytree(run, out)
+    ckpt = torch.load(out / "checkpoint.ckpt", weights_only=True)
+    ckpt["targets"] = [{"name": "sentiment", "kind": "category", "classes": ["neg", "pos"]}]
+    torch.save(ckpt, out / "checkpoint.ckpt")
+    return out
+
+
 def _semeval_run(tmp: Path) -> Path:
     from conftest import semeval_frame
 
@@ -234,7 +247,8 @@ def _semeval_run(tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["other_task", "missing_modality", "undeclared_dims", "k_too_large",
-                                  "no_source_data", "declared_dim_wrong"])
+                                  "no_source_data", "declared_dim_wrong", "declared_out_dim_wrong", "same_extractor",
+                                  "same_extractor_declared", "other_target_kind"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(source, tmp_path, capsys, case):
     run, src_data, target = source
     sets: list[str] = []
@@ -253,9 +267,24 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(source, tmp_path, capsy
     elif case == "no_source_data":
         sets = [f"transfer.source_data={tmp_path / 'gone.pkl'}"]
         message = "is not available"
-    else:
+    elif case == "declared_dim_wrong":
         sets = ["transfer.adapters.text.in_dim=7"]
         message = "in_dim is 7"
+    elif case == "declared_out_dim_wrong":
+        sets = ["transfer.adapters.text.out_dim=100"]
+        message = "out_dim is 100 but the source model's 'text' has 6"
+    elif case == "same_extractor":  # the source's own features, named as the same extractor: found after reading
+        target = src_data
+        sets = ["transfer.adapters.text.target_extractor=file-text"]
+        message = "both 'file-text' with 6 dimensions: nothing to adapt"
+    elif case == "same_extractor_declared":  # names and dimensions in the config: refused before anything is read
+        run = tmp_path / "no-such-run"
+        sets = ["transfer.adapters.text.target_extractor=file-text", "transfer.adapters.text.in_dim=6",
+                "transfer.adapters.text.out_dim=6"]
+        message = "nothing to adapt"
+    else:  # a source run of the same task and target name, but a classifier
+        run = _category_run(tmp_path, run)
+        message = "trained on sentiment (category); this transfer config declares sentiment (regression)"
     out = tmp_path / "out"
     args = ["transfer", _config(tmp_path), "--source-run", run, "--data", target, "--out", out, "-q"]
     for s in sets:
@@ -264,3 +293,80 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(source, tmp_path, capsy
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+# --------------------------------------------------------------------------- one training loop
+
+def test_label_pseudo_targets_against_a_hand_computation():
+    from affectlab.transfer.align import label_targets
+
+    ys = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]])
+    ys_labels = np.array([[0.1], [0.5], [0.9], [np.nan]])  # an unlabelled source row is never picked
+    yt = np.array([[0.45], [1.0]])
+    out = label_targets(yt, ys_labels, ys, neighbours=2)
+    np.testing.assert_allclose(out, [(ys[1] + ys[0]) / 2, (ys[2] + ys[1]) / 2])
+    exclude = np.array([[False, True, False, False], [False, False, False, False]])  # e.g. the same speaker
+    np.testing.assert_allclose(label_targets(yt, ys_labels, ys, exclude=exclude, neighbours=1)[0], ys[0])
+
+
+def _fitted_fusion(tmp: Path):
+    from affectlab.config import load_config
+    from affectlab.corpus import read_corpus
+    from affectlab.models.base import FitContext
+    from affectlab.pipeline import estimator_for, split_corpus
+
+    cfg = load_config(ROOT / "configs" / "mosi" / "features.yaml",
+                      ["training.max_epochs=2", "model.name=late_fusion", "model.hidden=8", "baselines=[]"])
+    corpus = read_corpus(make_mmsa(tmp / "d.pkl"), cfg.data)
+    train, val, _ = split_corpus(corpus, cfg)
+    est = estimator_for(cfg, corpus.targets, "late_fusion", cfg.model.params())
+    est.fit(train, val, FitContext(training=cfg.training, seed=1, scorer=lambda c, p: {"mae": float(np.abs(p - c.target_matrix()).mean())},
+                                   monitor="mae", monitor_higher_is_better=False))
+    return est, train, cfg
+
+
+def test_train_net_trains_only_the_named_parameters_and_gives_them_back(tmp_path):
+    from affectlab.models.base import FitContext
+
+    est, train, cfg = _fitted_fusion(tmp_path)
+    before = {k: v.clone() for k, v in est.net.state_dict().items()}
+    ctx = FitContext(training=cfg.training.model_copy(update={"lr": 0.05}), seed=2, scorer=lambda c, p: {},
+                     fixed_epochs=2)
+    est.train_net(train, None, ctx, est.target_plan(train.target_matrix(), cfg.training), trainable=("head.",))
+    after = est.net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("head.") for k in changed), changed
+    assert all(p.requires_grad for p in est.net.parameters())  # frozen only for that fit
+
+
+def test_one_default_loss():
+    from affectlab.config import LossTerms, TrainingConfig
+    from affectlab.corpus.base import TargetSpec
+    from affectlab.models import MODELS
+
+    est = MODELS.get("late_fusion")((TargetSpec("sentiment", -3, 3),), modalities=["text"])
+    plan = est.target_plan(np.zeros((3, 1)), TrainingConfig())  # what fit and every transfer stage use
+    assert plan.terms == [TrainingConfig().loss_for("sentiment")] == [LossTerms(ccc=1.0)]
+
+
+def test_every_transfer_stage_trains_through_the_one_fit_path(source, tmp_path, monkeypatch):
+    """pseudo, mmd and both supervised phases each call fit_network once; no other loop trains."""
+    import affectlab.training.fusion_estimator as fe
+    from affectlab.transfer.config import load_transfer_config
+    from affectlab.transfer.run import transfer_run
+
+    calls = []
+    real = fe.fit_network
+
+    def spy(module, *args, **kw):
+        calls.append((type(module.net).__name__, module.trainable, module.stage_loss is not None, module.lr))
+        return real(module, *args, **kw)
+
+    monkeypatch.setattr(fe, "fit_network", spy)
+    run, _, target = source
+    stages = "[{kind: pseudo, epochs: 2, exclude: id, lr: 0.002}, {kind: mmd, epochs: 1}, {kind: supervised, epochs: 2}]"
+    cfg, t_cfg = load_transfer_config(_config(tmp_path, compare=False), ["transfer.k=12", f"transfer.stages={stages}"])
+    transfer_run(cfg, t_cfg, run, target, tmp_path / "spied")
+    assert calls == [("AdaptedNet", ("adapters.",), True, 0.002), ("AdaptedNet", ("adapters.",), True, 1e-3),
+                     ("AdaptedNet", ("net.",), False, cfg.training.lr),
+                     ("AdaptedNet", None, False, pytest.approx(cfg.training.lr * 0.1))]

@@ -54,8 +54,12 @@ def transfer(
 
 def print_comparison(report: dict) -> None:
     """The comparison table (values with 95% CIs) and the verdict lines."""
-    keys = [k for k in ("mae", "pearson", "acc2_nozero", "acc7") if k in report["rows"]["adapted"]]
-    table = Table(title=f"transfer comparison on {report['split']} (n={report['n']}, K={report['k']}, 95% CI over videos)")
+    from ..transfer.run import units_phrase
+
+    wanted = (report.get("headline"), "mae", "pearson", "acc2_nozero", "acc7")
+    keys = [k for k in dict.fromkeys(wanted) if k and k in report["rows"]["adapted"]]
+    table = Table(title=f"transfer comparison on {report['split']} (n={report['n']}, K={report['k']}, "
+                        f"95% CI over {units_phrase(report)})")
     table.add_column("model")
     for k in keys:
         table.add_column(k, justify="right")

@@ -9,8 +9,14 @@ gives values for regression targets (clipped to their declared ranges) and class
 
 Inputs are standardised per feature with the training rows' valid time steps and clipped to
 ±``clip`` standard deviations (openSMILE/COVAREP statistics have heavy tails). The loss is
-``training.losses`` for the target, when the config names none L1 (MAE) for a regression target
-(the MOSI standard) and cross-entropy for a category target.
+``training.losses`` for the target, else the one default of
+:meth:`~affectlab.config.TrainingConfig.loss_for` (CCC for a regression target, cross-entropy
+for a category target); the MOSI configs name MAE, the MOSI standard.
+
+Public API for code that trains these networks in stages (``affectlab transfer``):
+:meth:`FusionEstimator.inputs`, :meth:`~FusionEstimator.batch`, :meth:`~FusionEstimator.release_inputs`,
+:meth:`~FusionEstimator.target_plan` and :meth:`~FusionEstimator.train_net` (the one fit path,
+with a trainable parameter set, a stage loss and a learning rate).
 
 Parameters (config ``model:`` keys): ``modalities`` (default [text, audio, vision]), ``hidden``,
 ``dropout``, ``modality_dropout``, ``encoder`` (mean|lstm, per-modality sequence encoder),
@@ -22,13 +28,13 @@ second thread only adds synchronisation, 15x slower per step on a loaded 2-core 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import LossTerms
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
@@ -38,8 +44,8 @@ from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays
 from .fit import fit_network, ready_net, torch_threads
-from .module import AffectModule
-from .targets import plan_targets
+from .module import AffectModule, StageLoss
+from .targets import TargetPlan, plan_targets
 
 ALL_MODALITIES = ("text", "audio", "vision")
 PARAM_KEYS = {"modalities", "hidden", "dropout", "modality_dropout", "encoder", "fusion_dim", "heads", "clip", "threads"}
@@ -94,8 +100,13 @@ class FusionEstimator(Estimator):
             std = rows.std(axis=0, dtype=np.float64)
             self.stats[m] = (mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
 
-    def _inputs(self, corpus: Corpus) -> dict[str, torch.Tensor]:
-        """Standardised tensors for every row of ``corpus`` (cached per corpus object during a fit)."""
+    def release_inputs(self) -> None:
+        """Forget the cached input tensors (do not keep training arrays alive in the estimator)."""
+        self._prepared = []
+
+    def inputs(self, corpus: Corpus) -> dict[str, torch.Tensor]:
+        """Standardised tensors for every row of ``corpus``: ``<m>`` (n, L, d) and ``<m>_len`` per
+        modality, ``_target``/``_mask``; cached per corpus object until :meth:`release_inputs`."""
         for c, tensors in self._prepared:
             if c is corpus:
                 return tensors
@@ -115,7 +126,8 @@ class FusionEstimator(Estimator):
         self._prepared.append((corpus, out))
         return out
 
-    def _batch(self, tensors: dict[str, torch.Tensor], idx: list[int] | torch.Tensor) -> dict:
+    def batch(self, tensors: dict[str, torch.Tensor], idx: list[int] | torch.Tensor) -> dict:
+        """The rows ``idx`` of :meth:`inputs` as a training batch (``inputs``, ``target``, ``target_mask``, ``rows``)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         inputs = {}
         for m in self.modalities:
@@ -126,24 +138,20 @@ class FusionEstimator(Estimator):
         return {"inputs": inputs, "target": tensors["_target"][idx], "target_mask": tensors["_mask"][idx], "rows": idx}
 
     def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int) -> DataLoader:
-        tensors = self._inputs(corpus)
+        tensors = self.inputs(corpus)
         generator = torch.Generator().manual_seed(0)
         return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,
-                          collate_fn=lambda idx: self._batch(tensors, idx), generator=generator)
+                          collate_fn=lambda idx: self.batch(tensors, idx), generator=generator)
 
     def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
         """Raw network outputs (values and logits) for every row of ``corpus``."""
-        tensors = self._inputs(corpus)
+        tensors = self.inputs(corpus)
         out = np.zeros((len(corpus), OutputLayout.from_targets(self.targets).total), dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, len(corpus), 512):
-                batch = self._batch(tensors, list(range(start, min(start + 512, len(corpus)))))
+                batch = self.batch(tensors, list(range(start, min(start + 512, len(corpus)))))
                 out[start:start + len(batch["rows"])] = net(**batch["inputs"]).numpy()
         return out
-
-    def _predict_net(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
-        """One column per target: values, or class indices (argmax) for category targets."""
-        return OutputLayout.from_targets(self.targets).decode(self._outputs(net, corpus))
 
     def _threads(self):
         """Run with ``self.threads`` torch threads, restoring the previous setting afterwards."""
@@ -163,13 +171,13 @@ class FusionEstimator(Estimator):
         self.check_inputs(train)
         self._check_aligned(train)
         cfg = ctx.training
-        self._prepared = []
+        self.release_inputs()
         self._fit_stats(train)
         y = train.target_matrix()
         if np.isnan(y).all():
             raise AffectlabError("the training split has no labels")
         p = self.params
-        plan = plan_targets(self.targets, y, cfg, regression_default=LossTerms(mae=1.0), model=self.registered_name)
+        plan = self.target_plan(y, cfg)
         torch.manual_seed(ctx.seed)
         net_cfg = FusionConfig(
             kind=self.kind, modalities=self.modalities, input_dims=tuple(len(self.stats[m][0]) for m in self.modalities),
@@ -182,13 +190,40 @@ class FusionEstimator(Estimator):
             self.net = build_fusion_net(net_cfg)
         except ValueError as err:
             raise AffectlabError(f"model {self.registered_name}: {err}") from None
-        module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay)
+        return self.train_net(train, val, ctx, plan)
+
+    def target_plan(self, y: np.ndarray, cfg: Any) -> TargetPlan:
+        """Output layout, loss terms (``training.losses`` or the one default) and initial biases for labels ``y``."""
+        return plan_targets(self.targets, y, cfg, model=self.registered_name)
+
+    def train_net(self, train: Corpus, val: Corpus | None, ctx: FitContext, plan: TargetPlan, *,
+                  trainable: Sequence[str] | None = None, loss: StageLoss | None = None) -> FitResult:
+        """Train ``self.net`` (built or loaded) with the one fit path, :func:`fit_network` + :class:`AffectModule`.
+
+        ``ctx.training`` gives the learning rate, epochs, batch size, weight decay and patience;
+        ``trainable``: parameter-name prefixes trained (the rest frozen for this fit); ``loss``: a
+        stage loss ``loss(net, batch)`` instead of ``plan``'s target loss. Early stopping and the
+        best epoch use ``val`` and ``ctx.monitor``, unless ``ctx.fixed_epochs`` is set. Without
+        ``ctx.scorer`` (an unlabelled stage, fixed epochs) no epoch is predicted or scored.
+        """
+        assert self.net is not None
+        cfg = ctx.training
+        outputs = self._outputs
+        if ctx.scorer is None:
+            if ctx.fixed_epochs is None:
+                raise ValueError("train_net without a scorer needs ctx.fixed_epochs (nothing to select an epoch by)")
+            width = plan.layout.total
+            ctx = dataclasses.replace(ctx, scorer=lambda corpus, pred: {})
+            outputs = lambda net, corpus: np.zeros((len(corpus), width))  # noqa: E731  (never scored)
+        self.net.train()  # Lightning keeps a module's mode: a loaded (eval-mode) net would train without dropout
+        module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay, trainable=trainable, loss=loss)
         try:
             with self._threads():
                 result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
-                                     self._outputs, train, val, ctx)
+                                     outputs, train, val, ctx)
         finally:
-            self._prepared = []  # do not keep the training arrays alive in the estimator
+            module.unfreeze()
+            self.release_inputs()  # do not keep the training arrays alive in the estimator
         self.net = module.net
         self.net.eval()
         return result
@@ -198,9 +233,10 @@ class FusionEstimator(Estimator):
         self._check_aligned(corpus)
         try:
             with self._threads():
-                return clip_to_ranges(self._predict_net(net, corpus), self.targets)
+                return clip_to_ranges(OutputLayout.from_targets(self.targets).decode(self._outputs(net, corpus)),
+                                      self.targets)
         finally:
-            self._prepared = []
+            self.release_inputs()
 
     def state(self) -> dict[str, Any]:
         assert self.net is not None

@@ -4,9 +4,18 @@ The network's ``forward`` takes the keyword arguments in ``batch["inputs"]`` and
 whose last axis concatenates every target's columns (see
 :class:`~affectlab.models.heads.OutputLayout`); ``batch["target"]`` and ``batch["target_mask"]``
 have the same leading shape and one column per target (class indices for category targets).
+
+One module serves every training stage: a stage is a configuration of it, not a loop of its own.
+``trainable`` (parameter-name prefixes) freezes everything else for the fit; ``loss`` replaces
+the target loss by another function of the network and the batch (the unlabelled alignment
+stages of ``affectlab transfer``); ``lr``/``lr_by_prefix`` set the learning rates. The optimiser,
+weight-decay grouping, gradient clipping, early stopping and best-weight tracking stay those of
+:func:`~affectlab.training.fit.fit_network`.
 """
 
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -14,12 +23,16 @@ from torch import nn
 
 from .targets import TargetPlan
 
+#: a stage's own loss: ``loss(net, batch) -> scalar tensor``
+StageLoss = Callable[[nn.Module, dict], torch.Tensor]
+
 
 class AffectModule(pl.LightningModule):
     """Training wrapper: loss, optimiser and logging; the network stays a plain ``nn.Module``."""
 
     def __init__(self, net: nn.Module, plan: TargetPlan, lr: float, weight_decay: float,
-                 lr_by_prefix: dict[str, float] | None = None) -> None:
+                 lr_by_prefix: dict[str, float] | None = None, trainable: Sequence[str] | None = None,
+                 loss: StageLoss | None = None) -> None:
         super().__init__()
         self.net = net
         # parameters whose name starts with a prefix get that learning rate (a fine-tuned encoder)
@@ -27,17 +40,33 @@ class AffectModule(pl.LightningModule):
         self.plan = plan
         self.lr = lr
         self.weight_decay = weight_decay
+        self.stage_loss = loss
+        self.trainable = tuple(trainable) if trainable is not None else None
+        self._frozen: list[nn.Parameter] = []
+        if self.trainable is not None:
+            for name, p in net.named_parameters():
+                if p.requires_grad and not name.startswith(self.trainable):
+                    p.requires_grad_(False)
+                    self._frozen.append(p)
+
+    def unfreeze(self) -> None:
+        """Give back the parameters this module froze (call after the fit)."""
+        for p in self._frozen:
+            p.requires_grad_(True)
+        self._frozen = []
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.net(**batch["inputs"])
 
     def loss(self, batch: dict) -> torch.Tensor:
+        if self.stage_loss is not None:
+            return self.stage_loss(self.net, batch)
         total, _ = self.plan.loss(self(batch), batch["target"], batch["target_mask"])
         return total
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
-        n = int(batch["target_mask"].any(-1).sum())
+        n = int(batch["target_mask"].any(-1).sum()) if self.stage_loss is None else len(batch["rows"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
 

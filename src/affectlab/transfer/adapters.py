@@ -93,8 +93,12 @@ class Adapter(nn.Module):
         return out
 
 
+#: parameter-name prefixes of :class:`AdaptedNet`: the trainable parameter sets of the transfer stages
+ADAPTERS, SOURCE_NET = "adapters.", "net."
+
+
 class AdaptedNet(nn.Module):
-    """The source fusion network behind per-modality adapters and fixed affine post maps."""
+    """The source fusion network (``net``) behind per-modality ``adapters`` and fixed affine post maps."""
 
     def __init__(self, net: nn.Module, adapters: dict[str, Adapter], clip: float) -> None:
         super().__init__()
@@ -146,7 +150,7 @@ class AdaptedEstimator(FusionEstimator):
         self.threads = int(params.get("threads", 1))
         self.net = None
         self.stats = {}
-        self._prepared = []
+        self.release_inputs()
         self.source_state: dict[str, Any] = {}
 
     @classmethod

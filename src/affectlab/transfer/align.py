@@ -120,6 +120,31 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def label_targets(yt: np.ndarray, ys_labels: np.ndarray, ys: np.ndarray, *, exclude: np.ndarray | None = None,
+                  neighbours: int = 10, seed: int = 0) -> np.ndarray:
+    """Pseudo-targets from labels: each labelled target sample gets the mean source vector of the
+    ``neighbours`` source samples whose labels are nearest to its own (mean absolute difference over
+    the targets; ties broken at random by ``seed``). Class-conditional alignment for K labelled samples.
+
+    ``yt`` (n_target, n_targets) and ``ys_labels`` (n_source, n_targets) are label matrices (NaN =
+    missing); ``exclude`` (n_target, n_source) bool marks pairs never matched.
+
+    >>> ys = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]])
+    >>> label_targets(np.array([[0.9], [-1.0]]), np.array([[1.0], [1.0], [-1.0]]), ys, neighbours=2).tolist()
+    [[0.5, 0.5], [5.0, 5.0]]
+    """
+    diff = np.abs(yt[:, None, :] - ys_labels[None, :, :])
+    known = ~np.isnan(diff)
+    count = known.sum(axis=2)
+    dist = np.where(count > 0, np.where(known, diff, 0.0).sum(axis=2) / np.maximum(count, 1), np.inf)
+    if exclude is not None:
+        dist = np.where(exclude, np.inf, dist)
+    shuffle = np.random.default_rng(seed).permutation(len(ys))  # random order among equal labels
+    k = max(1, min(neighbours, len(ys)))
+    top = shuffle[np.argsort(dist[:, shuffle], axis=1, kind="stable")[:, :k]]
+    return ys[top].mean(axis=1)
+
+
 def pseudo_targets(scheme: str, n_target: int, ys: np.ndarray, *, ft: np.ndarray | None = None,
                    fs: np.ndarray | None = None, exclude: np.ndarray | None = None, clusters: int = 32,
                    neighbours: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,15 @@ class _Strict(BaseModel):
 
 
 class AdapterConfig(_Strict):
-    """One modality's adapter; ``in_dim`` (optional) is checked against the target data."""
+    """One modality's adapter.
+
+    ``in_dim`` (the target extractor's dimension) and ``out_dim`` (the source model's) are
+    optional and checked against the target data and the source model. ``source_extractor`` /
+    ``target_extractor`` name the two extractors (e.g. ``opensmile-egemaps-v02`` and
+    ``opensmile-compare-2016``); the target's defaults to the text encoder when ``text`` is
+    re-encoded (``data.options.text_source: encoder``). The same name and the same dimension on
+    both sides means there is nothing to adapt: refused.
+    """
 
     kind: Literal["mlp", "linear"] = "mlp"
     depth: int = Field(1, ge=0)
@@ -43,6 +51,9 @@ class AdapterConfig(_Strict):
     residual: bool = True
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     in_dim: int | None = Field(None, ge=1)
+    out_dim: int | None = Field(None, ge=1)
+    source_extractor: str | None = None
+    target_extractor: str | None = None
 
 
 class StageConfig(_Strict):
@@ -53,7 +64,7 @@ class StageConfig(_Strict):
     lr: float | None = Field(None, gt=0)  # alignment: default 1e-3; supervised: training.lr
     batch_size: int = Field(64, ge=2)
     # pseudo-targets
-    scheme: Literal["random", "kmeans", "nn"] = "nn"
+    scheme: Literal["random", "kmeans", "nn", "label"] = "nn"  # label: the K labelled samples only
     similarity: Literal["shared", "adapted"] = "shared"  # shared: the unchanged modalities
     exclude: Literal["none", "id", "group"] = "group"  # never pair a target sample with its own id / video
     clusters: int = Field(32, ge=1)
@@ -98,7 +109,35 @@ def load_transfer_config(path: str | Path, overrides: Sequence[str] = (), seed: 
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise AffectlabError(f"{path}: transfer.{where}: {first['msg']}") from None
+    for m, a in t_cfg.adapters.items():
+        a.target_extractor = a.target_extractor or default_target_extractor(run_cfg, m)
+        same = nothing_to_adapt(m, a, a.in_dim, a.out_dim)
+        if same:
+            raise AffectlabError(f"{path}: {same}")
     return run_cfg, t_cfg
+
+
+def default_target_extractor(cfg: RunConfig, modality: str) -> str | None:
+    """The target extractor's name where the config itself says it: text re-encoded by ``features.text``."""
+    if modality == "text" and cfg.data.options.get("text_source") == "encoder":
+        return f"{cfg.features.text.kind}:{cfg.features.text.name}"
+    return None
+
+
+def nothing_to_adapt(m: str, a: AdapterConfig, in_dim: int | None, out_dim: int | None) -> str | None:
+    """The refusal when source and target extractors of ``m`` have the same name and dimension; else None.
+
+    >>> nothing_to_adapt("audio", AdapterConfig(source_extractor="egemaps", target_extractor="egemaps"), 88, 88)
+    "transfer.adapters.audio: source and target extractor are both 'egemaps' with 88 dimensions: nothing to adapt (name another target_extractor, or use the source run as it is)"
+    >>> nothing_to_adapt("audio", AdapterConfig(source_extractor="egemaps", target_extractor="compare"), 6373, 88) is None
+    True
+    """
+    if a.source_extractor is None or a.source_extractor != a.target_extractor:
+        return None
+    if in_dim is None or out_dim is None or in_dim != out_dim:
+        return None
+    return (f"transfer.adapters.{m}: source and target extractor are both {a.source_extractor!r} with {in_dim} "
+            "dimensions: nothing to adapt (name another target_extractor, or use the source run as it is)")
 
 
 def written_config(run_cfg: RunConfig, t_cfg: TransferConfig, source_model: str, source_params: dict[str, Any],

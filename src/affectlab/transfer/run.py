@@ -41,7 +41,7 @@ from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
 from .adapters import AdaptedEstimator, AdapterSpec
 from .align import mapping_quality, standardization_map
-from .config import TransferConfig, written_config
+from .config import TransferConfig, nothing_to_adapt, written_config
 from .stages import TransferData, adapted_vectors, mmd_now, run_stage, source_vectors
 
 #: comparison rows, in report order
@@ -79,13 +79,15 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
         raise AffectlabError(f"{run_dir}: the source model {ckpt['model']!r} cannot be adapted; transfer needs a fusion "
                              f"model ({', '.join(FUSION_MODELS)})")
     targets = tuple(TargetSpec.from_dict(t) for t in ckpt["targets"])
+    have = [f"{t.name} ({t.kind})" for t in targets]
+    want = [f"{t.name} ({t.kind})" for t in cfg.data.targets] or ["sentiment (regression)"]
+    if have != want:  # another target, or the same name of another kind (a classifier for a regression)
+        raise AffectlabError(f"{run_dir}: the source run was trained on {', '.join(have)}; this transfer config "
+                             f"declares {', '.join(want)}: adapt a source run of the same targets and kinds")
     category = [t.name for t in targets if t.is_category]
-    if category:  # the adapters' losses and pseudo-targets are regression-only
+    if category:  # the comparison and its verdict are written for regression scores
         raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
                              f"{category[0]!r}")
-    want = [t.name for t in cfg.data.targets] or ["sentiment"]
-    if [t.name for t in targets] != want:
-        raise AffectlabError(f"{run_dir}: the source model predicts {[t.name for t in targets]}, the target config {want}")
     est = estimator_for(src_cfg, targets, ckpt["model"], ckpt["params"])
     est.load_state(ckpt["state"])
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
@@ -112,6 +114,11 @@ def check_modalities(source: Source, corpus: Corpus, t_cfg: TransferConfig) -> d
             continue
         if a.in_dim is not None and a.in_dim != d_t:
             raise AffectlabError(f"transfer.adapters.{m}.in_dim is {a.in_dim} but the target data's {m!r} has {d_t} dimensions")
+        if a.out_dim is not None and a.out_dim != d_s:
+            raise AffectlabError(f"transfer.adapters.{m}.out_dim is {a.out_dim} but the source model's {m!r} has {d_s} dimensions")
+        same = nothing_to_adapt(m, a, d_t, d_s)
+        if same:
+            raise AffectlabError(same)
         specs[m] = AdapterSpec(in_dim=d_t, out_dim=d_s, kind=a.kind, depth=a.depth, width=a.width,
                                residual=a.residual, dropout=a.dropout)
     if not specs:
@@ -219,7 +226,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     scorer = make_scorer(cfg.task, source.targets, train_groups)
     tstats = target_stats(train, specs)
     shared = tuple(m for m in source.estimator.modalities if m not in specs)
-    tdata = TransferData(target_train=train, k_train=k_train, val=val, source_train=src_train, source_ys=ys,
+    tdata = TransferData(target_train=train, k_train=k_train, k_rows=k_idx, val=val, source_train=src_train, source_ys=ys,
                          source_rows=ys_rows, shared=shared, source_stats=source.estimator.stats, training=cfg.training,
                          monitor=monitor, monitor_higher=higher_is_better(monitor), scorer=scorer,
                          clip=source.estimator.clip, seed=cfg.seed)
@@ -350,13 +357,13 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
 
 def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
     """Pooled standardised target inputs of ``m`` (what the adapter reads) for rows where it is present."""
-    tensors = est._inputs(corpus)
+    tensors = est.inputs(corpus)
     length = tensors[f"{m}_len"]
     from ..models.fusion import masked_mean, step_mask
 
     v = masked_mean(tensors[m], step_mask(length, tensors[m].shape[1])).double().numpy()
     ok = (length > 0).numpy()
-    est._prepared = []
+    est.release_inputs()
     return v[ok], ok
 
 
@@ -398,7 +405,7 @@ def _mapping(est: AdaptedEstimator, std_est: AdaptedEstimator | None, src_corpus
                 continue
             for m in e.adapted:
                 pred, ok_t = adapted_vectors(e, sub, m, clip=True)
-                e._prepared = []
+                e.release_inputs()
                 true, ok_s = source_vectors(source.estimator.stats[m], paired_src, m, source.estimator.clip)
                 both = ok_t & ok_s
                 pred = pred[both[ok_t]]
@@ -435,7 +442,10 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
 
             s = score_arrays(task, y, p, names, groups)
             rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in keys if key in s}
-    primary = get_task(task).primary
+    spec = get_task(task)
+    primary = spec.primary
+    if primary == "score" and len(targets) == 1 and spec.score_metric(targets[0]) in rows["adapted"]:
+        primary = spec.score_metric(targets[0])  # name the metric (ccc), not 'score'
     headline = primary if primary in rows["adapted"] else next(iter(rows["adapted"]))
     paired = {}
     if n_boot:
@@ -445,50 +455,77 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
             res = paired_bootstrap(task, y, row_preds["adapted"], row_preds[other], names, groups,
                                    keys=[headline, "pearson"], n_resamples=n_boot, seed=seed)
             paired[other] = {key: r.as_dict() for key, r in res.items()}
-    return {"split": "test", "n": len(test), "k": k, "headline": headline, "rows": rows, "paired": paired,
+    return {"split": "test", "n": len(test), "k": k, "headline": headline, "unit": spec.unit,
+            "n_units": int(len(set(groups))), "rows": rows, "paired": paired,
             "labels": {n: ROW_LABELS[n] for n in rows}, "verdict": verdict(rows, paired, headline, k)}
 
 
 def verdict(rows: dict, paired: dict, key: str, k: int) -> list[str]:
-    """Plain-words conclusions: does the adapted model beat the cheap alternatives?"""
-    lower = not higher_is_better(key)
-    out = []
-    a = rows["adapted"][key]["value"]
+    """Plain-words conclusions: does the adapted model beat the cheap alternatives, or lose to them?
 
-    def cmp(other: str, what: str) -> str | None:
+    A difference counts as significant when the paired bootstrap interval excludes 0. Losing to
+    the model trained from scratch on the same K labels is said first, in words, even when the
+    interval includes 0 (then with that caveat): it means the source model is not worth adapting.
+
+    >>> r = {"adapted": {"mae": {"value": 0.5}}, "scratch_k": {"mae": {"value": 0.4}}}
+    >>> verdict(r, {"scratch_k": {"mae": {"diff": 0.1, "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.01}}}, "mae", 20)[0]
+    'The adapters lose to a model trained from scratch on the same 20 labels (significantly): train on the target labels instead.'
+    """
+    lower = not higher_is_better(key)
+    name = key.upper()
+    a = rows["adapted"][key]["value"]
+    lines: dict[str, tuple[str, str]] = {}  # other -> (outcome, sentence)
+
+    def compare(other: str, what: str) -> None:
         if other not in rows:
-            return None
+            return
         b = rows[other][key]["value"]
         p = paired.get(other, {}).get(key)
         better = a < b if lower else a > b
         sig = p is not None and p["ci_low"] * p["ci_high"] > 0
-        detail = f"{key.upper()} {a:.3f} vs {b:.3f}" + (f", difference {p['diff']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], p={p['p_value']:.3f}" if p else "")
+        detail = f"{name} {a:.3f} vs {b:.3f}" + (f", difference {p['diff']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], "
+                                                   f"p={p['p_value']:.3f}" if p else "")
         if better and sig:
-            return f"Adapters help against {what}: {detail}."
-        if not better and sig:
-            return f"Adapters hurt against {what}: {detail}."
-        return f"No detectable difference from {what}: {detail} (the interval includes 0)."
+            lines[other] = ("help", f"Adapters help against {what}: {detail}.")
+        elif sig:
+            lines[other] = ("lose", f"Adapters lose to {what}, significantly: {detail}.")
+        elif not better and a != b:
+            lines[other] = ("behind", f"Adapters are behind {what}, not significantly: {detail} (the interval includes 0).")
+        else:
+            lines[other] = ("same", f"No detectable difference from {what}: {detail} (the interval includes 0).")
 
-    for other, what in (("standardization_map", "the standardisation-only linear map"),
-                        ("scratch_k", f"a model trained from scratch on the same {k} labels")):
-        line = cmp(other, what)
-        if line:
-            out.append(line)
-    helps = [ln for ln in out if ln.startswith("Adapters help")]
-    if not helps:
+    compare("standardization_map", "the standardisation-only linear map")
+    compare("scratch_k", f"a model trained from scratch on the same {k} labels")
+    out = [sentence for _, sentence in lines.values()]
+    scratch = lines.get("scratch_k", ("", ""))[0]
+    if scratch == "lose":
+        out.insert(0, f"The adapters lose to a model trained from scratch on the same {k} labels (significantly): "
+                      "train on the target labels instead.")
+    elif scratch == "behind":
+        out.insert(0, f"The adapters lose to a model trained from scratch on the same {k} labels on this test set, "
+                      "though not significantly: adapting the source model buys nothing here.")
+    elif not any(outcome == "help" for outcome, _ in lines.values()):
         out.insert(0, "The adapters do not help here: the adapted model is not significantly better than the cheaper alternatives.")
     if "oracle" in rows:
         b = rows["oracle"][key]["value"]
-        out.append(f"Gap to the oracle trained on all target training labels: {key.upper()} {a:.3f} vs {b:.3f}.")
+        out.append(f"Gap to the oracle trained on all target training labels: {name} {a:.3f} vs {b:.3f}.")
     if k == 0 and "scratch_k" not in rows:
         out.append("K=0: no model can be trained from scratch without labels; the adapted model used no target labels.")
     return out
 
 
+def units_phrase(report: dict[str, Any]) -> str:
+    """'videos' / '3 speakers': what the bootstrap resamples (older reports: videos)."""
+    unit = report.get("unit", "video")
+    n = report.get("n_units")
+    return f"{n} {unit}s" if n else f"{unit}s"
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """The comparison as a markdown table plus the verdict lines."""
     keys = list(report["rows"]["adapted"])
-    lines = [f"## Transfer comparison (target {report['split']}, n={report['n']}, K={report['k']}; 95% bootstrap CIs over videos)", "",
+    lines = [f"## Transfer comparison (target {report['split']}, n={report['n']}, K={report['k']}; "
+             f"95% bootstrap CIs over {units_phrase(report)})", "",
              "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name, row in report["rows"].items():
         cells = [f"{row[k]['value']:.3f} [{row[k]['ci_low']:.3f}, {row[k]['ci_high']:.3f}]" for k in keys]

@@ -8,6 +8,12 @@ Alignment stages use no labels: they see the target training rows' features (all
 the source model's training rows, standardised as the source model standardises them.
 The supervised stage sees the K labelled target samples and selects epochs on the target
 validation split (never test).
+
+Every trained stage is a configuration of the one training path
+(:meth:`~affectlab.training.fusion_estimator.FusionEstimator.train_net`, i.e.
+:func:`~affectlab.training.fit.fit_network` with :class:`~affectlab.training.module.AffectModule`):
+a trainable parameter set (``adapters.`` / ``net.`` prefixes of :class:`AdaptedNet`), a loss
+(pseudo-target distance, MMD², or the target loss of ``training.losses``) and a learning rate.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import LossTerms, TrainingConfig
+from ..config import TrainingConfig
 from ..corpus.base import Corpus
-from ..losses import weighted_loss
+from ..models.base import FitContext
 from ..models.fusion import masked_mean, step_mask
 from ..models.ridge_modality import modality_arrays, pool_mean
-from .adapters import AdaptedEstimator
-from .align import coral_map, median_bandwidth, mmd2, moment_map, pseudo_targets
+from ..training.module import StageLoss
+from .adapters import ADAPTERS, SOURCE_NET, AdaptedEstimator
+from .align import coral_map, label_targets, median_bandwidth, mmd2, moment_map, pseudo_targets
 from .config import StageConfig
 
 ALIGN_EPOCHS, ALIGN_LR = 20, 1e-3
@@ -48,6 +55,7 @@ class TransferData:
 
     target_train: Corpus  # all target training rows (features only are used by alignment)
     k_train: Corpus | None  # the K labelled target samples (None when K = 0)
+    k_rows: np.ndarray  # their positions in target_train
     val: Corpus | None  # labelled target validation rows (early stopping only)
     source_train: Corpus
     source_ys: dict[str, np.ndarray]  # adapted modality -> (n_s_m, d_s) source vectors
@@ -72,7 +80,7 @@ class TransferData:
 
 def adapted_vectors(est: AdaptedEstimator, corpus: Corpus, m: str, clip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pooled adapter outputs for the rows of ``corpus`` where ``m`` is present (no gradient)."""
-    tensors = est._inputs(corpus)
+    tensors = est.inputs(corpus)
     length = tensors[f"{m}_len"]
     ok = (length > 0).numpy()
     with torch.no_grad():
@@ -96,12 +104,6 @@ def mmd_now(est: AdaptedEstimator, data: TransferData, corpus: Corpus | None = N
     return out
 
 
-def _pooled_tensor(est: AdaptedEstimator, tensors: dict, m: str, idx: torch.Tensor) -> torch.Tensor:
-    x, length = tensors[m][idx], tensors[f"{m}_len"][idx]
-    y = est.net.adapt(m, x, length, clip=False)
-    return masked_mean(y, step_mask(length, y.shape[1]))
-
-
 def _row(model: str, stage: str, epoch: int, loss: float, mmd: dict[str, float] | None = None, **extra: float) -> dict[str, Any]:
     row: dict[str, Any] = {"model": model, "stage": stage, "epoch": epoch, "train_loss": loss}
     row.update(extra)
@@ -116,7 +118,7 @@ def run_stage(est: AdaptedEstimator, stage: StageConfig, index: int, data: Trans
               model_label: str = "adapted") -> None:
     """Run one stage on ``est`` (in place), appending its curve to ``history``."""
     name = f"{index}:{stage.kind}"
-    torch.manual_seed(data.seed * 1000 + index)
+    seed = data.seed * 1000 + index  # each stage seeded on its own: independent of what ran before
     if stage.kind in ("standardize", "coral"):
         for m in est.adapted:
             y, _ = adapted_vectors(est, data.target_train, m)
@@ -128,73 +130,79 @@ def run_stage(est: AdaptedEstimator, stage: StageConfig, index: int, data: Trans
             w0, b0 = (t.double().numpy() for t in est.net.post(m))
             # compose: (x W0 + b0) A + c
             est.net.set_post(m, w0 @ a, b0 @ a + c)
-        est._prepared = []
+        est.release_inputs()
         history.append(_row(model_label, name, 0, float("nan"), mmd_now(est, data)))
     elif stage.kind == "mmd":
-        _train_alignment(est, stage, name, data, history, model_label, _mmd_loss(est, stage, data))
+        _train_alignment(est, stage, name, data, history, model_label, _mmd_loss(est, stage, data, seed), seed)
     elif stage.kind == "pseudo":
+        if stage.scheme == "label" and not len(data.k_rows):
+            history.append(_row(model_label, name, 0, float("nan"), note="K=0: no labelled target samples, stage skipped"))
+            return
         targets = {m: _pseudo_for(est, stage, data, m) for m in est.adapted}
-        _train_alignment(est, stage, name, data, history, model_label, _pseudo_loss(est, targets))
+        _train_alignment(est, stage, name, data, history, model_label, _pseudo_loss(targets), seed)
     elif stage.kind == "supervised":
-        supervised(est, stage, name, data, history, model_label)
+        supervised(est, stage, name, data, history, model_label, seed)
     else:  # pragma: no cover - validated by the config
         raise ValueError(stage.kind)
 
 
-def _train_alignment(est, stage, name, data, history, model_label, loss_fn) -> None:
-    params = [p for p in est.net.adapters.parameters()]
-    for p in est.net.net.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.Adam(params, lr=stage.lr or ALIGN_LR)
-    tensors = est._inputs(data.target_train)
-    present = {m: torch.from_numpy(np.flatnonzero((tensors[f"{m}_len"] > 0).numpy())) for m in est.adapted}
-    n = max(len(v) for v in present.values())
-    gen = torch.Generator().manual_seed(data.seed)
-    for epoch in range(1, (stage.epochs or ALIGN_EPOCHS) + 1):
-        est.net.train()
-        order = torch.randperm(n, generator=gen)
-        losses = []
-        for start in range(0, n, stage.batch_size):
-            pos = order[start:start + stage.batch_size]
-            if len(pos) < 2:
-                continue
-            loss = loss_fn(tensors, present, pos, gen)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-        history.append(_row(model_label, name, epoch, float(np.mean(losses)) if losses else float("nan"),
-                            mmd_now(est, data) if epoch == (stage.epochs or ALIGN_EPOCHS) else None))
-    for p in est.net.net.parameters():
-        p.requires_grad_(True)
-    est.net.eval()
+def _adapter_anchor(net: torch.nn.Module) -> torch.Tensor:
+    """A zero that depends on the adapters, so that a batch without the modality still backpropagates."""
+    return sum(p.sum() for p in net.adapters.parameters()) * 0.0
 
 
-def _mmd_loss(est, stage, data):
-    def loss(tensors, present, pos, gen):
-        total = 0.0
-        for m in est.adapted:
-            rows = present[m][pos[pos < len(present[m])]]
-            if len(rows) < 2:
+def _train_alignment(est: AdaptedEstimator, stage: StageConfig, name: str, data: TransferData, history: list[dict],
+                     model_label: str, loss: StageLoss, seed: int) -> None:
+    """An unlabelled stage: the one fit path with the adapters trainable, a stage loss, fixed epochs."""
+    epochs = stage.epochs or ALIGN_EPOCHS
+    training = data.training.model_copy(update={"lr": stage.lr or ALIGN_LR, "batch_size": stage.batch_size,
+                                                "max_epochs": epochs})
+    ctx = FitContext(training=training, seed=seed, scorer=None, monitor=data.monitor,  # no scorer: nothing scored
+                     monitor_higher_is_better=data.monitor_higher, fixed_epochs=epochs)
+    no_labels = np.full((0, len(est.targets)), np.nan)  # the plan's loss is not used: no label is read
+    result = est.train_net(data.target_train, None, ctx, est.target_plan(no_labels, training),
+                           trainable=(ADAPTERS,), loss=loss)
+    for row in result.history:
+        last = row["epoch"] == len(result.history)
+        history.append(_row(model_label, name, int(row["epoch"]), float(row.get("train_loss", float("nan"))),
+                            mmd_now(est, data) if last else None))
+
+
+def _pooled_batch(net: torch.nn.Module, batch: dict, m: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled adapter outputs of the batch rows where ``m`` is present, and those rows' positions in the corpus."""
+    x, length = batch["inputs"][m], batch["inputs"][f"{m}_len"]
+    ok = length > 0
+    y = net.adapt(m, x[ok], length[ok], clip=False)
+    return masked_mean(y, step_mask(length[ok], y.shape[1])), batch["rows"][ok]
+
+
+def _mmd_loss(est: AdaptedEstimator, stage: StageConfig, data: TransferData, seed: int) -> StageLoss:
+    gen = torch.Generator().manual_seed(seed)
+    sources = {m: torch.as_tensor(data.source_ys[m], dtype=torch.float32) for m in est.adapted}
+
+    def loss(net: torch.nn.Module, batch: dict) -> torch.Tensor:
+        total = _adapter_anchor(net)
+        for m, ys in sources.items():
+            yt, _ = _pooled_batch(net, batch, m)
+            if len(yt) < 2:
                 continue
-            yt = _pooled_tensor(est, tensors, m, rows)
-            ys = data.source_ys[m]
-            pick = torch.randint(0, len(ys), (len(rows),), generator=gen)
-            total = total + mmd2(yt, torch.as_tensor(ys, dtype=yt.dtype)[pick], data.bandwidth[m], stage.scales)
+            pick = torch.randint(0, len(ys), (len(yt),), generator=gen)
+            total = total + mmd2(yt, ys[pick].to(yt.dtype), data.bandwidth[m], stage.scales)
         return total
 
     return loss
 
 
-def _pseudo_loss(est, targets: dict[str, torch.Tensor]):
-    def loss(tensors, present, pos, gen):
-        total = 0.0
-        for m in est.adapted:
-            keep = pos[pos < len(present[m])]
-            rows = present[m][keep]
-            yt = _pooled_tensor(est, tensors, m, rows)
-            total = total + ((yt - targets[m][keep].to(yt.dtype)) ** 2).mean()
+def _pseudo_loss(targets: dict[str, torch.Tensor]) -> StageLoss:
+    """Mean squared distance of the pooled adapter outputs to each row's pseudo-target."""
+    def loss(net: torch.nn.Module, batch: dict) -> torch.Tensor:
+        total = _adapter_anchor(net)
+        for m, t in targets.items():
+            yt, rows = _pooled_batch(net, batch, m)
+            goal = t[rows].to(yt.dtype)
+            has = ~torch.isnan(goal).any(dim=1)  # rows without a pseudo-target (scheme label: unlabelled)
+            if has.any():
+                total = total + ((yt[has] - goal[has]) ** 2).mean()
         return total
 
     return loss
@@ -211,13 +219,12 @@ def _shared_features(corpus: Corpus, data: TransferData, modalities: tuple[str, 
 
 
 def _pseudo_for(est: AdaptedEstimator, stage: StageConfig, data: TransferData, m: str) -> torch.Tensor:
-    """Pseudo-targets for the target training rows where ``m`` is present (same order)."""
+    """Pseudo-targets, one row per target training row (NaN where ``m`` is absent: never read)."""
     ys = data.source_ys[m]
     src_ok = data.source_rows[m]
-    tensors = est._inputs(data.target_train)
-    tgt_ok = (tensors[f"{m}_len"] > 0).numpy()
+    tgt_ok = modality_arrays(data.target_train, m)[1] > 0
     ft = fs = None
-    if stage.scheme != "random":
+    if stage.scheme not in ("random", "label"):
         if stage.similarity == "shared":
             if not data.shared:
                 from ..errors import AffectlabError
@@ -238,87 +245,63 @@ def _pseudo_for(est: AdaptedEstimator, stage: StageConfig, data: TransferData, m
         if exclude.all(axis=1).any():
             exclude = None
             data.notes.append(f"pseudo-targets: every source sample shares the target's {col}; nothing excluded")
+    full = np.full((len(tgt_ok), ys.shape[1]), np.nan, dtype=np.float32)
+    if stage.scheme == "label":  # the K labelled rows only, matched to source rows of the nearest labels
+        labelled = np.zeros(len(tgt_ok), bool)
+        labelled[data.k_rows] = True
+        pick = labelled[tgt_ok]  # among the rows where m is present
+        yt = data.target_train.target_matrix()[tgt_ok][pick]
+        ys_labels = data.source_train.target_matrix()[src_ok]
+        full[np.flatnonzero(tgt_ok)[pick]] = label_targets(yt, ys_labels, ys, exclude=None if exclude is None else exclude[pick],
+                                                           neighbours=stage.neighbours, seed=data.seed)
+        return torch.from_numpy(full)
     targets, _ = pseudo_targets(stage.scheme, int(tgt_ok.sum()), ys, ft=ft, fs=fs, exclude=exclude,
                                 clusters=stage.clusters, neighbours=stage.neighbours, seed=data.seed)
-    return torch.as_tensor(targets, dtype=torch.float32)
+    full[tgt_ok] = targets
+    return torch.from_numpy(full)
 
 
 # --------------------------------------------------------------------------- supervised
 
 def supervised(est: AdaptedEstimator, stage: StageConfig, name: str, data: TransferData, history: list[dict],
-               model_label: str = "adapted") -> None:
+               model_label: str, seed: int) -> None:
     """Phase 1: one part trained (``stage.first``: model or adapters), the other frozen; phase 2: everything at lr * lr_scale.
 
-    Each phase keeps the weights of its best validation epoch (epoch 0 = the weights it started with).
+    Both phases are the one fit path (:meth:`FusionEstimator.train_net`: AdamW, weight-decay
+    grouping, gradient clipping, early stopping and the best epoch on the target validation
+    split, the loss of ``training.losses`` or the one default). A phase keeps the weights it
+    started with when none of its epochs beats them on validation (epoch 0).
     """
     if data.k_train is None or len(data.k_train) == 0:
         history.append(_row(model_label, name, 0, float("nan"), note="K=0: no labelled target samples, stage skipped"))
         return
     cfg = data.training
-    names = [t.name for t in est.targets]
-    terms = [cfg.losses.get(n, LossTerms(mae=1.0)) for n in names]
     lr = stage.lr or cfg.lr
     epochs = stage.epochs or cfg.max_epochs
-    patience = stage.patience or cfg.patience
-    model_params = list(est.net.net.parameters())
-    adapter_params = list(est.net.adapters.parameters())
-    first = model_params if stage.first == "model" else adapter_params
-    phases = [(f"{name}/{stage.first}", first, lr), (f"{name}/all", model_params + adapter_params, lr * stage.lr_scale)]
-    tensors = est._inputs(data.k_train)
-    n = len(data.k_train)
-    batch = min(cfg.batch_size, n)
-    gen = torch.Generator().manual_seed(data.seed)
+    first = (SOURCE_NET,) if stage.first == "model" else (ADAPTERS,)
+    phases = [(f"{name}/{stage.first}", first, lr, seed), (f"{name}/all", None, lr * stage.lr_scale, seed + 1)]
+    key = f"val_{data.monitor}"
 
-    def val_score() -> float:
-        if data.val is None:
-            return float("nan")
-        est.net.eval()
-        pred = est._predict_net(est.net, data.val)
-        return float(data.scorer(data.val, pred)[data.monitor])
+    def better(a: float, b: float) -> bool:
+        return a > b if data.monitor_higher else a < b
 
-    for label, params, phase_lr in phases:
-        trainable = {id(p) for p in params}
-        for p in model_params + adapter_params:
-            p.requires_grad_(id(p) in trainable)
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=phase_lr)
-        best = val_score()
-        best_state, best_epoch, waited = copy.deepcopy(est.net.state_dict()), 0, 0
-        history.append(_row(model_label, label, 0, float("nan"), **{f"val_{data.monitor}": best}))
-        for epoch in range(1, epochs + 1):
-            est.net.train()
-            order = torch.randperm(n, generator=gen)
-            losses = []
-            for start in range(0, n, batch):
-                idx = order[start:start + batch]
-                if len(idx) < 2 and n >= 2:
-                    continue
-                b = est._batch(tensors, idx)
-                loss, _ = weighted_loss(est.net(**b["inputs"]), b["target"], b["target_mask"], terms, names)
-                opt.zero_grad()
-                loss.backward()
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
-                losses.append(float(loss.detach()))
-            score = val_score()
-            history.append(_row(model_label, label, epoch, float(np.mean(losses)) if losses else float("nan"),
-                                **{f"val_{data.monitor}": score}))
-            if data.val is None:
-                best_state, best_epoch = copy.deepcopy(est.net.state_dict()), epoch
-                continue
-            better = score > best if data.monitor_higher else score < best
-            if better:
-                best, best_state, best_epoch, waited = score, copy.deepcopy(est.net.state_dict()), epoch, 0
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-        est.net.load_state_dict(best_state)
-        history.append(_row(model_label, label, -1, float("nan"), best_epoch=best_epoch, **{f"val_{data.monitor}": best}))
-    for p in model_params + adapter_params:
-        p.requires_grad_(True)
-    est.net.eval()
-    est._prepared = []
+    for label, trainable, phase_lr, phase_seed in phases:
+        training = cfg.model_copy(update={"lr": phase_lr, "max_epochs": epochs, "patience": stage.patience or cfg.patience,
+                                          "batch_size": min(cfg.batch_size, len(data.k_train))})
+        start = float(data.scorer(data.val, est.predict(data.val))[data.monitor]) if data.val is not None else float("nan")
+        start_state = copy.deepcopy(est.net.state_dict())
+        history.append(_row(model_label, label, 0, float("nan"), **{key: start}))
+        ctx = FitContext(training=training, seed=phase_seed, scorer=data.scorer, monitor=data.monitor,
+                         monitor_higher_is_better=data.monitor_higher, fixed_epochs=None if data.val is not None else epochs)
+        result = est.train_net(data.k_train, data.val, ctx, est.target_plan(data.k_train.target_matrix(), training),
+                               trainable=trainable)
+        for row in result.history:
+            history.append(_row(model_label, label, int(row["epoch"]), float(row.get("train_loss", float("nan"))),
+                                **{key: float(row.get(key, float("nan")))}))
+        best_epoch = result.best_epoch
+        best = next((float(r[key]) for r in result.history if r["epoch"] == best_epoch and key in r), float("nan"))
+        if data.val is not None and not better(best, start):  # no epoch improved on the weights it started with
+            est.net.load_state_dict(start_state)
+            best_epoch, best = 0, start
+        history.append(_row(model_label, label, -1, float("nan"), best_epoch=best_epoch, **{key: best}))
+    est.release_inputs()
