@@ -78,7 +78,17 @@ def template(tmp_path_factory) -> Path:
     _silent_cases(ws)
     (ws / "semeval-renamed.yaml").write_text(yaml.safe_dump({**cfg, "name": "renamed"}))  # ablate: only a label differs
     (ws / "semeval-latest.yaml").write_text(yaml.safe_dump({**cfg, "split": {**cfg["split"], "latest_fraction": 0.3}}))
+    _transfer_cases(ws)
     return ws
+
+
+def _transfer_cases(ws: Path) -> None:
+    """A stand-in source run of the mosi task whose checkpoint predicts 'sentiment' as a category (issue 10)."""
+    run = _run(ws / "mosi-classifier-run", pred_seed=5,
+               config={"task": "mosi", "data": {"format": "mmsa"}, "model": {"name": "late_fusion", "modalities": ["text"]}})
+    torch.save({"format": 1, "model": "late_fusion", "params": {"modalities": ["text"]}, "state": {}, "features": {},
+                "targets": [{"name": "sentiment", "kind": "category", "classes": ["negative", "positive"]}]},
+               run / "checkpoint.ckpt")
 
 
 def _silent_cases(ws: Path) -> None:
@@ -145,6 +155,18 @@ CASES: list[tuple[str, list[str], str]] = [
                                       "--data", "{ws}/data.csv", "--out", "{ws}/transferred"], "expected a JSON object"),
     ("transfer-source-summary-truncated", ["transfer", str(TRANSFER), "--source-run", "{ws}/summary-truncated",
                                            "--data", "{ws}/data.csv", "--out", "{ws}/transferred"], "not valid JSON"),
+    # ---- transfer (issue 10): nothing to adapt; a source run of another task or target kind
+    ("transfer-same-extractor-and-dimension", ["transfer", str(TRANSFER), "--source-run", "{ws}/good", "--data",
+                                               "{ws}/mosi.pkl", "--out", "{ws}/transferred", "--set",
+                                               "transfer.adapters.text.source_extractor=sentence-transformers:all-MiniLM-L6-v2",
+                                               "--set", "transfer.adapters.text.in_dim=384", "--set",
+                                               "transfer.adapters.text.out_dim=384"],
+     "both 'sentence-transformers:all-MiniLM-L6-v2' with 384 dimensions: nothing to adapt"),
+    ("transfer-source-of-another-task", ["transfer", str(TRANSFER), "--source-run", "{ws}/good", "--data",
+                                         "{ws}/mosi.pkl", "--out", "{ws}/transferred"], "the source run is a semeval run"),
+    ("transfer-source-of-another-target-kind", ["transfer", str(TRANSFER), "--source-run", "{ws}/mosi-classifier-run",
+                                                "--data", "{ws}/mosi.pkl", "--out", "{ws}/transferred"],
+     "trained on sentiment (category); this transfer config declares sentiment (regression)"),
     # ---- compare on a run with broken predictions.csv (issue 12, item 5): never "no shared samples", exit 0
     ("compare-preds-missing", ["compare", "{ws}/good", "{ws}/preds-missing"], "predictions.csv: missing"),
     ("compare-preds-empty", ["compare", "{ws}/good", "{ws}/preds-empty"], "predictions.csv: empty"),
