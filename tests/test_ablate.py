@@ -197,3 +197,23 @@ def test_real_trials_in_parallel_worker_processes(tmp_path, semeval_csv):
     assert len(runs) == 4
     total = next(e for e in r.report["effects"] if e["kind"] == "total")
     assert np.isfinite(total["value"]) and total["ci_low"] <= total["value"] <= total["ci_high"]
+
+
+def test_partial_results_use_the_seeds_every_config_finished(pair, tmp_path):
+    base, new, data = pair
+    inner = fake_train([])
+
+    def train(cfg, data, out):
+        if cfg.seed == 2 and cfg.model.params()["hidden"] == 128 and cfg.training.lr == 0.001:  # BASE + model.hidden, seed 2
+            raise AffectlabError("killed (simulated)")
+        return inner(cfg, data, out)
+
+    r = run_ablation(base, new, data, tmp_path / "p", seeds=2, n_resamples=100, train_fn=train)
+    eff = {e["label"]: e for e in r.report["effects"]}
+    fwd = eff["on BASE: model.hidden"]
+    assert fwd["n_seeds"] == 1 and np.isnan(fwd["ci_low"]) and fwd["verdict"] == "no interval (one seed)"
+    assert eff["total: NEW − BASE"]["n_seeds"] == 2 and np.isfinite(eff["total: NEW − BASE"]["ci_low"])
+    # every change is measured in both contexts (BASE + hidden is NEW − lr): the sums use the seed all their configs share
+    assert eff["sum of effects on BASE"]["n_seeds"] == 1 and eff["sum of effects in NEW"]["n_seeds"] == 1
+    assert any("1 of 2 seeds finished" in n for n in r.report["notes"])
+    assert r.report["per_seed"]["BASE + model.hidden = NEW − training.lr"][1] is None

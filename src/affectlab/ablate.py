@@ -366,39 +366,25 @@ class Effect:
     verdict: str = ""
 
 
-def _contrast_draws(scores: dict[str, list[np.ndarray]], points: dict[str, list[float]], weights: dict[str, float],
-                    seed_idx: np.ndarray, draw_idx: np.ndarray) -> tuple[float, np.ndarray]:
-    """Point (mean over seeds) and bootstrap draws of ``sum_v w_v * metric(v)``."""
-    k = len(next(iter(points.values())))
-    if not weights:  # the contrast cancels out (e.g. one change: the total is that change)
-        return 0.0, np.zeros(len(seed_idx))
-    per_seed = np.array([sum(w * points[v][s] for v, w in weights.items()) for s in range(k)])
-    point = float(per_seed.mean())
-    if seed_idx.size == 0:
-        return point, np.empty(0)
-    stacked = sum(w * np.stack(scores[v]) for v, w in weights.items())  # (K, B)
-    draws = stacked[seed_idx, draw_idx].mean(axis=1)
-    return point, draws
-
-
 def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1000, level: float = 0.95,
             seed: int = 0) -> dict[str, Any]:
-    """Effects of every change, the total and the interaction, from the trained run directories."""
-    from .evaluation.bootstrap import Resampler, _paired_p, _percentiles, metrics_for_keys, resampled_scores, fast_scores
+    """Effects of every change, the total and the interaction, from the trained run directories.
+
+    A contrast uses the seeds for which every config it involves has a finished run (all of them
+    once the ablation is complete; fewer while trials are still running or after a failure).
+    """
+    from .evaluation.bootstrap import Resampler, _paired_p, _percentiles, fast_scores, metrics_for_keys, resampled_scores
     from .evaluation.evaluate import load_run, run_specs, run_summary
     from .evaluation.scoring import higher_is_better, primary_metric
     from .runs.compare import _numeric
 
-    missing = [str(run_dir_for(out, v, s)) for v in plan.variants for s in seeds
-               if not (run_dir_for(out, v, s) / "summary.json").exists()]
     runs = {(v.digest, s): load_run(run_dir_for(out, v, s)) for v in plan.variants for s in seeds
             if (run_dir_for(out, v, s) / "summary.json").exists()}
-    trained = [v for v in plan.variants if all((v.digest, s) in runs for s in seeds)]
     base, new = plan.variant("BASE"), plan.variant("NEW")
-    if base not in trained or new not in trained:
-        raise AffectlabError("BASE or NEW has no finished run for every seed; see the failed trials"
-                             + (f" (missing: {missing[0]})" if missing else ""))
-    first = runs[(base.digest, seeds[0])]
+    both = [s for s in seeds if (base.digest, s) in runs and (new.digest, s) in runs]
+    if not both:
+        raise AffectlabError("BASE and NEW have no finished run of a common seed yet; see the failed trials")
+    first = runs[(base.digest, both[0])]
     task = run_summary(first).task or "regression"
     specs = run_specs(first)
     key = primary_metric(task)
@@ -410,16 +396,20 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
     only = metrics_for_keys([key])
     targets = [s.name for s in specs]
 
-    scores: dict[str, list[np.ndarray]] = {v.digest: [] for v in trained}
-    points: dict[str, list[float]] = {v.digest: [] for v in trained}
-    shared_n, units = [], ""
+    scores: dict[tuple[str, int], np.ndarray] = {}
+    points: dict[tuple[str, int], float] = {}
+    shared_n: dict[int, int] = {}
+    units = ""
     for si, s in enumerate(seeds):
+        here = [v for v in plan.variants if (v.digest, s) in runs]
+        if base not in here:
+            continue
         frames = {}
-        for v in trained:
+        for v in here:
             p = runs[(v.digest, s)]["predictions"]
             frames[v.digest] = p[p["split"] == split].set_index("id")
         ids = None
-        for f in frames.values():
+        for f in frames.values():  # the samples every config of this seed predicted
             ok = f.index[np.isfinite(_numeric(f, specs, prefix="pred_")).all(axis=1)]
             ids = ok if ids is None else ids.intersection(ok)
         ids = ids.sort_values()
@@ -427,59 +417,78 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
         y = _numeric(ref, specs)
         groups = ref["group"].astype(str).to_numpy() if "group" in ref else None
         sampler = Resampler(len(ids), groups, seed + si)
-        shared_n.append(len(ids))
+        shared_n[s] = len(ids)
         units = f"{sampler.n_units} {sampler.unit}"
-        w = sampler.weights(n_resamples)
-        for v in trained:
+        w = sampler.weights(n_resamples)  # one draw of units per seed, the same for every config: paired
+        for v in here:
             pred = _numeric(frames[v.digest].loc[ids], specs, prefix="pred_")
-            points[v.digest].append(float(fast_scores(task, y, pred, targets, sampler.codes, only=only).get(key, np.nan)))
-            scores[v.digest].append(resampled_scores(task, y, pred, targets, sampler.codes, None, w, only)
-                                    .get(key, np.full(n_resamples, np.nan)))
+            points[(v.digest, s)] = float(fast_scores(task, y, pred, targets, sampler.codes, only=only).get(key, np.nan))
+            scores[(v.digest, s)] = resampled_scores(task, y, pred, targets, sampler.codes, None, w, only).get(
+                key, np.full(n_resamples, np.nan))
 
-    k = len(seeds)
     rng = np.random.default_rng(seed)
-    if k > 1:
-        seed_idx = rng.integers(0, k, (n_resamples, k))
-        draw_idx = rng.integers(0, n_resamples, (n_resamples, k))
-    else:
-        seed_idx = draw_idx = np.empty((0, 0), dtype=int)
+    u_seed = rng.random((n_resamples, len(seeds)))  # shared by every contrast: sums and interactions stay consistent
+    u_draw = rng.integers(0, n_resamples, (n_resamples, len(seeds)))
 
-    def effect(label: str, kind: str, change: str | None, weights: dict[str, float]) -> Effect:
-        point, draws = _contrast_draws(scores, points, weights, seed_idx, draw_idx)
-        lo, hi = _percentiles(draws, level) if draws.size else (float("nan"), float("nan"))
-        p = _paired_p(draws) if draws.size else float("nan")
-        return Effect(label, kind, change, point, lo, hi, p, k)
+    def effect(label: str, kind: str, change: str | None, weights: dict[str, float]) -> Effect | None:
+        used = [s for s in seeds if all((d, s) in points for d in weights)] if weights else list(both)
+        if not used:
+            return None
+        k = len(used)
+        point = float(np.mean([sum(w * points[(d, s)] for d, w in weights.items()) for s in used])) if weights else 0.0
+        if k < 2:
+            return Effect(label, kind, change, point, float("nan"), float("nan"), float("nan"), k)
+        if weights:
+            stacked = sum(w * np.stack([scores[(d, s)] for s in used]) for d, w in weights.items())  # (k, B)
+            draws = stacked[np.floor(u_seed[:, :k] * k).astype(int), u_draw[:, :k]].mean(axis=1)
+        else:  # the contrast cancels out (e.g. one change: the total is that change)
+            draws = np.zeros(n_resamples)
+        lo, hi = _percentiles(draws, level)
+        return Effect(label, kind, change, point, lo, hi, _paired_p(draws), k)
 
-    effects: list[Effect] = [effect("total: NEW − BASE", "total", None, {new.digest: 1.0, base.digest: -1.0})]
+    total_w = {new.digest: 1.0, base.digest: -1.0}
+    effects: list[Effect | None] = [effect("total: NEW − BASE", "total", None, total_w)]
     fwd_w: dict[str, float] = {}
     bwd_w: dict[str, float] = {}
+    n_fwd = n_bwd = 0
     for c in plan.changes:
         fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
-        if fv in trained:
-            effects.append(effect(f"on BASE: {c.key}", "forward", c.key, _plus({fv.digest: 1.0}, {base.digest: -1.0})))
-            fwd_w = _plus(fwd_w, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
-        if bv in trained:
-            effects.append(effect(f"in NEW: {c.key}", "backward", c.key, _plus({new.digest: 1.0}, {bv.digest: -1.0})))
-            bwd_w = _plus(bwd_w, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
-    total_w = {new.digest: 1.0, base.digest: -1.0}
-    n_fwd = sum(e.kind == "forward" for e in effects)
-    n_bwd = sum(e.kind == "backward" for e in effects)
-    if fwd_w and n_fwd > 1:  # with one change the sum is that change
-        effects.append(effect("sum of effects on BASE", "sum_forward", None, fwd_w))
-        effects.append(effect("interaction on BASE", "interaction_forward", None,
-                              _plus(total_w, {d: -w for d, w in fwd_w.items()})))
-    if bwd_w and n_bwd > 1:
-        effects.append(effect("sum of effects in NEW", "sum_backward", None, bwd_w))
-        effects.append(effect("interaction in NEW", "interaction_backward", None,
-                              _plus(total_w, {d: -w for d, w in bwd_w.items()})))
-    for e in effects:
+        if fv is not None:
+            e = effect(f"on BASE: {c.key}", "forward", c.key, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
+            effects.append(e)
+            if e is not None:
+                n_fwd += 1
+                fwd_w = _plus(fwd_w, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
+        if bv is not None:
+            e = effect(f"in NEW: {c.key}", "backward", c.key, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
+            effects.append(e)
+            if e is not None:
+                n_bwd += 1
+                bwd_w = _plus(bwd_w, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
+    n_changes = len(plan.changes)
+    notes = []
+    # the sum of single effects is only comparable with the total when every change was measured
+    for n_done, weights, where, kind in ((n_fwd, fwd_w, "on BASE", "forward"), (n_bwd, bwd_w, "in NEW", "backward")):
+        if n_changes > 1 and n_done == n_changes:
+            effects.append(effect(f"sum of effects {where}", f"sum_{kind}", None, weights))
+            effects.append(effect(f"interaction {where}", f"interaction_{kind}", None,
+                                  _plus(total_w, {d: -w for d, w in weights.items()})))
+        elif n_changes > 1:
+            notes.append(f"sum of single effects {where}: {n_done} of {n_changes} changes measured; "
+                         "no sum or interaction until every change is")
+    done = [e for e in effects if e is not None]
+    for e in done:
         e.verdict = _verdict(e, hib)
-    means = {" = ".join(v.names): float(np.mean(points[v.digest])) for v in trained}
-    failed = [v.name for v in plan.variants if v not in trained]
+        if 0 < e.n_seeds < len(seeds):
+            notes.append(f"{e.label}: {e.n_seeds} of {len(seeds)} seeds finished")
+    per_seed = {" = ".join(v.names): [points.get((v.digest, s)) for s in seeds] for v in plan.variants}
+    means = {name: float(np.mean([x for x in vals if x is not None])) for name, vals in per_seed.items()
+             if any(x is not None for x in vals)}
+    missing = [" = ".join(v.names) for v in plan.variants if any((v.digest, s) not in runs for s in seeds)]
     return {"task": task, "split": split, "metric": key, "higher_is_better": hib, "seeds": list(seeds),
-            "shared_samples": shared_n, "resampled": units, "n_resamples": n_resamples, "level": level,
-            "means": means, "per_seed": {" = ".join(v.names): points[v.digest] for v in trained},
-            "effects": [asdict(e) for e in effects], "not_trained": failed}
+            "shared_samples": [shared_n.get(s) for s in seeds], "resampled": units, "n_resamples": n_resamples,
+            "level": level, "means": means, "per_seed": {k: v for k, v in per_seed.items() if k in means},
+            "effects": [asdict(e) for e in done], "not_trained": missing, "notes": notes}
 
 
 def _plus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -602,6 +611,10 @@ def result_dict(r: AblationResult) -> dict[str, Any]:
             "wall_seconds": r.wall_seconds, "trained": r.trained, "words": words(r)}
 
 
+def _seed_value(x: float | None) -> str:
+    return "not run" if x is None else _fmt(x, False)
+
+
 def _fmt(x: float, sign: bool = True) -> str:
     return "nan" if x is None or not math.isfinite(x) else (f"{x:+.4f}" if sign else f"{x:.4f}")
 
@@ -629,6 +642,8 @@ def words(r: AblationResult) -> list[str]:
     lines.append(f"NEW − BASE: {metric} {_fmt(total['value'])} on {split} (mean of {len(rep['seeds'])} seeds): {total['verdict']}.")
     if len(rep["seeds"]) == 1:
         lines.append("One seed: no interval; every effect below could be seed noise.")
+    elif any(e["n_seeds"] < 2 for e in effects):
+        lines.append("An effect measured on one seed only has no interval; it could be seed noise.")
     for c in r.plan.changes:
         es = [e for e in effects if e["key"] == c.key]
         if not es:
@@ -659,8 +674,10 @@ def words(r: AblationResult) -> list[str]:
         lines.append(f"SKIPPED: {i['variant']}: invalid config ({i['error']}).")
     for f in r.failed_trials:
         lines.append(f"FAILED: {f['variant']} seed {f['seed']}: {f['error']}.")
+    for n in rep.get("notes", []):
+        lines.append(f"NOTE: {n}.")
     if rep["not_trained"]:
-        lines.append(f"NOT MEASURED (a seed missing): {', '.join(rep['not_trained'])}.")
+        lines.append(f"NOT FINISHED on every seed (yet): {', '.join(rep['not_trained'])}.")
     return lines
 
 
@@ -678,7 +695,7 @@ def markdown(r: AblationResult) -> str:
     t = "| contrast | change | effect | 95% CI | p | verdict |\n|---|---|---|---|---|---|\n"
     t += "".join("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n" for row in effect_rows(r))
     m = "\n| config | mean " + rep["metric"] + " | per seed |\n|---|---|---|\n"
-    m += "".join(f"| {name} | {_fmt(v, False)} | {', '.join(_fmt(x, False) for x in rep['per_seed'][name])} |\n"
+    m += "".join(f"| {name} | {_fmt(v, False)} | {', '.join(_seed_value(x) for x in rep['per_seed'][name])} |\n"
                  for name, v in rep["means"].items())
     ign = "".join(f"- ignored `{i['key']}` ({_short(i['base'])} → {_short(i['new'])}): {i['reason']}\n" for i in r.plan.ignored)
     return head + t + m + "\n" + (ign + "\n" if ign else "") + "".join(f"- {w}\n" for w in words(r))

@@ -61,7 +61,7 @@ def ablate(
     for c in ("config", "mean", "per seed"):
         m.add_column(c, justify="left" if c == "config" else "right")
     for name, v in rep["means"].items():
-        m.add_row(escape(name), f"{v:.4f}", ", ".join(f"{x:.4f}" for x in rep["per_seed"][name]))
+        m.add_row(escape(name), f"{v:.4f}", ", ".join("not run" if x is None else f"{x:.4f}" for x in rep["per_seed"][name]))
     print_table(m)
     say("interaction = total − sum of the single effects; effect = metric with the change − without it")
     for line in result_dict(result)["words"]:
