@@ -287,10 +287,12 @@ def _closed_form(monitor: str, summary: Any) -> Any:
 
     fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
     bars: list[tuple[str, float]] = []
-    for fold in (summary.folds or []) if summary is not None else []:
+    folds = (summary.folds or []) if summary is not None else []
+    one_group = bool(folds) and all(len(f.groups) == 1 for f in folds)  # leave-one-group-out: name the group
+    for fold in folds:
         v = fold.metrics.get("test", {}).get(monitor)
         if v is not None:
-            bars.append((f"fold {fold.index}", v))
+            bars.append((fold.groups[0] if one_group else f"fold {fold.index}", v))
     if not bars and summary is not None:
         splits = sorted(summary.metrics, key=lambda k: (["train", "val", "test", "oof"] + [k]).index(k))
         bars = [(split, summary.metrics[split][monitor]) for split in splits
@@ -299,13 +301,16 @@ def _closed_form(monitor: str, summary: Any) -> Any:
     if bars:
         names, values = zip(*bars)
         ax.bar(range(len(values)), values, color="#8aa9c8", edgecolor=GOLD)
-        ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 6 else 0, ha="right" if len(values) > 6 else "center")
+        tilt = len(values) > 6 and max(len(str(n)) for n in names) > 4  # long labels side by side would touch
+        ax.set_xticks(range(len(values)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center")
         for k, v in enumerate(values):
             ax.annotate(f"{v:.3f}", (k, v), xytext=(0, 2), textcoords="offset points", ha="center",
                         va="bottom" if v >= 0 else "top", fontsize=9)
         ax.axhline(0, color=REF, lw=0.8)
         ax.margins(y=0.15)  # room for the value labels
         ax.set_ylabel(monitor)
+        if one_group:
+            ax.set_xlabel(f"held-out {getattr(summary, 'unit', None) or 'group'} (one fold each)")
     else:
         ax.text(0.5, 0.5, "no per-epoch history and no scores", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
