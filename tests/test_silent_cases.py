@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from test_corpus_mmsa import make_mmsa, make_split
 from test_evaluation_helpers import make_run_dir, write_semeval_pair
 
 ROOT = Path(__file__).resolve().parents[1]
-MOSI = ROOT / "configs" / "mosi" / "default.yaml"
+MOSI = ROOT / "configs" / "mosi" / "features.yaml"  # the file's own splits (split.kind: given)
 SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
 
 
@@ -328,3 +329,135 @@ def test_target_encoding_and_prediction_files_share_one_label_mapping():
     want = [1.0, 2.0, np.nan, np.nan, np.nan, np.nan, 2.0, 1.0, np.nan]
     for got in (t.encode(labels), class_indices(labels, t.classes), metric_indices(labels, t.classes)):
         np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- (k) the audit's findings, as bad-input rows
+# Each row: exit 2, one stderr line without a traceback, the workspace untouched (as tests/test_bad_input.py).
+
+TABLE_CONFIG = """task: regression
+data:
+  format: table
+  columns: {id: sid, group: user, order: t}
+  targets: [{name: y, low: -1, high: 1}]
+  options: {features: ["f_*"]}
+split: {kind: group, unseen_fraction: 0.3}
+features: {text: {kind: none}}
+model: {name: ridge_tabular}
+baselines: [global_mean]
+"""
+
+
+@pytest.fixture(scope="module")
+def audit_template(tmp_path_factory) -> Path:
+    """A table, a ridge run trained on it, and one broken variant of each file per case."""
+    from affectlab.config import load_config
+    from affectlab.pipeline import train_run
+
+    ws = tmp_path_factory.mktemp("audit")
+    rng = np.random.default_rng(0)
+    n = 40
+    f1, f2 = rng.normal(size=n), rng.normal(size=n)
+    tab = pd.DataFrame({"sid": [f"s{i}" for i in range(n)], "user": [f"u{i % 8}" for i in range(n)], "t": np.arange(n),
+                        "f_1": f1, "f_2": f2, "y": np.clip(0.4 * f1 - 0.3 * f2, -1, 1).round(3)})
+    tab.to_csv(ws / "tab.csv", index=False)
+    (ws / "tab.yaml").write_text(TABLE_CONFIG)
+    train_run(load_config(ws / "tab.yaml"), ws / "tab.csv", ws / "run")
+    for name, edit in {"nogroup": lambda f: f.assign(user=f["user"].where(f.index != 3, "")),
+                       "huge": lambda f: f.assign(f_1=f["f_1"].where(f.index != 2, 1e300)),
+                       "yconst": lambda f: f.assign(y=0.5),
+                       "ynan": lambda f: f.assign(y=f["y"].where(f.index != 5, np.nan))}.items():
+        edit(tab.copy()).to_csv(ws / f"tab-{name}.csv", index=False)
+    shutil.copytree(ws / "run", ws / "run-config-cut")
+    text = (ws / "run" / "config.yaml").read_text()
+    (ws / "run-config-cut" / "config.yaml").write_text(text[:text.index("\nsplit:") + 1])  # cut after data:
+    shutil.copytree(ws / "run", ws / "run-config-bad-param")
+    (ws / "run-config-bad-param" / "config.yaml").write_text(text.replace("  name: ridge_tabular\n",
+                                                                          "  name: ridge_tabular\n  alpah: 3\n"))
+    gold, _, _ = write_semeval_pair(ws / "eval", n_users=4, per_user=4)
+    pd.read_csv(gold).assign(valence=np.nan).to_csv(ws / "eval" / "gold-no-valence.csv", index=False)
+    (ws / "space.yaml").write_text("model.alphas: {type: categorical, choices: [[0.1], [1.0]]}\n")
+    (ws / "notes.txt").write_text("not a folder\n")
+    (ws / "not-a-zip.zip").write_text("not a zip\n")
+    return ws
+
+
+AUDIT_CASES: list[tuple[str, list[str], str]] = [
+    # predict: the output is checked before any work; the run's config.yaml must be the checkpoint's
+    ("predict-out-is-the-data", ["predict", "{ws}/run", "--data", "{ws}/tab.csv", "--out", "{ws}/tab.csv"],
+     "tab.csv: is an input of this command"),
+    ("predict-out-is-a-run-file", ["predict", "{ws}/run", "--data", "{ws}/tab.csv", "--out", "{ws}/run/predictions.csv"],
+     "belongs to the run directory"),
+    ("predict-out-under-a-file", ["predict", "{ws}/run", "--data", "{ws}/tab.csv", "--out", "{ws}/notes.txt/p.csv"],
+     "notes.txt is a file, not a folder"),
+    ("predict-config-yaml-cut-short", ["predict", "{ws}/run-config-cut", "--data", "{ws}/tab.csv", "--out", "{ws}/p.csv"],
+     "differs from the config stored in checkpoint.ckpt"),
+    ("predict-config-yaml-bad-parameter", ["predict", "{ws}/run-config-bad-param", "--data", "{ws}/tab.csv", "--out",
+                                           "{ws}/p.csv"], "model ridge_tabular: unknown parameter(s) alpah"),
+    ("predict-group-missing", ["predict", "{ws}/run", "--data", "{ws}/tab-nogroup.csv", "--out", "{ws}/p.csv"],
+     "empty user (data.columns.group) in data row 4 (id 's3')"),
+    ("predict-feature-beyond-float32", ["predict", "{ws}/run", "--data", "{ws}/tab-huge.csv", "--out", "{ws}/p.csv"],
+     "f_1 value 1e+300 in data row 3 is too large for a feature"),
+    # train: targets, numbers and seeds that used to train (or crash) silently
+    ("train-target-constant", ["train", "{ws}/tab.yaml", "--data", "{ws}/tab-yconst.csv", "--out", "{ws}/new"],
+     "target 'y' is 0.5 in every labelled sample (40): nothing to learn"),
+    ("train-label-missing", ["train", "{ws}/tab.yaml", "--data", "{ws}/tab-ynan.csv", "--out", "{ws}/new"],
+     "a missing label: training needs a label for every sample"),
+    *[(f"train-{name}", ["train", "{ws}/tab.yaml", "--data", "{ws}/tab.csv", "--out", "{ws}/new", *sets], msg)
+      for name, sets, msg in [
+          ("target-low-above-high", ["--set", "data.targets=[{{name: y, low: 1, high: -1}}]"], "low (1) must be below high (-1)"),
+          ("target-declared-twice", ["--set", "data.targets=[{{name: y}}, {{name: y}}]"], "target 'y' is declared twice"),
+          ("category-with-a-range", ["--set", "data.targets=[{{name: y, kind: category, low: 0}}]"], "has classes, not a range"),
+          ("classes-on-a-number", ["--set", "data.targets=[{{name: y, classes: [a, b]}}]"], "classes apply to category targets"),
+          ("lr-infinite", ["--set", "training.lr=.inf"], "training.lr: Input should be a finite number"),
+          ("model-parameter-nan", ["--set", "model.alphas=[.nan]"], "alphas.0: Input should be a finite number"),
+          ("seed-negative", ["--seed", "-1"], "seed: Input should be greater than or equal to 0"),
+          ("seed-beyond-uint32", ["--seed", "4294967296"], "seed: Input should be less than or equal to 4294967295"),
+          ("devices-0", ["--devices", "0"], "training.devices: Input should be greater than or equal to 1"),
+          ("data-format-unknown", ["--set", "data.format=csv"], "data.format: unknown data format 'csv'"),
+      ]],
+    # evaluate
+    ("evaluate-seed-negative", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--seed", "-1"],
+     "Invalid value for '--seed'"),
+    ("evaluate-target-without-gold", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold-no-valence.csv"],
+     "valence has no gold label in the 16 predicted rows"),
+    ("evaluate-train-is-the-gold", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--train",
+                                    "{ws}/eval/gold.csv"], "--train and --gold are the same file"),
+    ("evaluate-split-without-run", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--split",
+                                    "test"], "--split applies to --run"),
+    # data, sweep, demo
+    ("data-list-cache-a-file", ["data", "list", "--cache", "{ws}/notes.txt"], "the cache path exists and is not a folder"),
+    ("data-path-cache-a-file", ["data", "path", "semeval2026-task2", "--cache", "{ws}/notes.txt"], "is not a folder"),
+    ("data-fetch-url-unsupported", ["data", "fetch", "semeval2026-task2", "--cache", "{ws}/cache", "--url", "notaurl"],
+     "notaurl: unsupported URL"),
+    ("data-fetch-source-not-a-zip", ["data", "fetch", "semeval2026-task2", "--cache", "{ws}/cache", "--source",
+                                     "{ws}/not-a-zip.zip"], "not-a-zip.zip: not a zip archive"),
+    ("sweep-out-a-file", ["sweep", "{ws}/tab.yaml", "--space", "{ws}/space.yaml", "--data", "{ws}/tab.csv", "--out",
+                          "{ws}/notes.txt", "--trials", "1"], "--out is a file"),
+    ("demo-out-holds-a-demo", ["demo", "--out", "{ws}/eval"], "already holds train.csv, gold.csv, pred.csv"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", [pytest.param(a, f, id=i) for i, a, f in AUDIT_CASES])
+def test_audit_findings_are_one_line_exit_2_and_touch_nothing(audit_template, tmp_path, capsys, args, fragment):
+    from test_bad_input import snapshot
+
+    ws = tmp_path / "ws"
+    shutil.copytree(audit_template, ws)
+    before = snapshot(ws)
+    code, _, err = run_cli([a.format(ws=ws) for a in args], capsys)
+    one_line_refusal(code, err, fragment)
+    assert snapshot(ws) == before, "a refused command changed the workspace"
+
+
+def test_audit_case_ids_are_unique():
+    ids = [c[0] for c in AUDIT_CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_fetch_that_fails_leaves_no_cache_folder(tmp_path, capsys):
+    """A first fetch that fails (a source that is not a zip) leaves neither the cache folder nor scratch."""
+    bad = tmp_path / "x.zip"
+    bad.write_text("nope")
+    code, _, err = run_cli(["data", "fetch", "semeval2026-task2", "--cache", tmp_path / "cache", "--source", bad], capsys)
+    one_line_refusal(code, err, "not a zip archive")
+    assert not (tmp_path / "cache").exists()

@@ -15,14 +15,19 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import AffectlabError
 from .io import read_yaml
 
 
+#: seeds numpy, torch and Lightning all accept (Lightning replaces a larger one by a random seed)
+MAX_SEED = 2**32 - 1
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # no NaN or infinity in any number of a config (a learning rate of inf trains on nothing)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class TargetConfig(_Strict):
@@ -35,6 +40,19 @@ class TargetConfig(_Strict):
     kind: Literal["regression", "category"] = "regression"
     classes: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _consistent(self) -> "TargetConfig":
+        """A range that is one (low < high), a range only for numbers, classes only for categories."""
+        if self.kind == "category" and (self.low is not None or self.high is not None):
+            raise ValueError(f"category target {self.name!r} has classes, not a range (low/high)")
+        if self.kind == "regression" and self.classes:
+            raise ValueError(f"classes apply to category targets; declare {self.name!r} with kind: category")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"target {self.name!r}: low ({self.low:g}) must be below high ({self.high:g})")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"target {self.name!r}: classes repeat a name")
+        return self
+
 
 class DataConfig(_Strict):
     """How to read the data: a reader name, its column map, targets and reader options."""
@@ -43,6 +61,15 @@ class DataConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)  # canonical (id, group, order, text) -> source column
     targets: list[TargetConfig] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct(cls, v: list[TargetConfig]) -> list[TargetConfig]:
+        names = [t.name for t in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"target {twice[0]!r} is declared twice")
+        return v
 
 
 class SplitConfig(_Strict):
@@ -66,7 +93,7 @@ class SplitConfig(_Strict):
     val_split: str = "valid"
     k: int = Field(5, ge=2)
     inner_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @property
     def is_cross_validation(self) -> bool:
@@ -150,7 +177,7 @@ class TrainingConfig(_Strict):
     class_weights: Literal["none", "balanced"] = "none"
     grad_clip: float = 1.0
     refit_full: bool = True  # after selection, refit on all training data for the chosen epochs
-    devices: int = 1
+    devices: int = Field(1, ge=1)
     strategy: str = "auto"
     accelerator: str = "cpu"
     deterministic: bool = True
@@ -195,7 +222,7 @@ class RunConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
 
     @field_validator("task")
     @classmethod
@@ -306,7 +333,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise AffectlabError(f"{source}: {where}: {first['msg']}{more}") from None
+        raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
     return check_parameters(cfg, source)
 
 

@@ -75,6 +75,9 @@ def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None
     cfg = load_config(config)  # a missing or bad config is refused before anything is written
     if out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: is a file; --out takes a folder for the demo's files")
+    taken = [n for n in ("train.csv", "test.csv", "gold.csv", "pred.csv", "run") if (out / n).exists()]
+    if taken:  # refused before anything is written: a second demo would replace the first one's files
+        raise AffectlabError(f"{out}: already holds {', '.join(taken)} (an earlier demo?); give a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     source, description, frame = demo_data(out)
     say(f"Data: {description}.")

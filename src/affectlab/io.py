@@ -32,12 +32,13 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     On any exception the temporary file is removed and the target is left untouched.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise AffectlabError(f"{target}: is a folder; give a file name, e.g. {target / 'out.csv'}")
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = check_output_file(path)
+    try:
+        if target.parent and not target.parent.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:  # a parent that is a file, a read-only or full disk, no permission
+        raise AffectlabError(f"{target}: cannot write here ({err.strerror or type(err).__name__})") from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file private (0600); outputs get the usual permissions of new files
@@ -50,6 +51,45 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_output_file(path: str | os.PathLike[str], inputs: tuple = (), protected: tuple = ()) -> Path:
+    """``path`` as an output file, checked before any work: not a folder, no parent that is a file,
+    not one of the command's ``inputs`` (writing there would destroy them) nor a ``protected``
+    file (e.g. a run directory's own files); otherwise one line.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "data.csv").write_text("id\\n1\\n") and None
+    >>> check_output_file(d / "data.csv", inputs=(d / "data.csv",))
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: ...data.csv: is an input of this command; write the output to another file
+    >>> check_output_file(d / "data.csv" / "out.csv")
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: ...data.csv/out.csv: cannot write here (...data.csv is a file, not a folder)
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise AffectlabError(f"{target}: is a folder; give a file name, e.g. {target / 'out.csv'}")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AffectlabError(f"{target}: cannot write here ({parent} is a file, not a folder)")
+            break
+
+    def same(other) -> bool:
+        try:
+            return Path(other).exists() and target.exists() and os.path.samefile(target, other)
+        except OSError:
+            return False
+
+    if any(same(p) for p in inputs if not isinstance(p, pd.DataFrame)):
+        raise AffectlabError(f"{target}: is an input of this command; write the output to another file")
+    if any(same(p) for p in protected):
+        raise AffectlabError(f"{target}: belongs to the run directory; write the output to another file")
+    return target
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -149,6 +149,25 @@ def check_training_modalities(corpus: Corpus, train: Corpus, part: str) -> None:
                                  "fix the file or leave it out with data.options.modalities")
 
 
+def check_targets_vary(corpus: Corpus) -> None:
+    """Refuse a regression target with one value in every labelled sample: there is nothing to
+    learn, and every score (CCC, correlations) would be 0 or undefined while the run looks fine.
+
+    >>> import pandas as pd
+    >>> c = Corpus(pd.DataFrame({"id": ["a", "b"], "y": [0.5, 0.5]}), targets=(TargetSpec("y"),), name="d.csv")
+    >>> check_targets_vary(c)
+    Traceback (most recent call last):
+    ...
+    affectlab.errors.AffectlabError: d.csv: target 'y' is 0.5 in every labelled sample (2): nothing to learn or to score
+    """
+    y = corpus.target_matrix()
+    for j, t in enumerate(corpus.targets):
+        values = y[:, j][np.isfinite(y[:, j])]
+        if not t.is_category and len(values) > 1 and values.min() == values.max():
+            raise AffectlabError(f"{corpus.name or 'data'}: target {t.name!r} is {values[0]:g} in every labelled sample "
+                                 f"({len(values)}): nothing to learn or to score")
+
+
 def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | None = None,
                   params: dict | None = None) -> Estimator:
     """Build the estimator a config names (or a named baseline with its defaults)."""
@@ -313,6 +332,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     for t in targets:
         if t.is_category and len(t.classes) < 2:
             raise AffectlabError(f"{corpus.name or 'data'}: category target {t.name!r} has {len(t.classes)} class(es); need at least 2")
+    check_targets_vary(corpus)
     single = int((corpus.group_sizes() < 2).sum())
     if single and task.single_sample_note:
         notes.add(f"{single} {task.single_sample_note}")
@@ -556,6 +576,38 @@ def _refit(prep: Prepared, result, corpus: Corpus) -> Estimator:
     return final
 
 
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """The dotted key where two plain-data configs first differ (None when equal).
+
+    >>> _first_difference({"data": {"columns": {"id": "a"}}, "seed": 1}, {"data": {"columns": {"id": "b"}}, "seed": 1})
+    'data.columns.id'
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+        return None
+    return None if a == b else (where or "(top level)")
+
+
+def check_config_matches_checkpoint(run: RunDir, cfg: RunConfig, ckpt: dict) -> None:
+    """Refuse a run whose ``config.yaml`` says something else than the config stored in its
+    checkpoint (the one the model was trained with): a truncated, emptied or edited file would
+    otherwise read the data or build the model differently without a word."""
+    from .config import validate_config
+    from .runs.rundir import CHECKPOINT, CONFIG
+
+    stored = ckpt.get("config")
+    if not isinstance(stored, dict) or not (run.path / CONFIG).is_file():
+        return  # older checkpoints hold no config; without config.yaml the checkpoint's is used
+    key = _first_difference(cfg.to_dict(), validate_config(stored, str(run.path / CHECKPOINT)).to_dict())
+    if key is not None:
+        raise AffectlabError(f"{run.path / CONFIG}: {key} differs from the config stored in {CHECKPOINT} (the one the "
+                             f"model was trained with): the file was edited or damaged; restore it, or remove it to "
+                             f"use the checkpoint's")
+
+
 def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
                 notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path, pd.DataFrame]:
     """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
@@ -567,10 +619,16 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     """
     notes = notes or Notes()
     run = RunDir.open(run_dir)
+    if out is not None:  # before any work: not a folder, not the data, not one of the run's own files
+        from .io import check_output_file
+        from .runs.rundir import RUN_FILES
+
+        check_output_file(out, inputs=(data,), protected=tuple(run.path / name for name in RUN_FILES))
     cfg = run.config()
+    ckpt = run.checkpoint()
+    check_config_matches_checkpoint(run, cfg, ckpt)
     if data_options:
         cfg.data.options = {**cfg.data.options, **data_options}
-    ckpt = run.checkpoint()
     corpus = read_corpus(data, cfg.data, require_labels=False)
     if split is not None:
         corpus = corpus.split_part(split)

@@ -27,7 +27,7 @@ def evaluate(
     split: Optional[str] = typer.Option(None, "--split", help="With --run: the split to evaluate (default test, else val)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (metrics, findings, ...) instead of tables."),
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the 95% intervals."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
 ) -> None:
     """Metrics with 95% bootstrap intervals, baselines and diagnostic findings."""
@@ -50,12 +50,25 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
     else:
         if pred is None or gold is None:
             raise AffectlabError("give --pred PRED.csv and --gold GOLD (or --run RUN_DIR)")
+        if split is not None:  # a gold file's rows are chosen by the predictions, not by a split name
+            raise AffectlabError("--split applies to --run; with --pred/--gold the predicted rows are scored "
+                                 "(predict one split: affectlab predict ... --split NAME)")
+        if train is not None and _same_file(train, gold):
+            raise AffectlabError(f"--train and --gold are the same file ({gold}): baselines and leakage checks would "
+                                 "be fitted on the labels they are scored against")
         if task is not None:
             from ..tasks import get_task
 
             get_task(task)  # one line listing the registered tasks
         result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
     return result
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)

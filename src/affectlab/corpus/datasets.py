@@ -101,7 +101,11 @@ def _quiet(_: str) -> None:
 
 
 def _cache_root(cache: str | os.PathLike[str] | None) -> Path:
-    return Path(cache).expanduser() if cache is not None else default_cache_dir()
+    """The cache folder; one line when the path exists and is not a folder (a file given by mistake)."""
+    root = Path(cache).expanduser() if cache is not None else default_cache_dir()
+    if root.exists() and not root.is_dir():
+        raise AffectlabError(f"{root}: the cache path exists and is not a folder")
+    return root
 
 
 def dataset_dir(name: str, cache: str | os.PathLike[str] | None = None) -> Path:
@@ -198,6 +202,8 @@ def fetch(
     target = root / spec.name
     if source is not None and not Path(source).expanduser().exists():  # before the cache is touched
         raise AffectlabError(f"{Path(source).expanduser()}: no such file or folder")
+    if source is None:
+        _check_url(url or spec.archive_url)
     removed = clean_stale_scratch(root)
     if removed:
         say(f"Removed {removed} folder(s) left by an interrupted fetch")
@@ -206,37 +212,43 @@ def fetch(
         return FetchResult(spec.name, target, True, str(manifest.get("source", "")), dict(spec.files))
     if root.exists() and not root.is_dir():
         raise AffectlabError(f"{root}: the cache path exists and is not a folder")
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-
-    with _scratch(root, _scratch_prefix(spec.name)) as scratch:
-        staging = scratch / "files"
-        staging.mkdir()
-        if source is not None:
-            where = Path(source).expanduser()
-            origin = str(where.resolve())
-            if where.is_dir():
-                say(f"Copying {spec.name} from {where}")
-                found = _collect_from_folder(spec, where, staging)
-            elif where.is_file():
-                say(f"Reading {spec.name} from {where}")
-                found = _collect_from_zip(spec, where, staging, label=str(where))
+    try:
+        with _scratch(root, _scratch_prefix(spec.name)) as scratch:
+            staging = scratch / "files"
+            staging.mkdir()
+            if source is not None:
+                where = Path(source).expanduser()
+                origin = str(where.resolve())
+                # said once the files are found and verified: a wrong source is one error line, not two
+                if where.is_dir():
+                    found = _collect_from_folder(spec, where, staging)
+                    say(f"Copied {spec.name} from {where}")
+                elif where.is_file():
+                    found = _collect_from_zip(spec, where, staging, label=str(where))
+                    say(f"Read {spec.name} from {where}")
+                else:
+                    raise AffectlabError(f"{where}: no such file or folder")
             else:
-                raise AffectlabError(f"{where}: no such file or folder")
-        else:
-            origin = url or spec.archive_url
-            archive = scratch / "archive.zip"
-            say(f"Downloading {spec.name} from {origin}")
-            _download(origin, archive, progress=progress)
-            found = _collect_from_zip(spec, archive, staging, label=origin)
-        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-        write_json(staging / MANIFEST, {
-            "dataset": spec.name, "source": origin, "fetched": now, "licence": spec.licence,
-            "homepage": spec.homepage,
-            "files": {f: {"sha256": spec.files[f], "bytes": (staging / f).stat().st_size, "from": found[f]}
-                      for f in spec.files},
-        })
-        _chmod_like_umask(staging / MANIFEST)
-        _install(staging, target, scratch)
+                origin = url or spec.archive_url
+                archive = scratch / "archive.zip"
+                say(f"Downloading {spec.name} from {origin}")
+                _download(origin, archive, progress=progress)
+                found = _collect_from_zip(spec, archive, staging, label=origin)
+            now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+            write_json(staging / MANIFEST, {
+                "dataset": spec.name, "source": origin, "fetched": now, "licence": spec.licence,
+                "homepage": spec.homepage,
+                "files": {f: {"sha256": spec.files[f], "bytes": (staging / f).stat().st_size, "from": found[f]}
+                          for f in spec.files},
+            })
+            _chmod_like_umask(staging / MANIFEST)
+            _install(staging, target, scratch)
+    except BaseException:
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()  # a failed first fetch leaves no empty cache folder behind
+        raise
     say(f"Verified {len(spec.files)} files (sha256) into {target}")
     return FetchResult(spec.name, target, False, origin, dict(spec.files))
 
@@ -461,11 +473,16 @@ def _collect_from_zip(spec: DatasetSpec, archive: Path, staging: Path, *, label:
     return found
 
 
+def _check_url(url: str) -> None:
+    """One line for a URL that cannot be fetched (said before anything is printed or downloaded)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme.lower() not in ("http", "https", "file") or not (parsed.netloc or parsed.path):
+        raise AffectlabError(f"{url}: unsupported URL (expected http://, https:// or file://)")
+
+
 def _download(url: str, dest: Path, *, progress: bool = True) -> None:
     """Stream ``url`` to ``dest`` with a progress bar on stderr; one-line errors on failure."""
-    scheme = urllib.parse.urlparse(url).scheme.lower()
-    if scheme not in ("http", "https", "file"):
-        raise AffectlabError(f"{url}: unsupported URL (expected http://, https:// or file://)")
+    _check_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": "affectlab-data-fetch"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:

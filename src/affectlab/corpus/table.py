@@ -47,9 +47,9 @@ TABULAR = "tabular"
 
 
 class ReaderOptions(BaseModel):
-    """Base of every reader's ``data.options`` schema: typed keys, no unknown ones."""
+    """Base of every reader's ``data.options`` schema: typed keys, no unknown ones, finite numbers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 #: data format -> its ``data.options`` schema (formats without one pass their options unchecked)
@@ -115,8 +115,16 @@ def feature_columns(columns: list[str], wanted: Any, source: str) -> list[str]:
 
 
 def _feature_matrix(raw: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
-    """Numeric feature columns as float32 (N, D); a value that is not a number is one line."""
-    return np.stack([parse_numbers(raw[c], c, source) for c in columns], axis=1).astype(np.float32)
+    """Numeric feature columns as float32 (N, D); a value that is not a number, or too large for
+    float32 (it would become inf), is one line."""
+    values = np.stack([parse_numbers(raw[c], c, source) for c in columns], axis=1)
+    limit = float(np.finfo(np.float32).max)
+    too_large = np.abs(values) > limit
+    if too_large.any():
+        i, j = (int(k[0]) for k in np.nonzero(too_large))
+        raise AffectlabError(f"{source}: {columns[j]} value {values[i, j]:g} in data row {i + 1} is too large for a "
+                             f"feature (beyond ±{limit:.3g}, float32); rescale the column")
+    return values.astype(np.float32)
 
 
 @READERS.register("table")
@@ -142,6 +150,13 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
         i = int(np.flatnonzero((frame["id"] == "").to_numpy())[0])
         raise AffectlabError(f"{source}: empty id in data row {i + 1}")
     check_unique_ids(frame["id"], source)
+    if "group" in cols:  # a missing group would silently become one group named 'nan'
+        group = raw[cols["group"]]
+        empty = group.isna().to_numpy() | (group.astype(str).str.strip() == "").to_numpy()
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            raise AffectlabError(f"{source}: empty {cols['group']} (data.columns.group) in data row {i + 1} "
+                                 f"(id {frame['id'].iloc[i]!r})")
     frame["group"] = raw[cols["group"]].astype(str).str.strip() if "group" in cols else frame["id"]
     frame["order"] = parse_order(raw[cols["order"]], cols["order"], source) if "order" in cols else np.arange(len(raw), dtype=float)
     if "split" in cols or "split" in raw.columns:  # the file's own splits (split.kind: given)
@@ -171,7 +186,11 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
         try:
             values = parse_numbers(raw[column], column, source, allow_missing=not require_labels)
         except AffectlabError as err:  # text in a regression target: most often an undeclared category
-            raise AffectlabError(f"{err} (a category target? declare it with kind: category)") from None
+            text = raw[column].astype(str).str.strip()
+            words = pd.to_numeric(text, errors="coerce").isna() & ~text.isin(["", "nan", "NaN", "NA", "None"])
+            hint = ("a category target? declare it with kind: category" if words.any()
+                    else "a missing label: training needs a label for every sample")
+            raise AffectlabError(f"{err} ({hint})") from None
         spec.check(values, source)
         frame[t.name] = values
     if require_labels:

@@ -376,6 +376,10 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
         task = "classification"  # the gold labels are class names
     p = np.stack([target_values(s, merged[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
     y = np.stack([target_values(s, merged[s.name], s.name, str(gold_path), allow_nonfinite=False) for s in specs], axis=1)
+    for j, s in enumerate(specs):  # a target without any gold label would silently drop out of the score
+        if np.isnan(y[:, j]).all():
+            raise AffectlabError(f"{gold_path}: {s.name} has no gold label in the {len(y)} predicted rows; score only the "
+                                 f"targets the gold file labels (drop pred_{s.name} from {Path(pred_path).name})")
     ids = merged[keys].astype(str)
     groups = _groups_for(task, merged, ids)
     seen = None
@@ -425,7 +429,7 @@ def _train_constant(y: np.ndarray, specs: Sequence[TargetSpec]) -> np.ndarray:
     out = []
     for j, s in enumerate(specs):
         col = y[:, j][~np.isnan(y[:, j])]
-        out.append(majority_class(col) if s.is_category and col.size else np.nanmean(y[:, j]))
+        out.append(np.nan if not col.size else majority_class(col) if s.is_category else float(col.mean()))
     return np.asarray(out, dtype=float)
 
 

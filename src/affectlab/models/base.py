@@ -60,7 +60,7 @@ class Params(BaseModel):
     checked values.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinite parameter
 
 
 class Estimator(ABC):
