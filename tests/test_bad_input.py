@@ -215,6 +215,8 @@ CASES: list[tuple[str, list[str], str]] = [
                                          "--mlflow-uri", "nosuch://host"], "MLflow tracking URI nosuch://host"),
     ("train-experiment-empty", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run",
                                 "--experiment", ""], "tracking.experiment"),
+    ("train-mlflow-server-unreachable", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run",
+                                         "--mlflow-uri", "http://127.0.0.1:9"], "MLflow tracking URI http://127.0.0.1:9"),
     ("train-missing-config", ["train", "{ws}/nope.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/new-run"], "no such file"),
     ("train-out-is-a-file", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data.csv", "--out", "{ws}/notes.txt"],
      "is a file"),

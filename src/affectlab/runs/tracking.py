@@ -94,12 +94,27 @@ def _client(uri: str, experiment: str) -> tuple[Any, str]:
         raise AffectlabError("MLflow experiment name is empty")
     try:
         client = MlflowClient(tracking_uri=uri)
-        exp = client.get_experiment_by_name(experiment)
+        with _first_contact():
+            exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp is not None else client.create_experiment(
             experiment, artifact_location=_artifact_location(uri))
     except Exception as err:  # bad URI, unreachable server
         raise AffectlabError(f"MLflow tracking URI {uri}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     return client, exp_id
+
+
+@contextlib.contextmanager
+def _first_contact() -> Iterator[None]:
+    """No retries and a 10 s timeout for the first request to a server (unless the user set them):
+    an unreachable URI is said in seconds, before training, not after minutes of back-off."""
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    added = [k for k in wanted if k not in os.environ]
+    os.environ.update({k: wanted[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _log_params(client: Any, rid: str, config: dict[str, Any]) -> None:
