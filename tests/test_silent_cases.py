@@ -33,8 +33,14 @@ from test_corpus_mmsa import make_mmsa, make_split
 from test_evaluation_helpers import make_run_dir, write_semeval_pair
 
 ROOT = Path(__file__).resolve().parents[1]
-MOSI = ROOT / "configs" / "mosi" / "features.yaml"  # the file's own splits (split.kind: given)
 SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
+
+
+def mosi_given(tmp_path: Path) -> Path:
+    """A MOSI config on the file's own splits (split.kind: given), independent of the shipped configs."""
+    path = tmp_path / "mosi-given.yaml"
+    path.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given}\nmodel: {name: ridge_all}\nbaselines: []\n")
+    return path
 
 
 def one_line_refusal(code: int, err: str, fragment: str) -> str:
@@ -51,7 +57,7 @@ def one_line_refusal(code: int, err: str, fragment: str) -> str:
 def test_val_split_the_file_lacks_is_refused_naming_its_splits(tmp_path, capsys):
     data = make_mmsa(tmp_path / "m.pkl")
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out, "--set", "split.val_split=nope"], capsys)
+    code, _, err = run_cli(["train", mosi_given(tmp_path), "--data", data, "--out", out, "--set", "split.val_split=nope"], capsys)
     line = one_line_refusal(code, err, "split.val_split is 'nope'")
     assert "test, train, valid" in line and not out.exists()
 
@@ -59,7 +65,7 @@ def test_val_split_the_file_lacks_is_refused_naming_its_splits(tmp_path, capsys)
 def test_val_split_equal_to_the_training_split_is_refused(tmp_path, capsys):
     data = make_mmsa(tmp_path / "m.pkl")
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out, "--set", "split.val_split=train"], capsys)
+    code, _, err = run_cli(["train", mosi_given(tmp_path), "--data", data, "--out", out, "--set", "split.val_split=train"], capsys)
     one_line_refusal(code, err, "is the training split 'train'")
     assert not out.exists()
 
@@ -95,7 +101,7 @@ def test_modality_nan_for_every_training_row_is_refused(tmp_path, capsys):
     raw["train"]["audio"][:] = np.nan  # valid and test keep their audio
     data.write_bytes(pickle.dumps(raw))
     out = tmp_path / "run"
-    code, _, err = run_cli(["train", MOSI, "--data", data, "--out", out], capsys)
+    code, _, err = run_cli(["train", mosi_given(tmp_path), "--data", data, "--out", out], capsys)
     line = one_line_refusal(code, err, "modality 'audio' is missing")
     assert "split 'train' (60 samples)" in line and "present in 40 other sample(s)" in line
     assert "data.options.modalities" in line and not out.exists()
