@@ -620,7 +620,7 @@ def _fmt(x: float, sign: bool = True) -> str:
 
 
 def effect_rows(r: AblationResult) -> list[list[str]]:
-    """Rows of the effects table: contrast, change, effect, interval, p, verdict."""
+    """Rows of the effects table: contrast, change, effect, interval, p, seeds used, verdict."""
     changes = {c.key: c for c in r.plan.changes}
     rows = []
     for e in r.report["effects"]:
@@ -628,7 +628,7 @@ def effect_rows(r: AblationResult) -> list[list[str]]:
         what = f"{_short(c.base)} → {_short(c.new)}" if c else ""
         ci = "" if not math.isfinite(e["ci_low"]) else f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]"
         p = "" if not math.isfinite(e["p_value"]) else f"{e['p_value']:.2g}"
-        rows.append([e["label"], what, _fmt(e["value"]), ci, p, e["verdict"]])
+        rows.append([e["label"], what, _fmt(e["value"]), ci, p, str(e["n_seeds"]), e["verdict"]])
     return rows
 
 
@@ -639,7 +639,9 @@ def words(r: AblationResult) -> list[str]:
     effects = rep["effects"]
     lines = []
     total = next(e for e in effects if e["kind"] == "total")
-    lines.append(f"NEW − BASE: {metric} {_fmt(total['value'])} on {split} (mean of {len(rep['seeds'])} seeds): {total['verdict']}.")
+    lines.append(f"NEW − BASE: {metric} {_fmt(total['value'])} on {split} (mean of {total['n_seeds']} seed(s)"
+                 + (f" with an interval [{_fmt(total['ci_low'])}, {_fmt(total['ci_high'])}]" if math.isfinite(total["ci_low"]) else "")
+                 + f"): {total['verdict']}.")
     if len(rep["seeds"]) == 1:
         lines.append("One seed: no interval; every effect below could be seed noise.")
     elif any(e["n_seeds"] < 2 for e in effects):
@@ -692,7 +694,7 @@ def markdown(r: AblationResult) -> str:
             f"({rep['n_resamples']} resamples). Effect = metric with the change − without it. "
             + (f"Wall time {r.wall_seconds:.0f} s.\n\n" if r.trained else
                f"Report made from the existing run directories in {r.wall_seconds:.0f} s.\n\n"))
-    t = "| contrast | change | effect | 95% CI | p | verdict |\n|---|---|---|---|---|---|\n"
+    t = "| contrast | change | effect | 95% CI | p | seeds | verdict |\n|---|---|---|---|---|---|---|\n"
     t += "".join("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n" for row in effect_rows(r))
     m = "\n| config | mean " + rep["metric"] + " | per seed |\n|---|---|---|\n"
     m += "".join(f"| {name} | {_fmt(v, False)} | {', '.join(_seed_value(x) for x in rep['per_seed'][name])} |\n"

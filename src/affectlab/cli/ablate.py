@@ -51,9 +51,9 @@ def ablate(
         return
     rep = result.report
     t = Table(title=f"Ablation {result.plan.base_name} → {result.plan.new_name}: {rep['metric']} on {rep['split']}, "
-                    f"mean of {len(rep['seeds'])} seeds (paired: seeds × {rep['resampled']})")
-    for c in ("contrast", "change", "effect", "95% CI", "p", "verdict"):
-        t.add_column(c, justify="right" if c in ("effect", "95% CI", "p") else "left")
+                    f"mean over seeds (paired bootstrap: seeds × {rep['resampled']})")
+    for c in ("contrast", "change", "effect", "95% CI", "p", "seeds", "verdict"):
+        t.add_column(c, justify="right" if c in ("effect", "95% CI", "p", "seeds") else "left")
     for row in effect_rows(result):
         t.add_row(*map(escape, row))
     print_table(t, keep=1, prose=("verdict",))
