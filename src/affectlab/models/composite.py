@@ -408,68 +408,65 @@ class UserLevelKernel(Estimator):
             for part in ("within", "level"):
                 spec = getattr(self, part)[target.name]
                 key = (KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), labelled[:, j].tobytes())
-                uses.setdefault(key, {"rows": np.flatnonzero(labelled[:, j]), "parts": set()})["parts"].add(part)
-        stats = {}
-        for key, use in uses.items():
-            rows = use["rows"]
-            stats[key] = accumulate(x, tf, rows, y_all[rows], codes[rows], n_users, fold_of_row[rows], n_folds, xz, tfz,
-                                    key[0], centred="within" in use["parts"], plain="level" in use["parts"],
-                                    per_fold_centred=self.calibrate and n_folds > 1, map_chunks=map_chunks)
-
+                uses.setdefault(key, {"rows": np.flatnonzero(labelled[:, j]), "parts": set()})["parts"].add((j, part))
         self.dual, self.primal_tfidf = {}, {}
         self.level_mean = np.zeros(len(self.targets))
         self.offsets = np.zeros((n_users, len(self.targets)))
         self.scale_within = np.ones(len(self.targets))
         self.scale_level = np.ones(len(self.targets))
         total = lambda parts: sum(parts[1:], parts[0].clone())  # noqa: E731
-        for j, target in enumerate(self.targets):
-            name = target.name
-            ok = labelled[:, j]
-            y_u = np.bincount(codes[ok], weights=y_all[ok, j], minlength=n_users)
-            y2_u = np.bincount(codes[ok], weights=y_all[ok, j] ** 2, minlength=n_users)
-            n_u = np.bincount(codes[ok], minlength=n_users).astype(float)
-
-            spec = self.within[name]
-            st = stats[(KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), ok.tobytes())]
-            Bc, ccy = total(st.Bc), total(st.ccy)[:, j]
-            self._store_landmark(f"within:{name}", st.ridge(Bc, ccy, spec["alpha"]), tfz)
-            if self.calibrate and n_folds > 1:
-                num, held_n, held_y2 = 0.0, 0, 0.0
-                for f in range(n_folds):
-                    if st.n[f] == 0 or st.n[f] == sum(st.n):
-                        continue
-                    beta = st.ridge(Bc - st.Bc[f], ccy - st.ccy[f][:, j], spec["alpha"])
-                    num += float(beta @ st.Bc[f] @ beta)
-                    held_n += st.n[f]
-                    in_f = (fold_of_user == f) & (n_u > 0)
-                    held_y2 += float((y2_u[in_f] - y_u[in_f] ** 2 / n_u[in_f]).sum())
-                if held_n >= 3 and num > 0 and np.sqrt(num / held_n) >= 1e-12:
-                    self.scale_within[j] = float(np.clip(np.sqrt(held_y2 / num), 0.2, 5.0))
-
-            spec = self.level[name]
-            st = stats[(KernelSpec(spec["gamma"], spec["tfidf_weight"] if self.uses_tfidf else 0.0), ok.tobytes())]
-            B, cy, s = total(st.B), total(st.cy)[:, j], total(st.s)
-            N, ysum = sum(st.n), float(total(st.ysum)[j])
-            mu = ysum / N
-            self.level_mean[j] = mu
-            self._store_landmark(f"level:{name}", st.ridge(B, cy - mu * s, spec["alpha"]), tfz)
-            resid_u = np.zeros(n_users)
-            done = np.zeros(n_users, dtype=bool)
-            for f in range(n_folds if n_folds > 1 else 0):
-                n_fit = N - st.n[f]
-                if st.n[f] == 0 or n_fit == 0:
+        for key, use in uses.items():  # one kernel's sums in memory at a time
+            rows, parts = use["rows"], {part for _, part in use["parts"]}
+            st = accumulate(x, tf, rows, y_all[rows], codes[rows], n_users, fold_of_row[rows], n_folds, xz, tfz,
+                            key[0], centred="within" in parts, plain="level" in parts,
+                            per_fold_centred=self.calibrate and n_folds > 1, map_chunks=map_chunks)
+            for j, part in sorted(use["parts"]):
+                name = self.targets[j].name
+                ok = labelled[:, j]
+                y_u = np.bincount(codes[ok], weights=y_all[ok, j], minlength=n_users)
+                y2_u = np.bincount(codes[ok], weights=y_all[ok, j] ** 2, minlength=n_users)
+                n_u = np.bincount(codes[ok], minlength=n_users).astype(float)
+                if part == "within":
+                    spec = self.within[name]
+                    Bc, ccy = total(st.Bc), total(st.ccy)[:, j]
+                    self._store_landmark(f"within:{name}", st.ridge(Bc, ccy, spec["alpha"]), tfz)
+                    if self.calibrate and n_folds > 1:
+                        num, held_n, held_y2 = 0.0, 0, 0.0
+                        for f in range(n_folds):
+                            if st.n[f] == 0 or st.n[f] == sum(st.n):
+                                continue
+                            beta = st.ridge(Bc - st.Bc[f], ccy - st.ccy[f][:, j], spec["alpha"])
+                            num += float(beta @ st.Bc[f] @ beta)
+                            held_n += st.n[f]
+                            in_f = (fold_of_user == f) & (n_u > 0)
+                            held_y2 += float((y2_u[in_f] - y_u[in_f] ** 2 / n_u[in_f]).sum())
+                        if held_n >= 3 and num > 0 and np.sqrt(num / held_n) >= 1e-12:
+                            self.scale_within[j] = float(np.clip(np.sqrt(held_y2 / num), 0.2, 5.0))
                     continue
-                mu_f = (ysum - float(st.ysum[f][j])) / n_fit
-                beta = st.ridge(B - st.B[f], (cy - st.cy[f][:, j]) - mu_f * (s - st.s[f]), spec["alpha"])
-                in_f = np.flatnonzero((fold_of_user == f) & (n_u > 0))
-                fitted_sum = (st.S[torch.from_numpy(in_f)].to(torch.float64) @ beta).numpy()
-                resid_u[in_f] = y_u[in_f] - fitted_sum - n_u[in_f] * mu_f
-                done[in_f] = True
-            count = np.where(done, n_u, 0.0)
-            self.offsets[:, j] = resid_u / (count + spec["shrink"] + 1e-12)
-            if self.calibrate and done.any():
-                means = y_u[done] / n_u[done]
-                self.scale_level[j] = _spread_ratio(means, means - resid_u[done] / n_u[done])
+                spec = self.level[name]
+                B, cy, s = total(st.B), total(st.cy)[:, j], total(st.s)
+                N, ysum = sum(st.n), float(total(st.ysum)[j])
+                mu = ysum / N
+                self.level_mean[j] = mu
+                self._store_landmark(f"level:{name}", st.ridge(B, cy - mu * s, spec["alpha"]), tfz)
+                resid_u = np.zeros(n_users)
+                done = np.zeros(n_users, dtype=bool)
+                for f in range(n_folds if n_folds > 1 else 0):
+                    n_fit = N - st.n[f]
+                    if st.n[f] == 0 or n_fit == 0:
+                        continue
+                    mu_f = (ysum - float(st.ysum[f][j])) / n_fit
+                    beta = st.ridge(B - st.B[f], (cy - st.cy[f][:, j]) - mu_f * (s - st.s[f]), spec["alpha"])
+                    in_f = np.flatnonzero((fold_of_user == f) & (n_u > 0))
+                    fitted_sum = (st.S[torch.from_numpy(in_f)].to(torch.float64) @ beta).numpy()
+                    resid_u[in_f] = y_u[in_f] - fitted_sum - n_u[in_f] * mu_f
+                    done[in_f] = True
+                count = np.where(done, n_u, 0.0)
+                self.offsets[:, j] = resid_u / (count + spec["shrink"] + 1e-12)
+                if self.calibrate and done.any():
+                    means = y_u[done] / n_u[done]
+                    self.scale_level[j] = _spread_ratio(means, means - resid_u[done] / n_u[done])
+            del st
         n_params = int(sum(v.size for v in self.dual.values()) + sum(v.size for v in self.primal_tfidf.values())
                        + self.offsets.size)
         return FitResult(n_params=n_params, extra={"n_train": n, "n_users": n_users, "landmarks": len(land),
