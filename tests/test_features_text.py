@@ -76,7 +76,7 @@ def test_cache_key_changes_with_version_and_params():
 
 
 def test_rows_per_batch_depends_on_the_length_only():
-    assert [rows_per_batch(n, 64) for n in (1, 16, 17, 256, 2000)] == [64, 64, 60, 4, 1]
+    assert [rows_per_batch(n, 64) for n in (1, 4, 16, 17, 128, 2000)] == [64, 64, 16, 15, 2, 1]
     assert rows_per_batch(8, 4) == 4
 
 

@@ -24,7 +24,7 @@ process is gone).
 
 >>> import tempfile, numpy as np
 >>> cache = FeatureCache(tempfile.mkdtemp(), "demo", "1", {"dim": 2})
->>> cache.store(["h1"], np.ones((1, 2), dtype=np.float32))
+>>> _ = cache.store(["h1"], np.ones((1, 2), dtype=np.float32))
 >>> found, missing = cache.lookup(["h1", "h2"])
 >>> missing
 [1]

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 OFFLINE_DEFAULTS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
 
 #: about this many tokens per forward pass (see :func:`rows_per_batch`)
-TOKENS_PER_BATCH = 1024
+TOKENS_PER_BATCH = 256
 #: names the batching rule in the cache key: a change of rule starts a new cache
 BATCHING = f"same-length-fixed-rows-{TOKENS_PER_BATCH}"
 #: texts encoded (and committed to the cache) per chunk
@@ -65,7 +65,7 @@ def rows_per_batch(length: int, batch_size: int) -> int:
     (and the configured cap), so a text is always computed in a tensor of the same shape.
 
     >>> rows_per_batch(10, 64), rows_per_batch(100, 64), rows_per_batch(256, 64), rows_per_batch(5000, 64)
-    (64, 10, 4, 1)
+    (25, 2, 1, 1)
     """
     return max(1, min(batch_size, TOKENS_PER_BATCH // max(1, length)))
 
@@ -184,8 +184,9 @@ class SentenceTransformerEncoder(TextEncoder):
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model()
         out = np.empty(len(texts), dtype=np.int64)
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # tokenize: sentence-transformers < 6
         for start in range(0, len(texts), 1024):  # the model's own tokenisation (stripping, truncation)
-            mask = model.tokenize(list(texts[start:start + 1024]))["attention_mask"]
+            mask = tokenize(list(texts[start:start + 1024]))["attention_mask"]
             out[start:start + len(mask)] = np.asarray(mask.sum(1))
         return out
 

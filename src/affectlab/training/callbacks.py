@@ -40,8 +40,9 @@ class EpochProgress(pl.Callback):
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), console=progress._console(), transient=True)
             self._bar.start()
-            self._task = self._bar.add_task(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
-                                            total=trainer.max_epochs, completed=trainer.current_epoch)
+            total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+            self._task = self._bar.add_task(f"epoch {trainer.current_epoch + 1}/{total or '?'}", total=total,
+                                            completed=trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         from .. import progress
