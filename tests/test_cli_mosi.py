@@ -1,4 +1,5 @@
-"""The MOSI commands others run: train configs/mosi/default.yaml, predict a test-only pickle; bad input exits 2."""
+"""The MOSI commands others run: train configs/mosi/default.yaml and features.yaml, predict a test-only
+pickle; ridge_text_encoder beside the file's arrays; ABOVE_STATE_OF_THE_ART; bad input exits 2."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from test_corpus_mmsa import make_mmsa, make_split
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mosi" / "default.yaml"
+FEATURES = ROOT / "configs" / "mosi" / "features.yaml"
 
 
 def cli(args, capsys):
@@ -34,7 +36,7 @@ def trained(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("mosi")
     data = make_mmsa(tmp / "train.pkl")
-    cfg = load_config(CONFIG, ["training.max_epochs=4", "model.hidden=16"])
+    cfg = load_config(FEATURES, ["training.max_epochs=4", "model.hidden=16"])
     return train_run(cfg, data, tmp / "run"), data
 
 
@@ -45,7 +47,7 @@ def test_train_selects_on_valid_and_touches_test_once(trained):
     assert s["selection"]["monitor"] == "mae" and s["selection"]["test_used_for_selection"] is False
     assert s["selection"]["test_evaluated_once"] is True and s["splits"] == {"train": 60, "val": 20, "test": 20}
     assert {"acc2_nonneg", "acc2_nozero", "f1_nozero", "acc7"} <= set(s["metrics"]["test"])
-    assert set(s["baselines"]) == {"ridge_text", "ridge_audio", "ridge_vision", "ridge_all"}
+    assert set(s["baselines"]) == {"ridge_text", "ridge_audio", "ridge_vision", "ridge_all", "ridge_text_encoder"}
     assert s["nonfinite"] == {"text": 0, "audio": 0, "vision": 0}
     preds = pd.read_csv(run / "predictions.csv")
     from affectlab.evaluation.scoring import score_arrays
@@ -87,3 +89,76 @@ def test_bad_pickles_exit_2_with_one_line_and_write_nothing(tmp_path, capsys):
     nan.write_bytes(pickle.dumps({"train": split}))
     code, _, err = cli(["train", CONFIG, "--data", nan, "--out", out], capsys)
     assert code == 2 and "no finite values" in err and not out.exists()
+
+
+def test_ridge_text_encoder_is_ridge_on_the_re_encoded_raw_text(trained):
+    """baselines.csv's ridge_text_encoder = scikit-learn's RidgeCV on the standardised sentence embeddings."""
+    import numpy as np
+    from sklearn.linear_model import RidgeCV
+
+    from affectlab.config import load_config
+    from affectlab.features.text import embed_texts
+    from affectlab.models.ridge_modality import ALPHAS
+    from affectlab.paths import default_cache_dir
+
+    run, data = trained
+    raw = pickle.loads(data.read_bytes())
+    enc = load_config(FEATURES).features.text
+    x = {name: embed_texts(raw[name]["raw_text"], enc, default_cache_dir())[0].astype(np.float64) for name in ("train", "valid")}
+    mean, sd = x["train"].mean(axis=0), x["train"].std(axis=0)
+    sd = np.where(sd > 1e-8, sd, 1.0)
+    ridge = RidgeCV(alphas=ALPHAS).fit((x["train"] - mean) / sd, raw["train"]["regression_labels"])
+    expected = np.clip(ridge.predict((x["valid"] - mean) / sd), -3, 3)
+    base = pd.read_csv(run / "baselines.csv", dtype={"id": str})
+    got = base[(base.baseline == "ridge_text_encoder") & (base.split == "val")].set_index("id").loc[raw["valid"]["id"]]
+    assert np.allclose(got["pred_sentiment"].to_numpy(), expected, atol=1e-4)
+    # beside it, ridge_text on the file's own 6-d text arrays: a different model on different inputs
+    own = base[(base.baseline == "ridge_text") & (base.split == "val")].set_index("id").loc[raw["valid"]["id"]]
+    assert not np.allclose(own["pred_sentiment"].to_numpy(), expected, atol=1e-2)
+
+
+def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate(tmp_path):
+    """Arrays that nearly equal the label (as if fitted on it upstream) score beyond every published
+    MOSI result: train says so in its notes and summary, evaluate --run and the report again."""
+    import yaml
+
+    from affectlab.config import validate_config
+    from affectlab.evaluation.evaluate import evaluate_run
+    from affectlab.pipeline import Notes, train_run
+
+    leaky = make_mmsa(tmp_path / "leaky.pkl", {"train": 90, "valid": 45, "test": 45}, signal=6.0)
+    cfg = validate_config({**yaml.safe_load(FEATURES.read_text()), "model": {"name": "ridge_text"}, "baselines": []})
+    notes = Notes()
+    run = train_run(cfg, leaky, tmp_path / "run", notes=notes)
+    s = json.loads((run / "summary.json").read_text())
+    assert [f["code"] for f in s["findings"]] == ["ABOVE_STATE_OF_THE_ART"] * 2  # val and test
+    assert any(line.startswith("ABOVE_STATE_OF_THE_ART: test: the model") for line in notes.lines)
+    ci = s["cis"]["test"]["acc2_nozero"]
+    assert ci["ci_low"] > 0.8643  # the interval's far end beyond the best published Acc-2 (ALMT)
+    assert "ABOVE_STATE_OF_THE_ART" in {f.code for f in evaluate_run(run, n_resamples=200).findings}
+    # weak arrays: nothing to suspect
+    plain = make_mmsa(tmp_path / "plain.pkl", {"train": 90, "valid": 45, "test": 45}, signal=0.3)
+    run = train_run(cfg, plain, tmp_path / "run2")
+    assert json.loads((run / "summary.json").read_text())["findings"] == []
+
+
+def test_default_config_cross_validates_videos_on_re_encoded_text_and_predicts(tmp_path):
+    from affectlab.config import load_config
+    from affectlab.pipeline import predict_run, train_run
+
+    data = make_mmsa(tmp_path / "m.pkl", {"train": 30, "valid": 15, "test": 15})
+    cfg = load_config(CONFIG)
+    assert cfg.data.options["text_source"] == "encoder" and cfg.split.kind == "group_kfold"
+    run = train_run(cfg, data, tmp_path / "run")
+    s = json.loads((run / "summary.json").read_text())
+    assert s["model"] == "user_level_kernel" and s["protocol"]["k"] == 5 and s["splits"] == {"oof": 60}
+    assert set(s["baselines"]) == {"global_mean", "ridge_text_encoder", "ridge_audio", "ridge_vision"}
+    pred = pd.read_csv(run / "predictions.csv", dtype={"id": str})
+    # whole videos per fold: no video is split across folds
+    assert pred.groupby("group")["fold"].nunique().eq(1).all() and pred["fold"].nunique() == 5
+    _, frame = predict_run(run, data, None, split="test")
+    assert len(frame) == 15 and frame["pred_sentiment"].between(-3, 3).all()
+    # the protocol that keeps test out of every fold and scores it once
+    run = train_run(load_config(CONFIG, ["split.test_split=test"]), data, tmp_path / "run-test")
+    s = json.loads((run / "summary.json").read_text())
+    assert s["splits"] == {"oof": 45, "test": 15} and "test" in s["metrics"] and "test" in s["baselines"]["ridge_audio"]

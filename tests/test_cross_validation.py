@@ -170,3 +170,49 @@ def test_predict_on_a_cross_validation_run_uses_the_final_model_and_writes_class
     assert set(out["pred_emotion"]) <= set(CLASSES)
     assert (out["pred_emotion"] == frame["emotion"]).mean() > 0.6
     assert TargetSpec("emotion", kind="category", classes=CLASSES).encode(out["pred_emotion"]).max() <= 2
+
+
+def test_cross_validation_with_a_test_split_touches_test_once_with_the_final_model(tmp_path):
+    """split.test_split: folds over the other rows only; the final model (refitted on them) predicts test once."""
+    SPY_LOG.clear()
+    frame = speaker_table(n_speakers=7)
+    frame["split"] = np.where(frame["speaker"].isin(["spk5", "spk6"]), "test", "train")
+    test_ids = set(frame.loc[frame["split"] == "test", "rid"])
+    dev_ids = set(frame["rid"]) - test_ids
+    run = train_run(RunConfig.model_validate(config("group_kfold", k=5, test_split="test")), frame, tmp_path / "run")
+    folds, final = SPY_LOG[:5], SPY_LOG[5:]
+    # no fold trains, selects (inner validation) or is scored on a test row
+    for fit in folds:
+        assert not (fit["fit"] & test_ids) and not (fit["predict"] & test_ids) and fit["predict"] <= dev_ids
+    assert set().union(*(f["predict"] for f in folds)) == dev_ids
+    # one final model, fitted on exactly the cross-validated rows, is the only one that predicts test
+    assert len(final) == 1 and final[0]["fit"] == dev_ids and final[0]["predict"] == test_ids
+    pred = pd.read_csv(run / "predictions.csv", dtype={"id": str})
+    test = pred[pred["split"] == "test"]
+    assert set(test["id"]) == test_ids and (test["fold"] == 0).all() and len(test) == len(test_ids)
+    assert set(pred.loc[pred["split"] == "oof", "id"]) == dev_ids
+    s = json.loads((run / "summary.json").read_text())
+    assert s["splits"] == {"oof": len(dev_ids), "test": len(test_ids)} and s["protocol"]["test_split"] == "test"
+    assert s["selection"]["test_used_for_selection"] is False
+    uar = balanced_accuracy_score(test["emotion"], test["pred_emotion"])
+    assert s["metrics"]["test"]["uar_emotion"] == pytest.approx(uar)
+    assert s["cis"]["test"]["uar_emotion"]["ci_low"] <= uar <= s["cis"]["test"]["uar_emotion"]["ci_high"]
+    # evaluate --run scores the test rows (once written, never used to choose anything)
+    from affectlab.evaluation.evaluate import evaluate_run
+
+    assert evaluate_run(run, n_resamples=50).split == "test"
+
+
+@pytest.mark.parametrize("split, message", [
+    ({"kind": "group_kfold", "test_split": "heldout"}, "split.test_split is 'heldout', but the file has no such split"),
+    ({"kind": "given", "test_split": "test"}, "test_split applies to the cross-validation kinds"),
+])
+def test_bad_test_split_is_one_line(tmp_path, capsys, split, message):
+    frame = speaker_table()
+    frame["split"] = np.where(frame["speaker"] == "spk5", "test", "train")
+    cfg = config(**split)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    code, _, err = run_cli(["train", str(tmp_path / "cfg.yaml"), "--data", str(tmp_path / "data.csv"),
+                            "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -231,3 +231,80 @@ def test_majority_class_ties_and_constant_guess_findings_together():
     y, _, g = _classes()
     codes = _codes(dg.check_classes(y, np.zeros(len(y)), 4, groups=g))
     assert codes == ["AT_CHANCE", "CLASS_COLLAPSE"]  # a majority guess is not below the majority
+
+
+# --------------------------------------------------------------------------- published references
+
+def _ref(metric: str, value: float):
+    from affectlab.tasks import Reference
+
+    return Reference("best published", metric, value, "official split", "published-results.md")
+
+
+@pytest.mark.parametrize("metric, ci, ref, raised", [
+    ("acc2_nozero", (0.97, 0.95, 0.99), 0.8643, True),     # the whole interval above a higher-is-better reference
+    ("acc2_nozero", (0.90, 0.86, 0.94), 0.8643, False),    # point above, but the low end reaches it
+    ("pearson", (0.85, 0.806, 0.89), 0.805, True),         # just beyond, by the interval's far end
+    ("mae", (0.55, 0.50, 0.60), 0.683, True),              # lower is better: the high end below the reference
+    ("mae", (0.62, 0.55, 0.70), 0.683, False),             # the high end beyond it: could be the reference
+    ("pearson", (0.70, 0.60, 0.78), 0.805, False),         # below the state of the art
+])
+def test_above_state_of_the_art_only_when_the_far_end_of_the_ci_is_beyond(metric, ci, ref, raised):
+    found = dg.check_references({metric: Interval(*ci)}, [_ref(metric, ref)], "test")
+    assert _codes(found) == (["ABOVE_STATE_OF_THE_ART"] if raised else [])
+    if raised:
+        assert "suspect leakage or features fitted on these labels upstream" in found[0].message
+        assert f"{ref:.3f}" in found[0].message and found[0].message.startswith("test: ")
+
+
+def test_references_of_metrics_the_result_lacks_are_skipped_and_several_share_one_finding():
+    cis = {"pearson": Interval(0.9, 0.88, 0.92), "mae": Interval(0.4, 0.35, 0.45)}
+    found = dg.check_references(cis, [_ref("pearson", 0.805), _ref("mae", 0.683), _ref("uar", 0.5)], "oof")
+    assert len(found) == 1 and "pearson" in found[0].message and "mae" in found[0].message
+    assert "uar" not in found[0].message
+
+
+def _mosi_eval(noise: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n, videos = 240, 24
+    y = np.clip(rng.normal(0, 1.5, n), -3, 3)
+    p = y + rng.normal(0, noise, n)
+    groups = np.array([f"vid{k % videos}" for k in range(n)])
+    data = EvalData("mosi", ["sentiment"], pd.DataFrame({"id": [f"vid{k % videos}$_${k}" for k in range(n)]}),
+                    y[:, None], p[:, None], groups)
+    return evaluate_data(data, n_resamples=300, seed=1, split="test"), y, p, groups
+
+
+def test_evaluate_raises_the_finding_for_too_good_mosi_predictions_and_not_for_plausible_ones():
+    from affectlab.evaluation.bootstrap import bootstrap_ci
+
+    good, y, p, groups = _mosi_eval(noise=0.2)
+    assert "ABOVE_STATE_OF_THE_ART" in _codes(good.findings)
+    # independent: scipy's r and a video bootstrap put the whole interval above ALMT's 0.805
+    from scipy.stats import pearsonr
+
+    assert pearsonr(y, p)[0] > 0.95
+    assert bootstrap_ci("pearson", y, p, groups, n_resamples=300, seed=1).low > 0.805
+    plausible, y, p, groups = _mosi_eval(noise=1.2)
+    assert pearsonr(y, p)[0] < 0.85 and "ABOVE_STATE_OF_THE_ART" not in _codes(plausible.findings)
+    # a task without references never raises it
+    data = EvalData("regression", ["v"], pd.DataFrame({"id": [str(i) for i in range(len(y))]}), y[:, None],
+                    (y + 0.01)[:, None], groups)
+    assert "ABOVE_STATE_OF_THE_ART" not in _codes(evaluate_data(data, n_resamples=100).findings)
+
+
+def test_references_with_a_metric_the_task_does_not_report_are_refused_at_registration_and_config_load():
+    from affectlab.config import validate_config
+    from affectlab.errors import AffectlabError
+    from affectlab.tasks import Task, get_task
+
+    with pytest.raises(AffectlabError, match="names metric 'bleu', which the task does not report"):
+        Task("refs", "demo", references=(_ref("bleu", 1.0),))
+    with pytest.raises(AffectlabError, match=r"^c\.yaml: references: reference 'best' names metric 'r2'"):
+        validate_config({"task": "mosi", "references": [{"system": "best", "metric": "r2", "value": 0.9}]}, "c.yaml")
+    cfg = validate_config({"task": "mosi", "references": [{"system": "mine", "metric": "acc7", "value": 0.5}]})
+    refs = cfg.task_references()
+    assert refs[:-1] == get_task("mosi").references and refs[-1].metric == "acc7"
+    # MOSI's built-in references: the best published Acc-2 (both), Corr and MAE
+    mosi = {r.metric: r.value for r in get_task("mosi").references}
+    assert mosi == {"acc2_nonneg": 0.8455, "acc2_nozero": 0.8643, "pearson": 0.805, "mae": 0.683}

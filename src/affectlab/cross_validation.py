@@ -89,6 +89,38 @@ def plan_folds(corpus: Corpus, kind: str, k: int, seed: int) -> list[Fold]:
     return [Fold(i, mask, sorted(set(groups[mask]))) for i, mask in enumerate(cross_validation_folds(corpus, kind, k, seed))]
 
 
+def split_off_test(corpus: Corpus, test_split: str | None) -> tuple[Corpus, Corpus | None]:
+    """(the rows cross-validation runs over, the test rows) for ``split.test_split``.
+
+    With a ``test_split`` (e.g. MMSA's ``test``) its rows are set aside before the folds are
+    planned: no fold trains, selects or is scored on them; the final model, refitted on the other
+    rows, predicts them once. Without one, every row takes part in the folds and there is no test.
+    Refused in one line: data without a split column, a split the file lacks, a test split that
+    holds every row.
+
+    >>> import pandas as pd
+    >>> c = Corpus(pd.DataFrame({"id": list("abcd"), "group": list("xyzw"), "order": 0.0,
+    ...                          "split": ["train", "valid", "test", "test"]}))
+    >>> dev, test = split_off_test(c, "test")
+    >>> list(dev.frame["id"]), list(test.frame["id"])
+    (['a', 'b'], ['c', 'd'])
+    """
+    if test_split is None:
+        return corpus, None
+    name = corpus.name or "data"
+    if "split" not in corpus.frame:
+        raise AffectlabError(f"{name}: split.test_split is {test_split!r} but the data has no split column "
+                             "(data.columns.split, or a column named 'split')")
+    splits = corpus.frame["split"].astype(str)
+    is_test = (splits == test_split).to_numpy()
+    if not is_test.any():
+        raise AffectlabError(f"{name}: split.test_split is {test_split!r}, but the file has no such split "
+                             f"(it has: {', '.join(sorted(set(splits)))})")
+    if is_test.all():
+        raise AffectlabError(f"{name}: split.test_split {test_split!r} holds every row; nothing is left to cross-validate")
+    return corpus.subset(~is_test), corpus.subset(is_test)
+
+
 def abbreviate(names: list[str], n: int = 3) -> str:
     """The first ``n`` names, then ``...`` when there are more.
 

@@ -462,3 +462,50 @@ def check_selection(summary: RunSummary) -> list[Finding]:
     if sel.split is None and "test" in summary.metrics:
         return [Finding("TEST_USED_FOR_SELECTION", "info", "the run had no validation split; nothing was selected on it")]
     return []
+
+
+# --------------------------------------------------------------------------- published references
+
+def check_references(metrics: dict[str, Interval], references: Sequence, where: str,
+                     who: str = "the model") -> list[Finding]:
+    """ABOVE_STATE_OF_THE_ART: a result beyond the best published one by more than its interval.
+
+    ``metrics`` maps mean-over-targets keys (``mae``, ``pearson``, ``score``...) to intervals;
+    ``references`` are the task's :class:`~affectlab.tasks.Reference` results. A reference is
+    exceeded when the interval's far end is still beyond it: the low end above a
+    higher-is-better reference, the high end below a lower-is-better one (MAE). Every exceeded
+    reference is named in one finding (a warning: numbers like these usually mean leakage, or
+    features fitted on these labels upstream, rather than a breakthrough).
+
+    >>> ci = Interval(0.97, 0.95, 0.99)
+    >>> [f.code for f in check_references({"acc2_nozero": ci}, [_Ref("acc2_nozero", 0.864)], "test")]
+    ['ABOVE_STATE_OF_THE_ART']
+    >>> check_references({"acc2_nozero": Interval(0.88, 0.80, 0.95)}, [_Ref("acc2_nozero", 0.864)], "test")
+    []
+    """
+    from ..tasks import Task
+
+    beyond = []
+    for ref in references:
+        ci = metrics.get(ref.metric)
+        if ci is None or not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+            continue
+        higher = Task.higher_is_better(ref.metric)
+        if (ci.low > ref.value) if higher else (ci.high < ref.value):
+            beyond.append(f"{ref.metric} {ci.value:.3f} [{ci.low:.3f}, {ci.high:.3f}] vs {ref.value:.3f} "
+                          f"({ref.system}, {ref.protocol})")
+    if not beyond:
+        return []
+    return [Finding("ABOVE_STATE_OF_THE_ART", "warning",
+                    f"{where}: {who} is beyond the best published result by more than its 95% CI: "
+                    f"{'; '.join(beyond)}; suspect leakage or features fitted on these labels upstream")]
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A bare reference for the doctests (the real one is :class:`affectlab.tasks.Reference`)."""
+
+    metric: str
+    value: float
+    system: str = "best published"
+    protocol: str = "official split"

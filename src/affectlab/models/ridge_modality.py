@@ -1,4 +1,5 @@
-"""Ridge baselines per modality (``ridge_text``, ``ridge_audio``, ``ridge_vision``) and on all (``ridge_all``).
+"""Ridge baselines per modality (``ridge_text``, ``ridge_audio``, ``ridge_vision``), on all (``ridge_all``)
+and on the raw text re-encoded by the configured sentence encoder (``ridge_text_encoder``).
 
 Each sample's sequence is mean-pooled over its valid time steps (``Corpus.lengths``), features are
 standardised (``standardize``: ``global`` on the training rows, the default, or ``group``: within
@@ -94,3 +95,8 @@ RidgeAudio = _register("audio", ("audio",))
 RidgeVision = _register("vision", ("vision",))
 RidgeTabular = _register("tabular", ("tabular",))  # numeric columns of a table (data.options.features)
 RidgeAll = _register("all", ("text", "audio", "vision"))
+# the raw text (MMSA raw_text, a table's text column) re-encoded by features.text, beside ridge_text on
+# the file's own text arrays: a large gap between the two says the file's arrays were fitted upstream
+RidgeTextEncoder = _register("text_encoder", ("text_encoder",))
+RidgeTextEncoder.__doc__ = ("Ridge on the raw text re-encoded by ``features.text`` (the default sentence encoder), "
+                            "whatever the data's own text arrays are.")

@@ -29,13 +29,23 @@ SCORE_METRICS = {"regression": "ccc", "category": "uar"}
 
 @dataclass(frozen=True)
 class Reference:
-    """A published result to print beside ours (see ``../shared/references``)."""
+    """A published result: the best ``value`` of ``metric`` that ``system`` reported under ``protocol``.
+
+    ``metric`` is a key the task reports for the mean over targets (``score``, ``mae``,
+    ``pearson``, ``acc2_nozero``...); the task checks it when it is built. A result whose whole
+    95% interval lies beyond it raises ``ABOVE_STATE_OF_THE_ART``
+    (:func:`affectlab.evaluation.diagnostics.check_references`).
+    """
 
     system: str
     metric: str
     value: float
     protocol: str
     source: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"system": self.system, "metric": self.metric, "value": self.value, "protocol": self.protocol,
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,36 @@ class Task:
     #: groups with a single sample count for between-group metrics only (said once at train time)
     single_sample_note: str = ""
     references: tuple[Reference, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.check_references(self.references)
+
+    def known_metrics(self) -> tuple[str, ...]:
+        """Every mean-over-targets key this task can report: ``score``, the primary key and each
+        metric of either target kind."""
+        return tuple(dict.fromkeys(("score", self.primary, *self.regression_metrics, *self.extra_metrics,
+                                    *self.category_metrics)))
+
+    def check_references(self, references: Sequence[Reference], where: str = "") -> None:
+        """One line for a reference whose metric this task does not report (or whose value is no number).
+
+        >>> Task("t", "d", references=(Reference("x", "bleu", 1.0, "p", "s"),))
+        Traceback (most recent call last):
+        ...
+        affectlab.errors.AffectlabError: task t: reference 'x' names metric 'bleu', which the task does not report (it reports: score, ccc, pearson, mae, rmse, accuracy, uar, macro_f1, weighted_f1)
+        """
+        import math
+
+        from ..errors import AffectlabError
+
+        known = self.known_metrics()
+        for ref in references:
+            if ref.metric not in known:
+                raise AffectlabError(f"{where or f'task {self.name}'}: reference {ref.system!r} names metric {ref.metric!r}, "
+                                     f"which the task does not report (it reports: {', '.join(known)})")
+            if not isinstance(ref.value, (int, float)) or isinstance(ref.value, bool) or not math.isfinite(ref.value):
+                raise AffectlabError(f"{where or f'task {self.name}'}: reference {ref.system!r} value must be a finite number, "
+                                     f"not {ref.value!r}")
 
     def metric_names(self, target: TargetSpec) -> tuple[str, ...]:
         """Per-target metric names for ``target``'s kind, in report order."""
