@@ -26,7 +26,8 @@ from test_evaluation_helpers import make_run_dir
 ROOT = Path(__file__).resolve().parents[1]
 SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
 TRANSFER = ROOT / "configs" / "mosi" / "transfer-text-encoder.yaml"
-MOSI = ROOT / "configs" / "mosi" / "default.yaml"
+MOSI = ROOT / "configs" / "mosi" / "features.yaml"  # the file's own splits (split.kind: given)
+MOSI_DEFAULT = ROOT / "configs" / "mosi" / "default.yaml"  # video-grouped cross-validation
 
 
 def _run(path: Path, **kw) -> Path:
@@ -104,6 +105,8 @@ def _silent_cases(ws: Path) -> None:
     (ws / "ragged-first.csv").write_text(header + "1,1,hi,2024-01-01,0.5,1.0,extra\n1,2,ho,2024-01-02,0.5,1.0\n")
     (ws / "ragged-later.csv").write_text(header + "1,1,hi,2024-01-01,0.5,1.0\n1,2,ho, there,2024-01-02,0.5,1.0\n")
     mosi = make_mmsa(ws / "mosi.pkl", {"train": 12, "valid": 6, "test": 6})
+    (ws / "mosi-bad-reference.yaml").write_text(yaml.safe_dump(
+        {**yaml.safe_load(MOSI.read_text()), "references": [{"system": "x", "metric": "bleu", "value": 0.9}]}))
     raw = pickle.loads(mosi.read_bytes())
     raw["train"]["audio"][:] = np.nan
     (ws / "mosi-nan-train-audio.pkl").write_bytes(pickle.dumps(raw))
@@ -189,6 +192,13 @@ CASES: list[tuple[str, list[str], str]] = [
                                   "--set", "split.val_split=train"], "is the training split 'train'"),
     ("train-modality-nan-in-every-training-row", ["train", str(MOSI), "--data", "{ws}/mosi-nan-train-audio.pkl",
                                                   "--out", "{ws}/new-run"], "modality 'audio' is missing"),
+    # ---- published references, cross-validation with a test split (issue 10)
+    ("train-reference-metric-the-task-lacks", ["train", "{ws}/mosi-bad-reference.yaml", "--data", "{ws}/mosi.pkl",
+                                               "--out", "{ws}/new-run"], "names metric 'bleu', which the task does not report"),
+    ("train-test-split-the-file-lacks", ["train", str(MOSI_DEFAULT), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                         "--set", "split.test_split=heldout"], "(it has: test, train, valid)"),
+    ("train-test-split-with-a-hold-out-kind", ["train", str(MOSI), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                               "--set", "split.test_split=test"], "test_split applies to the cross-validation kinds"),
     ("evaluate-gold-outside-the-task-range", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold",
                                               "{ws}/eval/gold-out-of-range.csv"], "valence value 7 in data row 3"),
     ("evaluate-run-gold-outside-the-run-range", ["evaluate", "--run", "{ws}/preds-out-of-range"],

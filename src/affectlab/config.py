@@ -94,10 +94,20 @@ class SplitConfig(_Strict):
     k: int = Field(5, ge=2)
     inner_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0, le=MAX_SEED)
+    # cross-validation kinds: this split of the file is set aside, the folds run over the rest, and the
+    # final model (refitted on the rest) is scored on it once (docs/protocols.md)
+    test_split: str | None = None
 
     @property
     def is_cross_validation(self) -> bool:
         return self.kind in ("group_kfold", "leave_one_group_out", "kfold")
+
+    @model_validator(mode="after")
+    def _test_split_with_folds(self) -> "SplitConfig":
+        if self.test_split is not None and not self.is_cross_validation:
+            raise ValueError(f"test_split applies to the cross-validation kinds (group_kfold, leave_one_group_out, "
+                             f"kfold), not {self.kind!r} (the given kind finds the file's test split itself)")
+        return self
 
 
 class EncoderConfig(_Strict):
@@ -209,6 +219,16 @@ class ComputeConfig(_Strict):
     address: str | None = None
 
 
+class ReferenceConfig(_Strict):
+    """A published result for this run's task (added to the task's own ``references``)."""
+
+    system: str
+    metric: str  # a mean-over-targets key the task reports (score, mae, pearson, uar...)
+    value: float
+    protocol: str = ""
+    source: str = ""
+
+
 class RunConfig(_Strict):
     """The resolved configuration of one run; written to ``config.yaml`` in the run directory."""
 
@@ -222,6 +242,7 @@ class RunConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
+    references: list[ReferenceConfig] = Field(default_factory=list)  # more published results (ABOVE_STATE_OF_THE_ART)
     seed: int = Field(42, ge=0, le=MAX_SEED)
 
     @field_validator("task")
@@ -237,6 +258,15 @@ class RunConfig(_Strict):
     @classmethod
     def _unique(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else list(dict.fromkeys(v))
+
+    def task_references(self) -> tuple:
+        """The task's published references plus the config's, each checked against the task's metrics."""
+        from .tasks import Reference, get_task
+
+        task = get_task(self.task)
+        own = tuple(Reference(r.system, r.metric, r.value, r.protocol, r.source) for r in self.references)
+        task.check_references(own, "references")
+        return task.references + own
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -334,7 +364,12 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
-    return check_parameters(cfg, source)
+    cfg = check_parameters(cfg, source)
+    try:
+        cfg.task_references()  # a reference metric the task does not report is said now
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: {err}") from None
+    return cfg
 
 
 def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:

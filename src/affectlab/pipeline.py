@@ -193,6 +193,15 @@ def attach_features(corpus: Corpus, cfg: RunConfig, needed: set[str]) -> tuple[C
         matrix, stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
                                     cfg.features.cache_dir or default_cache_dir())
         corpus = corpus.with_features(text=matrix)
+    if "text_encoder" in needed and "text_encoder" not in corpus.features:
+        # the raw text re-encoded by features.text, whatever the file's own text arrays are (ridge_text_encoder)
+        if cfg.features.text.kind == "none" or not corpus.has_text:
+            raise AffectlabError("the model needs the raw text re-encoded (text_encoder) but the data has no raw text "
+                                 "or features.text.kind is 'none'")
+        matrix, enc_stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
+                                        cfg.features.cache_dir or default_cache_dir())
+        corpus = corpus.with_features(text_encoder=matrix)
+        stats = stats or enc_stats
     return corpus, stats
 
 
@@ -246,6 +255,30 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpus, np.ndarray]], notes: Notes,
+                       who: str = "the model") -> tuple[list[dict], dict[str, dict]]:
+    """ABOVE_STATE_OF_THE_ART for each scored part (``{where: (corpus, predictions)}``) against the
+    task's and the config's published references; each finding is also a note. Returns the findings
+    and the parts' 95% intervals (``{where: {key: interval}}``; empty when there are no references)."""
+    references = cfg.task_references()
+    if not references:
+        return [], {}
+    from .evaluation.bootstrap import bootstrap_scores
+    from .evaluation.diagnostics import check_references
+
+    found, cis = [], {}
+    for where, (part, pred) in scored.items():
+        if part is None or pred is None or not len(part):
+            continue
+        groups = part.frame["group"].astype(str).to_numpy()
+        ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets, groups)
+        cis[where] = {k: v.as_dict() for k, v in ci.items()}
+        for f in check_references(ci, references, where, who):
+            notes.add(f"{f.code}: {f.message}")
+            found.append(f.as_dict())
+    return found, cis
+
+
 @dataclass
 class Prepared:
     """Everything validated before the first slow step: data, task, model, baselines, features."""
@@ -264,7 +297,7 @@ def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
     """Feature keys a model can have: the corpus's arrays, plus text embeddings when it has text."""
     have = set(corpus.features)
     if corpus.has_text and cfg.features.text.kind != "none":
-        have.add("text")
+        have |= {"text", "text_encoder"}
     return have
 
 
@@ -339,13 +372,14 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     # the protocol is checked before encoding so that a split that cannot work fails fast
     folds = None
     if cfg.split.is_cross_validation:
-        from .cross_validation import check_classes_in_training_folds, plan_folds
+        from .cross_validation import check_classes_in_training_folds, plan_folds, split_off_test
 
-        n_fit = len(corpus)  # the final model is refitted on every row the folds use
-        folds = plan_folds(corpus, cfg.split.kind, cfg.split.k, cfg.split.seed)
-        check_classes_in_training_folds(corpus, folds)
+        dev, _ = split_off_test(corpus, cfg.split.test_split)  # folds never hold a test row
+        n_fit = len(dev)  # the final model is refitted on every row the folds use
+        folds = plan_folds(dev, cfg.split.kind, cfg.split.k, cfg.split.seed)
+        check_classes_in_training_folds(dev, folds)
         for fold in folds:  # a modality every training row of a fold lacks: refused as for a hold-out split
-            check_training_modalities(corpus, corpus.subset(~fold.test), f"the training part of fold {fold.index + 1} "
+            check_training_modalities(dev, dev.subset(~fold.test), f"the training part of fold {fold.index + 1} "
                                       f"(held out: {', '.join(fold.test_groups[:3])}{'...' if len(fold.test_groups) > 3 else ''})")
     else:
         train_part = split_corpus(corpus, cfg, notes)[0]
@@ -441,7 +475,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
-    baseline_rows, baseline_metrics, baseline_seconds = [], {}, {}
+    baseline_rows, baseline_metrics, baseline_seconds, baseline_preds = [], {}, {}, {}
     for name, b in prep.baselines.items():
         t_b = time.perf_counter()
         with progress.step(f"baseline {name}"):
@@ -452,6 +486,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
             if part is None or split_name == "test":
                 continue
             p = b.predict(part)
+            baseline_preds[(name, split_name)] = p
             baseline_metrics[name][split_name] = scorer(part, p)
             rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
             baseline_rows.append(named_columns(rows, p, targets))
@@ -467,6 +502,11 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     if test is not None:
         preds["test"] = estimator.predict(test)
         metrics["test"] = scorer(test, preds["test"])
+    # results beyond the best published ones (the task's references): said for the model and each baseline
+    findings, cis = reference_findings(cfg, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
+    for (name, split_name), p in baseline_preds.items():
+        if split_name == "val":
+            findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")[0]
 
     pred_frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
     run.write_predictions(pd.concat(pred_frames, ignore_index=True))
@@ -487,7 +527,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
                       "test_used_for_selection": False, "test_evaluated_once": test is not None},
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "refit_full": refit,
+        "refit_full": refit, "findings": findings,
+        **({"cis": cis} if cis else {}),
     }
     return recorder.finish(summary)
 
@@ -495,11 +536,13 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
 def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: Notes, timings: dict[str, float], t0: float,
                             on_epoch, resume: bool = False) -> Path:
     """The cross-validation protocol (see :mod:`affectlab.cross_validation`)."""
-    from .cross_validation import abbreviate, describe_protocol, run_folds
+    from .cross_validation import abbreviate, describe_protocol, run_folds, split_off_test
     from .evaluation.bootstrap import bootstrap_scores
 
-    cfg, corpus, targets, task, folds = prep.cfg, prep.corpus, prep.corpus.targets, prep.task, prep.folds
+    cfg, targets, task, folds = prep.cfg, prep.corpus.targets, prep.task, prep.folds
     s = cfg.split
+    # with split.test_split the folds run over the other rows; the test rows wait for the final model
+    corpus, test = split_off_test(prep.corpus, s.test_split)
     no_groups = set()  # every fold's test groups are unseen by its model: no seen/unseen split
     scorer = make_scorer(task, targets, no_groups)
 
@@ -522,22 +565,54 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     with progress.step("refit on all data"):
         final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
     timings["refit"] = time.perf_counter() - t
+    # the test split, touched once: the final model and the baselines refitted on the same rows
+    test_pred, test_baselines = None, {}
+    if test is not None:
+        dev_groups = set(corpus.frame["group"].astype(str))
+        shared = sorted(set(test.frame["group"].astype(str)) & dev_groups)
+        if shared:
+            notes.add(f"{len(shared)} {task.unit}(s) of test split {s.test_split!r} also occur in the cross-validated "
+                      f"rows (e.g. {shared[0]!r}): its score is not {task.unit}-independent")
+        test_pred = final.predict(test)
+        for name in prep.baselines:
+            b = estimator_for(cfg, targets, name, {})
+            b.fit(corpus, None, _context(prep, scorer, None))
+            test_baselines[name] = b.predict(test)
 
     y = corpus.target_matrix()
     groups = corpus.frame["group"].astype(str).to_numpy()
     pooled = scorer(corpus, cv.oof)
     cis = bootstrap_scores(task, y, cv.oof, targets, groups)
     baseline_pooled = {name: {"oof": scorer(corpus, p)} for name, p in cv.baseline_oof.items()}
+    metrics = {"oof": pooled}
+    if test is not None:
+        metrics["test"] = scorer(test, test_pred)
+        for name, p in test_baselines.items():
+            baseline_pooled[name]["test"] = scorer(test, p)
+    findings, test_cis = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes)
+    for name, p in cv.baseline_oof.items():
+        findings += reference_findings(cfg, task, {"oof": (corpus, p), "test": (test, test_baselines.get(name))},
+                                       notes, f"baseline {name}")[0]
+    if test is not None and "test" not in test_cis:  # a task without references: the test interval all the same
+        test_cis["test"] = {k: v.as_dict() for k, v in bootstrap_scores(
+            task, test.target_matrix(), test_pred, targets, test.frame["group"].astype(str).to_numpy()).items()}
 
     run = recorder.start()
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
     frame.insert(3, "fold", cv.fold_of)
+    if test is not None:  # fold 0: the final model, refitted on every cross-validated row
+        test_frame = prediction_frame(test, test_pred, "test", set(corpus.frame["group"].astype(str)))
+        test_frame.insert(3, "fold", 0)
+        frame = pd.concat([frame, test_frame], ignore_index=True)
     run.write_predictions(frame)
     if cv.baseline_oof:
         rows = []
         for name, p in cv.baseline_oof.items():
             part = pd.DataFrame({"split": "oof", "id": corpus.frame["id"].to_numpy(), "baseline": name, "fold": cv.fold_of})
             rows.append(named_columns(part, p, targets))
+            if name in test_baselines:
+                part = pd.DataFrame({"split": "test", "id": test.frame["id"].to_numpy(), "baseline": name, "fold": 0})
+                rows.append(named_columns(part, test_baselines[name], targets))
         run.write_baselines(pd.concat(rows, ignore_index=True))
     history = [row for f in cv.folds for row in f.history] or [
         {"fold": f.index, "epoch": 0, **{f"test_{k}": v for k, v in f.metrics.items()}} for f in cv.folds]
@@ -546,17 +621,23 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     run.write_config(cfg)
     timings["total"] = time.perf_counter() - t0
     protocol = describe_protocol(s.kind, s.k, len(folds), s.seed, cfg.seed, final.is_neural, s.inner_fraction)
+    if test is not None:
+        protocol["test_split"] = s.test_split
+        protocol["final_model"] = f"refitted on all rows but split {s.test_split!r}, then scored once on it"
     summary = {
         **_summary_facts(prep, data, notes),
-        "metrics": {"oof": pooled}, "baselines": baseline_pooled, "baseline_fit_seconds": {},
+        "metrics": metrics, "baselines": baseline_pooled, "baseline_fit_seconds": {},
         "best_epoch": epochs or 0, "epochs_run": epochs or 0, "n_params": cv.n_params,
         "timings": {**timings, "per_fold": timings["folds"] / len(folds), "per_epoch": None},
         "selection": {"split": "inner validation of each training fold" if final.is_neural else None,
                       "monitor": prep.monitor, "test_used_for_selection": False, "test_evaluated_once": True},
-        "splits": {"oof": len(corpus)}, "n_groups": {"oof": int(corpus.frame["group"].nunique())},
+        "splits": {"oof": len(corpus), **({"test": len(test)} if test is not None else {})},
+        "n_groups": {"oof": int(corpus.frame["group"].nunique()),
+                     **({"test": int(test.frame["group"].nunique())} if test is not None else {})},
         "protocol": protocol, "folds": [f.describe() for f in cv.folds],
-        "pooled": pooled, "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}}, "unit": task.unit,
-        "refit_full": True,
+        "pooled": pooled, "unit": task.unit,
+        "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}, **({"test": test_cis["test"]} if "test" in test_cis else {})},
+        "refit_full": True, "findings": findings,
     }
     return recorder.finish(summary)
 

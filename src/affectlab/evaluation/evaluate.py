@@ -519,6 +519,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     corr_key = _correlation_key(data.task)
     if corr_key in metrics:
         findings += dg.check_small_sample(metrics[corr_key], corr_key, int(len(rows)))
+    findings += dg.check_references(metrics, task.references, f"{split or 'evaluated'} predictions")
 
     # baselines: scored on the same rows, compared with the model on the headline key
     base_preds = {name: (bp[rows], oracle) for name, (bp, oracle) in _baseline_predictions(data, train).items()}
