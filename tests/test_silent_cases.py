@@ -467,3 +467,27 @@ def test_fetch_that_fails_leaves_no_cache_folder(tmp_path, capsys):
     code, _, err = run_cli(["data", "fetch", "semeval2026-task2", "--cache", tmp_path / "cache", "--source", bad], capsys)
     one_line_refusal(code, err, "not a zip archive")
     assert not (tmp_path / "cache").exists()
+
+
+# --------------------------------------------------------------------------- (l) SIGTERM ends a command like Ctrl-C
+
+def test_sigterm_runs_cleanup_and_exits_143(tmp_path):
+    """Inside the CLI, SIGTERM raises SystemExit(143): an atomic write in progress removes its
+    temporary file and leaves the target untouched; the previous handler comes back afterwards."""
+    import os
+    import signal
+
+    from affectlab.cli import _terminate_like_interrupt
+    from affectlab.io import atomic_output
+
+    before = signal.getsignal(signal.SIGTERM)
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    with pytest.raises(SystemExit) as stop:
+        with _terminate_like_interrupt():
+            with atomic_output(target) as tmp:
+                tmp.write_text("half")
+                os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert signal.getsignal(signal.SIGTERM) == before

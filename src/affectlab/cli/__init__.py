@@ -6,9 +6,12 @@ Each command group lives in its own module and registers itself on :data:`app`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 import click
 import typer
@@ -31,11 +34,37 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
 
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does: cleanup runs (temporary files removed,
+    worker processes stopped) and the exit code is 128 + the signal, instead of an instant death
+    that leaves temporary files behind. The previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        print(f"affectlab: terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+            saved[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``affectlab`` script."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="affectlab", standalone_mode=False)
+        with _terminate_like_interrupt():
+            result = app(args=args, prog_name="affectlab", standalone_mode=False)
     except AffectlabError as err:
         print(f"affectlab: error: {err}", file=sys.stderr)
         sys.exit(2)
