@@ -85,7 +85,7 @@ def test_subset_of_splits_unlabelled_and_lengths_pad(tmp_path):
     assert c.meta["lengths_clipped"] == {"audio": 1} and c.meta["missing"]["audio"] == 1
     with pytest.raises(AffectlabError, match="lacks the labels .*'regression_labels' of target 'sentiment' needed for training"):
         read_mmsa(tmp_path / "t.pkl", cfg(), require_labels=True)
-    both = read_mmsa(dump(tmp_path / "b.pkl", {"train": train, "test": make_split(6, seq=(1, 9, 1), seed=1)}), cfg())
+    both = read_mmsa(dump(tmp_path / "b.pkl", {"train": train, "test": make_split(6, seq=(1, 9, 1), seed=1, prefix="t")}), cfg())
     assert both.features["audio"].shape == (16, 9, 4)
     assert np.all(both.features["audio"][:10, 4:] == 0)  # shorter split zero-padded
 
@@ -162,7 +162,7 @@ def test_nonfinite_rules_count_and_replace(tmp_path):
 
 
 def test_modalities_and_text_source_options(tmp_path):
-    data = {"train": make_split(8), "test": make_split(4, seed=2)}
+    data = {"train": make_split(8), "test": make_split(4, seed=2, prefix="t")}
     data["test"].pop("vision")
     p = dump(tmp_path / "m.pkl", data)
     assert sorted(read_mmsa(p, cfg()).features) == ["audio", "text"]  # only those every split has
@@ -236,3 +236,10 @@ def test_label_key_is_for_a_single_target(tmp_path):
     p = dump(tmp_path / "e.pkl", {"train": emotion_part()})
     with pytest.raises(AffectlabError, match="label_key names one label array"):
         read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION, AROUSAL], options={"label_key": "regression_labels"}))
+
+
+def test_an_id_in_two_splits_is_refused(tmp_path):
+    """The same sample in train and test would be trained on and scored on (and predicted twice)."""
+    p = dump(tmp_path / "m.pkl", {"train": make_split(6), "test": make_split(4, seed=2)})
+    with pytest.raises(AffectlabError, match=r"id 'v0\$_\$1' is in splits test, train; an id belongs to one split"):
+        read_mmsa(p, cfg())

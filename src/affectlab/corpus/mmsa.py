@@ -453,6 +453,11 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
         frames.append(frame)
 
     frame = pd.concat(frames, ignore_index=True)
+    twice = frame["id"].duplicated(keep=False)
+    if twice.any():  # one sample in two splits: trained on and scored on (and two rows in a prediction file)
+        first = frame.loc[twice, "id"].iloc[0]
+        where = sorted(set(frame.loc[frame["id"] == first, "split"]))
+        raise AffectlabError(f"{source}: id {first!r} is in splits {', '.join(where)}; an id belongs to one split")
     # undeclared classes: the order the file records ('affectlab extract' keeps the labels table's), else sorted
     targets = tuple(t if not t.is_category or t.classes else
                     (dataclasses.replace(t, classes=tuple(file_classes[stem])) if stem in file_classes
