@@ -210,11 +210,11 @@ class FeatureCache:
         self._fill(out, where)
         return out
 
-    def _fill(self, out: np.ndarray, where: np.ndarray, offset: int = 0) -> None:
+    def _fill(self, out: np.ndarray, where: np.ndarray) -> None:
         for c in np.unique(where[:, 0]):
             sel = np.flatnonzero(where[:, 0] == c)
             vectors = np.load(self._chunks[c] / "vectors.npy", mmap_mode="r", allow_pickle=False)
-            out[offset + sel] = vectors[where[sel, 1]]
+            out[sel] = vectors[where[sel, 1]]
 
     def dim(self) -> int | None:
         """Width of the cached rows (None while the cache is empty)."""
@@ -319,19 +319,21 @@ class FeatureCache:
             p.unlink(missing_ok=True)
         return None
 
-    def build_view(self, keys: np.ndarray, where: np.ndarray, dim: int, block: int = 65536) -> np.ndarray:
+    def build_view(self, keys: np.ndarray, where: np.ndarray, dim: int, block: int = 8192) -> np.ndarray:
         """Write the rows at ``where`` (every key cached) as one ``.npy`` in input order; return it
-        memory-mapped read-only. Written in blocks of ``block`` rows to a temporary file, renamed."""
+        memory-mapped read-only. Streamed in blocks of ``block`` rows with plain writes (no
+        writable map, so written pages do not count as this process's memory) to a temporary
+        file, renamed into place."""
         path = self.view_path(keys)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npy")
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(keys), dim))
-            for start in range(0, len(keys), block):
-                part = where[start:start + block]
-                out[start:start + len(part)] = self.rows(part, dim)
-            out.flush()
-            del out
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                      "shape": (len(keys), dim)}
+            with open(tmp, "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, header)
+                for start in range(0, len(keys), block):
+                    fh.write(np.ascontiguousarray(self.rows(where[start:start + block], dim)).tobytes())
             crc = file_crc(tmp)
             with atomic_output(path.with_suffix(".json")) as side:
                 side.write_text(json.dumps({"n": len(keys), "dim": dim, "crc": crc}))
