@@ -289,6 +289,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train-sequence-dropout-2", ["train", str(ROOT / "configs" / "semeval2026-task2" / "v3.3.yaml"), "--data",
                                   "{ws}/data.csv", "--out", "{ws}/new-run", "--set", "model.dropout=2"],
      "dropout: Input should be less than 1"),
+    # ---- the text-embedding cache (issue 11): a cache folder that is a file is said before encoding
+    ("train-feature-cache-a-file", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data-20.csv", "--out", "{ws}/new-run",
+                                    "--set", "features.cache_dir={ws}/notes.txt"], "notes.txt: is a file, not a folder"),
 ]
 
 
