@@ -373,6 +373,7 @@ def audit_template(tmp_path_factory) -> Path:
                        "yconst": lambda f: f.assign(y=0.5),
                        "ynan": lambda f: f.assign(y=f["y"].where(f.index != 5, np.nan))}.items():
         edit(tab.copy()).to_csv(ws / f"tab-{name}.csv", index=False)
+    (ws / "tab-dupcol.csv").write_text((ws / "tab.csv").read_text().replace(",f_2,", ",f_1,", 1))
     shutil.copytree(ws / "run", ws / "run-config-cut")
     text = (ws / "run" / "config.yaml").read_text()
     (ws / "run-config-cut" / "config.yaml").write_text(text[:text.index("\nsplit:") + 1])  # cut after data:
@@ -401,6 +402,8 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
                                            "{ws}/p.csv"], "model ridge_tabular: unknown parameter(s) alpah"),
     ("predict-group-missing", ["predict", "{ws}/run", "--data", "{ws}/tab-nogroup.csv", "--out", "{ws}/p.csv"],
      "empty user (data.columns.group) in data row 4 (id 's3')"),
+    ("predict-header-repeats-a-column", ["predict", "{ws}/run", "--data", "{ws}/tab-dupcol.csv", "--out", "{ws}/p.csv"],
+     "column 'f_1' appears more than once in the header"),
     ("predict-feature-beyond-float32", ["predict", "{ws}/run", "--data", "{ws}/tab-huge.csv", "--out", "{ws}/p.csv"],
      "f_1 value 1e+300 in data row 3 is too large for a feature"),
     # train: targets, numbers and seeds that used to train (or crash) silently

@@ -209,7 +209,23 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
         raise AffectlabError(f"{p}: {ragged_row(raw.decode('utf-8')) or 'rows have more fields than the header'}")
     if frame.empty:
         raise AffectlabError(f"{p}: file has a header but no rows")
+    twice = duplicate_header(raw.decode("utf-8"))
+    if twice:  # pandas would rename the second one 'name.1' and read both as different columns
+        raise AffectlabError(f"{p}: column {twice!r} appears more than once in the header")
     return frame
+
+
+def duplicate_header(text: str) -> str | None:
+    r"""The first column name that the CSV header repeats (after stripping spaces), or None.
+
+    >>> duplicate_header("id,x, x\n1,2,3\n"), duplicate_header("id,x\n")
+    ('x', None)
+    """
+    import csv
+    import io as _io
+
+    names = [h.strip().lstrip("\ufeff") for h in next(csv.reader(_io.StringIO(text)), [])]
+    return next((n for i, n in enumerate(names) if n in names[:i]), None)
 
 
 def ragged_row(text: str) -> str | None:
