@@ -55,7 +55,7 @@ def select_landmarks(n: int, m: int, seed: int) -> np.ndarray:
 
 def unit_rows(x: np.ndarray) -> torch.Tensor:
     """Rows scaled to unit length as float64 torch (all-zero rows stay zero)."""
-    t = torch.as_tensor(np.asarray(x), dtype=_F64)
+    t = torch.from_numpy(np.array(x, dtype=np.float64))  # a copy: inputs may be read-only memory maps
     norms = t.norm(dim=1, keepdim=True)
     return t / torch.where(norms > 0, norms, torch.ones_like(norms))
 
