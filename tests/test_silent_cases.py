@@ -373,6 +373,7 @@ def audit_template(tmp_path_factory) -> Path:
                        "yconst": lambda f: f.assign(y=0.5),
                        "ynan": lambda f: f.assign(y=f["y"].where(f.index != 5, np.nan))}.items():
         edit(tab.copy()).to_csv(ws / f"tab-{name}.csv", index=False)
+    tab.drop(columns=["f_2"]).to_csv(ws / "tab-no-f2.csv", index=False)
     (ws / "tab-dupcol.csv").write_text((ws / "tab.csv").read_text().replace(",f_2,", ",f_1,", 1))
     shutil.copytree(ws / "run", ws / "run-config-cut")
     text = (ws / "run" / "config.yaml").read_text()
@@ -402,6 +403,8 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
                                            "{ws}/p.csv"], "model ridge_tabular: unknown parameter(s) alpah"),
     ("predict-group-missing", ["predict", "{ws}/run", "--data", "{ws}/tab-nogroup.csv", "--out", "{ws}/p.csv"],
      "empty user (data.columns.group) in data row 4 (id 's3')"),
+    ("predict-feature-column-missing", ["predict", "{ws}/run", "--data", "{ws}/tab-no-f2.csv", "--out", "{ws}/p.csv"],
+     "names 'f_2', which matches no column"),
     ("predict-header-repeats-a-column", ["predict", "{ws}/run", "--data", "{ws}/tab-dupcol.csv", "--out", "{ws}/p.csv"],
      "column 'f_1' appears more than once in the header"),
     ("predict-feature-beyond-float32", ["predict", "{ws}/run", "--data", "{ws}/tab-huge.csv", "--out", "{ws}/p.csv"],
@@ -494,3 +497,20 @@ def test_sigterm_runs_cleanup_and_exits_143(tmp_path):
     assert stop.value.code == 128 + signal.SIGTERM
     assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_predict_reads_the_trained_feature_columns_by_name(audit_template, tmp_path):
+    """A file with the same numeric columns in another order (or with one more that the pattern
+    f_* matches) is predicted exactly as the training file: columns are taken by name, in the
+    training order (they used to be taken in the file's order: swapped features, exit 0)."""
+    from affectlab.pipeline import predict_run
+
+    tab = pd.read_csv(audit_template / "tab.csv")
+    _, want = predict_run(audit_template / "run", tab, None)
+    shuffled = tab[["f_2", "sid", "y", "f_1", "user", "t"]].assign(f_3=1.0)
+    _, got = predict_run(audit_template / "run", shuffled, None)
+    np.testing.assert_array_equal(got["pred_y"].to_numpy(), want["pred_y"].to_numpy())
+    # and the columns matter: the same names over swapped contents change the predictions
+    swapped = tab.rename(columns={"f_1": "f_2", "f_2": "f_1"})
+    _, other = predict_run(audit_template / "run", swapped, None)
+    assert np.abs(other["pred_y"].to_numpy() - want["pred_y"].to_numpy()).max() > 0.1

@@ -441,8 +441,10 @@ def _summary_facts(prep: Prepared, data, notes: Notes) -> dict[str, Any]:
 
 def _checkpoint(run: RunDir, prep: Prepared, final: Estimator) -> None:
     cfg = prep.cfg
-    run.write_checkpoint(cfg.model.name, cfg.model.params(), prep.corpus.targets, final.state(),
-                         {"text": cfg.features.text.model_dump()}, config=cfg)
+    features = {"text": cfg.features.text.model_dump()}
+    if prep.corpus.meta.get("feature_columns"):  # predict reads these columns by name, in this order
+        features["tabular_columns"] = list(prep.corpus.meta["feature_columns"])
+    run.write_checkpoint(cfg.model.name, cfg.model.params(), prep.corpus.targets, final.state(), features, config=cfg)
 
 
 def _context(prep: Prepared, scorer, out: str | Path | None, *, resume: bool = False, on_epoch=None,
@@ -710,7 +712,14 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     check_config_matches_checkpoint(run, cfg, ckpt)
     if data_options:
         cfg.data.options = {**cfg.data.options, **data_options}
+    trained_columns = (ckpt.get("features") or {}).get("tabular_columns")
+    if trained_columns:  # the numeric feature columns by name, in training order, whatever the file's order
+        from .corpus.table import align_features, trained_columns_options
+
+        cfg.data.options = trained_columns_options(cfg.data.options, trained_columns)
     corpus = read_corpus(data, cfg.data, require_labels=False)
+    if trained_columns:
+        corpus = align_features(corpus, trained_columns, str(data))
     if split is not None:
         corpus = corpus.split_part(split)
     elif "split" in corpus.frame and corpus.frame["split"].nunique() > 1:

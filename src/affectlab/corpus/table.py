@@ -114,6 +114,36 @@ def feature_columns(columns: list[str], wanted: Any, source: str) -> list[str]:
     return sorted(chosen, key=columns.index)
 
 
+def trained_columns_options(options: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """``data.options`` that read exactly the feature ``columns`` a model was trained on, by name
+    (patterns such as ``f_*`` could match other columns in another file).
+
+    >>> trained_columns_options({"features": ["f_*"]}, ["f_1", "f[2]"])
+    {'features': ['f_1', 'f[[]2]']}
+    """
+    import glob
+
+    return {**options, "features": [glob.escape(c) for c in columns]}
+
+
+def align_features(corpus: Corpus, columns: list[str], source: str) -> Corpus:
+    """``corpus`` with its ``tabular`` matrix in the column order the model was trained on (a file
+    may hold the same columns in another order); a trained column the file lacks is one line.
+
+    >>> import pandas as pd
+    >>> c = Corpus(pd.DataFrame({"id": ["a"]}), features={TABULAR: np.array([[2.0, 1.0]])}, meta={"feature_columns": ["f_2", "f_1"]})
+    >>> align_features(c, ["f_1", "f_2"], "new.csv").features[TABULAR].tolist()
+    [[1.0, 2.0]]
+    """
+    have = list(corpus.meta.get("feature_columns") or [])
+    missing = [c for c in columns if c not in have]
+    if missing or TABULAR not in corpus.features:
+        raise AffectlabError(f"{source}: lacks feature column {(missing or columns)[0]!r}, which the model was trained on "
+                             f"(trained on: {', '.join(columns)})")
+    order = [have.index(c) for c in columns]
+    return corpus.with_features(**{TABULAR: corpus.features[TABULAR][:, order]})
+
+
 def _feature_matrix(raw: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
     """Numeric feature columns as float32 (N, D); a value that is not a number, or too large for
     float32 (it would become inf), is one line."""
