@@ -514,3 +514,13 @@ def test_predict_reads_the_trained_feature_columns_by_name(audit_template, tmp_p
     swapped = tab.rename(columns={"f_1": "f_2", "f_2": "f_1"})
     _, other = predict_run(audit_template / "run", swapped, None)
     assert np.abs(other["pred_y"].to_numpy() - want["pred_y"].to_numpy()).max() > 0.1
+
+
+def test_evaluating_the_training_split_is_flagged(tmp_path, capsys):
+    run = make_run_dir(tmp_path / "run", n_users=8, per_user=4)
+    code, out, err = run_cli(["evaluate", "--run", run, "--split", "train", "--json"], capsys)
+    assert code == 0, err
+    codes = [f["code"] for f in json.loads(out)["findings"]]
+    assert "SCORED_ON_TRAINING" in codes
+    code, out, err = run_cli(["evaluate", "--run", run, "--json"], capsys)  # the default split (test): not flagged
+    assert code == 0 and "SCORED_ON_TRAINING" not in [f["code"] for f in json.loads(out)["findings"]]

@@ -691,6 +691,10 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
             result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
 
     run_findings = dg.check_selection(summary)
+    if split == "train":  # asked for explicitly (never the default): the rows the model was fitted on
+        run_findings.append(dg.Finding("SCORED_ON_TRAINING", "warning",
+                                       "the train split is what the model was fitted on: these scores measure fit, not "
+                                       "generalisation; evaluate val or test"))
     monitor = summary.selection.monitor or get_task(data.task).primary
     if run["history"] is not None:
         try:
