@@ -524,3 +524,23 @@ def test_evaluating_the_training_split_is_flagged(tmp_path, capsys):
     assert "SCORED_ON_TRAINING" in codes
     code, out, err = run_cli(["evaluate", "--run", run, "--json"], capsys)  # the default split (test): not flagged
     assert code == 0 and "SCORED_ON_TRAINING" not in [f["code"] for f in json.loads(out)["findings"]]
+
+
+@pytest.mark.parametrize("reader", ["table", "yaml", "pickle"])
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path, monkeypatch, reader):
+    """No permission (the tests may run as root, so the OS error is simulated): one line, not a traceback."""
+    from affectlab.corpus.mmsa import load_pickle
+    from affectlab.errors import AffectlabError
+    from affectlab.io import read_table, read_yaml
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x: 1\n")
+
+    def denied(self, *a, **kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "read_text", denied)
+    read = {"table": read_table, "yaml": read_yaml, "pickle": load_pickle}[reader]
+    with pytest.raises(AffectlabError, match=r"f.bin: cannot read \(Permission denied\)"):
+        read(path)

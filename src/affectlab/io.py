@@ -152,6 +152,8 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise AffectlabError(f"{p}: not UTF-8 text") from None
+    except OSError as err:  # no permission, a vanished file, an I/O error
+        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -189,7 +191,10 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
         except Exception as err:  # pyarrow raises many types for a corrupt file
             raise AffectlabError(f"{p}: not a readable Parquet file ({type(err).__name__})") from None
         return frame
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as err:  # no permission, a vanished file, an I/O error
+        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -120,7 +120,10 @@ def load_pickle(path: str | Path, trust: bool = False) -> Any:
     p = Path(path)
     if p.is_dir():
         raise AffectlabError(f"{p}: is a folder, expected an MMSA pickle")
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as err:  # no permission, a vanished file, an I/O error
+        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
     if not raw:
         raise AffectlabError(f"{p}: file is empty")
     try:
