@@ -255,28 +255,27 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpus, np.ndarray]], notes: Notes,
-                       who: str = "the model") -> tuple[list[dict], dict[str, dict]]:
+def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpus | None, np.ndarray | None]],
+                       notes: Notes, who: str = "the model") -> list[dict]:
     """ABOVE_STATE_OF_THE_ART for each scored part (``{where: (corpus, predictions)}``) against the
-    task's and the config's published references; each finding is also a note. Returns the findings
-    and the parts' 95% intervals (``{where: {key: interval}}``; empty when there are no references)."""
+    task's and the config's published references; each finding is also a note. Only the metrics the
+    references name are bootstrapped (groups resampled)."""
     references = cfg.task_references()
     if not references:
-        return [], {}
+        return []
     from .evaluation.bootstrap import bootstrap_scores
     from .evaluation.diagnostics import check_references
 
-    found, cis = [], {}
+    found = []
     for where, (part, pred) in scored.items():
         if part is None or pred is None or not len(part):
             continue
-        groups = part.frame["group"].astype(str).to_numpy()
-        ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets, groups)
-        cis[where] = {k: v.as_dict() for k, v in ci.items()}
+        ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets, part.frame["group"].astype(str).to_numpy(),
+                              keys=[r.metric for r in references])
         for f in check_references(ci, references, where, who):
             notes.add(f"{f.code}: {f.message}")
             found.append(f.as_dict())
-    return found, cis
+    return found
 
 
 @dataclass
@@ -505,10 +504,10 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         preds["test"] = estimator.predict(test)
         metrics["test"] = scorer(test, preds["test"])
     # results beyond the best published ones (the task's references): said for the model and each baseline
-    findings, cis = reference_findings(cfg, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
+    findings = reference_findings(cfg, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
     for (name, split_name), p in baseline_preds.items():
         if split_name == "val":
-            findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")[0]
+            findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")
 
     pred_frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
     run.write_predictions(pd.concat(pred_frames, ignore_index=True))
@@ -530,7 +529,6 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
         "refit_full": refit, "findings": findings,
-        **({"cis": cis} if cis else {}),
     }
     return recorder.finish(summary)
 
@@ -591,13 +589,12 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
         metrics["test"] = scorer(test, test_pred)
         for name, p in test_baselines.items():
             baseline_pooled[name]["test"] = scorer(test, p)
-    findings, test_cis = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes)
+    findings = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes)
     for name, p in cv.baseline_oof.items():
         findings += reference_findings(cfg, task, {"oof": (corpus, p), "test": (test, test_baselines.get(name))},
-                                       notes, f"baseline {name}")[0]
-    if test is not None and "test" not in test_cis:  # a task without references: the test interval all the same
-        test_cis["test"] = {k: v.as_dict() for k, v in bootstrap_scores(
-            task, test.target_matrix(), test_pred, targets, test.frame["group"].astype(str).to_numpy()).items()}
+                                       notes, f"baseline {name}")
+    test_cis = {} if test is None else {k: v.as_dict() for k, v in bootstrap_scores(
+        task, test.target_matrix(), test_pred, targets, test.frame["group"].astype(str).to_numpy()).items()}
 
     run = recorder.start()
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
@@ -638,7 +635,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
                      **({"test": int(test.frame["group"].nunique())} if test is not None else {})},
         "protocol": protocol, "folds": [f.describe() for f in cv.folds],
         "pooled": pooled, "unit": task.unit,
-        "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}, **({"test": test_cis["test"]} if "test" in test_cis else {})},
+        "cis": {"pooled": {k: v.as_dict() for k, v in cis.items()}, **({"test": test_cis} if test_cis else {})},
         "refit_full": True, "findings": findings,
     }
     return recorder.finish(summary)

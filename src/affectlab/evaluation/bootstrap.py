@@ -323,18 +323,20 @@ def bootstrap_diff(metric: str, y_true, pred_a, pred_b, groups=None, *, n_resamp
 
 def bootstrap_scores(task, y_true: np.ndarray, y_pred: np.ndarray, targets: Sequence,
                      groups=None, seen: np.ndarray | None = None, *, n_resamples: int = N_RESAMPLES,
-                     level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
+                     level: float = 0.95, seed: int = 0, keys: Sequence[str] | None = None) -> dict[str, Interval]:
     """Every key of the task's scores with its percentile interval (groups resampled when given).
 
     ``targets``: TargetSpecs or names (a name is a regression target); category targets hold
-    class indices in ``y_true`` and ``y_pred``.
+    class indices in ``y_true`` and ``y_pred``. ``keys`` (e.g. ``["mae", "pearson"]``): only the
+    metrics those keys need are computed (faster).
     """
     y_true = np.asarray(y_true, dtype=float).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred, dtype=float).reshape(len(y_pred), -1)
     sampler = Resampler(len(y_true), groups, seed)
     seen_arr = None if seen is None else np.asarray(seen, dtype=bool)
-    point = fast_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr)
-    parts = [resampled_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr, w)
+    only = metrics_for_keys(keys) if keys else None
+    point = fast_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr, only=only)
+    parts = [resampled_scores(task, y_true, y_pred, targets, sampler.codes, seen_arr, w, only)
              for w in sampler.chunks(n_resamples)]
     out = {}
     for k, v in point.items():
