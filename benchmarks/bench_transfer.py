@@ -16,7 +16,11 @@ interval (resampling videos / speakers), other metrics mean ± sd over seeds; th
 the paired bootstrap says the adapters help or lose against each alternative. 5 seeds (source
 model, K sample and all training seeded). One torch thread.
 
-    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|emodb] [--emodb DIR]
+    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|emodb] [--emodb DIR] [--ablate]
+
+``--ablate`` (MOSI, the first two seeds, K=0 and 50): the alignment variants (standardisation only,
+CORAL, MMD, random / k-means / nearest-neighbour pseudo-targets) without comparison models, so one
+can see which stage does what.
 """
 
 from __future__ import annotations
@@ -63,6 +67,43 @@ def scenarios(emodb: Path) -> list[Scenario]:
     ]
 
 
+#: --ablate: MOSI stage lists (the shipped one is pseudo nn, 5 neighbours, other videos only)
+ABLATIONS = {
+    "std only (no pseudo)": "[{kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "coral only": "[{kind: coral}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "mmd": "[{kind: mmd, epochs: 20}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "pseudo random": "[{kind: pseudo, scheme: random, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "pseudo kmeans": "[{kind: pseudo, scheme: kmeans, clusters: 32, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "pseudo nn, same video allowed": "[{kind: pseudo, scheme: nn, neighbours: 5, exclude: id, epochs: 30}, {kind: standardize}, {kind: supervised, first: model, lr_scale: 0.1}]",
+    "pseudo nn, adapters first": "[{kind: pseudo, scheme: nn, neighbours: 5, epochs: 30}, {kind: standardize}, {kind: supervised, first: adapters, lr_scale: 0.1}]",
+}
+
+
+def ablate(sc: Scenario, seeds: list[int], work: Path) -> None:
+    """The alignment variants of :data:`ABLATIONS` on test (no comparison models), mean ± sd over seeds."""
+    from affectlab.config import load_config
+    from affectlab.pipeline import train_run
+    from affectlab.transfer.config import load_transfer_config
+    from affectlab.transfer.run import transfer_run
+
+    out: dict[tuple[int, str], list[dict]] = {}
+    for seed in seeds:
+        src = train_run(load_config(sc.source_config, ["baselines=[]"], seed=seed), sc.source_data, work / f"ab-src-{seed}")
+        for k in (0, 50):
+            for label, stages in ABLATIONS.items():
+                cfg, tc = load_transfer_config(sc.transfer_config, [f"transfer.k={k}", "transfer.compare=false",
+                                                                    f"transfer.stages={stages}"], seed=seed)
+                s = json.loads((transfer_run(cfg, tc, src, sc.target_data, work / f"ab-{seed}-{k}", overwrite=True)
+                                / "summary.json").read_text())
+                out.setdefault((k, label), []).append({**{m: s["metrics"]["test"][m] for m, _ in sc.keys},
+                                                       "mmd": s["mmd"]["final"]["text"]})
+    print(f"\nAblation (MOSI, seeds {','.join(map(str, seeds))}, TEST, no comparison models):")
+    print("| K | stages | " + " | ".join(lbl for _, lbl in sc.keys) + " | MMD² after |")
+    print("|---|---|" + "---|" * (len(sc.keys) + 1))
+    for (k, label), vals in sorted(out.items()):
+        print(f"| {k} | {label} | " + " | ".join(fmt([v[m] for v in vals]) for m, _ in sc.keys) + f" | {fmt([v['mmd'] for v in vals])} |")
+
+
 def fmt(vals: list[float]) -> str:
     v = np.asarray(vals, dtype=float)
     return f"{v.mean():.3f}±{v.std(ddof=1):.3f}" if len(v) > 1 else f"{v.mean():.3f}"
@@ -91,6 +132,7 @@ def run_scenario(sc: Scenario, seeds: list[int], bootstrap: int, work: Path, sav
             out = transfer_run(cfg, tc, src, sc.target_data, work / f"{sc.name}-tr-{seed}-{k}")
             rep = json.loads((out / "summary.json").read_text())["transfer_comparison"]
             head = sc.keys[0][0]
+            assert rep["headline"] == head, (rep["headline"], head)
             for name, row in rep["rows"].items():
                 key = f"{k}/{name}" if name not in ("oracle", "source_reference") else f"all/{name}"
                 results.setdefault(key, []).append({**{m: row[m]["value"] for m, _ in sc.keys},
@@ -140,6 +182,7 @@ def main() -> int:
     ap.add_argument("--only", choices=("mosi", "emodb"), default=None)
     ap.add_argument("--emodb", type=Path, default=Path("/tmp/me/emodb"),
                     help="folder with egemaps.pkl and compare.pkl (docs/transfer.md: how to extract them)")
+    ap.add_argument("--ablate", action="store_true", help="MOSI alignment variants (seeds 1-2 of --seeds)")
     ap.add_argument("--ks", default=None, help="K values (comma-separated) instead of the scenario's")
     ap.add_argument("--json", type=Path, default=None, help="write the raw per-seed numbers here (after every seed)")
     ap.add_argument("--tables-from", type=Path, default=None, help="only print the tables of a --json file (a partial run too)")
@@ -174,6 +217,8 @@ def main() -> int:
         raw[sc.name] = run_scenario(sc, seeds, args.bootstrap, work, save=lambda partial, n=sc.name: save(n, partial))
         print_tables(sc, raw[sc.name], seeds)
         sys.stdout.flush()
+        if args.ablate and sc.name == "mosi":
+            ablate(sc, seeds[:2], work)
         if args.json:
             args.json.write_text(json.dumps(raw, indent=1, default=str))
     return 0

@@ -428,7 +428,10 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
     """Scores with bootstrap CIs (videos resampled) per row, paired tests against ``adapted``, a verdict."""
     y = test.target_matrix()
     names = [t.name for t in targets]
-    keys = get_task(task).compact_keys(targets)
+    spec = get_task(task)
+    keys = spec.compact_keys(targets)
+    if "score" in keys and len(targets) == 1:  # name the metric behind 'score' (EmoDB arousal: ccc)
+        keys = tuple(spec.score_metric(targets[0]) if k == "score" else k for k in keys)
     groups = test.frame["group"].to_numpy()
     n_boot = t_cfg.bootstrap
     rows = {}
@@ -442,10 +445,9 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
 
             s = score_arrays(task, y, p, names, groups)
             rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in keys if key in s}
-    spec = get_task(task)
     primary = spec.primary
-    if primary == "score" and len(targets) == 1 and spec.score_metric(targets[0]) in rows["adapted"]:
-        primary = spec.score_metric(targets[0])  # name the metric (ccc), not 'score'
+    if primary == "score" and len(targets) == 1:
+        primary = spec.score_metric(targets[0])
     headline = primary if primary in rows["adapted"] else next(iter(rows["adapted"]))
     paired = {}
     if n_boot:
