@@ -148,3 +148,16 @@ def test_bad_csd_input(csd_folder, tmp_path):
         read_corpus(csd_folder, config(labels="big.csd"))
     with pytest.raises(AffectlabError, match="in splits 'train' and 'test'"):
         read_corpus(csd_folder, config(splits={"train": ["a"], "test": ["a"]}))
+
+
+def test_audit_csd_options(csd_folder):
+    """Issue 12 audit: a folder where a .csd file belongs, no labels file named, and a split naming
+    a video the labels lack (it was silently ignored) are one line each."""
+    (csd_folder / "sub").mkdir()
+    with pytest.raises(AffectlabError, match="sub: is a folder, expected a .csd file"):
+        read_corpus(csd_folder, config(files={"audio": "sub"}))
+    with pytest.raises(AffectlabError, match="data.options.labels must name the label .csd file"):
+        read_corpus(csd_folder, config(labels=None))
+    with pytest.raises(AffectlabError, match=r"splits names video 'zzz' \(split 'test'\), which the labels file has no segment of"):
+        read_corpus(csd_folder, config(splits={"train": ["a"], "test": ["zzz"]}))
+    assert len(read_corpus(csd_folder, config(splits={"train": ["a"], "test": ["b"]}))) == 4

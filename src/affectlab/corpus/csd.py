@@ -107,6 +107,8 @@ def _text(value: Any) -> str:
 def read_csd(path: str | Path) -> ComputationalSequence:
     """Read a ``.csd`` file with one-line errors for anything the SDK would refuse."""
     p = Path(path)
+    if p.is_dir():
+        raise AffectlabError(f"{p}: is a folder, expected a .csd file")
     if not p.is_file():
         raise AffectlabError(f"{p}: no such .csd file")
     try:
@@ -236,7 +238,7 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
     for m, s in seqs.items():
         if s.is_text:
             raise AffectlabError(f"{source}: {files[m]} holds words, not numbers; name it under data.options.words")
-    if "labels" not in opts:
+    if opts.get("labels") is None:
         raise AffectlabError(f"{source}: data.options.labels must name the label .csd file")
     labels = read_csd(resolve(opts["labels"]))
     words = read_csd(resolve(opts["words"])) if opts.get("words") else None
@@ -247,6 +249,11 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
             raise AffectlabError(f"{source}: data.options.text_source is 'encoder' but no words file is named (data.options.words)")
         seqs.pop("text", None)
 
+    if split_of is not None:  # a video the splits name but the labels lack: a typo, or the wrong file
+        unknown = sorted(set(split_of) - set(labels.data))
+        if unknown:
+            raise AffectlabError(f"{source}: data.options.splits names video {unknown[0]!r} (split {split_of[unknown[0]]!r}), "
+                                 f"which the labels file has no segment of ({len(unknown)} such video(s))")
     rows, per_mod = [], {m: [] for m in seqs}
     unlisted = 0
     for video in sorted(labels.data):
