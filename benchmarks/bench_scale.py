@@ -45,8 +45,11 @@ CONFIG = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
 BASELINES = ("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset")
 
 
+EMBEDDINGS = os.environ.get("BENCH_SCALE_EMBEDDINGS")  # --embeddings, passed on to the child processes
+
+
 def real_data():
-    """The SemEval training file as a Corpus with its cached embeddings."""
+    """The SemEval training file as a Corpus with its cached embeddings (or those of --embeddings)."""
     import yaml
 
     from affectlab.config import EncoderConfig
@@ -58,7 +61,12 @@ def real_data():
                           "text": raw["text"].fillna("").astype(str), "order": np.arange(len(raw)),
                           "valence": raw["valence"].astype(float), "arousal": raw["arousal"].astype(float)})
     text_cfg = EncoderConfig(**yaml.safe_load(CONFIG.read_text())["features"]["text"])
-    x, _ = embed_texts(frame["text"].tolist(), text_cfg)
+    if EMBEDDINGS:
+        x = np.load(EMBEDDINGS)
+        if x.shape[0] != len(frame):
+            raise SystemExit(f"--embeddings {EMBEDDINGS}: {x.shape[0]} rows, the training file has {len(frame)}")
+    else:
+        x, _ = embed_texts(frame["text"].tolist(), text_cfg)
     targets = (TargetSpec("valence", -2, 2), TargetSpec("arousal", 0, 2))
     return frame, np.asarray(x, dtype=np.float32), targets, Corpus
 
@@ -156,8 +164,14 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per (n, model) process")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--embeddings", default=None,
+                    help="a .npy of the training file's embeddings in file order (e.g. read from an earlier cache) "
+                         "instead of encoding them")
     ap.add_argument("--child", nargs=2, metavar=("N", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.embeddings:
+        os.environ["BENCH_SCALE_EMBEDDINGS"] = str(Path(args.embeddings).resolve())
+        globals()["EMBEDDINGS"] = os.environ["BENCH_SCALE_EMBEDDINGS"]
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1], args.landmarks)))
         return
