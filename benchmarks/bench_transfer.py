@@ -114,7 +114,7 @@ def run_scenario(sc: Scenario, seeds: list[int], bootstrap: int, work: Path, sav
     from affectlab.config import load_config
     from affectlab.pipeline import train_run
     from affectlab.transfer.config import load_transfer_config
-    from affectlab.transfer.run import transfer_run
+    from affectlab.transfer.run import significant, transfer_run
 
     results: dict[str, list[dict]] = {}
     verdicts: dict[int, list[dict]] = {}
@@ -140,7 +140,7 @@ def run_scenario(sc: Scenario, seeds: list[int], bootstrap: int, work: Path, sav
             outcome = {}
             for other, p in rep["paired"].items():
                 d = p[head]
-                sig = d["ci_low"] * d["ci_high"] > 0
+                sig = significant(d)  # the report's own rule
                 adapted_better = (d["diff"] < 0) if head == "mae" else (d["diff"] > 0)
                 outcome[other] = "help" if sig and adapted_better else "lose" if sig else "ns"
             verdicts.setdefault(k, []).append(outcome)

@@ -370,3 +370,22 @@ def test_every_transfer_stage_trains_through_the_one_fit_path(source, tmp_path, 
     assert calls == [("AdaptedNet", ("adapters.",), True, 0.002), ("AdaptedNet", ("adapters.",), True, 1e-3),
                      ("AdaptedNet", ("net.",), False, cfg.training.lr),
                      ("AdaptedNet", None, False, pytest.approx(cfg.training.lr * 0.1))]
+
+
+def test_verdict_says_when_adapters_lose_to_from_scratch_and_ignores_float_noise():
+    from affectlab.evaluation.bootstrap import paired_bootstrap
+    from affectlab.evaluation.scoring import score_arrays
+    from affectlab.transfer.run import verdict
+
+    rng = np.random.default_rng(5)
+    y = rng.uniform(-3, 3, size=(120, 1))
+    groups = np.repeat([f"v{i}" for i in range(12)], 10)
+    preds = {"adapted": y + rng.normal(0, 1.5, y.shape), "scratch_k": y + rng.normal(0, 0.3, y.shape)}
+    preds["standardization_map"] = preds["adapted"] + 1e-9  # the same model up to float noise
+    rows = {n: {"mae": {"value": score_arrays("mosi", y, p, ["sentiment"])["mae"]}} for n, p in preds.items()}
+    paired = {n: {k: r.as_dict() for k, r in paired_bootstrap("mosi", y, preds["adapted"], p, ["sentiment"], groups,
+                                                              keys=["mae"], n_resamples=200, seed=0).items()}
+              for n, p in preds.items() if n != "adapted"}
+    lines = verdict(rows, paired, "mae", 20)
+    assert lines[0].startswith("The adapters lose to a model trained from scratch on the same 20 labels (significantly)")
+    assert any(ln.startswith("No detectable difference from the standardisation-only linear map") for ln in lines)

@@ -462,10 +462,25 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
             "labels": {n: ROW_LABELS[n] for n in rows}, "verdict": verdict(rows, paired, headline, k)}
 
 
+#: a paired difference smaller than this is none (half the last digit printed): two models whose
+#: predictions agree to float precision must not "differ significantly" because the interval is [1e-9, 2e-9]
+NEGLIGIBLE = 5e-4
+
+
+def significant(p: dict | None) -> bool:
+    """A paired bootstrap result whose 95% interval excludes 0 and whose difference is not negligible.
+
+    >>> significant({"diff": 1e-9, "ci_low": 5e-10, "ci_high": 2e-9}), significant({"diff": 0.02, "ci_low": 0.01, "ci_high": 0.03})
+    (False, True)
+    """
+    return p is not None and p["ci_low"] * p["ci_high"] > 0 and abs(p["diff"]) >= NEGLIGIBLE
+
+
 def verdict(rows: dict, paired: dict, key: str, k: int) -> list[str]:
     """Plain-words conclusions: does the adapted model beat the cheap alternatives, or lose to them?
 
-    A difference counts as significant when the paired bootstrap interval excludes 0. Losing to
+    A difference counts as significant when the paired bootstrap interval excludes 0 (and it is not
+    negligible, :data:`NEGLIGIBLE`). Losing to
     the model trained from scratch on the same K labels is said first, in words, even when the
     interval includes 0 (then with that caveat): it means the source model is not worth adapting.
 
@@ -484,7 +499,7 @@ def verdict(rows: dict, paired: dict, key: str, k: int) -> list[str]:
         b = rows[other][key]["value"]
         p = paired.get(other, {}).get(key)
         better = a < b if lower else a > b
-        sig = p is not None and p["ci_low"] * p["ci_high"] > 0
+        sig = significant(p)
         detail = f"{name} {a:.3f} vs {b:.3f}" + (f", difference {p['diff']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], "
                                                    f"p={p['p_value']:.3f}" if p else "")
         if better and sig:
