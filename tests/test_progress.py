@@ -88,3 +88,27 @@ def test_epoch_progress_callback_lines(lines_mode, monkeypatch, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3"]  # the last epoch needs no ETA
     assert all(" s/epoch  ETA " in line for line in lines)
+
+
+def test_bar_mode_nested_bars_and_steps(monkeypatch, capsys):
+    """A bar inside another (encoding inside extract's bar): rich >= 14 nests them; older rich
+    refuses a second live display and the inner task prints lines instead. Either way no error."""
+    progress.configure("bar")
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    said = []
+    monkeypatch.setattr(progress, "say", said.append)  # under a live display rich reroutes stderr
+    try:
+        with progress.track("outer", 2, "files") as outer:
+            with progress.track("encoding texts", 3, "texts") as inner:
+                inner.advance(1)
+                inner_bar = inner._bar
+            outer.advance(2)
+            assert outer._bar is not None
+        with progress.step("refit"):
+            pass
+    finally:
+        progress.configure(None)
+    assert said[-1].startswith("refit: ")
+    if inner_bar is None:
+        assert said[0].startswith("encoding texts: 1/3 texts")
+    assert capsys.readouterr().out == ""

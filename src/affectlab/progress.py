@@ -101,11 +101,12 @@ class Task:
         if mode() == "bar":
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn(self.unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=_console(), transient=True)
-            self._bar.start()
-            self._bar_task = self._bar.add_task(self.label, total=self.total)
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn(self.unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                           console=_console(), transient=True)
+            if start_live(bar):
+                self._bar = bar
+                self._bar_task = bar.add_task(self.label, total=self.total)
 
     def _close(self) -> None:
         if self._bar is not None:
@@ -116,7 +117,7 @@ class Task:
         self.done += n
         if self._bar is not None:
             self._bar.update(self._bar_task, advance=n)
-        elif mode() == "lines":
+        elif mode() != "off":  # lines, or a bar that could not start (another live display runs)
             now = time.perf_counter()
             if now - self._last_line >= LINE_EVERY and self.done < self.total:
                 self._last_line = now
@@ -140,22 +141,26 @@ def track(label: str, total: int, unit: str = "items") -> Iterator[Task]:
         task._close()
 
 
+def start_live(display) -> bool:
+    """Start a rich live display (a bar); False when another one is already running (rich allows
+    one at a time, e.g. ``extract``'s own bar): the caller then prints lines instead."""
+    from rich.errors import LiveError
+
+    try:
+        display.start()
+    except LiveError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def step(label: str, report: Callable[[str], None] | None = None) -> Iterator[dict]:
     """Time a step; at its end say ``<label>: 3.1 s`` (in ``lines`` mode only when it took at
-    least :data:`MIN_STEP_SECONDS`). A spinner runs meanwhile in ``bar`` mode. The yielded dict
-    gets ``seconds`` once the step is over."""
+    least :data:`MIN_STEP_SECONDS`). No live display of its own, so the bars of what runs inside
+    (epochs, encoding) can show. The yielded dict gets ``seconds`` once the step is over."""
     info: dict = {}
     start = time.perf_counter()
-    status = None
-    if mode() == "bar":
-        status = _console().status(f"{label} ...")
-        status.start()
-    try:
-        yield info
-    finally:
-        if status is not None:
-            status.stop()
+    yield info
     info["seconds"] = seconds = time.perf_counter() - start
     if mode() == "bar" or (mode() == "lines" and seconds >= MIN_STEP_SECONDS):
         (report or say)(f"{label}: {seconds:.1f} s")

@@ -38,8 +38,10 @@ class EpochProgress(pl.Callback):
         if trainer.is_global_zero and progress.mode() == "bar":
             from rich.progress import BarColumn, Progress, TextColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), console=progress._console(), transient=True)
-            self._bar.start()
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), console=progress._console(), transient=True)
+            if not progress.start_live(bar):  # another live display runs: lines instead
+                return
+            self._bar = bar
             total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
             self._task = self._bar.add_task(f"epoch {trainer.current_epoch + 1}/{total or '?'}", total=total,
                                             completed=trainer.current_epoch)
@@ -55,7 +57,7 @@ class EpochProgress(pl.Callback):
                                    (now - self._start) / max(1, epoch - self._first))
         if self._bar is not None:
             self._bar.update(self._task, completed=epoch, description=line)
-        elif progress.mode() == "lines" and now - self._last_line >= progress.LINE_EVERY and epoch != total:
+        elif progress.mode() != "off" and now - self._last_line >= progress.LINE_EVERY and epoch != total:
             self._last_line = now
             progress.say(line)
 
