@@ -384,6 +384,7 @@ def audit_template(tmp_path_factory) -> Path:
     gold, _, _ = write_semeval_pair(ws / "eval", n_users=4, per_user=4)
     pd.read_csv(gold).assign(valence=np.nan).to_csv(ws / "eval" / "gold-no-valence.csv", index=False)
     (ws / "space.yaml").write_text("model.alphas: {type: categorical, choices: [[0.1], [1.0]]}\n")
+    (ws / "space-second-bad.yaml").write_text("model.alphas: {type: categorical, choices: [[0.1], [-1.0]]}\n")
     (ws / "notes.txt").write_text("not a folder\n")
     (ws / "not-a-zip.zip").write_text("not a zip\n")
     return ws
@@ -445,6 +446,9 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
                                      "{ws}/not-a-zip.zip"], "not-a-zip.zip: not a zip archive"),
     ("sweep-out-a-file", ["sweep", "{ws}/tab.yaml", "--space", "{ws}/space.yaml", "--data", "{ws}/tab.csv", "--out",
                           "{ws}/notes.txt", "--trials", "1"], "--out is a file"),
+    ("sweep-a-later-choice-invalid", ["sweep", "{ws}/tab.yaml", "--space", "{ws}/space-second-bad.yaml", "--data",
+                                      "{ws}/tab.csv", "--out", "{ws}/sweep", "--trials", "3"],
+     "alphas.0: Input should be greater than 0 (got -1.0)"),
     ("demo-out-holds-a-demo", ["demo", "--out", "{ws}/eval"], "already holds train.csv, gold.csv, pred.csv"),
 ]
 

@@ -202,9 +202,10 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
         raise AffectlabError(f"{out}: --out is a file; give a folder for the trial run directories")
     base = load_config(config, list(overrides))
     # fail before any training when a key is not a config key or a bound is invalid for it
-    for p in params:
-        probe = p.choices[0] if p.type == "categorical" else (int(p.low) if p.type == "int" else p.low)
-        load_config(config, [*overrides, *overrides_for({p.key: probe})])
+    for p in params:  # every choice, and both bounds: a value trial 7 would draw fails now, not after 6 trials
+        probes = list(p.choices) if p.type == "categorical" else [int(b) if p.type == "int" else b for b in (p.low, p.high)]
+        for probe in probes:
+            load_config(config, [*overrides, *overrides_for({p.key: probe})])
     train = train_fn or _default_train
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
@@ -233,7 +234,13 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
         say(f"trial {trial.number}: val {monitor} = {value:.4f}  {' '.join(overrides_for(values))}")
         return value
 
-    study.optimize(objective, n_trials=trials, catch=())
+    # a failing trial raises its one-line error; Optuna's own warning would print its traceback first
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study.optimize(objective, n_trials=trials, catch=())
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     done = [t for t in study.trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
     if not done:
         raise AffectlabError(f"no trial of study {study_name!r} finished with a finite validation score")
