@@ -127,12 +127,19 @@ def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate
     from affectlab.pipeline import Notes, train_run
 
     leaky = make_mmsa(tmp_path / "leaky.pkl", {"train": 90, "valid": 45, "test": 45}, signal=6.0)
-    cfg = validate_config({**yaml.safe_load(FEATURES.read_text()), "model": {"name": "ridge_text"}, "baselines": []})
+    cfg = validate_config({**yaml.safe_load(FEATURES.read_text()), "model": {"name": "ridge_text"},
+                           "baselines": ["global_mean"]})
     notes = Notes()
     run = train_run(cfg, leaky, tmp_path / "run", notes=notes)
     s = json.loads((run / "summary.json").read_text())
-    assert [f["code"] for f in s["findings"]] == ["ABOVE_STATE_OF_THE_ART"] * 2  # val and test
+    assert [f["code"] for f in s["findings"]] == ["ABOVE_STATE_OF_THE_ART"] * 2  # val and test; not the constant
     assert any(line.startswith("ABOVE_STATE_OF_THE_ART: test: the model") for line in notes.lines)
+    # a baseline's finding (ridge on the leaky text arrays beside another model) reaches evaluate --run and report
+    plain_model = validate_config({**yaml.safe_load(FEATURES.read_text()), "model": {"name": "ridge_audio"},
+                                   "baselines": ["ridge_text"]})
+    run_b = train_run(plain_model, leaky, tmp_path / "run-b", notes=Notes())
+    messages = [f.message for f in evaluate_run(run_b, n_resamples=100).findings if f.code == "ABOVE_STATE_OF_THE_ART"]
+    assert any(m.startswith("val: baseline ridge_text is beyond") for m in messages)
     from affectlab.evaluation.bootstrap import bootstrap_ci
 
     test = pd.read_csv(run / "predictions.csv").query("split == 'test'")  # an independent interval, videos resampled
