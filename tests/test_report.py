@@ -185,8 +185,9 @@ def _part(discrete: bool, n: int = 200, seed: int = 1):
     rng = np.random.default_rng(seed)
     y = rng.integers(-2, 3, n).astype(float) if discrete else rng.normal(0, 1, n)
     p = 0.6 * y + rng.normal(0, 0.7, n)
-    return pd.DataFrame({"group": [f"u{i % 5}" for i in range(n)], "valence": y, "pred_valence": p,
-                         "order": rng.permutation(n).astype(float)})
+    frame = pd.DataFrame({"group": [f"u{i % 5}" for i in range(n)], "valence": y, "pred_valence": p,
+                          "order": np.arange(n, dtype=float)})
+    return frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # file order is not time order
 
 
 def _texts(fig):
@@ -270,6 +271,32 @@ def test_trajectories_on_the_time_axis_with_one_scale_per_target():
     part["order"] = 1.7e9 + part["order"] * 86400
     fig, x_label = fg.trajectories(part, ["valence"], "user", {})
     assert x_label == "date"
+    matplotlib.pyplot.close(fig)
+
+
+def test_trajectories_in_sessions_use_the_rank_in_time_and_mark_each_session():
+    """Samples in bursts months apart (SemEval's collection phases): the x axis is the rank in
+    time order, a dotted line before each session's first sample, its date written beside it."""
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    day = 86400.0
+    t = 1.6e9 + np.r_[np.arange(10) * day, 200 * day + np.arange(8) * day, 400 * day + np.arange(12) * day]
+    rng = np.random.default_rng(0)
+    part = pd.DataFrame({"group": "u1", "valence": rng.integers(-2, 3, 30).astype(float),
+                         "pred_valence": rng.normal(0, 1, 30), "order": rng.permutation(t)})
+    assert fg.session_starts(np.sort(t)).tolist() == [10, 18]
+    fig, x_label = fg.trajectories(part, ["valence"], "user", {"valence": (-2.0, 2.0)})
+    assert x_label.startswith("sample number in time order")
+    (ax,) = fig.axes
+    gold = ax.get_lines()[0]
+    assert gold.get_xdata().tolist() == list(range(30))
+    assert gold.get_ydata().tolist() == part.sort_values("order")["valence"].tolist()
+    dotted = [line.get_xdata()[0] for line in ax.get_lines()[2:]]
+    assert dotted == [9.5, 17.5]
+    dates = [a.get_text() for a in ax.texts]
+    assert dates == [pd.Timestamp(v, unit="s").strftime("%Y-%m-%d") for v in (t[0], t[10], t[18])]
     matplotlib.pyplot.close(fig)
 
 

@@ -73,11 +73,11 @@ def _run_facts(summary: RunSummary) -> str:
     'best epoch 3 of 5; 10 parameters; total time nan s'
     >>> cv = RunSummary.from_dict({"protocol": {"kind": "kfold", "n_folds": 5}, "timings": {"total": 2}})
     >>> _run_facts(cv).split("; ")
-    ['kfold cross-validation, 5 folds (pooled out-of-fold predictions)', 'best epoch None of None', 'None parameters', 'total time 2.0 s']
+    ['kfold cross-validation, 5 folds (pooled out-of-fold predictions)', 'no epochs (closed-form fit)', 'None parameters', 'total time 2.0 s']
     """
     total = summary.timings.total
-    facts = (f"best epoch {summary.best_epoch} of {summary.epochs_run}; {summary.n_params} parameters; "
-             f"total time {float('nan') if total is None else total:.1f} s")
+    epochs = f"best epoch {summary.best_epoch} of {summary.epochs_run}" if summary.epochs_run else "no epochs (closed-form fit)"
+    facts = f"{epochs}; {summary.n_params} parameters; total time {float('nan') if total is None else total:.1f} s"
     protocol = summary.protocol
     if protocol is None:
         return facts
@@ -157,6 +157,9 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
             parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples; x axis: {x_label})</h2>")
             parts.append(figure(FIGURES[2], FIGURE_FILES[FIGURES[2]], traj))
             parts.append(f"<h2>Residuals ({split})</h2>")
+            parts.append("<p class='meta'>Predicted − gold against the prediction, with its mean in bins of the "
+                         "prediction (integer gold puts the points on one line per gold level); below, per gold "
+                         "level or as a histogram.</p>")
             parts.append(figure(FIGURES[3], FIGURE_FILES[FIGURES[3]], fg.residuals(part, numeric)))
         for spec in (s for s in specs if s.is_category and s.classes):
             parts.append(f"<h2>Confusion matrix: {html.escape(spec.name)} ({split}; rows true, columns predicted)</h2>")

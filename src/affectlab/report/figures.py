@@ -202,44 +202,108 @@ def _span(values: np.ndarray, declared: tuple[float, float] | None) -> tuple[flo
     return lo - pad, hi + pad
 
 
+#: a gap this many times the group's median gap starts a new session (trajectories)
+SESSION_GAP = 10.0
+
+
+def session_starts(t: np.ndarray) -> np.ndarray:
+    """Indices (into sorted times ``t``) where a new session starts: the gap before them exceeds
+    :data:`SESSION_GAP` times the median gap.
+
+    >>> session_starts(np.array([0.0, 1, 2, 3, 100, 101, 102, 500])).tolist()
+    [4, 7]
+    """
+    gaps = np.diff(t)
+    positive = gaps[gaps > 0]
+    if positive.size == 0:
+        return np.array([], dtype=int)
+    return np.flatnonzero(gaps > SESSION_GAP * np.median(positive)) + 1
+
+
+def _labelled_sessions(starts: np.ndarray, n: int, min_share: float = 0.15) -> list[int]:
+    """The session starts whose date label fits: sessions of at least ``min_share`` of the samples,
+    each at least that far from the previous label (the first session counts from 0).
+
+    >>> _labelled_sessions(np.array([1, 50, 55, 80]), 100)
+    [1, 55, 80]
+    """
+    bounds = [0, *[int(k) for k in starts], n]
+    kept: list[int] = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b - a >= min_share * n and (not kept or a - kept[-1] >= min_share * n):
+            kept.append(a)
+    return kept
+
+
+def _time_label(value: float, is_date: bool) -> str:
+    return pd.Timestamp(value, unit="s").strftime("%Y-%m-%d") if is_date else f"{value:g}"
+
+
 def trajectories(part: pd.DataFrame, targets: Sequence[str], unit: str, ranges: dict[str, tuple[float, float]],
                  n_groups: int = 6) -> tuple[Any, str]:
-    """Gold and predicted values of the ``n_groups`` groups with most samples, one row each, on the
-    time axis of the data's order column (file order without one); one y scale per target (its
-    declared range when known). Returns the figure and what the x axis is."""
+    """Gold and predicted values of the ``n_groups`` groups with most samples, one row each, in the
+    time order of the data's order column (file order without one); one y scale per target (its
+    declared range, widened to every value shown). Returns the figure and what the x axis is.
+
+    The x axis is the time itself when samples come at regular intervals. When a shown group's
+    samples come in sessions (a gap over :data:`SESSION_GAP` times its median gap, as SemEval's
+    collection phases months apart), a time axis would squash every session into a vertical
+    line: then x is the sample's rank in time order, and a dotted line marks each session start,
+    labelled with its date.
+    """
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if "group" not in part:
         part = part.assign(group="all")
     groups = part["group"].astype(str)
     top = groups.value_counts().index[:n_groups]
     x_all, is_date = time_axis(part["order"] if "order" in part else None)
-    x_label = "date" if is_date else ("order (the data's time column)" if x_all is not None else "sample (file order)")
+    t_all = pd.to_numeric(part["order"], errors="coerce").to_numpy(float) if x_all is not None else None
+    plans = []
+    for g in top:
+        mask = (groups == g).to_numpy()
+        order = np.argsort(t_all[mask], kind="stable") if t_all is not None else np.arange(mask.sum())
+        starts = session_starts(t_all[mask][order]) if t_all is not None else np.array([], dtype=int)
+        plans.append((g, mask, order, starts))
+    sessions = any(len(starts) for *_, starts in plans)
+    if x_all is None:
+        x_label = "sample (file order)"
+    elif sessions:
+        x_label = "sample number in time order (dotted: a new session, with its date)"
+    else:
+        x_label = "date" if is_date else "order (the data's time column)"
     fig, axes = plt.subplots(len(top), len(targets), figsize=(5.2 * len(targets), 1.9 * len(top) + 0.6), squeeze=False,
                              sharey="col", layout="constrained")
-    for i, g in enumerate(top):
-        mask = (groups == g).to_numpy()
+    for i, (g, mask, order, starts) in enumerate(plans):
         rows = part[mask]
-        x = x_all[mask] if x_all is not None else np.arange(mask.sum())
-        order = np.argsort(x, kind="stable")
-        x = x[order]
+        x = np.arange(mask.sum()) if (x_all is None or sessions) else x_all[mask][order]
         for j, t in enumerate(targets):
             ax = axes[i][j]
             y, p = rows[t].to_numpy(float)[order], rows[f"pred_{t}"].to_numpy(float)[order]
-            ax.plot(x, y, "-o", ms=3, lw=1.2, color=GOLD, label="gold")
-            ax.plot(x, p, "-s", ms=3, lw=1.2, color=PRED, label="predicted")
+            ax.plot(x, y, "-o", ms=2.5, lw=1.0, color=GOLD, label="gold")
+            ax.plot(x, p, "-s", ms=2.5, lw=1.0, color=PRED, label="predicted")
             r, c, n = panel_stats(y, p)
             ax.set_title(f"{unit} {g}: {t} (n = {n}, r = {r:.2f})", loc="left")
             if i == 0:  # one scale per target (shared down the column): its declared range and every value shown
                 lo, hi = _span(part.loc[groups.isin(top).to_numpy(), [t, f"pred_{t}"]].to_numpy(float), ranges.get(t))
-                ax.set_ylim(lo, hi)
+                ax.set_ylim(lo, hi + (0.25 * (hi - lo) if sessions else 0.0))  # sessions: a band for their dates
             ax.set_ylabel(t)
-            if is_date:
+            if sessions:
+                times = t_all[mask][order]
+                for k in starts:
+                    ax.axvline(k - 0.5, color=REF, lw=0.8, ls=":")
+                for k in _labelled_sessions(starts, len(x)):
+                    ax.annotate(_time_label(times[k], is_date), (k - 0.5, 1), xycoords=("data", "axes fraction"),
+                                xytext=(3, -2), textcoords="offset points", ha="left", va="top", fontsize=9,
+                                color="#444444")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            elif is_date:
                 locator = mdates.AutoDateLocator(minticks=2, maxticks=5)
                 ax.xaxis.set_major_locator(locator)
                 ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-            if i == len(top) - 1:
+            if i == len(plans) - 1:
                 ax.set_xlabel(x_label)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper right", ncol=2)
@@ -344,4 +408,4 @@ def confusion_matrix(part: pd.DataFrame, spec: TargetSpec) -> Any:
 
 
 __all__ = ["CLOSED_FORM", "DPI", "confusion_matrix", "encode", "is_discrete", "learning_curves", "panel_stats",
-           "predicted_vs_gold", "residuals", "stats_text", "style", "time_axis", "trajectories"]
+           "predicted_vs_gold", "residuals", "session_starts", "stats_text", "style", "time_axis", "trajectories"]
