@@ -427,6 +427,7 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
           ("seed-beyond-uint32", ["--seed", "4294967296"], "seed: Input should be less than or equal to 4294967295"),
           ("devices-0", ["--devices", "0"], "training.devices: Input should be greater than or equal to 1"),
           ("data-format-unknown", ["--set", "data.format=csv"], "data.format: unknown data format 'csv'"),
+          ("baseline-unknown", ["--set", "baselines=[global_mean, nope]"], "baselines: unknown model 'nope'"),
       ]],
     # evaluate
     ("evaluate-seed-negative", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--seed", "-1"],

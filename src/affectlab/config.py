@@ -399,6 +399,13 @@ def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
     except AffectlabError as err:
         raise AffectlabError(f"{source}: {err}") from None
     cfg.model = ModelConfig(name=cfg.model.name, **checked)
+    from .models import MODELS
+
+    for name in cfg.baselines or []:  # a baseline that is no model is said at load, not after the data is read
+        try:
+            MODELS.get(name)
+        except AffectlabError as err:
+            raise AffectlabError(f"{source}: baselines: {err}") from None
     return cfg
 
 
