@@ -262,20 +262,13 @@ def target_values(spec: TargetSpec, values: pd.Series, column: str, source: str,
 
 
 def declared_ranges(task: str) -> dict[str, TargetSpec]:
-    """The targets a task declares with a range, by name: SemEval's valence [-2, 2] and arousal
-    [0, 2] (``corpus.semeval.SEMEVAL_TARGETS``), MOSI's sentiment [-3, 3]; empty for other tasks.
+    """The targets a task declares with a range (``Task.target_ranges``), by name: SemEval's
+    valence [-2, 2] and arousal [0, 2], MOSI's sentiment [-3, 3]; empty for other tasks.
 
     >>> {n: (t.low, t.high) for n, t in declared_ranges("semeval").items()}
     {'valence': (-2.0, 2.0), 'arousal': (0.0, 2.0)}
     """
-    name = get_task(task).name if task in TASKS else task
-    if name == "semeval":
-        from ..corpus.semeval import SEMEVAL_TARGETS
-
-        return {t.name: TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS}
-    if name == "mosi":
-        return {"sentiment": TargetSpec("sentiment", -3.0, 3.0)}
-    return {}
+    return {t.name: t for t in get_task(task).target_ranges} if task in TASKS else {}
 
 
 def check_gold_range(values: np.ndarray, spec: TargetSpec, source: str, ids: pd.DataFrame | None = None,

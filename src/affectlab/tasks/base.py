@@ -74,6 +74,8 @@ class Task:
     key_metrics: tuple[str, ...] = ()
     #: a benchmark's fixed target names (empty: the ``pred_<target>`` columns of a file name them)
     target_names: tuple[str, ...] = ()
+    #: a benchmark's targets with their declared ranges: evaluate refuses gold outside them
+    target_ranges: tuple[TargetSpec, ...] = ()
     #: groups with a single sample count for between-group metrics only (said once at train time)
     single_sample_note: str = ""
     references: tuple[Reference, ...] = ()

@@ -8,6 +8,7 @@ True
 
 from __future__ import annotations
 
+from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
 from ..registry import Registry
 from .base import Reference, Task
@@ -55,6 +56,7 @@ register_task(Task(
     baselines=("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"),
     id_columns=("user_id", "text_id"),
     target_names=("valence", "arousal"),
+    target_ranges=(TargetSpec("valence", -2.0, 2.0), TargetSpec("arousal", 0.0, 2.0)),
     single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
     references=(
         Reference("best competing system", "score", 0.611, "official test", "../shared/references/published-results.md"),
@@ -70,6 +72,7 @@ register_task(Task(
     primary="mae",
     key_metrics=("mae", "pearson", "acc2_nonneg", "acc2_nozero", "acc7"),
     target_names=("sentiment",),
+    target_ranges=(TargetSpec("sentiment", -3.0, 3.0),),
     # the file's own arrays beside text re-encoded from raw_text: a gap between ridge_text and
     # ridge_text_encoder shows features fitted upstream on these labels (docs/multimodal.md)
     baselines=("global_mean", "ridge_text", "ridge_audio", "ridge_vision", "ridge_text_encoder"),
