@@ -36,7 +36,7 @@ from affectlab.features.text import TextEncoder, embed_texts
 class Random(TextEncoder):  # a stand-in: rows from a fixed generator, no model
     def token_lengths(self, texts):
         return np.full(len(texts), 8)
-    def _forward(self, texts):
+    def _forward(self, texts, length):
         rng = np.random.default_rng(zlib.crc32(texts[0].encode()))
         return rng.standard_normal((len(texts), 384), dtype=np.float32)
 

@@ -14,8 +14,8 @@ from affectlab import progress
 from affectlab.config import EncoderConfig
 from affectlab.errors import AffectlabError
 from affectlab.features.cache import FeatureCache, extractor_key, file_crc, text_digests
-from affectlab.features.text import (TextEncoder, embed_texts, encode_texts_uncached, resolve_model_path, rows_per_batch,
-                                     text_cache)
+from affectlab.features.text import (TextEncoder, embed_texts, encode_texts_uncached, padded_length, resolve_model_path,
+                                     rows_per_batch, text_cache)
 
 TEXTS = ["I had a wonderful day.", "Everything went wrong today.", "I had a wonderful day."]
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -34,7 +34,7 @@ class FakeEncoder(TextEncoder):
         self.fail_after = fail_after
 
     def token_lengths(self, texts):
-        return np.array([len(t.split()) for t in texts])
+        return np.array([7 * len(t.split()) for t in texts])  # 14 to 42: padded to 16, 32 or 48
 
     def encode(self, texts, on_progress=None):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
@@ -42,8 +42,8 @@ class FakeEncoder(TextEncoder):
         self.calls.append(list(texts))
         return super().encode(texts, on_progress)
 
-    def _forward(self, texts):
-        self.batches.append(list(texts))
+    def _forward(self, texts, length):
+        self.batches.append((length, list(texts)))
         return np.stack([fake_vector(t) for t in texts])
 
 
@@ -75,9 +75,11 @@ def test_cache_key_changes_with_version_and_params():
     assert base != extractor_key("enc", "1", {"max_length": 256})
 
 
-def test_rows_per_batch_depends_on_the_length_only():
-    assert [rows_per_batch(n, 64) for n in (1, 4, 16, 17, 128, 2000)] == [64, 64, 16, 15, 2, 1]
-    assert rows_per_batch(8, 4) == 4
+def test_rows_and_padding_depend_on_the_length_only():
+    assert [rows_per_batch(n, 64) for n in (16, 32, 48, 256, 4096)] == [64, 64, 42, 8, 1]
+    assert rows_per_batch(16, 4) == 4
+    assert [padded_length(n, 256) for n in (1, 16, 17, 255, 256)] == [16, 16, 32, 256, 256]
+    assert padded_length(40, 40) == 40 and padded_length(7, 10) == 10
 
 
 def test_default_encoder_embeds_and_second_run_encodes_nothing(tmp_path):
@@ -131,10 +133,10 @@ def test_batches_hold_one_token_count_in_a_fixed_number_of_rows():
     texts = corpus(23)
     out = enc.encode(texts)
     np.testing.assert_array_equal(out, expected(texts))  # input order
-    for batch in enc.batches:
-        assert len({len(t.split()) for t in batch}) == 1
-        assert len(batch) == rows_per_batch(len(batch[0].split()), 4)
-    lengths = [len(b[0].split()) for b in enc.batches]
+    for length, batch in enc.batches:
+        assert {padded_length(n, enc.cfg.max_length) for n in enc.token_lengths(batch)} == {length}
+        assert len(batch) == rows_per_batch(length, 4)
+    lengths = [length for length, _ in enc.batches]
     assert lengths == sorted(lengths)  # shortest first
 
 
@@ -220,9 +222,9 @@ WRITER = textwrap.dedent("""
     import test_features_text as t
 
     class Slow(t.FakeEncoder):
-        def _forward(self, texts):
+        def _forward(self, texts, length):
             time.sleep(0.01)
-            return super()._forward(texts)
+            return super()._forward(texts, length)
 
     texts = t.corpus(int(sys.argv[2]))[int(sys.argv[3]):]
     m, stats = embed_texts(texts, EncoderConfig(name="fake-encoder"), sys.argv[1], encoder=Slow(), chunk_size=7)

@@ -5,13 +5,15 @@ never from a hub. Any other name goes to the library as given (a local path, or 
 where a hub can be reached).
 
 **Deterministic embeddings.** A text's vector depends on the text alone, not on which texts
-were encoded with it: texts are grouped by their token count (after truncation), and every
-forward pass holds texts of one token count only (no padding) in a batch of a fixed number of
-rows for that count, :func:`rows_per_batch` (at most ``batch_size``, about
-:data:`TOKENS_PER_BATCH` tokens); a group's last, incomplete batch is filled up with copies of
-its last text. Every text is thus computed in a tensor of the same shape whatever the other
-texts are, so the bytes are the same alone, in any batch, in any order and in any chunk (on
-one machine and library stack: other CPUs or BLAS builds may differ in the last bits).
+were encoded with it: its token count (after truncation) is rounded up to a multiple of
+:data:`LENGTH_STEP` (:func:`padded_length`), every forward pass holds texts of one padded length
+only, padded to exactly that length, in a batch of a fixed number of rows for it,
+:func:`rows_per_batch` (at most ``batch_size``, about :data:`TOKENS_PER_BATCH` tokens); a
+group's last, incomplete batch is filled up with copies of its last text. Every text is thus
+computed in a tensor of the same shape, with the same padding, whatever the other texts are
+(the rows of a batch do not mix), so the bytes are the same alone, in any batch, in any order
+and in any chunk (on one machine and library stack: other CPUs or BLAS builds may differ in the
+last bits).
 
 **Stable API** (also used from Dask workers for distributed encoding):
 
@@ -53,9 +55,21 @@ log = logging.getLogger(__name__)
 OFFLINE_DEFAULTS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
 
 #: about this many tokens per forward pass (see :func:`rows_per_batch`)
-TOKENS_PER_BATCH = 256
+TOKENS_PER_BATCH = 2048
+#: token counts are padded up to a multiple of this (fewer, fuller batches; see :func:`padded_length`)
+LENGTH_STEP = 16
 #: names the batching rule in the cache key: a change of rule starts a new cache
-BATCHING = f"same-length-fixed-rows-{TOKENS_PER_BATCH}"
+BATCHING = f"padded-{LENGTH_STEP}-fixed-rows-{TOKENS_PER_BATCH}"
+
+
+def padded_length(length: int, max_length: int) -> int:
+    """The length a text of ``length`` tokens is padded to: the next multiple of
+    :data:`LENGTH_STEP`, at most ``max_length`` (never below ``length``).
+
+    >>> padded_length(5, 256), padded_length(16, 256), padded_length(17, 256), padded_length(250, 256), padded_length(100, 100)
+    (16, 16, 32, 256, 100)
+    """
+    return max(length, min(-(-length // LENGTH_STEP) * LENGTH_STEP, max_length))
 #: texts encoded (and committed to the cache) per chunk
 CHUNK_SIZE = 4096
 
@@ -64,8 +78,8 @@ def rows_per_batch(length: int, batch_size: int) -> int:
     """Rows of every forward pass for texts of ``length`` tokens: a function of the length alone
     (and the configured cap), so a text is always computed in a tensor of the same shape.
 
-    >>> rows_per_batch(10, 64), rows_per_batch(100, 64), rows_per_batch(256, 64), rows_per_batch(5000, 64)
-    (25, 2, 1, 1)
+    >>> rows_per_batch(16, 64), rows_per_batch(96, 64), rows_per_batch(256, 64), rows_per_batch(5000, 64)
+    (64, 21, 8, 1)
     """
     return max(1, min(batch_size, TOKENS_PER_BATCH // max(1, length)))
 
@@ -134,8 +148,8 @@ class TextEncoder:
         """Tokens per text after truncation to ``max_length`` (special tokens included)."""
         raise NotImplementedError
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of one batch whose texts all have the same token count."""
+    def _forward(self, texts: list[str], length: int) -> np.ndarray:
+        """Embeddings of one batch, every text padded to exactly ``length`` tokens."""
         raise NotImplementedError
 
     def encode(self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -146,17 +160,18 @@ class TextEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim()), dtype=np.float32)
-        lengths = self.token_lengths(texts)
+        lengths = np.array([padded_length(int(n), self.cfg.max_length) for n in self.token_lengths(texts)], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")  # shortest first: groups of one length follow each other
         out: np.ndarray | None = None
         bounds = np.flatnonzero(np.diff(lengths[order])) + 1
         for group in np.split(order, bounds):
-            rows = rows_per_batch(int(lengths[group[0]]), self.cfg.batch_size)
+            length = int(lengths[group[0]])
+            rows = rows_per_batch(length, self.cfg.batch_size)
             for start in range(0, len(group), rows):
                 idx = group[start:start + rows]
                 batch = [texts[i] for i in idx]
                 batch += [batch[-1]] * (rows - len(batch))  # the same shape as a full batch
-                vec = np.asarray(self._forward(batch), dtype=np.float32)[:len(idx)]
+                vec = np.asarray(self._forward(batch, length), dtype=np.float32)[:len(idx)]
                 if out is None:
                     out = np.empty((len(texts), vec.shape[1]), dtype=np.float32)
                 out[idx] = vec
@@ -165,7 +180,7 @@ class TextEncoder:
         return out
 
     def dim(self) -> int:
-        return int(self._forward(["."]).shape[1])
+        return int(self.encode(["."]).shape[1])
 
 
 @EXTRACTORS.register("sentence-transformers")
@@ -190,9 +205,25 @@ class SentenceTransformerEncoder(TextEncoder):
             out[start:start + len(mask)] = np.asarray(mask.sum(1))
         return out
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        return self.model().encode(texts, batch_size=len(texts), show_progress_bar=False,
-                                   convert_to_numpy=True, normalize_embeddings=self.cfg.normalize)
+    def _forward(self, texts: list[str], length: int) -> np.ndarray:
+        # what SentenceTransformer.encode does for one batch, with the padding fixed at ``length``
+        import torch
+
+        model = self.model()
+        tokenize = getattr(model, "preprocess", None) or model.tokenize
+        features = dict(tokenize(texts))
+        pad = length - int(features["input_ids"].shape[1])
+        if pad > 0:
+            pad_id = getattr(model.tokenizer, "pad_token_id", None) or 0
+            for key in ("input_ids", "attention_mask", "token_type_ids"):
+                if key in features:
+                    features[key] = torch.nn.functional.pad(features[key], (0, pad), value=pad_id if key == "input_ids" else 0)
+        features = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        with torch.inference_mode():
+            vec = model.forward(features)["sentence_embedding"]
+            if self.cfg.normalize:
+                vec = torch.nn.functional.normalize(vec, p=2, dim=1)
+        return vec.float().cpu().numpy()
 
 
 @EXTRACTORS.register("huggingface")
@@ -209,12 +240,12 @@ class HuggingFaceEncoder(TextEncoder):
         ids = tok(list(texts), truncation=True, max_length=self.cfg.max_length)["input_ids"]
         return np.array([len(i) for i in ids], dtype=np.int64)
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _forward(self, texts: list[str], length: int) -> np.ndarray:
         import torch
 
         tok, net = self.model()
         with torch.inference_mode():
-            batch = tok(texts, padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt")
+            batch = tok(texts, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
             vec = mean_pool(net(**batch).last_hidden_state, batch["attention_mask"])
             if self.cfg.normalize:
                 vec = torch.nn.functional.normalize(vec, dim=-1)
