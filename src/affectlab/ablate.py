@@ -689,7 +689,7 @@ def markdown(r: AblationResult) -> str:
     hib = "higher is better" if rep["higher_is_better"] else "lower is better"
     head = (f"# Ablation {r.plan.base_name} → {r.plan.new_name}\n\n"
             f"Primary metric `{rep['metric']}` ({hib}) on the `{rep['split']}` split, seeds {rep['seeds']} "
-            f"(model and split seed), {rep['shared_samples']} shared samples per seed; intervals: "
+            f"(model and split seed), {', '.join('–' if n is None else str(n) for n in rep['shared_samples'])} shared samples per seed; intervals: "
             f"{int(rep['level'] * 100)}% paired bootstrap over seeds and {rep['resampled']} "
             f"({rep['n_resamples']} resamples). Effect = metric with the change − without it. "
             + (f"Wall time {r.wall_seconds:.0f} s.\n\n" if r.trained else
