@@ -3,13 +3,14 @@
 Run: ``nice -n 10 .venv/bin/python benchmarks/bench_scale.py [--sizes 2764,10000,100000,1000000]
 [--landmarks 3000] [--encode-sample 512] [--retrain] [--timeout 1800]``
 
-Printed as one table: per size n and model, the fit time, the time to predict the same n rows and
-the peak resident memory (``ru_maxrss``) of a fresh process that built the data, fitted and
+Printed as one table: per size n and model, the fit time (wall and CPU seconds, all threads), the
+time to predict the same n rows and the peak resident memory (``ru_maxrss``) of a fresh process that built the data, fitted and
 predicted; each (n, model) runs in its own subprocess, so peaks are its own.
 
 Data: n = 2,764 is the real SemEval training file (``train_subtask1.csv``) with its real
 all-MiniLM-L6-v2 embeddings (from the feature cache, encoded first if missing). Larger n are made
-from it: copy k of the file keeps each row's text and labels, gets new user ids (``<user>~k``, so
+from it (``--embeddings E.npy``: the file's embeddings in file order from a .npy instead of the
+cache): copy k of the file keeps each row's text and labels, gets new user ids (``<user>~k``, so
 the number of users grows with n at ~20 texts per user, as in SemEval) and the real embedding plus
 Gaussian noise (sd 0.02 per dimension, ~0.4 of a unit vector's length spread over 384 dimensions,
 enough that no two copies coincide); labels get Gaussian noise (sd 0.2) clipped to the targets'
