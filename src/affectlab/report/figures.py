@@ -114,11 +114,14 @@ def predicted_vs_gold(part: pd.DataFrame, targets: Sequence[str]) -> Any:
         lo, hi = np.min(np.r_[y[ok], p[ok]]), np.max(np.r_[y[ok], p[ok]])
         pad = 0.05 * (hi - lo or 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color=REF, lw=0.9, label="y = x")
+        x_lo, x_hi = lo - pad, hi + pad
         if is_discrete(y[ok]):
-            _levels_boxplot(ax, y[ok], p[ok], mean_line=True)
+            levels = _levels_boxplot(ax, y[ok], p[ok], mean_line=True)
+            half = 0.5 * (np.min(np.diff(levels)) if levels.size > 1 else 1.0)  # the outer boxes whole
+            x_lo, x_hi = min(x_lo, levels[0] - half), max(x_hi, levels[-1] + half)
         else:
             ax.scatter(y[ok], p[ok], s=7, alpha=0.35, color=GOLD, edgecolors="none")
-        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlim(x_lo, x_hi)
         ax.set_xlabel(f"gold {t}")
         ax.set_ylabel(f"predicted {t}")
         _stats_box(ax, stats_text(y, p))
