@@ -187,6 +187,26 @@ def test_live_cross_validation_closed_form_and_env_uri(tmp_path, capsys, monkeyp
     assert run.data.params["model.name"] == "sklearn.linear_model:LinearRegression"
 
 
+def test_live_cross_validation_network_logs_each_fold_into_a_child_run(tmp_path, capsys, store):
+    cfg, data = _table(tmp_path, "{name: mlp, hidden: 4}", "{kind: group_kfold, k: 2}")
+    uri = store("cv.db")
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", "--quiet", "--mlflow-uri", uri], capsys)
+    assert code == 0, err
+    runs = {r.info.run_name: r for r in _runs(uri)}
+    assert set(runs) == {"tiny/run", "fold-1", "fold-2", "refit"}
+    parent = runs["tiny/run"].info.run_id
+    assert all(runs[n].data.tags["mlflow.parentRunId"] == parent for n in ("fold-1", "fold-2", "refit"))
+    hist = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    client = _client(uri)
+    for fold in (1, 2):
+        rows = hist[hist["fold"] == fold]
+        logged = client.get_metric_history(runs[f"fold-{fold}"].info.run_id, "val_ccc")
+        assert [m.step for m in logged] == rows["epoch"].tolist()
+        assert [m.value for m in logged] == pytest.approx(rows["val_ccc"].tolist(), rel=1e-5)
+    assert not client.get_metric_history(parent, "val_ccc")  # the folds' curves stay in the folds
+    assert all(r.info.status == "FINISHED" for r in runs.values())
+
+
 def test_failed_training_marks_the_run_failed(tmp_path, capsys, store):
     cfg, data = _table(tmp_path, "{name: mlp, hidden: 8}")
     data.write_text("id,who,x1,x2\nr1,u1,1,2\n")  # no target column: refused after the run opened
