@@ -76,9 +76,9 @@ def template(tmp_path_factory) -> Path:
         f"{u},{u}{k},text {k},2024-01-0{k + 1},{k % 3 - 1},{k % 2}\n" for u in range(1, 6) for k in range(4)))
     cfg = yaml.safe_load(SEMEVAL.read_text())
     (ws / "semeval.yaml").write_text(yaml.safe_dump(cfg))
-    _silent_cases(ws)
     (ws / "semeval-renamed.yaml").write_text(yaml.safe_dump({**cfg, "name": "renamed"}))  # ablate: only a label differs
     (ws / "semeval-latest.yaml").write_text(yaml.safe_dump({**cfg, "split": {**cfg["split"], "latest_fraction": 0.3}}))
+    _silent_cases(ws)
     _transfer_cases(ws)
     return ws
 
@@ -289,6 +289,25 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train-sequence-dropout-2", ["train", str(ROOT / "configs" / "semeval2026-task2" / "v3.3.yaml"), "--data",
                                   "{ws}/data.csv", "--out", "{ws}/new-run", "--set", "model.dropout=2"],
      "dropout: Input should be less than 1"),
+    # ---- compare --reference / --all-pairs, ablate (issue 13)
+    ("compare-reference-unknown", ["compare", "{ws}/good", "{ws}/good", "--reference", "nothere"], "--reference nothere"),
+    ("compare-reference-and-all-pairs", ["compare", "{ws}/good", "--reference", "{ws}/good", "--all-pairs"], "not both"),
+    *[(f"ablate-{name}", ["ablate", *args, "--data", "{ws}/data.csv", "--out", "{ws}/new-ablation", *more], msg)
+      for name, args, more, msg in [
+          ("same-config", ["{ws}/semeval.yaml", "{ws}/semeval.yaml"], [], "differ in nothing"),
+          ("only-ignored-keys", ["{ws}/semeval.yaml", "{ws}/semeval-renamed.yaml"], [], "differ only in keys the model ignores (name)"),
+          ("missing-config", ["{ws}/semeval.yaml", "{ws}/nope.yaml"], [], "no such file"),
+          ("seeds-0", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--seeds", "0"], "--seeds 0: must be at least 1"),
+          ("workers-0", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--workers", "0"], "--workers 0: must be at least 1"),
+          ("resamples-10", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--resamples", "10"], "--resamples 10"),
+          ("bad-storage", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--storage", "nosuch://host/db"],
+           "--storage nosuch://host/db: cannot open the study"),
+          ("report-only-without-plan", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--report-only"], "plan.json"),
+      ]],
+    ("ablate-missing-data", ["ablate", "{ws}/semeval.yaml", "{ws}/semeval-latest.yaml", "--data", "{ws}/nope.csv",
+                             "--out", "{ws}/new-ablation"], "no such file"),
+    ("ablate-out-is-a-file", ["ablate", "{ws}/semeval.yaml", "{ws}/semeval-latest.yaml", "--data", "{ws}/data.csv",
+                              "--out", "{ws}/notes.txt"], "is a file"),
     # ---- the text-embedding cache (issue 11): a cache folder that is a file is said before encoding
     ("train-feature-cache-a-file", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data-20.csv", "--out", "{ws}/new-run",
                                     "--set", "features.cache_dir={ws}/notes.txt"], "notes.txt: is a file, not a folder"),
@@ -310,22 +329,3 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(workspace, capsys, arg
 def test_cases_have_unique_ids():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids))
-    # ---- compare --reference / --all-pairs, ablate (issue 13)
-    ("compare-reference-unknown", ["compare", "{ws}/good", "{ws}/good", "--reference", "nothere"], "--reference nothere"),
-    ("compare-reference-and-all-pairs", ["compare", "{ws}/good", "--reference", "{ws}/good", "--all-pairs"], "not both"),
-    *[(f"ablate-{name}", ["ablate", *args, "--data", "{ws}/data.csv", "--out", "{ws}/new-ablation", *more], msg)
-      for name, args, more, msg in [
-          ("same-config", ["{ws}/semeval.yaml", "{ws}/semeval.yaml"], [], "differ in nothing"),
-          ("only-ignored-keys", ["{ws}/semeval.yaml", "{ws}/semeval-renamed.yaml"], [], "differ only in keys the model ignores (name)"),
-          ("missing-config", ["{ws}/semeval.yaml", "{ws}/nope.yaml"], [], "no such file"),
-          ("seeds-0", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--seeds", "0"], "--seeds 0: must be at least 1"),
-          ("workers-0", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--workers", "0"], "--workers 0: must be at least 1"),
-          ("resamples-10", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--resamples", "10"], "--resamples 10"),
-          ("bad-storage", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--storage", "nosuch://host/db"],
-           "--storage nosuch://host/db: cannot open the study"),
-          ("report-only-without-plan", ["{ws}/semeval.yaml", "{ws}/semeval-latest.yaml"], ["--report-only"], "plan.json"),
-      ]],
-    ("ablate-missing-data", ["ablate", "{ws}/semeval.yaml", "{ws}/semeval-latest.yaml", "--data", "{ws}/nope.csv",
-                             "--out", "{ws}/new-ablation"], "no such file"),
-    ("ablate-out-is-a-file", ["ablate", "{ws}/semeval.yaml", "{ws}/semeval-latest.yaml", "--data", "{ws}/data.csv",
-                              "--out", "{ws}/notes.txt"], "is a file"),
