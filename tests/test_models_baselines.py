@@ -170,3 +170,29 @@ def test_partial_labels_are_skipped_per_target():
     c.frame.loc[::3, "arousal"] = np.nan
     model = fitted("ridge_embedding", c)
     assert np.isfinite(model.predict(c)).all()
+
+
+def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeypatch):
+    """Beyond MAX_GCV_SIDE rows and columns: the subsample's leave-one-out penalty, then sklearn's
+    Ridge on all rows with that penalty (sparse input: iterative solver, no n x n matrix)."""
+    from scipy import sparse
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    from affectlab.models import baselines
+
+    monkeypatch.setattr(baselines, "MAX_GCV_SIDE", 60)
+    rng = np.random.default_rng(3)
+    X = sparse.random(200, 150, density=0.1, random_state=4, format="csr")
+    y = np.column_stack([X @ rng.normal(size=150) + rng.normal(scale=0.1, size=200), rng.normal(size=200)])
+    y[5, 1] = np.nan
+    model = baselines.RidgeTfidf(TARGETS)
+    model._fit_ridge(X, y)
+    rows = np.sort(np.random.default_rng(0).choice(200, 60, replace=False))
+    for j in range(2):
+        ok = ~np.isnan(y[:, j])
+        sub = rows[ok[rows]]
+        alpha = RidgeCV(alphas=np.array(baselines.DEFAULT_ALPHAS)).fit(X[sub], y[sub, j]).alpha_
+        ref = Ridge(alpha=alpha, solver="lsqr", tol=1e-10).fit(X[ok].toarray(), y[ok, j])
+        assert model.alpha[j] == alpha
+        np.testing.assert_allclose(model.coef[:, j], ref.coef_, atol=1e-4)
+        np.testing.assert_allclose(model.intercept[j], ref.intercept_, atol=1e-4)
