@@ -54,11 +54,11 @@ class TargetPlan:
 
 
 def plan_targets(targets: Sequence[TargetSpec], y: np.ndarray, cfg: TrainingConfig,
-                 regression_default: LossTerms | None = None, model: str = "model") -> TargetPlan:
+                 model: str = "model") -> TargetPlan:
     """The plan for ``targets`` given the training fold's target matrix ``y`` (class indices, NaN missing).
 
-    Loss terms come from ``cfg.losses``, else ``regression_default`` (when given) for regression
-    targets and :meth:`TrainingConfig.loss_for` otherwise. ``cfg.class_weights == "balanced"``
+    Loss terms come from :meth:`TrainingConfig.loss_for` (``cfg.losses``, else the one default per
+    target kind). ``cfg.class_weights == "balanced"``
     weighs each class by ``n / (n_classes * n_c)`` on the labelled training rows. Initial biases
     are the constant that minimises each target's loss: the mean for regression, the log class
     priors for (unweighted) cross-entropy and zeros (uniform) for balanced cross-entropy.
@@ -69,10 +69,7 @@ def plan_targets(targets: Sequence[TargetSpec], y: np.ndarray, cfg: TrainingConf
         raise AffectlabError(f"model {model}: {err}") from None
     terms, weights, init = [], [], []
     for j, t in enumerate(targets):
-        if t.name in cfg.losses or t.is_category or regression_default is None:
-            term = cfg.loss_for(t.name, t.kind)
-        else:
-            term = regression_default
+        term = cfg.loss_for(t.name, t.kind)
         term.check_kind(t.name, t.is_category)
         terms.append(term)
         col = y[:, j][~np.isnan(y[:, j])]
