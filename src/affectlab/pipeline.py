@@ -371,7 +371,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     # the protocol is checked before encoding so that a split that cannot work fails fast
     folds = None
     if cfg.split.is_cross_validation:
-        from .cross_validation import check_classes_in_training_folds, plan_folds, split_off_test
+        from .cross_validation import abbreviate, check_classes_in_training_folds, plan_folds, split_off_test
 
         dev, _ = split_off_test(corpus, cfg.split.test_split)  # folds never hold a test row
         n_fit = len(dev)  # the final model is refitted on every row the folds use
@@ -379,7 +379,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
         check_classes_in_training_folds(dev, folds)
         for fold in folds:  # a modality every training row of a fold lacks: refused as for a hold-out split
             check_training_modalities(dev, dev.subset(~fold.test), f"the training part of fold {fold.index + 1} "
-                                      f"(held out: {', '.join(fold.test_groups[:3])}{'...' if len(fold.test_groups) > 3 else ''})")
+                                      f"(held out: {abbreviate(fold.test_groups)})")
     else:
         train_part = split_corpus(corpus, cfg, notes)[0]
         n_fit = len(corpus) if cfg.training.refit_full and cfg.split.kind != "given" else len(train_part)
