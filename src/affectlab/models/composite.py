@@ -57,18 +57,16 @@ primal weight vectors over the stored vocabulary, and per-user offsets: arrays a
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
-from typing import Literal
-
 from pydantic import Field, NonNegativeInt, field_validator, model_validator
 
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
-from .baselines import lookup
+from .baselines import NGram, lookup
 from .registry import MODELS
 from .nystroem import KernelSpec, accumulate, select_landmarks, unit_rows
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
@@ -86,9 +84,6 @@ DEFAULT_LEVEL: dict[str, dict[str, float]] = {
 }
 DEFAULT_TFIDF: dict[str, Any] = {"word": (1, 2), "char": None, "min_df": 2, "max_features": 20000}
 PART_KEYS = {"within": {"gamma", "alpha", "tfidf_weight"}, "level": {"gamma", "alpha", "tfidf_weight", "shrink"}}
-
-#: an n-gram range: ``[low, high]``, ``n`` for ``[1, n]``, or null/0 to leave the analyzer out
-NGram = Union[NonNegativeInt, tuple[NonNegativeInt, NonNegativeInt], None]
 
 
 class WithinSettings(Params):
