@@ -162,6 +162,14 @@ class FeatureCache:
             out[hit] = self._where[pos_c[hit]]
         return out
 
+    def locate_intact(self, keys: np.ndarray) -> np.ndarray:
+        """:meth:`locate`, with the chunks holding these keys checked first (:meth:`verify`):
+        keys whose chunk was damaged (and dropped) come back as not cached."""
+        where = self.locate(keys)
+        if not self.verify(where[:, 0]):
+            where = self.locate(keys)
+        return where
+
     def verify(self, chunk_ids: Iterable[int]) -> bool:
         """Check the crc32 of these chunks' files; drop damaged ones. True when all were intact."""
         ok = True
@@ -229,10 +237,7 @@ class FeatureCache:
     # ---- the simple API ----------------------------------------------------------------------
     def lookup(self, hashes: Sequence[str]) -> tuple[dict[int, np.ndarray], list[int]]:
         """Cached rows by position, and the positions that still need computing."""
-        keys = content_digests(hashes)
-        where = self.locate(keys)
-        if not self.verify(where[:, 0]):
-            where = self.locate(keys)
+        where = self.locate_intact(content_digests(hashes))
         hit = np.flatnonzero(where[:, 0] >= 0)
         found: dict[int, np.ndarray] = {}
         if len(hit):

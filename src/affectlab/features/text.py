@@ -335,9 +335,7 @@ def embed_texts(
         _summary(stats)
         return view, stats
     unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    where = cache.locate(unique)
-    if not cache.verify(where[:, 0]):
-        where = cache.locate(unique)
+    where = cache.locate_intact(unique)
     missing = np.flatnonzero(where[:, 0] < 0)
     if len(missing):
         # shortest first across chunks: a chunk spans few token counts, so batches fill up
