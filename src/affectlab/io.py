@@ -78,18 +78,20 @@ def check_output_file(path: str | os.PathLike[str], inputs: tuple = (), protecte
             if not parent.is_dir():
                 raise AffectlabError(f"{target}: cannot write here ({parent} is a file, not a folder)")
             break
-
-    def same(other) -> bool:
-        try:
-            return Path(other).exists() and target.exists() and os.path.samefile(target, other)
-        except OSError:
-            return False
-
-    if any(same(p) for p in inputs if not isinstance(p, pd.DataFrame)):
+    if any(same_file(target, p) for p in inputs if not isinstance(p, pd.DataFrame)):
         raise AffectlabError(f"{target}: is an input of this command; write the output to another file")
-    if any(same(p) for p in protected):
+    if any(same_file(target, p) for p in protected):
         raise AffectlabError(f"{target}: belongs to the run directory; write the output to another file")
     return target
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` both exist and are one file (links and relative paths resolved);
+    False when either is absent or cannot be examined."""
+    try:
+        return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -42,6 +42,7 @@ def evaluate(
 def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path], task: Optional[str], run: Optional[Path],
               split: Optional[str], resamples: int, seed: int, trust_pickle: bool):  # noqa: ANN202 (EvalResult, imported lazily)
     from ..evaluation.evaluate import evaluate_files, evaluate_run
+    from ..io import same_file
 
     if run is not None:
         if pred is not None or gold is not None or train is not None:
@@ -53,7 +54,7 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
         if split is not None:  # a gold file's rows are chosen by the predictions, not by a split name
             raise AffectlabError("--split applies to --run; with --pred/--gold the predicted rows are scored "
                                  "(predict one split: affectlab predict ... --split NAME)")
-        if train is not None and _same_file(train, gold):
+        if train is not None and same_file(train, gold):
             raise AffectlabError(f"--train and --gold are the same file ({gold}): baselines and leakage checks would "
                                  "be fitted on the labels they are scored against")
         if task is not None:
@@ -62,13 +63,6 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
             get_task(task)  # one line listing the registered tasks
         result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
     return result
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
 
 
 def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
