@@ -476,7 +476,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
-    baseline_rows, baseline_metrics, baseline_seconds, baseline_preds = [], {}, {}, {}
+    baseline_rows, baseline_metrics, baseline_seconds, baseline_val = [], {}, {}, {}
     for name, b in prep.baselines.items():
         t_b = time.perf_counter()
         with progress.step(f"baseline {name}"):
@@ -487,7 +487,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
             if part is None or split_name == "test":
                 continue
             p = b.predict(part)
-            baseline_preds[(name, split_name)] = p
+            if split_name == "val":  # for the reference check below
+                baseline_val[name] = p
             baseline_metrics[name][split_name] = scorer(part, p)
             rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
             baseline_rows.append(named_columns(rows, p, targets))
@@ -505,9 +506,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         metrics["test"] = scorer(test, preds["test"])
     # results beyond the best published ones (the task's references): said for the model and each baseline
     findings = reference_findings(cfg, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
-    for (name, split_name), p in baseline_preds.items():
-        if split_name == "val":
-            findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")
+    for name, p in baseline_val.items():
+        findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")
 
     pred_frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
     run.write_predictions(pd.concat(pred_frames, ignore_index=True))
