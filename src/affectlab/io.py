@@ -198,7 +198,7 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
     except OSError as err:  # no permission, a vanished file, an I/O error
         raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise AffectlabError(f"{p}: not UTF-8 text (bad byte at offset {err.start})") from None
     try:
@@ -206,17 +206,17 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise AffectlabError(f"{p}: file has no rows") from None
     except pd.errors.ParserError as err:
-        ragged = ragged_row(raw.decode("utf-8"))
+        ragged = ragged_row(text)
         if ragged:
             raise AffectlabError(f"{p}: {ragged}") from None
         raise AffectlabError(f"{p}: not a valid CSV ({str(err).splitlines()[0]})") from None
     if not isinstance(frame.index, pd.RangeIndex):
         # pandas takes the extra leading fields of rows longer than the header as an index,
         # shifting every column: name the row instead of a column that then holds the wrong values
-        raise AffectlabError(f"{p}: {ragged_row(raw.decode('utf-8')) or 'rows have more fields than the header'}")
+        raise AffectlabError(f"{p}: {ragged_row(text) or 'rows have more fields than the header'}")
     if frame.empty:
         raise AffectlabError(f"{p}: file has a header but no rows")
-    twice = duplicate_header(raw.decode("utf-8"))
+    twice = duplicate_header(text)
     if twice:  # pandas would rename the second one 'name.1' and read both as different columns
         raise AffectlabError(f"{p}: column {twice!r} appears more than once in the header")
     return frame
