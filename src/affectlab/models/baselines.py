@@ -137,7 +137,6 @@ class _LinearRidge(Estimator):
     """Shared machinery: per-target ``RidgeCV`` on a design matrix; subclasses say how to build it."""
 
     name = "ridge"
-    extra_params: set[str] = set()
     Params = RidgeParams
 
     def __init__(self, targets, **params: Any) -> None:
@@ -227,7 +226,6 @@ class RidgeTfidf(_LinearRidge):
 
     name = "ridge_tfidf"
     needs_raw_text = True
-    extra_params = {"word", "char", "min_df", "max_features"}
     Params = RidgeTfidfParams
 
     def __init__(self, targets, **params: Any) -> None:
@@ -268,7 +266,6 @@ class RidgeGroupOffset(RidgeEmbedding):
     divided by ``n + shrink`` (``shrink`` default 5; ``folds`` group folds, default 5)."""
 
     name = "ridge_group_offset"
-    extra_params = {"shrink", "folds"}
     Params = RidgeGroupOffsetParams
 
     def __init__(self, targets, **params: Any) -> None:

@@ -40,7 +40,7 @@ True
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field, PositiveFloat
@@ -125,7 +125,6 @@ class PooledClassifier(PooledModel):
     """One classifier per category target on the standardised pooled features (see the module docs)."""
 
     target_kinds = frozenset({"category"})
-    own_params: ClassVar[frozenset[str]] = frozenset({"class_weight", "inner_folds"})
     Params = ClassifierParams
 
     def __init__(self, targets, **params: Any) -> None:
@@ -191,7 +190,6 @@ class LinearClassifier(PooledClassifier):
 class LogisticModality(LinearClassifier):
     """Multinomial logistic regression; ``Cs`` (inverse penalties) chosen by inner group CV (UAR)."""
 
-    own_params = PooledClassifier.own_params | {"Cs"}
     Params = LogisticParams
 
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
@@ -209,8 +207,6 @@ class LogisticModality(LinearClassifier):
 class LdaModality(LinearClassifier):
     """Linear discriminant analysis, Ledoit-Wolf shrinkage; ``class_weight: balanced`` = equal priors."""
 
-    own_params = PooledClassifier.own_params
-
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
@@ -224,7 +220,6 @@ class LdaModality(LinearClassifier):
 class SvmModality(PooledClassifier):
     """Support vector classifier (``kernel`` rbf or linear); ``C`` and ``gamma`` by inner group CV (UAR)."""
 
-    own_params = PooledClassifier.own_params | {"kernel", "C", "gamma"}
     Params = SvmParams
 
     def __init__(self, targets, **params: Any) -> None:

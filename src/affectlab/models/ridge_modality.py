@@ -42,7 +42,6 @@ class RidgeModalityParams(PooledParams):
 class RidgeModality(PooledModel):
     """Standardise → ridge (penalty by leave-one-out on training rows) on mean-pooled modality features."""
 
-    own_params = frozenset({"alphas"})
     Params = RidgeModalityParams
 
     def __init__(self, targets, **params: Any) -> None:

@@ -140,13 +140,12 @@ def groups_of(corpus: Corpus) -> np.ndarray:
 class PooledModel(Estimator):
     """Base of closed-form models on mean-pooled ``modalities`` with a :class:`Standardizer`.
 
-    Subclasses set ``modalities`` (the default feature sets) and ``own_params`` (their other
-    parameter names), call :meth:`fit_design` in ``fit`` and :meth:`design` in ``predict``, and
-    add :meth:`design_state` to their state.
+    Subclasses set ``modalities`` (the default feature sets) and ``Params`` (their parameter
+    schema, a :class:`PooledParams` subclass), call :meth:`fit_design` in ``fit`` and
+    :meth:`design` in ``predict``, and add :meth:`design_state` to their state.
     """
 
     modalities: ClassVar[tuple[str, ...]] = ()
-    own_params: ClassVar[frozenset[str]] = frozenset()
     registered_name: ClassVar[str] = ""
 
     Params: ClassVar[type[Params]] = PooledParams
