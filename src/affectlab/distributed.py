@@ -151,12 +151,9 @@ def chunk_mapper(engine: Engine) -> Callable | None:
 
 # --- encoding ---------------------------------------------------------------------------------
 def _encode_chunk(cfg: Any, texts: list[str]) -> np.ndarray:
-    from .features import text as text_features
+    from .features.text import encode_texts_uncached
 
-    encode = getattr(text_features, "encode_texts_uncached", None)
-    if encode is not None:
-        return encode(texts, cfg)
-    return text_features.make_encoder(cfg).encode(texts)
+    return encode_texts_uncached(texts, cfg)
 
 
 def prefill_text_cache(texts: Sequence[str], cfg: Any, cache_dir: Any, engine: Engine,
