@@ -600,7 +600,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
     frame.insert(3, "fold", cv.fold_of)
     if test is not None:  # fold 0: the final model, refitted on every cross-validated row
-        test_frame = prediction_frame(test, test_pred, "test", set(corpus.frame["group"].astype(str)))
+        test_frame = prediction_frame(test, test_pred, "test", dev_groups)
         test_frame.insert(3, "fold", 0)
         frame = pd.concat([frame, test_frame], ignore_index=True)
     run.write_predictions(frame)
