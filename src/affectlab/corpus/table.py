@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..config import DataConfig, validation_line
 from ..errors import AffectlabError
 from ..io import read_table
-from .base import Corpus, TargetSpec, check_unique_ids, parse_numbers, parse_order, require_columns
+from .base import Corpus, TargetSpec, check_unique_ids, is_missing_label, parse_numbers, parse_order, require_columns
 from .registry import READERS
 
 
@@ -217,7 +217,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
             values = parse_numbers(raw[column], column, source, allow_missing=not require_labels)
         except AffectlabError as err:  # text in a regression target: most often an undeclared category
             text = raw[column].astype(str).str.strip()
-            words = pd.to_numeric(text, errors="coerce").isna() & ~text.isin(["", "nan", "NaN", "NA", "None"])
+            words = pd.to_numeric(text, errors="coerce").isna() & ~text.map(is_missing_label)
             hint = ("a category target? declare it with kind: category" if words.any()
                     else "a missing label: training needs a label for every sample")
             raise AffectlabError(f"{err} ({hint})") from None
