@@ -59,7 +59,7 @@ register_task(Task(
     target_ranges=(TargetSpec("valence", -2.0, 2.0), TargetSpec("arousal", 0.0, 2.0)),
     single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
     references=(
-        Reference("best competing system", "score", 0.611, "official test", "../shared/references/published-results.md"),
+        Reference("best competing system", "score", 0.611, "official test", REFERENCES_SOURCE),
     ),
 ))
 
@@ -94,6 +94,6 @@ register_task(Task(
     baselines=("majority", "global_mean", "logistic_audio", "ridge_audio"),
     references=(
         Reference("eGeMAPS + SVM (Eyben et al. 2016)", "uar", 0.80, "LOSO, settings chosen over the test folds",
-                  "../shared/references/published-results.md"),
+                  REFERENCES_SOURCE),
     ),
 ))
