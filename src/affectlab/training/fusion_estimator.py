@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
-from ..models.params import FusionParams
+from ..models.params import ALL_MODALITIES, FusionParams
 from ..models.fusion import FusionConfig, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -46,10 +46,6 @@ from ..models.ridge_modality import modality_arrays
 from .fit import fit_network, ready_net, torch_threads
 from .module import AffectModule, StageLoss
 from .targets import TargetPlan, plan_targets
-
-ALL_MODALITIES = ("text", "audio", "vision")
-PARAM_KEYS = {"modalities", "hidden", "dropout", "modality_dropout", "encoder", "fusion_dim", "heads", "clip", "threads"}
-
 
 
 class FusionEstimator(Estimator):

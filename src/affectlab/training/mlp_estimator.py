@@ -53,9 +53,7 @@ from .fit import fit_network, ready_net, torch_threads
 from .module import AffectModule
 from .targets import plan_targets
 
-PARAM_KEYS = {"modalities", "hidden", "dropout", "standardize", "clip", "threads"}
 STANDARDIZE = ("global", "group")
-
 
 
 def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,6 @@ from .targets import plan_targets
 NET_KEYS = ("user_dim", "proj_dim", "hidden", "layers", "cell", "bidirectional", "dropout", "user_dropout")
 
 
-
 def group_windows(corpus: Corpus, max_len: int = 0) -> list[np.ndarray]:
     """Row indices of each group in time order, cut into windows of at most ``max_len``."""
     frame = corpus.frame.assign(_row=np.arange(len(corpus)))
