@@ -60,6 +60,8 @@ TOKENS_PER_BATCH = 2048
 LENGTH_STEP = 16
 #: names the batching rule in the cache key: a change of rule starts a new cache
 BATCHING = f"padded-{LENGTH_STEP}-fixed-rows-{TOKENS_PER_BATCH}"
+#: texts encoded (and committed to the cache) per chunk
+CHUNK_SIZE = 4096
 
 
 def padded_length(length: int, max_length: int) -> int:
@@ -70,8 +72,6 @@ def padded_length(length: int, max_length: int) -> int:
     (16, 16, 32, 256, 100)
     """
     return max(length, min(-(-length // LENGTH_STEP) * LENGTH_STEP, max_length))
-#: texts encoded (and committed to the cache) per chunk
-CHUNK_SIZE = 4096
 
 
 def rows_per_batch(length: int, batch_size: int) -> int:
