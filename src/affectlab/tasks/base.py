@@ -43,10 +43,6 @@ class Reference:
     protocol: str
     source: str
 
-    def as_dict(self) -> dict[str, object]:
-        return {"system": self.system, "metric": self.metric, "value": self.value, "protocol": self.protocol,
-                "source": self.source}
-
 
 @dataclass(frozen=True)
 class Task:
