@@ -448,33 +448,32 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
 
     total_w = {new.digest: 1.0, base.digest: -1.0}
     effects: list[Effect | None] = [effect("total: NEW − BASE", "total", None, total_w)]
-    fwd_w: dict[str, float] = {}
-    bwd_w: dict[str, float] = {}
-    n_fwd = n_bwd = 0
+    where = {"forward": "on BASE", "backward": "in NEW"}
+    summed: dict[str, dict[str, float]] = {kind: {} for kind in where}  # the measured single effects, added up
+    n_done = dict.fromkeys(where, 0)
     for c in plan.changes:
         fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
-        if fv is not None:
-            e = effect(f"on BASE: {c.key}", "forward", c.key, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
+        # forward: (BASE + key) − BASE; backward: NEW − (NEW − key)
+        for kind, variant, plus, minus in (("forward", fv, fv, base), ("backward", bv, new, bv)):
+            if variant is None:
+                continue
+            weights = _plus({plus.digest: 1.0}, {minus.digest: -1.0})
+            e = effect(f"{where[kind]}: {c.key}", kind, c.key, weights)
             effects.append(e)
             if e is not None:
-                n_fwd += 1
-                fwd_w = _plus(fwd_w, _plus({fv.digest: 1.0}, {base.digest: -1.0}))
-        if bv is not None:
-            e = effect(f"in NEW: {c.key}", "backward", c.key, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
-            effects.append(e)
-            if e is not None:
-                n_bwd += 1
-                bwd_w = _plus(bwd_w, _plus({new.digest: 1.0}, {bv.digest: -1.0}))
+                n_done[kind] += 1
+                summed[kind] = _plus(summed[kind], weights)
     n_changes = len(plan.changes)
     notes = []
     # the sum of single effects is only comparable with the total when every change was measured
-    for n_done, weights, where, kind in ((n_fwd, fwd_w, "on BASE", "forward"), (n_bwd, bwd_w, "in NEW", "backward")):
-        if n_changes > 1 and n_done == n_changes:
-            effects.append(effect(f"sum of effects {where}", f"sum_{kind}", None, weights))
-            effects.append(effect(f"interaction {where}", f"interaction_{kind}", None,
+    for kind, place in where.items():
+        weights = summed[kind]
+        if n_changes > 1 and n_done[kind] == n_changes:
+            effects.append(effect(f"sum of effects {place}", f"sum_{kind}", None, weights))
+            effects.append(effect(f"interaction {place}", f"interaction_{kind}", None,
                                   _plus(total_w, {d: -w for d, w in weights.items()})))
         elif n_changes > 1:
-            notes.append(f"sum of single effects {where}: {n_done} of {n_changes} changes measured; "
+            notes.append(f"sum of single effects {place}: {n_done[kind]} of {n_changes} changes measured; "
                          "no sum or interaction until every change is")
     done = [e for e in effects if e is not None]
     for e in done:
