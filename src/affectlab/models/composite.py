@@ -193,21 +193,16 @@ class UserLevelKernel(Estimator):
     def __init__(self, targets, **params: Any) -> None:
         params = self.validate_params("user_level_kernel", params)
         super().__init__(targets, **params)
-        self.within = {t.name: self._part("within", DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
-        self.level = {t.name: self._part("level", DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}
+        self.within = {t.name: self._part(DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
+        self.level = {t.name: self._part(DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}
         tf = dict(DEFAULT_TFIDF)
         tf.update(params.get("tfidf") or {})
-        unknown_tf = set(tf) - set(DEFAULT_TFIDF)
-        if unknown_tf:
-            raise AffectlabError(f"model user_level_kernel: unknown tfidf key(s) {', '.join(sorted(unknown_tf))}")
         self.tfidf_params = tf
         self.folds = int(params.get("folds", 3))
         self.max_train = int(params.get("max_train", 6000))
         self.variant = str(params.get("variant", "nystroem"))
         self.landmarks = int(params.get("landmarks", 3000))
         self.calibrate = bool(params.get("calibrate", False))
-        if self.folds < 0 or self.folds == 1:
-            raise AffectlabError("model user_level_kernel: folds must be 0 (leave one user out) or at least 2")
         self.uses_tfidf = any(p["tfidf_weight"] > 0 for part in (self.within, self.level) for p in part.values())
         if not self.uses_tfidf:
             self.needs_raw_text = False
@@ -223,23 +218,15 @@ class UserLevelKernel(Estimator):
         self.scale_level = np.ones(len(self.targets))
 
     @staticmethod
-    def _part(part: str, defaults: dict, given: Any, target: str) -> dict[str, float]:
+    def _part(defaults: dict, given: Any, target: str) -> dict[str, float]:
+        """One target's settings: its defaults updated by the given ones (already checked by
+        :class:`UserLevelKernelParams`: known keys only, non-negative, alpha > 0)."""
         given = dict(given or {})
-        unknown_targets = [k for k, v in given.items() if not isinstance(v, dict)]
-        if unknown_targets:
-            raise AffectlabError(f"model user_level_kernel: {part} must map target names (or 'default') to settings, "
-                                 f"got {unknown_targets[0]!r}")
         out = dict(defaults.get(target, defaults["default"]))
         if target not in defaults and "default" in given:
             out.update(given["default"])
         out.update(given.get(target, {}))
-        bad = set(out) - PART_KEYS[part]
-        if bad:
-            raise AffectlabError(f"model user_level_kernel: unknown {part} setting(s) {', '.join(sorted(bad))}")
-        out = {k: float(v) for k, v in out.items()}
-        if out["alpha"] <= 0 or out["gamma"] < 0 or out["tfidf_weight"] < 0 or out.get("shrink", 0) < 0:
-            raise AffectlabError(f"model user_level_kernel: {part} settings for {target} must be non-negative (alpha > 0)")
-        return out
+        return {k: float(v) for k, v in out.items()}
 
     # --- kernels ------------------------------------------------------------------------------
     @staticmethod
