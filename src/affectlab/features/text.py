@@ -347,8 +347,7 @@ def embed_texts(
                 try:
                     cache.store(unique[part], vectors)
                 except OSError as err:
-                    raise AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
-                                         "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder") from None
+                    raise _unwritable(cache, err) from None
         where = cache.locate(unique)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), {"encoded": 0, "cached": 0, "seconds": 0.0, "repaired": 0}
@@ -357,12 +356,17 @@ def embed_texts(
     try:
         matrix = cache.build_view(keys, where[inverse.ravel()], cache.dim() or 0)
     except OSError as err:
-        raise AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
-                             "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder") from None
+        raise _unwritable(cache, err) from None
     stats = {"encoded": int(len(missing)), "cached": int(len(unique) - len(missing)),
              "seconds": time.perf_counter() - start, "repaired": int(cache.repaired)}
     _summary(stats)
     return matrix, stats
+
+
+def _unwritable(cache: FeatureCache, err: OSError) -> AffectlabError:
+    """The one line for a cache folder that cannot be written."""
+    return AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
+                          "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder")
 
 
 def _summary(stats: dict) -> None:
