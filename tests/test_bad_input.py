@@ -316,14 +316,25 @@ CASES: list[tuple[str, list[str], str]] = [
 
 @pytest.mark.parametrize("args, fragment", [pytest.param(a, f, id=i) for i, a, f in CASES])
 def test_bad_input_is_one_line_exit_2_and_touches_nothing(workspace, capsys, args, fragment):
-    before = snapshot(workspace)
-    code, out, err = run_cli([a.format(ws=workspace) for a in args], capsys)
+    refused_untouched(workspace, args, fragment, capsys)
+
+
+def one_line_refusal(code: int, err: str, fragment: str) -> str:
+    """The one error line of a refused command (exit code 2, no traceback), which must hold ``fragment``."""
     lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err, err
     assert code == 2, (code, err)
     assert len(lines) == 1, err
     assert fragment in lines[0], lines[0]
-    assert snapshot(workspace) == before, "a refused command changed the workspace"
+    return lines[0]
+
+
+def refused_untouched(ws: Path, args: list[str], fragment: str, capsys) -> None:  # noqa: ANN001
+    """Run one case (``{ws}`` in ``args`` is the workspace): refused in one line, and ``ws`` exactly as it was."""
+    before = snapshot(ws)
+    code, _, err = run_cli([a.format(ws=ws) for a in args], capsys)
+    one_line_refusal(code, err, fragment)
+    assert snapshot(ws) == before, "a refused command changed the workspace"
 
 
 def test_cases_have_unique_ids():

@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from test_bad_input import one_line_refusal, refused_untouched
 from test_corpus_mmsa import make_mmsa, make_split
 from test_evaluation_helpers import make_run_dir, write_semeval_pair
 
@@ -41,15 +42,6 @@ def mosi_given(tmp_path: Path) -> Path:
     path = tmp_path / "mosi-given.yaml"
     path.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given}\nmodel: {name: ridge_all}\nbaselines: []\n")
     return path
-
-
-def one_line_refusal(code: int, err: str, fragment: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err, err
-    assert code == 2, (code, err)
-    assert len(lines) == 1, err
-    assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- (a) val_split the file lacks
@@ -456,14 +448,9 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
 
 @pytest.mark.parametrize("args, fragment", [pytest.param(a, f, id=i) for i, a, f in AUDIT_CASES])
 def test_audit_findings_are_one_line_exit_2_and_touch_nothing(audit_template, tmp_path, capsys, args, fragment):
-    from test_bad_input import snapshot
-
     ws = tmp_path / "ws"
     shutil.copytree(audit_template, ws)
-    before = snapshot(ws)
-    code, _, err = run_cli([a.format(ws=ws) for a in args], capsys)
-    one_line_refusal(code, err, fragment)
-    assert snapshot(ws) == before, "a refused command changed the workspace"
+    refused_untouched(ws, args, fragment, capsys)
 
 
 def test_audit_case_ids_are_unique():
