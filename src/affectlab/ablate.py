@@ -55,6 +55,8 @@ SEED_KEYS = {"seed": "set by --seeds for every variant", "split.seed": "set by -
 #: overrides of every trial: they change no evaluated prediction and save time
 TRIAL_OVERRIDES = {"baselines": [], "training.refit_full": False}
 ABSENT = "(absent)"
+#: where each direction measures a single change: forward applies it to BASE, backward reverts it in NEW
+CONTEXT = {"forward": "on BASE", "backward": "in NEW"}
 TrainFn = Callable[[RunConfig, Path, Path], Any]
 
 
@@ -448,9 +450,8 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
 
     total_w = {new.digest: 1.0, base.digest: -1.0}
     effects: list[Effect | None] = [effect("total: NEW − BASE", "total", None, total_w)]
-    where = {"forward": "on BASE", "backward": "in NEW"}
-    summed: dict[str, dict[str, float]] = {kind: {} for kind in where}  # the measured single effects, added up
-    n_done = dict.fromkeys(where, 0)
+    summed: dict[str, dict[str, float]] = {kind: {} for kind in CONTEXT}  # the measured single effects, added up
+    n_done = dict.fromkeys(CONTEXT, 0)
     for c in plan.changes:
         fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
         # forward: (BASE + key) − BASE; backward: NEW − (NEW − key)
@@ -458,7 +459,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
             if variant is None:
                 continue
             weights = _plus({plus.digest: 1.0}, {minus.digest: -1.0})
-            e = effect(f"{where[kind]}: {c.key}", kind, c.key, weights)
+            e = effect(f"{CONTEXT[kind]}: {c.key}", kind, c.key, weights)
             effects.append(e)
             if e is not None:
                 n_done[kind] += 1
@@ -466,7 +467,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
     n_changes = len(plan.changes)
     notes = []
     # the sum of single effects is only comparable with the total when every change was measured
-    for kind, place in where.items():
+    for kind, place in CONTEXT.items():
         weights = summed[kind]
         if n_changes > 1 and n_done[kind] == n_changes:
             effects.append(effect(f"sum of effects {place}", f"sum_{kind}", None, weights))
@@ -650,11 +651,11 @@ def words(r: AblationResult) -> list[str]:
         if not es:
             continue
         real = [e for e in es if e["verdict"].startswith("real")]
-        desc = "; ".join(f"{'on BASE' if e['kind'] == 'forward' else 'in NEW'} {_fmt(e['value'])}"
+        desc = "; ".join(f"{CONTEXT[e['kind']]} {_fmt(e['value'])}"
                          + (f" [{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]" if math.isfinite(e["ci_low"]) else "")
                          for e in es)
         if real:
-            where = " and ".join("on BASE" if e["kind"] == "forward" else "in NEW" for e in real)
+            where = " and ".join(CONTEXT[e["kind"]] for e in real)
             verdict = f"REAL ({real[0]['verdict'].removeprefix('real: ')} {where})"
             tail = "the interval excludes 0" + (f" {where} only; the other context's interval includes 0"
                                                   if len(real) < len(es) else " in both contexts")
@@ -663,9 +664,9 @@ def words(r: AblationResult) -> list[str]:
         else:
             verdict, tail = "UNKNOWN", es[0]["verdict"]
         lines.append(f"{verdict}: {c.key} {_short(c.base)} → {_short(c.new)}: {desc}; {tail}.")
-    for kind, where in (("sum_forward", "on BASE"), ("sum_backward", "in NEW")):
-        s = next((e for e in effects if e["kind"] == kind), None)
-        inter = next((e for e in effects if e["kind"] == f"interaction_{kind.split('_')[1]}"), None)
+    for kind, where in CONTEXT.items():
+        s = next((e for e in effects if e["kind"] == f"sum_{kind}"), None)
+        inter = next((e for e in effects if e["kind"] == f"interaction_{kind}"), None)
         if s and inter:
             lines.append(f"The single effects {where} add up to {_fmt(s['value'])} against a measured total of "
                          f"{_fmt(total['value'])}; interaction {_fmt(inter['value'])}"
