@@ -256,10 +256,11 @@ def peak_memory_mb() -> float:
 
 
 def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpus | None, np.ndarray | None]],
-                       notes: Notes, who: str = "the model") -> list[dict]:
+                       notes: Notes, who: str = "the model", intervals: dict[str, dict] | None = None) -> list[dict]:
     """ABOVE_STATE_OF_THE_ART for each scored part (``{where: (corpus, predictions)}``) against the
     task's and the config's published references; each finding is also a note. Only the metrics the
-    references name are bootstrapped (groups resampled)."""
+    references name are bootstrapped (groups resampled), unless ``intervals[where]`` already holds
+    that part's :func:`~affectlab.evaluation.bootstrap.bootstrap_scores` (same seed: same intervals)."""
     references = cfg.task_references()
     if not references:
         return []
@@ -270,8 +271,10 @@ def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpu
     for where, (part, pred) in scored.items():
         if part is None or pred is None or not len(part):
             continue
-        ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets, part.frame["group"].astype(str).to_numpy(),
-                              keys=[r.metric for r in references])
+        ci = (intervals or {}).get(where)
+        if ci is None:
+            ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets,
+                                  part.frame["group"].astype(str).to_numpy(), keys=[r.metric for r in references])
         for f in check_references(ci, references, where, who):
             notes.add(f"{f.code}: {f.message}")
             found.append(f.as_dict())
@@ -589,12 +592,15 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
         metrics["test"] = scorer(test, test_pred)
         for name, p in test_baselines.items():
             baseline_pooled[name]["test"] = scorer(test, p)
-    findings = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes)
+    test_ci = None if test is None else bootstrap_scores(task, test.target_matrix(), test_pred, targets,
+                                                         test.frame["group"].astype(str).to_numpy())
+    # the model's intervals are bootstrapped once, for the summary and the reference check alike
+    findings = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes,
+                                  intervals={"oof": cis, "test": test_ci})
     for name, p in cv.baseline_oof.items():
         findings += reference_findings(cfg, task, {"oof": (corpus, p), "test": (test, test_baselines.get(name))},
                                        notes, f"baseline {name}")
-    test_cis = {} if test is None else {k: v.as_dict() for k, v in bootstrap_scores(
-        task, test.target_matrix(), test_pred, targets, test.frame["group"].astype(str).to_numpy()).items()}
+    test_cis = {} if test_ci is None else {k: v.as_dict() for k, v in test_ci.items()}
 
     run = recorder.start()
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
