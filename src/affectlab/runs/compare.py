@@ -193,11 +193,6 @@ def _shared(runs: list[dict], a: int, b: int, split: str, specs: Sequence[Target
     return _numeric(m, specs)[ok], pred_a[ok], pred_b[ok], groups, len(fa)
 
 
-def _float(value: float | None) -> float:
-    """A summary value as a float, NaN where the run has none."""
-    return float("nan") if value is None else float(value)
-
-
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
@@ -330,7 +325,7 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         groups.setdefault(signature(f), []).append(i)
     multi = [idx for idx in groups.values() if len(idx) >= 2]
     for idx in multi:
-        vals = [_float(run_summary(runs[i]).metric(split, headline)) for i in idx]
+        vals = [_value(run_summary(runs[i]), split, headline) for i in idx]  # every run has ``split``: a float
         finite = [v for v in vals if np.isfinite(v)]
         cmp.seed_groups.append({"runs": [labels[i] for i in idx], "seeds": [flat[i].get("seed") for i in idx],
                                 "mean": float(np.mean(finite)) if finite else float("nan"),
