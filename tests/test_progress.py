@@ -35,6 +35,23 @@ def test_mode_follows_environment_and_json_redirect(monkeypatch):
         progress.configure("loud")
 
 
+def test_a_mistyped_progress_mode_is_one_line_exit_2(monkeypatch, capsys):
+    """AFFECTLAB_PROGRESS=bogus is refused before the command does anything, not ignored."""
+    from affectlab.cli import main
+    from affectlab.errors import AffectlabError
+
+    progress.configure(None)
+    monkeypatch.setenv("AFFECTLAB_PROGRESS", "lnies")
+    with pytest.raises(AffectlabError, match="expected bar, lines or off"):
+        progress.mode()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "list"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip() == "affectlab: error: AFFECTLAB_PROGRESS='lnies': expected bar, lines or off"
+    assert "Traceback" not in err
+
+
 def test_periodic_lines_with_rate_and_eta(lines_mode, monkeypatch, capsys):
     monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
     with progress.track("encoding texts", 4, "texts") as task:

@@ -46,9 +46,14 @@ def mode() -> Mode:
     """The current mode (see the module docstring)."""
     if _mode is not None:
         return _mode
-    env = os.environ.get("AFFECTLAB_PROGRESS", "").strip().lower()
+    raw = os.environ.get("AFFECTLAB_PROGRESS", "")
+    env = raw.strip().lower()
     if env in ("bar", "lines", "off"):
         return env  # type: ignore[return-value]
+    if env:  # a typo must not silently fall back to the automatic choice
+        from .errors import AffectlabError
+
+        raise AffectlabError(f"AFFECTLAB_PROGRESS={raw!r}: expected bar, lines or off")
     if sys.stdout is sys.stderr:  # ``--json`` redirects stdout to stderr while working: no live bar
         return "lines"
     try:

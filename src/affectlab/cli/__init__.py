@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 import click
 import typer
 
+from .. import progress
 from ..errors import AffectlabError
 from .app import app
 
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         with _terminate_like_interrupt():
+            progress.mode()  # AFFECTLAB_PROGRESS checked before any work
             result = app(args=args, prog_name="affectlab", standalone_mode=False)
     except AffectlabError as err:
         print(f"affectlab: error: {err}", file=sys.stderr)
