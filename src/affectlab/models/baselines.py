@@ -29,7 +29,6 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges, labelled
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor
@@ -143,8 +142,6 @@ class _LinearRidge(Estimator):
         params = self.validate_params(self.name, params)
         super().__init__(targets, **params)
         self.alphas = tuple(float(a) for a in params.get("alphas", DEFAULT_ALPHAS))
-        if not self.alphas or min(self.alphas) <= 0:
-            raise AffectlabError(f"model {self.name}: alphas must be positive numbers")
         self.coef = np.zeros((0, len(self.targets)))
         self.intercept = np.zeros(len(self.targets))
         self.alpha = np.zeros(len(self.targets))
@@ -272,8 +269,6 @@ class RidgeGroupOffset(RidgeEmbedding):
         super().__init__(targets, **params)
         self.shrink = float(params.get("shrink", 5.0))
         self.folds = int(params.get("folds", 5))
-        if self.shrink < 0 or self.folds < 2:
-            raise AffectlabError(f"model {self.name}: shrink must be >= 0 and folds >= 2")
         self.users: list[str] = []
         self.offsets = np.zeros((0, len(self.targets)))
 

@@ -156,10 +156,7 @@ class PooledModel(Estimator):
         use = self.modalities if params.get("modalities") is None else params["modalities"]
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
-        mode = str(params.get("standardize", "global"))
-        if mode not in STANDARDIZE:
-            raise AffectlabError(f"model {self.name}: standardize must be one of {', '.join(STANDARDIZE)}, not {mode!r}")
-        self.scaler = Standardizer(mode)
+        self.scaler = Standardizer(str(params.get("standardize", "global")))
         self.dims: dict[str, int] | None = None
         self.columns = column_slice(params.get("columns"), self.name)
 
