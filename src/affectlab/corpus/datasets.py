@@ -210,8 +210,6 @@ def fetch(
     if not force and is_cached(name, cache, verify=True):
         manifest = read_manifest(target) or {}
         return FetchResult(spec.name, target, True, str(manifest.get("source", "")), dict(spec.files))
-    if root.exists() and not root.is_dir():
-        raise AffectlabError(f"{root}: the cache path exists and is not a folder")
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
