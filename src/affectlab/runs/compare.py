@@ -44,7 +44,7 @@ from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..io import read_yaml
 from .rundir import PREDICTIONS, check_predictions
-from .used_keys import ignored_reason
+from .used_keys import used_by_any
 
 LEVELS = ("minimum", "target", "excellent")
 #: config keys that never make two runs "different versions"
@@ -309,7 +309,7 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
             continue
         vals = [f.get(k, "(absent)") for f in flat]
         if len({repr(v) for v in vals}) > 1:
-            if all(ignored_reason(k, r["config"]) is not None for r in runs):
+            if not used_by_any(k, [r["config"] for r in runs]):
                 unused.append(k)
                 continue
             cmp.config_diff.append({"key": k, **dict(zip(labels, vals))})
