@@ -47,6 +47,7 @@ import yaml
 from .config import RunConfig, load_config, validate_config
 from .errors import AffectlabError
 from .io import write_json
+from .processes import pid_alive
 from .runs.compare import flatten
 from .runs.used_keys import ignored_reason
 
@@ -250,10 +251,10 @@ def _alive(attrs: dict[str, Any]) -> bool:
     if attrs.get("host") != socket.gethostname():
         return True
     try:
-        os.kill(int(attrs.get("pid", 0)), 0)
-    except (OSError, ValueError):
+        pid = int(attrs.get("pid", 0))
+    except (TypeError, ValueError):
         return False
-    return True
+    return pid_alive(pid)
 
 
 def enqueue(study, jobs: list[dict[str, Any]]) -> int:

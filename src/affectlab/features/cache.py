@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import AffectlabError
 from ..io import atomic_output
+from ..processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,6 @@ def file_crc(path: Path) -> int:
         while block := fh.read(_CRC_BLOCK):
             crc = zlib.crc32(block, crc)
     return crc
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FeatureCache:
@@ -297,7 +288,7 @@ class FeatureCache:
                 pid = int(p.name.split("-")[1])
             except (IndexError, ValueError):
                 continue
-            if pid != os.getpid() and not _pid_alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 shutil.rmtree(p, ignore_errors=True)
         for p in self.dir.glob(".trash-*"):
             shutil.rmtree(p, ignore_errors=True)
