@@ -161,13 +161,34 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def _centre_rows(M: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Subtract from each row the mean of the rows in its group (``codes`` = group index per row)."""
-    M2 = M.reshape(len(M), -1)
-    sums = np.zeros((n_groups, M2.shape[1]))
-    np.add.at(sums, codes, M2)
-    counts = np.bincount(codes, minlength=n_groups).astype(float)
-    return (M2 - (sums / counts[:, None])[codes]).reshape(M.shape)
+def _centre_rows(M: Any, codes: np.ndarray, n_groups: int) -> Any:
+    """Subtract from each row the mean of the rows in its group (``codes`` = group index per row).
+
+    ``M`` is an array (the result is one) or a float64 tensor (kernel matrices; the result is one).
+
+    >>> _centre_rows(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1]), 2).tolist()
+    [-1.0, 1.0, 0.0]
+    """
+    import torch
+
+    as_array = not isinstance(M, torch.Tensor)
+    T = torch.from_numpy(np.ascontiguousarray(M, dtype=np.float64)) if as_array else M
+    T2 = T.reshape(len(T), -1)
+    idx = torch.from_numpy(np.asarray(codes, dtype=np.int64))
+    sums = torch.zeros((n_groups, T2.shape[1]), dtype=T2.dtype).index_add_(0, idx, T2)
+    counts = torch.bincount(idx, minlength=n_groups).to(T2.dtype)
+    out = (T2 - (sums / counts[:, None])[idx]).reshape(T.shape)
+    return out.numpy() if as_array else out
+
+
+def _block(K, rows: np.ndarray, cols: np.ndarray | None = None):
+    """``K[rows][:, cols]`` of a tensor (``cols`` defaults to ``rows``); K itself when both are all rows."""
+    import torch
+
+    cols = rows if cols is None else cols
+    if len(rows) == len(K) == len(cols) and (rows == np.arange(len(K))).all() and (cols is rows or (cols == rows).all()):
+        return K
+    return K.index_select(0, torch.from_numpy(rows)).index_select(1, torch.from_numpy(cols))
 
 
 def _spread_ratio(target: np.ndarray, pred: np.ndarray, limits: tuple[float, float] = (0.2, 5.0)) -> float:
@@ -230,10 +251,14 @@ class UserLevelKernel(Estimator):
 
     # --- kernels ------------------------------------------------------------------------------
     @staticmethod
-    def _exp_kernel(cos: np.ndarray, gamma: float) -> np.ndarray:
-        return np.exp(gamma * (cos - 1.0)) if gamma > 0 else cos
+    def _exp_kernel(cos, gamma: float):
+        """``exp(gamma * (cos - 1))`` of a cosine tensor (the cosines themselves when gamma is 0)."""
+        import torch
 
-    def _kernel(self, cos: np.ndarray, lin_tf: np.ndarray | None, spec: dict[str, float]) -> np.ndarray:
+        return torch.exp(gamma * (cos - 1.0)) if gamma > 0 else cos
+
+    def _kernel(self, cos, lin_tf, spec: dict[str, float]):
+        """One part's kernel (a tensor) from the cosines and the TF-IDF linear kernel (tensors)."""
         K = self._exp_kernel(cos, spec["gamma"])
         if spec["tfidf_weight"] > 0:
             K = K + spec["tfidf_weight"] * lin_tf
@@ -272,15 +297,19 @@ class UserLevelKernel(Estimator):
         y_all = train.target_matrix()
         if y_all.shape[1] != len(self.targets) or np.isnan(y_all).all(axis=0).any():
             raise AffectlabError("model user_level_kernel: training data has no labels for at least one target")
+        import torch
+
         groups = train.frame["group"].astype(str).to_numpy()
         x = _normalise(train.features["text"])
         if self.uses_tfidf:
             self.tfidf = Tfidf(**self.tfidf_params)
             tf = self.tfidf.fit_transform(texts_of(train.frame))
-            lin_tf = (tf @ tf.T).toarray()
+            lin_tf = torch.from_numpy((tf @ tf.T).toarray())
         else:
             self.tfidf, tf, lin_tf = None, None, None
-        cos = x @ x.T
+        # n x n kernels in torch float64 (NumPy < 2's OpenBLAS is ~10x slower here; docs/scaling.md)
+        xt = torch.from_numpy(x)
+        cos = xt @ xt.T
         self.train_x = x.astype(np.float32)
         self.users = sorted(set(groups))
         self.dual, self.primal_tfidf = {}, {}
@@ -302,7 +331,7 @@ class UserLevelKernel(Estimator):
 
             # within-user deviations: centred kernel, centred targets (fixed effects)
             spec = self.within[name]
-            K = self._kernel(cos[np.ix_(rows, rows)], None if lin_tf is None else lin_tf[np.ix_(rows, rows)], spec)
+            K = self._kernel(_block(cos, rows), None if lin_tf is None else _block(lin_tf, rows), spec)
             codes, uniq = pd.factorize(pd.Series(groups[rows]))
             Kc = _centre_rows(_centre_rows(K, codes, len(uniq)).T, codes, len(uniq)).T
             yc = _centre_rows(y, codes, len(uniq))
@@ -314,7 +343,7 @@ class UserLevelKernel(Estimator):
 
             # level: raw targets, and out-of-fold residuals for the seen-user offsets
             spec = self.level[name]
-            K = self._kernel(cos[np.ix_(rows, rows)], None if lin_tf is None else lin_tf[np.ix_(rows, rows)], spec)
+            K = self._kernel(_block(cos, rows), None if lin_tf is None else _block(lin_tf, rows), spec)
             mu = float(y.mean())
             self.level_mean[j] = mu
             if not folds:  # exact leave-one-group-out residuals from one inverse
@@ -331,8 +360,8 @@ class UserLevelKernel(Estimator):
                     if len(f_rows) == 0 or len(h_rows) == 0:
                         continue
                     f_mu = float(y[f_rows].mean())
-                    c = solve_psd(K[np.ix_(f_rows, f_rows)], y[f_rows] - f_mu, spec["alpha"])
-                    resid[rows[h_rows], j] = y[h_rows] - (K[np.ix_(h_rows, f_rows)] @ c + f_mu)
+                    c = solve_psd(_block(K, f_rows), y[f_rows] - f_mu, spec["alpha"])
+                    resid[rows[h_rows], j] = y[h_rows] - ((_block(K, h_rows, f_rows) @ torch.from_numpy(c)).numpy() + f_mu)
             self._store(f"level:{name}", rows, coef, tf, n)
             if self.calibrate and cal_folds:
                 held = resid[rows, j] if folds else self._held_out_levels(K, y, rows, cal_folds, spec["alpha"], n)
@@ -469,27 +498,32 @@ class UserLevelKernel(Estimator):
 
     def _held_out_deviations(self, K, y, groups, rows, folds, alpha: float, n: int) -> np.ndarray:
         """Within-user deviations of held-out users, from models fitted on the other folds."""
+        import torch
+
         out = np.full(len(rows), np.nan)
         for fold in folds:
             f, h = self._positions(rows, n, fold)
             if len(f) == 0 or len(h) == 0:
                 continue
             cf, uf = pd.factorize(pd.Series(groups[f]))
-            Kf = _centre_rows(_centre_rows(K[np.ix_(f, f)], cf, len(uf)).T, cf, len(uf)).T
+            Kf = _centre_rows(_centre_rows(_block(K, f), cf, len(uf)).T, cf, len(uf)).T
             af = _centre_rows(solve_psd(Kf, _centre_rows(y[f], cf, len(uf)), alpha), cf, len(uf))
             ch, uh = pd.factorize(pd.Series(groups[h]))
-            out[h] = _centre_rows(K[np.ix_(h, f)] @ af, ch, len(uh))
+            out[h] = _centre_rows((_block(K, h, f) @ torch.from_numpy(af)).numpy(), ch, len(uh))
         return out
 
     def _held_out_levels(self, K, y, rows, folds, alpha: float, n: int) -> np.ndarray:
         """Residuals of the level model on held-out users (for calibration when folds = 0)."""
+        import torch
+
         out = np.full(len(rows), np.nan)
         for fold in folds:
             f, h = self._positions(rows, n, fold)
             if len(f) == 0 or len(h) == 0:
                 continue
             mu = float(y[f].mean())
-            out[h] = y[h] - (K[np.ix_(h, f)] @ solve_psd(K[np.ix_(f, f)], y[f] - mu, alpha) + mu)
+            coef = torch.from_numpy(solve_psd(_block(K, f), y[f] - mu, alpha))
+            out[h] = y[h] - ((_block(K, h, f) @ coef).numpy() + mu)
         return out
 
     def _store(self, key: str, rows: np.ndarray, coef: np.ndarray, tf, n: int) -> None:
@@ -503,7 +537,7 @@ class UserLevelKernel(Estimator):
     def _apply(self, key: str, spec: dict[str, float], cos: np.ndarray, tf) -> np.ndarray:
         import torch
 
-        out = (torch.from_numpy(self._exp_kernel(cos, spec["gamma"])) @ torch.from_numpy(self.dual[key])).numpy()
+        out = (self._exp_kernel(cos, spec["gamma"]) @ torch.from_numpy(self.dual[key])).numpy()
         if spec["tfidf_weight"] > 0:
             out = out + spec["tfidf_weight"] * np.asarray(tf @ self.primal_tfidf[key]).ravel()
         return out
@@ -528,7 +562,7 @@ class UserLevelKernel(Estimator):
         chunk = 2048
         z = torch.from_numpy(self.train_x.astype(np.float64))
         for s in range(0, len(corpus), chunk):
-            cos = (unit_rows(x[s:s + chunk]) @ z.T).numpy()
+            cos = unit_rows(x[s:s + chunk]) @ z.T
             part_tf = None if tf is None else tf[s:s + chunk]
             for j, target in enumerate(self.targets):
                 name = target.name

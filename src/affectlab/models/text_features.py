@@ -35,6 +35,50 @@ def _pair(value: Any) -> tuple[int, int] | None:
     return (int(lo), int(hi))
 
 
+#: at most this many analysed terms are kept in memory (shared by all analyzers; ~50 bytes each)
+MEMO_TERMS = 4_000_000
+
+
+class _MemoAnalyzer:
+    """One scikit-learn analyzer whose output per text is remembered (up to :data:`MEMO_TERMS`
+    terms in all): a run fits and transforms the same texts many times (the model, its refit,
+    the TF-IDF baselines, scoring on training and validation rows), and the analysis is the slow
+    part. The terms are exactly the analyzer's, so counts and vocabularies do not change."""
+
+    stored_terms = 0  # across all instances
+
+    def __init__(self, analyzer: str, ngram: tuple[int, int], lowercase: bool) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.analyse = CountVectorizer(analyzer=analyzer, ngram_range=ngram, lowercase=lowercase).build_analyzer()
+        self.memo: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        terms = self.memo.get(text)
+        if terms is None:
+            terms = self.analyse(text)
+            if _MemoAnalyzer.stored_terms + len(terms) <= MEMO_TERMS:
+                self.memo[text] = terms
+                _MemoAnalyzer.stored_terms += len(terms)
+        return terms
+
+
+_ANALYZERS: dict[tuple[str, tuple[int, int], bool], _MemoAnalyzer] = {}
+
+
+def analysed_terms(analyzer: str, ngram: tuple[int, int], lowercase: bool) -> _MemoAnalyzer:
+    """The process's remembering analyzer for one (analyzer, n-gram range, lowercase) setting.
+
+    >>> f = analysed_terms("word", (1, 2), True)
+    >>> f("Good day"), f("Good day") is f("Good day")
+    (['good', 'day', 'good day'], True)
+    """
+    key = (analyzer, tuple(ngram), bool(lowercase))
+    if key not in _ANALYZERS:
+        _ANALYZERS[key] = _MemoAnalyzer(analyzer, tuple(ngram), bool(lowercase))
+    return _ANALYZERS[key]
+
+
 class Tfidf:
     """Word and/or character n-gram TF-IDF with a checkpoint-safe state.
 
@@ -71,15 +115,20 @@ class Tfidf:
         from sklearn.feature_extraction.text import CountVectorizer
 
         vocab = None if vocabulary is None else {term: i for i, term in enumerate(vocabulary)}
-        return CountVectorizer(analyzer=analyzer, ngram_range=ngram, lowercase=self.lowercase, vocabulary=vocab,
+        return CountVectorizer(analyzer=analysed_terms(analyzer, ngram, self.lowercase), vocabulary=vocab,
                                dtype=np.float64, **kw)
 
     # --- fit / transform --------------------------------------------------------------------
     def fit(self, texts: Sequence[str]) -> "Tfidf":
-        texts = [str(t) for t in texts]
+        self._fit_counts([str(t) for t in texts])
+        return self
+
+    def _fit_counts(self, texts: list[str]) -> dict[str, sparse.csr_matrix]:
+        """Fit every analyzer's vocabulary and idf; its term counts of ``texts`` over that vocabulary."""
         n = len(texts)
         if n == 0:
             raise AffectlabError("tfidf: no texts to fit on")
+        out = {}
         for key, analyzer, ngram in self._analyzers():
             min_df = self.min_df if n >= self.min_df else 1
             counter = self._counter(analyzer, ngram, min_df=min_df, max_features=self.max_features)
@@ -92,27 +141,34 @@ class Tfidf:
             df = np.asarray((counts > 0).sum(axis=0)).ravel()
             self.vocab[key] = terms
             self.idf[key] = np.log((1.0 + n) / (1.0 + df)) + 1.0  # scikit-learn's smooth idf
-        return self
+            out[key] = counts.tocsr()
+        return out
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not self.vocab:
             raise AffectlabError("tfidf: transform called before fit")
         texts = [str(t) for t in texts]
+        return self._weigh({key: self._counter(analyzer, ngram, vocabulary=self.vocab[key]).transform(texts).tocsr()
+                            for key, analyzer, ngram in self._analyzers()})
+
+    def _weigh(self, counts: dict[str, sparse.csr_matrix]) -> sparse.csr_matrix:
+        """TF-IDF rows from term counts: (sublinear) tf times idf, each analyzer's block l2-normalised."""
         blocks = []
         analyzers = self._analyzers()
         scale = 1.0 / np.sqrt(len(analyzers))
-        for key, analyzer, ngram in analyzers:
-            counts = self._counter(analyzer, ngram, vocabulary=self.vocab[key]).transform(texts).tocsr()
+        for key, _, _ in analyzers:
+            C = counts[key].copy()
             if self.sublinear_tf:
-                counts.data = np.log(counts.data) + 1.0
-            X = counts @ sparse.diags(self.idf[key])
+                C.data = np.log(C.data) + 1.0
+            X = C @ sparse.diags(self.idf[key])
             norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
             X = sparse.diags(np.where(norms > 0, scale / np.maximum(norms, 1e-300), 0.0)) @ X
             blocks.append(X)
         return sparse.hstack(blocks).tocsr()
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self.fit(texts).transform(texts)
+        # the fit's own counts: the texts are counted once
+        return self._weigh(self._fit_counts([str(t) for t in texts]))
 
     @property
     def n_features(self) -> int:
@@ -157,35 +213,58 @@ def texts_of(corpus_frame) -> list[str]:
     return corpus_frame["text"].fillna("").astype(str).tolist()
 
 
-def _cholesky(K: np.ndarray, alpha: float) -> np.ndarray | None:
-    try:
-        return np.linalg.cholesky(K + alpha * np.eye(len(K)))
-    except np.linalg.LinAlgError:
-        return None
+def _as_tensor64(M: Any):
+    """``M`` (array or tensor) as a float64 torch tensor, sharing memory where it can."""
+    import torch
+
+    if isinstance(M, torch.Tensor):
+        return M.to(torch.float64)
+    return torch.from_numpy(np.ascontiguousarray(M, dtype=np.float64))
 
 
-def solve_psd(K: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
-    """``(K + alpha I)^-1 Y`` for a symmetric positive semi-definite ``K`` (Cholesky, lstsq fallback).
+def _regularised(K: Any, alpha: float):
+    """``K + alpha I`` as a new float64 tensor."""
+    G = _as_tensor64(K).clone()
+    G.diagonal().add_(alpha)
+    return G
 
-    NumPy's Cholesky is used rather than SciPy's: on the machines we measured it is several
-    times faster (SciPy's bundled BLAS oversubscribes the cores).
+
+def _cholesky(G):
+    """The lower Cholesky factor of ``G``, or None when ``G`` is not numerically positive definite."""
+    import torch
+
+    L, info = torch.linalg.cholesky_ex(G)
+    return None if int(info) != 0 else L
+
+
+def solve_psd(K: Any, Y: Any, alpha: float) -> np.ndarray:
+    """``(K + alpha I)^-1 Y`` for a symmetric positive semi-definite ``K`` (array or tensor):
+    Cholesky, least squares when that fails.
+
+    In torch (float64): NumPy < 2's bundled OpenBLAS does not recognise every CPU and then runs
+    its slowest kernels, ~10x slower than torch on these factorisations (docs/scaling.md).
+
+    >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> np.allclose(solve_psd(K, np.array([1.0, 0.0]), 1.0), np.linalg.solve(K + np.eye(2), [1.0, 0.0]))
+    True
     """
-    from scipy.linalg import solve_triangular
+    import torch
 
-    L = _cholesky(K, alpha)
-    if L is None:
-        return np.linalg.lstsq(K + alpha * np.eye(len(K)), Y, rcond=None)[0]
-    return solve_triangular(L.T, solve_triangular(L, Y, lower=True, check_finite=False), lower=False,
-                            check_finite=False)
+    G = _regularised(K, alpha)
+    rhs = _as_tensor64(Y)
+    rhs2 = rhs.reshape(len(rhs), -1)
+    L = _cholesky(G)
+    out = torch.linalg.lstsq(G, rhs2).solution if L is None else torch.cholesky_solve(rhs2, L)
+    return out.reshape(rhs.shape).numpy()
 
 
-def inverse_psd(K: np.ndarray, alpha: float) -> np.ndarray:
-    """``(K + alpha I)^-1`` for a symmetric positive semi-definite ``K``."""
-    L = _cholesky(K, alpha)
-    if L is None:
-        return np.linalg.pinv(K + alpha * np.eye(len(K)), hermitian=True)
-    Linv = np.linalg.inv(L)
-    return Linv.T @ Linv
+def inverse_psd(K: Any, alpha: float) -> np.ndarray:
+    """``(K + alpha I)^-1`` for a symmetric positive semi-definite ``K`` (array or tensor)."""
+    import torch
+
+    G = _regularised(K, alpha)
+    L = _cholesky(G)
+    return (torch.linalg.pinv(G, hermitian=True) if L is None else torch.cholesky_inverse(L)).numpy()
 
 
 def leave_group_out_residuals(K: np.ndarray, y: np.ndarray, alpha: float, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
