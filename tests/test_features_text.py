@@ -76,7 +76,7 @@ def test_cache_key_changes_with_version_and_params():
 
 
 def test_rows_and_padding_depend_on_the_length_only():
-    assert [rows_per_batch(n, 64) for n in (16, 32, 48, 256, 4096)] == [64, 64, 42, 8, 1]
+    assert [rows_per_batch(n, 64) for n in (16, 32, 48, 256, 4096)] == [64, 32, 21, 4, 1]
     assert rows_per_batch(16, 4) == 4
     assert [padded_length(n, 256) for n in (1, 16, 17, 255, 256)] == [16, 16, 32, 256, 256]
     assert padded_length(40, 40) == 40 and padded_length(7, 10) == 10

@@ -55,8 +55,10 @@ log = logging.getLogger(__name__)
 
 OFFLINE_DEFAULTS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
 
-#: about this many tokens per forward pass (see :func:`rows_per_batch`)
-TOKENS_PER_BATCH = 2048
+#: about this many tokens per forward pass (see :func:`rows_per_batch`): 1024 rather than 2048
+#: because a group's last batch is filled up with copies (wasted work that grows with the batch)
+#: and smaller passes were no slower per token (benchmarks/bench_cold.py, docs/extraction.md)
+TOKENS_PER_BATCH = 1024
 #: token counts are padded up to a multiple of this (fewer, fuller batches; see :func:`padded_length`)
 LENGTH_STEP = 16
 #: names the batching rule in the cache key: a change of rule starts a new cache
@@ -80,7 +82,7 @@ def rows_per_batch(length: int, batch_size: int) -> int:
     (and the configured cap), so a text is always computed in a tensor of the same shape.
 
     >>> rows_per_batch(16, 64), rows_per_batch(96, 64), rows_per_batch(256, 64), rows_per_batch(5000, 64)
-    (64, 21, 8, 1)
+    (64, 10, 4, 1)
     """
     return max(1, min(batch_size, TOKENS_PER_BATCH // max(1, length)))
 
