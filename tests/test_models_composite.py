@@ -264,6 +264,34 @@ def test_nystroem_with_fewer_landmarks_matches_dense_reference_of_the_approximat
     assert np.allclose(model.predict(test), reference(train, test, PARAMS, landmarks=idx), atol=1e-6)
 
 
+def test_auto_landmarks_hold_the_cost_budget_between_their_bounds():
+    from affectlab.models.composite import AUTO_BUDGET, auto_landmarks
+
+    assert [auto_landmarks(n) for n in (1, 2764, 20_000)] == [3000, 3000, 3000]
+    assert auto_landmarks(100_000) == 1341  # floor(sqrt(20,000 * 3,000^2 / 100,000)) = floor(1341.64)
+    assert [auto_landmarks(n) for n in (180_000, 1_000_000, 10**9)] == [1000, 1000, 1000]
+    for n in (25_000, 50_000, 150_000):  # in between: the largest m with n * m^2 within the budget
+        m = auto_landmarks(n)
+        assert n * m**2 <= AUTO_BUDGET < n * (m + 1) ** 2
+
+
+def test_auto_landmarks_is_the_default_and_fits_as_the_number_it_chooses(monkeypatch):
+    train = corpus(n_users=10, per_user=12)
+    test = stack(corpus(seed=1), corpus(n_users=3, seed=2, prefix="new"))
+    # shrink the rule's bounds so that this small corpus lies in its middle: m = isqrt(60 * 40^2 / 120) = 28
+    monkeypatch.setattr(composite, "AUTO_LANDMARKS_MAX", 40)
+    monkeypatch.setattr(composite, "AUTO_LANDMARKS_MIN", 10)
+    monkeypatch.setattr(composite, "AUTO_BUDGET", 60 * 40**2)
+    auto = MODELS.get("user_level_kernel")(TARGETS, **PARAMS)
+    result = auto.fit(train, None, FitContext(training=None, seed=7))
+    assert result.extra["landmarks"] == 28 and len(auto.train_x) == 28
+    given = MODELS.get("user_level_kernel")(TARGETS, **PARAMS, landmarks=28)
+    given.fit(train, None, FitContext(training=None, seed=7))
+    assert np.array_equal(auto.predict(test), given.predict(test))
+    with pytest.raises(AffectlabError, match="landmarks: Input should be 'auto' or greater than or equal to 1"):
+        MODELS.get("user_level_kernel")(TARGETS, landmarks=0)
+
+
 def test_landmark_ridge_matches_sklearn_on_explicit_features():
     """LandmarkStats.ridge: the whitened primal solve equals scikit-learn Ridge on Phi = K L^-T."""
     from sklearn.linear_model import Ridge

@@ -27,7 +27,7 @@ used for targets not listed (so the model also runs on non-SemEval targets)::
     tfidf:  {word: [1, 2], min_df: 2, max_features: 20000}
     folds: 3            # k group folds for the residuals behind the seen-user offsets; 0: exact leave-one-user-out
     variant: nystroem   # or exact: dual kernel ridge, memory n^2 (see below)
-    landmarks: 3000     # nystroem: landmark texts m (all training texts when n <= m)
+    landmarks: auto     # nystroem: landmark texts m (all training texts when n <= m); auto: see below
     max_train: 6000     # exact: refuse larger training sets (kernel matrices grow as n^2)
     calibrate: false    # rescale level and deviation to the labels' spread (out-of-fold), see below
 
@@ -39,6 +39,11 @@ O(m^2 + users * m) and time O(n * m^2), linear in n. With n <= landmarks every t
 landmark, the Nyström kernel *is* the exact kernel, and the model is the exact model (solved in the
 dual, which is cheaper then): on SemEval (2,764 training texts) the two variants are the same
 model. ``folds: 0`` (exact leave-one-user-out residuals) needs the dual, i.e. n <= landmarks.
+
+``landmarks: auto`` (default) is m = 3,000 up to 20,000 training texts; beyond, the m that keeps
+the fit's main cost n * m^2 at that of 20,000 texts with 3,000 landmarks, never below 1,000
+(:func:`auto_landmarks`: 1,341 at 100,000 texts, 1,000 from 180,000 on). So the default fits
+100,000 texts in about the time of 20,000 (docs/scaling.md), and costs grow linearly from there.
 
 Calibration: kernel ridge shrinks, so raw predictions have about half the labels' spread: fine for
 correlations, poor for CCC. With ``calibrate`` (default) each part is rescaled by a positive factor
@@ -57,7 +62,8 @@ primal weight vectors over the stored vocabulary, and per-user offsets: arrays a
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal, Optional
+import math
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -122,7 +128,7 @@ class UserLevelKernelParams(Params):
     tfidf: Optional[TfidfSettings] = None
     folds: int = Field(3, ge=0)
     variant: Literal["exact", "nystroem"] = "nystroem"
-    landmarks: int = Field(3000, ge=1)
+    landmarks: Union[Literal["auto"], Annotated[int, Field(ge=1)]] = "auto"
     max_train: int = Field(6000, ge=1)
     calibrate: bool = False
 
@@ -153,6 +159,20 @@ class UserLevelKernelParams(Params):
         if v == 1:
             raise ValueError("folds must be 0 (leave one user out) or at least 2")
         return v
+
+
+#: ``landmarks: auto``: the most and fewest landmarks, and the n * m^2 budget between them
+AUTO_LANDMARKS_MAX, AUTO_LANDMARKS_MIN = 3000, 1000
+AUTO_BUDGET = 20_000 * AUTO_LANDMARKS_MAX ** 2
+
+
+def auto_landmarks(n_train: int) -> int:
+    """Landmarks for ``landmarks: auto``: 3,000 up to 20,000 texts, then sqrt(budget / n), at least 1,000.
+
+    >>> [auto_landmarks(n) for n in (2764, 20_000, 100_000, 1_000_000)]
+    [3000, 3000, 1341, 1000]
+    """
+    return max(AUTO_LANDMARKS_MIN, min(AUTO_LANDMARKS_MAX, math.isqrt(AUTO_BUDGET // max(1, n_train))))
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -222,7 +242,7 @@ class UserLevelKernel(Estimator):
         self.folds = int(params.get("folds", 3))
         self.max_train = int(params.get("max_train", 6000))
         self.variant = str(params.get("variant", "nystroem"))
-        self.landmarks = int(params.get("landmarks", 3000))
+        self.landmarks: int | str = params.get("landmarks", "auto")
         self.calibrate = bool(params.get("calibrate", False))
         self.uses_tfidf = any(p["tfidf_weight"] > 0 for part in (self.within, self.level) for p in part.values())
         if not self.uses_tfidf:
@@ -267,7 +287,11 @@ class UserLevelKernel(Estimator):
     # --- size -------------------------------------------------------------------------------
     def uses_dual(self, n_train: int) -> bool:
         """Whether a fit on ``n_train`` texts solves in the dual (exact variant, or every text a landmark)."""
-        return self.variant == "exact" or n_train <= self.landmarks
+        return self.variant == "exact" or n_train <= self.landmarks_for(n_train)
+
+    def landmarks_for(self, n_train: int) -> int:
+        """Landmarks m of a fit on ``n_train`` texts: the ``landmarks`` setting, or :func:`auto_landmarks`."""
+        return auto_landmarks(n_train) if self.landmarks == "auto" else int(self.landmarks)
 
     def check_size(self, n_train: int) -> None:
         """Refuse, before any encoding, a training set too large for the variant (one line naming one that fits)."""
@@ -277,7 +301,7 @@ class UserLevelKernel(Estimator):
                                  "(memory and time linear in n), or raise max_train if memory allows")
         if not self.uses_dual(n_train) and self.folds == 0:
             raise AffectlabError(f"model user_level_kernel: folds: 0 (leave-one-user-out residuals) needs the dual "
-                                 f"solve, but {n_train} training samples exceed landmarks={self.landmarks}; "
+                                 f"solve, but {n_train} training samples exceed landmarks={self.landmarks_for(n_train)}; "
                                  "use folds >= 2, or variant: exact for small data")
 
     # --- fit --------------------------------------------------------------------------------
@@ -407,7 +431,7 @@ class UserLevelKernel(Estimator):
             tf = self.tfidf.fit_transform(texts_of(train.frame))
         else:
             self.tfidf, tf = None, None
-        land = select_landmarks(n, self.landmarks, seed)
+        land = select_landmarks(n, self.landmarks_for(n), seed)
         self.train_x = unit_rows(x[land]).numpy().astype(np.float32)
         xz = torch.from_numpy(self.train_x.astype(np.float64))
         tfz = None if tf is None else tf[land]
