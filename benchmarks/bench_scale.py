@@ -10,7 +10,9 @@ predicted; each (n, model) runs in its own subprocess, so peaks are its own.
 Data: n = 2,764 is the real SemEval training file (``train_subtask1.csv``) with its real
 all-MiniLM-L6-v2 embeddings (from the feature cache, encoded first if missing). Larger n are made
 from it (``--embeddings E.npy``: the file's embeddings in file order from a .npy instead of the
-cache): copy k of the file keeps each row's text and labels, gets new user ids (``<user>~k``, so
+cache): copy k of the file keeps each row's text with one random word of the corpus appended (so
+that texts do not repeat: TF-IDF analysis is remembered per distinct text within a process, and
+repeated texts would make it look free) and its labels, gets new user ids (``<user>~k``, so
 the number of users grows with n at ~20 texts per user, as in SemEval) and the real embedding plus
 Gaussian noise (sd 0.02 per dimension, ~0.4 of a unit vector's length spread over 384 dimensions,
 enough that no two copies coincide); labels get Gaussian noise (sd 0.2) clipped to the targets'
@@ -79,6 +81,7 @@ def scaled(n: int, seed: int = 0):
     if n <= base:
         return Corpus(frame.iloc[:n].reset_index(drop=True), targets=targets, features={"text": x[:n]})
     rng = np.random.default_rng(seed)
+    words = np.array(sorted({w for t in frame["text"] for w in t.split() if w.isalpha()}))
     copies = -(-n // base)
     frames, feats = [], np.empty((copies * base, x.shape[1]), dtype=np.float32)
     for k in range(copies):
@@ -86,6 +89,7 @@ def scaled(n: int, seed: int = 0):
         if k:
             f["id"] = f["id"] + f"~{k}"
             f["group"] = f["group"] + f"~{k}"
+            f["text"] = f["text"] + " " + words[rng.integers(0, len(words), base)]
             f["valence"] = np.clip(f["valence"] + rng.normal(0, 0.2, base), -2, 2)
             f["arousal"] = np.clip(f["arousal"] + rng.normal(0, 0.2, base), 0, 2)
             feats[k * base:(k + 1) * base] = x + rng.normal(0, 0.02, x.shape).astype(np.float32)
@@ -136,7 +140,7 @@ def encode_throughput(sample: int) -> dict:
     texts = pd.read_csv(DATA)["text"].fillna("").astype(str)
     texts = texts.sample(min(sample, len(texts)), random_state=0).tolist()
     cfg = EncoderConfig(**yaml.safe_load(CONFIG.read_text())["features"]["text"])
-    shared_encoder(cfg).model  # load outside the timing
+    shared_encoder(cfg).model()  # load outside the timing
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         embed_texts(texts, cfg, tmp)
