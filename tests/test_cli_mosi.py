@@ -57,6 +57,22 @@ def test_train_selects_on_valid_and_touches_test_once(trained):
     assert again["mae"] == pytest.approx(s["metrics"]["test"]["mae"])
 
 
+def test_baselines_are_scored_on_test_beside_the_model(trained):
+    """Fitted on the training rows like the model, scored on the same test rows once (side by side)."""
+    run, _ = trained
+    s = json.loads((run / "summary.json").read_text())
+    gold = pd.read_csv(run / "predictions.csv", dtype={"id": str}).query("split == 'test'")[["id", "sentiment"]]
+    rows = pd.read_csv(run / "baselines.csv", dtype={"id": str})
+    from affectlab.evaluation.scoring import score_arrays
+
+    for name in s["baselines"]:
+        assert set(s["baselines"][name]) == {"train", "val", "test"}
+        test = rows[(rows.split == "test") & (rows.baseline == name)].merge(gold, on="id")
+        assert len(test) == 20
+        again = score_arrays("mosi", test[["sentiment"]].to_numpy(), test[["pred_sentiment"]].to_numpy(), ["sentiment"])
+        assert again["mae"] == pytest.approx(s["baselines"][name]["test"]["mae"])
+
+
 def test_predict_a_test_only_pickle_writes_ids_exactly(trained, tmp_path, capsys):
     run, _ = trained
     part = make_split(9, seed=7, prefix="held$out ")

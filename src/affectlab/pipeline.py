@@ -479,7 +479,15 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
-    baseline_rows, baseline_metrics, baseline_seconds, baseline_val = [], {}, {}, {}
+    baseline_rows, baseline_metrics, baseline_seconds, baseline_preds = [], {}, {}, {}
+
+    def score_baseline(name: str, b, split_name: str, part: Corpus) -> None:
+        p = b.predict(part)
+        baseline_preds.setdefault(name, {})[split_name] = p
+        baseline_metrics[name][split_name] = scorer(part, p)
+        rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
+        baseline_rows.append(named_columns(rows, p, targets))
+
     for name, b in prep.baselines.items():
         t_b = time.perf_counter()
         with progress.step(f"baseline {name}"):
@@ -487,14 +495,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         baseline_seconds[name] = time.perf_counter() - t_b
         baseline_metrics[name] = {}
         for split_name, part in parts.items():
-            if part is None or split_name == "test":
-                continue
-            p = b.predict(part)
-            if split_name == "val":  # for the reference check below
-                baseline_val[name] = p
-            baseline_metrics[name][split_name] = scorer(part, p)
-            rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
-            baseline_rows.append(named_columns(rows, p, targets))
+            if part is not None and split_name != "test":
+                score_baseline(name, b, split_name, part)
 
     t = time.perf_counter()
     with progress.step("refit on all training data"):
@@ -503,14 +505,18 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     if refit:
         timings["refit"] = time.perf_counter() - t
 
-    # test is touched once, after selection, by the selected model
+    # test is touched once, after selection, by the selected model and the baselines beside it
+    # (fitted on the same training rows; nothing is chosen by their test scores)
     if test is not None:
         preds["test"] = estimator.predict(test)
         metrics["test"] = scorer(test, preds["test"])
+        for name, b in prep.baselines.items():
+            score_baseline(name, b, "test", test)
     # results beyond the best published ones (the task's references): said for the model and each baseline
     findings = reference_findings(cfg, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
-    for name, p in baseline_val.items():
-        findings += reference_findings(cfg, prep.task, {"val": (val, p)}, notes, f"baseline {name}")
+    for name, by_split in baseline_preds.items():
+        findings += reference_findings(cfg, prep.task, {n: (parts[n], by_split.get(n)) for n in ("val", "test")},
+                                       notes, f"baseline {name}")
 
     pred_frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
     run.write_predictions(pd.concat(pred_frames, ignore_index=True))

@@ -46,7 +46,7 @@ the fit's main cost n * m^2 at that of 20,000 texts with 3,000 landmarks, never 
 100,000 texts in about the time of 20,000 (docs/scaling.md), and costs grow linearly from there.
 
 Calibration: kernel ridge shrinks, so raw predictions have about half the labels' spread: fine for
-correlations, poor for CCC. With ``calibrate`` (default) each part is rescaled by a positive factor
+correlations, poor for CCC. With ``calibrate: true`` each part is rescaled by a positive factor
 estimated out of fold on the training users: the deviations by sd(user-centred labels) / sd(held-out
 deviations), the levels (around the training mean) by sd(users' label means) / sd(held-out user
 levels). Positive rescaling of each part leaves r_within and r_between as they were, except where
