@@ -13,7 +13,7 @@ import pytest
 from affectlab import progress
 from affectlab.config import EncoderConfig
 from affectlab.errors import AffectlabError
-from affectlab.features.cache import FeatureCache, extractor_key, file_crc, text_digests
+from affectlab.features.cache import FeatureCache, content_digests, extractor_key, file_crc, text_digests
 from affectlab.features.text import (TextEncoder, embed_texts, encode_texts_uncached, padded_length, resolve_model_path,
                                      rows_per_batch, text_cache)
 
@@ -193,6 +193,34 @@ def test_damaged_view_is_rebuilt(tmp_path):
     matrix, stats = embed_texts(texts, cfg, tmp_path, encoder=FakeEncoder())
     assert stats["encoded"] == 0
     np.testing.assert_array_equal(matrix, expected(texts))
+
+
+def test_views_never_take_more_disk_than_the_chunks_least_recently_used_go_first(tmp_path):
+    """100 rows of dim 8 in one chunk: vectors.npy = 128-byte header + 3,200 bytes. A view of 40 rows
+    is 128 + 1,280 = 1,408 bytes: two fit in 3,328 bytes, three do not."""
+    cache = FeatureCache(tmp_path, "x", "1", {})
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(100)]
+    vectors = np.arange(800, dtype=np.float32).reshape(100, 8)
+    cache.store(keys, vectors)
+    seqs = {name: content_digests(keys[start:start + 40]) for name, start in
+            (("a", 0), ("b", 20), ("c", 40), ("d", 60))}
+    where = {name: cache.locate(seq) for name, seq in seqs.items()}
+
+    def build(name):
+        cache.build_view(seqs[name], where[name], 8)
+
+    def present():
+        return {name for name in seqs if cache.view_path(seqs[name]).exists()}
+
+    for name in "abc":
+        build(name)
+    assert present() == {"b", "c"}  # a, the least recently used, went first
+    assert cache.open_view(seqs["b"]) is not None  # b is now the most recently used
+    build("d")
+    assert present() == {"b", "d"}
+    np.testing.assert_array_equal(cache.open_view(seqs["d"]), vectors[60:100])
+    assert sum(cache.view_path(seqs[n]).stat().st_size for n in present()) <= \
+        next(tmp_path.rglob("vectors.npy")).stat().st_size
 
 
 def test_externally_computed_chunks_are_used(tmp_path):

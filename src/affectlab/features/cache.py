@@ -9,7 +9,9 @@ version and parameters, so a change of any of them starts a new cache)::
                               of both files); written in a private temporary folder and renamed
                               into place, so a chunk is there whole or not at all
     views/<digest>.npy        the matrix of one input sequence (rows in input order), built from
-                              the chunks, with <digest>.json holding its crc32
+                              the chunks, with <digest>.json holding its crc32; the views together
+                              never take more disk than the chunks' vectors (the least recently
+                              used go first when a new one is built)
 
 Chunks are opened with ``np.load(mmap_mode="r")`` and views are returned as read-only memory
 maps, so a million 384-d rows (1.5 GB) never have to sit in memory. Every file is checked
@@ -307,6 +309,7 @@ class FeatureCache:
             info = json.loads(side.read_text())
             matrix = np.load(path, mmap_mode="r", allow_pickle=False)
             if matrix.shape[0] == len(keys) and matrix.dtype == np.float32 and file_crc(path) == info["crc"]:
+                os.utime(path)  # recently used: pruned last (see _prune_views)
                 return matrix
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -336,7 +339,30 @@ class FeatureCache:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+        self._prune_views(keep=path)
+        return matrix
+
+    def _prune_views(self, keep: Path) -> None:
+        """Remove the least recently used views until all views together take no more disk than the
+        chunks' vectors (``keep``, the view just built, stays). A process that has a removed view
+        open keeps reading it (the file lives on until closed); one about to open it rebuilds it."""
+        def size_and_time(p: Path) -> tuple[int, int] | None:
+            try:
+                st = p.stat()
+            except OSError:  # removed meanwhile by another process
+                return None
+            return st.st_size, st.st_mtime_ns
+
+        budget = sum(s[0] for s in map(size_and_time, self.dir.glob("chunk-*/vectors.npy")) if s)
+        views = [(p, s) for p in (self.dir / "views").glob("*.npy") if not p.name.startswith(".")
+                 for s in [size_and_time(p)] if s]
+        used = sum(s[0] for p, s in views if p == keep)
+        for p, (size, _) in sorted((v for v in views if v[0] != keep), key=lambda v: -v[1][1]):
+            used += size
+            if used > budget:
+                for f in (p, p.with_suffix(".json")):
+                    f.unlink(missing_ok=True)
 
     def __len__(self) -> int:
         self.refresh()
