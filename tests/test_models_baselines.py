@@ -172,7 +172,8 @@ def test_partial_labels_are_skipped_per_target():
     assert np.isfinite(model.predict(c)).all()
 
 
-def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeypatch):
+@pytest.mark.parametrize("missing", [None, 5, 151], ids=["all labelled", "row 5 unlabelled", "row 151 unlabelled"])
+def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeypatch, missing):
     """Beyond MAX_GCV_SIDE rows and columns: the subsample's leave-one-out penalty, then sklearn's
     Ridge on all rows with that penalty (sparse input: iterative solver, no n x n matrix)."""
     from scipy import sparse
@@ -184,7 +185,8 @@ def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeyp
     rng = np.random.default_rng(3)
     X = sparse.random(200, 150, density=0.1, random_state=4, format="csr")
     y = np.column_stack([X @ rng.normal(size=150) + rng.normal(scale=0.1, size=200), rng.normal(size=200)])
-    y[5, 1] = np.nan
+    if missing is not None:  # whether the subsample holds the unlabelled row decides joint or per-target GCV
+        y[missing, 1] = np.nan
     model = baselines.RidgeTfidf(TARGETS)
     model._fit_ridge(X, y)
     rows = np.sort(np.random.default_rng(0).choice(200, 60, replace=False))

@@ -35,8 +35,9 @@ from .text_features import Tfidf, texts_of, to_numpy, to_tensor
 
 DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 #: beyond this, min(n_samples, n_features) makes scikit-learn's leave-one-out (GCV) decompose too
-#: large a matrix (8000^2 float64 = 0.5 GB; ridge_tfidf on 100k texts needed 38 GiB): see _fit_ridge_large
-MAX_GCV_SIDE = 8000
+#: large a matrix (ridge_tfidf on 100k texts needed 38 GiB; at 8,000 rows the two eigendecompositions
+#: of 8000^2 took 258 CPU seconds and 3.4 GB with NumPy < 2's slow OpenBLAS): see _fit_ridge_large
+MAX_GCV_SIDE = 4000
 
 
 class NoParams(Params):
@@ -184,10 +185,15 @@ class _LinearRidge(Estimator):
 
         rows = np.sort(np.random.default_rng(0).choice(X.shape[0], MAX_GCV_SIDE, replace=False))
         solver = "sparse_cg" if sparse.issparse(X) else "auto"
+        if not np.isnan(y[rows]).any():  # one decomposition of the subsample, a penalty per target
+            cv = RidgeCV(alphas=np.array(self.alphas), alpha_per_target=True).fit(X[rows], y[rows])
+            alphas = np.broadcast_to(np.ravel(cv.alpha_), (y.shape[1],))
+        else:
+            alphas = [float(RidgeCV(alphas=np.array(self.alphas)).fit(X[sub], y[sub, j]).alpha_)
+                      for j in range(y.shape[1]) for sub in [rows[~np.isnan(y[rows, j])]]]
         for j in range(y.shape[1]):
             ok = ~np.isnan(y[:, j])
-            sub = rows[ok[rows]]
-            alpha = float(RidgeCV(alphas=np.array(self.alphas)).fit(X[sub], y[sub, j]).alpha_)
+            alpha = float(alphas[j])
             model = Ridge(alpha=alpha, solver=solver, tol=1e-6).fit(X[ok], y[ok, j])
             self.coef[:, j] = np.ravel(model.coef_)
             self.intercept[j] = float(model.intercept_)
