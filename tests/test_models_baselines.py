@@ -198,3 +198,47 @@ def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeyp
         assert model.alpha[j] == alpha
         np.testing.assert_allclose(model.coef[:, j], ref.coef_, atol=1e-4)
         np.testing.assert_allclose(model.intercept[j], ref.intercept_, atol=1e-4)
+
+
+def test_large_dense_ridge_uses_chunked_sums_and_matches_sklearn(monkeypatch):
+    """Beyond MAX_DENSE_ROWS rows a dense design (e.g. 1M embeddings) is fitted from chunked normal
+    equations: the same penalty choice (RidgeCV on the subsample) and the same coefficients as
+    scikit-learn's Ridge on every labelled row; predictions in chunks too."""
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    from affectlab.models import baselines
+
+    monkeypatch.setattr(baselines, "MAX_DENSE_ROWS", 100)
+    monkeypatch.setattr(baselines, "MAX_GCV_SIDE", 60)
+    monkeypatch.setattr(baselines, "DENSE_CHUNK", 37)  # several chunks, the last one short
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 12)).astype(np.float32)
+    y = np.column_stack([X @ rng.normal(size=12) + rng.normal(scale=0.3, size=300), rng.normal(size=300)])
+    y[[7, 150], 1] = np.nan
+    model = baselines.RidgeEmbedding(TARGETS)
+    model._fit_ridge(X, y)
+    rows = np.sort(np.random.default_rng(0).choice(300, 60, replace=False))
+    for j in range(2):
+        ok = ~np.isnan(y[:, j])
+        sub = rows[ok[rows]]
+        alpha = RidgeCV(alphas=np.array(baselines.DEFAULT_ALPHAS)).fit(X[sub].astype(np.float64), y[sub, j]).alpha_
+        ref = Ridge(alpha=alpha).fit(X[ok].astype(np.float64), y[ok, j])
+        assert model.alpha[j] == alpha
+        np.testing.assert_allclose(model.coef[:, j], ref.coef_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(model.intercept[j], ref.intercept_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(model.raw_predict(X)[:, j], ref.predict(X.astype(np.float64)), atol=1e-8)
+
+
+def test_out_of_fold_predictions_agree_on_the_large_dense_path(monkeypatch):
+    from affectlab.models import baselines
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(240, 10))
+    y = np.column_stack([X @ rng.normal(size=10), rng.normal(size=240)])
+    y[3, 0] = np.nan
+    groups = np.repeat([f"u{i}" for i in range(24)], 10)
+    alphas = np.array([3.0, 30.0])
+    small = baselines.out_of_fold(X, y, groups, alphas, 5)
+    monkeypatch.setattr(baselines, "MAX_DENSE_ROWS", 100)
+    monkeypatch.setattr(baselines, "DENSE_CHUNK", 50)
+    np.testing.assert_allclose(baselines.out_of_fold(X, y, groups, alphas, 5), small, atol=1e-9)

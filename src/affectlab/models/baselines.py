@@ -38,6 +38,57 @@ DEFAULT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000
 #: large a matrix (ridge_tfidf on 100k texts needed 38 GiB; at 8,000 rows the two eigendecompositions
 #: of 8000^2 took 258 CPU seconds and 3.4 GB with NumPy < 2's slow OpenBLAS): see _fit_ridge_large
 MAX_GCV_SIDE = 4000
+#: dense designs with more rows than this are fitted from chunked sums (:func:`dense_ridge`): the
+#: exact path's SVD and centred float64 copies took 14 GB for 1M x 384 embeddings
+MAX_DENSE_ROWS = 50_000
+#: rows per chunk of :func:`dense_ridge` and of large dense predictions
+DENSE_CHUNK = 65_536
+
+
+def dense_ridge(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``Ridge(alpha).fit(X[rows], y[rows])`` (intercept not penalised) for a dense
+    ``X`` of any length: the normal equations from sums over row chunks, in torch float64, so memory
+    is O(p^2 + chunk * p) however many rows (X may be a float32 memory map). ``y`` is (n, t) with a
+    penalty per target; returns coef (p, t) and intercept (t,).
+
+    >>> from sklearn.linear_model import Ridge
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(50, 3)); y = rng.normal(size=(50, 1))
+    >>> coef, b = dense_ridge(X, y, np.array([2.0]))
+    >>> ref = Ridge(alpha=2.0).fit(X, y[:, 0])
+    >>> bool(np.allclose(coef[:, 0], ref.coef_) and np.isclose(b[0], ref.intercept_))
+    True
+    """
+    import torch
+
+    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+    p, t = X.shape[1], y.shape[1]
+    gram, xsum = torch.zeros((p, p), dtype=torch.float64), torch.zeros(p, dtype=torch.float64)
+    cross, ysum = torch.zeros((p, t), dtype=torch.float64), torch.zeros(t, dtype=torch.float64)
+    for start in range(0, len(rows), DENSE_CHUNK):
+        part = rows[start:start + DENSE_CHUNK]
+        xc = torch.from_numpy(np.asarray(X[part], dtype=np.float64))
+        yc = torch.from_numpy(np.asarray(y[part], dtype=np.float64))
+        gram += xc.T @ xc
+        xsum += xc.sum(0)
+        cross += xc.T @ yc
+        ysum += yc.sum(0)
+    n = max(1, len(rows))
+    mu, ybar = xsum / n, ysum / n
+    centred_gram = gram - n * torch.outer(mu, mu)
+    centred_cross = cross - n * torch.outer(mu, ybar)
+    coef = torch.empty((p, t), dtype=torch.float64)
+    for j in range(t):
+        A = centred_gram.clone()
+        A.diagonal().add_(float(alphas[j]))
+        coef[:, j] = torch.linalg.solve(A, centred_cross[:, j])
+    return coef.numpy(), (ybar - mu @ coef).numpy()
+
+
+def _large_dense(X) -> bool:
+    from scipy import sparse
+
+    return not sparse.issparse(X) and X.shape[0] > MAX_DENSE_ROWS
 
 
 class NoParams(Params):
@@ -157,7 +208,7 @@ class _LinearRidge(Estimator):
         self.coef = np.zeros((n_features, y.shape[1]))
         self.intercept = np.zeros(y.shape[1])
         self.alpha = np.zeros(y.shape[1])
-        if min(X.shape) > MAX_GCV_SIDE:
+        if min(X.shape) > MAX_GCV_SIDE or _large_dense(X):
             self._fit_ridge_large(X, y)
             return
         if not np.isnan(y).any():  # one fit, a penalty per target
@@ -183,23 +234,31 @@ class _LinearRidge(Estimator):
         from scipy import sparse
         from sklearn.linear_model import Ridge, RidgeCV
 
-        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], MAX_GCV_SIDE, replace=False))
+        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], min(MAX_GCV_SIDE, X.shape[0]), replace=False))
         solver = "sparse_cg" if sparse.issparse(X) else "auto"
+        sample = np.asarray(X[rows], dtype=np.float64) if _large_dense(X) else X[rows]
         if not np.isnan(y[rows]).any():  # one decomposition of the subsample, a penalty per target
-            cv = RidgeCV(alphas=np.array(self.alphas), alpha_per_target=True).fit(X[rows], y[rows])
+            cv = RidgeCV(alphas=np.array(self.alphas), alpha_per_target=True).fit(sample, y[rows])
             alphas = np.broadcast_to(np.ravel(cv.alpha_), (y.shape[1],))
         else:
-            alphas = [float(RidgeCV(alphas=np.array(self.alphas)).fit(X[sub], y[sub, j]).alpha_)
-                      for j in range(y.shape[1]) for sub in [rows[~np.isnan(y[rows, j])]]]
+            alphas = [float(RidgeCV(alphas=np.array(self.alphas)).fit(sample[ok], y[rows[ok], j]).alpha_)
+                      for j in range(y.shape[1]) for ok in [~np.isnan(y[rows, j])]]
         for j in range(y.shape[1]):
             ok = ~np.isnan(y[:, j])
             alpha = float(alphas[j])
+            if _large_dense(X):
+                coef, intercept = dense_ridge(X, y[:, [j]], np.array([alpha]), rows=np.flatnonzero(ok))
+                self.coef[:, j], self.intercept[j], self.alpha[j] = coef[:, 0], intercept[0], alpha
+                continue
             model = Ridge(alpha=alpha, solver=solver, tol=1e-6).fit(X[ok], y[ok, j])
             self.coef[:, j] = np.ravel(model.coef_)
             self.intercept[j] = float(model.intercept_)
             self.alpha[j] = alpha
 
     def raw_predict(self, X) -> np.ndarray:
+        if _large_dense(X):  # chunks: no float64 copy of a large float32 design
+            return np.concatenate([np.asarray(X[s:s + DENSE_CHUNK], dtype=np.float64) @ self.coef
+                                   for s in range(0, len(X), DENSE_CHUNK)]) + self.intercept
         return np.asarray(X @ self.coef) + self.intercept
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
@@ -260,7 +319,9 @@ class RidgeEmbedding(_LinearRidge):
     needs_features = ("text",)
 
     def design(self, corpus: Corpus, fit: bool = False):
-        return np.asarray(corpus.features["text"], dtype=np.float64)
+        x = np.asarray(corpus.features["text"])
+        # beyond MAX_DENSE_ROWS the rows are used chunk by chunk: no float64 copy of them all
+        return x if len(x) > MAX_DENSE_ROWS else x.astype(np.float64)
 
 
 @MODELS.register("ridge_group_offset")
@@ -314,6 +375,11 @@ def out_of_fold(X, y: np.ndarray, groups: np.ndarray, alphas: np.ndarray, folds:
         for j in range(y.shape[1]):
             ok = fit_rows[~np.isnan(y[fit_rows, j])]
             if len(ok) == 0:
+                continue
+            if _large_dense(X):
+                coef, intercept = dense_ridge(X, y[:, [j]], np.array([alphas[j]]), rows=ok)
+                out[held, j] = np.concatenate([np.asarray(X[held[s:s + DENSE_CHUNK]], dtype=np.float64) @ coef[:, 0]
+                                               for s in range(0, len(held), DENSE_CHUNK)]) + intercept[0]
                 continue
             out[held, j] = Ridge(alpha=float(alphas[j])).fit(X[ok], y[ok, j]).predict(X[held])
     return out
