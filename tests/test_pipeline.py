@@ -109,3 +109,20 @@ def test_selected_epoch_in_metrics_csv_equals_the_summary(trained):
     best = metrics[metrics.epoch == summary["best_epoch"]].iloc[0]
     assert best["val_score"] == pytest.approx(summary["metrics"]["val"]["score"])
     assert best["val_ccc_valence"] == pytest.approx(summary["metrics"]["val"]["ccc_valence"])
+
+
+def test_a_default_baseline_too_large_for_the_data_is_left_out_with_a_note(tmp_path, semeval_csv, monkeypatch):
+    """ridge_tfidf's size check runs before encoding: a default baseline is left out (said), a
+    named one is refused in one line."""
+    from affectlab.models import baselines
+
+    monkeypatch.setattr(baselines, "TFIDF_MAX_TRAIN", 10)
+    notes = Notes()
+    run = train_run(config(model={"name": "ridge_embedding"}, baselines=None), semeval_csv, tmp_path / "run", notes=notes)
+    summary = json.loads((run / "summary.json").read_text())
+    assert "ridge_tfidf" not in summary["baselines"] and "global_mean" in summary["baselines"]
+    assert any(line.startswith("baseline ridge_tfidf left out: ridge_tfidf:") and "exceed max_train=10" in line
+               for line in notes.lines)
+    with pytest.raises(AffectlabError, match=r"^baseline ridge_tfidf: .* exceed max_train=10 .*leave it out of baselines:$"):
+        train_run(config(model={"name": "ridge_embedding"}, baselines=["ridge_tfidf"]), semeval_csv, tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()

@@ -396,6 +396,13 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
         lacking = [f for f in b.needs_features if f not in have] + (["raw text"] if b.needs_raw_text and not corpus.has_text else [])
         if lacking and cfg.baselines is None:
             continue  # a default baseline for features this data does not have
+        try:
+            b.check_size(n_fit)  # like the model's: before encoding
+        except AffectlabError as err:
+            if cfg.baselines is not None:
+                raise AffectlabError(f"baseline {err}; leave it out of baselines:") from None
+            notes.add(f"baseline {name} left out: {err}")
+            continue
         baselines[name] = b
     needed = set(estimator.needs_features)
     for b in baselines.values():

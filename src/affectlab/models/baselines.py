@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from ..corpus.base import Corpus
+from ..errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges, labelled
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor
@@ -41,6 +42,9 @@ MAX_GCV_SIDE = 4000
 #: dense designs with more rows than this are fitted from chunked sums (:func:`dense_ridge`): the
 #: exact path's SVD and centred float64 copies took 14 GB for 1M x 384 embeddings
 MAX_DENSE_ROWS = 50_000
+#: ``ridge_tfidf`` refuses more training texts than this (``max_train``): its word and character
+#: n-gram TF-IDF took ~3 GB per 100,000 texts, and a million texts ran out of 24 GB while counting
+TFIDF_MAX_TRAIN = 300_000
 #: rows per chunk of :func:`dense_ridge` and of large dense predictions
 DENSE_CHUNK = 65_536
 
@@ -108,6 +112,7 @@ class RidgeTfidfParams(RidgeParams):
     char: NGram = (2, 5)
     min_df: int = Field(2, ge=1)
     max_features: Optional[NonNegativeInt] = 50000
+    max_train: Optional[int] = Field(None, ge=1)  # None: TFIDF_MAX_TRAIN
 
 
 class RidgeGroupOffsetParams(RidgeParams):
@@ -294,7 +299,13 @@ class RidgeTfidf(_LinearRidge):
         super().__init__(targets, **params)
         self.tfidf_params = {"word": params.get("word", (1, 2)), "char": params.get("char", (2, 5)),
                              "min_df": params.get("min_df", 2), "max_features": params.get("max_features", 50000)}
+        self.max_train = int(params.get("max_train") or TFIDF_MAX_TRAIN)
         self.tfidf: Tfidf | None = None
+
+    def check_size(self, n_train: int) -> None:
+        if n_train > self.max_train:
+            raise AffectlabError(f"{self.name}: {n_train:,} training texts exceed max_train={self.max_train:,} (its word "
+                                 "and character n-gram TF-IDF takes ~3 GB per 100,000 texts; a million ran out of 24 GB)")
 
     def design(self, corpus: Corpus, fit: bool = False):
         texts = texts_of(corpus.frame)
