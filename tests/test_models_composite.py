@@ -338,3 +338,25 @@ def test_size_check_names_the_variant_that_fits():
     loo.check_size(50)
     with pytest.raises(AffectlabError, match="folds: 0"):
         loo.check_size(51)
+
+
+def test_the_run_summary_says_how_many_landmarks_auto_chose(tmp_path, monkeypatch):
+    """summary.json 'fit' holds what the dev fit and the refit report: n_train, landmarks (auto's m)."""
+    import json
+
+    from affectlab.config import validate_config
+    from affectlab.pipeline import train_run
+
+    from conftest import semeval_frame
+
+    monkeypatch.setattr(composite, "AUTO_LANDMARKS_MAX", 40)
+    monkeypatch.setattr(composite, "AUTO_LANDMARKS_MIN", 10)
+    monkeypatch.setattr(composite, "AUTO_BUDGET", 60 * 40**2)
+    data = tmp_path / "train.csv"
+    semeval_frame().to_csv(data, index=False)
+    cfg = validate_config({"model": {"name": "user_level_kernel"}, "baselines": []})
+    summary = json.loads((train_run(cfg, data, tmp_path / "run") / "summary.json").read_text())
+    for part in ("fit", "refit"):  # 108 texts in all: both fits lie beyond the shrunken rule's m
+        n = summary["fit"][part]["n_train"]
+        assert n > composite.auto_landmarks(n) and summary["fit"][part]["landmarks"] == composite.auto_landmarks(n)
+    assert summary["fit"]["refit"]["n_train"] > summary["fit"]["fit"]["n_train"]

@@ -509,6 +509,9 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     with progress.step("refit on all training data"):
         final = _refit(prep, result, corpus_f)
     refit = final is not estimator
+    fit_facts = {"fit": _plain_facts(result.extra)}
+    if refit and getattr(final, "fit_result", None) is not None:
+        fit_facts["refit"] = _plain_facts(final.fit_result.extra)
     if refit:
         timings["refit"] = time.perf_counter() - t
 
@@ -544,7 +547,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
                       "test_used_for_selection": False, "test_evaluated_once": test is not None},
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "refit_full": refit, "findings": findings,
+        "refit_full": refit, "findings": findings, "fit": fit_facts,
     }
     return recorder.finish(summary)
 
@@ -671,8 +674,28 @@ def _refit(prep: Prepared, result, corpus: Corpus) -> Estimator:
     final = estimator_for(cfg, corpus.targets)
     epochs = max(1, result.best_epoch) if final.is_neural else None
     scorer = make_scorer(prep.task, corpus.targets, set(corpus.frame["group"]))
-    final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
+    final.fit_result = final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
     return final
+
+
+def _plain_facts(extra: dict[str, Any]) -> dict[str, Any]:
+    """What a fit reports about itself (``FitResult.extra``), the JSON-safe entries only.
+
+    >>> _plain_facts({"landmarks": 1341, "alpha": {"v": 3.0}, "is_global_zero": True, "obj": object()})
+    {'landmarks': 1341, 'alpha': {'v': 3.0}}
+    """
+    import json
+
+    out = {}
+    for key, value in extra.items():
+        if key == "is_global_zero":
+            continue
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str | None:

@@ -77,6 +77,8 @@ class Estimator(ABC):
     is_neural: ClassVar[bool] = False
     #: target kinds it can predict ("regression": numbers; "category": class indices)
     target_kinds: ClassVar[frozenset[str]] = frozenset({"regression"})
+    #: the pipeline's refit keeps what that fit returned here (for summary.json's ``fit.refit``)
+    fit_result: "FitResult | None" = None
 
     def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
         self.targets = tuple(targets)

@@ -182,6 +182,9 @@ class RunSummary(_Open):
     features: dict[str, Any] = Field(default_factory=dict)
     data: DataInfo = Field(default_factory=DataInfo)
     refit_full: bool = False
+    #: what the model's fits report about themselves (hold-out runs): ``{"fit": {...}, "refit": {...}}``,
+    #: e.g. ``user_level_kernel``'s ``n_train``, ``n_users``, ``landmarks`` (the m that ``auto`` chose)
+    fit: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     argv: list[str] = Field(default_factory=list)
     #: why a value stored as null is NaN: ``{"metrics.val.r_within": "no user has two or more samples in val"}``
