@@ -24,6 +24,7 @@ from affectlab.corpus.mmsa import RestrictedUnpickler, read_mmsa  # noqa: E402
 from affectlab.errors import AffectlabError  # noqa: E402
 from affectlab.features.extract import extract_dataset  # noqa: E402
 from affectlab.features.extract_config import ExtractConfig  # noqa: E402
+from affectlab.processes import pid_alive  # noqa: E402
 
 MOODS = {"targets": [{"name": "mood", "kind": "category", "classes": ["calm", "happy"],
                       "map": {"valence": {"calm": 0.1, "happy": 0.8}, "arousal": {"calm": -0.5, "happy": 0.5}}},
@@ -278,13 +279,9 @@ if __name__ == "__main__":  # spawned workers import this file again
 
 
 def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie nobody reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """``pid_alive``, except that a zombie nobody reaped counts as gone."""
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:

@@ -177,7 +177,7 @@ def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeyp
     """Beyond MAX_GCV_SIDE rows and columns: the subsample's leave-one-out penalty, then sklearn's
     Ridge on all rows with that penalty (sparse input: iterative solver, no n x n matrix)."""
     from scipy import sparse
-    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.linear_model import Ridge
 
     from affectlab.models import baselines
 
@@ -189,22 +189,34 @@ def test_large_ridge_picks_the_penalty_on_a_subsample_and_fits_every_row(monkeyp
         y[missing, 1] = np.nan
     model = baselines.RidgeTfidf(TARGETS)
     model._fit_ridge(X, y)
-    rows = np.sort(np.random.default_rng(0).choice(200, 60, replace=False))
-    for j in range(2):
+    for j, ref in enumerate(subsample_references(X, y, 60, lambda a: Ridge(alpha=a, solver="lsqr", tol=1e-10),
+                                                 dense=lambda M: M.toarray())):
+        assert model.alpha[j] == ref.alpha
+        np.testing.assert_allclose(model.coef[:, j], ref.coef_, atol=1e-4)
+        np.testing.assert_allclose(model.intercept[j], ref.intercept_, atol=1e-4)
+
+
+def subsample_references(X, y, n_sub: int, ridge, dense=lambda M: M):
+    """Per target, scikit-learn's reference for the large-data path: the penalty by RidgeCV on the
+    seeded ``n_sub``-row subsample's labelled rows, then ``ridge(alpha)`` on every labelled row
+    (``dense(X[rows])``)."""
+    from sklearn.linear_model import RidgeCV
+
+    from affectlab.models import baselines
+
+    rows = np.sort(np.random.default_rng(0).choice(len(y), n_sub, replace=False))
+    for j in range(y.shape[1]):
         ok = ~np.isnan(y[:, j])
         sub = rows[ok[rows]]
         alpha = RidgeCV(alphas=np.array(baselines.DEFAULT_ALPHAS)).fit(X[sub], y[sub, j]).alpha_
-        ref = Ridge(alpha=alpha, solver="lsqr", tol=1e-10).fit(X[ok].toarray(), y[ok, j])
-        assert model.alpha[j] == alpha
-        np.testing.assert_allclose(model.coef[:, j], ref.coef_, atol=1e-4)
-        np.testing.assert_allclose(model.intercept[j], ref.intercept_, atol=1e-4)
+        yield ridge(alpha).fit(dense(X[ok]), y[ok, j])
 
 
 def test_large_dense_ridge_uses_chunked_sums_and_matches_sklearn(monkeypatch):
     """Beyond MAX_DENSE_ROWS rows a dense design (e.g. 1M embeddings) is fitted from chunked normal
     equations: the same penalty choice (RidgeCV on the subsample) and the same coefficients as
     scikit-learn's Ridge on every labelled row; predictions in chunks too."""
-    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.linear_model import Ridge
 
     from affectlab.models import baselines
 
@@ -217,13 +229,8 @@ def test_large_dense_ridge_uses_chunked_sums_and_matches_sklearn(monkeypatch):
     y[[7, 150], 1] = np.nan
     model = baselines.RidgeEmbedding(TARGETS)
     model._fit_ridge(X, y)
-    rows = np.sort(np.random.default_rng(0).choice(300, 60, replace=False))
-    for j in range(2):
-        ok = ~np.isnan(y[:, j])
-        sub = rows[ok[rows]]
-        alpha = RidgeCV(alphas=np.array(baselines.DEFAULT_ALPHAS)).fit(X[sub].astype(np.float64), y[sub, j]).alpha_
-        ref = Ridge(alpha=alpha).fit(X[ok].astype(np.float64), y[ok, j])
-        assert model.alpha[j] == alpha
+    for j, ref in enumerate(subsample_references(X.astype(np.float64), y, 60, lambda a: Ridge(alpha=a))):
+        assert model.alpha[j] == ref.alpha
         np.testing.assert_allclose(model.coef[:, j], ref.coef_, rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(model.intercept[j], ref.intercept_, rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(model.raw_predict(X)[:, j], ref.predict(X.astype(np.float64)), atol=1e-8)
