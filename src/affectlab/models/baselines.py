@@ -89,6 +89,13 @@ def dense_ridge(X: np.ndarray, y: np.ndarray, alphas: np.ndarray, rows: np.ndarr
     return coef.numpy(), (ybar - mu @ coef).numpy()
 
 
+def dense_product(X, coef: np.ndarray) -> np.ndarray:
+    """``X @ coef`` in float64, chunk by chunk for a large dense ``X`` (no float64 copy of it all)."""
+    if not _large_dense(X):
+        return np.asarray(X @ coef)
+    return np.concatenate([np.asarray(X[s:s + DENSE_CHUNK], dtype=np.float64) @ coef for s in range(0, len(X), DENSE_CHUNK)])
+
+
 def _large_dense(X) -> bool:
     from scipy import sparse
 
@@ -261,10 +268,7 @@ class _LinearRidge(Estimator):
             self.alpha[j] = alpha
 
     def raw_predict(self, X) -> np.ndarray:
-        if _large_dense(X):  # chunks: no float64 copy of a large float32 design
-            return np.concatenate([np.asarray(X[s:s + DENSE_CHUNK], dtype=np.float64) @ self.coef
-                                   for s in range(0, len(X), DENSE_CHUNK)]) + self.intercept
-        return np.asarray(X @ self.coef) + self.intercept
+        return dense_product(X, self.coef) + self.intercept
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         self.check_inputs(train)
@@ -389,8 +393,7 @@ def out_of_fold(X, y: np.ndarray, groups: np.ndarray, alphas: np.ndarray, folds:
                 continue
             if _large_dense(X):
                 coef, intercept = dense_ridge(X, y[:, [j]], np.array([alphas[j]]), rows=ok)
-                out[held, j] = np.concatenate([np.asarray(X[held[s:s + DENSE_CHUNK]], dtype=np.float64) @ coef[:, 0]
-                                               for s in range(0, len(held), DENSE_CHUNK)]) + intercept[0]
+                out[held, j] = dense_product(X[held], coef[:, 0]) + intercept[0]
                 continue
             out[held, j] = Ridge(alpha=float(alphas[j])).fit(X[ok], y[ok, j]).predict(X[held])
     return out

@@ -175,12 +175,6 @@ def auto_landmarks(n_train: int) -> int:
     return max(AUTO_LANDMARKS_MIN, min(AUTO_LANDMARKS_MAX, math.isqrt(AUTO_BUDGET // max(1, n_train))))
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
-
-
 def _centre_rows(M: Any, codes: np.ndarray, n_groups: int) -> Any:
     """Subtract from each row the mean of the rows in its group (``codes`` = group index per row).
 
@@ -324,26 +318,25 @@ class UserLevelKernel(Estimator):
         import torch
 
         groups = train.frame["group"].astype(str).to_numpy()
-        x = _normalise(train.features["text"])
+        # unit rows, n x n kernels in torch float64 (NumPy < 2's OpenBLAS is ~10x slower here; docs/scaling.md)
+        xt = unit_rows(train.features["text"])
         if self.uses_tfidf:
             self.tfidf = Tfidf(**self.tfidf_params)
             tf = self.tfidf.fit_transform(texts_of(train.frame))
             lin_tf = torch.from_numpy((tf @ tf.T).toarray())
         else:
             self.tfidf, tf, lin_tf = None, None, None
-        # n x n kernels in torch float64 (NumPy < 2's OpenBLAS is ~10x slower here; docs/scaling.md)
-        xt = torch.from_numpy(x)
         cos = xt @ xt.T
-        self.train_x = x.astype(np.float32)
+        self.train_x = xt.numpy().astype(np.float32)
         self.users = sorted(set(groups))
         self.dual, self.primal_tfidf = {}, {}
         self.level_mean = np.zeros(len(self.targets))
         resid = np.full(y_all.shape, np.nan)
         n_groups = len(self.users)
         k = min(self.folds, n_groups)
-        folds = list(GroupKFold(k).split(x, groups=groups)) if self.folds and k >= 2 else []
+        folds = list(GroupKFold(k).split(groups, groups=groups)) if self.folds and k >= 2 else []
         # calibration needs held-out users too; with exact leave-one-user-out residuals, 3 folds
-        cal_folds = folds or (list(GroupKFold(min(3, n_groups)).split(x, groups=groups)) if n_groups >= 2 else [])
+        cal_folds = folds or (list(GroupKFold(min(3, n_groups)).split(groups, groups=groups)) if n_groups >= 2 else [])
         self.scale_within = np.ones(len(self.targets))
         self.scale_level = np.ones(len(self.targets))
 
