@@ -290,3 +290,21 @@ def test_summary_line_on_stderr(tmp_path, capsys):
     assert captured.out == ""
     assert lines[0].startswith("encoded 5 texts in ") and lines[0].endswith("texts/s), 0 from cache")
     assert lines[1].startswith("encoded 0 texts in ") and lines[1].endswith(", 5 from cache")
+
+
+def test_a_view_that_cannot_be_marked_used_is_still_used_not_rebuilt(tmp_path, monkeypatch, caplog):
+    """Marking a view as recently used may fail (another user's file, a read-only cache): the
+    intact view is returned as it is, never taken for damaged and removed."""
+    texts = corpus(6)
+    cfg = EncoderConfig(name="fake-encoder")
+    embed_texts(texts, cfg, tmp_path, encoder=FakeEncoder())
+    view = next(tmp_path.rglob("views/*.npy"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("affectlab.features.cache.os.utime", refuse)
+    matrix, stats = embed_texts(texts, cfg, tmp_path, encoder=FakeEncoder())
+    assert stats["encoded"] == 0 and view.exists()
+    assert "damaged" not in caplog.text  # not taken for damaged, removed and rebuilt
+    np.testing.assert_array_equal(matrix, expected(texts))

@@ -34,6 +34,7 @@ process is gone).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -309,7 +310,8 @@ class FeatureCache:
             info = json.loads(side.read_text())
             matrix = np.load(path, mmap_mode="r", allow_pickle=False)
             if matrix.shape[0] == len(keys) and matrix.dtype == np.float32 and file_crc(path) == info["crc"]:
-                os.utime(path)  # recently used: pruned last (see _prune_views)
+                with contextlib.suppress(OSError):  # another user's view, a read-only cache: still intact
+                    os.utime(path)  # recently used: pruned last (see _prune_views)
                 return matrix
         except (OSError, ValueError, KeyError, TypeError):
             pass
