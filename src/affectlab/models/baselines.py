@@ -336,7 +336,7 @@ class RidgeEmbedding(_LinearRidge):
     def design(self, corpus: Corpus, fit: bool = False):
         x = np.asarray(corpus.features["text"])
         # beyond MAX_DENSE_ROWS the rows are used chunk by chunk: no float64 copy of them all
-        return x if len(x) > MAX_DENSE_ROWS else x.astype(np.float64)
+        return x if _large_dense(x) else x.astype(np.float64)
 
 
 @MODELS.register("ridge_group_offset")

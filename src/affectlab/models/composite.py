@@ -348,7 +348,8 @@ class UserLevelKernel(Estimator):
 
             # within-user deviations: centred kernel, centred targets (fixed effects)
             spec = self.within[name]
-            K = self._kernel(_block(cos, rows), None if lin_tf is None else _block(lin_tf, rows), spec)
+            cos_rows, tf_rows = _block(cos, rows), None if lin_tf is None else _block(lin_tf, rows)
+            K = self._kernel(cos_rows, tf_rows, spec)
             codes, uniq = pd.factorize(pd.Series(groups[rows]))
             Kc = _centre_rows(_centre_rows(K, codes, len(uniq)).T, codes, len(uniq)).T
             yc = _centre_rows(y, codes, len(uniq))
@@ -360,7 +361,7 @@ class UserLevelKernel(Estimator):
 
             # level: raw targets, and out-of-fold residuals for the seen-user offsets
             spec = self.level[name]
-            K = self._kernel(_block(cos, rows), None if lin_tf is None else _block(lin_tf, rows), spec)
+            K = self._kernel(cos_rows, tf_rows, spec)
             mu = float(y.mean())
             self.level_mean[j] = mu
             if not folds:  # exact leave-one-group-out residuals from one inverse

@@ -157,8 +157,9 @@ class Tfidf:
         analyzers = self._analyzers()
         scale = 1.0 / np.sqrt(len(analyzers))
         for key, _, _ in analyzers:
-            C = counts[key].copy()
-            if self.sublinear_tf:
+            C = counts[key]
+            if self.sublinear_tf:  # on a copy: the counts stay as they were
+                C = C.copy()
                 C.data = np.log(C.data) + 1.0
             X = C @ sparse.diags(self.idf[key])
             norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
