@@ -203,6 +203,28 @@ def test_cross_validation_with_a_test_split_touches_test_once_with_the_final_mod
     assert evaluate_run(run, n_resamples=50).split == "test"
 
 
+def test_test_users_the_final_model_was_fitted_on_count_as_seen(tmp_path):
+    """With split.test_split the final model is refitted on every cross-validated row, so a test
+    user among them is seen: the test metrics' seen/unseen subsets say so, as predictions.csv does."""
+    from conftest import semeval_frame
+
+    frame = semeval_frame()
+    frame["split"] = np.where(frame.groupby("user_id").cumcount(ascending=False) < 3, "test", "train")
+    targets = [{"name": "valence", "low": -2, "high": 2}, {"name": "arousal", "low": 0, "high": 2}]
+    cfg = RunConfig.model_validate({
+        "task": "semeval", "model": {"name": "group_mean"}, "baselines": ["global_mean"],
+        "data": {"format": "table", "targets": targets,
+                 "columns": {"id": "text_id", "group": "user_id", "text": "text", "split": "split"}},
+        "split": {"kind": "group_kfold", "k": 3, "test_split": "test"}})
+    run = train_run(cfg, frame, tmp_path / "run")
+    s = json.loads((run / "summary.json").read_text())
+    test = pd.read_csv(run / "predictions.csv").query("split == 'test'")
+    assert test["seen"].all()  # every test user also has training texts
+    for scores in (s["metrics"]["test"], s["baselines"]["global_mean"]["test"]):
+        assert scores["seen/score"] == pytest.approx(scores["score"])
+        assert not any(key.startswith("unseen/") for key in scores)
+
+
 @pytest.mark.parametrize("split, message", [
     ({"kind": "group_kfold", "test_split": "heldout"}, "split.test_split is 'heldout', but the file has no such split"),
     ({"kind": "given", "test_split": "test"}, "test_split applies to the cross-validation kinds"),

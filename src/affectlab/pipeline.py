@@ -605,9 +605,11 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     baseline_pooled = {name: {"oof": scorer(corpus, p)} for name, p in cv.baseline_oof.items()}
     metrics = {"oof": pooled}
     if test is not None:
-        metrics["test"] = scorer(test, test_pred)
+        # the final model was fitted on every cross-validated row: a test group among them is seen
+        test_scorer = make_scorer(task, targets, dev_groups)
+        metrics["test"] = test_scorer(test, test_pred)
         for name, p in test_baselines.items():
-            baseline_pooled[name]["test"] = scorer(test, p)
+            baseline_pooled[name]["test"] = test_scorer(test, p)
     test_ci = None if test is None else bootstrap_scores(task, test.target_matrix(), test_pred, targets,
                                                          test.frame["group"].astype(str).to_numpy())
     # the model's intervals are bootstrapped once, for the summary and the reference check alike
