@@ -166,6 +166,12 @@ def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate
     plain = make_mmsa(tmp_path / "plain.pkl", {"train": 90, "valid": 45, "test": 45}, signal=0.3)
     run = train_run(cfg, plain, tmp_path / "run2")
     assert json.loads((run / "summary.json").read_text())["findings"] == []
+    # a reference of the run's own config (here a deliberately weak MAE) is checked by evaluate --run as by train
+    own = validate_config({**cfg.to_dict(), "references": [{"system": "weak", "metric": "mae", "value": 9.0}]})
+    run = train_run(own, plain, tmp_path / "run3", notes=Notes())
+    assert any("(weak, )" in f["message"] for f in json.loads((run / "summary.json").read_text())["findings"])
+    assert any(f.message.startswith("test predictions:") and "(weak, )" in f.message
+               for f in evaluate_run(run, n_resamples=100).findings if f.code == "ABOVE_STATE_OF_THE_ART")
 
 
 def test_default_config_cross_validates_videos_on_re_encoded_text_and_predicts(tmp_path):

@@ -460,11 +460,13 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
 
 def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: dict[str, np.ndarray] | None = None,
                   recalibration: dict[str, dg.Recalibration] | None = None, n_resamples: int = N_RESAMPLES,
-                  seed: int = 0, split: str | None = None) -> EvalResult:
+                  seed: int = 0, split: str | None = None, references: Sequence | None = None) -> EvalResult:
     """Metrics with CIs, baselines and findings for aligned data.
 
     ``baselines``: extra real baseline predictions on the same rows (e.g. a run's baselines.csv);
-    ``recalibration``: per-target maps fitted on validation data (offered by SCALE_MISMATCH).
+    ``recalibration``: per-target maps fitted on validation data (offered by SCALE_MISMATCH);
+    ``references``: the published results to check against (default: the task's; a run's own
+    config may add more, see :meth:`affectlab.config.RunConfig.task_references`).
     """
     findings: list[dg.Finding] = list(data.findings)
     findings += dg.check_nonfinite(data.p, data.targets, data.source)
@@ -512,7 +514,8 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     corr_key = _correlation_key(data.task)
     if corr_key in metrics:
         findings += dg.check_small_sample(metrics[corr_key], corr_key, int(len(rows)))
-    findings += dg.check_references(metrics, task.references, f"{split or 'evaluated'} predictions")
+    findings += dg.check_references(metrics, task.references if references is None else references,
+                                    f"{split or 'evaluated'} predictions")
 
     # baselines: scored on the same rows, compared with the model on the headline key
     base_preds = {name: (bp[rows], oracle) for name, (bp, oracle) in _baseline_predictions(data, train).items()}
@@ -628,6 +631,17 @@ def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
                     seen if get_task(task).seen_subsets else None, None, f"{run['path']}/predictions.csv", [], specs)
 
 
+def _run_references(run: dict[str, Any]) -> tuple | None:
+    """The published results the run was trained against: the task's plus its config's ``references:``
+    (None when the run's config is absent or no longer loads: the task's alone then)."""
+    from ..config import RunConfig
+
+    try:
+        return RunConfig.model_validate(run["config"]).task_references()
+    except (AffectlabError, ValueError, TypeError):
+        return None
+
+
 def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
     """Evaluate a run directory's predictions (test when present, else val) plus run-level checks."""
     from .scoring import higher_is_better
@@ -673,7 +687,8 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
                           train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
                           None, np.stack([target_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
                                           for s in data.specs], axis=1))
-    result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split)
+    result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split,
+                           references=_run_references(run))
     result.source = str(run["path"])
     # the constant baseline of evaluate_data duplicates the run's global_mean/majority: keep the run's own
     # (cross-validation runs have no train rows: there the duplicate is the gold-side oracle constant)
