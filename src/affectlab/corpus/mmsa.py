@@ -67,13 +67,14 @@ from ..config import DataConfig
 from ..errors import AffectlabError
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
+from ..tasks import get_task
 from .registry import DEFAULT_TARGETS, READERS
 from .table import READER_OPTIONS, ReaderOptions, check_options
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("text", "audio", "vision")
-DEFAULT_TARGET = TargetSpec("sentiment", -3.0, 3.0)
+DEFAULT_TARGET = get_task("mosi").target_ranges[0]  # sentiment in [-3, 3], as the mosi task declares
 TEXT_SOURCES = ("features", "encoder")
 
 _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float",

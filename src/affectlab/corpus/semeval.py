@@ -11,11 +11,13 @@ from pathlib import Path
 from ..config import DataConfig, TargetConfig
 from .base import Corpus
 from .base import TargetSpec
+from ..tasks import get_task
 from .registry import DEFAULT_TARGETS, READERS
 from .table import READER_OPTIONS, TableOptions, read_table_corpus
 
 SEMEVAL_COLUMNS = {"id": "text_id", "group": "user_id", "order": "timestamp", "text": "text"}
-SEMEVAL_TARGETS = [TargetConfig(name="valence", low=-2, high=2), TargetConfig(name="arousal", low=0, high=2)]
+# the ranges the semeval task declares (tasks/registry.py), as the reader's default target configs
+SEMEVAL_TARGETS = [TargetConfig(name=t.name, low=t.low, high=t.high) for t in get_task("semeval").target_ranges]
 READER_OPTIONS["semeval"] = TableOptions  # the table reader's options (features), nothing else
 DEFAULT_TARGETS["semeval"] = tuple(TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS)
 
