@@ -187,21 +187,22 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
 def attach_features(corpus: Corpus, cfg: RunConfig, needed: set[str]) -> tuple[Corpus, dict[str, Any]]:
     """Compute (or load from cache) the feature arrays that ``needed`` names."""
     stats: dict[str, Any] = {}
+    encoded = None  # the raw text's embeddings, when this call computed them
     if "text" in needed and "text" not in corpus.features:
         if cfg.features.text.kind == "none" or not corpus.has_text:
             raise AffectlabError("the model needs text embeddings but the data has no text or features.text.kind is 'none'")
-        matrix, stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
-                                    cfg.features.cache_dir or default_cache_dir())
-        corpus = corpus.with_features(text=matrix)
+        encoded, stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
+                                     cfg.features.cache_dir or default_cache_dir())
+        corpus = corpus.with_features(text=encoded)
     if "text_encoder" in needed and "text_encoder" not in corpus.features:
         # the raw text re-encoded by features.text, whatever the file's own text arrays are (ridge_text_encoder)
         if cfg.features.text.kind == "none" or not corpus.has_text:
             raise AffectlabError("the model needs the raw text re-encoded (text_encoder) but the data has no raw text "
                                  "or features.text.kind is 'none'")
-        matrix, enc_stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
-                                        cfg.features.cache_dir or default_cache_dir())
-        corpus = corpus.with_features(text_encoder=matrix)
-        stats = stats or enc_stats
+        if encoded is None:  # else the same texts, the same encoder: the matrix just computed
+            encoded, stats = embed_texts(corpus.frame["text"].tolist(), cfg.features.text,
+                                         cfg.features.cache_dir or default_cache_dir())
+        corpus = corpus.with_features(text_encoder=encoded)
     return corpus, stats
 
 
