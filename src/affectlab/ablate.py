@@ -243,7 +243,7 @@ def open_study(storage: str, study_name: str):
     """The ablation's study (the sweep machinery's storage: several processes or machines share it)."""
     from .sweep import open_study as _open
 
-    return _open(storage, study_name, "maximize")
+    return _open(storage, study_name, "maximize", command="ablations")
 
 
 def _alive(attrs: dict[str, Any]) -> bool:

@@ -166,9 +166,11 @@ def import_optuna(command: str = "sweeps") -> Any:
     return optuna
 
 
-def open_study(storage: str, study_name: str, direction: str = "maximize", sampler: Any = None) -> Any:
-    """Create or load a study at ``storage`` (shared by every process that holds the URL); one-line errors."""
-    optuna = import_optuna()
+def open_study(storage: str, study_name: str, direction: str = "maximize", sampler: Any = None,
+               command: str = "sweeps") -> Any:
+    """Create or load a study at ``storage`` (shared by every process that holds the URL); one-line errors
+    (``command`` names what needs Optuna when it is missing)."""
+    optuna = import_optuna(command)
     try:
         return optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
                                    sampler=sampler)
