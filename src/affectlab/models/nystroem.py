@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from .text_features import solve_regularised
+
 #: relative jitter added to K_ZZ's diagonal before its Cholesky factor (raised tenfold on failure)
 JITTER = 1e-7
 #: rows per chunk (a chunk may exceed it to keep a user whole)
@@ -134,9 +136,7 @@ class LandmarkStats:
         G = self.whiten(A)
         G.diagonal().add_(alpha)
         rhs = torch.linalg.solve_triangular(self.L, c.reshape(-1, 1), upper=False)
-        Lg, info = torch.linalg.cholesky_ex(G)
-        w = torch.cholesky_solve(rhs, Lg) if int(info) == 0 else torch.linalg.lstsq(G, rhs).solution
-        return self.back(w)
+        return self.back(solve_regularised(G, rhs))
 
 
 def accumulate(x: np.ndarray, tf: sparse.spmatrix | None, rows: np.ndarray, Y: np.ndarray, codes: np.ndarray,

@@ -249,14 +249,17 @@ def solve_psd(K: Any, Y: Any, alpha: float) -> np.ndarray:
     >>> np.allclose(solve_psd(K, np.array([1.0, 0.0]), 1.0), np.linalg.solve(K + np.eye(2), [1.0, 0.0]))
     True
     """
+    rhs = _as_tensor64(Y)
+    return solve_regularised(_regularised(K, alpha), rhs.reshape(len(rhs), -1)).reshape(rhs.shape).numpy()
+
+
+def solve_regularised(G, rhs):
+    """``G^-1 rhs`` for a regularised (positive definite) float64 tensor ``G``: Cholesky, least
+    squares when ``G`` is not numerically positive definite. ``rhs`` is (n, k)."""
     import torch
 
-    G = _regularised(K, alpha)
-    rhs = _as_tensor64(Y)
-    rhs2 = rhs.reshape(len(rhs), -1)
     L = _cholesky(G)
-    out = torch.linalg.lstsq(G, rhs2).solution if L is None else torch.cholesky_solve(rhs2, L)
-    return out.reshape(rhs.shape).numpy()
+    return torch.linalg.lstsq(G, rhs).solution if L is None else torch.cholesky_solve(rhs, L)
 
 
 def inverse_psd(K: Any, alpha: float) -> np.ndarray:
