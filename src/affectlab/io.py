@@ -143,6 +143,11 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def unreadable(path: "str | os.PathLike[str]", err: OSError) -> AffectlabError:
+    """The one line for a file that exists but cannot be read (no permission, a vanished file, an I/O error)."""
+    return AffectlabError(f"{path}: cannot read ({err.strerror or type(err).__name__})")
+
+
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for missing, empty or malformed files."""
     p = Path(path)
@@ -155,7 +160,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise AffectlabError(f"{p}: not UTF-8 text") from None
     except OSError as err:  # no permission, a vanished file, an I/O error
-        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
+        raise unreadable(p, err) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -196,7 +201,7 @@ def read_table(path: "str | os.PathLike[str] | pd.DataFrame") -> pd.DataFrame:
     try:
         raw = p.read_bytes()
     except OSError as err:  # no permission, a vanished file, an I/O error
-        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
+        raise unreadable(p, err) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

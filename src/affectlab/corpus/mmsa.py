@@ -65,6 +65,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import AffectlabError
+from ..io import unreadable
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
 from ..tasks import get_task
@@ -124,7 +125,7 @@ def load_pickle(path: str | Path, trust: bool = False) -> Any:
     try:
         raw = p.read_bytes()
     except OSError as err:  # no permission, a vanished file, an I/O error
-        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
+        raise unreadable(p, err) from None
     if not raw:
         raise AffectlabError(f"{p}: file is empty")
     try:

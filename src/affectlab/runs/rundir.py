@@ -34,7 +34,7 @@ import torch
 
 from ..config import RunConfig, validate_config
 from ..errors import AffectlabError
-from ..io import read_yaml, write_bytes, write_csv, write_json, write_text, write_yaml
+from ..io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
 from .summary import RunSummary, read_json_object
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
@@ -174,7 +174,7 @@ def _read_csv_raw(path: Path) -> pd.DataFrame | None:
     except (ValueError, TypeError) as err:  # e.g. a dtype pandas cannot apply to a garbled column
         raise AffectlabError(f"{path}: unreadable CSV ({type(err).__name__})") from None
     except OSError as err:
-        raise AffectlabError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+        raise unreadable(path, err) from None
 
 
 def check_predictions(frame: pd.DataFrame | None, path: str | Path, targets: Sequence[str]) -> pd.DataFrame:

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..corpus.base import TargetSpec
 from ..errors import AffectlabError
+from ..io import unreadable
 
 #: ``{split: {flat metric key: value}}``; a NaN metric is written as null and read as None
 SplitMetrics = dict[str, dict[str, Optional[float]]]
@@ -366,7 +367,7 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise AffectlabError(f"{p}: not valid JSON (not UTF-8 text)") from None
     except OSError as err:
-        raise AffectlabError(f"{p}: cannot read ({err.strerror or type(err).__name__})") from None
+        raise unreadable(p, err) from None
     if not text.strip():
         raise AffectlabError(f"{p}: empty file (an interrupted write?)")
     try:
