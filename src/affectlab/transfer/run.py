@@ -429,9 +429,11 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
     y = test.target_matrix()
     names = [t.name for t in targets]
     spec = get_task(task)
-    keys = spec.compact_keys(targets)
-    if "score" in keys and len(targets) == 1:  # name the metric behind 'score' (EmoDB arousal: ccc)
-        keys = tuple(spec.score_metric(targets[0]) if k == "score" else k for k in keys)
+
+    def named(key: str) -> str:  # one target: the metric behind 'score' by its name (EmoDB arousal: ccc)
+        return spec.score_metric(targets[0]) if key == "score" and len(targets) == 1 else key
+
+    keys = tuple(named(key) for key in spec.compact_keys(targets))
     groups = test.frame["group"].to_numpy()
     n_boot = t_cfg.bootstrap
     rows = {}
@@ -445,9 +447,7 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
 
             s = score_arrays(task, y, p, names, groups)
             rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in keys if key in s}
-    primary = spec.primary
-    if primary == "score" and len(targets) == 1:
-        primary = spec.score_metric(targets[0])
+    primary = named(spec.primary)
     headline = primary if primary in rows["adapted"] else next(iter(rows["adapted"]))
     paired = {}
     if n_boot:
