@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from affectlab.ablate import plan_ablation, run_ablation, trial_config
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.runs.used_keys import ignored_reason
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import affectlab
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.models import MODELS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"

@@ -115,7 +115,7 @@ def test_ridge_text_encoder_is_ridge_on_the_re_encoded_raw_text(trained):
     from affectlab.config import load_config
     from affectlab.features.text import embed_texts
     from affectlab.models.ridge_modality import ALPHAS
-    from affectlab.paths import default_cache_dir
+    from affectlab.core.paths import default_cache_dir
 
     run, data = trained
     raw = pickle.loads(data.read_bytes())

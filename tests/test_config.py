@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from affectlab.config import RunConfig, apply_overrides, load_config
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "semeval2026-task2"
 

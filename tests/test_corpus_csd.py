@@ -12,7 +12,7 @@ h5py = pytest.importorskip("h5py")
 from affectlab.config import DataConfig  # noqa: E402
 from affectlab.corpus import read_corpus  # noqa: E402
 from affectlab.corpus.csd import collapse_onto, overlapping, read_csd  # noqa: E402
-from affectlab.errors import AffectlabError  # noqa: E402
+from affectlab.core.errors import AffectlabError  # noqa: E402
 
 
 def write_csd(path: Path, name: str, data: dict[str, tuple[np.ndarray, np.ndarray]], metadata: bool = True) -> Path:

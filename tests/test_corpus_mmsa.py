@@ -11,7 +11,7 @@ import pytest
 from affectlab.config import DataConfig
 from affectlab.corpus import read_corpus
 from affectlab.corpus.mmsa import SAFE_GLOBALS, RestrictedUnpickler, read_mmsa
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 
 SHARED_PKL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mosi" / "mosi_dev.pkl"
 

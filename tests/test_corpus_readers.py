@@ -7,7 +7,7 @@ import pytest
 from affectlab.config import DataConfig
 from affectlab.corpus import read_corpus
 from affectlab.corpus.semeval import read_semeval
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 
 from conftest import semeval_frame
 

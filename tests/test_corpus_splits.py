@@ -4,7 +4,7 @@ import pytest
 
 from affectlab.corpus import Corpus
 from affectlab.corpus.splits import check_disjoint, dev_split, group_kfold, latest_per_group, unseen_groups
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 
 
 def corpus(n_groups=10, per=10):

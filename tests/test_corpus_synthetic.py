@@ -17,7 +17,7 @@ from affectlab.corpus.synthetic import (
     test_inputs,
     write_longitudinal_csv,
 )
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ pytest.importorskip("dask.distributed", reason="the 'distributed' extra is not i
 
 from affectlab.config import EncoderConfig  # noqa: E402
 from affectlab.distributed import Engine, chunk_mapper, engine_for, prefill_text_cache  # noqa: E402
-from affectlab.errors import AffectlabError  # noqa: E402
+from affectlab.core.errors import AffectlabError  # noqa: E402
 from affectlab.models.base import FitContext  # noqa: E402
 from affectlab.models.registry import MODELS  # noqa: E402
 

@@ -295,7 +295,7 @@ def test_evaluate_raises_the_finding_for_too_good_mosi_predictions_and_not_for_p
 
 def test_references_with_a_metric_the_task_does_not_report_are_refused_at_registration_and_config_load():
     from affectlab.config import validate_config
-    from affectlab.errors import AffectlabError
+    from affectlab.core.errors import AffectlabError
     from affectlab.tasks import Task, get_task
 
     with pytest.raises(AffectlabError, match="names metric 'bleu', which the task does not report"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.features.asr import Word, resolve_whisper_model, transcript_of, words_in
 from affectlab.features.extract_config import AsrConfig
 

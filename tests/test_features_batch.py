@@ -21,10 +21,10 @@ import soundfile as sf  # noqa: E402
 from conftest_media import espeak_wav, tone  # noqa: E402
 
 from affectlab.corpus.mmsa import RestrictedUnpickler, read_mmsa  # noqa: E402
-from affectlab.errors import AffectlabError  # noqa: E402
+from affectlab.core.errors import AffectlabError  # noqa: E402
 from affectlab.features.extract import extract_dataset  # noqa: E402
 from affectlab.features.extract_config import ExtractConfig  # noqa: E402
-from affectlab.processes import pid_alive  # noqa: E402
+from affectlab.core.processes import pid_alive  # noqa: E402
 
 MOODS = {"targets": [{"name": "mood", "kind": "category", "classes": ["calm", "happy"],
                       "map": {"valence": {"calm": 0.1, "happy": 0.8}, "arousal": {"calm": -0.5, "happy": 0.5}}},

@@ -12,7 +12,7 @@ import pytest
 
 from affectlab import progress
 from affectlab.config import EncoderConfig
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.features.cache import FeatureCache, content_digests, extractor_key, file_crc, text_digests
 from affectlab.features.text import (TextEncoder, embed_texts, encode_texts_uncached, padded_length, resolve_model_path,
                                      rows_per_batch, text_cache)

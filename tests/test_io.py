@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from affectlab.errors import AffectlabError
-from affectlab.io import atomic_output, read_table, write_csv
+from affectlab.core.errors import AffectlabError
+from affectlab.core.io import atomic_output, read_table, write_csv
 
 
 def test_atomic_output_leaves_target_untouched_on_failure(tmp_path):

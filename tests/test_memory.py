@@ -1,17 +1,17 @@
-"""affectlab.memory: freed buffers stay in the heap after keep_freed_memory (glibc only)."""
+"""affectlab.core.memory: freed buffers stay in the heap after keep_freed_memory (glibc only)."""
 
 import subprocess
 import sys
 
 import pytest
 
-from affectlab.memory import keep_freed_memory
+from affectlab.core.memory import keep_freed_memory
 
 PROBE = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "1":
-    from affectlab.memory import keep_freed_memory
+    from affectlab.core.memory import keep_freed_memory
     assert keep_freed_memory()
 rng = np.random.default_rng(0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

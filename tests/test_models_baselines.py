@@ -13,7 +13,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
 from affectlab.corpus.base import Corpus, TargetSpec
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.models import baselines  # noqa: F401  (registers the baselines)
 from affectlab.models.base import FitContext
 from affectlab.models.registry import MODELS

@@ -13,7 +13,7 @@ import torch
 from affectlab.config import DataConfig
 from affectlab.corpus.base import Corpus, TargetSpec
 from affectlab.corpus.mmsa import read_mmsa
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.models import MODELS
 from affectlab.models.classifiers import inner_splits, logistic_cv_compat
 from affectlab.models.tabular import Standardizer

@@ -16,7 +16,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import GroupKFold
 
 from affectlab.corpus.base import Corpus, TargetSpec
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.metrics.semeval import r_between, r_within
 from affectlab.models import composite  # noqa: F401  (registers the model)
 from affectlab.models.base import FitContext

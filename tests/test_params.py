@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from affectlab.config import RunConfig
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.models import MODELS
 from affectlab.corpus.base import TargetSpec
 from conftest import run_cli
@@ -214,7 +214,7 @@ def test_network_parameters_are_checked_without_importing_lightning():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom affectlab.config import ModelConfig\nfrom affectlab.errors import AffectlabError\n"
+    code = ("import sys\nfrom affectlab.config import ModelConfig\nfrom affectlab.core.errors import AffectlabError\n"
             "try:\n    ModelConfig(name='user_sequence', cell='transformer').checked_params()\n"
             "except AffectlabError as e:\n    print(e)\n"
             "print(any(m.split('.')[0] in ('lightning', 'pytorch_lightning') for m in sys.modules))\n")

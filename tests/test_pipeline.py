@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from affectlab.config import validate_config
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.pipeline import Notes, predict_run, train_run
 from affectlab.runs.rundir import is_run_dir
 

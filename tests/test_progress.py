@@ -38,7 +38,7 @@ def test_mode_follows_environment_and_json_redirect(monkeypatch):
 def test_a_mistyped_progress_mode_is_one_line_exit_2(monkeypatch, capsys):
     """AFFECTLAB_PROGRESS=bogus is refused before the command does anything, not ignored."""
     from affectlab.cli import main
-    from affectlab.errors import AffectlabError
+    from affectlab.core.errors import AffectlabError
 
     progress.configure(None)
     monkeypatch.setenv("AFFECTLAB_PROGRESS", "lnies")

@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from affectlab.config import RunConfig
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.pipeline import train_run
 
 EPOCHS = 12

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.runs.compare import _welch, compare_runs, flatten, read_criteria, status
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.runs import RunDir, RunRecorder, RunSummary, check_run_out, is_run_dir, load_run
 
 OLD_RUN = Path(__file__).parent / "data" / "old-run-v0.1"

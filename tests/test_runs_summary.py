@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.runs.summary import DataInfo, RunSummary
 
 #: summary.json as the first release wrote it (targets without kind/classes, task "generic")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir
 

@@ -9,7 +9,7 @@ import pytest
 
 from test_transfer import _config, cli, source  # noqa: F401  (source: the module-scoped fixture)
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.runs import RunDir, RunSummary, load_run
 
 

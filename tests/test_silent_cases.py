@@ -101,7 +101,7 @@ def test_modality_nan_for_every_training_row_is_refused(tmp_path, capsys):
 
 def test_modality_of_zero_length_in_training_is_refused_for_random_splits_too():
     from affectlab.corpus.base import Corpus
-    from affectlab.errors import AffectlabError
+    from affectlab.core.errors import AffectlabError
     from affectlab.pipeline import check_training_modalities
 
     n = 6
@@ -227,7 +227,7 @@ def test_ragged_csv_names_the_row_not_a_column(tmp_path, capsys, body, where):
 
 
 def test_quoted_commas_are_not_ragged():
-    from affectlab.io import read_table
+    from affectlab.core.io import read_table
 
     p = Path(__import__("tempfile").mkdtemp()) / "q.csv"
     p.write_text('id,text,v\n1,"hi, there",0.5\n2,"multi\nline, text",1\n')
@@ -476,7 +476,7 @@ def test_sigterm_runs_cleanup_and_exits_143(tmp_path):
     import signal
 
     from affectlab.cli import _terminate_like_interrupt
-    from affectlab.io import atomic_output
+    from affectlab.core.io import atomic_output
 
     before = signal.getsignal(signal.SIGTERM)
     target = tmp_path / "out.csv"
@@ -522,8 +522,8 @@ def test_evaluating_the_training_split_is_flagged(tmp_path, capsys):
 def test_a_file_that_cannot_be_read_is_one_line(tmp_path, monkeypatch, reader):
     """No permission (the tests may run as root, so the OS error is simulated): one line, not a traceback."""
     from affectlab.corpus.mmsa import load_pickle
-    from affectlab.errors import AffectlabError
-    from affectlab.io import read_table, read_yaml
+    from affectlab.core.errors import AffectlabError
+    from affectlab.core.io import read_table, read_yaml
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"x: 1\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.sweep import overrides_for, parse_space, run_sweep, val_score
 from conftest import run_cli
 

@@ -9,7 +9,7 @@ import torch
 
 from affectlab.config import LossTerms, TrainingConfig
 from affectlab.corpus.base import Corpus, TargetSpec
-from affectlab.errors import AffectlabError
+from affectlab.core.errors import AffectlabError
 from affectlab.models import MODELS
 from affectlab.models.base import FitContext
 

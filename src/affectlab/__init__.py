@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 from .api import Evaluation, Run, evaluate, load, train
 from .config import RunConfig, load_config
 from .corpus import Corpus, TargetSpec, dev_split, group_kfold, read_corpus
-from .errors import AffectlabError
+from .core.errors import AffectlabError
 from .metrics import METRICS, ccc, mae, pearson, r_between, r_composite, r_within, rmse
 
 __all__ = [

@@ -45,9 +45,9 @@ import numpy as np
 import yaml
 
 from .config import RunConfig, load_config, validate_config
-from .errors import AffectlabError
-from .io import write_json
-from .processes import pid_alive
+from .core.errors import AffectlabError
+from .core.io import write_json
+from .core.processes import pid_alive
 from .runs.compare import flatten
 from .runs.used_keys import ignored_reason
 

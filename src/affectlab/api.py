@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 import pandas as pd
 
 from .config import RunConfig, apply_overrides, validate_config
-from .errors import AffectlabError
-from .io import read_yaml
+from .core.errors import AffectlabError
+from .core.io import read_yaml
 
 if TYPE_CHECKING:  # heavy modules (torch) are imported when a function needs them
     from .evaluation.bootstrap import Interval
@@ -98,7 +98,7 @@ def _check_data(data: Any) -> DataLike:
 
 def fresh_run_dir() -> Path:
     """A new empty folder for a run: under ``$AFFECTLAB_CACHE/runs``, else the system temp folder."""
-    from .paths import default_cache_dir
+    from .core.paths import default_cache_dir
 
     prefix = time.strftime("run-%Y%m%d-%H%M%S-")
     try:

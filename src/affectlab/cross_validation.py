@@ -32,7 +32,7 @@ import numpy as np
 from . import progress
 from .corpus.base import Corpus
 from .corpus.splits import cross_validation_folds, inner_validation
-from .errors import AffectlabError
+from .core.errors import AffectlabError
 from .models.base import Estimator, FitContext, FitResult
 
 

@@ -18,9 +18,9 @@ import pandas as pd
 from .config import load_config
 from .corpus import Corpus
 from .corpus.splits import dev_split
-from .errors import AffectlabError
-from .io import write_csv
-from .paths import default_cache_dir
+from .core.errors import AffectlabError
+from .core.io import write_csv
+from .core.paths import default_cache_dir
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "semeval2026-task2" / "default.yaml"
 

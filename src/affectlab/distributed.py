@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import AffectlabError
+from .core.errors import AffectlabError
 
 #: texts per encoding task sent to a worker
 ENCODE_CHUNK = 2048

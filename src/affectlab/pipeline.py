@@ -26,15 +26,15 @@ from .corpus.base import TargetSpec
 from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .corpus.table import check_options
-from .errors import AffectlabError
+from .core.errors import AffectlabError
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
 from .features.text import embed_texts
 from . import progress
-from .io import write_csv
+from .core.io import write_csv
 from .models import MODELS
 from .models.base import Estimator, FitContext
-from .paths import default_cache_dir
+from .core.paths import default_cache_dir
 from .runs.rundir import RunDir, RunRecorder
 from .runs.summary import DataInfo
 
@@ -132,7 +132,7 @@ def check_training_modalities(corpus: Corpus, train: Corpus, part: str) -> None:
     >>> check_training_modalities(c, c.subset([0, 1]), "split 'train'")
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: m.pkl: modality 'audio' is missing (all NaN/inf or length 0) in every sample of split 'train' (2 samples) but present in 1 other sample(s); fix the file or leave it out with data.options.modalities
+    affectlab.core.errors.AffectlabError: m.pkl: modality 'audio' is missing (all NaN/inf or length 0) in every sample of split 'train' (2 samples) but present in 1 other sample(s); fix the file or leave it out with data.options.modalities
     """
     for m, arr in train.features.items():
         if not len(train):
@@ -158,7 +158,7 @@ def check_targets_vary(corpus: Corpus) -> None:
     >>> check_targets_vary(c)
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: d.csv: target 'y' is 0.5 in every labelled sample (2): nothing to learn or to score
+    affectlab.core.errors.AffectlabError: d.csv: target 'y' is 0.5 in every labelled sample (2): nothing to learn or to score
     """
     y = corpus.target_matrix()
     for j, t in enumerate(corpus.targets):
@@ -745,7 +745,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     notes = notes or Notes()
     run = RunDir.open(run_dir)
     if out is not None:  # before any work: not a folder, not the data, not one of the run's own files
-        from .io import check_output_file
+        from .core.io import check_output_file
         from .runs.rundir import RUN_FILES
 
         check_output_file(out, inputs=(data,), protected=tuple(run.path / name for name in RUN_FILES))

@@ -51,7 +51,7 @@ def mode() -> Mode:
     if env in ("bar", "lines", "off"):
         return env  # type: ignore[return-value]
     if env:  # a typo must not silently fall back to the automatic choice
-        from .errors import AffectlabError
+        from .core.errors import AffectlabError
 
         raise AffectlabError(f"AFFECTLAB_PROGRESS={raw!r}: expected bar, lines or off")
     if sys.stdout is sys.stderr:  # ``--json`` redirects stdout to stderr while working: no live bar

@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from .config import RunConfig, load_config
-from .errors import AffectlabError
-from .io import read_yaml, write_json
+from .core.errors import AffectlabError
+from .core.io import read_yaml, write_json
 from .runs.summary import RunSummary
 
 TYPES = ("float", "int", "categorical")
@@ -67,7 +67,7 @@ def parse_space(source: str | Path | dict[str, Any]) -> list[Param]:
     >>> parse_space({"model.hidden": {"type": "int", "low": 8, "high": 4}})
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: search space: model.hidden: low (8) must be below high (4)
+    affectlab.core.errors.AffectlabError: search space: model.hidden: low (8) must be below high (4)
     """
     where = "search space"
     if isinstance(source, (str, Path)):

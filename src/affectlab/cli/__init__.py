@@ -17,7 +17,7 @@ import click
 import typer
 
 from .. import progress
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .app import app
 
 try:  # typer >= 0.24 bundles its own copy of click, whose exceptions are not click's

@@ -30,7 +30,7 @@ def ablate(
 ) -> None:
     """Which change did it? Every single change between two configs, on K seeds, with paired intervals."""
     from ..ablate import effect_rows, result_dict, run_ablation
-    from ..errors import AffectlabError
+    from ..core.errors import AffectlabError
 
     if seeds < 1:
         raise AffectlabError(f"--seeds {seeds}: must be at least 1")

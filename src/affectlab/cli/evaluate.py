@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .app import app
 from .common import print_json, say, stdout_to_stderr
 from .tables import print_table
@@ -42,7 +42,7 @@ def evaluate(
 def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path], task: Optional[str], run: Optional[Path],
               split: Optional[str], resamples: int, seed: int, trust_pickle: bool):  # noqa: ANN202 (EvalResult, imported lazily)
     from ..evaluation.evaluate import evaluate_files, evaluate_run
-    from ..io import same_file
+    from ..core.io import same_file
 
     if run is not None:
         if pred is not None or gold is not None or train is not None:

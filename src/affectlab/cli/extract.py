@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .app import app
 from .common import err_console, print_json, print_notes, say, stdout_to_stderr
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from ..config import load_config
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..runs.summary import RunSummary
 from .app import app
 from .common import print_json, print_notes, say, stdout_to_stderr
@@ -83,7 +83,7 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     # every config and every output folder is checked before the first (slow) step
     configs = [load_config(config, overrides, seed=s) for s in seed_list]
     if mlflow or mlflow_uri:  # a missing extra is said now, not after the training
-        from ..extras import module_available
+        from ..core.extras import module_available
 
         if not module_available("mlflow"):
             raise AffectlabError("--mlflow needs the 'track' extra (mlflow missing): pip install 'affectlab[track]'")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import DataConfig
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from . import csd as _csd  # noqa: F401  (registers the reader)
 from . import mmsa as _mmsa  # noqa: F401
 from . import semeval as _semeval  # noqa: F401

@@ -29,7 +29,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 
 CANONICAL = ("id", "group", "order", "text", "split")
 

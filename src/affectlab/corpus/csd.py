@@ -47,7 +47,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt
 
 from ..config import DataConfig
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Corpus, TargetSpec
 from .mmsa import DEFAULT_TARGET, MODALITIES, finalize_modalities, pad_concat
 from .nonfinite import check_rule
@@ -181,7 +181,7 @@ def collapse_onto(features: np.ndarray, intervals: np.ndarray, refs: np.ndarray,
 def _load_splits(spec: Any, root: Path, source: str) -> dict[str, str]:
     """``{video: split}`` from a mapping ``{split: [videos]}`` or a JSON/YAML file holding one."""
     if isinstance(spec, str):
-        from ..io import read_yaml
+        from ..core.io import read_yaml
 
         f = Path(spec) if Path(spec).is_absolute() else root / spec
         if not f.is_file():

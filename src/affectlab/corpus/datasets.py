@@ -8,7 +8,7 @@ and moves the verified files into ``<cache>/<name>/`` in one rename, with a ``MA
 saying where they came from, when, and their hashes. A failed or interrupted fetch leaves the
 cache as it was: its work happens in a hidden ``.<name>.tmp-*`` folder of the cache root, removed
 when the fetch ends, and one left by a fetch that was killed (``kill -9``, a power cut) is removed
-by the next fetch (a folder still locked by a running fetch is left alone). The cache root is :func:`affectlab.paths.default_cache_dir`.
+by the next fetch (a folder still locked by a running fetch is left alone). The cache root is :func:`affectlab.core.paths.default_cache_dir`.
 
 >>> import tempfile, pathlib
 >>> cache = pathlib.Path(tempfile.mkdtemp())
@@ -19,7 +19,7 @@ False
 >>> dataset_path("semeval2026-task2", cache)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-affectlab.errors.AffectlabError: data set 'semeval2026-task2' is not in the cache ... run 'affectlab data fetch semeval2026-task2'
+affectlab.core.errors.AffectlabError: data set 'semeval2026-task2' is not in the cache ... run 'affectlab data fetch semeval2026-task2'
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator, Mapping
 
-from ..errors import AffectlabError
-from ..io import write_json
-from ..paths import default_cache_dir
-from ..registry import Registry
+from ..core.errors import AffectlabError
+from ..core.io import write_json
+from ..core.paths import default_cache_dir
+from ..core.registry import Registry
 
 MANIFEST = "MANIFEST.json"
 CHUNK = 1 << 20

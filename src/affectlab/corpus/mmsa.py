@@ -64,8 +64,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataConfig
-from ..errors import AffectlabError
-from ..io import unreadable
+from ..core.errors import AffectlabError
+from ..core.io import unreadable
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
 from ..tasks import get_task

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 
 RULES = ("zero", "mean", "error")
 

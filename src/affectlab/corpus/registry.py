@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..registry import Registry
+from ..core.registry import Registry
 from .base import TargetSpec
 
 # name -> reader(path, DataConfig, *, require_labels) -> Corpus

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Corpus
 
 
@@ -110,7 +110,7 @@ def cross_validation_folds(corpus: Corpus, kind: str, k: int = 5, seed: int = 0)
     >>> cross_validation_folds(c, "group_kfold", 4)
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: data: group_kfold with k=4 needs at least 4 groups; the data has 3
+    affectlab.core.errors.AffectlabError: data: group_kfold with k=4 needs at least 4 groups; the data has 3
     """
     name = corpus.name or "data"
     n_groups = int(corpus.frame["group"].nunique())

@@ -32,8 +32,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
-from ..io import write_csv
+from ..core.errors import AffectlabError
+from ..core.io import write_csv
 
 COLUMNS = ("user_id", "text_id", "text", "timestamp", "collection_phase", "is_words", "valence", "arousal")
 TEST_COLUMNS = ("user_id", "text_id", "text", "timestamp", "collection_phase", "is_words", "is_seen_user")

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import DataConfig, validation_line
-from ..errors import AffectlabError
-from ..io import read_table
+from ..config import DataConfig
+from ..core.validation import validation_line
+from ..core.errors import AffectlabError
+from ..core.io import read_table
 from .base import Corpus, TargetSpec, check_unique_ids, is_missing_label, parse_numbers, parse_order, require_columns
 from .registry import READERS
 
@@ -69,11 +70,11 @@ def check_options(fmt: str, options: dict[str, Any], source: str) -> dict[str, A
     >>> check_options("table", {"feature": ["f_*"]}, "c.yaml")
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
+    affectlab.core.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
     >>> check_options("table", {"features": 3}, "c.yaml")
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: c.yaml: data.options.features: Input should be a valid string or a valid list (got 3)
+    affectlab.core.errors.AffectlabError: c.yaml: data.options.features: Input should be a valid string or a valid list (got 3)
     """
     schema = READER_OPTIONS.get(fmt)
     if schema is None:

@@ -31,8 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
-from ..io import _jsonable, read_table
+from ..core.errors import AffectlabError
+from ..core.io import _jsonable, read_table
 from ..metrics.classification import majority_class
 from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
 from ..runs.summary import RunSummary
@@ -278,7 +278,7 @@ def check_gold_range(values: np.ndarray, spec: TargetSpec, source: str, ids: pd.
     >>> check_gold_range(np.array([0.5, 7.0]), TargetSpec("valence", -2, 2), "gold.csv", where=" of task semeval")
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: gold.csv: valence value 7 in data row 2 is outside the declared range [-2, 2] of task semeval
+    affectlab.core.errors.AffectlabError: gold.csv: valence value 7 in data row 2 is outside the declared range [-2, 2] of task semeval
     """
     if spec.is_category or (spec.low is None and spec.high is None):
         return

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .extract_config import AsrConfig
 
 OFFLINE_NAMES = {"tiny.en", "whisper-tiny.en", "openai/whisper-tiny.en"}

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..io import atomic_output
+from ..core.io import atomic_output
 from .extract_config import ExtractConfig
 from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, sample_frames, video_info
 from .media_labels import SampleSpec
@@ -339,7 +339,7 @@ def process_file_safely(task: FileTask, ex: Extractors) -> FileResult:
     message go to ``errors.csv`` ("unexpected ...") so the file can be reported as a bug.
     A bad ASR model is a config error and still stops the run.
     """
-    from ..errors import AffectlabError
+    from ..core.errors import AffectlabError
 
     try:
         return process_file(task, ex)

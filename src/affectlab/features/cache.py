@@ -48,9 +48,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import AffectlabError
-from ..io import atomic_output
-from ..processes import pid_alive
+from ..core.errors import AffectlabError
+from ..core.io import atomic_output
+from ..core.processes import pid_alive
 
 log = logging.getLogger(__name__)
 

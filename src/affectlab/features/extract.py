@@ -30,10 +30,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
-from ..extras import module_available
-from ..io import atomic_output, write_csv
-from ..paths import default_cache_dir
+from ..core.errors import AffectlabError
+from ..core.extras import module_available
+from ..core.io import atomic_output, write_csv
+from ..core.paths import default_cache_dir
 from .batch import FileResult, FileTask, Problem, run_tasks
 from .extract_config import ExtractConfig
 from .media_labels import LabelTable, read_labels

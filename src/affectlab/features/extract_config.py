@@ -22,8 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..config import EncoderConfig
-from ..errors import AffectlabError
-from ..io import read_yaml
+from ..core.errors import AffectlabError
+from ..core.io import read_yaml
 
 
 class _Strict(BaseModel):

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
-from ..io import read_table
+from ..core.errors import AffectlabError
+from ..core.io import read_table
 from .extract_config import ExtractConfig
 
 

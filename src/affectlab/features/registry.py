@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 EXTRACTORS: Registry[type] = Registry("extractor")

@@ -44,10 +44,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..config import EncoderConfig
-from ..errors import AffectlabError
-from ..paths import default_cache_dir
+from ..core.errors import AffectlabError
+from ..core.paths import default_cache_dir
 from .. import progress
-from ..memory import keep_freed_memory
+from ..core.memory import keep_freed_memory
 from .cache import FeatureCache, text_digests
 from .registry import EXTRACTORS
 
@@ -138,7 +138,7 @@ class TextEncoder:
         """The loaded model, loaded once; any loading failure becomes one user-facing line."""
         if self._model is None:
             quiet_hf()
-            keep_freed_memory()  # forward passes reuse their activation buffers (affectlab.memory)
+            keep_freed_memory()  # forward passes reuse their activation buffers (affectlab.core.memory)
             try:
                 self._model = self._load()
             except Exception as err:  # OSError, HF hub errors, ...: all mean "cannot load it"

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 #: ``batched(y_true[n], y_pred[n], weights[B, n], groups[n] | None) -> values[B]``
 Batched = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]

@@ -15,10 +15,10 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config import validation_line
+from ..core.validation import validation_line
 
 from ..corpus.base import Corpus, TargetSpec
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 
 # Called after each epoch with (epoch, {"train_loss": .., "val_score": ..., ...}); returns nothing.
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -149,7 +149,7 @@ def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset
     >>> check_params("mlp", {"hiden": 3}, {"hidden", "dropout"})
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: model mlp: unknown parameter(s) hiden (known: dropout, hidden)
+    affectlab.core.errors.AffectlabError: model mlp: unknown parameter(s) hiden (known: dropout, hidden)
     """
     unknown = set(params) - set(known)
     if unknown:

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveFloat
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges, labelled
 from .registry import MODELS
 from .text_features import Tfidf, texts_of, to_numpy, to_tensor

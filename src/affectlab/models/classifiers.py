@@ -46,7 +46,7 @@ import numpy as np
 from pydantic import Field, PositiveFloat
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..metrics.classification import majority_class
 from .base import Estimator, FitContext, FitResult, clip_to_ranges, labelled
 from .registry import MODELS

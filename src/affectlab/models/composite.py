@@ -70,7 +70,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, field_validator, model_validator
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 from .baselines import NGram, lookup
 from .registry import MODELS

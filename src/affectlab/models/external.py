@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..corpus.base import Corpus, TargetSpec
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, clip_to_ranges
 
 #: adapter parameters; everything else in the model section goes to the wrapped class

@@ -11,7 +11,7 @@ True
 
 from __future__ import annotations
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 
 class ModelRegistry(Registry[type]):

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal, Optional, Union
 import numpy as np
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from .base import Estimator, Params
 
 STANDARDIZE = ("global", "group")

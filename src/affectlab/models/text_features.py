@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 
 
 def _pair(value: Any) -> tuple[int, int] | None:

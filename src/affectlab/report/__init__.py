@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
 from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
 from ..runs.summary import RunSummary
-from ..io import write_bytes, write_text
+from ..core.io import write_bytes, write_text
 from . import figures as fg
 
 #: alt texts of the figures, in page order (tests look for them)

@@ -37,12 +37,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES, bootstrap_scores, paired_bootstrap
 from ..evaluation.evaluate import epoch_history, load_run, run_specs, run_summary, run_targets, target_values
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
-from ..io import read_yaml
+from ..core.io import read_yaml
 from .rundir import PREDICTIONS, check_predictions
 from .used_keys import used_by_any
 
@@ -108,7 +108,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..io import _jsonable
+        from ..core.io import _jsonable
 
         return _jsonable(self.__dict__)
 

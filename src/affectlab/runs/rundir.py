@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 
 from ..config import RunConfig, validate_config
-from ..errors import AffectlabError
-from ..io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
+from ..core.errors import AffectlabError
+from ..core.io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
 from .summary import RunSummary, read_json_object
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
@@ -186,7 +186,7 @@ def check_predictions(frame: pd.DataFrame | None, path: str | Path, targets: Seq
     >>> check_predictions(pd.DataFrame({"split": ["val"], "id": ["1"]}), "r/predictions.csv", ["v"])
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: r/predictions.csv: no column 'pred_v' (a corrupt or foreign predictions file)
+    affectlab.core.errors.AffectlabError: r/predictions.csv: no column 'pred_v' (a corrupt or foreign predictions file)
     """
     p = Path(path)
     if frame is None:

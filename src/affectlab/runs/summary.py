@@ -43,8 +43,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..corpus.base import TargetSpec
-from ..errors import AffectlabError
-from ..io import unreadable
+from ..core.errors import AffectlabError
+from ..core.io import unreadable
 
 #: ``{split: {flat metric key: value}}``; a NaN metric is written as null and read as None
 SplitMetrics = dict[str, dict[str, Optional[float]]]

@@ -37,7 +37,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 
 #: MLflow limits a parameter value to this many characters
 _PARAM_MAX = 6000
@@ -50,7 +50,7 @@ DEFAULT_EXPERIMENT = "affectlab"
 
 def default_store() -> Path:
     """The folder of the default store: ``<cache>/mlflow``."""
-    from ..paths import default_cache_dir
+    from ..core.paths import default_cache_dir
 
     return default_cache_dir() / "mlflow"
 

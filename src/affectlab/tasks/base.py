@@ -91,11 +91,11 @@ class Task:
         >>> Task("t", "d", references=(Reference("x", "bleu", 1.0, "p", "s"),))
         Traceback (most recent call last):
         ...
-        affectlab.errors.AffectlabError: task t: reference 'x' names metric 'bleu', which the task does not report (it reports: score, ccc, pearson, mae, rmse, accuracy, uar, macro_f1, weighted_f1)
+        affectlab.core.errors.AffectlabError: task t: reference 'x' names metric 'bleu', which the task does not report (it reports: score, ccc, pearson, mae, rmse, accuracy, uar, macro_f1, weighted_f1)
         """
         import math
 
-        from ..errors import AffectlabError
+        from ..core.errors import AffectlabError
 
         known = self.known_metrics()
         for ref in references:

@@ -9,8 +9,8 @@ True
 from __future__ import annotations
 
 from ..corpus.base import TargetSpec
-from ..errors import AffectlabError
-from ..registry import Registry
+from ..core.errors import AffectlabError
+from ..core.registry import Registry
 from .base import Reference, Task
 
 TASKS: Registry[Task] = Registry("task")

@@ -33,7 +33,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..models.base import FitContext, FitResult
 from ..runs.tracking import epoch_logger
 from .callbacks import EpochScorer, ResumeCheckpoint, set_rng_states

@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..corpus.base import Corpus
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
 from ..models.params import ALL_MODALITIES, FusionParams
 from ..models.fusion import FusionConfig, build_fusion_net

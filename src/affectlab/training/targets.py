@@ -27,7 +27,7 @@ import torch
 
 from ..config import LossTerms, TrainingConfig
 from ..corpus.base import TargetSpec
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..losses import balanced_class_weights, weighted_loss
 from ..models.heads import OutputLayout
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..models.base import FitContext, FitResult
 from ..models.fusion import FusionConfig, build_fusion_net, step_mask
 from ..models.registry import MODELS

@@ -26,8 +26,8 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import RunConfig, apply_overrides, validate_config
-from ..errors import AffectlabError
-from ..io import read_yaml
+from ..core.errors import AffectlabError
+from ..core.io import read_yaml
 
 
 class _Strict(BaseModel):

@@ -30,7 +30,7 @@ from .. import progress as steps
 from ..config import RunConfig
 from ..corpus import Corpus, read_corpus
 from ..corpus.base import TargetSpec
-from ..errors import AffectlabError
+from ..core.errors import AffectlabError
 from ..evaluation.bootstrap import bootstrap_scores, paired_bootstrap
 from ..evaluation.scoring import higher_is_better
 from ..tasks import get_task

@@ -227,7 +227,7 @@ def _pseudo_for(est: AdaptedEstimator, stage: StageConfig, data: TransferData, m
     if stage.scheme not in ("random", "label"):
         if stage.similarity == "shared":
             if not data.shared:
-                from ..errors import AffectlabError
+                from ..core.errors import AffectlabError
 
                 raise AffectlabError("transfer: pseudo-target similarity 'shared' needs a modality without adapter; "
                                      "use similarity: adapted")

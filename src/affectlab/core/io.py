@@ -64,11 +64,11 @@ def check_output_file(path: str | os.PathLike[str], inputs: tuple = (), protecte
     >>> check_output_file(d / "data.csv", inputs=(d / "data.csv",))
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: ...data.csv: is an input of this command; write the output to another file
+    affectlab.core.errors.AffectlabError: ...data.csv: is an input of this command; write the output to another file
     >>> check_output_file(d / "data.csv" / "out.csv")
     Traceback (most recent call last):
     ...
-    affectlab.errors.AffectlabError: ...data.csv/out.csv: cannot write here (...data.csv is a file, not a folder)
+    affectlab.core.errors.AffectlabError: ...data.csv/out.csv: cannot write here (...data.csv is a file, not a folder)
     """
     target = Path(path)
     if target.is_dir():

@@ -1,0 +1,5 @@
+"""Foundations every layer may use and that use nothing of affectlab: errors, file I/O, paths,
+the registry type, memory and process helpers, optional-extra checks.
+
+``affectlab.core`` imports no other affectlab package (an import-linter contract holds it).
+"""
