@@ -31,7 +31,7 @@ def cli(args, capsys):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
 
     tmp = tmp_path_factory.mktemp("mosi")
@@ -112,7 +112,7 @@ def test_ridge_text_encoder_is_ridge_on_the_re_encoded_raw_text(trained):
     import numpy as np
     from sklearn.linear_model import RidgeCV
 
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.features.text import embed_texts
     from affectlab.models.ridge_modality import ALPHAS
     from affectlab.core.paths import default_cache_dir
@@ -138,7 +138,7 @@ def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate
     MOSI result: train says so in its notes and summary, evaluate --run and the report again."""
     import yaml
 
-    from affectlab.config import validate_config
+    from affectlab.experiment import validate_config
     from affectlab.evaluation.evaluate import evaluate_run
     from affectlab.pipeline import Notes, train_run
 
@@ -175,7 +175,7 @@ def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate
 
 
 def test_default_config_cross_validates_videos_on_re_encoded_text_and_predicts(tmp_path):
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import predict_run, train_run
 
     data = make_mmsa(tmp_path / "m.pkl", {"train": 30, "valid": 15, "test": 15})

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from affectlab.config import RunConfig, apply_overrides, load_config
+from affectlab.config import RunConfig, apply_overrides
+from affectlab.experiment import load_config
 from affectlab.core.errors import AffectlabError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "semeval2026-task2"
@@ -130,7 +131,7 @@ def test_predict_refuses_a_run_whose_config_has_a_bad_parameter(tmp_path, capsys
 def test_reader_default_targets_come_from_the_reader_registry():
     from affectlab.config import RunConfig
     from affectlab.corpus.registry import DEFAULT_TARGETS, READERS
-    from affectlab.pipeline import declared_targets
+    from affectlab.experiment import declared_targets
 
     assert set(DEFAULT_TARGETS) <= set(READERS.names())
     for fmt, low, high, names in [("semeval", -2.0, 2.0, ["valence", "arousal"]), ("mmsa", -3.0, 3.0, ["sentiment"]),

@@ -294,7 +294,7 @@ def test_evaluate_raises_the_finding_for_too_good_mosi_predictions_and_not_for_p
 
 
 def test_references_with_a_metric_the_task_does_not_report_are_refused_at_registration_and_config_load():
-    from affectlab.config import validate_config
+    from affectlab.experiment import task_references, validate_config
     from affectlab.core.errors import AffectlabError
     from affectlab.tasks import Task, get_task
 
@@ -303,7 +303,7 @@ def test_references_with_a_metric_the_task_does_not_report_are_refused_at_regist
     with pytest.raises(AffectlabError, match=r"^c\.yaml: references: reference 'best' names metric 'r2'"):
         validate_config({"task": "mosi", "references": [{"system": "best", "metric": "r2", "value": 0.9}]}, "c.yaml")
     cfg = validate_config({"task": "mosi", "references": [{"system": "mine", "metric": "acc7", "value": 0.5}]})
-    refs = cfg.task_references()
+    refs = task_references(cfg)
     assert refs[:-1] == get_task("mosi").references and refs[-1].metric == "acc7"
     # MOSI's built-in references: the best published Acc-2 (both), Corr and MAE
     mosi = {r.metric: r.value for r in get_task("mosi").references}

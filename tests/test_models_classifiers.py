@@ -175,7 +175,7 @@ def test_shipped_emodb_configs_train_leave_one_speaker_out(tmp_path, config, col
     """configs/emodb/*.yaml on a small pickle laid out as 'affectlab extract' writes EmoDB's."""
     from pathlib import Path
 
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
 
     classes = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]

@@ -344,7 +344,7 @@ def test_the_run_summary_says_how_many_landmarks_auto_chose(tmp_path, monkeypatc
     """summary.json 'fit' holds what the dev fit and the refit report: n_train, landmarks (auto's m)."""
     import json
 
-    from affectlab.config import validate_config
+    from affectlab.experiment import validate_config
     from affectlab.pipeline import train_run
 
     from conftest import semeval_frame

@@ -14,7 +14,7 @@ from affectlab.models import MODELS
 from affectlab.models.base import FitContext
 from affectlab.models.fusion import FusionConfig, build_fusion_net
 from affectlab.models.ridge_modality import pool_mean
-from affectlab.pipeline import make_scorer
+from affectlab.runner import make_scorer
 
 KINDS = ("late", "early_lstm", "tensor", "attention")
 FUSION = ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention")

@@ -177,9 +177,9 @@ def test_an_external_model_keeps_its_parameters():
 
 def test_prepare_accepts_the_shipped_configs():
     """Every config others run as named passes the early checks (the schemas keep today's accepted values)."""
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.corpus.table import check_options
-    from affectlab.pipeline import check_losses_and_monitor, declared_targets
+    from affectlab.experiment import check_losses_and_monitor, declared_targets
     from affectlab.tasks import get_task
 
     for path in sorted(CONFIGS.rglob("*.yaml")):
@@ -194,28 +194,28 @@ def test_prepare_accepts_the_shipped_configs():
         check_options(cfg.data.format, cfg.data.options, str(path))
         targets = declared_targets(cfg)
         if targets:
-            check_losses_and_monitor(cfg, get_task(cfg.task), targets)
+            check_losses_and_monitor(cfg.training, get_task(cfg.task), targets)
 
 
 def test_monitor_accepts_per_target_and_seen_keys():
-    from affectlab.pipeline import check_losses_and_monitor, declared_targets
+    from affectlab.experiment import check_losses_and_monitor, declared_targets
     from affectlab.tasks import get_task
 
     for monitor in ("score", "ccc", "r_composite_valence", "mae_arousal", "seen/score", "unseen/r_within"):
         cfg = RunConfig.model_validate({"model": {"name": "global_mean"}, "training": {"monitor": monitor}})
-        check_losses_and_monitor(cfg, get_task("semeval"), declared_targets(cfg))
+        check_losses_and_monitor(cfg.training, get_task("semeval"), declared_targets(cfg))
     cfg = RunConfig.model_validate({"task": "mosi", "data": {"format": "mmsa"}, "model": {"name": "late_fusion"},
                                     "training": {"monitor": "seen/mae"}})
     with pytest.raises(AffectlabError, match="training.monitor: 'seen/mae'"):
-        check_losses_and_monitor(cfg, get_task("mosi"), declared_targets(cfg))
+        check_losses_and_monitor(cfg.training, get_task("mosi"), declared_targets(cfg))
 
 
 def test_network_parameters_are_checked_without_importing_lightning():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom affectlab.config import ModelConfig\nfrom affectlab.core.errors import AffectlabError\n"
-            "try:\n    ModelConfig(name='user_sequence', cell='transformer').checked_params()\n"
+    code = ("import sys\nfrom affectlab.config import ModelConfig\nfrom affectlab.experiment import checked_model_params\nfrom affectlab.core.errors import AffectlabError\n"
+            "try:\n    checked_model_params(ModelConfig(name='user_sequence', cell='transformer'))\n"
             "except AffectlabError as e:\n    print(e)\n"
             "print(any(m.split('.')[0] in ('lightning', 'pytorch_lightning') for m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()

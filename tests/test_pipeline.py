@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from affectlab.config import validate_config
+from affectlab.experiment import validate_config
 from affectlab.core.errors import AffectlabError
 from affectlab.pipeline import Notes, predict_run, train_run
 from affectlab.runs.rundir import is_run_dir

@@ -221,7 +221,7 @@ def test_sequence_and_fusion_networks_resume_exactly(name, tmp_path):
         from test_training import TARGETS, toy_corpus
         from affectlab.config import TrainingConfig
         from affectlab.models.base import FitContext
-        from affectlab.pipeline import make_scorer
+        from affectlab.runner import make_scorer
 
         c = toy_corpus()
         train, val = c.subset(c.frame.order < 6), c.subset(c.frame.order >= 6)

@@ -71,17 +71,16 @@ def _corpus(path: Path):
 
 def test_aliases_and_the_default_still_work(tmp_path):
     from affectlab.config import RunConfig
-    from affectlab.pipeline import split_corpus
 
     dev = make_mmsa(tmp_path / "dev.pkl", {"train": 30, "dev": 10, "test": 10})
     # the configured name is 'valid' (or 'val'): the file's 'dev' is a common alias of it
     for name in ("valid", "val", "validation"):
         cfg = RunConfig.model_validate({"task": "mosi", "split": {"kind": "given", "val_split": name}})
-        train, val, test = split_corpus(_corpus(dev), cfg)
+        train, val, test = _holdout_parts(_corpus(dev), cfg)
         assert len(train) == 30 and set(val.frame["split"]) == {"dev"} and len(test) == 10
     # no validation split at all and none asked for: trains without one, as before
     two = make_mmsa(tmp_path / "two.pkl", {"train": 30, "test": 10})
-    train, val, test = split_corpus(_corpus(two), RunConfig.model_validate({"task": "mosi", "split": {"kind": "given"}}))
+    train, val, test = _holdout_parts(_corpus(two), RunConfig.model_validate({"task": "mosi", "split": {"kind": "given"}}))
     assert val is None and len(test) == 10
 
 
@@ -102,7 +101,7 @@ def test_modality_nan_for_every_training_row_is_refused(tmp_path, capsys):
 def test_modality_of_zero_length_in_training_is_refused_for_random_splits_too():
     from affectlab.corpus.base import Corpus
     from affectlab.core.errors import AffectlabError
-    from affectlab.pipeline import check_training_modalities
+    from affectlab.protocols import check_training_modalities
 
     n = 6
     c = Corpus(pd.DataFrame({"id": [str(i) for i in range(n)]}),
@@ -273,7 +272,7 @@ def test_modality_missing_in_the_training_part_of_a_fold_is_refused(tmp_path, ca
 # --------------------------------------------------------------------------- (h) given splits without a validation split
 
 def test_given_split_without_a_validation_split_is_said(tmp_path):
-    from affectlab.config import validate_config
+    from affectlab.experiment import validate_config
     from affectlab.pipeline import Notes, train_run
 
     data = make_mmsa(tmp_path / "two.pkl", {"train": 30, "test": 10})
@@ -348,7 +347,7 @@ baselines: [global_mean]
 @pytest.fixture(scope="module")
 def audit_template(tmp_path_factory) -> Path:
     """A table, a ridge run trained on it, and one broken variant of each file per case."""
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
 
     ws = tmp_path_factory.mktemp("audit")
@@ -536,3 +535,11 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path, monkeypatch, reader):
     read = {"table": read_table, "yaml": read_yaml, "pickle": load_pickle}[reader]
     with pytest.raises(AffectlabError, match=r"f.bin: cannot read \(Permission denied\)"):
         read(path)
+
+
+def _holdout_parts(corpus, cfg):
+    """(train, val, test) of a hold-out config's one fold."""
+    from affectlab.protocols import protocol_for
+
+    fold, = protocol_for(cfg.split).folds(corpus)
+    return fold.parts(corpus)

@@ -13,7 +13,7 @@ import torch
 from affectlab.config import LossTerms, TrainingConfig
 from affectlab.corpus import Corpus, TargetSpec
 from affectlab.models.base import FitContext
-from affectlab.pipeline import make_scorer
+from affectlab.runner import make_scorer
 from affectlab.training.sequence_estimator import UserSequenceEstimator, group_windows
 
 TARGETS = (TargetSpec("valence", -2, 2), TargetSpec("arousal", 0, 2))
@@ -113,7 +113,7 @@ def test_ddp_on_two_cpu_processes(tmp_path, semeval_csv):
 
 @pytest.mark.slow
 def test_finetuning_the_encoder_trains_and_round_trips(tmp_path, semeval_csv):
-    from affectlab.config import validate_config
+    from affectlab.experiment import validate_config
     from affectlab.pipeline import predict_run, train_run
 
     cfg = validate_config({

@@ -150,7 +150,7 @@ def _config(tmp: Path, **transfer) -> Path:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
 
     tmp = tmp_path_factory.mktemp("transfer-src")
@@ -310,15 +310,15 @@ def test_label_pseudo_targets_against_a_hand_computation():
 
 
 def _fitted_fusion(tmp: Path):
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.corpus import read_corpus
     from affectlab.models.base import FitContext
-    from affectlab.pipeline import estimator_for, split_corpus
+    from affectlab.pipeline import estimator_for
 
     cfg = load_config(ROOT / "configs" / "mosi" / "features.yaml",
                       ["training.max_epochs=2", "model.name=late_fusion", "model.hidden=8", "baselines=[]"])
     corpus = read_corpus(make_mmsa(tmp / "d.pkl"), cfg.data)
-    train, val, _ = split_corpus(corpus, cfg)
+    train, val, _ = _holdout_parts(corpus, cfg)
     est = estimator_for(cfg, corpus.targets, "late_fusion", cfg.model.params())
     est.fit(train, val, FitContext(training=cfg.training, seed=1, scorer=lambda c, p: {"mae": float(np.abs(p - c.target_matrix()).mean())},
                                    monitor="mae", monitor_higher_is_better=False))
@@ -389,3 +389,11 @@ def test_verdict_says_when_adapters_lose_to_from_scratch_and_ignores_float_noise
     lines = verdict(rows, paired, "mae", 20)
     assert lines[0].startswith("The adapters lose to a model trained from scratch on the same 20 labels (significantly)")
     assert any(ln.startswith("No detectable difference from the standardisation-only linear map") for ln in lines)
+
+
+def _holdout_parts(corpus, cfg):
+    """(train, val, test) of a hold-out config's one fold."""
+    from affectlab.protocols import protocol_for
+
+    fold, = protocol_for(cfg.split).folds(corpus)
+    return fold.parts(corpus)

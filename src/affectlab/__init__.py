@@ -13,7 +13,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import Evaluation, Run, evaluate, load, train
-from .config import RunConfig, load_config
+from .config import RunConfig
+from .experiment import Experiment, load_config, resolve
 from .corpus import Corpus, TargetSpec, dev_split, group_kfold, read_corpus
 from .core.errors import AffectlabError
 from .metrics import METRICS, ccc, mae, pearson, r_between, r_composite, r_within, rmse

@@ -44,7 +44,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import yaml
 
-from .config import RunConfig, load_config, validate_config
+from .config import RunConfig
+from .experiment import checked_model_params, load_config, validate_config
 from .core.errors import AffectlabError
 from .core.io import write_json
 from .core.processes import pid_alive
@@ -134,7 +135,7 @@ def _set(d: dict[str, Any], key: str, value: Any) -> None:
 def _resolved(path: str | Path) -> dict[str, Any]:
     """The config as the run would see it (defaults filled), checked; one line on error."""
     cfg = load_config(path)
-    cfg.model.checked_params()
+    checked_model_params(cfg.model)
     return cfg.to_dict()
 
 
@@ -149,7 +150,7 @@ def _check_variant(raw: dict[str, Any], where: str) -> dict[str, Any]:
     from .tasks import get_task
 
     cfg = validate_config(raw, where)
-    cfg.model.checked_params()
+    checked_model_params(cfg.model)
     targets = declared_targets(cfg)
     if targets:
         check_losses_and_monitor(cfg, get_task(cfg.task), targets)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import pandas as pd
 
-from .config import RunConfig, apply_overrides, validate_config
+from .config import RunConfig, apply_overrides
+from .experiment import validate_config
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 

@@ -1,4 +1,7 @@
-"""Run configuration: pydantic models, YAML loading and ``--set key=value`` overrides.
+"""Run configuration as pure schema: pydantic sections and ``--set key=value`` overrides.
+
+Nothing here knows a model, a reader or a task: :mod:`affectlab.experiment` checks a config
+against the registries and resolves it into an ``Experiment`` (YAML loading lives there too).
 
 >>> cfg = RunConfig.model_validate({"model": {"name": "global_mean"}})
 >>> cfg.training.patience
@@ -10,14 +13,12 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .core.errors import AffectlabError
-from .core.io import read_yaml
 
 
 #: seeds numpy, torch and Lightning all accept (Lightning replaces a larger one by a random seed)
@@ -135,19 +136,6 @@ class ModelConfig(BaseModel):
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
-    def checked_params(self) -> dict[str, Any]:
-        """The parameters checked against the named model's schema (``Estimator.validate_params``):
-        one line naming the model, the key and the problem. A ``module:Class`` of the user's own
-        gets its parameters as they are."""
-        from .models import MODELS
-        from .models.base import check_schema
-        from .models.params import NETWORK_PARAMS
-
-        if self.name in NETWORK_PARAMS:  # checked without importing Lightning (seconds)
-            return check_schema(NETWORK_PARAMS[self.name], self.name, self.params())
-        cls = MODELS.get(self.name)
-        check = getattr(cls, "validate_params", None)
-        return check(self.name, self.params()) if check is not None else self.params()
 
 
 class LossTerms(_Strict):
@@ -244,28 +232,10 @@ class RunConfig(_Strict):
     references: list[ReferenceConfig] = Field(default_factory=list)  # more published results (ABOVE_STATE_OF_THE_ART)
     seed: int = Field(42, ge=0, le=MAX_SEED)
 
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, v: str) -> str:
-        from .tasks import TASKS
-
-        if v not in TASKS:
-            raise ValueError(f"unknown task {v!r}; choose from: {', '.join(TASKS.names())}")
-        return v
-
     @field_validator("baselines")
     @classmethod
     def _unique(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else list(dict.fromkeys(v))
-
-    def task_references(self) -> tuple:
-        """The task's published references plus the config's, each checked against the task's metrics."""
-        from .tasks import Reference, get_task
-
-        task = get_task(self.task)
-        own = tuple(Reference(r.system, r.metric, r.value, r.protocol, r.source) for r in self.references)
-        task.check_references(own, "references")
-        return task.references + own
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -293,78 +263,3 @@ def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str
             node = nxt
         node[parts[-1]] = parsed
     return out
-
-
-def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a raw mapping, turning pydantic's report into one line.
-
-    Beyond the sections' own fields, the model's parameters are checked against the named model's
-    schema and ``data.options`` against the reader's (:func:`check_parameters`), so every entry
-    point that loads a config (train, sweep, transfer, a run directory, the Python API) refuses a
-    typo or a wrong type at load, before anything is read or trained.
-    """
-    if not isinstance(raw, dict):
-        raise AffectlabError(f"{source}: a config is a mapping of sections (task, data, model...), "
-                             f"not a {type(raw).__name__}")
-    try:
-        cfg = RunConfig.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
-    cfg = check_parameters(cfg, source)
-    try:
-        cfg.task_references()  # a reference metric the task does not report is said now
-    except AffectlabError as err:
-        raise AffectlabError(f"{source}: {err}") from None
-    return cfg
-
-
-def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
-    """``cfg`` with its model parameters checked (and coerced to their declared types) against the
-    model's schema, ``data.format`` a registered reader and ``data.options`` checked against its
-    schema; otherwise one :class:`AffectlabError` line starting with ``source``.
-
-    >>> check_parameters(RunConfig.model_validate({"model": {"name": "ridge_text", "alphas": ["1", 10]}})).model.params()
-    {'alphas': [1.0, 10.0]}
-    >>> check_parameters(RunConfig.model_validate({"data": {"format": "csv"}}), "c.yaml")
-    Traceback (most recent call last):
-    ...
-    affectlab.core.errors.AffectlabError: c.yaml: data.format: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
-    """
-    # imported here: the readers and models import this module
-    from .corpus import READERS
-    from .corpus.table import check_options
-
-    if cfg.data.format not in READERS:
-        try:
-            READERS.get(cfg.data.format)
-        except AffectlabError as err:
-            raise AffectlabError(f"{source}: data.format: {err}") from None
-    check_options(cfg.data.format, cfg.data.options, source)
-    try:
-        checked = cfg.model.checked_params()
-    except AffectlabError as err:
-        raise AffectlabError(f"{source}: {err}") from None
-    cfg.model = ModelConfig(name=cfg.model.name, **checked)
-    from .models import MODELS
-
-    for name in cfg.baselines or []:  # a baseline that is no model is said at load, not after the data is read
-        try:
-            MODELS.get(name)
-        except AffectlabError as err:
-            raise AffectlabError(f"{source}: baselines: {err}") from None
-    return cfg
-
-
-def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> RunConfig:
-    """Read a YAML config, apply overrides (and a seed), validate."""
-    raw = apply_overrides(read_yaml(path), overrides)
-    if seed is not None:
-        # --seed/--seeds re-draw every random split too, so seeds measure the protocol's variance
-        raw["seed"] = seed
-        split = raw.setdefault("split", {})
-        if isinstance(split, dict):
-            split["seed"] = seed
-    return validate_config(raw, str(path))

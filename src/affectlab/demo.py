@@ -15,7 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .config import load_config
+from .experiment import load_config
 from .corpus import Corpus
 from .corpus.splits import dev_split
 from .core.errors import AffectlabError

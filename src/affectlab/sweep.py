@@ -31,7 +31,8 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from .config import RunConfig, load_config
+from .config import RunConfig
+from .experiment import load_config
 from .core.errors import AffectlabError
 from .core.io import read_yaml, write_json
 from .runs.summary import RunSummary

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..config import load_config
+from ..experiment import load_config
 from ..core.errors import AffectlabError
 from ..runs.summary import RunSummary
 from .app import app
@@ -233,7 +233,7 @@ def _seed_stats(results: list[RunSummary]) -> dict[str, dict[str, dict[str, floa
 
 
 def _varied(results: list[RunSummary], split_kind: str) -> str:
-    from ..cross_validation import seed_variation
+    from ..protocols import seed_variation
 
     protocol = results[0].protocol
     return protocol.varied if protocol is not None else seed_variation(split_kind, bool(results[0].epochs_run))

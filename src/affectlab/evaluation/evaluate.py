@@ -637,7 +637,9 @@ def _run_references(run: dict[str, Any]) -> tuple | None:
     from ..config import RunConfig
 
     try:
-        return RunConfig.model_validate(run["config"]).task_references()
+        from ..experiment import task_references
+
+        return task_references(RunConfig.model_validate(run["config"]))
     except (AffectlabError, ValueError, TypeError):
         return None
 

@@ -2,7 +2,7 @@
 
 ``user_sequence``, ``mlp`` and the fusion models are registered lazily (importing Lightning costs
 seconds), so their ``model:`` keys are checked from here before anything heavy is imported:
-:meth:`affectlab.config.ModelConfig.checked_params` looks a name up in :data:`NETWORK_PARAMS`
+:func:`affectlab.experiment.checked_model_params` looks a name up in :data:`NETWORK_PARAMS`
 first. The estimators use the same classes as their ``Params``.
 
 >>> from affectlab.models.base import check_schema

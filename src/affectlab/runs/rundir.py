@@ -27,12 +27,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 import torch
 
-from ..config import RunConfig, validate_config
+from ..config import RunConfig
+from ..experiment import validate_config
 from ..core.errors import AffectlabError
 from ..core.io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
 from .summary import RunSummary, read_json_object
@@ -242,8 +243,8 @@ class RunDir:
         return cls(require_run_dir(path))
 
     # ------------------------------------------------------------------ writing
-    def write_config(self, cfg: RunConfig) -> None:
-        write_yaml(self.path / CONFIG, cfg.to_dict())
+    def write_config(self, cfg: RunConfig | dict[str, Any]) -> None:
+        write_yaml(self.path / CONFIG, cfg.to_dict() if isinstance(cfg, RunConfig) else cfg)
 
     def write_metrics(self, history: list[dict[str, float]]) -> None:
         """Per-epoch rows; ``gap_<key>`` = train − val is added for every key with both."""
@@ -291,8 +292,8 @@ class RunDir:
     def config(self) -> RunConfig:
         """The resolved config: ``config.yaml``, else the one stored in the checkpoint."""
         if (self.path / CONFIG).is_file():
-            return validate_config(read_yaml(self.path / CONFIG), str(self.path / CONFIG))
-        return validate_config(self.config_dict(), str(self.path / CHECKPOINT))
+            return validate_config(read_yaml(self.path / CONFIG), str(self.path / CONFIG), unread_keys=False)
+        return validate_config(self.config_dict(), str(self.path / CHECKPOINT), unread_keys=False)
 
     def config_dict(self) -> dict[str, Any]:
         """The config as plain data, as written (``config.yaml`` or the checkpoint's)."""
@@ -340,6 +341,10 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
                                      f"{SUMMARY} (files of different runs?)")
     return {"path": run.path, "summary": raw, "run_summary": typed, "config": config,
             "predictions": predictions, "history": run.history(), "baselines": run.baselines()}
+
+
+if TYPE_CHECKING:  # the runner sits below the flows, beside this layer: no import at run time
+    from ..runner import Outcome
 
 
 class RunRecorder:
@@ -412,6 +417,27 @@ class RunRecorder:
                 os.replace(run.path, self.out)
             self._run = RunDir(self.out)
         return self.out
+
+    def record(self, outcome: "Outcome") -> Path:
+        """Write everything a protocol run produced (:class:`affectlab.runner.Outcome`): predictions,
+        baselines, per-epoch metrics, extra tables and texts, the checkpoint of the final model, the
+        config, and ``summary.json`` last; returns the run folder."""
+        run = self.start()
+        run.write_predictions(outcome.predictions)
+        if outcome.baselines is not None:
+            run.write_baselines(outcome.baselines)
+        run.write_metrics(outcome.history)
+        for name, table in outcome.tables.items():
+            run.write_table(name, table)
+        for name, text in outcome.texts.items():
+            run.write_text(name, text)
+        ck = outcome.checkpoint
+        if outcome.final is not None:
+            run.write_checkpoint(ck["model"], ck["params"], ck["targets"], outcome.final.state(), ck.get("features"),
+                                 config=ck.get("config"))
+        if ck.get("config") is not None:
+            run.write_config(ck["config"])
+        return self.finish(outcome.summary)
 
     def discard(self) -> None:
         """Remove a staging folder (staged runs); the run folder itself is left alone."""

@@ -130,7 +130,7 @@ class DataInfo(_Open):
 class Protocol(_Open):
     """A cross-validation protocol: ``kind`` (group_kfold, leave_one_group_out, kfold), ``k``,
     ``n_folds`` actually run, ``seed`` (of the split), and ``varied`` (what another ``--seed``
-    changes, e.g. ``fold assignment``); written by :func:`affectlab.cross_validation.describe_protocol`."""
+    changes, e.g. ``fold assignment``); written by :meth:`affectlab.protocols.CrossValidation.describe`."""
 
     kind: str
     k: Optional[int] = None

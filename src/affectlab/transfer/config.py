@@ -25,7 +25,8 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..config import RunConfig, apply_overrides, validate_config
+from ..config import RunConfig, apply_overrides
+from ..experiment import validate_config
 from ..core.errors import AffectlabError
 from ..core.io import read_yaml
 

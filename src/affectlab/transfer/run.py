@@ -35,7 +35,10 @@ from ..evaluation.bootstrap import bootstrap_scores, paired_bootstrap
 from ..evaluation.scoring import higher_is_better
 from ..tasks import get_task
 from ..models.base import FitContext
-from ..pipeline import Notes, attach_features, estimator_for, make_scorer, prediction_frame, split_corpus
+from ..core.notes import Notes
+from ..experiment import EstimatorSpec
+from ..protocols import CrossValidation, protocol_for
+from ..runner import Outcome, attach_features, make_scorer, prediction_frame
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
 from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
@@ -88,7 +91,7 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     if category:  # the comparison and its verdict are written for regression scores
         raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
                              f"{category[0]!r}")
-    est = estimator_for(src_cfg, targets, ckpt["model"], ckpt["params"])
+    est = EstimatorSpec(ckpt["model"], ckpt["params"]).build(targets)
     est.load_state(ckpt["state"])
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
 
@@ -151,8 +154,28 @@ def _source_data(source: Source, t_cfg: TransferConfig, notes: Notes) -> tuple[C
     if sha and file_sha256(path) != sha:
         notes.add(f"source data {path} differs from the file the source run was trained on (sha256 mismatch)")
     corpus = read_corpus(path, source.cfg.data, require_labels=False)
-    corpus, _ = attach_features(corpus, source.cfg, set(source.estimator.modalities))
+    corpus, _ = attach_features(corpus, source.cfg.features, set(source.estimator.modalities))
     return corpus, path
+
+
+def holdout_parts(cfg: RunConfig, corpus: Corpus, notes: Notes | None = None) -> tuple[Corpus, Corpus | None, Corpus | None]:
+    """(train, val, test) of the target data under the transfer config's hold-out protocol
+    (K labels come from train, early stopping from val, the comparison from test)."""
+    protocol = protocol_for(cfg.split)
+    if isinstance(protocol, CrossValidation):
+        raise AffectlabError(f"split.kind {protocol.kind}: transfer draws K labels from one training part and compares on "
+                             "one test part; use a hold-out protocol (given, dev, group or temporal)")
+    fold, = protocol.folds(corpus, notes)
+    return fold.parts(corpus)
+
+
+def training_rows(cfg: RunConfig, corpus: Corpus) -> Corpus:
+    """The rows a source run's model was selected on: its hold-out training part, or every row its
+    cross-validation ran over (the final model was refitted on them)."""
+    protocol = protocol_for(cfg.split)
+    if isinstance(protocol, CrossValidation):
+        return protocol.set_aside(corpus)[0]
+    return protocol.folds(corpus)[0].parts(corpus)[0]
 
 
 def _sample(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -161,7 +184,7 @@ def _sample(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _fit_fusion(source: Source, train: Corpus, val: Corpus | None, cfg: RunConfig, scorer, monitor: str) -> FusionEstimator:
-    est = estimator_for(cfg, source.targets, source.name, source.params)
+    est = EstimatorSpec(source.name, source.params).build(source.targets)
     with steps.step(f"fit {source.name}"):
         est.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
                                        monitor_higher_is_better=higher_is_better(monitor)))
@@ -194,9 +217,9 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     if cfg.split.kind == "given" and cfg.split.val_split == "test":
         raise AffectlabError("split.val_split is 'test': early stopping must never see the test split")
     corpus = read_corpus(data, cfg.data, require_labels=False)
-    corpus, _ = attach_features(corpus, cfg, set(source.estimator.modalities))
+    corpus, _ = attach_features(corpus, cfg.features, set(source.estimator.modalities))
     specs = check_modalities(source, corpus, t_cfg)
-    train, val, test = split_corpus(corpus, cfg)
+    train, val, test = holdout_parts(cfg, corpus)
     y_train = train.target_matrix()
     labelled = np.flatnonzero(~np.isnan(y_train).all(axis=1))
     if t_cfg.k > len(labelled):
@@ -215,7 +238,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     t = time.perf_counter()
     say("reading the source model's training data")
     src_corpus, src_path = _source_data(source, t_cfg, notes)
-    src_train = split_corpus(src_corpus, source.cfg)[0]
+    src_train = training_rows(source.cfg, src_corpus)
     ys, ys_rows = {}, {}
     for m in specs:
         ys[m], ys_rows[m] = source_vectors(source.estimator.stats[m], src_train, m, source.estimator.clip)
@@ -339,20 +362,15 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         mmd=mmd, mapping=mapping_summary, transfer_comparison=report,
         refit_full=False, warnings=notes.lines + tdata.notes, argv=sys.argv[1:],
     )
-    run = recorder.start()
-    run.write_predictions(pred_frame)
-    run.write_metrics(history)
-    run.write_table("stages.csv", stages_frame)
+    tables = {"stages.csv": stages_frame}
     if mapping_rows is not None:
-        run.write_table("mapping.csv", mapping_rows)
+        tables["mapping.csv"] = mapping_rows
     if comp_frames:
-        run.write_table("comparison_predictions.csv", pd.concat(comp_frames, ignore_index=True))
-    if report is not None:
-        run.write_text("transfer.md", report_markdown(report))
-    run.write_checkpoint("adapted", {"source_model": source.name}, source.targets, est.state(),
-                         {"text": cfg.features.text.model_dump()}, config=final_cfg)
-    run.write_config(final_cfg)
-    return recorder.finish(summary)
+        tables["comparison_predictions.csv"] = pd.concat(comp_frames, ignore_index=True)
+    checkpoint = {"model": "adapted", "params": {"source_model": source.name}, "targets": source.targets,
+                  "features": {"text": cfg.features.text.model_dump()}, "config": final_cfg.to_dict()}
+    return recorder.record(Outcome(pred_frame, None, history, est, summary, checkpoint, tables,
+                                   {"transfer.md": report_markdown(report)} if report is not None else {}))
 
 
 def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,265 @@
+"""Resolve once: a raw config (file, mapping, ``--set`` overrides) becomes a typed, frozen
+:class:`Experiment`, and every check happens here, before any data is read.
+
+``config.py`` is pure schema (pydantic sections, no knowledge of models, readers or tasks); this
+module knows the registries and checks the config against them: the task, the model's and each
+named baseline's parameters (networks without importing Lightning), the reader's options, the
+protocol and the ``split:`` keys it reads, the losses and the monitor for the declared targets, and
+the published references. The flows below take the :class:`Experiment`, never the raw config.
+
+>>> exp = resolve({"task": "regression", "model": {"name": "ridge_text", "alphas": ["1", 10]},
+...                "data": {"format": "table", "targets": [{"name": "y"}]}, "split": {"kind": "kfold", "k": 3}})
+>>> exp.task.name, exp.protocol, exp.model.params
+('regression', KFold(k=3, seed=0, inner_fraction=0.2, test_split=None), {'alphas': [1.0, 10.0]})
+>>> resolve({"split": {"kind": "group_kfold", "val_split": "nope"}})
+Traceback (most recent call last):
+...
+affectlab.core.errors.AffectlabError: config: split.val_split: protocol group_kfold does not read it (read by: given); remove it or choose that protocol
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from .config import DataConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
+from .core.errors import AffectlabError
+from .core.io import read_yaml
+from .corpus.base import TargetSpec
+from .models import MODELS
+from .models.base import Estimator, check_schema
+from .models.params import NETWORK_PARAMS
+from .protocols import Protocol, check_split_keys, protocol_for
+from .tasks import TASKS, Reference, Task, get_task
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """A model by name with its checked parameters: ``build(targets)`` makes a fresh estimator."""
+
+    name: str
+    params: dict[str, Any]
+
+    @property
+    def cls(self) -> type[Estimator]:
+        return MODELS.get(self.name)
+
+    def build(self, targets: tuple[TargetSpec, ...]) -> Estimator:
+        """A new, unfitted estimator for ``targets`` (one line for a target kind it cannot predict)."""
+        cls = self.cls
+        cls.check_target_kinds(self.name, targets)
+        try:
+            return cls(targets, **self.params)
+        except TypeError as err:
+            raise AffectlabError(f"model {self.name}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything a run needs, checked: see the module docstring."""
+
+    config: RunConfig
+    task: Task
+    protocol: Protocol
+    model: EstimatorSpec
+    #: baselines named by the config (None: the task's defaults, chosen for the data's targets and modalities)
+    baselines: tuple[str, ...] | None
+    data: DataConfig
+    features: FeaturesConfig
+    training: TrainingConfig
+    references: tuple[Reference, ...]
+    #: the targets the config (or its reader) declares; () when only the data can tell
+    declared_targets: tuple[TargetSpec, ...]
+    #: the validation metric that selects (``training.monitor`` resolved by the task)
+    monitor: str
+    seed: int
+
+    def baseline_spec(self, name: str) -> EstimatorSpec:
+        """A baseline with its default parameters."""
+        return EstimatorSpec(name, {})
+
+
+def checked_model_params(model: ModelConfig) -> dict[str, Any]:
+    """The model's parameters checked against its schema (``Estimator.validate_params``): one line
+    naming the model, the key and the problem. A network's are checked without importing Lightning;
+    a ``module:Class`` of the user's own gets its parameters as they are."""
+    if model.name in NETWORK_PARAMS:
+        return check_schema(NETWORK_PARAMS[model.name], model.name, model.params())
+    cls = MODELS.get(model.name)
+    check = getattr(cls, "validate_params", None)
+    return check(model.name, model.params()) if check is not None else model.params()
+
+
+def task_references(cfg: RunConfig) -> tuple[Reference, ...]:
+    """The task's published references plus the config's, each checked against the task's metrics."""
+    task = get_task(cfg.task)
+    own = tuple(Reference(r.system, r.metric, r.value, r.protocol, r.source) for r in cfg.references)
+    task.check_references(own, "references")
+    return task.references + own
+
+
+def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
+    """``cfg`` with its model parameters checked (and coerced to their declared types) against the
+    model's schema, ``data.format`` a registered reader and ``data.options`` checked against its
+    schema, the named baselines registered models and the ``split:`` keys read by its protocol;
+    otherwise one :class:`AffectlabError` line starting with ``source``.
+
+    >>> check_parameters(RunConfig.model_validate({"model": {"name": "ridge_text", "alphas": ["1", 10]}})).model.params()
+    {'alphas': [1.0, 10.0]}
+    >>> check_parameters(RunConfig.model_validate({"data": {"format": "csv"}}), "c.yaml")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: c.yaml: data.format: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
+    """
+    from .corpus import READERS
+    from .corpus.table import check_options
+
+    if cfg.task not in TASKS:
+        raise AffectlabError(f"{source}: task: unknown task {cfg.task!r}; choose from: {', '.join(TASKS.names())}")
+    if cfg.data.format not in READERS:
+        try:
+            READERS.get(cfg.data.format)
+        except AffectlabError as err:
+            raise AffectlabError(f"{source}: data.format: {err}") from None
+    check_options(cfg.data.format, cfg.data.options, source)
+    try:
+        checked = checked_model_params(cfg.model)
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: {err}") from None
+    cfg.model = ModelConfig(name=cfg.model.name, **checked)
+    for name in cfg.baselines or []:  # a baseline that is no model is said at load, not after the data is read
+        try:
+            MODELS.get(name)
+        except AffectlabError as err:
+            raise AffectlabError(f"{source}: baselines: {err}") from None
+    return cfg
+
+
+def validate_config(raw: Any, source: str = "config", *, unread_keys: bool = True) -> RunConfig:
+    """Validate a raw mapping, turning pydantic's report into one line, then check it against the
+    registries (:func:`check_parameters`) and the task's references: every entry point that loads a
+    config (train, sweep, transfer, a run directory, the Python API) refuses a typo or a wrong type
+    at load, before anything is read or trained.
+
+    ``unread_keys``: refuse ``split:`` keys the protocol would not read (a user's config; a run
+    directory's written config is read as it was trained)."""
+    if not isinstance(raw, dict):
+        raise AffectlabError(f"{source}: a config is a mapping of sections (task, data, model...), "
+                             f"not a {type(raw).__name__}")
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
+    cfg = check_parameters(cfg, source)
+    try:
+        if unread_keys:
+            check_split_keys(cfg.split)
+        task_references(cfg)  # a reference metric the task does not report is said now
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: {err}") from None
+    return cfg
+
+
+def read_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> dict[str, Any]:
+    """A YAML config with ``--set`` overrides (and a seed) applied, not yet validated."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    if seed is not None:
+        # --seed/--seeds re-draw every random split too, so seeds measure the protocol's variance
+        raw["seed"] = seed
+        split = raw.setdefault("split", {})
+        if isinstance(split, dict):
+            split["seed"] = seed
+    return raw
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> RunConfig:
+    """Read a YAML config, apply overrides (and a seed), validate."""
+    return validate_config(read_config(path, overrides, seed), str(path))
+
+
+def declared_targets(cfg: RunConfig) -> tuple[TargetSpec, ...]:
+    """The targets the config declares, or the defaults its reader declares
+    (:func:`affectlab.corpus.registry.default_targets`); () when only the data can tell. Classes
+    not declared are placeholders."""
+    if not cfg.data.targets:
+        from .corpus.registry import default_targets
+
+        return default_targets(cfg.data.format)
+    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
+
+
+def monitor_keys(task: Task, targets: tuple[TargetSpec, ...]) -> list[str]:
+    """The validation keys ``training.monitor`` may name for ``targets``: ``score``, each metric's
+    mean over targets, ``<metric>_<target>``, and for tasks that report them ``seen/``/``unseen/`` ones."""
+    keys = ["score", task.primary, *task.all_metric_names(targets)]
+    keys += [f"{m}_{t.name}" for t in targets for m in task.metric_names(t)]
+    if task.seen_subsets:
+        keys += [f"{part}/{k}" for part in ("seen", "unseen") for k in list(keys)]
+    return list(dict.fromkeys(keys))
+
+
+def check_losses_and_monitor(training: TrainingConfig, task: Task, targets: tuple[TargetSpec, ...]) -> None:
+    """One line for ``training.losses`` naming a target that is not declared (or terms of the other
+    kind), and for a ``training.monitor`` that the task does not produce for these targets."""
+    names = [t.name for t in targets]
+    unknown = [k for k in training.losses if k not in names]
+    if unknown:
+        raise AffectlabError(f"training.losses: {', '.join(map(repr, unknown))} is not a declared target "
+                             f"(targets: {', '.join(names)})")
+    for t in targets:
+        if t.name in training.losses:
+            training.losses[t.name].check_kind(t.name, t.is_category)
+    monitor = training.monitor
+    if monitor not in monitor_keys(task, targets):
+        means = ", ".join(dict.fromkeys(["score", task.primary, *task.all_metric_names(targets)]))
+        seen = ", seen/... or unseen/..." if task.seen_subsets else ""
+        raise AffectlabError(f"training.monitor: {monitor!r} is not a validation metric of task {task.name} "
+                             f"(choose from {means}, or <metric>_<target> such as "
+                             f"{task.all_metric_names(targets)[0]}_{targets[0].name}{seen})")
+
+
+def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequence[str] = (),
+            seed: int | None = None, source: str | None = None) -> Experiment:
+    """The :class:`Experiment` of a config file, a raw mapping or a :class:`RunConfig` (re-checked).
+
+    Checks, in order, all before any data is read: the schema, the task, the reader and its
+    options, the model's and the named baselines' parameters, the protocol and the ``split:`` keys
+    it reads, the references, and — when the config or its reader declares the targets — the losses,
+    the monitor and the model's and baselines' target kinds.
+    """
+    where = source or (str(config) if isinstance(config, (str, Path)) else "config")
+    if isinstance(config, (str, Path)):
+        cfg = load_config(config, overrides, seed)
+    elif isinstance(config, RunConfig) and not overrides and seed is None:
+        cfg = check_parameters(config, where)  # as given: its set keys are what the caller set
+        try:
+            check_split_keys(cfg.split)
+            task_references(cfg)
+        except AffectlabError as err:
+            raise AffectlabError(f"{where}: {err}") from None
+    else:
+        raw = config.model_dump(mode="json", exclude_unset=True) if isinstance(config, RunConfig) else config
+        raw = apply_overrides(raw, overrides)
+        if seed is not None:
+            raw["seed"] = seed
+            if isinstance(raw.get("split"), dict):
+                raw["split"]["seed"] = seed
+        cfg = validate_config(raw, where)
+    task = get_task(cfg.task)
+    declared = declared_targets(cfg)
+    model = EstimatorSpec(cfg.model.name, cfg.model.params())
+    if declared:  # losses, monitor, the model's and the named baselines' target kinds, before the data is read
+        check_losses_and_monitor(cfg.training, task, declared)
+        estimator = model.build(declared)
+        if cfg.features.text.finetune and not hasattr(estimator, "use_encoder"):
+            raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")
+    return Experiment(config=cfg, task=task, protocol=protocol_for(cfg.split), model=model,
+                      baselines=None if cfg.baselines is None else tuple(cfg.baselines), data=cfg.data,
+                      features=cfg.features, training=cfg.training, references=task_references(cfg),
+                      declared_targets=declared, monitor=task.monitor(cfg.training.monitor), seed=cfg.seed)

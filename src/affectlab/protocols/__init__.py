@@ -1,0 +1,64 @@
+"""Protocols as splitters: how a corpus is divided for selection and for the reported score.
+
+``protocol_for(split)`` turns a config's ``split:`` section into one frozen :class:`Protocol`
+(registered per ``kind`` in :data:`PROTOCOLS`); ``protocol.folds(corpus)`` gives the
+:class:`Fold` list that :func:`affectlab.runner.run_protocol` fits and scores — hold-out is one
+fold, cross-validation one per held-out part (docs/protocols.md).
+
+>>> from affectlab.config import SplitConfig
+>>> protocol_for(SplitConfig(kind="group_kfold", k=3))
+GroupKFold(k=3, seed=0, inner_fraction=0.2, test_split=None)
+>>> check_split_keys(SplitConfig(kind="temporal", val_split="nope"))
+Traceback (most recent call last):
+...
+affectlab.core.errors.AffectlabError: split.val_split: protocol temporal does not read it (read by: given); remove it or choose that protocol
+"""
+
+from __future__ import annotations
+
+from ..config import SplitConfig
+from ..core.errors import AffectlabError
+from ..core.registry import Registry
+from .base import Fold, Protocol, abbreviate, check_training_modalities
+from .cross_validation import CrossValidation, GroupKFold, KFold, LeaveOneGroupOut, seed_variation
+from .holdout import TEST_NAMES, VALIDATION_NAMES, Dev, Given, Group, HoldOut, Temporal, given_split_name
+
+#: every protocol class by its ``split.kind``
+PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
+for _cls in (Dev, Group, Temporal, Given, GroupKFold, LeaveOneGroupOut, KFold):
+    PROTOCOLS.register(_cls.kind)(_cls)
+
+
+def check_split_keys(split: SplitConfig, where: str = "split") -> None:
+    """Refuse a ``split:`` key set to a value of its own that the chosen protocol does not read,
+    naming the protocols that would (a key left at its default, as a written config.yaml has them
+    all, is harmless).
+
+    ``seed`` is exempt: ``--seed``/``--seeds`` set it for every protocol (it draws nothing where
+    the folds are fixed)."""
+    unread = split.model_fields_set - PROTOCOLS.get(split.kind).reads - {"seed"}
+    for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].default):
+        readers = [kind for kind in PROTOCOLS.names() if key in PROTOCOLS.get(kind).reads]
+        raise AffectlabError(f"{where}.{key}: protocol {split.kind} does not read it (read by: {', '.join(readers)}); "
+                             "remove it or choose that protocol")
+
+
+def protocol_for(split: SplitConfig) -> Protocol:
+    """The protocol a ``split:`` section names, with the keys it reads."""
+    cls = PROTOCOLS.get(split.kind)
+    if cls is Given:
+        default = SplitConfig.model_fields["val_split"].default
+        return Given(split.train_split, split.val_split,
+                     val_named="val_split" in split.model_fields_set and split.val_split != default)
+    if cls is Dev:
+        return Dev(split.unseen_fraction, split.latest_fraction, split.seed)
+    if cls is Group:
+        return Group(split.unseen_fraction, split.seed)
+    if cls is Temporal:
+        return Temporal(split.latest_fraction)
+    return cls(k=split.k, seed=split.seed, inner_fraction=split.inner_fraction, test_split=split.test_split)
+
+
+__all__ = ["PROTOCOLS", "Protocol", "Fold", "HoldOut", "CrossValidation", "Dev", "Group", "Temporal", "Given",
+           "GroupKFold", "LeaveOneGroupOut", "KFold", "protocol_for", "check_split_keys", "abbreviate",
+           "check_training_modalities", "seed_variation", "given_split_name", "VALIDATION_NAMES", "TEST_NAMES"]
