@@ -319,6 +319,13 @@ CASES: list[tuple[str, list[str], str]] = [
     # ---- the text-embedding cache (issue 11): a cache folder that is a file is said before encoding
     ("train-feature-cache-a-file", ["train", "{ws}/semeval.yaml", "--data", "{ws}/data-20.csv", "--out", "{ws}/new-run",
                                     "--set", "features.cache_dir={ws}/notes.txt"], "notes.txt: is a file, not a folder"),
+    # ---- settings nothing reads (issue 21.7): a split key the protocol does not read names who would
+    ("train-split-key-the-protocol-ignores", ["train", str(MOSI_DEFAULT), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                              "--set", "split.val_split=nope"],
+     "split.val_split: protocol group_kfold does not read it (read by: given)"),
+    ("train-k-under-leave-one-group-out", ["train", str(MOSI_DEFAULT), "--data", "{ws}/mosi.pkl", "--out", "{ws}/new-run",
+                                           "--set", "split.kind=leave_one_group_out", "--set", "split.k=3"],
+     "split.k: protocol leave_one_group_out does not read it (read by: group_kfold, kfold)"),
 ]
 
 

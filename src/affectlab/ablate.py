@@ -45,7 +45,7 @@ import numpy as np
 import yaml
 
 from .config import RunConfig
-from .experiment import checked_model_params, load_config, validate_config
+from .experiment import load_config, resolve, validate_config
 from .core.errors import AffectlabError
 from .core.io import write_json
 from .core.processes import pid_alive
@@ -134,9 +134,7 @@ def _set(d: dict[str, Any], key: str, value: Any) -> None:
 
 def _resolved(path: str | Path) -> dict[str, Any]:
     """The config as the run would see it (defaults filled), checked; one line on error."""
-    cfg = load_config(path)
-    checked_model_params(cfg.model)
-    return cfg.to_dict()
+    return load_config(path).to_dict()
 
 
 def _digest(config: dict[str, Any]) -> str:
@@ -145,16 +143,8 @@ def _digest(config: dict[str, Any]) -> str:
 
 
 def _check_variant(raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate a variant like ``train`` would before reading data (config, model schema, losses)."""
-    from .pipeline import check_losses_and_monitor, declared_targets
-    from .tasks import get_task
-
-    cfg = validate_config(raw, where)
-    checked_model_params(cfg.model)
-    targets = declared_targets(cfg)
-    if targets:
-        check_losses_and_monitor(cfg, get_task(cfg.task), targets)
-    return cfg.to_dict()
+    """Validate a variant as ``train`` does before reading data (:func:`affectlab.experiment.resolve`)."""
+    return resolve(raw, source=where, unread_keys=False).config.to_dict()
 
 
 def _short(value: Any) -> str:
@@ -221,7 +211,7 @@ def trial_config(variant: Variant, seed: int) -> RunConfig:
     raw.setdefault("split", {})["seed"] = seed
     for k, v in TRIAL_OVERRIDES.items():
         _set(raw, k, v)
-    return validate_config(raw, variant.name)
+    return validate_config(raw, variant.name, unread_keys=False)
 
 
 def _slug(name: str) -> str:

@@ -225,21 +225,24 @@ def check_losses_and_monitor(training: TrainingConfig, task: Task, targets: tupl
 
 
 def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequence[str] = (),
-            seed: int | None = None, source: str | None = None) -> Experiment:
+            seed: int | None = None, source: str | None = None, *, unread_keys: bool = True) -> Experiment:
     """The :class:`Experiment` of a config file, a raw mapping or a :class:`RunConfig` (re-checked).
 
     Checks, in order, all before any data is read: the schema, the task, the reader and its
     options, the model's and the named baselines' parameters, the protocol and the ``split:`` keys
     it reads, the references, and — when the config or its reader declares the targets — the losses,
     the monitor and the model's and baselines' target kinds.
+
+    ``unread_keys=False``: ``split:`` keys the protocol does not read pass (ablation variants mix
+    two configs' keys); a :class:`RunConfig` passes as it was validated.
     """
     where = source or (str(config) if isinstance(config, (str, Path)) else "config")
     if isinstance(config, (str, Path)):
-        cfg = load_config(config, overrides, seed)
+        cfg = validate_config(read_config(config, overrides, seed), where, unread_keys=unread_keys)
     elif isinstance(config, RunConfig) and not overrides and seed is None:
-        cfg = check_parameters(config, where)  # as given: its set keys are what the caller set
+        # as given: a RunConfig was made by validate_config (which refused unread keys where asked)
+        cfg = check_parameters(config, where)
         try:
-            check_split_keys(cfg.split)
             task_references(cfg)
         except AffectlabError as err:
             raise AffectlabError(f"{where}: {err}") from None
@@ -250,7 +253,7 @@ def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequen
             raw["seed"] = seed
             if isinstance(raw.get("split"), dict):
                 raw["split"]["seed"] = seed
-        cfg = validate_config(raw, where)
+        cfg = validate_config(raw, where, unread_keys=unread_keys)
     task = get_task(cfg.task)
     declared = declared_targets(cfg)
     model = EstimatorSpec(cfg.model.name, cfg.model.params())
