@@ -32,7 +32,7 @@ from .corpus.base import TargetSpec
 from .models import MODELS
 from .models.base import Estimator, check_schema
 from .models.params import NETWORK_PARAMS
-from .protocols import Protocol, check_split_keys, protocol_for
+from .protocols import Protocol, check_kind, check_split_keys, protocol_for
 from .tasks import TASKS, Reference, Task, get_task
 
 
@@ -126,6 +126,7 @@ def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
             raise AffectlabError(f"{source}: data.format: {err}") from None
     check_options(cfg.data.format, cfg.data.options, source)
     try:
+        check_kind(cfg.split)
         checked = checked_model_params(cfg.model)
     except AffectlabError as err:
         raise AffectlabError(f"{source}: {err}") from None

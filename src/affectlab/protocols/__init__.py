@@ -38,6 +38,11 @@ def check_split_keys(split: SplitConfig, where: str = "split") -> None:
     the folds are fixed)."""
     unread = split.model_fields_set - PROTOCOLS.get(split.kind).reads - {"seed"}
     for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].default):
+        if key == "test_split":  # the one key whose meaning a hold-out kind has in another form
+            cross = [kind for kind in PROTOCOLS.names() if PROTOCOLS.get(kind).is_cross_validation]
+            raise AffectlabError(f"{where}.test_split: test_split applies to the cross-validation kinds "
+                                 f"({', '.join(cross)}), not {split.kind!r} (a hold-out kind scores the file's "
+                                 "test split itself with kind: given)")
         readers = [kind for kind in PROTOCOLS.names() if key in PROTOCOLS.get(kind).reads]
         raise AffectlabError(f"{where}.{key}: protocol {split.kind} does not read it (read by: {', '.join(readers)}); "
                              "remove it or choose that protocol")
@@ -45,20 +50,15 @@ def check_split_keys(split: SplitConfig, where: str = "split") -> None:
 
 def protocol_for(split: SplitConfig) -> Protocol:
     """The protocol a ``split:`` section names, with the keys it reads."""
-    cls = PROTOCOLS.get(split.kind)
-    if cls is Given:
-        default = SplitConfig.model_fields["val_split"].default
-        return Given(split.train_split, split.val_split,
-                     val_named="val_split" in split.model_fields_set and split.val_split != default)
-    if cls is Dev:
-        return Dev(split.unseen_fraction, split.latest_fraction, split.seed)
-    if cls is Group:
-        return Group(split.unseen_fraction, split.seed)
-    if cls is Temporal:
-        return Temporal(split.latest_fraction)
-    return cls(k=split.k, seed=split.seed, inner_fraction=split.inner_fraction, test_split=split.test_split)
+    return PROTOCOLS.get(split.kind).from_split(split)
+
+
+def check_kind(split: SplitConfig, where: str = "split") -> None:
+    """One line for a ``split.kind`` that no protocol is registered as."""
+    if split.kind not in PROTOCOLS:
+        raise AffectlabError(f"{where}.kind must be one of {', '.join(PROTOCOLS.names())}, not {split.kind!r}")
 
 
 __all__ = ["PROTOCOLS", "Protocol", "Fold", "HoldOut", "CrossValidation", "Dev", "Group", "Temporal", "Given",
-           "GroupKFold", "LeaveOneGroupOut", "KFold", "protocol_for", "check_split_keys", "abbreviate",
+           "GroupKFold", "LeaveOneGroupOut", "KFold", "protocol_for", "check_kind", "check_split_keys", "abbreviate",
            "check_training_modalities", "seed_variation", "given_split_name", "VALIDATION_NAMES", "TEST_NAMES"]

@@ -16,6 +16,7 @@ its ``test`` rows (every sample exactly once), with selection inside the trainin
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol as Callback
@@ -59,6 +60,12 @@ class Protocol(ABC):
     reads: ClassVar[frozenset[str]] = frozenset({"kind"})
     #: one out-of-fold prediction per sample (True) or one selection split (False)
     is_cross_validation: ClassVar[bool] = False
+
+    @classmethod
+    def from_split(cls, split: Any) -> "Protocol":
+        """The protocol with the ``split:`` keys of its own fields (a ``SplitConfig``)."""
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        return cls(**{name: getattr(split, name) for name in names})
 
     @abstractmethod
     def folds(self, corpus: Corpus, notes: NoteSink | None = None) -> list[Fold]:

@@ -110,6 +110,12 @@ class Given(Protocol):
     val_split: str = "valid"
     val_named: bool = False
 
+    @classmethod
+    def from_split(cls, split: Any) -> "Given":
+        default = type(split).model_fields["val_split"].default
+        return cls(split.train_split, split.val_split,
+                   val_named="val_split" in split.model_fields_set and split.val_split != default)
+
     def folds(self, corpus: Corpus, notes: NoteSink | None = None) -> list[Fold]:
         if "split" not in corpus.frame:
             raise AffectlabError(f"{corpus.name}: split.kind is 'given' but the data has no split column "
