@@ -41,7 +41,8 @@ def evaluate(
 
 def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path], task: Optional[str], run: Optional[Path],
               split: Optional[str], resamples: int, seed: int, trust_pickle: bool):  # noqa: ANN202 (EvalResult, imported lazily)
-    from ..evaluation.evaluate import evaluate_files, evaluate_run
+    from ..evaluation.evaluate import evaluate_files
+    from ..runs.evaluate import evaluate_run
     from ..core.io import same_file
 
     if run is not None:
@@ -72,16 +73,16 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
     table = Table(title=f"{result.task}{where}: {result.n} samples, 95% bootstrap CIs ({result.n_resamples} resamples, {unit})")
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
-    # seen/unseen subsets: only their headline and CCC, the JSON has every key
-    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in (result.headline, "ccc")]
+    # seen/unseen subsets: only the first two keys the task shows, the JSON has every key
+    subset_keys = result.shown_metrics(2)
+    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     for key in shown:
         ci = result.metrics[key]
         style = "bold" if key == result.headline else None
         table.add_row(key, f"{ci.value:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", style=style)
     print_table(table)
     if result.baselines:
-        keys = [k for k in (result.headline, "ccc", "pearson", "mae") if any(k in b for b in result.baselines.values())]
-        keys = list(dict.fromkeys(keys))
+        keys = [k for k in result.shown_metrics() if any(k in b for b in result.baselines.values())][:5]
         bt = Table(title="Baselines (same rows)")
         bt.add_column("baseline")
         for k in keys:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,6 @@ from ..metrics.classification import majority_class
 from ..metrics.regression import ccc as _ccc
 from ..metrics.regression import pearson as _pearson
 from .bootstrap import Interval, PairedResult, bootstrap_ci, bootstrap_diff
-
-if TYPE_CHECKING:
-    from ..runs.summary import RunSummary
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
@@ -442,26 +439,6 @@ def check_val_test(val_value: float, test_ci: Interval, key: str) -> list[Findin
                     f"validation {key} {val_value:.3f} lies outside the test 95% CI [{test_ci.low:.3f}, "
                     f"{test_ci.high:.3f}] (test {test_ci.value:.3f}): validation does not predict test here "
                     "(different users/videos, distribution shift, or selection on a noisy validation set)")]
-
-
-def check_selection(summary: RunSummary) -> list[Finding]:
-    """TEST_USED_FOR_SELECTION: the run chose its model (or epoch) on the test split.
-
-    >>> from affectlab.runs.summary import RunSummary
-    >>> [f.severity for f in check_selection(RunSummary.from_dict({"selection": {"split": "test"}}))]
-    ['error']
-    >>> check_selection(RunSummary.from_dict({"selection": {"split": "val"}, "metrics": {"test": {}}}))
-    []
-    """
-    sel = summary.selection
-    if sel.test_used_for_selection or sel.split == "test":
-        recorded = sel.model_dump(exclude_unset=True)  # as summary.json wrote it
-        return [Finding("TEST_USED_FOR_SELECTION", "error",
-                        f"the run selected on the test split (selection: {recorded}); its test score is optimistic "
-                        "and cannot be reported as a final result")]
-    if sel.split is None and "test" in summary.metrics:
-        return [Finding("TEST_USED_FOR_SELECTION", "info", "the run had no validation split; nothing was selected on it")]
-    return []
 
 
 # --------------------------------------------------------------------------- published references

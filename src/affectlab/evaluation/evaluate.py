@@ -1,4 +1,7 @@
-"""Evaluate a prediction file against gold labels, or a run directory's own predictions.
+"""Evaluate predictions against gold labels: pure scoring, from files or aligned arrays.
+
+A run directory's own predictions are evaluated by :func:`affectlab.runs.evaluate.evaluate_run`,
+which reads the run and hands its rows to :func:`evaluate_data`; this module reads no run.
 
 What it returns (:class:`EvalResult`): every metric of the task with a 95% percentile bootstrap
 interval (users or videos resampled when the data have them), the baselines that can be
@@ -34,8 +37,6 @@ import pandas as pd
 from ..core.errors import AffectlabError
 from ..core.io import _jsonable, read_table
 from ..metrics.classification import majority_class
-from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
-from ..runs.summary import RunSummary
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from ..corpus.base import TargetSpec
@@ -96,6 +97,20 @@ class EvalResult:
     split: str | None = None
     n_resamples: int = N_RESAMPLES
     recalibration: dict[str, Any] = field(default_factory=dict)
+    specs: list[TargetSpec] = field(default_factory=list)  # the targets' kinds: which metrics a table shows
+
+    def shown_metrics(self, limit: int | None = None) -> list[str]:
+        """The keys a table of this result shows, headline first: what the task shows for these
+        targets (:meth:`affectlab.tasks.Task.shown_metrics`), as far as the result has them.
+
+        >>> r = EvalResult("classification", ["e"], 9, None, "rows", {k: None for k in ("score", "uar", "accuracy",
+        ...                "macro_f1", "uar_e")}, headline="score", specs=[TargetSpec("e", kind="category", classes=("a", "b"))])
+        >>> r.shown_metrics()
+        ['score', 'uar', 'accuracy', 'macro_f1']
+        """
+        specs = self.specs or [TargetSpec(t) for t in self.targets]
+        keys = [k for k in dict.fromkeys([self.headline, *get_task(self.task).shown_metrics(specs)]) if k in self.metrics]
+        return keys if limit is None else keys[:limit]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object: ``metrics`` and ``findings`` first, then the rest."""
@@ -410,7 +425,7 @@ def _correlation_key(task: str) -> str:
     return "score" if get_task(task).primary == "score" else "pearson"
 
 
-def _constant_name(specs: Sequence[TargetSpec], source: str) -> str:
+def constant_baseline_name(specs: Sequence[TargetSpec], source: str) -> str:
     """``train mean``, ``train majority class`` or ``train mean / majority class`` for mixed targets."""
     kinds = {s.is_category for s in specs}
     what = "majority class" if kinds == {True} else "mean" if kinds == {False} else "mean / majority class"
@@ -443,7 +458,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
     out: dict[str, tuple[np.ndarray, bool]] = {}
     if train is not None:
         mean = _train_constant(train.y, data.specs)
-        out[_constant_name(data.specs, "train")] = (np.tile(mean, (n, 1)), False)
+        out[constant_baseline_name(data.specs, "train")] = (np.tile(mean, (n, 1)), False)
         regression = not any(s.is_category for s in data.specs)
         # a per-group mean only means something when some evaluated groups were seen in training
         if (regression and train.groups is not None and data.groups is not None
@@ -454,7 +469,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
             pred = np.where(np.isnan(pred), mean, pred)  # unseen users: the global train mean
             out[f"train {get_task(data.task).unit} mean"] = (pred, False)
     else:
-        out[_constant_name(data.specs, "gold") + " (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
+        out[constant_baseline_name(data.specs, "gold") + " (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
     return out
 
 
@@ -489,7 +504,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     unit = (task.unit + "s") if groups is not None else "rows"
     n_groups = None if groups is None else int(len(set(map(str, groups))))
     result = EvalResult(data.task, list(data.targets), int(len(rows)), n_groups, unit, metrics, headline=headline,
-                        source=data.source, split=split, n_resamples=n_resamples)
+                        source=data.source, split=split, n_resamples=n_resamples, specs=list(data.specs))
 
     # per-target checks on the rows that have gold for that target
     for j, t in enumerate(data.targets):
@@ -559,176 +574,12 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
     return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
 
 
-# --------------------------------------------------------------------------- run directories
-
-def run_summary(run: dict[str, Any]) -> RunSummary:
-    """The typed summary of a :func:`load_run` result."""
-    return run["run_summary"]
-
-
-def run_targets(run: dict[str, Any]) -> list[str]:
-    """The run's target names: from the summary, else from predictions.csv's ``pred_`` columns."""
-    names = run_summary(run).target_names()
-    if not names and run["predictions"] is not None:
-        names = [c[len("pred_"):] for c in run["predictions"].columns if c.startswith("pred_")]
-    return names
-
-
-def epoch_history(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per epoch: a cross-validation ``metrics.csv`` (a ``fold`` column) averaged over folds.
-
-    Each fold restarts at epoch 1, so its rows read one after another are no learning curve;
-    the mean over the folds that reached an epoch is. Hold-out histories are returned unchanged.
-
-    >>> h = pd.DataFrame({"fold": [1, 1, 2, 2], "epoch": [1, 2, 1, 2], "val_score": [0.2, 0.4, 0.4, 0.6]})
-    >>> epoch_history(h).round(2).to_dict("list")
-    {'epoch': [1, 2], 'val_score': [0.3, 0.5]}
-    >>> epoch_history(h.drop(columns="fold")).shape
-    (4, 2)
-    """
-    if "fold" not in history or "epoch" not in history or history.empty:
-        return history
-    numeric = history.drop(columns="fold").apply(pd.to_numeric, errors="coerce")
-    return numeric.groupby("epoch", sort=True).mean().reset_index()
-
-
-def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = None) -> str:
-    """``split`` if given, else test when it has gold labels, else val."""
-    have = [s for s in ("test", "oof", "val", "full", "train") if s in set(pred["split"])
-            and pred.loc[pred["split"] == s, list(targets)].notna().any().any()]
-    if split is not None:
-        if split not in have:
-            raise AffectlabError(f"no labelled {split!r} rows in predictions.csv (have: {', '.join(have) or 'none'})")
-        return split
-    for s in ("test", "oof", "val", "full"):
-        if s in have:
-            return s
-    raise AffectlabError("predictions.csv has no labelled test, out-of-fold, val or full rows to evaluate")
-
-
-def run_specs(run: dict[str, Any]) -> list[TargetSpec]:
-    """The run's targets with kinds and classes (old summaries: regression)."""
-    declared = {t.name: t.spec() for t in run_summary(run).targets}
-    return [declared.get(t, TargetSpec(t)) for t in run_targets(run)]
-
-
-def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
-    pred = run["predictions"]
-    targets = run_targets(run)
-    specs = run_specs(run)
-    task = run_summary(run).task or "regression"
-    part = pred[pred["split"] == split].reset_index(drop=True)
-    src = f"{run['path']}/predictions.csv"
-    y = np.stack([target_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
-    for s in specs:  # gold labels outside the ranges the run declared (its summary's targets), any split
-        if not s.is_category and s.name in pred:
-            check_gold_range(pd.to_numeric(pred[s.name], errors="coerce").to_numpy(dtype=float), s, src,
-                             pred[["id"]].astype(str), " of the run's targets (summary.json)")
-    p = np.stack([target_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
-    seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
-    groups = part["group"].astype(str).to_numpy() if "group" in part else None
-    return EvalData(task, targets, part[["id"]].astype(str), y, p, groups,
-                    seen if get_task(task).seen_subsets else None, None, f"{run['path']}/predictions.csv", [], specs)
-
-
-def _run_references(run: dict[str, Any]) -> tuple | None:
-    """The published results the run was trained against: the task's plus its config's ``references:``
-    (None when the run's config is absent or no longer loads: the task's alone then)."""
-    from ..config import RunConfig
-
-    try:
-        return RunConfig.model_validate(run["config"]).task_references()
-    except (AffectlabError, ValueError, TypeError):
-        return None
-
-
-def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
-    """Evaluate a run directory's predictions (test when present, else val) plus run-level checks."""
-    from .scoring import higher_is_better
-
-    run = load_run(run_dir)
-    if run["predictions"] is None:
-        raise AffectlabError(f"{run['path']}: no predictions.csv")
-    targets = run_targets(run)
-    pred = run["predictions"]
-    missing = [c for c in ["split", "id", *targets, *[f"pred_{t}" for t in targets]] if c not in pred]
-    if missing:
-        raise AffectlabError(f"{run['path']}/predictions.csv: missing column {missing[0]!r}")
-    split = pick_split(pred, targets, split)
-    data = run_eval_data(run, split)
-    summary = run_summary(run)
-
-    # the run's own baselines, fitted on its training part, on the same rows
-    base: dict[str, np.ndarray] = {}
-    bl = run["baselines"]
-    if bl is not None and {"split", "id", "baseline"} <= set(bl.columns):
-        part = bl[bl["split"] == split]
-        for name, rows in part.groupby("baseline", sort=False):
-            aligned = rows.set_index("id").reindex(data.ids["id"])
-            cols = [f"pred_{t}" for t in targets]
-            if all(c in aligned for c in cols) and aligned[cols].notna().all().all():
-                base[name] = np.stack([target_values(s, aligned[f"pred_{s.name}"], f"pred_{s.name}", "baselines.csv",
-                                               allow_nonfinite=True) for s in data.specs], axis=1)
-
-    # recalibration fitted on validation predictions, offered when scoring test
-    recal: dict[str, dg.Recalibration] = {}
-    if split == "test" and "val" in set(pred["split"]):
-        val = pred[pred["split"] == "val"]
-        for t in [s.name for s in data.specs if not s.is_category]:
-            ok = val[t].notna() & np.isfinite(val[f"pred_{t}"])
-            rc = dg.fit_recalibration(val.loc[ok, t].to_numpy(float), val.loc[ok, f"pred_{t}"].to_numpy(float), "validation")
-            if rc is not None:
-                recal[t] = rc
-
-    train_rows = pred[pred["split"] == "train"]
-    train = None
-    if len(train_rows) and split != "train":
-        train = TrainData(train_rows["id"].astype(str).reset_index(drop=True),
-                          train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
-                          None, np.stack([target_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
-                                          for s in data.specs], axis=1))
-    result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split,
-                           references=_run_references(run))
-    result.source = str(run["path"])
-    # the constant baseline of evaluate_data duplicates the run's global_mean/majority: keep the run's own
-    # (cross-validation runs have no train rows: there the duplicate is the gold-side oracle constant)
-    if "global_mean" in base or "majority" in base:
-        for constant in (_constant_name(data.specs, "train"), _constant_name(data.specs, "gold") + " (oracle)"):
-            result.baselines.pop(constant, None)
-            result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
-            result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
-
-    run_findings = dg.check_selection(summary)
-    # ABOVE_STATE_OF_THE_ART that train raised for the baselines (the model's is recomputed below): the gap
-    # between ridges on a file's own arrays and on re-encoded text stays visible in evaluate and report
-    for f in (summary.model_extra or {}).get("findings") or []:
-        if isinstance(f, dict) and f.get("code") == "ABOVE_STATE_OF_THE_ART" and ": baseline " in str(f.get("message")):
-            run_findings.append(dg.Finding(f["code"], "warning", str(f["message"])))
-    if split == "train":  # asked for explicitly (never the default): the rows the model was fitted on
-        run_findings.append(dg.Finding("SCORED_ON_TRAINING", "warning",
-                                       "the train split is what the model was fitted on: these scores measure fit, not "
-                                       "generalisation; evaluate val or test"))
-    monitor = summary.selection.monitor or get_task(data.task).primary
-    if run["history"] is not None:
-        try:
-            hib = higher_is_better(monitor)
-        except KeyError:
-            hib = True
-        run_findings += dg.check_overfitting(epoch_history(run["history"]), monitor, hib)
-    headline = result.headline
-    val_value = summary.metric("val", headline)
-    if split == "test" and val_value is not None and headline in result.metrics:
-        run_findings += dg.check_val_test(float(val_value), result.metrics[headline], headline)
-    result.findings = run_findings + result.findings
-    return result
-
-
 def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
     return {s: sum(f.severity == s for f in findings) for s in dg.SEVERITIES}
 
 
 __all__ = [
-    "EvalData", "EvalResult", "TrainData", "detect_task", "epoch_history", "evaluate_data", "evaluate_files",
-    "evaluate_run", "check_gold_range", "declared_ranges", "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "run_summary",
-    "severity_counts",
+    "EvalData", "EvalResult", "TrainData", "check_gold_range", "class_findings", "constant_baseline_name", "declared_ranges",
+    "detect_task", "evaluate_data", "evaluate_files", "load_eval_data", "load_train_data", "read_gold", "severity_counts",
+    "target_values",
 ]

@@ -24,7 +24,8 @@ import numpy as np
 from ..core.errors import AffectlabError
 from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
-from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
+from ..runs.evaluate import epoch_history, evaluate_run, pick_split, run_specs, run_summary, run_targets
+from ..runs.rundir import load_run
 from ..runs.summary import RunSummary
 from ..core.io import write_bytes, write_text
 from . import figures as fg
@@ -98,7 +99,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     summary = run_summary(run)
     targets = run_targets(run)
     pred = run["predictions"]
-    split = pick_split(pred, targets)
+    split = pick_split(pred, targets).value  # the headline split with gold labels
     part = pred[pred["split"] == split].reset_index(drop=True)
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
     monitor = summary.selection.monitor or result.headline
@@ -117,7 +118,8 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
                  f"run directory {html.escape(str(run['path']))}</p>")
 
     parts.append("<h2>Metrics (95% bootstrap intervals)</h2>")
-    shown = [k for k in result.metrics if "/" not in k or k.endswith("/score") or k.endswith("/ccc")]
+    subset_keys = result.shown_metrics(2)  # seen/unseen subsets: the first keys the task shows
+    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     parts.append(_table([[k, result.metrics[k].value, result.metrics[k].low, result.metrics[k].high] for k in shown],
                         ["metric", "value", "CI low", "CI high"]))
     parts.append(f"<p class='meta'>{result.n_resamples} resamples of {result.unit}.</p>")
@@ -131,7 +133,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
         parts.append("<p>No findings.</p>")
 
     parts.append("<h2>Baselines</h2>")
-    keys = list(dict.fromkeys([result.headline, "ccc", "pearson", "mae"]))
+    keys = result.shown_metrics(5)
     brows = [["model", *[result.metrics[k].value if k in result.metrics else float("nan") for k in keys]]]
     brows += [[name, *[s.get(k, float("nan")) for k in keys]] for name, s in result.baselines.items()]
     parts.append(_table(brows, ["", *keys]))
