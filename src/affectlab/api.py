@@ -269,11 +269,12 @@ class Evaluation:
 
 
 def evaluate(pred: DataLike, gold: DataLike, task: str | None = None, *, train: DataLike | None = None,
-             n_resamples: int = 1000, seed: int = 0) -> Evaluation:
+             split: str | None = None, n_resamples: int = 1000, seed: int = 0) -> Evaluation:
     """Evaluate predictions against gold labels (``affectlab evaluate``): files or DataFrames.
 
     ``task`` as the CLI's ``--task`` (guessed from the prediction columns when None); ``train``
-    optionally gives the training labels for baselines and leakage checks.
+    optionally gives the training labels for baselines and leakage checks; ``split`` the rows of a
+    gold table with a ``split`` column to score (as ``--split``).
     """
     from .evaluation.evaluate import evaluate_files
 
@@ -291,7 +292,7 @@ def evaluate(pred: DataLike, gold: DataLike, task: str | None = None, *, train: 
             paths[name] = value
         try:
             result = evaluate_files(paths["predictions"], paths["gold"], paths.get("train"), task,
-                                    n_resamples=n_resamples, seed=seed)
+                                    n_resamples=n_resamples, seed=seed, split=split)
         except AffectlabError as err:  # name a frame as the user knows it, not by its temporary path
             raise AffectlabError(str(err).replace(f"{tmp}/", "")) from None
     if isinstance(pred, pd.DataFrame):

@@ -27,6 +27,7 @@ from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .corpus.table import check_options
 from .core.errors import AffectlabError
+from .evaluation.diagnostics import note_test_only_columns
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
 from .features.text import embed_texts
@@ -360,6 +361,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
         estimator_for(cfg, declared)
         baseline_names(cfg, task, declared)
     corpus = read_corpus(data, cfg.data, require_labels=True).with_inferred_classes()
+    note_test_only_columns(corpus.frame, corpus.name or "data", notes.add)
     targets = corpus.targets
     if not targets:
         raise AffectlabError(f"{corpus.name or 'data'}: the config declares no targets")

@@ -1,4 +1,4 @@
-"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--json]`` or ``--run RUN_DIR``."""
+"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--split NAME] [--json]`` or ``--run RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def evaluate(
     train: Optional[Path] = typer.Option(None, "--train", help="Training file: enables baselines and leakage checks."),
     task: Optional[str] = typer.Option(None, "--task", help="a registered task: semeval, mosi, regression, classification, emodb (default: detected from the columns)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Evaluate a run directory's predictions instead (adds run-level checks)."),
-    split: Optional[str] = typer.Option(None, "--split", help="With --run: the split to evaluate (default test, else val)."),
+    split: Optional[str] = typer.Option(None, "--split", help="The split to score: with --run, of predictions.csv (default: the headline, test, else val, else oof); with --gold, of a gold file with a split column (default: the one split the predictions cover)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (metrics, findings, ...) instead of tables."),
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the 95% intervals."),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
@@ -52,9 +52,6 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
     else:
         if pred is None or gold is None:
             raise AffectlabError("give --pred PRED.csv and --gold GOLD (or --run RUN_DIR)")
-        if split is not None:  # a gold file's rows are chosen by the predictions, not by a split name
-            raise AffectlabError("--split applies to --run; with --pred/--gold the predicted rows are scored "
-                                 "(predict one split: affectlab predict ... --split NAME)")
         if train is not None and same_file(train, gold):
             raise AffectlabError(f"--train and --gold are the same file ({gold}): baselines and leakage checks would "
                                  "be fitted on the labels they are scored against")
@@ -62,7 +59,8 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
             from ..tasks import get_task
 
             get_task(task)  # one line listing the registered tasks
-        result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
+        result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle,
+                                split=split)
     return result
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -486,3 +486,31 @@ class _Ref:
     value: float
     system: str = "best published"
     protocol: str = "official split"
+
+
+# --------------------------------------------------------------------------- training data
+
+#: columns that only a benchmark's test files carry (SemEval 2026 task 2: whether the test user was
+#: seen in training); training on a labelled file that has one is worth a word
+TEST_ONLY_COLUMNS = ("is_seen_user",)
+
+
+def check_test_only_columns(frame: pd.DataFrame, source: str = "data") -> list[Finding]:
+    """TEST_FILE_TRAINED_ON: the training data carries a column only test files have.
+
+    >>> check_test_only_columns(pd.DataFrame({"id": ["1"], "valence": [0.5], "is_seen_user": [True]}), "test.csv")[0].message
+    "test.csv: column 'is_seen_user' is one only test files carry (whether each test user was seen in training), yet the file has labels and is being trained on: make sure it is the training file, not the test set"
+    >>> check_test_only_columns(pd.DataFrame({"id": ["1"], "valence": [0.5]}))
+    []
+    """
+    return [Finding("TEST_FILE_TRAINED_ON", "warning",
+                    f"{source}: column {col!r} is one only test files carry (whether each test user was seen in "
+                    "training), yet the file has labels and is being trained on: make sure it is the training file, "
+                    "not the test set")
+            for col in TEST_ONLY_COLUMNS if col in frame.columns]
+
+
+def note_test_only_columns(frame: pd.DataFrame, source: str, note: "Callable[[str], None]") -> None:
+    """Pass :func:`check_test_only_columns`'s findings to ``note`` as one line each (train's notes)."""
+    for f in check_test_only_columns(frame, source):
+        note(f"{f.code}: {f.message}")

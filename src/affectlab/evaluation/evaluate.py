@@ -63,6 +63,7 @@ class EvalData:
     source: str = "predictions"
     findings: list = field(default_factory=list)  # findings from reading (e.g. partial coverage)
     specs: list[TargetSpec] = field(default_factory=list)  # kinds and classes; default regression
+    split: str | None = None  # the gold file's split these rows are (a gold file with a split column)
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -165,9 +166,8 @@ def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None
     for task in layouts:
         if task.target_names and set(task.id_columns) | {f"pred_{t}" for t in task.target_names} <= cols:
             return task.name
-    if gold_path is not None and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
-        return "mosi"
-    return "regression"
+    reader = gold_reader(gold_path) if gold_path is not None else None
+    return (_reader_hook(reader, "GOLD_TASK") if reader else None) or "regression"
 
 
 def _key_columns(task: str) -> list[str]:
@@ -193,41 +193,55 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], source: str, role: str
             raise AffectlabError(f"{source}: missing {role} column {col!r}{hint}")
 
 
-_PICKLES: dict[tuple, pd.DataFrame] = {}
+#: gold files that are not tables, by suffix: the corpus reader whose ``read_gold`` reads them
+#: (``affectlab.corpus.<reader>.read_gold(path, trust_pickle=...)``; its optional ``GOLD_TASK`` names
+#: the task when none is given, its ``groups_from_ids`` the groups hidden in its ids)
+GOLD_READERS = {".pkl": "mmsa", ".pickle": "mmsa"}
+#: readers asked for the groups hidden in ids when a gold table has no group column
+ID_GROUP_READERS = ("mmsa",)
+
+_GOLD_CACHE: dict[tuple, pd.DataFrame] = {}
 
 
-def read_gold(path: str | Path, task: str, trust_pickle: bool = False) -> pd.DataFrame:
-    """Gold labels as a string table; MMSA pickles become ``id, group, split, text, sentiment``."""
-    p = Path(path)
-    if p.suffix.lower() in {".pkl", ".pickle"}:
-        if not p.is_file():
-            raise AffectlabError(f"{p}: no such file")
-        # gold and train are often the same pickle: read it once per process
-        key = (str(p.resolve()), p.stat().st_mtime_ns, trust_pickle)
-        if key not in _PICKLES:
-            _PICKLES.clear()
-            _PICKLES[key] = _read_pickle_gold(p, trust_pickle)
-        return _PICKLES[key].copy()
-    return read_table(p)
+def gold_reader(path: str | Path) -> str | None:
+    """The corpus reader that reads a non-table gold file (None: a CSV/TSV/Parquet table).
+
+    >>> gold_reader("data/mosi.pkl"), gold_reader("gold.csv")
+    ('mmsa', None)
+    """
+    return GOLD_READERS.get(Path(path).suffix.lower())
 
 
-def _read_pickle_gold(p: Path, trust_pickle: bool) -> pd.DataFrame:
-    """An MMSA pickle read with the corpus reader, as a string table (the reader unpickles safely)."""
+def _reader_hook(reader: str, name: str) -> Any:
+    """A reader module's gold hook (``read_gold``, ``GOLD_TASK``, ``groups_from_ids``), None when absent."""
+    import importlib
+
     try:
-        from ..config import DataConfig
-        from ..corpus.registry import READERS
-        import affectlab.corpus  # noqa: F401  (registers the readers)
+        module = importlib.import_module(f"affectlab.corpus.{reader}")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
 
-        reader = READERS.get("mmsa")
-    except (ImportError, AffectlabError):
-        raise AffectlabError(f"{p}: reading MMSA pickles needs affectlab.corpus.mmsa, which this installation lacks; "
-                             "give the gold labels as a CSV 'id,sentiment'") from None
-    corpus = reader(p, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
-    frame = corpus.frame
-    cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
-    out = frame[cols].copy()
-    out["sentiment"] = out["sentiment"].astype(float).map(repr)
-    return out.astype({c: str for c in cols if c != "text"})
+
+def read_gold(path: str | Path, task: str = "", trust_pickle: bool = False) -> pd.DataFrame:
+    """Gold labels as a string table: a table file as it is, another format through its reader's
+    ``read_gold`` (an MMSA pickle becomes ``id, group, split, text, sentiment``)."""
+    p = Path(path)
+    reader = gold_reader(p)
+    if reader is None:
+        return read_table(p)
+    if not p.is_file():
+        raise AffectlabError(f"{p}: no such file")
+    read = _reader_hook(reader, "read_gold")
+    if read is None:
+        raise AffectlabError(f"{p}: reading {p.suffix} gold files needs affectlab.corpus.{reader}, which this "
+                             "installation lacks; give the gold labels as a CSV table")
+    # gold and train are often the same file: read it once per process
+    key = (str(p.resolve()), p.stat().st_mtime_ns, trust_pickle)
+    if key not in _GOLD_CACHE:
+        _GOLD_CACHE.clear()
+        _GOLD_CACHE[key] = read(p, trust_pickle=trust_pickle)
+    return _GOLD_CACHE[key].copy()
 
 
 def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
@@ -240,16 +254,18 @@ def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
 
 
 def _groups_for(task: str, frame: pd.DataFrame, ids: pd.DataFrame) -> np.ndarray | None:
-    """Each row's group: a group-like column (an id column such as ``user_id`` too), or the video
-    part of MOSI-style ``<video>$_$<clip>`` ids; ``None`` when the rows have no groups."""
+    """Each row's group: a group-like column (an id column such as ``user_id`` too), or the group a
+    reader finds in the ids (MOSI-style ``<video>$_$<clip>``); ``None`` when the rows have no groups."""
     col = _column(frame, GROUP_COLUMNS)
     if col is None:
         col = next((ids[c] for c in GROUP_COLUMNS if c in ids), None)
     if col is not None:
         return _strip(col).to_numpy()
-    last = ids.iloc[:, -1]
-    if last.str.contains("$_$", regex=False).all():
-        return last.str.split("$_$", n=1, regex=False).str[0].to_numpy()
+    for reader in ID_GROUP_READERS:  # ids that carry their group (MOSI's <video>$_$<clip>)
+        groups_from_ids = _reader_hook(reader, "groups_from_ids")
+        found = None if groups_from_ids is None else groups_from_ids(ids.iloc[:, -1].tolist())
+        if found is not None:
+            return np.asarray(found)
     return None
 
 
@@ -318,9 +334,73 @@ def _check_table_ranges(frame: pd.DataFrame, task: str, targets: Sequence[str], 
             check_gold_range(nums, declared[t], source, ids, f" of task {get_task(task).name}")
 
 
+def check_numeric_columns(gold: pd.DataFrame, targets: Sequence[str], keys: Sequence[str], source: str) -> None:
+    """Refuse a mostly numeric gold column with a cell that is not a number, naming the cell: auto-detected
+    class targets are columns of names, and one bad cell must not turn valence into classes.
+
+    >>> gold = pd.DataFrame({"id": ["1", "2", "3"], "valence": ["0.5", "abc", "1.5"]})
+    >>> check_numeric_columns(gold, ["valence"], ["id"], "gold.csv")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: gold.csv: valence value 'abc' in data row 2 (id 2) is not a number, while 2 of the column's 3 labels are; fix the cell (a column of class names is scored as classes)
+    >>> check_numeric_columns(pd.DataFrame({"id": ["1", "2"], "e": ["sad", "happy"]}), ["e"], ["id"], "gold.csv")
+    """
+    for t in targets:
+        if t not in gold:
+            continue
+        values = _strip(gold[t])
+        labelled = ~values.isin(_MISSING)
+        numeric = pd.to_numeric(values.where(labelled), errors="coerce").notna()
+        names = labelled & ~numeric
+        if names.any() and int(numeric.sum()) > int(names.sum()):
+            i = int(np.flatnonzero(names.to_numpy())[0])
+            key = "/".join(_strip(gold[k]).iloc[i] for k in keys if k in gold)
+            raise AffectlabError(f"{source}: {t} value {values.iloc[i]!r} in data row {i + 1} ({'/'.join(keys)} {key}) is "
+                                 f"not a number, while {int(numeric.sum())} of the column's {int(labelled.sum())} labels "
+                                 "are; fix the cell (a column of class names is scored as classes)")
+
+
+def _one_split(gold: pd.DataFrame, pred: pd.DataFrame, keys: Sequence[str], split: str | None, gold_path: str,
+               pred_path: str) -> tuple[pd.DataFrame, pd.DataFrame, str, list[dg.Finding]]:
+    """The gold rows of one split, and the predictions of them: ``split`` when given, else the one
+    split the predictions cover; predictions covering several splits without ``split`` are refused
+    (one score over training and test rows measures neither). Predictions of the gold file's other
+    splits are left out with a note; rows of the split without a prediction are reported later."""
+    name = Path(gold_path).name
+    gold = gold.assign(split=_strip(gold["split"]))
+    gold_split = pd.Series(gold["split"].to_numpy(), index=pd.MultiIndex.from_frame(gold[list(keys)]))
+    pred_index = pd.MultiIndex.from_frame(pred[list(keys)].astype(str).apply(lambda c: c.str.strip()))
+    pred_split = gold_split.reindex(pred_index)  # NaN: an id the gold file lacks (refused after the join)
+    covered = sorted(set(pred_split.dropna()))
+    have = list(dict.fromkeys(gold["split"]))
+    if split is None:
+        if len(covered) > 1:
+            counts = pred_split.value_counts()
+            parts = ", ".join(f"{s} ({int(counts[s])} rows)" for s in covered)
+            hint = "test" if "test" in covered else covered[0]
+            raise AffectlabError(f"{pred_path}: the predictions cover several splits of {name}: {parts}; one score over "
+                                 f"them mixes rows the model may have been fitted or tuned on with held-out rows: give "
+                                 f"--split {hint} (or another) to score one split")
+        if not covered:
+            return gold, pred, None, []  # no id matches: said after the join
+        split = covered[0]
+    elif split not in have:
+        raise AffectlabError(f"{gold_path}: no rows of split {split!r} (its splits: {', '.join(have)})")
+    other = pred_split.notna().to_numpy() & (pred_split != split).to_numpy()
+    notes = []
+    if other.any():
+        left = sorted(set(pred_split[other]))
+        notes.append(dg.Finding("OTHER_SPLITS_LEFT_OUT", "info",
+                                f"{int(other.sum())} predictions of split(s) {', '.join(left)} of {name} are left out: "
+                                f"scored split {split} only"))
+    return gold[gold["split"] == split].reset_index(drop=True), pred[~other].reset_index(drop=True), split, notes
+
+
 def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | None = None,
-                   trust_pickle: bool = False) -> EvalData:
-    """Read and join predictions and gold on the task's id columns (one-line errors on bad input)."""
+                   trust_pickle: bool = False, split: str | None = None) -> EvalData:
+    """Read and join predictions and gold on the task's id columns (one-line errors on bad input).
+
+    ``split``: the rows of a gold file with a ``split`` column to score (see :func:`_one_split`)."""
     pred = read_table(pred_path)
     detected = task is None
     task = task or detect_task(pred.columns, gold_path)
@@ -334,6 +414,8 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     _require(pred, keys + [f"pred_{t}" for t in targets], str(pred_path), "prediction")
     _require(gold, keys + targets, str(gold_path), "gold")
     _check_table_ranges(gold, task, targets, keys, str(gold_path))
+    if detected:  # class targets are detected below: a numeric column with a bad cell is none
+        check_numeric_columns(gold, targets, keys, str(gold_path))
     for frame, src in ((pred, pred_path), (gold, gold_path)):
         for k in keys:
             frame[k] = _strip(frame[k])
@@ -342,22 +424,14 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
             first = frame.loc[dup, keys].iloc[0].tolist()
             raise AffectlabError(f"{src}: {int(dup.sum())} duplicate {'/'.join(keys)} rows (first: {'/'.join(first)})")
 
-    # a multi-split gold source (an MMSA pickle) is scored on the rows the predictions cover;
-    # rows of a covered split without a prediction are reported, not fatal
+    # a gold file with a split column is scored one split at a time: the one asked for, or the one
+    # split the predictions cover (several without --split: refused, one score would mix them)
     early: list[dg.Finding] = []
-    if "split" in gold and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
-        hit = gold["id"].isin(set(pred["id"]))
-        covered = sorted(set(gold.loc[hit, "split"]))
-        missed = gold[gold["split"].isin(covered) & ~hit]
-        if len(missed):
-            early.append(dg.Finding("MISSING_PREDICTIONS", "warning",
-                                    f"{len(missed)} samples of split(s) {', '.join(covered)} in {Path(gold_path).name} have no "
-                                    f"prediction (e.g. {missed['id'].iloc[0]!r}); scores cover the predicted samples only"))
-        if len(covered) > 1:
-            early.append(dg.Finding("MIXED_SPLITS", "warning",
-                                    f"the predictions cover several splits of {Path(gold_path).name} ({', '.join(covered)}): "
-                                    "one score over them mixes training or validation samples with test samples"))
-        gold = gold[hit]
+    if "split" in gold:
+        gold, pred, split, early = _one_split(gold, pred, keys, split, str(gold_path), str(pred_path))
+    elif split is not None:
+        raise AffectlabError(f"{gold_path}: no 'split' column, so --split {split} names no rows; without it every "
+                             "predicted row is scored")
 
     # a left join keeps the prediction file's row order, so row numbers in messages are its own
     merged = pred.merge(gold, on=keys, how="left", indicator=True, suffixes=("", "__gold"))
@@ -394,15 +468,14 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     if get_task(task).seen_subsets and "is_seen_user" in merged:
         seen = _strip(merged["is_seen_user"]).str.lower().isin(["true", "1", "yes"]).to_numpy()
     texts = _column(merged, TEXT_COLUMNS)
-    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early, specs)
+    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early, specs, split)
 
 
 def load_train_data(path: str | Path, task: str, targets: Sequence["str | TargetSpec"], trust_pickle: bool = False) -> TrainData:
     """The training file given with ``--train`` (for baselines and leakage checks)."""
     frame = read_gold(path, task, trust_pickle)
-    if "split" in frame and Path(path).suffix.lower() in {".pkl", ".pickle"}:
-        if "train" in set(frame["split"]):  # a multi-split pickle: its own training split
-            frame = frame[frame["split"] == "train"].reset_index(drop=True)
+    if "split" in frame and "train" in set(_strip(frame["split"])):  # a file with splits: its training split
+        frame = frame[_strip(frame["split"]) == "train"].reset_index(drop=True)
     keys = _key_columns(task)
     _require(frame, keys, str(path), "training id")
     specs = [t if isinstance(t, TargetSpec) else TargetSpec(t) for t in targets]
@@ -560,18 +633,20 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
 
 
 def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None = None, task: str | None = None, *,
-                   n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False) -> EvalResult:
-    """``affectlab evaluate --pred --gold [--train] [--task]`` as a library call."""
-    data = load_eval_data(pred, gold, task, trust_pickle)
-    if train is None and Path(gold).suffix.lower() in {".pkl", ".pickle"}:
-        # an MMSA file defines its own training split: use it for baselines and leakage checks
+                   n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False,
+                   split: str | None = None) -> EvalResult:
+    """``affectlab evaluate --pred --gold [--train] [--task] [--split]`` as a library call; a gold file
+    with a ``split`` column is scored on one split (``split``, else the one the predictions cover)."""
+    data = load_eval_data(pred, gold, task, trust_pickle, split)
+    if train is None and data.split is not None and data.split != "train":
+        # a gold file with splits defines its own training split: used for baselines and leakage checks
         frame = read_gold(gold, data.task, trust_pickle)
-        if "split" in frame and "train" in set(frame["split"]):
+        if "train" in set(_strip(frame["split"])):
             train = gold
     train_data = load_train_data(train, data.task, data.specs, trust_pickle) if train is not None else None
     if train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None:
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
-    return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
+    return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed, split=data.split)
 
 
 def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
