@@ -30,3 +30,25 @@ def test_pick_split_is_the_headline_of_the_labelled_splits():
         pick_split(pred, ["v"], "dev")
     oof = pd.DataFrame({"split": ["oof", "oof"], "v": [1.0, 2.0]})
     assert pick_split(oof, ["v"]) == "oof"
+
+
+def test_evaluation_imports_nothing_from_runs():
+    """Pure scoring stays below the run layer: importing every evaluation module loads no affectlab.runs module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, affectlab.evaluation.evaluate, affectlab.evaluation.diagnostics, affectlab.evaluation.bootstrap; "
+            "print(sorted(m for m in sys.modules if m.startswith('affectlab.runs')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_headline_split_order():
+    from affectlab.runs import HEADLINE_ORDER, headline_split, shared_headline_split
+
+    assert [s.value for s in HEADLINE_ORDER] == ["test", "val", "oof", "full"]
+    assert headline_split(RunSummary.from_dict({"metrics": {"oof": {}, "test": {}}})) is Split.TEST
+    assert shared_headline_split([["train", "oof", "test"], ["oof"]]) is Split.OOF
+    with pytest.raises(AffectlabError, match="no test, val, oof or full scores"):
+        headline_split(RunSummary())
+    assert RunSummary().evaluated_split is None

@@ -72,7 +72,7 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     # seen/unseen subsets: only the first two keys the task shows, the JSON has every key
-    subset_keys = result.shown_metrics(2)
+    subset_keys = result.shown_metrics(2, per_target=False)
     shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     for key in shown:
         ci = result.metrics[key]

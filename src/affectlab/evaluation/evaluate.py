@@ -100,9 +100,10 @@ class EvalResult:
     recalibration: dict[str, Any] = field(default_factory=dict)
     specs: list[TargetSpec] = field(default_factory=list)  # the targets' kinds: which metrics a table shows
 
-    def shown_metrics(self, limit: int | None = None) -> list[str]:
+    def shown_metrics(self, limit: int | None = None, *, per_target: bool = True) -> list[str]:
         """The keys a table of this result shows, headline first: what the task shows for these
-        targets (:meth:`affectlab.tasks.Task.shown_metrics`), as far as the result has them.
+        targets (:meth:`affectlab.tasks.Task.shown_metrics`), as far as the result has them
+        (``per_target=False``: only means over the targets, e.g. for the seen/unseen subsets).
 
         >>> r = EvalResult("classification", ["e"], 9, None, "rows", {k: None for k in ("score", "uar", "accuracy",
         ...                "macro_f1", "uar_e")}, headline="score", specs=[TargetSpec("e", kind="category", classes=("a", "b"))])
@@ -110,7 +111,8 @@ class EvalResult:
         ['score', 'uar', 'accuracy', 'macro_f1']
         """
         specs = self.specs or [TargetSpec(t) for t in self.targets]
-        keys = [k for k in dict.fromkeys([self.headline, *get_task(self.task).shown_metrics(specs)]) if k in self.metrics]
+        keys = [k for k in dict.fromkeys([self.headline, *get_task(self.task).shown_metrics(specs)]) if k in self.metrics
+                and (per_target or not any(k.endswith(f"_{t.name}") for t in specs))]
         return keys if limit is None else keys[:limit]
 
     def to_dict(self) -> dict[str, Any]:

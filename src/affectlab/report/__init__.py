@@ -150,7 +150,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
                  f"run directory {html.escape(str(run['path']))}</p>")
 
     parts.append("<h2>Metrics (95% bootstrap intervals)</h2>")
-    subset_keys = result.shown_metrics(2)  # seen/unseen subsets: the first keys the task shows
+    subset_keys = result.shown_metrics(2, per_target=False)  # seen/unseen subsets: the first keys the task shows
     shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     parts.append(_table([[k, result.metrics[k].value, result.metrics[k].low, result.metrics[k].high] for k in shown],
                         ["metric", "value", "CI low", "CI high"]))
