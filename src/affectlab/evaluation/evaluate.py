@@ -416,8 +416,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     _require(pred, keys + [f"pred_{t}" for t in targets], str(pred_path), "prediction")
     _require(gold, keys + targets, str(gold_path), "gold")
     _check_table_ranges(gold, task, targets, keys, str(gold_path))
-    if detected:  # class targets are detected below: a numeric column with a bad cell is none
-        check_numeric_columns(gold, targets, keys, str(gold_path))
+    check_numeric_columns(gold, targets, keys, str(gold_path))  # before class targets are detected below
     for frame, src in ((pred, pred_path), (gold, gold_path)):
         for k in keys:
             frame[k] = _strip(frame[k])
