@@ -111,8 +111,13 @@ def test_mosi_csv_and_pickle_gold(tmp_path, capsys):
     # predictions that also cover the pickle's training samples
     leak = pd.DataFrame({"id": ids + other["id"][:2], "pred_sentiment": list(y) + [0.5, -1.0]})
     leak.to_csv(tmp_path / "leak.csv", index=False)
-    codes = _codes(_json(capsys, ["--pred", tmp_path / "leak.csv", "--gold", tmp_path / "gold.pkl"]))
-    assert {"LEAKAGE_ID_OVERLAP", "MIXED_SPLITS", "MISSING_PREDICTIONS"} <= set(codes)
+    # one score over two splits would mix them: refused, naming the splits and --split
+    code, _, err = run_cli(["evaluate", "--pred", tmp_path / "leak.csv", "--gold", tmp_path / "gold.pkl"], capsys)
+    assert code == 2 and "cover several splits of gold.pkl: test (240 rows), train (2 rows)" in err and "--split test" in err
+    obj3 = _json(capsys, ["--pred", tmp_path / "leak.csv", "--gold", tmp_path / "gold.pkl", "--split", "test"])
+    assert obj3["split"] == "test" and obj3["n"] == len(ids) and "OTHER_SPLITS_LEFT_OUT" in _codes(obj3, ("info",))
+    # leak.csv predicts the gold itself (the pickle stores it as float32): MAE by hand on the test rows
+    assert obj3["metrics"]["mae"]["value"] == pytest.approx(np.abs(y.astype(np.float32).astype(float) - y).mean(), abs=1e-9)
 
 
 def test_generic_with_group_column(tmp_path, capsys):

@@ -139,7 +139,7 @@ def test_too_good_file_arrays_raise_above_state_of_the_art_in_train_and_evaluate
     import yaml
 
     from affectlab.experiment import validate_config
-    from affectlab.evaluation.evaluate import evaluate_run
+    from affectlab.runs.evaluate import evaluate_run
     from affectlab.pipeline import Notes, train_run
 
     leaky = make_mmsa(tmp_path / "leaky.pkl", {"train": 90, "valid": 45, "test": 45}, signal=6.0)

@@ -198,7 +198,7 @@ def test_cross_validation_with_a_test_split_touches_test_once_with_the_final_mod
     assert s["metrics"]["test"]["uar_emotion"] == pytest.approx(uar)
     assert s["cis"]["test"]["uar_emotion"]["ci_low"] <= uar <= s["cis"]["test"]["uar_emotion"]["ci_high"]
     # evaluate --run scores the test rows (once written, never used to choose anything)
-    from affectlab.evaluation.evaluate import evaluate_run
+    from affectlab.runs.evaluate import evaluate_run
 
     assert evaluate_run(run, n_resamples=50).split == "test"
 

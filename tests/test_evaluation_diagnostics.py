@@ -9,7 +9,6 @@ import pytest
 from affectlab.evaluation import diagnostics as dg
 from affectlab.evaluation.bootstrap import Interval, paired_bootstrap
 from affectlab.evaluation.evaluate import EvalData, TrainData, evaluate_data
-from affectlab.runs.summary import RunSummary
 
 
 def _codes(findings, at_least="warning"):
@@ -157,15 +156,10 @@ def test_overfitting_growing_gap_only():
     assert dg.check_overfitting(mae, "mae", False)[0].code == "OVERFITTING"
 
 
-def test_val_test_mismatch_and_selection():
+def test_val_test_mismatch():
     ci = Interval(0.4, 0.35, 0.45)
     assert dg.check_val_test(0.6, ci, "score")[0].code == "VAL_TEST_MISMATCH"
     assert dg.check_val_test(0.42, ci, "score") == []
-    summary = RunSummary.from_dict
-    found = dg.check_selection(summary({"selection": {"split": "test", "test_used_for_selection": True}}))
-    assert found[0].severity == "error" and "'test_used_for_selection': True" in found[0].message
-    assert dg.check_selection(summary({"selection": {"split": "val", "test_used_for_selection": False}})) == []
-    assert dg.check_selection(summary({"metrics": {"test": {"ccc": 0.5}}}))[0].severity == "info"
 
 
 # --------------------------------------------------------------------------- category targets

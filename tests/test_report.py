@@ -147,7 +147,7 @@ def test_cross_validation_run_report(tmp_path, capsys):
 def test_cross_validation_learning_curves_are_averaged_over_folds(tmp_path):
     import pandas as pd
 
-    from affectlab.evaluation.evaluate import epoch_history
+    from affectlab.runs.evaluate import epoch_history
     from cv_run_helpers import make_cv_run_dir
 
     run = make_cv_run_dir(tmp_path / "cv")

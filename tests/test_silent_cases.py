@@ -427,8 +427,8 @@ AUDIT_CASES: list[tuple[str, list[str], str]] = [
      "valence has no gold label in the 16 predicted rows"),
     ("evaluate-train-is-the-gold", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--train",
                                     "{ws}/eval/gold.csv"], "--train and --gold are the same file"),
-    ("evaluate-split-without-run", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv", "--split",
-                                    "test"], "--split applies to --run"),
+    ("evaluate-split-gold-without-splits", ["evaluate", "--pred", "{ws}/eval/pred.csv", "--gold", "{ws}/eval/gold.csv",
+                                            "--split", "test"], "gold.csv: no 'split' column, so --split test names no rows"),
     # data, sweep, demo
     ("data-list-cache-a-file", ["data", "list", "--cache", "{ws}/notes.txt"], "the cache path exists and is not a folder"),
     ("data-path-cache-a-file", ["data", "path", "semeval2026-task2", "--cache", "{ws}/notes.txt"], "is not a folder"),
@@ -543,3 +543,107 @@ def _holdout_parts(corpus, cfg):
 
     fold, = protocol_for(cfg.split).folds(corpus)
     return fold.parts(corpus)
+
+# --------------------------------------------------------------------------- issue 21: honest at the edges
+
+def _ccc(y: np.ndarray, p: np.ndarray) -> float:
+    """Lin's CCC written out (population moments), independent of affectlab.metrics."""
+    my, mp = y.mean(), p.mean()
+    return float(2 * np.mean((y - my) * (p - mp)) / (y.var() + p.var() + (my - mp) ** 2))
+
+
+def test_21_1_one_bad_cell_in_a_numeric_gold_column_is_refused_naming_it(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=30).round(3)
+    gold = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "valence": y.astype(object)})
+    gold.loc[6, "valence"] = "abc"
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    pd.DataFrame({"id": gold["id"], "pred_valence": y + rng.normal(0, 0.3, 30)}).to_csv(tmp_path / "pred.csv", index=False)
+    code, _, err = run_cli(["evaluate", "--pred", tmp_path / "pred.csv", "--gold", tmp_path / "gold.csv"], capsys)
+    line = one_line_refusal(code, err, "valence value 'abc' in data row 7 (id r6) is not a number")
+    assert "29 of the column's 30 labels" in line
+    # a column of class names is still scored as classes (accuracy by hand)
+    labels = np.array(["sad", "happy", "calm"])[rng.integers(0, 3, 30)]
+    pred = np.where(rng.random(30) < 0.7, labels, "sad")
+    pd.DataFrame({"id": gold["id"], "emotion": labels}).to_csv(tmp_path / "gold-classes.csv", index=False)
+    pd.DataFrame({"id": gold["id"], "pred_emotion": pred}).to_csv(tmp_path / "pred-classes.csv", index=False)
+    code, out, err = run_cli(["evaluate", "--pred", tmp_path / "pred-classes.csv", "--gold", tmp_path / "gold-classes.csv",
+                              "--json", "--resamples", "50"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["task"] == "classification" and obj["metrics"]["accuracy"]["value"] == pytest.approx(np.mean(pred == labels))
+
+
+def _split_gold(tmp_path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(3)
+    n = 90
+    split = np.array(["train"] * 50 + ["val"] * 15 + ["test"] * 25)
+    y = rng.normal(size=n)
+    p = y + rng.normal(0, 0.5, n) + np.where(split == "train", 0.0, 0.4)  # the training rows fit better
+    gold = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "split": split, "valence": y.round(4)})
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    pd.DataFrame({"id": gold["id"], "pred_valence": p}).to_csv(tmp_path / "pred.csv", index=False)
+    return gold, p
+
+
+def test_21_8_gold_with_splits_is_scored_one_split(tmp_path, capsys):
+    gold, p = _split_gold(tmp_path)
+    args = ["evaluate", "--pred", tmp_path / "pred.csv", "--gold", tmp_path / "gold.csv"]
+    code, _, err = run_cli(args, capsys)
+    line = one_line_refusal(code, err, "the predictions cover several splits of gold.csv: test (25 rows), train (50 rows), "
+                                       "val (15 rows)")
+    assert "--split test" in line
+    code, out, err = run_cli([*args, "--split", "test", "--json", "--resamples", "50"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    test = (gold["split"] == "test").to_numpy()
+    assert obj["split"] == "test" and obj["n"] == 25
+    assert obj["metrics"]["ccc"]["value"] == pytest.approx(_ccc(gold["valence"].to_numpy()[test], p[test]), abs=1e-9)
+    # the gold file's own train split gives the baseline: its mean, scored by hand on the test rows
+    train_mean = gold.loc[gold["split"] == "train", "valence"].mean()
+    assert obj["baselines"]["train mean"]["mae"] == pytest.approx(np.abs(gold["valence"].to_numpy()[test] - train_mean).mean())
+    assert "OTHER_SPLITS_LEFT_OUT" in {f["code"] for f in obj["findings"]}
+    code, _, err = run_cli([*args, "--split", "dev"], capsys)
+    one_line_refusal(code, err, "gold.csv: no rows of split 'dev' (its splits: train, val, test)")
+    # predictions of one split only: that split, said in the result
+    pd.read_csv(tmp_path / "pred.csv")[test].to_csv(tmp_path / "pred-test.csv", index=False)
+    code, out, err = run_cli(["evaluate", "--pred", tmp_path / "pred-test.csv", "--gold", tmp_path / "gold.csv", "--json",
+                              "--resamples", "50"], capsys)
+    assert code == 0, err and json.loads(out)["split"] == "test"
+    assert json.loads(out)["split"] == "test" and json.loads(out)["n"] == 25
+
+
+def test_21_8_training_on_a_file_with_test_only_columns_is_noted(tmp_path):
+    import affectlab
+
+    frame = pd.DataFrame({"id": [str(i) for i in range(40)], "x": [i % 7 for i in range(40)],
+                          "y": [0.3 * (i % 7) - 1 for i in range(40)], "is_seen_user": [i % 2 == 0 for i in range(40)]})
+    config = {"task": "regression", "features": {"text": {"kind": "none"}},
+              "data": {"format": "table", "columns": {"id": "id"}, "targets": [{"name": "y"}], "options": {"features": ["x"]}},
+              "split": {"kind": "kfold", "k": 4}, "model": {"name": "sklearn.linear_model:LinearRegression"}}
+    run = affectlab.train(config, frame, out=tmp_path / "run")
+    [note] = [n for n in run.notes if n.startswith("TEST_FILE_TRAINED_ON")]
+    assert "'is_seen_user'" in note
+    run = affectlab.train(config, frame.drop(columns="is_seen_user"), out=tmp_path / "run2")
+    assert not [n for n in run.notes if n.startswith("TEST_FILE_TRAINED_ON")]
+
+
+def test_21_4_report_says_when_metrics_csv_is_garbage(tmp_path, capsys):
+    run = make_run_dir(tmp_path / "run", n_users=8, per_user=4)
+    (run / "metrics.csv").write_text("garbage in\nthis is no history\n")
+    code, _, err = run_cli(["report", run, "--resamples", "50"], capsys)
+    assert code == 0, err
+    assert "metrics.csv has no 'epoch' column (columns: garbage in)" in err and "Traceback" not in err
+    page = (run / "report.html").read_text()
+    assert "HISTORY_UNUSABLE" in page and "learning curves are left out" in page
+
+
+def test_21_compare_criteria_with_an_unknown_metric_is_one_line(tmp_path, capsys):
+    a = make_run_dir(tmp_path / "a", n_users=8, per_user=4)
+    b = make_run_dir(tmp_path / "b", n_users=8, per_user=4, pred_seed=5)
+    (tmp_path / "crit.yaml").write_text("levels:\n  nope: {minimum: 0.5}\n")
+    code, _, err = run_cli(["compare", a, b, "--criteria", tmp_path / "crit.yaml"], capsys)
+    one_line_refusal(code, err, "crit.yaml: levels name 'nope', which the runs do not report on test")
+    (tmp_path / "crit-split.yaml").write_text("split: dev\n")
+    code, _, err = run_cli(["compare", a, b, "--criteria", tmp_path / "crit-split.yaml"], capsys)
+    one_line_refusal(code, err, "crit-split.yaml: split: unknown split 'dev'")

@@ -315,17 +315,14 @@ def work(storage: str, study_name: str, data: str | Path, train_fn: TrainFn | No
 
 
 def _run_value(run_dir: Path) -> float:
-    """The primary metric on the run's evaluated split (test, val or oof), for the study's record."""
+    """The primary metric on the run's headline split (:func:`~affectlab.runs.headline_split`), for the study's record."""
     from .evaluation.scoring import primary_metric
     from .runs.summary import RunSummary
 
     s = RunSummary.read(run_dir / "summary.json")
-    key = primary_metric(s.task or "regression")
-    for split in ("test", "val", "oof"):
-        v = s.metric(split, key)
-        if v is not None:
-            return float(v)
-    return float("nan")
+    split = s.evaluated_split
+    v = None if split is None else s.metric(split, primary_metric(s.task or "regression"))
+    return float("nan") if v is None else float(v)
 
 
 def _wait_for_others(study, say: Callable[[str], None], poll: float = 10.0) -> None:
@@ -368,7 +365,9 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
     once the ablation is complete; fewer while trials are still running or after a failure).
     """
     from .evaluation.bootstrap import Resampler, _paired_p, _percentiles, fast_scores, metrics_for_keys, resampled_scores
-    from .evaluation.evaluate import load_run, run_specs, run_summary
+    from .runs.evaluate import run_specs, run_summary
+    from .runs.rundir import load_run
+    from .runs.vocabulary import shared_headline_split
     from .evaluation.scoring import higher_is_better, primary_metric
     from .runs.compare import _numeric
 
@@ -383,10 +382,10 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
     specs = run_specs(first)
     key = primary_metric(task)
     hib = higher_is_better(key)
-    splits = [sp for sp in ("test", "val", "oof") if all(sp in run_summary(r).metrics for r in runs.values())]
-    if not splits:
-        raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) predictions; nothing to compare")
-    split = splits[0]
+    try:
+        split = shared_headline_split(run_summary(r) for r in runs.values()).value
+    except AffectlabError:
+        raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) predictions; nothing to compare") from None
     only = metrics_for_keys([key])
     targets = [s.name for s in specs]
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # heavy modules (torch) are imported when a function needs th
     from .evaluation.diagnostics import Finding
     from .evaluation.evaluate import EvalResult
     from .runs.summary import RunSummary
+    from .runs.vocabulary import Split
 
 ConfigLike = Union[str, Path, Mapping[str, Any], RunConfig]
 DataLike = Union[str, Path, pd.DataFrame]
@@ -142,6 +143,23 @@ class Run:
         """``{split: {key: value}}`` (``oof`` for cross-validation runs)."""
         return self.summary.metrics
 
+    @property
+    def headline_split(self) -> "Split":
+        """The split the run is judged on (:func:`affectlab.runs.headline_split`: test, else val, else oof)."""
+        from .runs.vocabulary import headline_split
+
+        return headline_split(self.summary)
+
+    def scores(self) -> dict[str, float | None]:
+        """The metrics the task shows for the run's targets (:meth:`affectlab.tasks.Task.shown_metrics`:
+        CCC/r/MAE for regression, UAR/accuracy/F1 for classes), on the headline split, headline first."""
+        from .tasks import TASKS, get_task
+
+        summary = self.summary
+        task = get_task(summary.task if summary.task in TASKS else "regression")
+        split = self.headline_split.value
+        return {k: summary.metric(split, k) for k in task.shown_metrics(summary.target_specs()) if k in summary.metrics[split]}
+
     def predict(self, data: DataLike, *, split: str | None = None, out: str | Path | None = None) -> pd.DataFrame:
         """Predictions for every row of ``data`` (ids and ``pred_<target>``); also written to ``out`` if given."""
         from .pipeline import Notes, predict_run
@@ -167,7 +185,7 @@ class Run:
 
     def evaluate(self, split: str | None = None, *, n_resamples: int = 1000, seed: int = 0) -> "Evaluation":
         """The run's own predictions evaluated (``affectlab evaluate --run``)."""
-        from .evaluation.evaluate import evaluate_run
+        from .runs.evaluate import evaluate_run
 
         return Evaluation(evaluate_run(self.path, split, n_resamples=n_resamples, seed=seed))
 
@@ -228,7 +246,13 @@ class Evaluation:
 
     @property
     def headline(self) -> str:
+        """The task's headline key (``score``, or e.g. ``mae``)."""
         return self.result.headline
+
+    @property
+    def shown_metrics(self) -> list[str]:
+        """The keys a table of this evaluation shows, headline first (the task's choice for the targets)."""
+        return self.result.shown_metrics()
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric: ``metric, value, ci_low, ci_high``."""
@@ -246,11 +270,12 @@ class Evaluation:
 
 
 def evaluate(pred: DataLike, gold: DataLike, task: str | None = None, *, train: DataLike | None = None,
-             n_resamples: int = 1000, seed: int = 0) -> Evaluation:
+             split: str | None = None, n_resamples: int = 1000, seed: int = 0) -> Evaluation:
     """Evaluate predictions against gold labels (``affectlab evaluate``): files or DataFrames.
 
     ``task`` as the CLI's ``--task`` (guessed from the prediction columns when None); ``train``
-    optionally gives the training labels for baselines and leakage checks.
+    optionally gives the training labels for baselines and leakage checks; ``split`` the rows of a
+    gold table with a ``split`` column to score (as ``--split``).
     """
     from .evaluation.evaluate import evaluate_files
 
@@ -268,7 +293,7 @@ def evaluate(pred: DataLike, gold: DataLike, task: str | None = None, *, train: 
             paths[name] = value
         try:
             result = evaluate_files(paths["predictions"], paths["gold"], paths.get("train"), task,
-                                    n_resamples=n_resamples, seed=seed)
+                                    n_resamples=n_resamples, seed=seed, split=split)
         except AffectlabError as err:  # name a frame as the user knows it, not by its temporary path
             raise AffectlabError(str(err).replace(f"{tmp}/", "")) from None
     if isinstance(pred, pd.DataFrame):

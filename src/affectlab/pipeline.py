@@ -24,6 +24,7 @@ from .core.paths import default_cache_dir
 from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
 from .corpus.nonfinite import nonfinite_counts, replaced_note
+from .evaluation.diagnostics import note_test_only_columns
 from .experiment import EstimatorSpec, Experiment, check_losses_and_monitor, resolve
 from .models import MODELS
 from .models.base import Estimator
@@ -105,6 +106,7 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
     if declared:  # the named baselines' target kinds (and constructor checks) on the declared targets
         baseline_names(exp, declared)
     corpus = read_corpus(data, exp.data, require_labels=True).with_inferred_classes()
+    note_test_only_columns(corpus.frame, corpus.name or "data", notes.add)  # a test file's columns (is_seen_user) beside labels: said
     targets = corpus.targets
     if not targets:
         raise AffectlabError(f"{corpus.name or 'data'}: the config declares no targets")

@@ -1,4 +1,4 @@
-"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--json]`` or ``--run RUN_DIR``."""
+"""``affectlab evaluate --pred PRED.csv --gold GOLD [--train TRAIN] [--task ...] [--split NAME] [--json]`` or ``--run RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def evaluate(
     train: Optional[Path] = typer.Option(None, "--train", help="Training file: enables baselines and leakage checks."),
     task: Optional[str] = typer.Option(None, "--task", help="a registered task: semeval, mosi, regression, classification, emodb (default: detected from the columns)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Evaluate a run directory's predictions instead (adds run-level checks)."),
-    split: Optional[str] = typer.Option(None, "--split", help="With --run: the split to evaluate (default test, else val)."),
+    split: Optional[str] = typer.Option(None, "--split", help="The split to score: with --run, of predictions.csv (default: the headline, test, else val, else oof); with --gold, of a gold file with a split column (default: the one split the predictions cover)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (metrics, findings, ...) instead of tables."),
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the 95% intervals."),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
@@ -41,7 +41,8 @@ def evaluate(
 
 def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path], task: Optional[str], run: Optional[Path],
               split: Optional[str], resamples: int, seed: int, trust_pickle: bool):  # noqa: ANN202 (EvalResult, imported lazily)
-    from ..evaluation.evaluate import evaluate_files, evaluate_run
+    from ..evaluation.evaluate import evaluate_files
+    from ..runs.evaluate import evaluate_run
     from ..core.io import same_file
 
     if run is not None:
@@ -51,9 +52,6 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
     else:
         if pred is None or gold is None:
             raise AffectlabError("give --pred PRED.csv and --gold GOLD (or --run RUN_DIR)")
-        if split is not None:  # a gold file's rows are chosen by the predictions, not by a split name
-            raise AffectlabError("--split applies to --run; with --pred/--gold the predicted rows are scored "
-                                 "(predict one split: affectlab predict ... --split NAME)")
         if train is not None and same_file(train, gold):
             raise AffectlabError(f"--train and --gold are the same file ({gold}): baselines and leakage checks would "
                                  "be fitted on the labels they are scored against")
@@ -61,7 +59,8 @@ def _evaluate(pred: Optional[Path], gold: Optional[Path], train: Optional[Path],
             from ..tasks import get_task
 
             get_task(task)  # one line listing the registered tasks
-        result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle)
+        result = evaluate_files(pred, gold, train, task, n_resamples=resamples, seed=seed, trust_pickle=trust_pickle,
+                                split=split)
     return result
 
 
@@ -72,16 +71,16 @@ def print_result(result) -> None:  # noqa: ANN001 (EvalResult; imported lazily)
     table = Table(title=f"{result.task}{where}: {result.n} samples, 95% bootstrap CIs ({result.n_resamples} resamples, {unit})")
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
-    # seen/unseen subsets: only their headline and CCC, the JSON has every key
-    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in (result.headline, "ccc")]
+    # seen/unseen subsets: only the first two keys the task shows, the JSON has every key
+    subset_keys = result.shown_metrics(2, per_target=False)
+    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     for key in shown:
         ci = result.metrics[key]
         style = "bold" if key == result.headline else None
         table.add_row(key, f"{ci.value:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", style=style)
     print_table(table)
     if result.baselines:
-        keys = [k for k in (result.headline, "ccc", "pearson", "mae") if any(k in b for b in result.baselines.values())]
-        keys = list(dict.fromkeys(keys))
+        keys = [k for k in result.shown_metrics() if any(k in b for b in result.baselines.values())][:5]
         bt = Table(title="Baselines (same rows)")
         bt.add_column("baseline")
         for k in keys:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import print_json, say, stdout_to_stderr
+from .common import print_json, print_notes, say, stdout_to_stderr
 
 
 @app.command()
@@ -21,8 +21,10 @@ def report(
     """Write a self-contained HTML report: curves, scatter, trajectories, residuals, findings, baselines."""
     from ..report import write_report
 
+    notes: list[str] = []
     with stdout_to_stderr(json_out):
-        path = write_report(run_dir, out, n_resamples=resamples)
+        path = write_report(run_dir, out, n_resamples=resamples, notes=notes)
+    print_notes(notes)
     if json_out:
         print_json({"report": path, "run_dir": run_dir})
     else:

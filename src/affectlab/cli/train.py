@@ -14,6 +14,7 @@ from rich.table import Table
 from ..experiment import load_config
 from ..core.errors import AffectlabError
 from ..runs.summary import RunSummary
+from ..runs.vocabulary import Split
 from .app import app
 from .common import print_json, print_notes, say, stdout_to_stderr
 from .tables import print_table
@@ -153,7 +154,7 @@ def _is_child_rank() -> bool:
 
 
 #: splits shown, in order (``oof``: pooled out-of-fold predictions of a cross-validation run)
-SPLITS = ("train", "val", "test", "oof")
+SPLITS = (Split.TRAIN, Split.VAL, Split.TEST, Split.OOF)
 
 
 def _print_summary(summary: RunSummary, run_dir: Path) -> None:
@@ -161,7 +162,7 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
     table = Table(title=f"{name} ({summary.task}) and baselines on the same rows", show_lines=False)
     table.add_column("model")
     keys = _headline_keys(summary)
-    splits = [split for split in SPLITS if split in summary.metrics]
+    splits = [split.value for split in SPLITS if split.value in summary.metrics]
     for split in splits:
         for k in keys:
             table.add_column(f"{split}\n{k}", justify="right")
@@ -197,33 +198,20 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _headline_keys(summary: RunSummary) -> list[str]:
-    """Up to four keys: the task's primary metric, per-target scores, then the usual metrics of
-    the targets' kinds and the task's extra metrics, as far as the run has them."""
+    """Up to four keys: what the task shows for the run's targets (:meth:`Task.shown_metrics`),
+    as far as the run has them."""
     from ..tasks import TASKS, get_task
 
     have = {k for values in summary.metrics.values() for k in values}
-    task = get_task(summary.task) if summary.task in TASKS else None
-    specs = summary.target_specs()
-    keys = [task.primary] if task else ["score"]
-    if task and task.primary == "score" and len(specs) == 1:
-        keys = [task.score_metric(specs[0])]  # one target: its score metric is the score
-    if task and len(specs) > 1:
-        keys += [f"{task.score_metric(t)}_{t.name}" for t in specs]
-    kinds = {t.kind for t in specs} or {"regression"}
-    if "regression" in kinds:
-        keys += ["ccc", "pearson", "mae"]
-    if "category" in kinds:
-        keys += ["accuracy", "uar", "macro_f1"]
-    if task:
-        keys += list(task.extra_metrics)
-    return [k for k in dict.fromkeys(keys) if k in have][:4] or sorted(have)[:4]
+    task = get_task(summary.task if summary.task in TASKS else "regression")
+    return [k for k in task.shown_metrics(summary.target_specs()) if k in have][:4] or sorted(have)[:4]
 
 
 def _seed_stats(results: list[RunSummary]) -> dict[str, dict[str, dict[str, float]]]:
     """``{split: {key: {"mean", "sd"}}}`` over the seeds, for the headline keys and splits every run has."""
     keys = _headline_keys(results[0])
     stats: dict[str, dict[str, dict[str, float]]] = {}
-    for split in ("val", "test", "oof"):
+    for split in (s.value for s in SPLITS if s is not Split.TRAIN):
         if all(split in r.metrics for r in results):
             stats[split] = {}
             for k in keys:

@@ -479,3 +479,42 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             "lengths_clipped": {m: c for m, c in clipped_total.items() if c}, "splits": list(splits)}
     return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=Path(path).name,
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gold labels for ``affectlab evaluate`` (the Reader spec's ``read_gold`` slot)
+
+def groups_from_ids(ids: "list[str] | pd.Series") -> "np.ndarray | None":
+    """The video of each MOSI-style ``<video>$_$<clip>`` id; None unless every id has that form.
+
+    >>> groups_from_ids(["v1$_$1", "v1$_$2", "v2$_$1"]).tolist(), groups_from_ids(["a", "v$_$1"])
+    (['v1', 'v1', 'v2'], None)
+    """
+    ids = [str(i) for i in ids]
+    if not ids or not all("$_$" in i for i in ids):
+        return None
+    return np.array([split_video_clip(i)[0] for i in ids], dtype=object)
+
+
+def read_gold(path: str | Path, *, trust_pickle: bool = False) -> pd.DataFrame:
+    """An MMSA pickle's gold labels as a string table ``id, group, split, text, sentiment`` (the
+    reader unpickles safely; ``trust_pickle`` allows arbitrary objects). Self-contained: it reads the
+    file with :func:`read_mmsa` and keeps what ``affectlab evaluate`` scores against.
+
+    >>> import pickle, tempfile
+    >>> part = {"id": ["v$_$1", "v$_$2"], "raw_text": ["a", "b"], "text": np.zeros((2, 1, 3), np.float32),
+    ...         "regression_labels": np.array([0.5, -1.0], np.float32)}
+    >>> p = Path(tempfile.mkdtemp()) / "gold.pkl"; _ = p.write_bytes(pickle.dumps({"test": part}))
+    >>> read_gold(p)[["id", "group", "split", "sentiment"]].values.tolist()
+    [['v$_$1', 'v', 'test', '0.5'], ['v$_$2', 'v', 'test', '-1.0']]
+    """
+    corpus = read_mmsa(path, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
+    frame = corpus.frame
+    cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
+    out = frame[cols].copy()
+    out["sentiment"] = out["sentiment"].astype(float).map(repr)
+    return out.astype({c: str for c in cols if c != "text"})
+
+
+#: the task an MMSA gold file's predictions belong to when no ``--task`` is given
+GOLD_TASK = "mosi"

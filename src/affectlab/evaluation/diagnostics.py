@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,6 @@ from ..metrics.classification import majority_class
 from ..metrics.regression import ccc as _ccc
 from ..metrics.regression import pearson as _pearson
 from .bootstrap import Interval, PairedResult, bootstrap_ci, bootstrap_diff
-
-if TYPE_CHECKING:
-    from ..runs.summary import RunSummary
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
@@ -444,26 +441,6 @@ def check_val_test(val_value: float, test_ci: Interval, key: str) -> list[Findin
                     "(different users/videos, distribution shift, or selection on a noisy validation set)")]
 
 
-def check_selection(summary: RunSummary) -> list[Finding]:
-    """TEST_USED_FOR_SELECTION: the run chose its model (or epoch) on the test split.
-
-    >>> from affectlab.runs.summary import RunSummary
-    >>> [f.severity for f in check_selection(RunSummary.from_dict({"selection": {"split": "test"}}))]
-    ['error']
-    >>> check_selection(RunSummary.from_dict({"selection": {"split": "val"}, "metrics": {"test": {}}}))
-    []
-    """
-    sel = summary.selection
-    if sel.test_used_for_selection or sel.split == "test":
-        recorded = sel.model_dump(exclude_unset=True)  # as summary.json wrote it
-        return [Finding("TEST_USED_FOR_SELECTION", "error",
-                        f"the run selected on the test split (selection: {recorded}); its test score is optimistic "
-                        "and cannot be reported as a final result")]
-    if sel.split is None and "test" in summary.metrics:
-        return [Finding("TEST_USED_FOR_SELECTION", "info", "the run had no validation split; nothing was selected on it")]
-    return []
-
-
 # --------------------------------------------------------------------------- published references
 
 def check_references(metrics: dict[str, Interval], references: Sequence, where: str,
@@ -509,3 +486,31 @@ class _Ref:
     value: float
     system: str = "best published"
     protocol: str = "official split"
+
+
+# --------------------------------------------------------------------------- training data
+
+#: columns that only a benchmark's test files carry (SemEval 2026 task 2: whether the test user was
+#: seen in training); training on a labelled file that has one is worth a word
+TEST_ONLY_COLUMNS = ("is_seen_user",)
+
+
+def check_test_only_columns(frame: pd.DataFrame, source: str = "data") -> list[Finding]:
+    """TEST_FILE_TRAINED_ON: the training data carries a column only test files have.
+
+    >>> check_test_only_columns(pd.DataFrame({"id": ["1"], "valence": [0.5], "is_seen_user": [True]}), "test.csv")[0].message
+    "test.csv: column 'is_seen_user' is one only test files carry (whether each test user was seen in training), yet the file has labels and is being trained on: make sure it is the training file, not the test set"
+    >>> check_test_only_columns(pd.DataFrame({"id": ["1"], "valence": [0.5]}))
+    []
+    """
+    return [Finding("TEST_FILE_TRAINED_ON", "warning",
+                    f"{source}: column {col!r} is one only test files carry (whether each test user was seen in "
+                    "training), yet the file has labels and is being trained on: make sure it is the training file, "
+                    "not the test set")
+            for col in TEST_ONLY_COLUMNS if col in frame.columns]
+
+
+def note_test_only_columns(frame: pd.DataFrame, source: str, note: "Callable[[str], None]") -> None:
+    """Pass :func:`check_test_only_columns`'s findings to ``note`` as one line each (train's notes)."""
+    for f in check_test_only_columns(frame, source):
+        note(f"{f.code}: {f.message}")

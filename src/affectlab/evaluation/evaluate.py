@@ -1,4 +1,7 @@
-"""Evaluate a prediction file against gold labels, or a run directory's own predictions.
+"""Evaluate predictions against gold labels: pure scoring, from files or aligned arrays.
+
+A run directory's own predictions are evaluated by :func:`affectlab.runs.evaluate.evaluate_run`,
+which reads the run and hands its rows to :func:`evaluate_data`; this module reads no run.
 
 What it returns (:class:`EvalResult`): every metric of the task with a 95% percentile bootstrap
 interval (users or videos resampled when the data have them), the baselines that can be
@@ -34,8 +37,6 @@ import pandas as pd
 from ..core.errors import AffectlabError
 from ..core.io import _jsonable, read_table
 from ..metrics.classification import majority_class
-from ..runs.rundir import load_run  # the one reader of run directories (re-exported here)
-from ..runs.summary import RunSummary
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from ..corpus.base import TargetSpec
@@ -62,6 +63,7 @@ class EvalData:
     source: str = "predictions"
     findings: list = field(default_factory=list)  # findings from reading (e.g. partial coverage)
     specs: list[TargetSpec] = field(default_factory=list)  # kinds and classes; default regression
+    split: str | None = None  # the gold file's split these rows are (a gold file with a split column)
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -96,6 +98,22 @@ class EvalResult:
     split: str | None = None
     n_resamples: int = N_RESAMPLES
     recalibration: dict[str, Any] = field(default_factory=dict)
+    specs: list[TargetSpec] = field(default_factory=list)  # the targets' kinds: which metrics a table shows
+
+    def shown_metrics(self, limit: int | None = None, *, per_target: bool = True) -> list[str]:
+        """The keys a table of this result shows, headline first: what the task shows for these
+        targets (:meth:`affectlab.tasks.Task.shown_metrics`), as far as the result has them
+        (``per_target=False``: only means over the targets, e.g. for the seen/unseen subsets).
+
+        >>> r = EvalResult("classification", ["e"], 9, None, "rows", {k: None for k in ("score", "uar", "accuracy",
+        ...                "macro_f1", "uar_e")}, headline="score", specs=[TargetSpec("e", kind="category", classes=("a", "b"))])
+        >>> r.shown_metrics()
+        ['score', 'uar', 'accuracy', 'macro_f1']
+        """
+        specs = self.specs or [TargetSpec(t) for t in self.targets]
+        keys = [k for k in dict.fromkeys([self.headline, *get_task(self.task).shown_metrics(specs)]) if k in self.metrics
+                and (per_target or not any(k.endswith(f"_{t.name}") for t in specs))]
+        return keys if limit is None else keys[:limit]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` object: ``metrics`` and ``findings`` first, then the rest."""
@@ -150,9 +168,8 @@ def detect_task(pred_columns: Sequence[str], gold_path: str | Path | None = None
     for task in layouts:
         if task.target_names and set(task.id_columns) | {f"pred_{t}" for t in task.target_names} <= cols:
             return task.name
-    if gold_path is not None and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
-        return "mosi"
-    return "regression"
+    reader = gold_reader(gold_path) if gold_path is not None else None
+    return (_reader_hook(reader, "GOLD_TASK") if reader else None) or "regression"
 
 
 def _key_columns(task: str) -> list[str]:
@@ -178,41 +195,55 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], source: str, role: str
             raise AffectlabError(f"{source}: missing {role} column {col!r}{hint}")
 
 
-_PICKLES: dict[tuple, pd.DataFrame] = {}
+#: gold files that are not tables, by suffix: the corpus reader whose ``read_gold`` reads them
+#: (``affectlab.corpus.<reader>.read_gold(path, trust_pickle=...)``; its optional ``GOLD_TASK`` names
+#: the task when none is given, its ``groups_from_ids`` the groups hidden in its ids)
+GOLD_READERS = {".pkl": "mmsa", ".pickle": "mmsa"}
+#: readers asked for the groups hidden in ids when a gold table has no group column
+ID_GROUP_READERS = ("mmsa",)
+
+_GOLD_CACHE: dict[tuple, pd.DataFrame] = {}
 
 
-def read_gold(path: str | Path, task: str, trust_pickle: bool = False) -> pd.DataFrame:
-    """Gold labels as a string table; MMSA pickles become ``id, group, split, text, sentiment``."""
-    p = Path(path)
-    if p.suffix.lower() in {".pkl", ".pickle"}:
-        if not p.is_file():
-            raise AffectlabError(f"{p}: no such file")
-        # gold and train are often the same pickle: read it once per process
-        key = (str(p.resolve()), p.stat().st_mtime_ns, trust_pickle)
-        if key not in _PICKLES:
-            _PICKLES.clear()
-            _PICKLES[key] = _read_pickle_gold(p, trust_pickle)
-        return _PICKLES[key].copy()
-    return read_table(p)
+def gold_reader(path: str | Path) -> str | None:
+    """The corpus reader that reads a non-table gold file (None: a CSV/TSV/Parquet table).
+
+    >>> gold_reader("data/mosi.pkl"), gold_reader("gold.csv")
+    ('mmsa', None)
+    """
+    return GOLD_READERS.get(Path(path).suffix.lower())
 
 
-def _read_pickle_gold(p: Path, trust_pickle: bool) -> pd.DataFrame:
-    """An MMSA pickle read with the corpus reader, as a string table (the reader unpickles safely)."""
+def _reader_hook(reader: str, name: str) -> Any:
+    """A reader module's gold hook (``read_gold``, ``GOLD_TASK``, ``groups_from_ids``), None when absent."""
+    import importlib
+
     try:
-        from ..config import DataConfig
-        from ..corpus.registry import READERS
-        import affectlab.corpus  # noqa: F401  (registers the readers)
+        module = importlib.import_module(f"affectlab.corpus.{reader}")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
 
-        reader = READERS.get("mmsa")
-    except (ImportError, AffectlabError):
-        raise AffectlabError(f"{p}: reading MMSA pickles needs affectlab.corpus.mmsa, which this installation lacks; "
-                             "give the gold labels as a CSV 'id,sentiment'") from None
-    corpus = reader(p, DataConfig(format="mmsa", options={"trust_pickle": trust_pickle}), require_labels=True)
-    frame = corpus.frame
-    cols = [c for c in ("id", "group", "split", "text", "sentiment") if c in frame]
-    out = frame[cols].copy()
-    out["sentiment"] = out["sentiment"].astype(float).map(repr)
-    return out.astype({c: str for c in cols if c != "text"})
+
+def read_gold(path: str | Path, task: str = "", trust_pickle: bool = False) -> pd.DataFrame:
+    """Gold labels as a string table: a table file as it is, another format through its reader's
+    ``read_gold`` (an MMSA pickle becomes ``id, group, split, text, sentiment``)."""
+    p = Path(path)
+    reader = gold_reader(p)
+    if reader is None:
+        return read_table(p)
+    if not p.is_file():
+        raise AffectlabError(f"{p}: no such file")
+    read = _reader_hook(reader, "read_gold")
+    if read is None:
+        raise AffectlabError(f"{p}: reading {p.suffix} gold files needs affectlab.corpus.{reader}, which this "
+                             "installation lacks; give the gold labels as a CSV table")
+    # gold and train are often the same file: read it once per process
+    key = (str(p.resolve()), p.stat().st_mtime_ns, trust_pickle)
+    if key not in _GOLD_CACHE:
+        _GOLD_CACHE.clear()
+        _GOLD_CACHE[key] = read(p, trust_pickle=trust_pickle)
+    return _GOLD_CACHE[key].copy()
 
 
 def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
@@ -225,16 +256,18 @@ def _column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series | None:
 
 
 def _groups_for(task: str, frame: pd.DataFrame, ids: pd.DataFrame) -> np.ndarray | None:
-    """Each row's group: a group-like column (an id column such as ``user_id`` too), or the video
-    part of MOSI-style ``<video>$_$<clip>`` ids; ``None`` when the rows have no groups."""
+    """Each row's group: a group-like column (an id column such as ``user_id`` too), or the group a
+    reader finds in the ids (MOSI-style ``<video>$_$<clip>``); ``None`` when the rows have no groups."""
     col = _column(frame, GROUP_COLUMNS)
     if col is None:
         col = next((ids[c] for c in GROUP_COLUMNS if c in ids), None)
     if col is not None:
         return _strip(col).to_numpy()
-    last = ids.iloc[:, -1]
-    if last.str.contains("$_$", regex=False).all():
-        return last.str.split("$_$", n=1, regex=False).str[0].to_numpy()
+    for reader in ID_GROUP_READERS:  # ids that carry their group (MOSI's <video>$_$<clip>)
+        groups_from_ids = _reader_hook(reader, "groups_from_ids")
+        found = None if groups_from_ids is None else groups_from_ids(ids.iloc[:, -1].tolist())
+        if found is not None:
+            return np.asarray(found)
     return None
 
 
@@ -303,9 +336,73 @@ def _check_table_ranges(frame: pd.DataFrame, task: str, targets: Sequence[str], 
             check_gold_range(nums, declared[t], source, ids, f" of task {get_task(task).name}")
 
 
+def check_numeric_columns(gold: pd.DataFrame, targets: Sequence[str], keys: Sequence[str], source: str) -> None:
+    """Refuse a mostly numeric gold column with a cell that is not a number, naming the cell: auto-detected
+    class targets are columns of names, and one bad cell must not turn valence into classes.
+
+    >>> gold = pd.DataFrame({"id": ["1", "2", "3"], "valence": ["0.5", "abc", "1.5"]})
+    >>> check_numeric_columns(gold, ["valence"], ["id"], "gold.csv")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: gold.csv: valence value 'abc' in data row 2 (id 2) is not a number, while 2 of the column's 3 labels are; fix the cell (a column of class names is scored as classes)
+    >>> check_numeric_columns(pd.DataFrame({"id": ["1", "2"], "e": ["sad", "happy"]}), ["e"], ["id"], "gold.csv")
+    """
+    for t in targets:
+        if t not in gold:
+            continue
+        values = _strip(gold[t])
+        labelled = ~values.isin(_MISSING)
+        numeric = pd.to_numeric(values.where(labelled), errors="coerce").notna()
+        names = labelled & ~numeric
+        if names.any() and int(numeric.sum()) > int(names.sum()):
+            i = int(np.flatnonzero(names.to_numpy())[0])
+            key = "/".join(_strip(gold[k]).iloc[i] for k in keys if k in gold)
+            raise AffectlabError(f"{source}: {t} value {values.iloc[i]!r} in data row {i + 1} ({'/'.join(keys)} {key}) is "
+                                 f"not a number, while {int(numeric.sum())} of the column's {int(labelled.sum())} labels "
+                                 "are; fix the cell (a column of class names is scored as classes)")
+
+
+def _one_split(gold: pd.DataFrame, pred: pd.DataFrame, keys: Sequence[str], split: str | None, gold_path: str,
+               pred_path: str) -> tuple[pd.DataFrame, pd.DataFrame, str, list[dg.Finding]]:
+    """The gold rows of one split, and the predictions of them: ``split`` when given, else the one
+    split the predictions cover; predictions covering several splits without ``split`` are refused
+    (one score over training and test rows measures neither). Predictions of the gold file's other
+    splits are left out with a note; rows of the split without a prediction are reported later."""
+    name = Path(gold_path).name
+    gold = gold.assign(split=_strip(gold["split"]))
+    gold_split = pd.Series(gold["split"].to_numpy(), index=pd.MultiIndex.from_frame(gold[list(keys)]))
+    pred_index = pd.MultiIndex.from_frame(pred[list(keys)].astype(str).apply(lambda c: c.str.strip()))
+    pred_split = gold_split.reindex(pred_index)  # NaN: an id the gold file lacks (refused after the join)
+    covered = sorted(set(pred_split.dropna()))
+    have = list(dict.fromkeys(gold["split"]))
+    if split is None:
+        if len(covered) > 1:
+            counts = pred_split.value_counts()
+            parts = ", ".join(f"{s} ({int(counts[s])} rows)" for s in covered)
+            hint = "test" if "test" in covered else covered[0]
+            raise AffectlabError(f"{pred_path}: the predictions cover several splits of {name}: {parts}; one score over "
+                                 f"them mixes rows the model may have been fitted or tuned on with held-out rows: give "
+                                 f"--split {hint} (or another) to score one split")
+        if not covered:
+            return gold, pred, None, []  # no id matches: said after the join
+        split = covered[0]
+    elif split not in have:
+        raise AffectlabError(f"{gold_path}: no rows of split {split!r} (its splits: {', '.join(have)})")
+    other = pred_split.notna().to_numpy() & (pred_split != split).to_numpy()
+    notes = []
+    if other.any():
+        left = sorted(set(pred_split[other]))
+        notes.append(dg.Finding("OTHER_SPLITS_LEFT_OUT", "info",
+                                f"{int(other.sum())} predictions of split(s) {', '.join(left)} of {name} are left out: "
+                                f"scored split {split} only"))
+    return gold[gold["split"] == split].reset_index(drop=True), pred[~other].reset_index(drop=True), split, notes
+
+
 def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | None = None,
-                   trust_pickle: bool = False) -> EvalData:
-    """Read and join predictions and gold on the task's id columns (one-line errors on bad input)."""
+                   trust_pickle: bool = False, split: str | None = None) -> EvalData:
+    """Read and join predictions and gold on the task's id columns (one-line errors on bad input).
+
+    ``split``: the rows of a gold file with a ``split`` column to score (see :func:`_one_split`)."""
     pred = read_table(pred_path)
     detected = task is None
     task = task or detect_task(pred.columns, gold_path)
@@ -319,6 +416,7 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     _require(pred, keys + [f"pred_{t}" for t in targets], str(pred_path), "prediction")
     _require(gold, keys + targets, str(gold_path), "gold")
     _check_table_ranges(gold, task, targets, keys, str(gold_path))
+    check_numeric_columns(gold, targets, keys, str(gold_path))  # before class targets are detected below
     for frame, src in ((pred, pred_path), (gold, gold_path)):
         for k in keys:
             frame[k] = _strip(frame[k])
@@ -327,22 +425,14 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
             first = frame.loc[dup, keys].iloc[0].tolist()
             raise AffectlabError(f"{src}: {int(dup.sum())} duplicate {'/'.join(keys)} rows (first: {'/'.join(first)})")
 
-    # a multi-split gold source (an MMSA pickle) is scored on the rows the predictions cover;
-    # rows of a covered split without a prediction are reported, not fatal
+    # a gold file with a split column is scored one split at a time: the one asked for, or the one
+    # split the predictions cover (several without --split: refused, one score would mix them)
     early: list[dg.Finding] = []
-    if "split" in gold and Path(gold_path).suffix.lower() in {".pkl", ".pickle"}:
-        hit = gold["id"].isin(set(pred["id"]))
-        covered = sorted(set(gold.loc[hit, "split"]))
-        missed = gold[gold["split"].isin(covered) & ~hit]
-        if len(missed):
-            early.append(dg.Finding("MISSING_PREDICTIONS", "warning",
-                                    f"{len(missed)} samples of split(s) {', '.join(covered)} in {Path(gold_path).name} have no "
-                                    f"prediction (e.g. {missed['id'].iloc[0]!r}); scores cover the predicted samples only"))
-        if len(covered) > 1:
-            early.append(dg.Finding("MIXED_SPLITS", "warning",
-                                    f"the predictions cover several splits of {Path(gold_path).name} ({', '.join(covered)}): "
-                                    "one score over them mixes training or validation samples with test samples"))
-        gold = gold[hit]
+    if "split" in gold:
+        gold, pred, split, early = _one_split(gold, pred, keys, split, str(gold_path), str(pred_path))
+    elif split is not None:
+        raise AffectlabError(f"{gold_path}: no 'split' column, so --split {split} names no rows; without it every "
+                             "predicted row is scored")
 
     # a left join keeps the prediction file's row order, so row numbers in messages are its own
     merged = pred.merge(gold, on=keys, how="left", indicator=True, suffixes=("", "__gold"))
@@ -379,15 +469,14 @@ def load_eval_data(pred_path: str | Path, gold_path: str | Path, task: str | Non
     if get_task(task).seen_subsets and "is_seen_user" in merged:
         seen = _strip(merged["is_seen_user"]).str.lower().isin(["true", "1", "yes"]).to_numpy()
     texts = _column(merged, TEXT_COLUMNS)
-    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early, specs)
+    return EvalData(task, targets, ids, y, p, groups, seen, texts, src, early, specs, split)
 
 
 def load_train_data(path: str | Path, task: str, targets: Sequence["str | TargetSpec"], trust_pickle: bool = False) -> TrainData:
     """The training file given with ``--train`` (for baselines and leakage checks)."""
     frame = read_gold(path, task, trust_pickle)
-    if "split" in frame and Path(path).suffix.lower() in {".pkl", ".pickle"}:
-        if "train" in set(frame["split"]):  # a multi-split pickle: its own training split
-            frame = frame[frame["split"] == "train"].reset_index(drop=True)
+    if "split" in frame and "train" in set(_strip(frame["split"])):  # a file with splits: its training split
+        frame = frame[_strip(frame["split"]) == "train"].reset_index(drop=True)
     keys = _key_columns(task)
     _require(frame, keys, str(path), "training id")
     specs = [t if isinstance(t, TargetSpec) else TargetSpec(t) for t in targets]
@@ -410,7 +499,7 @@ def _correlation_key(task: str) -> str:
     return "score" if get_task(task).primary == "score" else "pearson"
 
 
-def _constant_name(specs: Sequence[TargetSpec], source: str) -> str:
+def constant_baseline_name(specs: Sequence[TargetSpec], source: str) -> str:
     """``train mean``, ``train majority class`` or ``train mean / majority class`` for mixed targets."""
     kinds = {s.is_category for s in specs}
     what = "majority class" if kinds == {True} else "mean" if kinds == {False} else "mean / majority class"
@@ -443,7 +532,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
     out: dict[str, tuple[np.ndarray, bool]] = {}
     if train is not None:
         mean = _train_constant(train.y, data.specs)
-        out[_constant_name(data.specs, "train")] = (np.tile(mean, (n, 1)), False)
+        out[constant_baseline_name(data.specs, "train")] = (np.tile(mean, (n, 1)), False)
         regression = not any(s.is_category for s in data.specs)
         # a per-group mean only means something when some evaluated groups were seen in training
         if (regression and train.groups is not None and data.groups is not None
@@ -454,7 +543,7 @@ def _baseline_predictions(data: EvalData, train: TrainData | None) -> dict[str, 
             pred = np.where(np.isnan(pred), mean, pred)  # unseen users: the global train mean
             out[f"train {get_task(data.task).unit} mean"] = (pred, False)
     else:
-        out[_constant_name(data.specs, "gold") + " (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
+        out[constant_baseline_name(data.specs, "gold") + " (oracle)"] = (np.tile(_train_constant(data.y, data.specs), (n, 1)), True)
     return out
 
 
@@ -466,7 +555,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     ``baselines``: extra real baseline predictions on the same rows (e.g. a run's baselines.csv);
     ``recalibration``: per-target maps fitted on validation data (offered by SCALE_MISMATCH);
     ``references``: the published results to check against (default: the task's; a run's own
-    config may add more, see :meth:`affectlab.config.RunConfig.task_references`).
+    config may add more, see :func:`affectlab.experiment.task_references`).
     """
     findings: list[dg.Finding] = list(data.findings)
     findings += dg.check_nonfinite(data.p, data.targets, data.source)
@@ -489,7 +578,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     unit = (task.unit + "s") if groups is not None else "rows"
     n_groups = None if groups is None else int(len(set(map(str, groups))))
     result = EvalResult(data.task, list(data.targets), int(len(rows)), n_groups, unit, metrics, headline=headline,
-                        source=data.source, split=split, n_resamples=n_resamples)
+                        source=data.source, split=split, n_resamples=n_resamples, specs=list(data.specs))
 
     # per-target checks on the rows that have gold for that target
     for j, t in enumerate(data.targets):
@@ -545,184 +634,20 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
 
 
 def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None = None, task: str | None = None, *,
-                   n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False) -> EvalResult:
-    """``affectlab evaluate --pred --gold [--train] [--task]`` as a library call."""
-    data = load_eval_data(pred, gold, task, trust_pickle)
-    if train is None and Path(gold).suffix.lower() in {".pkl", ".pickle"}:
-        # an MMSA file defines its own training split: use it for baselines and leakage checks
+                   n_resamples: int = N_RESAMPLES, seed: int = 0, trust_pickle: bool = False,
+                   split: str | None = None) -> EvalResult:
+    """``affectlab evaluate --pred --gold [--train] [--task] [--split]`` as a library call; a gold file
+    with a ``split`` column is scored on one split (``split``, else the one the predictions cover)."""
+    data = load_eval_data(pred, gold, task, trust_pickle, split)
+    if train is None and data.split is not None and data.split != "train":
+        # a gold file with splits defines its own training split: used for baselines and leakage checks
         frame = read_gold(gold, data.task, trust_pickle)
-        if "split" in frame and "train" in set(frame["split"]):
+        if "train" in set(_strip(frame["split"])):
             train = gold
     train_data = load_train_data(train, data.task, data.specs, trust_pickle) if train is not None else None
     if train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None:
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
-    return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
-
-
-# --------------------------------------------------------------------------- run directories
-
-def run_summary(run: dict[str, Any]) -> RunSummary:
-    """The typed summary of a :func:`load_run` result."""
-    return run["run_summary"]
-
-
-def run_targets(run: dict[str, Any]) -> list[str]:
-    """The run's target names: from the summary, else from predictions.csv's ``pred_`` columns."""
-    names = run_summary(run).target_names()
-    if not names and run["predictions"] is not None:
-        names = [c[len("pred_"):] for c in run["predictions"].columns if c.startswith("pred_")]
-    return names
-
-
-def epoch_history(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per epoch: a cross-validation ``metrics.csv`` (a ``fold`` column) averaged over folds.
-
-    Each fold restarts at epoch 1, so its rows read one after another are no learning curve;
-    the mean over the folds that reached an epoch is. Hold-out histories are returned unchanged.
-
-    >>> h = pd.DataFrame({"fold": [1, 1, 2, 2], "epoch": [1, 2, 1, 2], "val_score": [0.2, 0.4, 0.4, 0.6]})
-    >>> epoch_history(h).round(2).to_dict("list")
-    {'epoch': [1, 2], 'val_score': [0.3, 0.5]}
-    >>> epoch_history(h.drop(columns="fold")).shape
-    (4, 2)
-    """
-    if "fold" not in history or "epoch" not in history or history.empty:
-        return history
-    numeric = history.drop(columns="fold").apply(pd.to_numeric, errors="coerce")
-    return numeric.groupby("epoch", sort=True).mean().reset_index()
-
-
-def pick_split(pred: pd.DataFrame, targets: Sequence[str], split: str | None = None) -> str:
-    """``split`` if given, else test when it has gold labels, else val."""
-    have = [s for s in ("test", "oof", "val", "full", "train") if s in set(pred["split"])
-            and pred.loc[pred["split"] == s, list(targets)].notna().any().any()]
-    if split is not None:
-        if split not in have:
-            raise AffectlabError(f"no labelled {split!r} rows in predictions.csv (have: {', '.join(have) or 'none'})")
-        return split
-    for s in ("test", "oof", "val", "full"):
-        if s in have:
-            return s
-    raise AffectlabError("predictions.csv has no labelled test, out-of-fold, val or full rows to evaluate")
-
-
-def run_specs(run: dict[str, Any]) -> list[TargetSpec]:
-    """The run's targets with kinds and classes (old summaries: regression)."""
-    declared = {t.name: t.spec() for t in run_summary(run).targets}
-    return [declared.get(t, TargetSpec(t)) for t in run_targets(run)]
-
-
-def run_eval_data(run: dict[str, Any], split: str) -> EvalData:
-    pred = run["predictions"]
-    targets = run_targets(run)
-    specs = run_specs(run)
-    task = run_summary(run).task or "regression"
-    part = pred[pred["split"] == split].reset_index(drop=True)
-    src = f"{run['path']}/predictions.csv"
-    y = np.stack([target_values(s, part[s.name], s.name, src, allow_nonfinite=False) for s in specs], axis=1)
-    for s in specs:  # gold labels outside the ranges the run declared (its summary's targets), any split
-        if not s.is_category and s.name in pred:
-            check_gold_range(pd.to_numeric(pred[s.name], errors="coerce").to_numpy(dtype=float), s, src,
-                             pred[["id"]].astype(str), " of the run's targets (summary.json)")
-    p = np.stack([target_values(s, part[f"pred_{s.name}"], f"pred_{s.name}", src, allow_nonfinite=True) for s in specs], axis=1)
-    seen = part["seen"].astype(str).str.lower().isin(["true", "1"]).to_numpy() if "seen" in part else None
-    groups = part["group"].astype(str).to_numpy() if "group" in part else None
-    return EvalData(task, targets, part[["id"]].astype(str), y, p, groups,
-                    seen if get_task(task).seen_subsets else None, None, f"{run['path']}/predictions.csv", [], specs)
-
-
-def _run_references(run: dict[str, Any]) -> tuple | None:
-    """The published results the run was trained against: the task's plus its config's ``references:``
-    (None when the run's config is absent or no longer loads: the task's alone then)."""
-    from ..config import RunConfig
-
-    try:
-        from ..experiment import task_references
-
-        return task_references(RunConfig.model_validate(run["config"]))
-    except (AffectlabError, ValueError, TypeError):
-        return None
-
-
-def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
-    """Evaluate a run directory's predictions (test when present, else val) plus run-level checks."""
-    from .scoring import higher_is_better
-
-    run = load_run(run_dir)
-    if run["predictions"] is None:
-        raise AffectlabError(f"{run['path']}: no predictions.csv")
-    targets = run_targets(run)
-    pred = run["predictions"]
-    missing = [c for c in ["split", "id", *targets, *[f"pred_{t}" for t in targets]] if c not in pred]
-    if missing:
-        raise AffectlabError(f"{run['path']}/predictions.csv: missing column {missing[0]!r}")
-    split = pick_split(pred, targets, split)
-    data = run_eval_data(run, split)
-    summary = run_summary(run)
-
-    # the run's own baselines, fitted on its training part, on the same rows
-    base: dict[str, np.ndarray] = {}
-    bl = run["baselines"]
-    if bl is not None and {"split", "id", "baseline"} <= set(bl.columns):
-        part = bl[bl["split"] == split]
-        for name, rows in part.groupby("baseline", sort=False):
-            aligned = rows.set_index("id").reindex(data.ids["id"])
-            cols = [f"pred_{t}" for t in targets]
-            if all(c in aligned for c in cols) and aligned[cols].notna().all().all():
-                base[name] = np.stack([target_values(s, aligned[f"pred_{s.name}"], f"pred_{s.name}", "baselines.csv",
-                                               allow_nonfinite=True) for s in data.specs], axis=1)
-
-    # recalibration fitted on validation predictions, offered when scoring test
-    recal: dict[str, dg.Recalibration] = {}
-    if split == "test" and "val" in set(pred["split"]):
-        val = pred[pred["split"] == "val"]
-        for t in [s.name for s in data.specs if not s.is_category]:
-            ok = val[t].notna() & np.isfinite(val[f"pred_{t}"])
-            rc = dg.fit_recalibration(val.loc[ok, t].to_numpy(float), val.loc[ok, f"pred_{t}"].to_numpy(float), "validation")
-            if rc is not None:
-                recal[t] = rc
-
-    train_rows = pred[pred["split"] == "train"]
-    train = None
-    if len(train_rows) and split != "train":
-        train = TrainData(train_rows["id"].astype(str).reset_index(drop=True),
-                          train_rows["group"].astype(str).to_numpy() if "group" in train_rows else None,
-                          None, np.stack([target_values(s, train_rows[s.name], s.name, "predictions.csv", allow_nonfinite=False)
-                                          for s in data.specs], axis=1))
-    result = evaluate_data(data, train, baselines=base, recalibration=recal, n_resamples=n_resamples, seed=seed, split=split,
-                           references=_run_references(run))
-    result.source = str(run["path"])
-    # the constant baseline of evaluate_data duplicates the run's global_mean/majority: keep the run's own
-    # (cross-validation runs have no train rows: there the duplicate is the gold-side oracle constant)
-    if "global_mean" in base or "majority" in base:
-        for constant in (_constant_name(data.specs, "train"), _constant_name(data.specs, "gold") + " (oracle)"):
-            result.baselines.pop(constant, None)
-            result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
-            result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
-
-    run_findings = dg.check_selection(summary)
-    # ABOVE_STATE_OF_THE_ART that train raised for the baselines (the model's is recomputed below): the gap
-    # between ridges on a file's own arrays and on re-encoded text stays visible in evaluate and report
-    for f in (summary.model_extra or {}).get("findings") or []:
-        if isinstance(f, dict) and f.get("code") == "ABOVE_STATE_OF_THE_ART" and ": baseline " in str(f.get("message")):
-            run_findings.append(dg.Finding(f["code"], "warning", str(f["message"])))
-    if split == "train":  # asked for explicitly (never the default): the rows the model was fitted on
-        run_findings.append(dg.Finding("SCORED_ON_TRAINING", "warning",
-                                       "the train split is what the model was fitted on: these scores measure fit, not "
-                                       "generalisation; evaluate val or test"))
-    monitor = summary.selection.monitor or get_task(data.task).primary
-    if run["history"] is not None:
-        try:
-            hib = higher_is_better(monitor)
-        except KeyError:
-            hib = True
-        run_findings += dg.check_overfitting(epoch_history(run["history"]), monitor, hib)
-    headline = result.headline
-    val_value = summary.metric("val", headline)
-    if split == "test" and val_value is not None and headline in result.metrics:
-        run_findings += dg.check_val_test(float(val_value), result.metrics[headline], headline)
-    result.findings = run_findings + result.findings
-    return result
+    return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed, split=data.split)
 
 
 def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
@@ -730,7 +655,7 @@ def severity_counts(findings: Sequence[dg.Finding]) -> dict[str, int]:
 
 
 __all__ = [
-    "EvalData", "EvalResult", "TrainData", "detect_task", "epoch_history", "evaluate_data", "evaluate_files",
-    "evaluate_run", "check_gold_range", "declared_ranges", "load_eval_data", "load_run", "load_train_data", "pick_split", "read_gold", "run_summary",
-    "severity_counts",
+    "EvalData", "EvalResult", "TrainData", "check_gold_range", "class_findings", "constant_baseline_name", "declared_ranges",
+    "detect_task", "evaluate_data", "evaluate_files", "load_eval_data", "load_train_data", "read_gold", "severity_counts",
+    "target_values",
 ]

@@ -24,7 +24,9 @@ import numpy as np
 from ..core.errors import AffectlabError
 from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
-from ..evaluation.evaluate import epoch_history, evaluate_run, load_run, pick_split, run_specs, run_summary, run_targets
+from ..evaluation.diagnostics import Finding
+from ..runs.evaluate import epoch_history, evaluate_run, pick_split, run_specs, run_summary, run_targets
+from ..runs.rundir import load_run
 from ..runs.summary import RunSummary
 from ..core.io import write_bytes, write_text
 from . import figures as fg
@@ -84,10 +86,36 @@ def _run_facts(summary: RunSummary) -> str:
     return f"{protocol.kind} cross-validation, {protocol.n_folds} folds (pooled out-of-fold predictions); {facts}"
 
 
+def history_problem(history: Any, summary: RunSummary) -> str | None:
+    """Why a ``metrics.csv`` that is there gives no learning curve (None when it gives one, or is absent).
+
+    >>> import pandas as pd
+    >>> history_problem(pd.DataFrame({"xq": ["a"]}), RunSummary())
+    "metrics.csv has no 'epoch' column (columns: xq): it is not the per-epoch history affectlab writes, so the learning curves are left out"
+    >>> history_problem(pd.DataFrame({"epoch": [1], "train_loss": [0.5]}), RunSummary()) is None
+    True
+    """
+    if history is None:
+        return None
+    columns = [str(c) for c in history.columns]
+    shown = ", ".join(columns[:6]) + (f" and {len(columns) - 6} more" if len(columns) > 6 else "")
+    if "epoch" not in columns:
+        return (f"metrics.csv has no 'epoch' column (columns: {shown}): it is not the per-epoch history affectlab "
+                "writes, so the learning curves are left out")
+    if not any(c.endswith("loss") or c.startswith(("train_", "val_")) for c in columns):
+        return (f"metrics.csv has epochs but no loss, train_ or val_ column (columns: {shown}), so the learning "
+                "curves are empty")
+    return None
+
+
 def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
-           formats: tuple[str, ...] = ("png", "svg", "pdf")) -> tuple[str, dict[str, dict[str, bytes]]]:
+           formats: tuple[str, ...] = ("png", "svg", "pdf"),
+           notes: list[str] | None = None) -> tuple[str, dict[str, dict[str, bytes]]]:
     """The report page of a run directory as an HTML string, and its figures
-    ``{file name: {format: bytes}}`` in ``formats`` (PNG always: the page embeds it)."""
+    ``{file name: {format: bytes}}`` in ``formats`` (PNG always: the page embeds it).
+
+    ``notes`` collects one-line notes for the user (e.g. a ``metrics.csv`` the curves cannot use,
+    also a HISTORY_UNUSABLE finding on the page)."""
     formats = ("png", *[f for f in formats if f != "png"])
     import matplotlib
 
@@ -98,11 +126,16 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     summary = run_summary(run)
     targets = run_targets(run)
     pred = run["predictions"]
-    split = pick_split(pred, targets)
+    split = pick_split(pred, targets).value  # the headline split with gold labels
     part = pred[pred["split"] == split].reset_index(drop=True)
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
     monitor = summary.selection.monitor or result.headline
     unit = get_task(result.task).unit
+    problem = history_problem(run["history"], summary)
+    if problem is not None:  # said on the page and on stderr, never a silently missing figure
+        result.findings.insert(0, Finding("HISTORY_UNUSABLE", "warning", problem))
+        if notes is not None:
+            notes.append(f"{run['path']}/{problem}")
     files: dict[str, dict[str, bytes]] = {}
 
     def figure(alt: str, name: str, fig) -> str:  # noqa: ANN001
@@ -117,7 +150,8 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
                  f"run directory {html.escape(str(run['path']))}</p>")
 
     parts.append("<h2>Metrics (95% bootstrap intervals)</h2>")
-    shown = [k for k in result.metrics if "/" not in k or k.endswith("/score") or k.endswith("/ccc")]
+    subset_keys = result.shown_metrics(2, per_target=False)  # seen/unseen subsets: the first keys the task shows
+    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
     parts.append(_table([[k, result.metrics[k].value, result.metrics[k].low, result.metrics[k].high] for k in shown],
                         ["metric", "value", "CI low", "CI high"]))
     parts.append(f"<p class='meta'>{result.n_resamples} resamples of {result.unit}.</p>")
@@ -131,7 +165,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
         parts.append("<p>No findings.</p>")
 
     parts.append("<h2>Baselines</h2>")
-    keys = list(dict.fromkeys([result.headline, "ccc", "pearson", "mae"]))
+    keys = result.shown_metrics(5)
     brows = [["model", *[result.metrics[k].value if k in result.metrics else float("nan") for k in keys]]]
     brows += [[name, *[s.get(k, float("nan")) for k in keys]] for name, s in result.baselines.items()]
     parts.append(_table(brows, ["", *keys]))
@@ -182,7 +216,8 @@ def render_report(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: 
     return render(run_dir, n_resamples=n_resamples, seed=seed, formats=("png",))[0]
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                 notes: list[str] | None = None) -> Path:
     """Write ``report.html`` (default: inside the run directory) and its figures into ``figures/``
     beside it (SVG, PDF, PNG), each file atomically, once everything is drawn."""
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
@@ -190,7 +225,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamp
         raise AffectlabError(f"{path}: is a folder; give the HTML file to write")
     if (path.parent / FIGURE_DIR).exists() and not (path.parent / FIGURE_DIR).is_dir():
         raise AffectlabError(f"{path.parent / FIGURE_DIR}: is a file; the report writes its figures into that folder")
-    page, files = render(run_dir, n_resamples=n_resamples, seed=seed)
+    page, files = render(run_dir, n_resamples=n_resamples, seed=seed, notes=notes)
     for name, formats in files.items():
         for fmt, data in formats.items():
             write_bytes(path.parent / FIGURE_DIR / f"{name}.{fmt}", data)
@@ -198,4 +233,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamp
     return path
 
 
-__all__ = ["CONFUSION", "FIGURES", "FIGURE_DIR", "FIGURE_FILES", "render", "render_report", "write_report"]
+__all__ = ["CONFUSION", "FIGURES", "FIGURE_DIR", "FIGURE_FILES", "history_problem", "render", "render_report", "write_report"]

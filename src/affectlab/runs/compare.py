@@ -21,8 +21,9 @@
 
 Criteria YAML (all optional)::
 
-    split: val             # which split to compare (default: test when every run has it, else val,
-                           # else oof: the pooled out-of-fold predictions of cross-validation runs)
+    split: val             # which split to compare (default: the headline split every run has,
+                           # affectlab.runs.headline_split: test, else val, else oof, the pooled
+                           # out-of-fold predictions of cross-validation runs)
     levels:                # per score key: minimum / target / excellent
       score: {minimum: 0.5, target: 0.6, excellent: 0.7}
       ccc_valence: {minimum: 0.6, target: 0.7}
@@ -39,12 +40,15 @@ import pandas as pd
 
 from ..core.errors import AffectlabError
 from ..evaluation.bootstrap import N_RESAMPLES, bootstrap_scores, paired_bootstrap
-from ..evaluation.evaluate import epoch_history, load_run, run_specs, run_summary, run_targets, target_values
+from ..evaluation.evaluate import target_values
 from ..corpus.base import TargetSpec
 from ..evaluation.scoring import higher_is_better, primary_metric, score_keys
 from ..core.io import read_yaml
-from .rundir import PREDICTIONS, check_predictions
+from .evaluate import epoch_history, run_specs, run_summary, run_targets
+from .rundir import PREDICTIONS, check_predictions, load_run
 from .used_keys import used_by_any
+from .vocabulary import Split, shared_headline_split
+from ..tasks import get_task
 
 LEVELS = ("minimum", "target", "excellent")
 #: config keys that never make two runs "different versions"
@@ -130,8 +134,8 @@ def read_criteria(path: str | Path | None) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise AffectlabError(f"{path}: levels of {key!r} must be numbers") from None
     split = raw.get("split")
-    if split is not None and split not in ("train", "val", "test", "full", "oof"):
-        raise AffectlabError(f"{path}: split must be val, test, full or oof, not {split!r}")
+    if split is not None:
+        split = Split.parse(split, f"{path}: split").value
     return {"levels": clean, "split": split}
 
 
@@ -148,20 +152,27 @@ def _unique_labels(runs: list[dict]) -> list[str]:
     return labels
 
 
-def _split_for(runs: list[dict], wanted: str | None) -> str:
-    """``wanted`` when every run has it, else test, val or oof (cross-validation), the first all share."""
-    def has(r: dict, s: str) -> bool:
-        return s in run_summary(r).metrics
-
+def _split_for(runs: list[dict], wanted: str | None) -> Split:
+    """``wanted`` when every run has it, else the headline split all of them share
+    (:func:`~affectlab.runs.shared_headline_split`)."""
     if wanted:
-        missing = [str(r["path"]) for r in runs if not has(r, wanted)]
+        missing = [str(r["path"]) for r in runs if wanted not in run_summary(r).metrics]
         if missing:
             raise AffectlabError(f"{missing[0]}: has no {wanted!r} metrics to compare")
-        return wanted
-    for s in ("test", "val", "oof"):
-        if all(has(r, s) for r in runs):
-            return s
-    raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) metrics; nothing to compare")
+        return Split.parse(wanted)
+    try:
+        return shared_headline_split(run_summary(r) for r in runs)
+    except AffectlabError:
+        raise AffectlabError("the runs share neither test, val nor out-of-fold (oof) metrics; nothing to compare") from None
+
+
+def _check_levels(levels: dict[str, Any], runs: list[dict], split: str, criteria: str | Path | None) -> None:
+    """A criteria level for a key the runs do not report on ``split`` is a one-line error (not a KeyError)."""
+    have = set(run_summary(runs[0]).metrics.get(split, {}))
+    for key in levels:
+        if key not in have:
+            raise AffectlabError(f"{criteria}: levels name {key!r}, which the runs do not report on {split} "
+                                 f"(they report: {', '.join(sorted(have)) or 'nothing'})")
 
 
 def _numeric(frame: pd.DataFrame, specs: Sequence[TargetSpec], *, prefix: str = "", suffix: str = "") -> np.ndarray:
@@ -265,17 +276,22 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
     for r in runs:  # a broken run is an error, not "no shared samples"
         check_predictions(r["predictions"], Path(r["path"]) / PREDICTIONS, targets)
     crit = read_criteria(criteria)
-    split = _split_for(runs, crit.get("split"))
+    split = _split_for(runs, crit.get("split")).value
+    _check_levels(crit["levels"], runs, split, criteria)
     headline = primary_metric(task)
     labels = _unique_labels(runs)
     cmp = Comparison(task, split, headline, labels, None if all_pairs else labels[ref_index])
-    if split == "val":
+    if split == Split.VAL:
         cmp.notes.append("compared on the validation split, which also chose each run's epoch: differences are "
                          "slightly optimistic for every run; confirm the winner on test once")
 
     # ---- version table
-    keys = [headline] + score_keys(task, list(run_summary(runs[0]).target_specs()))
-    keys += [k for k in crit["levels"] if k not in keys]
+    # the headline and what the task shows (that the runs report), then each target's score key for
+    # the paired tests, then the keys the criteria give levels for
+    have = set(run_summary(runs[0]).metrics.get(split, {}))
+    shown = [k for k in get_task(task).shown_metrics(specs) if k in have]
+    tested = score_keys(task, specs)
+    keys = list(dict.fromkeys([headline, *shown, *tested, *crit["levels"]]))
     for label, r in zip(labels, runs):  # NaN values are shown as NaN, with the reason
         for line in run_summary(r).nan_notes(splits=[split, "train"], keys=keys):
             cmp.notes.append(f"{label}: {line}")
@@ -353,7 +369,8 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         if len(y) < 3:
             cmp.notes.append(f"{labels[a]} vs {labels[b]}: fewer than 3 shared {split} samples; no paired test")
             continue
-        res = paired_bootstrap(task, y, pa, pb, specs, g, [headline] + [k for k in keys[1:] if not k.startswith("score")],
+        paired = [headline] + [k for k in (*tested, *crit["levels"]) if not k.startswith("score")]
+        res = paired_bootstrap(task, y, pa, pb, specs, g, list(dict.fromkeys(paired)),
                                n_resamples=n_resamples, seed=seed + i)
         for k, r in res.items():
             cmp.pairs.append({"a": labels[a], "b": labels[b], "key": k, "a_value": r.a, "b_value": r.b, "diff": r.diff,

@@ -311,11 +311,14 @@ class RunSummary(_Open):
 
     @property
     def evaluated_split(self) -> str | None:
-        """``test`` when the run scored a test split, else ``val``, else None."""
-        for split in ("test", "val"):
-            if split in self.metrics:
-                return split
-        return None
+        """The split the run is judged on (:func:`affectlab.runs.headline_split`: test, else val, else
+        oof...), None when it scored none of them."""
+        from .vocabulary import headline_split
+
+        try:
+            return headline_split(self).value
+        except AffectlabError:
+            return None
 
     @property
     def is_cross_validation(self) -> bool:

@@ -170,13 +170,13 @@ def intervals(path: Path, summary: Any, n_resamples: int) -> dict[str, dict[str,
     if summary.cis:
         return {split: {k: (v.ci_low, v.ci_high) for k, v in keys.items() if v.ci_low is not None}
                 for split, keys in summary.cis.items()}
-    from ..evaluation.evaluate import evaluate_run
+    from .evaluate import evaluate_run
 
     try:
         result = evaluate_run(path, n_resamples=n_resamples)
     except AffectlabError:  # no gold in the predictions (nothing to score): no intervals
         return {}
-    split = next((s for s in ("test", "val") if s in summary.metrics), "eval")
+    split = result.split or "eval"  # the split evaluate_run judged: headline_split's answer
     return {split: {k: (v.low, v.high) for k, v in result.metrics.items() if _finite(v.low) and _finite(v.high)}}
 
 

@@ -125,6 +125,36 @@ class Task:
         usual = (("pearson", "mae") if "regression" in kinds else ()) + (("accuracy", "macro_f1") if "category" in kinds else ())
         return tuple(dict.fromkeys((self.primary, *usual)))
 
+    def shown_metrics(self, targets: Sequence[TargetSpec]) -> tuple[str, ...]:
+        """The mean-over-targets keys a table of results shows, headline first: the primary key (with
+        one target under ``score``, that target's score metric, which equals it), each target's score
+        key when there are several, the first three metrics of each kind the targets have (regression:
+        CCC, r, MAE; categories: accuracy, UAR, macro F1), then the task's extra metrics. Presenters
+        show those a run has, as many as fit.
+
+        >>> t = Task("demo", "a demo")
+        >>> t.shown_metrics([TargetSpec("v")])
+        ('ccc', 'pearson', 'mae')
+        >>> t.shown_metrics([TargetSpec("e", kind="category", classes=("a", "b"))])
+        ('uar', 'accuracy', 'macro_f1')
+        >>> t.shown_metrics([TargetSpec("v"), TargetSpec("a")])
+        ('score', 'ccc_v', 'ccc_a', 'ccc', 'pearson', 'mae')
+        """
+        targets = tuple(targets) or (TargetSpec("y"),)
+        head = self.primary
+        if head == "score" and len(targets) == 1:
+            head = self.score_metric(targets[0])
+        keys = [head]
+        if len(targets) > 1:
+            keys += [f"{self.score_metric(t)}_{t.name}" for t in targets]
+        kinds = {t.kind for t in targets}
+        if "regression" in kinds:
+            keys += self.regression_metrics[:3]
+        if "category" in kinds:
+            keys += self.category_metrics[:3]
+        keys += self.extra_metrics
+        return tuple(dict.fromkeys(keys))
+
     def score_metric(self, target: TargetSpec) -> str:
         return self.score_metrics[target.kind]
 
