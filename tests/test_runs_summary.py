@@ -68,7 +68,7 @@ def test_cross_validation_fields_round_trip():
            "pooled": {"ccc": 0.4}, "cis": {"pooled": {"ccc": {"value": 0.4, "ci_low": 0.2, "ci_high": 0.6}}}}
     s = RunSummary.from_dict(raw)
     assert s.is_cross_validation and s.protocol.kind == "group_kfold" and len(s.folds) == 5
-    assert s.folds[2].metrics["test"]["ccc"] == pytest.approx(0.3) and s.cis["pooled"]["ccc"].ci_low == 0.2
+    assert s.folds[2].metrics["test"]["ccc"] == pytest.approx(0.3) and s.cis["pooled"]["ccc"].low == 0.2
     again = RunSummary.from_dict(json.loads(json.dumps(s.to_dict())))
     assert again == s
 

@@ -22,7 +22,7 @@ def test_transfer_writes_a_run_every_reader_reads(source, tmp_path, capsys):  # 
     assert code == 0, err
     summary = RunDir.open(out).summary()
     assert isinstance(summary, RunSummary) and summary.model == "adapted" and summary.source_model == "late_fusion"
-    assert summary.transfer["k"] == 0 and summary.targets[0].name == "sentiment"
+    assert summary.transfer.k == 0 and summary.targets[0].name == "sentiment"
     raw = json.loads((out / "summary.json").read_text())
     assert RunSummary.from_dict(raw).to_dict() == raw
     loaded = load_run(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import os
 from pathlib import Path
@@ -179,8 +181,8 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
         p = summary.protocol
         line = f"{p.kind}: {p.n_folds} folds; scores of the pooled out-of-fold predictions"
         ci = (summary.cis or {}).get("pooled", {}).get(keys[0]) if keys else None
-        if ci is not None and ci.value is not None:
-            line += f"; {keys[0]} {ci.value:.3f} [{_fmt(ci.ci_low)}, {_fmt(ci.ci_high)}] (95% CI)"
+        if ci is not None and math.isfinite(ci.value):
+            line += f"; {keys[0]} {ci.value:.3f} [{_fmt(ci.low)}, {_fmt(ci.high)}] (95% CI)"
         say(line)
     elif summary.epochs_run:
         say(f"best epoch {summary.best_epoch} of {summary.epochs_run}")

@@ -48,7 +48,7 @@ def transfer(
         print_json({"run_dir": str(run_dir), **summary.to_dict()})
         return
     if summary.transfer_comparison:
-        print_comparison(summary.transfer_comparison)
+        print_comparison(summary.transfer_comparison.model_dump(mode="json"))
     say(f"{summary.timings.total or 0:.1f} s; run directory: {run_dir}")
 
 

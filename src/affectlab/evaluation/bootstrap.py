@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -62,7 +62,21 @@ class Interval:
         return bool(self.low <= x <= self.high)
 
     def as_dict(self) -> dict[str, float]:
+        """As ``summary.json`` stores it: ``value``, ``ci_low``, ``ci_high``."""
         return {"value": self.value, "ci_low": self.low, "ci_high": self.high}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Interval":
+        """An interval as :meth:`as_dict` wrote it (a null value, JSON's NaN, reads as NaN).
+
+        >>> Interval.from_dict({"value": 0.5, "ci_low": 0.4, "ci_high": None}).high
+        nan
+        """
+        def number(key: str) -> float:
+            value = raw.get(key)
+            return float("nan") if value is None else float(value)
+
+        return cls(number("value"), number("ci_low"), number("ci_high"))
 
 
 @dataclass(frozen=True)

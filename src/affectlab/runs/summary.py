@@ -36,15 +36,16 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError, field_validator
 
 from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
 from ..core.io import unreadable
+from ..evaluation.bootstrap import Interval
 
 #: ``{split: {flat metric key: value}}``; a NaN metric is written as null and read as None
 SplitMetrics = dict[str, dict[str, Optional[float]]]
@@ -150,12 +151,45 @@ class Fold(_Open):
     seconds: Optional[float] = None
 
 
-class Interval(_Open):
-    """A value with its 95% bootstrap interval."""
+def _interval(raw: Any) -> Interval:
+    if isinstance(raw, Interval):
+        return raw
+    if isinstance(raw, dict):
+        return Interval.from_dict(raw)
+    raise ValueError("an interval is an object with value, ci_low and ci_high")
 
-    value: Optional[float] = None
-    ci_low: Optional[float] = None
-    ci_high: Optional[float] = None
+
+#: the one interval type (:class:`affectlab.evaluation.bootstrap.Interval`), stored as
+#: ``{"value", "ci_low", "ci_high"}`` in summary.json
+SummaryInterval = Annotated[Interval, PlainValidator(_interval), PlainSerializer(lambda i: i.as_dict(), return_type=dict)]
+
+
+class TransferInfo(_Open):
+    """What a transfer run adapted: K, the K labelled target ids, adapters per modality, stages."""
+
+    k: int = 0
+    k_ids: list[str] = Field(default_factory=list)
+    adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    stages: list[str] = Field(default_factory=list)
+    shared_modalities: list[str] = Field(default_factory=list)
+
+
+class TransferComparison(_Open):
+    """The transfer comparison on the target test split: each row's intervals, paired differences
+    against ``adapted``, and the verdict lines (:func:`affectlab.transfer.run.compare_rows`)."""
+
+    split: str = "test"
+    n: int = 0
+    k: int = 0
+    headline: str = ""
+    unit: str = "video"
+    n_units: Optional[int] = None
+    #: ``{row: {key: interval}}``, rows e.g. ``adapted``, ``scratch_k``, ``oracle``
+    rows: dict[str, dict[str, SummaryInterval]] = Field(default_factory=dict)
+    #: ``{row: {key: paired bootstrap result}}`` against ``adapted``
+    paired: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    verdict: list[str] = Field(default_factory=list)
 
 
 class RunSummary(_Open):
@@ -195,16 +229,16 @@ class RunSummary(_Open):
     folds: Optional[list[Fold]] = None
     pooled: Optional[dict[str, Optional[float]]] = None
     #: ``{part: {key: interval}}``, part e.g. ``pooled`` or ``test``
-    cis: Optional[dict[str, dict[str, Interval]]] = None
+    cis: Optional[dict[str, dict[str, SummaryInterval]]] = None
     # --- transfer runs (affectlab transfer)
     source_model: Optional[str] = None
     source_run: Optional[str] = None
     n_adapter_params: Optional[int] = None
     source_data: Optional[dict[str, Any]] = None
-    transfer: Optional[dict[str, Any]] = None
+    transfer: Optional[TransferInfo] = None
     mmd: Optional[dict[str, Any]] = None
     mapping: Optional[dict[str, Any]] = None
-    transfer_comparison: Optional[dict[str, Any]] = None
+    transfer_comparison: Optional[TransferComparison] = None
 
     # ------------------------------------------------------------------ reading and writing
     @classmethod
@@ -503,5 +537,5 @@ def _reason(key: str, values: dict[str, Any], known: dict[str, str], rows: pd.Da
     return f"undefined on the {n} samples of {label}"
 
 
-__all__ = ["RunSummary", "read_json_object", "explain_summary_nans", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval",
+__all__ = ["RunSummary", "read_json_object", "explain_summary_nans", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval", "SummaryInterval", "TransferInfo", "TransferComparison",
            "SplitMetrics"]

@@ -168,7 +168,7 @@ def intervals(path: Path, summary: Any, n_resamples: int) -> dict[str, dict[str,
     """95% bootstrap intervals ``{split: {key: (low, high)}}``: the summary's own (cross-validation),
     else those of ``affectlab evaluate --run`` on the run's test (else validation) predictions."""
     if summary.cis:
-        return {split: {k: (v.ci_low, v.ci_high) for k, v in keys.items() if v.ci_low is not None}
+        return {split: {k: (v.low, v.high) for k, v in keys.items() if math.isfinite(v.low)}
                 for split, keys in summary.cis.items()}
     from .evaluate import evaluate_run
 
