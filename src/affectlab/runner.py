@@ -6,7 +6,8 @@ the fold's validation rows — a hold-out's ``val`` part, or for a network under
 inner validation part of the training rows — and the baselines on the same training rows), then
 scored; the final model is refitted on all rows for ``predict``; the test rows are touched once,
 after everything was selected; published references are checked; and the :class:`Outcome` holds
-every table and the summary that :meth:`affectlab.runs.RunRecorder.record` writes.
+every table and the summary that :meth:`affectlab.runs.RunRecorder.record` writes (the Outcome is a
+run-layer type, :class:`affectlab.runs.outcome.Outcome`).
 
 >>> import numpy as np, pandas as pd
 >>> from affectlab.corpus.base import Corpus, TargetSpec
@@ -21,7 +22,7 @@ import json
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +42,8 @@ from .features.text import embed_texts
 from .models import MODELS
 from .models.base import Estimator, FitContext, FitResult
 from .protocols import CrossValidation, Fold, abbreviate
-from .runs.summary import DataInfo, RunSummary
+from .runs.outcome import Outcome
+from .runs.summary import DataInfo
 from .tasks import Reference, Task
 
 Scorer = Callable[[Corpus, np.ndarray], dict[str, float]]
@@ -193,23 +195,6 @@ class Prepared:
 
     def new_baseline(self, name: str) -> Estimator:
         return self.exp.baseline_spec(name).build(self.corpus.targets)
-
-
-@dataclass
-class Outcome:
-    """What one run produced: the tables and the summary a run directory holds, and the final model."""
-
-    predictions: pd.DataFrame
-    baselines: pd.DataFrame | None
-    history: list[dict[str, Any]]
-    final: Estimator | None
-    summary: "dict[str, Any] | RunSummary"
-    #: checkpoint.ckpt's entries beside the final model's state: ``model``, ``params``, ``targets``,
-    #: ``features`` (the text encoder; numeric columns by name) and the resolved ``config``
-    checkpoint: dict[str, Any] = field(default_factory=dict)
-    #: further tables (``stages.csv``...) and text files (``transfer.md``) of the run directory
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
 
 
 def fit_model(prep: Prepared, train: Corpus, val: Corpus | None, scorer: Scorer, work_dir: Path | None, *,

@@ -27,7 +27,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -36,6 +36,7 @@ from ..config import RunConfig
 from ..experiment import validate_config
 from ..core.errors import AffectlabError
 from ..core.io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
+from .outcome import Outcome
 from .summary import RunSummary, read_json_object
 
 CONFIG, SUMMARY, CHECKPOINT = "config.yaml", "summary.json", "checkpoint.ckpt"
@@ -343,10 +344,6 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             "predictions": predictions, "history": run.history(), "baselines": run.baselines()}
 
 
-if TYPE_CHECKING:  # the runner sits below the flows, beside this layer: no import at run time
-    from ..runner import Outcome
-
-
 class RunRecorder:
     """Writes one run directory; used by training and transfer alike.
 
@@ -418,8 +415,8 @@ class RunRecorder:
             self._run = RunDir(self.out)
         return self.out
 
-    def record(self, outcome: "Outcome") -> Path:
-        """Write everything a protocol run produced (:class:`affectlab.runner.Outcome`): predictions,
+    def record(self, outcome: Outcome) -> Path:
+        """Write everything a protocol run produced (:class:`~affectlab.runs.outcome.Outcome`): predictions,
         baselines, per-epoch metrics, extra tables and texts, the checkpoint of the final model, the
         config, and ``summary.json`` last; returns the run folder."""
         run = self.start()

@@ -38,7 +38,8 @@ from ..models.base import FitContext
 from ..core.notes import Notes
 from ..experiment import EstimatorSpec
 from ..protocols import CrossValidation, protocol_for
-from ..runner import Outcome, attach_features, make_scorer, prediction_frame
+from ..runner import attach_features, make_scorer, prediction_frame
+from ..runs.outcome import Outcome
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
 from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
