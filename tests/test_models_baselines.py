@@ -50,7 +50,7 @@ def round_trip(model):
     torch.save(model.state(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
-    fresh = type(model)(model.targets, **model.params)
+    fresh = model.clone()  # unfitted, same targets and params
     fresh.load_state(state)
     return fresh
 

@@ -139,15 +139,9 @@ class ModelConfig(BaseModel):
         """The parameters checked against the named model's schema (``Estimator.validate_params``):
         one line naming the model, the key and the problem. A ``module:Class`` of the user's own
         gets its parameters as they are."""
-        from .models import MODELS
-        from .models.base import check_schema
-        from .models.params import NETWORK_PARAMS
+        from .models.spec import estimator_spec  # a network's schema is checked without importing Lightning
 
-        if self.name in NETWORK_PARAMS:  # checked without importing Lightning (seconds)
-            return check_schema(NETWORK_PARAMS[self.name], self.name, self.params())
-        cls = MODELS.get(self.name)
-        check = getattr(cls, "validate_params", None)
-        return check(self.name, self.params()) if check is not None else self.params()
+        return estimator_spec(self.name, self.params()).config_params()
 
 
 class LossTerms(_Strict):

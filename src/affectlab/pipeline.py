@@ -171,12 +171,10 @@ def check_targets_vary(corpus: Corpus) -> None:
 def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | None = None,
                   params: dict | None = None) -> Estimator:
     """Build the estimator a config names (or a named baseline with its defaults)."""
-    cls = MODELS.get(name or cfg.model.name)
-    cls.check_target_kinds(name or cfg.model.name, targets)
-    try:
-        estimator = cls(targets, **(cfg.model.params() if params is None else params))
-    except TypeError as err:
-        raise AffectlabError(f"model {name or cfg.model.name}: {err}") from None
+    from .models.spec import estimator_spec
+
+    # checked once into the model's Params; build() checks the target kinds and constructs
+    estimator = estimator_spec(name or cfg.model.name, cfg.model.params() if params is None else params).build(targets)
     if cfg.features.text.finetune and name in (None, cfg.model.name):
         if not hasattr(estimator, "use_encoder"):
             raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")
