@@ -328,21 +328,19 @@ def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
     affectlab.core.errors.AffectlabError: c.yaml: data.format: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
     """
     # imported here: the readers and models import this module
-    from .corpus import READERS
-    from .corpus.table import check_options
+    from .corpus import get_reader
+    from .models import MODELS, estimator_spec
 
-    if cfg.data.format not in READERS:
-        try:
-            READERS.get(cfg.data.format)
-        except AffectlabError as err:
-            raise AffectlabError(f"{source}: data.format: {err}") from None
-    check_options(cfg.data.format, cfg.data.options, source)
     try:
-        checked = cfg.model.checked_params()
+        reader = get_reader(cfg.data.format)
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: data.format: {err}") from None
+    reader.check_options(cfg.data.options, source)
+    try:
+        spec = estimator_spec(cfg.model.name, cfg.model.params())
     except AffectlabError as err:
         raise AffectlabError(f"{source}: {err}") from None
-    cfg.model = ModelConfig(name=cfg.model.name, **checked)
-    from .models import MODELS
+    cfg.model = ModelConfig(name=cfg.model.name, **spec.config_params())
 
     for name in cfg.baselines or []:  # a baseline that is no model is said at load, not after the data is read
         try:
