@@ -138,8 +138,8 @@ def test_reader_check_options_gives_typed_options_or_one_line():
     opts = get_reader("mmsa").check_options({"nonfinite": "mean", "trust_pickle": "true"}, "c.yaml")
     assert (opts.nonfinite, opts.trust_pickle, opts.text_source) == ("mean", True, "features")  # coerced, defaults
     for raw, message in [({"nonfinite": "drop"}, "c.yaml: data.options.nonfinite must be one of zero, mean, error, not 'drop'"),
-                         ({"max_len": 3}, "c.yaml: unknown data.options max_len for format mmsa (known: label_key, "
-                                          "modalities, nonfinite, text_source, trust_pickle)"),
+                         ({"max_len": 3}, ("c.yaml: unknown data.options max_len for format mmsa (known: label_key, "
+                                           "modalities, nonfinite, text_source, trust_pickle)")),
                          (["features"], "c.yaml: data.options must be a mapping")]:
         with pytest.raises(AffectlabError) as err:
             get_reader("mmsa").check_options(raw, "c.yaml")

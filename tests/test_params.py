@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from affectlab.config import RunConfig
 from affectlab.core.errors import AffectlabError
@@ -189,7 +190,7 @@ def test_estimator_spec_checks_once_and_builds_with_the_same_params():
     a, b = spec.build(TARGETS), spec.build(TARGETS)
     assert a is not b and a.params is spec.params is b.params and a.targets == TARGETS
     assert spec.cls is type(a) and a.shrink == 2.0
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.params.shrink = 3.0  # frozen: what you pass is what it keeps
 
 

@@ -20,9 +20,10 @@ affectlab.core.errors.AffectlabError: unknown data format 'csv'; choose from: cs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -50,23 +51,23 @@ class Reader:
     #: ``read(path, cfg: DataConfig | None, *, require_labels=False) -> Corpus``
     read: ReadFn
     #: the ``data.options`` schema; None: options are passed on unchecked
-    Options: Optional[type[ReaderOptions]] = None
+    Options: type[ReaderOptions] | None = None
     #: the targets the format gives when the config declares none; (): only the data can tell
     default_targets: tuple[TargetSpec, ...] = ()
     #: whether ``read`` takes a pandas DataFrame as well as a path
     reads_frames: bool = False
     #: ``gold(path, cfg, **kw)``: the labels a prediction file is scored against; None: ``read`` with labels
-    gold: Optional[Callable[..., Any]] = None
+    gold: Callable[..., Any] | None = None
 
-    def __call__(self, path: "str | Path | Any", cfg: Any = None, *, require_labels: bool = False) -> Corpus:
+    def __call__(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
         """Same as :meth:`read_corpus` (a Reader stands where a reader function stood)."""
         return self.read(path, cfg, require_labels=require_labels)
 
-    def read_corpus(self, path: "str | Path | Any", cfg: Any = None, *, require_labels: bool = False) -> Corpus:
+    def read_corpus(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
         """``path`` read into a :class:`Corpus` with ``cfg`` (a :class:`~affectlab.config.DataConfig`)."""
         return self.read(path, cfg, require_labels=require_labels)
 
-    def read_gold(self, path: "str | Path", cfg: Any = None, **kw: Any) -> Any:
+    def read_gold(self, path: str | Path, cfg: Any = None, **kw: Any) -> Any:
         """The gold labels of ``path``: the format's own gold reader, else the corpus read with labels."""
         if self.gold is not None:
             return self.gold(path, cfg, **kw)
@@ -105,9 +106,9 @@ class Reader:
 READERS: Registry[Reader] = Registry("data format")
 
 
-def register_reader(name: str, *, options: Optional[type[ReaderOptions]] = None,
+def register_reader(name: str, *, options: type[ReaderOptions] | None = None,
                     default_targets: tuple[TargetSpec, ...] = (), reads_frames: bool = False,
-                    gold: Optional[Callable[..., Any]] = None) -> Callable[[ReadFn], ReadFn]:
+                    gold: Callable[..., Any] | None = None) -> Callable[[ReadFn], ReadFn]:
     """Decorator: register the read function as format ``name``'s :class:`Reader`; the function
     itself is returned unchanged (other readers may call it, as ``semeval`` calls ``table``'s)."""
 
@@ -118,7 +119,7 @@ def register_reader(name: str, *, options: Optional[type[ReaderOptions]] = None,
     return add
 
 
-def get_reader(name: "str | Reader") -> Reader:
+def get_reader(name: str | Reader) -> Reader:
     """The registered :class:`Reader` of that name (a Reader passes through), or one line listing the formats."""
     if isinstance(name, Reader):
         return name
@@ -139,4 +140,4 @@ def default_targets(fmt: str) -> tuple[TargetSpec, ...]:
     return get_reader(fmt).default_targets if fmt in READERS else ()
 
 
-__all__ = ["Reader", "ReaderOptions", "READERS", "register_reader", "get_reader", "default_targets"]
+__all__ = ["READERS", "Reader", "ReaderOptions", "default_targets", "get_reader", "register_reader"]

@@ -11,12 +11,12 @@ True
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
 from ..core.registry import Registry
-from .params import AdaptedParams, FUSION_MODELS, FusionParams, MLPParams, UserSequenceParams
+from .params import FUSION_MODELS, AdaptedParams, FusionParams, MLPParams, UserSequenceParams
 
 
 class ModelRegistry(Registry[type]):

@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
+from ..corpus.base import TargetSpec
 from .base import Estimator, params_dict, parse_params
 from .registry import MODELS
 
