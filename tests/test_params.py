@@ -294,3 +294,10 @@ def test_network_parameters_are_checked_without_importing_lightning():
             "print(any(m.split('.')[0] in ('lightning', 'pytorch_lightning') for m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["model user_sequence: cell must be one of lstm, gru, not 'transformer'", "False"]
+
+
+def test_adapted_keeps_its_informative_keys_and_checks_threads():
+    raw = {"source_model": "late_fusion", "source_run": "/runs/src", "transfer": {"k": 8}}
+    assert estimator_spec("adapted", raw).config_params() == raw  # what transfer's config.yaml records, as written
+    with pytest.raises(AffectlabError, match="^model adapted: threads: Input should be a valid integer"):
+        estimator_spec("adapted", {"threads": "many"})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import ConfigDict, Field, PositiveInt
 
 from .base import Params
 
@@ -64,8 +64,11 @@ class FusionParams(Params):
 
 
 class AdaptedParams(Params):
-    """``model:`` keys of ``adapted`` (built by ``affectlab transfer``; informative but ``threads``)."""
+    """``model:`` keys of ``adapted``: built by ``affectlab transfer``, whose config.yaml records
+    where it came from (``source_model``, ``source_run``, ``source_params``, ``transfer``); every
+    key but ``threads`` is informative and kept as written."""
 
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, frozen=True)
     source_model: str = ""
     threads: int = Field(1, ge=0)
 
