@@ -110,3 +110,85 @@ def test_bad_numeric_tables_are_one_line(features, mutate, message):
     cfg = DataConfig(format="table", columns={"id": "id"}, targets=[{"name": "y"}], options={"features": features})
     with pytest.raises(AffectlabError, match=message):
         read_corpus(frame, cfg, require_labels=True)
+
+
+# --------------------------------------------------------------------------- the Reader spec
+
+def test_every_format_is_one_reader_spec_with_its_options_and_targets():
+    from affectlab.corpus import READERS, Reader, get_reader
+    from affectlab.corpus.csd import CsdOptions
+    from affectlab.corpus.mmsa import MmsaOptions
+    from affectlab.corpus.table import TableOptions
+
+    assert READERS.names() == ["csd", "mmsa", "semeval", "table"]
+    expected = {"table": (TableOptions, ()), "semeval": (TableOptions, ("valence", "arousal")),
+                "mmsa": (MmsaOptions, ("sentiment",)), "csd": (CsdOptions, ("sentiment",))}
+    for name, (options, targets) in expected.items():
+        reader = get_reader(name)
+        assert isinstance(reader, Reader) and reader.name == name and reader.Options is options
+        assert tuple(t.name for t in reader.default_targets) == targets
+        assert get_reader(reader) is reader
+    assert [(t.low, t.high) for t in get_reader("semeval").default_targets] == [(-2.0, 2.0), (0.0, 2.0)]
+    assert get_reader("table").reads_frames and not get_reader("mmsa").reads_frames
+
+
+def test_reader_check_options_gives_typed_options_or_one_line():
+    from affectlab.corpus import get_reader
+
+    opts = get_reader("mmsa").check_options({"nonfinite": "mean", "trust_pickle": "true"}, "c.yaml")
+    assert (opts.nonfinite, opts.trust_pickle, opts.text_source) == ("mean", True, "features")  # coerced, defaults
+    for raw, message in [({"nonfinite": "drop"}, "c.yaml: data.options.nonfinite must be one of zero, mean, error, not 'drop'"),
+                         ({"max_len": 3}, ("c.yaml: unknown data.options max_len for format mmsa (known: label_key, "
+                                           "modalities, nonfinite, text_source, trust_pickle)")),
+                         (["features"], "c.yaml: data.options must be a mapping")]:
+        with pytest.raises(AffectlabError) as err:
+            get_reader("mmsa").check_options(raw, "c.yaml")
+        assert str(err.value) == message
+    with pytest.raises(AffectlabError, match=r"^c.yaml: data.options.label_column: Input should be greater than or equal to 0"):
+        get_reader("csd").check_options({"label_column": -1}, "c.yaml")
+
+
+def test_reader_reads_and_reads_gold_like_read_corpus(tmp_path):
+    from affectlab.corpus import get_reader
+
+    path = tmp_path / "train.csv"
+    frame = semeval_frame(n_users=3, lo=4, hi=5)
+    frame.to_csv(path, index=False)
+    reader = get_reader("semeval")
+    via_spec = reader.read_corpus(path, DataConfig(format="semeval"))
+    via_call = reader(path, DataConfig(format="semeval"))
+    via_read = read_corpus(path, DataConfig(format="semeval"))
+    for c in (via_call, via_read):
+        pd.testing.assert_frame_equal(c.frame, via_spec.frame)
+    gold = reader.read_gold(path, DataConfig(format="semeval"))
+    assert np.isfinite(gold.target_matrix()).all() and len(gold) == len(frame)
+    unlabelled = tmp_path / "test.csv"
+    frame.drop(columns=["valence", "arousal"]).to_csv(unlabelled, index=False)
+    reader.read_corpus(unlabelled, DataConfig(format="semeval"))  # a test file reads ...
+    with pytest.raises(AffectlabError, match="valence"):
+        reader.read_gold(unlabelled, DataConfig(format="semeval"))  # ... but is no gold
+
+
+def test_a_registered_reader_is_read_by_read_corpus_and_refuses_frames(tmp_path):
+    from affectlab.corpus import READERS, ReaderOptions, get_reader, register_reader
+    from affectlab.corpus.base import Corpus, TargetSpec
+
+    class LinesOptions(ReaderOptions):
+        upper: bool = False
+
+    @register_reader("test_lines", options=LinesOptions, default_targets=(TargetSpec("y", 0, 1),))
+    def read_lines(path, cfg=None, *, require_labels=False):
+        opts = get_reader("test_lines").check_options(cfg.options, str(path))
+        lines = [s.upper() if opts.upper else s for s in path.read_text().split()]
+        return Corpus(pd.DataFrame({"id": lines, "group": lines, "order": range(len(lines)), "text": lines}))
+
+    try:
+        p = tmp_path / "l.txt"
+        p.write_text("a b")
+        assert read_corpus(p, DataConfig(format="test_lines", options={"upper": True})).frame["id"].tolist() == ["A", "B"]
+        with pytest.raises(AffectlabError, match="unknown data.options lower for format test_lines"):
+            read_corpus(p, DataConfig(format="test_lines", options={"lower": True}))
+        with pytest.raises(AffectlabError, match="a DataFrame is read as a table"):
+            read_corpus(pd.DataFrame({"id": ["a"]}), DataConfig(format="test_lines"))
+    finally:
+        READERS._items.pop("test_lines")  # other tests list the built-in formats

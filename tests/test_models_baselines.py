@@ -50,7 +50,7 @@ def round_trip(model):
     torch.save(model.state(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
-    fresh = type(model)(model.targets, **model.params)
+    fresh = model.clone()  # unfitted, same targets and params
     fresh.load_state(state)
     return fresh
 
@@ -249,3 +249,23 @@ def test_out_of_fold_predictions_agree_on_the_large_dense_path(monkeypatch):
     monkeypatch.setattr(baselines, "MAX_DENSE_ROWS", 100)
     monkeypatch.setattr(baselines, "DENSE_CHUNK", 50)
     np.testing.assert_allclose(baselines.out_of_fold(X, y, groups, alphas, 5), small, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_clone_is_unfitted_with_the_same_targets_and_params(name):
+    train = corpus()
+    model = fitted(name, train)
+    twin = model.clone()
+    assert type(twin) is type(model) and twin is not model
+    assert twin.targets == model.targets and twin.params is model.params  # frozen Params: shared, not copied
+    assert twin.config_params() == model.config_params()
+    unfitted = {"global_mean": lambda m: m.mean is None, "group_mean": lambda m: m.users == []}
+    assert unfitted.get(name, lambda m: m.coef.size == 0)(twin)  # nothing learnt carried over
+    twin.fit(train, None, None)
+    np.testing.assert_allclose(twin.predict(train), model.predict(train))  # same params, same data: same model
+
+
+def test_clone_keeps_what_was_passed():
+    model = MODELS.get("ridge_group_offset")(TARGETS, shrink=0, folds=3)
+    twin = model.clone()
+    assert (twin.shrink, twin.folds) == (0.0, 3) and twin.config_params() == {"shrink": 0.0, "folds": 3}

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from affectlab.config import RunConfig
 from affectlab.core.errors import AffectlabError
-from affectlab.models import MODELS
+from affectlab.models import MODELS, EstimatorSpec, estimator_spec
 from affectlab.corpus.base import TargetSpec
 from conftest import run_cli
 
@@ -166,19 +167,92 @@ def test_bad_values_are_one_line(name, params, message):
 
 def test_checked_values_are_what_the_model_uses():
     est = MODELS.get("user_sequence")(TARGETS, hidden="32", dropout="0.1", bidirectional="false")
-    assert est.params == {"hidden": 32, "dropout": 0.1, "bidirectional": False}
+    assert (est.params.hidden, est.params.dropout, est.params.bidirectional) == (32, 0.1, False)
+    assert est.params.cell == "lstm"  # the default lives in the schema
+    assert est.config_params() == {"hidden": 32, "dropout": 0.1, "bidirectional": False}  # only what was set
 
 
 def test_an_external_model_keeps_its_parameters():
     cls = MODELS.get("sklearn.linear_model:Ridge")
     assert cls.validate_params(cls.class_path, {"alpha": 3.0, "anything": "goes"}) == {"alpha": 3.0, "anything": "goes"}
-    assert cls(TARGETS, alpha=3.0).params == {"alpha": 3.0}
+    est = cls(TARGETS, alpha=3.0)
+    assert est.config_params() == {"alpha": 3.0} and est.kwargs == {"alpha": 3.0} and est.params.per_target is True
+    assert estimator_spec("sklearn.linear_model:Ridge", {"alpha": 3.0}).config_params() == {"alpha": 3.0}
+
+
+# --------------------------------------------------------------------------- EstimatorSpec
+
+def test_estimator_spec_checks_once_and_builds_with_the_same_params():
+    spec = estimator_spec("ridge_group_offset", {"shrink": "2", "alphas": [1, 10]})
+    assert isinstance(spec, EstimatorSpec) and spec.name == "ridge_group_offset"
+    assert spec.params.shrink == 2.0 and spec.params.folds == 5  # coerced; default from the schema
+    assert spec.config_params() == {"shrink": 2.0, "alphas": [1.0, 10.0]}  # what config.yaml and checkpoints keep
+    a, b = spec.build(TARGETS), spec.build(TARGETS)
+    assert a is not b and a.params is spec.params is b.params and a.targets == TARGETS
+    assert spec.cls is type(a) and a.shrink == 2.0
+    with pytest.raises(ValidationError, match="frozen"):
+        spec.params.shrink = 3.0  # frozen: what you pass is what it keeps
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("ridge_group_offset", {"shrnk": 1}, "model ridge_group_offset: unknown parameter(s) shrnk (known: alphas, folds, shrink)"),
+    ("ridge_group_offset", {"shrink": "lots"}, "model ridge_group_offset: shrink: Input should be a valid number"),
+    ("ridge_group_offset", {"folds": 1}, "model ridge_group_offset: folds: Input should be greater than or equal to 2"),
+    ("late_fusion", {"heads": "two"}, "model late_fusion: heads: Input should be a valid integer"),
+    ("nonexistent_model", {}, "unknown model 'nonexistent_model'; choose from:"),
+])
+def test_estimator_spec_refuses_in_one_line(name, raw, message):
+    with pytest.raises(AffectlabError) as err:
+        estimator_spec(name, raw)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+
+
+def test_estimator_spec_build_checks_target_kinds():
+    emotion = (TargetSpec("emotion", kind="category", classes=("a", "b")),)
+    with pytest.raises(AffectlabError, match="model ridge_audio cannot predict category target 'emotion'"):
+        estimator_spec("ridge_audio", {}).build(emotion)
+    assert estimator_spec("svm_audio", {"C": 1}).build(emotion).params.C == 1.0
+
+
+def test_constructor_takes_a_params_instance_or_keywords_not_another_schema():
+    from affectlab.models.baselines import RidgeParams
+
+    cls = MODELS.get("ridge_group_offset")
+    p = cls.Params(shrink=1.0)
+    assert cls(TARGETS, p).params is p
+    assert cls(TARGETS, shrink=1.0).params == p
+    with pytest.raises(AffectlabError, match="model ridge_group_offset: expected RidgeGroupOffsetParams parameters, got RidgeParams"):
+        cls(TARGETS, RidgeParams())
+
+
+def test_a_network_spec_is_checked_without_importing_lightning():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom affectlab.models import estimator_spec\nfrom affectlab.core.errors import AffectlabError\n"
+            "s = estimator_spec('cross_attention', {'heads': '2', 'modalities': ['text']})\n"
+            "print(s.params.heads, s.config_params())\n"
+            "try:\n    estimator_spec('mlp', {'dropout': 1.5})\n"
+            "except AffectlabError as e:\n    print(e)\n"
+            "print(any(m.split('.')[0] in ('lightning', 'pytorch_lightning') for m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["2 {'modalities': ['text'], 'heads': 2}", "model mlp: dropout: Input should be less than 1 (got 1.5)",
+                   "False"]
+
+
+def test_lazy_registry_entries_carry_their_schema():
+    from affectlab.models.params import FUSION_MODELS, FusionParams, MLPParams
+
+    assert MODELS.params_of("mlp") is MLPParams and MODELS.get("mlp").Params is MLPParams
+    for name in FUSION_MODELS:
+        assert MODELS.params_of(name) is FusionParams is MODELS.get(name).Params and name in MODELS.names()
+    assert MODELS.params_of("user_sequence") is MODELS.get("user_sequence").Params
 
 
 def test_prepare_accepts_the_shipped_configs():
     """Every config others run as named passes the early checks (the schemas keep today's accepted values)."""
     from affectlab.experiment import load_config
-    from affectlab.corpus.table import check_options
+    from affectlab.corpus import get_reader
     from affectlab.experiment import check_losses_and_monitor, declared_targets
     from affectlab.tasks import get_task
 
@@ -190,8 +264,8 @@ def test_prepare_accepts_the_shipped_configs():
         except AffectlabError:
             continue  # not a train config (e.g. a transfer config with its own schema)
         if ":" not in cfg.model.name and cfg.model.name != "adapted":
-            MODELS.get(cfg.model.name).validate_params(cfg.model.name, cfg.model.params())
-        check_options(cfg.data.format, cfg.data.options, str(path))
+            estimator_spec(cfg.model.name, cfg.model.params())
+        get_reader(cfg.data.format).check_options(cfg.data.options, str(path))
         targets = declared_targets(cfg)
         if targets:
             check_losses_and_monitor(cfg.training, get_task(cfg.task), targets)
@@ -220,3 +294,10 @@ def test_network_parameters_are_checked_without_importing_lightning():
             "print(any(m.split('.')[0] in ('lightning', 'pytorch_lightning') for m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["model user_sequence: cell must be one of lstm, gru, not 'transformer'", "False"]
+
+
+def test_adapted_keeps_its_informative_keys_and_checks_threads():
+    raw = {"source_model": "late_fusion", "source_run": "/runs/src", "transfer": {"k": 8}}
+    assert estimator_spec("adapted", raw).config_params() == raw  # what transfer's config.yaml records, as written
+    with pytest.raises(AffectlabError, match="^model adapted: threads: Input should be a valid integer"):
+        estimator_spec("adapted", {"threads": "many"})

@@ -21,7 +21,7 @@ from .metrics import METRICS, ccc, mae, pearson, r_between, r_composite, r_withi
 
 __all__ = [
     "__version__", "train", "load", "evaluate", "Run", "Evaluation",
-    "AffectlabError", "RunConfig", "load_config", "Corpus", "TargetSpec", "read_corpus",
+    "AffectlabError", "RunConfig", "load_config", "resolve", "Experiment", "Corpus", "TargetSpec", "read_corpus",
     "dev_split", "group_kfold", "METRICS", "ccc", "pearson", "mae", "rmse", "r_within", "r_between",
     "r_composite",
 ]

@@ -9,7 +9,7 @@ the published references. The flows below take the :class:`Experiment`, never th
 
 >>> exp = resolve({"task": "regression", "model": {"name": "ridge_text", "alphas": ["1", 10]},
 ...                "data": {"format": "table", "targets": [{"name": "y"}]}, "split": {"kind": "kfold", "k": 3}})
->>> exp.task.name, exp.protocol, exp.model.params
+>>> exp.task.name, exp.protocol, exp.model.config_params()
 ('regression', KFold(k=3, seed=0, inner_fraction=0.2, test_split=None), {'alphas': [1.0, 10.0]})
 >>> resolve({"split": {"kind": "group_kfold", "val_split": "nope"}})
 Traceback (most recent call last):
@@ -29,32 +29,10 @@ from .config import DataConfig, FeaturesConfig, ModelConfig, RunConfig, Training
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 from .corpus.base import TargetSpec
-from .models import MODELS
-from .models.base import Estimator, check_schema
-from .models.params import NETWORK_PARAMS
+from .corpus.registry import get_reader
+from .models import MODELS, EstimatorSpec, estimator_spec
 from .protocols import Protocol, check_kind, check_split_keys, protocol_for
 from .tasks import TASKS, Reference, Task, get_task
-
-
-@dataclass(frozen=True)
-class EstimatorSpec:
-    """A model by name with its checked parameters: ``build(targets)`` makes a fresh estimator."""
-
-    name: str
-    params: dict[str, Any]
-
-    @property
-    def cls(self) -> type[Estimator]:
-        return MODELS.get(self.name)
-
-    def build(self, targets: tuple[TargetSpec, ...]) -> Estimator:
-        """A new, unfitted estimator for ``targets`` (one line for a target kind it cannot predict)."""
-        cls = self.cls
-        cls.check_target_kinds(self.name, targets)
-        try:
-            return cls(targets, **self.params)
-        except TypeError as err:
-            raise AffectlabError(f"model {self.name}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -79,18 +57,14 @@ class Experiment:
 
     def baseline_spec(self, name: str) -> EstimatorSpec:
         """A baseline with its default parameters."""
-        return EstimatorSpec(name, {})
+        return estimator_spec(name, {})
 
 
 def checked_model_params(model: ModelConfig) -> dict[str, Any]:
-    """The model's parameters checked against its schema (``Estimator.validate_params``): one line
-    naming the model, the key and the problem. A network's are checked without importing Lightning;
-    a ``module:Class`` of the user's own gets its parameters as they are."""
-    if model.name in NETWORK_PARAMS:
-        return check_schema(NETWORK_PARAMS[model.name], model.name, model.params())
-    cls = MODELS.get(model.name)
-    check = getattr(cls, "validate_params", None)
-    return check(model.name, model.params()) if check is not None else model.params()
+    """The model's parameters checked against its schema, as config.yaml stores them (only the keys
+    set): one line naming the model, the key and the problem. A network's are checked without
+    importing Lightning; a ``module:Class`` of the user's own gets its parameters as they are."""
+    return estimator_spec(model.name, model.params()).config_params()
 
 
 def task_references(cfg: RunConfig) -> tuple[Reference, ...]:
@@ -114,17 +88,13 @@ def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
     ...
     affectlab.core.errors.AffectlabError: c.yaml: data.format: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
     """
-    from .corpus import READERS
-    from .corpus.table import check_options
-
     if cfg.task not in TASKS:
         raise AffectlabError(f"{source}: task: unknown task {cfg.task!r}; choose from: {', '.join(TASKS.names())}")
-    if cfg.data.format not in READERS:
-        try:
-            READERS.get(cfg.data.format)
-        except AffectlabError as err:
-            raise AffectlabError(f"{source}: data.format: {err}") from None
-    check_options(cfg.data.format, cfg.data.options, source)
+    try:
+        reader = get_reader(cfg.data.format)
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: data.format: {err}") from None
+    reader.check_options(cfg.data.options, source)
     try:
         check_kind(cfg.split)
         checked = checked_model_params(cfg.model)
@@ -189,9 +159,7 @@ def declared_targets(cfg: RunConfig) -> tuple[TargetSpec, ...]:
     (:func:`affectlab.corpus.registry.default_targets`); () when only the data can tell. Classes
     not declared are placeholders."""
     if not cfg.data.targets:
-        from .corpus.registry import default_targets
-
-        return default_targets(cfg.data.format)
+        return get_reader(cfg.data.format).default_targets
     return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
 
 
@@ -257,7 +225,7 @@ def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequen
         cfg = validate_config(raw, where, unread_keys=unread_keys)
     task = get_task(cfg.task)
     declared = declared_targets(cfg)
-    model = EstimatorSpec(cfg.model.name, cfg.model.params())
+    model = estimator_spec(cfg.model.name, cfg.model.params())
     if declared:  # losses, monitor, the model's and the named baselines' target kinds, before the data is read
         check_losses_and_monitor(cfg.training, task, declared)
         estimator = model.build(declared)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -25,14 +25,14 @@ from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
 from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .evaluation.diagnostics import note_test_only_columns
-from .experiment import EstimatorSpec, Experiment, check_losses_and_monitor, resolve
-from .models import MODELS
+from .experiment import Experiment, check_losses_and_monitor, resolve
+from .models import MODELS, estimator_spec
 from .models.base import Estimator
 from .protocols import CrossValidation
 from .runner import Prepared, attach_features, named_columns, run_protocol
 from .runs.rundir import RunDir, RunRecorder
 from .runs.summary import DataInfo
-from .tasks import Task, get_task
+from .tasks import get_task
 
 __all__ = ["Notes", "train_run", "predict_run", "prepare", "estimator_for", "check_targets_vary", "baseline_names"]
 
@@ -60,7 +60,8 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
                   params: dict | None = None) -> Estimator:
     """Build the estimator a run's config names (or a named model with ``params``), as a checkpoint
     is loaded: the flows that start from a run directory (predict, transfer) use it."""
-    estimator = EstimatorSpec(name or cfg.model.name, cfg.model.params() if params is None else params).build(targets)
+    # checked once into the model's Params; build() checks the target kinds and constructs
+    estimator = estimator_spec(name or cfg.model.name, cfg.model.params() if params is None else params).build(targets)
     if cfg.features.text.finetune and name in (None, cfg.model.name):
         if not hasattr(estimator, "use_encoder"):
             raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")

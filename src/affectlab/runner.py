@@ -39,7 +39,6 @@ from .corpus.base import TargetSpec
 from .evaluation.scoring import higher_is_better, score_arrays
 from .experiment import Experiment
 from .features.text import embed_texts
-from .models import MODELS
 from .models.base import Estimator, FitContext, FitResult
 from .protocols import CrossValidation, Fold, abbreviate
 from .runs.outcome import Outcome
@@ -384,7 +383,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         history += [{"fold": fold.index + 1, **row} for row in result.history]
         best_epochs.append(result.best_epoch)
         baselines, _ = fit_baselines(prep, train, None, scorer,
-                                            lambda name: f"fold {fold.index + 1}/{len(folds)}: baseline {name}")
+                                            lambda name, i=fold.index + 1: f"fold {i}/{len(folds)}: baseline {name}")
         for name, b in baselines.items():
             bp = b.predict(held)
             baseline_oof[name][fold.test] = bp

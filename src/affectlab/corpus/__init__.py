@@ -13,24 +13,25 @@ from . import mmsa as _mmsa  # noqa: F401
 from . import semeval as _semeval  # noqa: F401
 from . import table as _table  # noqa: F401
 from .base import Corpus, TargetSpec
-from .registry import READERS
+from .registry import READERS, Reader, ReaderOptions, get_reader, register_reader
 from .splits import (check_disjoint, cross_validation_folds, dev_split, group_kfold, inner_validation, kfold,
                      latest_per_group, leave_one_group_out, unseen_groups)
 
 
 def read_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
-    """Read ``path`` with the reader that ``cfg.format`` names; a DataFrame goes to the table reader."""
+    """Read ``path`` with the :class:`Reader` that ``cfg.format`` names (a DataFrame: a reader of tables)."""
+    reader = get_reader(cfg.format)
     if isinstance(path, pd.DataFrame):
-        if cfg.format not in ("table", "semeval"):
+        if not reader.reads_frames:
             raise AffectlabError(f"a DataFrame is read as a table (data.format: table), not as {cfg.format!r}")
-        return READERS.get(cfg.format)(path, cfg, require_labels=require_labels)
+        return reader.read_corpus(path, cfg, require_labels=require_labels)
     if not Path(path).exists():
         raise AffectlabError(f"{path}: no such file or folder")
-    return READERS.get(cfg.format)(path, cfg, require_labels=require_labels)
+    return reader.read_corpus(path, cfg, require_labels=require_labels)
 
 
 __all__ = [
-    "Corpus", "TargetSpec", "READERS", "read_corpus", "dev_split", "group_kfold",
+    "Corpus", "TargetSpec", "READERS", "Reader", "ReaderOptions", "get_reader", "register_reader", "read_corpus", "dev_split", "group_kfold",
     "latest_per_group", "unseen_groups", "check_disjoint", "cross_validation_folds", "leave_one_group_out", "kfold",
     "inner_validation",
 ]

@@ -51,8 +51,7 @@ from ..core.errors import AffectlabError
 from .base import Corpus, TargetSpec
 from .mmsa import DEFAULT_TARGET, MODALITIES, finalize_modalities, pad_concat
 from .nonfinite import check_rule
-from .registry import DEFAULT_TARGETS, READERS
-from .table import READER_OPTIONS, ReaderOptions, check_options
+from .registry import ReaderOptions, get_reader, register_reader
 
 COLLAPSE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mean": lambda x: x.mean(axis=0), "median": lambda x: np.median(x, axis=0),
@@ -79,8 +78,6 @@ class CsdOptions(ReaderOptions):
     epsilon: float = Field(EPSILON, ge=0)
 
 
-READER_OPTIONS["csd"] = CsdOptions
-DEFAULT_TARGETS["csd"] = (DEFAULT_TARGET,)
 
 
 @dataclass
@@ -198,35 +195,34 @@ def _load_splits(spec: Any, root: Path, source: str) -> dict[str, str]:
     return out
 
 
-@READERS.register("csd")
+@register_reader("csd", options=CsdOptions, default_targets=(DEFAULT_TARGET,))
 def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
     """Turn a folder of ``.csd`` files into a :class:`Corpus` (see the module docstring for the options)."""
     cfg = cfg or DataConfig(format="csd")
-    opts = dict(cfg.options)
     root = Path(path)
     source = str(path)
-    check_options("csd", opts, source)
+    opts: CsdOptions = get_reader("csd").check_options(cfg.options, source)
     if not root.is_dir():
         raise AffectlabError(f"{source}: format csd reads a folder of .csd files named in data.options.files")
-    files = opts.get("files") or {}
+    files = opts.files or {}
     if not isinstance(files, dict) or not files:
         raise AffectlabError(f"{source}: data.options.files must name the .csd file of each modality, e.g. {{text: glove.csd}}")
     bad = [m for m in files if m not in MODALITIES]
     if bad:
         raise AffectlabError(f"{source}: data.options.files: unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
-    rule = check_rule(str(opts.get("nonfinite", "zero")), source)
-    collapse = str(opts.get("collapse", "mean"))
+    rule = check_rule(opts.nonfinite, source)
+    collapse = opts.collapse
     if collapse not in COLLAPSE:
         raise AffectlabError(f"{source}: data.options.collapse must be one of {', '.join(COLLAPSE)}")
-    pool = str(opts.get("pool", "sequence"))
+    pool = opts.pool
     if pool not in ("sequence", "mean"):
         raise AffectlabError(f"{source}: data.options.pool must be sequence or mean")
-    reference = str(opts.get("reference", "labels"))
+    reference = opts.reference
     if reference != "labels" and reference not in files:
         raise AffectlabError(f"{source}: data.options.reference must be 'labels' or one of the files' modalities ({', '.join(files)})")
-    max_len = int(opts.get("max_len", 0) or 0)
-    eps = float(opts.get("epsilon", EPSILON))
-    text_source = str(opts.get("text_source", "features"))
+    max_len = int(opts.max_len or 0)
+    eps = float(opts.epsilon)
+    text_source = opts.text_source
     t = cfg.targets[0] if cfg.targets else None
     target = TargetSpec(t.name, t.low, t.high) if t is not None else DEFAULT_TARGET
 
@@ -238,12 +234,12 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
     for m, s in seqs.items():
         if s.is_text:
             raise AffectlabError(f"{source}: {files[m]} holds words, not numbers; name it under data.options.words")
-    if opts.get("labels") is None:
+    if opts.labels is None:
         raise AffectlabError(f"{source}: data.options.labels must name the label .csd file")
-    labels = read_csd(resolve(opts["labels"]))
-    words = read_csd(resolve(opts["words"])) if opts.get("words") else None
-    column = int(opts.get("label_column", 0))
-    split_of = _load_splits(opts["splits"], root, source) if opts.get("splits") is not None else None
+    labels = read_csd(resolve(opts.labels))
+    words = read_csd(resolve(opts.words)) if opts.words else None
+    column = int(opts.label_column)
+    split_of = _load_splits(opts.splits, root, source) if opts.splits is not None else None
     if text_source == "encoder":
         if words is None:
             raise AffectlabError(f"{source}: data.options.text_source is 'encoder' but no words file is named (data.options.words)")

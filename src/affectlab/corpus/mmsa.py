@@ -69,8 +69,7 @@ from ..core.io import unreadable
 from .base import Corpus, TargetSpec, is_missing_label
 from .nonfinite import check_rule, replace_nonfinite
 from ..tasks import get_task
-from .registry import DEFAULT_TARGETS, READERS
-from .table import READER_OPTIONS, ReaderOptions, check_options
+from .registry import ReaderOptions, get_reader, register_reader
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +254,6 @@ class MmsaOptions(ReaderOptions):
     label_key: Optional[str] = None
 
 
-READER_OPTIONS["mmsa"] = MmsaOptions
-DEFAULT_TARGETS["mmsa"] = (DEFAULT_TARGET,)
 
 
 def declared_targets(cfg: DataConfig, source: str) -> tuple[tuple[TargetSpec, str], ...]:
@@ -375,25 +372,24 @@ def _category_labels(value: Any, key: str, target: TargetSpec, file_classes: lis
     return out
 
 
-@READERS.register("mmsa")
+@register_reader("mmsa", options=MmsaOptions, default_targets=(DEFAULT_TARGET,))
 def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
     """Read an MMSA pickle into a :class:`Corpus` (see the module docstring for options)."""
     cfg = cfg or DataConfig(format="mmsa")
-    opts = dict(cfg.options)
     source = str(path)
-    check_options("mmsa", opts, source)
-    rule = check_rule(str(opts.get("nonfinite", "zero")), source)
-    text_source = str(opts.get("text_source", "features"))
+    opts: MmsaOptions = get_reader("mmsa").check_options(cfg.options, source)
+    rule = check_rule(opts.nonfinite, source)
+    text_source = opts.text_source
     if text_source not in TEXT_SOURCES:
         raise AffectlabError(f"{source}: data.options.text_source must be features or encoder, not {text_source!r}")
     declared = declared_targets(cfg, source)
     targets = tuple(t for t, _ in declared)
-    label_key = None if opts.get("label_key") is None else str(opts["label_key"])
+    label_key = opts.label_key
     if label_key is not None and len(targets) > 1:
         raise AffectlabError(f"{source}: data.options.label_key names one label array, but the config declares "
                              f"{len(targets)} targets (each is read from its own key; see the reader's docs)")
 
-    data = load_pickle(path, bool(opts.get("trust_pickle", False)))
+    data = load_pickle(path, opts.trust_pickle)
     if not isinstance(data, dict) or not data:
         raise AffectlabError(f"{source}: expected a dict of splits such as {{'train': {{...}}, 'test': {{...}}}}, "
                              f"got {type(data).__name__}")
@@ -408,7 +404,7 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             raise AffectlabError(f"{source}: split {name!r} lacks key 'id' (has: {', '.join(map(str, part))})")
         splits[str(name)] = part
 
-    wanted = opts.get("modalities")
+    wanted = opts.modalities
     if wanted is None:
         modalities = [m for m in MODALITIES if all(m in part for part in splits.values())]
     else:

@@ -1,23 +1,131 @@
-"""The registries of this layer: data formats (readers), their default targets, and built-in data sets.
+"""The registries of this layer: data formats (:class:`Reader` specs) and built-in data sets.
 
-Each reader module registers its reader in :data:`READERS` and, when its format implies targets
-(SemEval: valence and arousal; MMSA and CSD: sentiment), declares them in :data:`DEFAULT_TARGETS`,
-so that a config naming no targets can be checked (losses, monitor, model kinds) before the data
-is read, without any module testing a format's name.
+A :class:`Reader` is a registered object, as a :class:`~affectlab.tasks.Task` is: its name, its
+``data.options`` schema (``Options``), the targets its format implies when a config declares
+none (SemEval: valence and arousal; MMSA and CSD: sentiment), ``read`` and ``read_gold``. A config
+is checked against it before the data is read (:meth:`Reader.check_options`,
+:meth:`Reader.default_targets`), without any module testing a format's name.
+
+>>> import affectlab.corpus
+>>> reader = get_reader("semeval")
+>>> reader.name, reader.Options.__name__, [t.name for t in reader.default_targets]
+('semeval', 'TableOptions', ['valence', 'arousal'])
+>>> reader.check_options({"features": "f_*"}, "c.yaml").features
+'f_*'
+>>> get_reader("csv")
+Traceback (most recent call last):
+...
+affectlab.core.errors.AffectlabError: unknown data format 'csv'; choose from: csd, mmsa, semeval, table
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..core.errors import AffectlabError
 from ..core.registry import Registry
-from .base import TargetSpec
+from ..core.validation import validation_line
+from .base import Corpus, TargetSpec
 
-# name -> reader(path, DataConfig, *, require_labels) -> Corpus
-READERS: Registry[Callable] = Registry("data format")
 
-#: data format -> the targets its reader gives when the config declares none (absent: only the data can tell)
-DEFAULT_TARGETS: dict[str, tuple[TargetSpec, ...]] = {}
+class ReaderOptions(BaseModel):
+    """Base of every reader's ``data.options`` schema: typed keys, no unknown ones, finite numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+#: reader(path, DataConfig | None, *, require_labels) -> Corpus
+ReadFn = Callable[..., Corpus]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A registered data format (see the module docstring)."""
+
+    name: str
+    #: ``read(path, cfg: DataConfig | None, *, require_labels=False) -> Corpus``
+    read: ReadFn
+    #: the ``data.options`` schema; None: options are passed on unchecked
+    Options: type[ReaderOptions] | None = None
+    #: the targets the format gives when the config declares none; (): only the data can tell
+    default_targets: tuple[TargetSpec, ...] = ()
+    #: whether ``read`` takes a pandas DataFrame as well as a path
+    reads_frames: bool = False
+    #: ``gold(path, cfg, **kw)``: the labels a prediction file is scored against; None: ``read`` with labels
+    gold: Callable[..., Any] | None = None
+
+    def __call__(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
+        """Same as :meth:`read_corpus` (a Reader stands where a reader function stood)."""
+        return self.read(path, cfg, require_labels=require_labels)
+
+    def read_corpus(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
+        """``path`` read into a :class:`Corpus` with ``cfg`` (a :class:`~affectlab.config.DataConfig`)."""
+        return self.read(path, cfg, require_labels=require_labels)
+
+    def read_gold(self, path: str | Path, cfg: Any = None, **kw: Any) -> Any:
+        """The gold labels of ``path``: the format's own gold reader, else the corpus read with labels."""
+        if self.gold is not None:
+            return self.gold(path, cfg, **kw)
+        return self.read(path, cfg, require_labels=True)
+
+    def check_options(self, raw: Any, source: str) -> Any:
+        """``raw`` (a config's ``data.options``) as an ``Options`` instance, or one line starting with
+        ``source`` naming the key and the problem; without a schema, the options as a dict.
+
+        >>> import affectlab.corpus
+        >>> get_reader("table").check_options({"feature": ["f_*"]}, "c.yaml")
+        Traceback (most recent call last):
+        ...
+        affectlab.core.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
+        >>> get_reader("table").check_options({"features": 3}, "c.yaml")
+        Traceback (most recent call last):
+        ...
+        affectlab.core.errors.AffectlabError: c.yaml: data.options.features: Input should be a valid string or a valid list (got 3)
+        """
+        if self.Options is None:
+            return dict(raw or {})
+        if not isinstance(raw, dict):
+            raise AffectlabError(f"{source}: data.options must be a mapping")
+        known = self.Options.model_fields
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise AffectlabError(f"{source}: unknown data.options {', '.join(map(str, unknown))} for format {self.name} "
+                                 f"(known: {', '.join(sorted(known))})")
+        try:
+            return self.Options.model_validate(dict(raw))
+        except ValidationError as err:
+            raise AffectlabError(f"{source}: data.options.{validation_line(err)}") from None
+
+
+#: data format name -> :class:`Reader`
+READERS: Registry[Reader] = Registry("data format")
+
+
+def register_reader(name: str, *, options: type[ReaderOptions] | None = None,
+                    default_targets: tuple[TargetSpec, ...] = (), reads_frames: bool = False,
+                    gold: Callable[..., Any] | None = None) -> Callable[[ReadFn], ReadFn]:
+    """Decorator: register the read function as format ``name``'s :class:`Reader`; the function
+    itself is returned unchanged (other readers may call it, as ``semeval`` calls ``table``'s)."""
+
+    def add(fn: ReadFn) -> ReadFn:
+        READERS.register(name)(Reader(name, fn, options, tuple(default_targets), reads_frames, gold))
+        return fn
+
+    return add
+
+
+def get_reader(name: str | Reader) -> Reader:
+    """The registered :class:`Reader` of that name (a Reader passes through), or one line listing the formats."""
+    if isinstance(name, Reader):
+        return name
+    if not isinstance(name, str):
+        raise AffectlabError(f"data.format must be a name, not {type(name).__name__}")
+    return READERS.get(name)
 
 
 def default_targets(fmt: str) -> tuple[TargetSpec, ...]:
@@ -29,6 +137,7 @@ def default_targets(fmt: str) -> tuple[TargetSpec, ...]:
     >>> default_targets("table")
     ()
     """
-    if fmt in READERS:
-        READERS.get(fmt)  # a lazily registered reader declares its targets when imported
-    return DEFAULT_TARGETS.get(fmt, ())
+    return get_reader(fmt).default_targets if fmt in READERS else ()
+
+
+__all__ = ["READERS", "Reader", "ReaderOptions", "default_targets", "get_reader", "register_reader"]

@@ -12,14 +12,12 @@ from ..config import DataConfig, TargetConfig
 from .base import Corpus
 from .base import TargetSpec
 from ..tasks import get_task
-from .registry import DEFAULT_TARGETS, READERS
-from .table import READER_OPTIONS, TableOptions, read_table_corpus
+from .registry import register_reader
+from .table import TableOptions, read_table_corpus
 
 SEMEVAL_COLUMNS = {"id": "text_id", "group": "user_id", "order": "timestamp", "text": "text"}
 # the ranges the semeval task declares (tasks/registry.py), as the reader's default target configs
 SEMEVAL_TARGETS = [TargetConfig(name=t.name, low=t.low, high=t.high) for t in get_task("semeval").target_ranges]
-READER_OPTIONS["semeval"] = TableOptions  # the table reader's options (features), nothing else
-DEFAULT_TARGETS["semeval"] = tuple(TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS)
 
 
 def semeval_data_config(cfg: DataConfig | None = None) -> DataConfig:
@@ -33,7 +31,9 @@ def semeval_data_config(cfg: DataConfig | None = None) -> DataConfig:
     )
 
 
-@READERS.register("semeval")
+# the table reader's options (features), nothing else; the task's targets when the config declares none
+@register_reader("semeval", options=TableOptions, reads_frames=True,
+                 default_targets=tuple(TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS))
 def read_semeval(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
     """Read a SemEval-style CSV (train with labels, or test without)."""
     corpus = read_table_corpus(path, semeval_data_config(cfg), require_labels=require_labels)

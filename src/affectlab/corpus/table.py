@@ -33,28 +33,15 @@ from typing import Any, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from ..config import DataConfig
-from ..core.validation import validation_line
 from ..core.errors import AffectlabError
 from ..core.io import read_table
 from .base import Corpus, TargetSpec, check_unique_ids, is_missing_label, parse_numbers, parse_order, require_columns
-from .registry import READERS
+from .registry import ReaderOptions, get_reader, register_reader
 
 
 #: the key of ``Corpus.features`` that numeric feature columns become
 TABULAR = "tabular"
-
-
-class ReaderOptions(BaseModel):
-    """Base of every reader's ``data.options`` schema: typed keys, no unknown ones, finite numbers."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-#: data format -> its ``data.options`` schema (formats without one pass their options unchecked)
-READER_OPTIONS: dict[str, type[ReaderOptions]] = {}
 
 
 class TableOptions(ReaderOptions):
@@ -62,37 +49,6 @@ class TableOptions(ReaderOptions):
 
     features: Union[str, list[Any], None] = None  # numeric feature columns: names or patterns such as f_* (checked when read)
     trust_pickle: bool = False  # accepted for predict --trust-pickle; a table holds no pickles
-
-
-def check_options(fmt: str, options: dict[str, Any], source: str) -> dict[str, Any]:
-    """``options`` checked against format ``fmt``'s schema, or one line naming the key and the problem.
-
-    >>> check_options("table", {"feature": ["f_*"]}, "c.yaml")
-    Traceback (most recent call last):
-    ...
-    affectlab.core.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
-    >>> check_options("table", {"features": 3}, "c.yaml")
-    Traceback (most recent call last):
-    ...
-    affectlab.core.errors.AffectlabError: c.yaml: data.options.features: Input should be a valid string or a valid list (got 3)
-    """
-    schema = READER_OPTIONS.get(fmt)
-    if schema is None:
-        return dict(options)
-    if not isinstance(options, dict):
-        raise AffectlabError(f"{source}: data.options must be a mapping")
-    unknown = sorted(set(options) - set(schema.model_fields))
-    if unknown:
-        raise AffectlabError(f"{source}: unknown data.options {', '.join(map(str, unknown))} for format {fmt} "
-                             f"(known: {', '.join(sorted(schema.model_fields))})")
-    try:
-        schema.model_validate(dict(options))
-    except ValidationError as err:
-        raise AffectlabError(f"{source}: data.options.{validation_line(err)}") from None
-    return dict(options)
-
-
-READER_OPTIONS["table"] = TableOptions
 
 
 def feature_columns(columns: list[str], wanted: Any, source: str) -> list[str]:
@@ -158,7 +114,7 @@ def _feature_matrix(raw: pd.DataFrame, columns: list[str], source: str) -> np.nd
     return values.astype(np.float32)
 
 
-@READERS.register("table")
+@register_reader("table", options=TableOptions, reads_frames=True)
 def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
     """Read a CSV or Parquet file (or a DataFrame) into a :class:`Corpus` using ``cfg``'s column map.
 
@@ -167,7 +123,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     """
     is_frame = isinstance(path, pd.DataFrame)
     source = "DataFrame" if is_frame else str(path)
-    check_options(cfg.format, cfg.options, source)
+    options = get_reader(cfg.format).check_options(cfg.options, source)
     raw = read_table(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     cols = dict(cfg.columns)
@@ -230,8 +186,8 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
             require_columns(raw, {"target": missing[0]}, source)
 
     features, meta = {}, {}
-    if cfg.options.get("features") is not None:
-        names = feature_columns(list(raw.columns), cfg.options["features"], source)
+    if options.features is not None:
+        names = feature_columns(list(raw.columns), options.features, source)
         features[TABULAR] = _feature_matrix(raw, names, source)
         meta["feature_columns"] = names
 

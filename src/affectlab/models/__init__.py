@@ -1,13 +1,12 @@
-"""Models: the estimator interface, networks, and the registry the CLI reads."""
+"""Models: the estimator interface, networks, the registry the CLI reads, and the configured spec."""
 
-from .base import Estimator, FitContext, FitResult
+from .base import Estimator, FitContext, FitResult, Params
 from .registry import MODELS
+from .params import FUSION_MODELS
 from . import baselines as _baselines  # noqa: F401,E402  (registers global_mean, group_mean, ridge_*)
 from . import composite as _composite  # noqa: F401,E402  (registers user_level_kernel)
 from . import ridge_modality as _ridge_modality  # noqa: F401,E402  (registers ridge_text/_audio/_vision/_all)
 from . import classifiers as _classifiers  # noqa: F401,E402  (registers majority, logistic_*, lda_*, svm_*)
+from .spec import EstimatorSpec, estimator_spec  # noqa: E402
 
-for _name in ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention"):  # Lightning-trained: load when named
-    MODELS.register_lazy(_name, "affectlab.training.fusion_estimator")
-
-__all__ = ["Estimator", "FitContext", "FitResult", "MODELS"]
+__all__ = ["Estimator", "EstimatorSpec", "FitContext", "FitResult", "FUSION_MODELS", "MODELS", "Params", "estimator_spec"]

@@ -53,21 +53,23 @@ class FitResult:
 
 
 class Params(BaseModel):
-    """Base of every model's parameter schema: typed fields with ranges, no unknown keys.
+    """Base of every model's parameter schema: typed fields with ranges, no unknown keys, frozen.
 
-    A registered model sets ``Params`` to a subclass; :meth:`Estimator.validate_params` checks a
-    config's ``model:`` keys against it before any data is read, and the constructor uses the
-    checked values.
+    A registered model sets ``Params`` to a subclass; the estimator receives an instance and
+    reads ``self.params.<key>`` (the defaults live in the schema, nowhere else). What a
+    checkpoint or config.yaml stores is :func:`params_dict`: only the keys the user set.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinite parameter
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)  # no NaN or infinite parameter
 
 
 class Estimator(ABC):
     """Base class: ``fit`` → ``predict``; ``state``/``from_state`` for checkpoints."""
 
-    #: the parameter schema (config ``model:`` keys); None: parameters are passed on unchecked
+    #: the parameter schema (config ``model:`` keys); None: parameters are passed on unchecked (a dict)
     Params: ClassVar[type[BaseModel] | None] = None
+    #: the name it is registered under (set by ``MODELS.register``), for one-line messages
+    registered_name: ClassVar[str] = ""
 
     #: feature arrays (keys of ``Corpus.features``) the estimator reads; "text" = sentence embeddings
     needs_features: tuple[str, ...] = ()
@@ -80,9 +82,46 @@ class Estimator(ABC):
     #: the pipeline's refit keeps what that fit returned here (for summary.json's ``fit.refit``)
     fit_result: "FitResult | None" = None
 
-    def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
+    def __init__(self, targets: tuple[TargetSpec, ...], params: Any = None, /, **raw: Any) -> None:
+        """``params``: an instance of ``Params`` (kept as it is), or keyword parameters checked into one.
+
+        Keywords are a convenience for code and tests (``MODELS.get("mlp")(targets, hidden=[16])``);
+        the flows build through :class:`~affectlab.models.spec.EstimatorSpec`, which checks once.
+        """
         self.targets = tuple(targets)
-        self.params = params
+        self.params = self.make_params(params, **raw)
+
+    @classmethod
+    def model_name(cls) -> str:
+        """The name messages use: the registered one, else the class's."""
+        return cls.registered_name or getattr(cls, "class_path", "") or cls.__name__
+
+    @classmethod
+    def make_params(cls, params: Any = None, /, **raw: Any) -> Any:
+        """``params`` as this model's ``Params`` instance: an instance passes through; a dict and/or
+        keywords are checked (one :class:`AffectlabError` line). Without a schema: a plain dict."""
+        if cls.Params is None:
+            if isinstance(params, BaseModel):
+                raise AffectlabError(f"model {cls.model_name()}: declares no Params, got {type(params).__name__}")
+            return {**dict(params or {}), **raw}
+        if isinstance(params, cls.Params) and not raw:
+            return params
+        if isinstance(params, BaseModel):
+            raise AffectlabError(f"model {cls.model_name()}: expected {cls.Params.__name__} parameters, "
+                                 f"got {type(params).__name__}")
+        if params is not None and not isinstance(params, dict):
+            raise AffectlabError(f"model {cls.model_name()}: parameters must be a mapping, got {type(params).__name__}")
+        return parse_params(cls.Params, cls.model_name(), {**dict(params or {}), **raw})
+
+    def clone(self) -> "Estimator":
+        """A new unfitted estimator with the same targets and parameters (scikit-learn's ``clone``)."""
+        if isinstance(self.params, BaseModel):
+            return type(self)(self.targets, self.params)
+        return type(self)(self.targets, **self.params)
+
+    def config_params(self) -> dict[str, Any]:
+        """The parameters as config.yaml and checkpoints store them: only the keys the user set."""
+        return params_dict(self.params)
 
     @abstractmethod
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext) -> FitResult:
@@ -102,11 +141,8 @@ class Estimator(ABC):
 
     @classmethod
     def validate_params(cls, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The checked parameters (values coerced to their declared types; only the keys given),
-        or one :class:`AffectlabError` line naming the model, the key and what is wrong.
-
-        Unknown keys are named with the known ones, as :func:`check_params` does.
-        """
+        """The checked parameters as a plain dict (values coerced; only the keys given), or one
+        :class:`AffectlabError` line naming the model, the key and what is wrong."""
         return check_schema(cls.Params, name, params)
 
     @classmethod
@@ -157,16 +193,44 @@ def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset
         raise AffectlabError(f"model {model}: unknown parameter(s) {', '.join(sorted(unknown))} (known: {known_text})")
 
 
-def check_schema(schema: type[BaseModel] | None, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` checked against ``schema`` (see :meth:`Estimator.validate_params`); None passes them on."""
-    if schema is None:
-        return dict(params)
-    check_params(name, params, set(schema.model_fields))
+def parse_params(schema: type[BaseModel], name: str, params: dict[str, Any]) -> BaseModel:
+    """``params`` as an instance of ``schema``, or one line naming model ``name``, the key and the problem.
+
+    Unknown keys are named with the known ones (a schema allowing extra keys takes any).
+
+    >>> from affectlab.models.params import MLPParams
+    >>> parse_params(MLPParams, "mlp", {"dropout": "0.5"}).dropout
+    0.5
+    >>> parse_params(MLPParams, "mlp", {"dropout": 2})
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: model mlp: dropout: Input should be less than 1 (got 2)
+    """
+    if schema.model_config.get("extra") != "allow":
+        check_params(name, params, set(schema.model_fields))
     try:
-        checked = schema.model_validate(dict(params))
+        return schema.model_validate(dict(params))
     except ValidationError as err:
         raise AffectlabError(f"model {name}: {validation_line(err)}") from None
-    return checked.model_dump(exclude_unset=True)
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    """What config.yaml and checkpoints store of a Params instance: the keys set, as plain data.
+
+    >>> from affectlab.models.params import MLPParams
+    >>> params_dict(MLPParams(hidden=[8], dropout=0.0))
+    {'hidden': [8], 'dropout': 0.0}
+    """
+    if isinstance(params, BaseModel):
+        return params.model_dump(exclude_unset=True)
+    return dict(params or {})
+
+
+def check_schema(schema: type[BaseModel] | None, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against ``schema``, as the plain dict :func:`params_dict` gives; None passes them on."""
+    if schema is None:
+        return dict(params)
+    return params_dict(parse_params(schema, name, params))
 
 
 def clip_to_ranges(pred: np.ndarray, targets: tuple[TargetSpec, ...]) -> np.ndarray:

@@ -137,9 +137,8 @@ class GlobalMean(Estimator):
 
     Params = NoParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params("global_mean", params)
-        super().__init__(targets, **params)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
         self.mean: np.ndarray | None = None
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
@@ -162,9 +161,8 @@ class GroupMean(Estimator):
 
     Params = NoParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params("group_mean", params)
-        super().__init__(targets, **params)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
         self.users: list[str] = []
         self.means = np.zeros((0, len(self.targets)))
         self.global_mean = np.zeros(len(self.targets))
@@ -202,10 +200,9 @@ class _LinearRidge(Estimator):
     name = "ridge"
     Params = RidgeParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params(self.name, params)
-        super().__init__(targets, **params)
-        self.alphas = tuple(float(a) for a in params.get("alphas", DEFAULT_ALPHAS))
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.alphas = tuple(float(a) for a in self.params.alphas)
         self.coef = np.zeros((0, len(self.targets)))
         self.intercept = np.zeros(len(self.targets))
         self.alpha = np.zeros(len(self.targets))
@@ -299,11 +296,11 @@ class RidgeTfidf(_LinearRidge):
     needs_raw_text = True
     Params = RidgeTfidfParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        super().__init__(targets, **params)
-        self.tfidf_params = {"word": params.get("word", (1, 2)), "char": params.get("char", (2, 5)),
-                             "min_df": params.get("min_df", 2), "max_features": params.get("max_features", 50000)}
-        self.max_train = int(params.get("max_train") or TFIDF_MAX_TRAIN)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        p = self.params
+        self.tfidf_params = {"word": p.word, "char": p.char, "min_df": p.min_df, "max_features": p.max_features}
+        self.max_train = int(p.max_train or TFIDF_MAX_TRAIN)
         self.tfidf: Tfidf | None = None
 
     def check_size(self, n_train: int) -> None:
@@ -347,10 +344,10 @@ class RidgeGroupOffset(RidgeEmbedding):
     name = "ridge_group_offset"
     Params = RidgeGroupOffsetParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        super().__init__(targets, **params)
-        self.shrink = float(params.get("shrink", 5.0))
-        self.folds = int(params.get("folds", 5))
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.shrink = float(self.params.shrink)
+        self.folds = int(self.params.folds)
         self.users: list[str] = []
         self.offsets = np.zeros((0, len(self.targets)))
 

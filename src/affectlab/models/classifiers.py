@@ -82,9 +82,8 @@ class Majority(Estimator):
     target_kinds = frozenset({"regression", "category"})
     Params = NoParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        self.validate_params("majority", params)
-        super().__init__(targets)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
         self.value = np.zeros(len(self.targets))
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
@@ -126,12 +125,12 @@ class PooledClassifier(PooledModel):
     target_kinds = frozenset({"category"})
     Params = ClassifierParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        super().__init__(targets, **params)
-        self.class_weight = params.get("class_weight")
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.class_weight = self.params.class_weight
         if self.class_weight not in (None, "balanced"):
             raise AffectlabError(f"model {self.name}: class_weight must be balanced or omitted, not {self.class_weight!r}")
-        self.inner_folds = params.get("inner_folds", 5)
+        self.inner_folds = self.params.inner_folds
         if self.inner_folds != "groups" and not (isinstance(self.inner_folds, int) and self.inner_folds >= 2):
             raise AffectlabError(f"model {self.name}: inner_folds must be an integer >= 2 or 'groups', not {self.inner_folds!r}")
         self.models: list[dict[str, Any]] = []
@@ -194,7 +193,7 @@ class LogisticModality(LinearClassifier):
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
         from sklearn.linear_model import LogisticRegressionCV
 
-        Cs = [float(c) for c in self.params.get("Cs", LOGISTIC_CS)]
+        Cs = [float(c) for c in self.params.Cs]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
             model = LogisticRegressionCV(Cs=Cs, cv=splits, scoring="balanced_accuracy", class_weight=self.class_weight,
@@ -221,17 +220,17 @@ class SvmModality(PooledClassifier):
 
     Params = SvmParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        super().__init__(targets, **params)
-        self.kernel = str(params.get("kernel", "rbf"))
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.kernel = str(self.params.kernel)
 
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
         from sklearn.model_selection import GridSearchCV
         from sklearn.svm import SVC
 
-        grid: dict[str, list] = {"C": [float(c) for c in _as_list(self.params.get("C", SVM_CS))]}
+        grid: dict[str, list] = {"C": [float(c) for c in _as_list(self.params.C)]}
         if self.kernel == "rbf":
-            grid["gamma"] = [g if g == "scale" else float(g) for g in _as_list(self.params.get("gamma", SVM_GAMMAS))]
+            grid["gamma"] = [g if g == "scale" else float(g) for g in _as_list(self.params.gamma)]
         if grid.get("gamma") and "scale" in grid["gamma"]:  # scikit-learn's 'scale', as a number the state can keep
             grid["gamma"] = [1.0 / (Z.shape[1] * max(float(Z.var()), 1e-12)) if g == "scale" else g for g in grid["gamma"]]
         # linear: one Gram matrix for the whole grid (libsvm would recompute the dot products of

@@ -161,6 +161,11 @@ class UserLevelKernelParams(Params):
         return v
 
 
+def _given(part: dict[str, WithinSettings] | None) -> dict[str, dict[str, float]]:
+    """Per-target settings as given (only the keys the user set), for :meth:`UserLevelKernel._part`."""
+    return {name: settings.model_dump(exclude_unset=True) for name, settings in (part or {}).items()}
+
+
 #: ``landmarks: auto``: the most and fewest landmarks, and the n * m^2 budget between them
 AUTO_LANDMARKS_MAX, AUTO_LANDMARKS_MIN = 3000, 1000
 AUTO_BUDGET = 20_000 * AUTO_LANDMARKS_MAX ** 2
@@ -225,19 +230,19 @@ class UserLevelKernel(Estimator):
     needs_raw_text = True
     Params = UserLevelKernelParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params("user_level_kernel", params)
-        super().__init__(targets, **params)
-        self.within = {t.name: self._part(DEFAULT_WITHIN, params.get("within"), t.name) for t in self.targets}
-        self.level = {t.name: self._part(DEFAULT_LEVEL, params.get("level"), t.name) for t in self.targets}
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        p = self.params
+        self.within = {t.name: self._part(DEFAULT_WITHIN, _given(p.within), t.name) for t in self.targets}
+        self.level = {t.name: self._part(DEFAULT_LEVEL, _given(p.level), t.name) for t in self.targets}
         tf = dict(DEFAULT_TFIDF)
-        tf.update(params.get("tfidf") or {})
+        tf.update(p.tfidf.model_dump(exclude_unset=True) if p.tfidf is not None else {})
         self.tfidf_params = tf
-        self.folds = int(params.get("folds", 3))
-        self.max_train = int(params.get("max_train", 6000))
-        self.variant = str(params.get("variant", "nystroem"))
-        self.landmarks: int | str = params.get("landmarks", "auto")
-        self.calibrate = bool(params.get("calibrate", False))
+        self.folds = int(p.folds)
+        self.max_train = int(p.max_train)
+        self.variant = str(p.variant)
+        self.landmarks: int | str = p.landmarks
+        self.calibrate = bool(p.calibrate)
         self.uses_tfidf = any(p["tfidf_weight"] > 0 for part in (self.within, self.level) for p in part.values())
         if not self.uses_tfidf:
             self.needs_raw_text = False

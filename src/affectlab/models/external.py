@@ -40,7 +40,9 @@ import numpy as np
 
 from ..corpus.base import Corpus, TargetSpec
 from ..core.errors import AffectlabError
-from .base import Estimator, FitContext, FitResult, clip_to_ranges
+from pydantic import ConfigDict
+
+from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 
 #: adapter parameters; everything else in the model section goes to the wrapped class
 ADAPTER_PARAMS = ("inputs", "per_target")
@@ -141,22 +143,32 @@ def _pool(x: np.ndarray, length: np.ndarray | None) -> np.ndarray:
     return out
 
 
+class SklearnParams(Params):
+    """The adapter's own keys (:data:`ADAPTER_PARAMS`); every other key is kept as given and passed
+    to the wrapped class, which says what it takes."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    inputs: Any = None  # a list of feature names (checked by the constructor, with its own message)
+    per_target: bool = True
+
+
 class SklearnEstimator(Estimator):
     """Wraps a scikit-learn-style class (see the module docstring); subclasses bind the class."""
 
     external_class: ClassVar[type]
     class_path: ClassVar[str] = ""
     target_kinds = frozenset({"regression", "category"})
+    Params = SklearnParams
 
-    def __init__(self, targets: tuple[TargetSpec, ...], **params: Any) -> None:
-        super().__init__(targets, **params)
-        inputs = params.get("inputs")
+    def __init__(self, targets: tuple[TargetSpec, ...], params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        inputs = self.params.inputs
         if inputs is not None and (isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs)):
             raise AffectlabError(f"model {self.class_path}: inputs must be a list of feature names such as [text]")
         self.inputs: tuple[str, ...] | None = None if inputs is None else tuple(inputs)
         self.needs_features = self.inputs or ()
-        self.per_target = bool(params.get("per_target", True))
-        self.kwargs = {k: v for k, v in params.items() if k not in ADAPTER_PARAMS}
+        self.per_target = bool(self.params.per_target)
+        self.kwargs = dict(self.params.model_extra or {})
         self.models: list[Any] = []
         self.fill = np.zeros(0)
         self.dims = 0

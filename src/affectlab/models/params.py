@@ -1,12 +1,13 @@
 """Parameter schemas of the Lightning-trained networks, kept apart from the networks themselves.
 
-``user_sequence``, ``mlp`` and the fusion models are registered lazily (importing Lightning costs
-seconds), so their ``model:`` keys are checked from here before anything heavy is imported:
-:func:`affectlab.experiment.checked_model_params` looks a name up in :data:`NETWORK_PARAMS`
-first. The estimators use the same classes as their ``Params``.
+``user_sequence``, ``mlp``, ``adapted`` and the fusion models are registered lazily (importing
+Lightning costs seconds); each lazy registry entry carries its schema from here
+(``MODELS.register_lazy(name, module, params=...)``), so
+:func:`affectlab.models.spec.estimator_spec` checks their ``model:`` keys before anything heavy
+is imported. The estimators use the same classes as their ``Params``.
 
 >>> from affectlab.models.base import check_schema
->>> check_schema(NETWORK_PARAMS["user_sequence"], "user_sequence", {"cell": "gru", "hidden": "64"})
+>>> check_schema(UserSequenceParams, "user_sequence", {"cell": "gru", "hidden": "64"})
 {'hidden': 64, 'cell': 'gru'}
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import ConfigDict, Field, PositiveInt
 
 from .base import Params
 
@@ -62,8 +63,18 @@ class FusionParams(Params):
     threads: int = Field(1, ge=0)
 
 
-#: registered name -> schema, for the networks registered lazily
-NETWORK_PARAMS: dict[str, type[Params]] = {
-    "user_sequence": UserSequenceParams, "mlp": MLPParams,
-    **{name: FusionParams for name in ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention")},
-}
+class AdaptedParams(Params):
+    """``model:`` keys of ``adapted``: built by ``affectlab transfer``, whose config.yaml records
+    where it came from (``source_model``, ``source_run``, ``source_params``, ``transfer``); every
+    key but ``threads`` is informative and kept as written."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, frozen=True)
+    source_model: str = ""
+    threads: int = Field(1, ge=0)
+
+
+#: the fusion estimators' registered names and their net kinds (:data:`affectlab.models.fusion.NETS`),
+#: in benchmark order: the one place these names are declared
+FUSION_KINDS: dict[str, str] = {"late_fusion": "late", "early_lstm": "early_lstm", "tensor_fusion": "tensor",
+                                "cross_attention": "attention"}
+FUSION_MODELS: tuple[str, ...] = tuple(FUSION_KINDS)

@@ -44,9 +44,9 @@ class RidgeModality(PooledModel):
 
     Params = RidgeModalityParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        super().__init__(targets, **params)
-        self.alphas = tuple(float(a) for a in params.get("alphas", ALPHAS))
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.alphas = tuple(float(a) for a in self.params.alphas)
         self.fitted: dict[str, Any] | None = None
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:

@@ -150,15 +150,14 @@ class PooledModel(Estimator):
 
     Params: ClassVar[type[Params]] = PooledParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params(self.name, params)
-        super().__init__(targets, **params)
-        use = self.modalities if params.get("modalities") is None else params["modalities"]
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        use = self.modalities if self.params.modalities is None else self.params.modalities
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
-        self.scaler = Standardizer(str(params.get("standardize", "global")))
+        self.scaler = Standardizer(str(self.params.standardize))
         self.dims: dict[str, int] | None = None
-        self.columns = column_slice(params.get("columns"), self.name)
+        self.columns = column_slice(self.params.columns, self.name)
 
     @property
     def name(self) -> str:

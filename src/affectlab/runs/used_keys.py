@@ -5,7 +5,7 @@ changes no model reads. A key is ignored when:
 
 - it is a label (``name``) or only feeds the baselines (``baselines``);
 - it is a ``model.*`` key outside the model's declared parameters (``Estimator.Params``, or
-  :data:`affectlab.models.params.NETWORK_PARAMS` for the networks registered lazily);
+  the schema a lazily registered network's registry entry carries);
 - it is a ``training.*`` key and the model is not a network (closed-form models read none);
 - it only changes the saved checkpoint, never an evaluated prediction
   (``training.refit_full``, ``training.checkpoint_every``).
@@ -35,10 +35,11 @@ CHECKPOINT_ONLY = {"training.refit_full", "training.checkpoint_every"}
 @lru_cache(maxsize=None)
 def _model_facts(name: str) -> tuple[frozenset[str] | None, bool]:
     """(declared parameter names or None when unknown, is the model a network)."""
-    from ..models.params import NETWORK_PARAMS
+    from ..models import MODELS
 
-    if name in NETWORK_PARAMS:  # without importing Lightning
-        return frozenset(NETWORK_PARAMS[name].model_fields), True
+    lazy = MODELS.lazy_params()
+    if name in lazy:  # without importing Lightning
+        return frozenset(lazy[name].model_fields), True
     try:
         from ..models import MODELS
 

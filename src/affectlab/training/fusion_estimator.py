@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
-from ..models.params import ALL_MODALITIES, FusionParams
+from ..models.params import ALL_MODALITIES, FUSION_KINDS, FUSION_MODELS, FusionParams
 from ..models.fusion import FusionConfig, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
@@ -57,30 +57,18 @@ class FusionEstimator(Estimator):
     target_kinds = frozenset({"regression", "category"})
     Params = FusionParams
 
-    @classmethod
-    def validate_params(cls, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        if cls.__init__ is not FusionEstimator.__init__:  # a subclass with parameters of its own (transfer's adapted)
-            return dict(params)
-        return super().validate_params(name, params)
-
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params(self.registered_name, params)
-        super().__init__(targets, **params)
-        mods = params.get("modalities", list(ALL_MODALITIES))
-        mods = [mods] if isinstance(mods, str) else list(mods)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        p = self.params
+        mods = [p.modalities] if isinstance(p.modalities, str) else list(p.modalities)
         bad = [m for m in mods if m not in ALL_MODALITIES]
         if not mods or bad or len(set(mods)) != len(mods):
             raise AffectlabError(f"model {self.registered_name}: modalities must be distinct names from "
                                  f"{', '.join(ALL_MODALITIES)}, got {mods}")
-        if params.get("encoder", "mean") not in ("mean", "lstm"):
-            raise AffectlabError(f"model {self.registered_name}: encoder must be mean or lstm")
-        p = float(params.get("modality_dropout", 0.0))
-        if not 0.0 <= p < 1.0:
-            raise AffectlabError(f"model {self.registered_name}: modality_dropout must be in [0, 1)")
-        self.modalities = tuple(mods)
+        self.modalities = tuple(mods)  # encoder and modality_dropout are checked by FusionParams
         self.needs_features = self.modalities
-        self.clip = float(params.get("clip", 10.0))
-        self.threads = int(params.get("threads", 1))
+        self.clip = float(p.clip)
+        self.threads = int(p.threads)
         self.net: torch.nn.Module | None = None
         self.stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._prepared: list[tuple[Corpus, dict[str, torch.Tensor]]] = []
@@ -177,9 +165,9 @@ class FusionEstimator(Estimator):
         torch.manual_seed(ctx.seed)
         net_cfg = FusionConfig(
             kind=self.kind, modalities=self.modalities, input_dims=tuple(len(self.stats[m][0]) for m in self.modalities),
-            n_targets=len(self.targets), hidden=int(p.get("hidden", 64)), dropout=float(p.get("dropout", 0.2)),
-            modality_dropout=float(p.get("modality_dropout", 0.0)), encoder=str(p.get("encoder", "mean")),
-            fusion_dim=int(p.get("fusion_dim", 16)), heads=int(p.get("heads", 4)),
+            n_targets=len(self.targets), hidden=int(p.hidden), dropout=float(p.dropout),
+            modality_dropout=float(p.modality_dropout), encoder=str(p.encoder),
+            fusion_dim=int(p.fusion_dim), heads=int(p.heads),
             init_means=plan.init, widths=plan.layout.widths,
         )
         try:
@@ -251,15 +239,22 @@ class FusionEstimator(Estimator):
         self.clip = float(state["clip"])
 
 
-def _register(name: str, kind: str, doc: str) -> type:
-    cls = type(f"Fusion_{name}", (FusionEstimator,), {"kind": kind, "registered_name": name, "__doc__": doc, "__module__": __name__})
+#: each fusion estimator's docstring, by its net kind
+_DOCS = {
+    "late": "Per-modality encoders, concatenated, MLP head (late fusion).",
+    "early_lstm": "Modalities concatenated per time step, one LSTM (early fusion).",
+    "tensor": "Outer product of modality vectors with an appended 1 (TFN).",
+    "attention": "Cross-modal attention between modalities (MulT-style).",
+}
+
+
+def _register(name: str, kind: str) -> type:
+    cls = type(f"Fusion_{name}", (FusionEstimator,), {"kind": kind, "registered_name": name, "__doc__": _DOCS[kind],
+                                                     "__module__": __name__})
     return MODELS.register(name)(cls)
 
 
-LateFusion = _register("late_fusion", "late", "Per-modality encoders, concatenated, MLP head (late fusion).")
-EarlyLSTM = _register("early_lstm", "early_lstm", "Modalities concatenated per time step, one LSTM (early fusion).")
-TensorFusion = _register("tensor_fusion", "tensor", "Outer product of modality vectors with an appended 1 (TFN).")
-CrossAttention = _register("cross_attention", "attention", "Cross-modal attention between modalities (MulT-style).")
+#: registered name -> class, for the names :data:`affectlab.models.params.FUSION_MODELS` declares
+FUSION_CLASSES: dict[str, type] = {name: _register(name, kind) for name, kind in FUSION_KINDS.items()}
 
-#: the fusion estimators' registered names, in benchmark order
-FUSION_MODELS = ("late_fusion", "early_lstm", "tensor_fusion", "cross_attention")
+__all__ = ["FusionEstimator", "FUSION_CLASSES", "FUSION_MODELS"]

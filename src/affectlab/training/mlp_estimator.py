@@ -73,25 +73,20 @@ class MLPEstimator(Estimator):
     target_kinds = frozenset({"regression", "category"})
     Params = MLPParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params("mlp", params)
-        super().__init__(targets, **params)
-        mods = params.get("modalities")
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        p = self.params
+        mods = p.modalities
         self.modalities: tuple[str, ...] = () if mods is None else ((mods,) if isinstance(mods, str) else tuple(mods))
         if mods is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
             raise AffectlabError(f"model mlp: modalities must be a non-empty list of distinct feature names, got {mods}")
-        hidden = params.get("hidden", [128])
-        self.hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        if not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise AffectlabError(f"model mlp: hidden must be positive layer sizes, got {hidden}")
-        self.dropout = float(params.get("dropout", 0.2))
-        if not 0.0 <= self.dropout < 1.0:
-            raise AffectlabError("model mlp: dropout must be in [0, 1)")
-        self.standardize = str(params.get("standardize", "global"))
+        self.hidden = (p.hidden,) if isinstance(p.hidden, int) else tuple(p.hidden)  # sizes > 0: MLPParams
+        self.dropout = float(p.dropout)  # in [0, 1): MLPParams
+        self.standardize = str(p.standardize)
         if self.standardize not in STANDARDIZE:
             raise AffectlabError(f"model mlp: standardize must be {' or '.join(STANDARDIZE)}, not {self.standardize!r}")
-        self.clip = float(params.get("clip", 10.0))
-        self.threads = int(params.get("threads", 1))
+        self.clip = float(p.clip)
+        self.threads = int(p.threads)
         self.needs_features = self.modalities
         self.dims: tuple[int, ...] = ()
         self.stats: tuple[np.ndarray, np.ndarray] | None = None  # training mean and std of the pooled vector

@@ -74,11 +74,10 @@ class UserSequenceEstimator(Estimator):
     target_kinds = frozenset({"regression", "category"})
     Params = UserSequenceParams
 
-    def __init__(self, targets, **params: Any) -> None:
-        params = self.validate_params("user_sequence", params)
-        super().__init__(targets, **params)
-        self.max_len = int(params.get("max_len", 0))
-        self.extra = list(params.get("extra", ["is_words", "time_gap"]))
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
+        super().__init__(targets, params, **raw)
+        self.max_len = int(self.params.max_len)
+        self.extra = list(self.params.extra)
         self.net: UserSequenceNet | FinetunedSequenceNet | None = None
         self.users: list[str] = []
         self.gap_stats = (0.0, 1.0)
@@ -170,7 +169,7 @@ class UserSequenceEstimator(Estimator):
         logs = np.log1p(gaps.to_numpy() / 3600.0)
         self.gap_stats = (float(logs.mean()), float(logs.std() or 1.0)) if len(logs) else (0.0, 1.0)
         plan = plan_targets(self.targets, train.target_matrix(), cfg, model="user_sequence")
-        net_params = {k: self.params[k] for k in NET_KEYS if k in self.params}
+        net_params = {k: getattr(self.params, k) for k in NET_KEYS}
         torch.manual_seed(ctx.seed)
         encoder = self._make_encoder() if self.encoder_cfg is not None else None
         net_cfg = SequenceConfig(

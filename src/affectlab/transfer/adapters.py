@@ -33,8 +33,9 @@ import torch
 from torch import nn
 
 from ..core.errors import AffectlabError
-from ..models.base import FitContext, FitResult
+from ..models.base import Estimator, FitContext, FitResult
 from ..models.fusion import FusionConfig, build_fusion_net, step_mask
+from ..models.params import AdaptedParams
 from ..models.registry import MODELS
 from ..training.fusion_estimator import FusionEstimator
 
@@ -140,14 +141,15 @@ class AdaptedEstimator(FusionEstimator):
     """
 
     registered_name = "adapted"
+    Params = AdaptedParams
 
-    def __init__(self, targets, **params: Any) -> None:  # noqa: D107  (bypasses the fusion parameter check)
-        super(FusionEstimator, self).__init__(targets, **params)
+    def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:  # noqa: D107  (no fusion modalities yet)
+        Estimator.__init__(self, targets, params, **raw)
         self.kind = ""
         self.modalities: tuple[str, ...] = ()
         self.needs_features = ()
         self.clip = 10.0
-        self.threads = int(params.get("threads", 1))
+        self.threads = int(self.params.threads)
         self.net = None
         self.stats = {}
         self.release_inputs()

@@ -36,7 +36,7 @@ from ..evaluation.scoring import higher_is_better
 from ..tasks import get_task
 from ..models.base import FitContext
 from ..core.notes import Notes
-from ..experiment import EstimatorSpec
+from ..models import estimator_spec
 from ..protocols import CrossValidation, protocol_for
 from ..runner import attach_features, make_scorer, prediction_frame
 from ..runs.outcome import Outcome
@@ -92,7 +92,7 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     if category:  # the comparison and its verdict are written for regression scores
         raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
                              f"{category[0]!r}")
-    est = EstimatorSpec(ckpt["model"], ckpt["params"]).build(targets)
+    est = estimator_spec(ckpt["model"], ckpt["params"]).build(targets)
     est.load_state(ckpt["state"])
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
 
@@ -185,7 +185,7 @@ def _sample(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _fit_fusion(source: Source, train: Corpus, val: Corpus | None, cfg: RunConfig, scorer, monitor: str) -> FusionEstimator:
-    est = EstimatorSpec(source.name, source.params).build(source.targets)
+    est = estimator_spec(source.name, source.params).build(source.targets)
     with steps.step(f"fit {source.name}"):
         est.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
                                        monitor_higher_is_better=higher_is_better(monitor)))
