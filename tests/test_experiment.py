@@ -23,7 +23,7 @@ def test_a_file_a_mapping_and_a_run_config_resolve_alike(tmp_path):
     for exp in (resolve(raw), resolve(path), resolve(RunConfig.model_validate(raw))):
         assert isinstance(exp, Experiment) and exp.task.name == "regression"
         assert exp.protocol == LeaveOneGroupOut() and exp.model.name == "ridge_text"
-        assert exp.model.params == {"alphas": [1.0, 10.0]}  # checked and coerced once
+        assert exp.model.config_params() == {"alphas": [1.0, 10.0]} and exp.model.params.alphas == [1.0, 10.0]
         assert [t.name for t in exp.declared_targets] == ["y"] and exp.monitor == "score"
     with pytest.raises(dataclasses.FrozenInstanceError):
         exp.seed = 3  # type: ignore[misc]
