@@ -1,7 +1,8 @@
-"""On-disk feature cache keyed by extractor identity and input hash, read through memory maps.
+"""The one on-disk feature cache of every extractor, keyed by extractor identity and input hash.
 
-Layout under ``<root>/features/<extractor-key>/`` (the key is made of the extractor's name,
-version and parameters, so a change of any of them starts a new cache)::
+Every extractor (text, audio, face, speech-to-text; :mod:`affectlab.features.base`) caches
+through this class. Layout under ``<root>/features/<extractor-key>/`` (the key is made of the
+extractor's name, version and parameters, so a change of any of them starts a new cache)::
 
     extractor.json            what the key stands for
     chunk-<digest>/           one committed chunk: keys.npy (n, 32) uint8 sha256 digests of the
@@ -12,6 +13,13 @@ version and parameters, so a change of any of them starts a new cache)::
                               the chunks, with <digest>.json holding its crc32; the views together
                               never take more disk than the chunks' vectors (the least recently
                               used go first when a new one is built)
+    items/<kk>/<digest>.npz   the named arrays one input item gave (media: a segment's
+                              functionals, a frame sequence, a file's words), for extractors
+                              whose outputs are not one fixed-width row; ``<digest>`` is the
+                              item's content hash (for media: sha256 of the file's bytes and the
+                              segment), written to a temporary file and renamed into place
+
+Rows (text embeddings) are stored in chunks; items (media) one file per item.
 
 Chunks are opened with ``np.load(mmap_mode="r")`` and views are returned as read-only memory
 maps, so a million 384-d rows (1.5 GB) never have to sit in memory. Every file is checked
@@ -30,6 +38,9 @@ process is gone).
 >>> found, missing = cache.lookup(["h1", "h2"])
 >>> missing
 [1]
+>>> cache.put_item(content_hash("a.wav:0-1"), {"f0": np.array([150.0])})
+>>> cache.get_item(content_hash("a.wav:0-1"))["f0"].tolist(), cache.get_item(content_hash("b.wav"))
+([150.0], None)
 """
 
 from __future__ import annotations
@@ -252,10 +263,7 @@ class FeatureCache:
         if vectors.ndim != 2 or len(vectors) != len(keys):
             raise ValueError(f"store: {len(keys)} keys but vectors of shape {vectors.shape}")
         self.dir.mkdir(parents=True, exist_ok=True)
-        meta = self.dir / "extractor.json"
-        if not meta.exists():
-            with atomic_output(meta) as tmp:
-                tmp.write_text(json.dumps(self._meta, indent=2, default=str))
+        self._write_meta()
         self._sweep_temporaries()
         key_bytes = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
         digest = hashlib.sha256(key_bytes.tobytes()).hexdigest()[:24]
@@ -292,7 +300,10 @@ class FeatureCache:
             except (IndexError, ValueError):
                 continue
             if pid != os.getpid() and not pid_alive(pid):
-                shutil.rmtree(p, ignore_errors=True)
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
         for p in self.dir.glob(".trash-*"):
             shutil.rmtree(p, ignore_errors=True)
 
@@ -369,3 +380,57 @@ class FeatureCache:
     def __len__(self) -> int:
         self.refresh()
         return len(self._keys)
+
+    # ---- items: named arrays per input item (media) --------------------------------------------
+    def item_path(self, key: str) -> Path:
+        """Where the item with content hash ``key`` (64 hex characters) is stored."""
+        if not (len(key) == 2 * KEY_BYTES and _HEX.fullmatch(key)):
+            raise ValueError(f"item key must be a sha256 hex digest, not {key!r}")
+        return self.dir / "items" / key[:2] / f"{key}.npz"
+
+    def get_item(self, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored for ``key``, or None when absent. A damaged file (its zip crc32 does not
+        match, truncated, not an archive) is removed and reported as absent: computed again."""
+        path = self.item_path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {name: npz[name] for name in npz.files}  # reading each member checks its crc32
+        except Exception as err:  # BadZipFile, EOFError, ValueError, OSError...: all mean "not usable"
+            log.warning("feature cache: %s is damaged (%s); it will be computed again", path, type(err).__name__)
+            self.repaired += 1
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def put_item(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store one item's arrays (atomic: a temporary file renamed into place; no pickles).
+
+        Two writers of the same item write the same bytes; the last rename wins, and a reader sees
+        one whole file or none. An ``OSError`` (full disk, read-only folder) is the caller's to report.
+        """
+        path = self.item_path(key)
+        bad = [k for k, v in arrays.items() if np.asarray(v).dtype == object]
+        if bad:  # np.savez would pickle them, and a cache never holds pickles
+            raise ValueError(f"put_item: arrays {bad} hold Python objects; store numbers or fixed-width strings")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_meta()
+        self._sweep_temporaries()
+        tmp = self.dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"  # same file system: the rename is atomic
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def _write_meta(self) -> None:
+        meta = self.dir / "extractor.json"
+        if not meta.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with atomic_output(meta) as tmp:
+                tmp.write_text(json.dumps(self._meta, indent=2, default=str))
