@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -13,8 +14,14 @@ from pydantic import Field
 
 from affectlab.core.errors import AffectlabError
 from affectlab.features import base
-from affectlab.features.base import (AudioSignalExtractor, CachedExtractor, StrictParams, make_extractor, media_key,
-                                     signal_hash)
+from affectlab.features.base import (
+    AudioSignalExtractor,
+    CachedExtractor,
+    StrictParams,
+    make_extractor,
+    media_key,
+    signal_hash,
+)
 from affectlab.features.cache import FeatureCache, extractor_key
 from affectlab.features.registry import EXTRACTORS
 
@@ -30,7 +37,7 @@ class Counting(AudioSignalExtractor):
     """Mean absolute amplitude times ``scale``; counts its computations (per class)."""
 
     name, Params = "counting-test", CountParams
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
 
     def compute(self, x, sr):
         Counting.calls.append(len(x))
@@ -125,7 +132,7 @@ def test_no_cache_dir_computes_every_time():
 def test_a_damaged_item_is_computed_again(tmp_path):
     cached = CachedExtractor(Counting(), tmp_path)
     first = cached(wave(), 16000)
-    item = next(tmp_path.rglob("items/*/*.npz"))
+    item = next(tmp_path.rglob("items/*/*.item"))
     raw = bytearray(item.read_bytes())
     at = raw.find(first["lld"].tobytes()) + first["lld"].nbytes // 2
     assert at > 0
@@ -162,7 +169,7 @@ def test_audio_extractor_through_the_cache_on_a_file(tmp_path):
     from affectlab.features.audio import PRAAT_NAMES
 
     assert dict(zip(PRAAT_NAMES, a["functionals"]))["praat_f0_median_hz"] == pytest.approx(180, rel=0.01)
-    assert len(list((tmp_path / "cache").glob("features/praat-*/items/*/*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("features/praat-*/items/*/*.item"))) == 1
 
 
 def test_face_extractor_through_the_cache_on_frames_and_on_a_file(tmp_path):
@@ -170,8 +177,8 @@ def test_face_extractor_through_the_cache_on_frames_and_on_a_file(tmp_path):
     pytest.importorskip("skimage", reason="scikit-image makes the test frames")
     from conftest_media import astronaut_frames, write_video
 
-    from affectlab.features.face import FaceExtractor, feature_names
     from affectlab.features.extract_config import FaceConfig
+    from affectlab.features.face import FaceExtractor, feature_names
     from affectlab.features.media import sample_frames
 
     frames = [(i / 10, f) for i, f in enumerate(astronaut_frames(6))]
@@ -248,7 +255,7 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
 def test_the_docs_example_of_a_new_extractor_runs():
     text = (ROOT / "docs" / "extraction.md").read_text()
     section = text[text.index("## How to add an extractor"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     namespace: dict = {}
     exec(compile(code, "docs/extraction.md", "exec"), namespace)  # noqa: S102 (our own documentation)
     assert "rms-example" in EXTRACTORS

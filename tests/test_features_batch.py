@@ -133,8 +133,8 @@ def test_second_run_reads_the_cache_and_writes_the_same(extracted, media):
 
 
 def _items(cache: Path, extractor: str) -> list[Path]:
-    """The cached items of one extractor (``<cache>/features/<name>-<key>/items/*/*.npz``)."""
-    return sorted(cache.glob(f"features/{extractor}-*/items/*/*.npz"))
+    """The cached items of one extractor (``<cache>/features/<name>-<key>/items/*/*.item``)."""
+    return sorted(cache.glob(f"features/{extractor}-*/items/*/*.item"))
 
 
 def test_the_cache_holds_each_extractor_apart_and_no_pickle(extracted):
@@ -203,12 +203,12 @@ extract_dataset(ExtractConfig.model_validate(t.MOODS), {media!r}, {media!r} + "/
 
 
 def test_an_unwritable_cache_is_one_line(media, tmp_path, monkeypatch):
-    from affectlab.features import cache as cache_mod
+    from affectlab.features.cache import FeatureCache
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_mod.np, "savez", full)
+    monkeypatch.setattr(FeatureCache, "put_item", full)
     with pytest.raises(AffectlabError, match="cannot write .No space left on device") as err:
         extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
                         cache_dir=tmp_path / "cache")
@@ -317,14 +317,14 @@ def test_video_without_sound_track_keeps_the_face_and_masks_the_audio(tmp_path):
 def test_an_unexpected_error_in_one_file_does_not_stop_the_batch(media, tmp_path, monkeypatch):
     from affectlab.features import audio as audio_mod
 
-    real = audio_mod.AudioExtractor.__call__
+    real = audio_mod.EgemapsExtractor.compute
 
     def flaky(self, x, sr):
         if len(x) == 16000:  # the one-second silent file
             raise RuntimeError("openSMILE fell over")
         return real(self, x, sr)
 
-    monkeypatch.setattr(audio_mod.AudioExtractor, "__call__", flaky)
+    monkeypatch.setattr(audio_mod.EgemapsExtractor, "compute", flaky)
     summary = extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
                               use_cache=False)
     assert summary.n_ok == 3

@@ -5,14 +5,40 @@
 :class:`FeatureCache` (content-addressed) and :class:`CachedExtractor` (a call through it).
 """
 
-from .base import (AudioSignalExtractor, CachedExtractor, Extractor, Features, StrictParams, make_extractor,
-                   media_key)
+from .base import (
+                   AudioSignalExtractor,
+                   CachedExtractor,
+                   Extractor,
+                   Features,
+                   StrictParams,
+                   make_extractor,
+                   media_key,
+)
 from .cache import FeatureCache, content_hash
 from .registry import EXTRACTORS, register_extractor
-from .text import HuggingFaceEncoder, SentenceTransformerEncoder, TextEncoder, embed_texts, make_encoder
+from .text import (
+                   HuggingFaceEncoder,
+                   SentenceTransformerEncoder,
+                   TextEncoder,
+                   embed_texts,
+                   make_encoder,
+)
 
 __all__ = [
-    "EXTRACTORS", "Extractor", "AudioSignalExtractor", "CachedExtractor", "Features", "StrictParams",
-    "make_extractor", "media_key", "register_extractor", "FeatureCache", "content_hash", "TextEncoder",
-    "SentenceTransformerEncoder", "HuggingFaceEncoder", "embed_texts", "make_encoder",
+                   "EXTRACTORS",
+                   "AudioSignalExtractor",
+                   "CachedExtractor",
+                   "Extractor",
+                   "FeatureCache",
+                   "Features",
+                   "HuggingFaceEncoder",
+                   "SentenceTransformerEncoder",
+                   "StrictParams",
+                   "TextEncoder",
+                   "content_hash",
+                   "embed_texts",
+                   "make_encoder",
+                   "make_extractor",
+                   "media_key",
+                   "register_extractor",
 ]

@@ -149,7 +149,7 @@ WORD_FIELDS = ("word", "start", "end", "probability")
 
 
 @register_extractor
-class WhisperExtractor(Extractor):
+class WhisperExtractor(Extractor[WhisperParams]):
     """faster-whisper speech-to-text with word timestamps, on a waveform (resampled to 16 kHz)
     or a file: ``word`` (n,) strings (with Whisper's leading spaces), ``start``, ``end``
     (seconds), ``probability`` (n,) float64. :func:`words_of` turns them into :class:`Word`."""

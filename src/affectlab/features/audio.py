@@ -147,7 +147,7 @@ def _finite(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 @register_extractor
-class EgemapsExtractor(AudioSignalExtractor):
+class EgemapsExtractor(AudioSignalExtractor[EgemapsParams]):
     """openSMILE eGeMAPS v02: ``functionals`` (88,), ``lld`` (T, 25) at 10 ms (pooled by
     ``lld_pool``), ``nonfinite`` (values openSMILE left undefined, set to 0)."""
 
@@ -199,11 +199,11 @@ class EgemapsExtractor(AudioSignalExtractor):
         f, bad_f = _finite(f)
         seq, bad_s = _finite(seq)
         lld = pool_frames(seq, self.params.lld_pool).astype(np.float32)
-        return {"functionals": f.astype(np.float32), "lld": lld, "nonfinite": np.int64(bad_f + bad_s)}
+        return {"functionals": f.astype(np.float32), "lld": lld, "nonfinite": np.asarray(bad_f + bad_s, np.int64)}
 
 
 @register_extractor
-class PraatExtractor(AudioSignalExtractor):
+class PraatExtractor(AudioSignalExtractor[PraatParams]):
     """praat (parselmouth) voice measures: ``functionals`` (12,) = :data:`PRAAT_NAMES`,
     ``voiced_fraction``, ``nonfinite`` (measures praat left undefined, set to 0)."""
 
@@ -216,12 +216,12 @@ class PraatExtractor(AudioSignalExtractor):
 
     def compute(self, x: np.ndarray, sr: int) -> Features:
         pr = praat_features(x, sr, self.params)
-        return {"functionals": pr.values, "voiced_fraction": np.float64(pr.voiced_fraction),
-                "nonfinite": np.int64(pr.nonfinite)}
+        return {"functionals": pr.values, "voiced_fraction": np.asarray(pr.voiced_fraction, np.float64),
+                "nonfinite": np.asarray(pr.nonfinite, np.int64)}
 
 
 @register_extractor
-class CompareExtractor(AudioSignalExtractor):
+class CompareExtractor(AudioSignalExtractor[CompareParams]):
     """openSMILE ComParE 2016 functionals: ``functionals`` (6373,), ``nonfinite``."""
 
     name = "compare"
@@ -248,7 +248,7 @@ class CompareExtractor(AudioSignalExtractor):
 
     def compute(self, x: np.ndarray, sr: int) -> Features:
         c, bad = _finite(self.smile().process_signal(_clip16(x), sr).to_numpy(dtype=np.float32).reshape(-1))
-        return {"functionals": c.astype(np.float32), "nonfinite": np.int64(bad)}
+        return {"functionals": c.astype(np.float32), "nonfinite": np.asarray(bad, np.int64)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ class AudioExtractor:
         from .base import make_extractor
 
         self.cfg = cfg
-        self.parts = {name: make_extractor(name, params) for name, params in audio_parts(cfg)}
+        self.parts: dict[str, Any] = {name: make_extractor(name, params) for name, params in audio_parts(cfg)}
 
     @property
     def _func(self) -> Any:
@@ -321,11 +321,11 @@ class AudioExtractor:
     def functional_names(self) -> list[str]:
         names: list[str] = []
         for name, part in self.parts.items():
-            names += PRAAT_NAMES if name == "praat" else part.functional_names()  # type: ignore[attr-defined]
+            names += PRAAT_NAMES if name == "praat" else part.functional_names()
         return names
 
     def lld_names(self) -> list[str]:
-        return self.parts["egemaps"].lld_names() if "egemaps" in self.parts else []  # type: ignore[attr-defined]
+        return self.parts["egemaps"].lld_names() if "egemaps" in self.parts else []
 
     @staticmethod
     def versions() -> dict[str, str]:
@@ -347,7 +347,7 @@ class AudioExtractor:
 
     def __call__(self, x: np.ndarray, sr: int) -> AudioFeatures:
         """Features of one segment ``x`` (mono float32 at ``sr``)."""
-        return combine({name: part.compute(x, sr) for name, part in self.parts.items()})  # type: ignore[attr-defined]
+        return combine({name: part.compute(x, sr) for name, part in self.parts.items()})
 
 
 def egemaps_one_pass(smile, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:

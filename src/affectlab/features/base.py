@@ -41,8 +41,9 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -79,8 +80,12 @@ def dist_version(*names: str) -> str:
     return "unknown"
 
 
-class Extractor(ABC):
-    """The interface every feature extractor implements (see the module docstring)."""
+P = TypeVar("P", bound=BaseModel)
+
+
+class Extractor(ABC, Generic[P]):
+    """The interface every feature extractor implements (see the module docstring); ``P`` is the
+    type of its params (``Extractor[MyParams]``)."""
 
     #: registry name (``make_extractor(name)``)
     name: ClassVar[str] = ""
@@ -93,7 +98,7 @@ class Extractor(ABC):
     code_version: ClassVar[str] = "1"
 
     def __init__(self, params: BaseModel | Mapping[str, Any] | None = None) -> None:
-        self.params = coerce_params(type(self), params)
+        self.params: P = cast(P, coerce_params(type(self), params))
 
     @property
     def version(self) -> str:
@@ -122,7 +127,7 @@ class Extractor(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no per-item cache key")
 
 
-def coerce_params(cls: type[Extractor], params: BaseModel | Mapping[str, Any] | None) -> BaseModel:
+def coerce_params(cls: type[Extractor[Any]], params: BaseModel | Mapping[str, Any] | None) -> BaseModel:
     """``params`` as ``cls.Params`` (validated); a bad value is one line naming the extractor."""
     model = cls.Params
     if isinstance(params, model):
@@ -134,7 +139,7 @@ def coerce_params(cls: type[Extractor], params: BaseModel | Mapping[str, Any] | 
         raise AffectlabError(f"extractor {cls.name or cls.__name__}: {validation_line(err)}") from None
 
 
-def check_requirements(cls: type[Extractor]) -> None:
+def check_requirements(cls: type[Extractor[Any]]) -> None:
     """One line naming the optional extra an extractor needs when one of its modules is missing."""
     extra, modules = cls.requires
     missing = [m for m in modules if not module_available(m)]
@@ -143,7 +148,7 @@ def check_requirements(cls: type[Extractor]) -> None:
                              f"pip install 'affectlab[{extra}]'")
 
 
-def make_extractor(name: str, params: BaseModel | Mapping[str, Any] | None = None) -> Extractor:
+def make_extractor(name: str, params: BaseModel | Mapping[str, Any] | None = None) -> Extractor[Any]:
     """The registered extractor ``name`` built with ``params``.
 
     >>> make_extractor("praat", {"pitch_floor": 60}).params.pitch_floor
@@ -189,14 +194,14 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     """sha256 of a file's bytes (hex)."""
     from .media import file_sha256
 
-    return file_sha256(path)
+    return file_sha256(Path(path))
 
 
 def is_path(item: Any) -> bool:
     return isinstance(item, (str, os.PathLike))
 
 
-class AudioSignalExtractor(Extractor):
+class AudioSignalExtractor(Extractor[P]):
     """Base of audio extractors: ``__call__(waveform, sr)`` or ``__call__(file)``, with an optional
     segment (``start``/``end`` seconds); the signal is mono float32, resampled to
     ``params.sample_rate`` (files are decoded by :func:`affectlab.features.media.load_audio`).
@@ -246,13 +251,17 @@ def cut(x: np.ndarray, sr: int, start: float | None, end: float | None) -> np.nd
     """
     if start is None and end is None:
         return x
-    lo = 0 if start is None else int(round(start * sr))
-    hi = len(x) if end is None else int(round(end * sr))
+    lo = 0 if start is None else round(start * sr)
+    hi = len(x) if end is None else round(end * sr)
     return x[lo:hi]
 
 
 # ---------------------------------------------------------------------------------------------
 # The cached call
+
+
+class NotCached(Exception):
+    """A :class:`CachedExtractor` in ``cache_only`` mode was asked for an item it does not hold."""
 
 
 class CachedExtractor:
@@ -275,11 +284,12 @@ class CachedExtractor:
     ([1.0], 1, 1)
     """
 
-    def __init__(self, extractor: Extractor, cache_dir: str | os.PathLike[str] | None) -> None:
+    def __init__(self, extractor: Extractor[Any], cache_dir: str | os.PathLike[str] | None) -> None:
         self.extractor = extractor
         self.cache = FeatureCache(cache_dir, *extractor.identity()) if cache_dir is not None else None
         self.hits = 0
         self.computed = 0
+        self.cache_only = False  # True: raise NotCached instead of computing
 
     def __call__(self, item: Any, *args: Any, content: str | None = None, **kwargs: Any) -> Features:
         """``extractor(item, ...)`` through the cache; ``content``: the item's content hash when the
@@ -298,6 +308,8 @@ class CachedExtractor:
             if found is not None:
                 self.hits += 1
                 return found
+        if self.cache_only:
+            raise NotCached(self.extractor.name)
         out = compute()
         self.computed += 1
         if self.cache is not None:

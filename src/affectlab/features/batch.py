@@ -20,6 +20,7 @@ Problems are :class:`Problem` rows for ``errors.csv``:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .base import CachedExtractor, Features, make_extractor, media_key
+from .base import CachedExtractor, Features, NotCached, make_extractor, media_key
 from .extract_config import ExtractConfig
 from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, video_info
 from .media_labels import SampleSpec
@@ -79,14 +80,17 @@ class Extractors:
     """
 
     def __init__(self, cfg: ExtractConfig, cache_root: str | os.PathLike[str] | None = None,
-                 single_thread: bool = False) -> None:
+                 single_thread: bool = False, cache_only: bool = False) -> None:
         from .audio import audio_parts
 
         self.cfg = cfg
         self.cache_root = cache_root
         self.single_thread = single_thread
+        self.cache_only = cache_only  # raise NotCached rather than compute (see run_tasks)
         self.audio_parts = [CachedExtractor(make_extractor(name, params), cache_root)
                             for name, params in (audio_parts(cfg.audio) if cfg.audio.enabled else [])]
+        for part in self.audio_parts:
+            part.cache_only = cache_only
         self._asr: CachedExtractor | None = None
         self._face: CachedExtractor | None = None
 
@@ -97,6 +101,7 @@ class Extractors:
             if self.single_thread and not params["cpu_threads"]:
                 params["cpu_threads"] = 1  # one thread per worker: workers are the parallelism
             self._asr = CachedExtractor(make_extractor("whisper", params), self.cache_root)
+            self._asr.cache_only = self.cache_only
         return self._asr
 
     @property
@@ -104,6 +109,7 @@ class Extractors:
         if self._face is None:
             self._face = CachedExtractor(make_extractor("facemesh", self.cfg.face.model_dump(exclude={"enabled"})),
                                          self.cache_root)
+            self._face.cache_only = self.cache_only
         return self._face
 
     def all(self) -> list[CachedExtractor]:
@@ -118,9 +124,9 @@ class Extractors:
         from .audio import combine
 
         outputs: dict[str, Features] = {}
+        key = media_key(content, start=start, end=end)  # the same item for every audio extractor
         for part in self.audio_parts:
-            key = media_key(content, start=start, end=end)
-            outputs[part.extractor.name] = part.get(key, lambda p=part: p.extractor.compute(seg, sr))  # type: ignore[attr-defined]
+            outputs[part.extractor.name] = part.get(key, functools.partial(part.extractor.compute, seg, sr))
         return combine(outputs)
 
 
@@ -378,7 +384,7 @@ def process_file_safely(task: FileTask, ex: Extractors) -> FileResult:
 
     try:
         return process_file(task, ex)
-    except AffectlabError:
+    except (AffectlabError, NotCached):
         raise
     except Exception as err:  # noqa: BLE001 (recorded, see docstring)
         msg = " ".join(str(err).split())[:200]
@@ -395,6 +401,21 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
     """Process ``tasks``, in a pool of ``workers`` processes when > 1; every extractor call goes
     through the feature cache under ``cache_root`` (None: no cache)."""
     results: dict[Path, FileResult] = {}
+    if workers > 1 and cache_root is not None:
+        # files wholly in the cache are read here, without starting a pool (its start costs
+        # seconds); from the first file with something to compute on, the pool does the rest
+        reader = Extractors(cfg, cache_root, cache_only=True)
+        for k, task in enumerate(tasks):
+            try:
+                res = process_file_safely(task, reader)
+            except NotCached:
+                tasks = tasks[k:]
+                break
+            results[task.path] = res
+            if on_done:
+                on_done(task, res)
+        else:
+            return results
     if not tasks:
         return results
     if workers <= 1 or len(tasks) == 1:

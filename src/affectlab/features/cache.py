@@ -13,11 +13,13 @@ extractor's name, version and parameters, so a change of any of them starts a ne
                               the chunks, with <digest>.json holding its crc32; the views together
                               never take more disk than the chunks' vectors (the least recently
                               used go first when a new one is built)
-    items/<kk>/<digest>.npz   the named arrays one input item gave (media: a segment's
+    items/<kk>/<digest>.item  the named arrays one input item gave (media: a segment's
                               functionals, a frame sequence, a file's words), for extractors
                               whose outputs are not one fixed-width row; ``<digest>`` is the
                               item's content hash (for media: sha256 of the file's bytes and the
-                              segment), written to a temporary file and renamed into place
+                              segment): a JSON header (names, dtypes, shapes, crc32) and the
+                              arrays' bytes (:func:`encode_item`), written to a temporary file
+                              and renamed into place
 
 Rows (text embeddings) are stored in chunks; items (media) one file per item.
 
@@ -38,7 +40,7 @@ process is gone).
 >>> found, missing = cache.lookup(["h1", "h2"])
 >>> missing
 [1]
->>> cache.put_item(content_hash("a.wav:0-1"), {"f0": np.array([150.0])})
+>>> _ = cache.put_item(content_hash("a.wav:0-1"), {"f0": np.array([150.0])})
 >>> cache.get_item(content_hash("a.wav:0-1"))["f0"].tolist(), cache.get_item(content_hash("b.wav"))
 ([150.0], None)
 """
@@ -386,19 +388,23 @@ class FeatureCache:
         """Where the item with content hash ``key`` (64 hex characters) is stored."""
         if not (len(key) == 2 * KEY_BYTES and _HEX.fullmatch(key)):
             raise ValueError(f"item key must be a sha256 hex digest, not {key!r}")
-        return self.dir / "items" / key[:2] / f"{key}.npz"
+        return self.dir / "items" / key[:2] / f"{key}.item"
 
     def get_item(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays stored for ``key``, or None when absent. A damaged file (its zip crc32 does not
-        match, truncated, not an archive) is removed and reported as absent: computed again."""
+        """The arrays stored for ``key``, or None when absent. A damaged file (crc32 mismatch,
+        truncated, not an item) is removed and reported as absent: computed again."""
         path = self.item_path(key)
-        if not path.is_file():
+        try:
+            raw = bytearray(path.read_bytes())  # a bytearray: the arrays below are writable views of it
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            log.warning("feature cache: cannot read %s (%s); it will be computed again", path, err)
             return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return {name: npz[name] for name in npz.files}  # reading each member checks its crc32
-        except Exception as err:  # BadZipFile, EOFError, ValueError, OSError...: all mean "not usable"
-            log.warning("feature cache: %s is damaged (%s); it will be computed again", path, type(err).__name__)
+            return decode_item(raw)
+        except ValueError as err:
+            log.warning("feature cache: %s is damaged (%s); it will be computed again", path, err)
             self.repaired += 1
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -411,16 +417,14 @@ class FeatureCache:
         one whole file or none. An ``OSError`` (full disk, read-only folder) is the caller's to report.
         """
         path = self.item_path(key)
-        bad = [k for k, v in arrays.items() if np.asarray(v).dtype == object]
-        if bad:  # np.savez would pickle them, and a cache never holds pickles
-            raise ValueError(f"put_item: arrays {bad} hold Python objects; store numbers or fixed-width strings")
+        blob = encode_item(arrays)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_meta()
         self._sweep_temporaries()
-        tmp = self.dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"  # same file system: the rename is atomic
+        tmp = self.dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.item"  # same file system: the rename is atomic
         try:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+                fh.write(blob)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -434,3 +438,52 @@ class FeatureCache:
             self.dir.mkdir(parents=True, exist_ok=True)
             with atomic_output(meta) as tmp:
                 tmp.write_text(json.dumps(self._meta, indent=2, default=str))
+
+
+#: first bytes of an item file (a change of layout gets a new magic)
+ITEM_MAGIC = b"AFLITEM1"
+
+
+def encode_item(arrays: dict[str, Any]) -> bytes:
+    """Named arrays as bytes: magic, 4-byte header length, JSON header (name, dtype, shape and
+    size of each array, crc32 of the payload), then the arrays' bytes. Numbers and fixed-width
+    strings only (a cache never holds pickles); read back by :func:`decode_item`.
+
+    >>> item = decode_item(bytearray(encode_item({"f0": np.array([150.0]), "n": np.asarray(2), "w": np.array(["hi"])})))
+    >>> item["f0"].tolist(), item["n"].shape, item["w"].tolist()
+    ([150.0], (), ['hi'])
+    """
+    parts, spec = [], []
+    for name, value in arrays.items():
+        arr = np.asarray(value)  # tobytes() is C order (ascontiguousarray would make a 0-d array 1-d)
+        if arr.dtype.hasobject:
+            raise ValueError(f"put_item: array {name!r} holds Python objects; store numbers or fixed-width strings")
+        spec.append([name, arr.dtype.str, list(arr.shape), arr.nbytes])
+        parts.append(arr.tobytes())
+    payload = b"".join(parts)
+    header = json.dumps({"arrays": spec, "crc": zlib.crc32(payload)}).encode()
+    return ITEM_MAGIC + len(header).to_bytes(4, "little") + header + payload
+
+
+def decode_item(raw: bytearray) -> dict[str, np.ndarray]:
+    """The arrays of :func:`encode_item`'s bytes; ``ValueError`` when they are damaged."""
+    n = len(ITEM_MAGIC)
+    if raw[:n] != ITEM_MAGIC or len(raw) < n + 4:
+        raise ValueError("not an item file")
+    size = int.from_bytes(raw[n:n + 4], "little")
+    try:
+        header = json.loads(bytes(raw[n + 4:n + 4 + size]))
+        at = n + 4 + size
+        if len(raw) - at != sum(int(a[3]) for a in header["arrays"]) or zlib.crc32(memoryview(raw)[at:]) != header["crc"]:
+            raise ValueError("size or crc32 mismatch")
+        out: dict[str, np.ndarray] = {}
+        for name, dtype, shape, nbytes in header["arrays"]:
+            dt = np.dtype(dtype)
+            if dt.hasobject:
+                raise ValueError("object array")
+            count = int(np.prod(shape, dtype=np.int64))
+            out[name] = (np.frombuffer(raw, dt, count, at) if count else np.empty(0, dt)).reshape(tuple(shape))
+            at += nbytes
+        return out
+    except (KeyError, TypeError, IndexError, json.JSONDecodeError) as err:
+        raise ValueError(f"bad header ({type(err).__name__})") from None

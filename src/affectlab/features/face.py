@@ -336,7 +336,7 @@ class FaceMeshParams(StrictParams):
 
 
 @register_extractor
-class FaceMeshExtractor(Extractor):
+class FaceMeshExtractor(Extractor[FaceMeshParams]):
     """MediaPipe FaceMesh geometry per frame of a video file (``start``/``end`` seconds; frames
     sampled at ``fps``, see :func:`affectlab.features.media.sample_frames`) or of a sequence of
     ``(time, rgb)`` frames: ``features`` (T, D) (:func:`feature_names`), ``mask`` (T,) uint8

@@ -4,22 +4,24 @@ Entries are declared here with the module that defines them and imported on firs
 optional extras (openSMILE and praat, MediaPipe, faster-whisper, torch) are imported only by
 the extractors that need them.
 
->>> sorted(EXTRACTORS.names())
+>>> sorted(_MODULES)
 ['compare', 'egemaps', 'facemesh', 'huggingface', 'praat', 'sentence-transformers', 'whisper']
+>>> set(_MODULES) <= set(EXTRACTORS.names())
+True
 >>> EXTRACTORS.get("egemaps").modality
 'audio'
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.registry import Registry
 
 if TYPE_CHECKING:
     from .base import Extractor
 
-EXTRACTORS: "Registry[type[Extractor]]" = Registry("extractor")
+EXTRACTORS: Registry[type[Extractor[Any]]] = Registry("extractor")
 
 #: where each extractor is defined (imported when first asked for)
 _MODULES = {
@@ -35,6 +37,6 @@ for _name, _module in _MODULES.items():
     EXTRACTORS.register_lazy(_name, _module)
 
 
-def register_extractor(cls: "type[Extractor]") -> "type[Extractor]":
+def register_extractor(cls: type[Extractor[Any]]) -> type[Extractor[Any]]:
     """Class decorator: register an extractor under its ``name``."""
     return EXTRACTORS.register(cls.name)(cls)

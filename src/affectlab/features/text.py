@@ -111,7 +111,7 @@ def model_fingerprint(path_or_name: str) -> str:
     return h.hexdigest()[:16]
 
 
-class TextEncoder(Extractor):
+class TextEncoder(Extractor[EncoderConfig]):
     """Base of the text extractors: ``encoder(texts)`` = ``encode(texts) -> (n, dim) float32``;
     ``params`` is the :class:`EncoderConfig` (``features.text``); :meth:`identity` keys the cache.
 
@@ -124,9 +124,10 @@ class TextEncoder(Extractor):
 
     def __init__(self, cfg: EncoderConfig | dict | None = None) -> None:
         super().__init__(cfg)
-        if self.name and self.params.kind != self.name:  # built by registry name: the kind is that name
-            self.params = self.params.model_copy(update={"kind": self.name})
-        self.cfg: EncoderConfig = self.params  # type: ignore[assignment]
+        params = self.params
+        if self.name and params.kind != self.name:  # built by registry name: the kind is that name
+            params = params.model_copy(update={"kind": self.name})
+        self.params = self.cfg = params
         self.path = resolve_model_path(self.cfg.name)
         self._model = None
 
@@ -310,7 +311,9 @@ def _cuda() -> bool:
 
 def make_encoder(cfg: EncoderConfig) -> TextEncoder:
     """The encoder a config names."""
-    return EXTRACTORS.get(cfg.kind)(cfg)
+    encoder = EXTRACTORS.get(cfg.kind)(cfg)
+    assert isinstance(encoder, TextEncoder)
+    return encoder
 
 
 @functools.lru_cache(maxsize=4)
