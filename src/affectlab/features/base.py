@@ -163,8 +163,9 @@ def make_extractor(name: str, params: BaseModel | Mapping[str, Any] | None = Non
     from .registry import EXTRACTORS
 
     cls = EXTRACTORS.get(name)
+    valid = coerce_params(cls, params)  # a typo is named whether or not the extra is installed
     check_requirements(cls)
-    return cls(params)
+    return cls(valid)
 
 
 # ---------------------------------------------------------------------------------------------
