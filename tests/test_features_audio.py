@@ -126,13 +126,34 @@ def test_compare_appends_6373_functionals_after_egemaps_and_praat(tmp_path, extr
     assert feats.lld.shape == plain.lld.shape
 
 
-def test_compare_alone_is_a_valid_config_and_the_cache_key_ignores_it_when_off():
-    from affectlab.features.extract_config import ExtractConfig
+def test_compare_alone_is_a_valid_config_and_turning_it_on_keeps_the_other_cache_keys():
+    from affectlab.features.audio import audio_parts
+    from affectlab.features.base import make_extractor
 
     only = AudioExtractor(AudioConfig(egemaps=False, praat=False, compare=True))
     feats = only(tone(150.0, 1.0), 16000)
     assert feats.functionals.shape == (6373,) and len(only.functional_names()) == 6373
-    assert "compare" not in ExtractConfig().media_params()["audio"]
-    assert ExtractConfig.model_validate({"audio": {"compare": True}}).media_key() != ExtractConfig().media_key()
+    keys = {cfg: {name: make_extractor(name, params).identity() for name, params in audio_parts(AudioConfig(compare=cfg))}
+            for cfg in (False, True)}
+    assert list(keys[True]) == ["egemaps", "praat", "compare"]
+    assert keys[False] == {name: keys[True][name] for name in ("egemaps", "praat")}  # their caches stay valid
     with pytest.raises(ValueError, match="none of egemaps, praat, compare"):
         AudioConfig(egemaps=False, praat=False)
+
+
+def test_each_audio_extractor_on_a_file_equals_it_on_the_waveform(tmp_path):
+    """``__call__`` on a file decodes at ``sample_rate``; on a waveform resamples to it; a segment is cut."""
+    from affectlab.features.base import make_extractor
+
+    path = espeak_wav(tmp_path / "s.wav", "A file or a waveform.")
+    x, sr = load_audio(path, 16000)
+    for name in ("egemaps", "praat", "compare"):
+        ex = make_extractor(name)
+        a, b = ex(path, start=0.2, end=1.0), ex(x[int(0.2 * sr):int(1.0 * sr)], sr)
+        assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a), name
+    praat = make_extractor("praat", {"sample_rate": 8000})
+    x22 = tone(150.0, 1.0, 22050)
+    out = praat(x22, 22050)  # resampled to 8 kHz first
+    assert dict(zip(PRAAT_NAMES, out["functionals"]))["praat_f0_median_hz"] == pytest.approx(150, rel=0.01)
+    with pytest.raises(ValueError, match="needs its sample rate"):
+        praat(x22)

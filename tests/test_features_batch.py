@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -131,24 +132,106 @@ def test_second_run_reads_the_cache_and_writes_the_same(extracted, media):
     assert np.array_equal(a["audio"], b["audio"]) and a["id"] == b["id"]
 
 
+def _items(cache: Path, extractor: str) -> list[Path]:
+    """The cached items of one extractor (``<cache>/features/<name>-<key>/items/*/*.item``)."""
+    return sorted(cache.glob(f"features/{extractor}-*/items/*/*.item"))
+
+
+def test_the_cache_holds_each_extractor_apart_and_no_pickle(extracted):
+    _, out = extracted
+    cache = out / "cache"
+    assert len(_items(cache, "egemaps")) == len(_items(cache, "praat")) == 4  # one per extracted segment
+    assert not list(cache.rglob("*.pkl"))  # the cache holds arrays only: nothing is unpickled from it
+    meta = json.loads(next(cache.glob("features/egemaps-*/extractor.json")).read_text())
+    assert meta["name"] == "egemaps" and meta["params"] == {"sample_rate": 16000, "lld_pool": 1}
+
+
 def test_interrupted_run_resumes(media, tmp_path):
     cfg = ExtractConfig.model_validate(MOODS)
     cache = tmp_path / "cache"
     extract_dataset(cfg, media, media / "labels.csv", tmp_path / "a.pkl", cache_dir=cache)
-    files = sorted(cache.rglob("*.pkl"))
-    assert len(files) == 3
-    files[0].unlink()  # as if the run had stopped before this file finished
-    files[1].write_bytes(b"truncated")  # ... or while writing it (never happens: writes are atomic)
+    praat = _items(cache, "praat")
+    assert len(praat) == 4
+    # as if the run had stopped before these items were stored, or while writing one (never
+    # happens: writes are atomic); both are computed again, the rest is read
+    egemaps = {p.name: p for p in _items(cache, "egemaps")}
+    praat[0].unlink()
+    egemaps[praat[0].name].unlink()
+    praat[1].write_bytes(praat[1].read_bytes()[:-20])
     again = extract_dataset(cfg, media, media / "labels.csv", tmp_path / "b.pkl", cache_dir=cache)
-    assert again.n_cached == 1 and again.n_ok == 4
+    assert again.n_ok == 4 and again.n_cached <= 2  # files with a recomputed segment are not "from cache"
+    assert len(_items(cache, "praat")) == 4
+    a, b = load(tmp_path / "a.pkl")["train"], load(tmp_path / "b.pkl")["train"]
+    assert np.array_equal(a["audio"], b["audio"]) and np.array_equal(a["audio_lld"], b["audio_lld"])
+
+
+def test_a_killed_extraction_keeps_what_it_finished(media, tmp_path):
+    """kill -9 in the middle of a run: the items stored before it are used by the next run."""
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_AFTER_TWO.format(media=str(media), out=str(tmp_path)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "AFFECTLAB_PROGRESS": "off"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    stored = len(_items(tmp_path / "cache", "praat"))
+    assert 1 <= stored < 4
+    again = extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "b.pkl",
+                            cache_dir=tmp_path / "cache")
+    assert again.n_ok == 4 and again.n_cached >= 1
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))  # the next writer swept what the killed one left
+
+
+_KILL_AFTER_TWO = """
+import os, signal
+from affectlab.features import batch
+from affectlab.features.extract import extract_dataset
+from affectlab.features.extract_config import ExtractConfig
+import test_features_batch as t
+
+real, done = batch.process_file, []
+
+def kill_after_two(task, ex):
+    res = real(task, ex)
+    done.append(task)
+    if len(done) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return res
+
+batch.process_file = kill_after_two
+extract_dataset(ExtractConfig.model_validate(t.MOODS), {media!r}, {media!r} + "/labels.csv", {out!r} + "/a.pkl",
+                cache_dir={out!r} + "/cache")
+"""
+
+
+def test_an_unwritable_cache_is_one_line(media, tmp_path, monkeypatch):
+    from affectlab.features.cache import FeatureCache
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FeatureCache, "put_item", full)
+    with pytest.raises(AffectlabError, match="cannot write .No space left on device") as err:
+        extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
+                        cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value) and not (tmp_path / "o.pkl").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AffectlabError, match="is a file, not a folder"):
+        extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
+                        cache_dir=tmp_path / "file")
 
 
 def test_changed_parameters_do_not_reuse_the_cache(media, tmp_path):
+    cache = tmp_path / "cache"
+    extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "a.pkl", cache_dir=cache)
+    raw = dict(MOODS, audio={"pitch_floor": 60})  # praat's params change; eGeMAPS's do not
+    summary = extract_dataset(ExtractConfig.model_validate(raw), media, media / "labels.csv", tmp_path / "b.pkl",
+                              cache_dir=cache)
+    assert summary.n_cached == 0  # every file had a praat item to compute
+    assert len(list(cache.glob("features/praat-*"))) == 2 and len(list(cache.glob("features/egemaps-*"))) == 1
+    a, b = load(tmp_path / "a.pkl")["train"], load(tmp_path / "b.pkl")["train"]
+    assert np.array_equal(a["audio"][..., :88], b["audio"][..., :88])  # eGeMAPS read from the cache
     raw = dict(MOODS, audio={"praat": False})
-    summary = extract_dataset(ExtractConfig.model_validate(raw), media, media / "labels.csv", tmp_path / "a.pkl",
-                              cache_dir=tmp_path / "cache")
-    assert summary.n_cached == 0
-    assert load(tmp_path / "a.pkl")["train"]["audio"].shape[2] == 88
+    extract_dataset(ExtractConfig.model_validate(raw), media, media / "labels.csv", tmp_path / "c.pkl", cache_dir=cache)
+    assert load(tmp_path / "c.pkl")["train"]["audio"].shape[2] == 88
 
 
 def test_process_pool_gives_the_same_numbers(media, tmp_path, extracted):
@@ -234,14 +317,14 @@ def test_video_without_sound_track_keeps_the_face_and_masks_the_audio(tmp_path):
 def test_an_unexpected_error_in_one_file_does_not_stop_the_batch(media, tmp_path, monkeypatch):
     from affectlab.features import audio as audio_mod
 
-    real = audio_mod.AudioExtractor.__call__
+    real = audio_mod.EgemapsExtractor.compute
 
     def flaky(self, x, sr):
         if len(x) == 16000:  # the one-second silent file
             raise RuntimeError("openSMILE fell over")
         return real(self, x, sr)
 
-    monkeypatch.setattr(audio_mod.AudioExtractor, "__call__", flaky)
+    monkeypatch.setattr(audio_mod.EgemapsExtractor, "compute", flaky)
     summary = extract_dataset(ExtractConfig.model_validate(MOODS), media, media / "labels.csv", tmp_path / "o.pkl",
                               use_cache=False)
     assert summary.n_ok == 3

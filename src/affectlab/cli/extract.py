@@ -21,8 +21,8 @@ def extract(
     out: Path = typer.Option(..., "--out", help="MMSA-format pickle to write."),
     errors: Optional[Path] = typer.Option(None, "--errors", help="Problem list (default: errors.csv beside OUT)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (overrides batch.workers)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Per-file cache (default: <affectlab cache>/extract)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; write no cache."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="The feature cache, shared with text embeddings (default: $AFFECTLAB_CACHE or ~/.cache/affectlab)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; read and write no media cache."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from ..core.errors import AffectlabError
+from .base import Extractor, Features, Modality, StrictParams, dist_version, file_hash, is_path, media_key, signal_hash
 from .extract_config import AsrConfig
+from .registry import register_extractor
 
 OFFLINE_NAMES = {"tiny.en", "whisper-tiny.en", "openai/whisper-tiny.en"}
 
@@ -36,7 +40,7 @@ class Word:
     probability: float
 
 
-def resolve_whisper_model(cfg: AsrConfig) -> str:
+def resolve_whisper_model(cfg: "AsrConfig | WhisperParams") -> str:
     """The model folder (or hub name) faster-whisper should load; one-line error if it cannot be had offline."""
     if cfg.model in OFFLINE_NAMES:
         try:
@@ -77,7 +81,7 @@ class Transcriber:
 
     name = "asr"
 
-    def __init__(self, cfg: AsrConfig, cpu_threads: int | None = None) -> None:
+    def __init__(self, cfg: "AsrConfig | WhisperParams", cpu_threads: int | None = None) -> None:
         from faster_whisper import WhisperModel
 
         self.cfg = cfg
@@ -122,3 +126,86 @@ def words_in(words: list[Word], start: float, end: float) -> list[Word]:
 def transcript_of(words: list[Word]) -> str:
     """The text of a word list (Whisper words carry their own leading spaces)."""
     return "".join(w.word for w in words).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# The registered extractor
+
+
+class WhisperParams(StrictParams):
+    """What ``asr:`` in an extract config sets, less ``enabled``."""
+
+    model: str = "tiny.en"
+    device: str = "cpu"
+    compute_type: str = "int8"
+    language: str | None = None
+    beam_size: int = Field(1, ge=1)
+    vad_filter: bool = False
+    cpu_threads: int = Field(0, ge=0)  # how many threads: not part of the cache key
+    allow_download: bool = False  # whether a hub may be reached: not part of the cache key
+
+
+WORD_FIELDS = ("word", "start", "end", "probability")
+
+
+@register_extractor
+class WhisperExtractor(Extractor[WhisperParams]):
+    """faster-whisper speech-to-text with word timestamps, on a waveform (resampled to 16 kHz)
+    or a file: ``word`` (n,) strings (with Whisper's leading spaces), ``start``, ``end``
+    (seconds), ``probability`` (n,) float64. :func:`words_of` turns them into :class:`Word`."""
+
+    name = "whisper"
+    modality: ClassVar[Modality] = "audio"
+    Params = WhisperParams
+    requires = ("asr", ("faster_whisper",))
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._model: Transcriber | None = None
+
+    @property
+    def version(self) -> str:
+        return (f"{self.code_version}; faster-whisper {dist_version('faster-whisper')}; "
+                f"ctranslate2 {dist_version('ctranslate2')}; model {model_fingerprint(resolve_whisper_model(self.params))}")
+
+    def cache_params(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json", exclude={"cpu_threads", "allow_download"})
+
+    def transcriber(self) -> Transcriber:
+        if self._model is None:
+            self._model = Transcriber(self.params)
+        return self._model
+
+    def __call__(self, audio: Any, sr: int | None = None) -> Features:
+        from .media import load_audio, resample
+
+        if is_path(audio):
+            x, _ = load_audio(audio, 16000)
+        elif sr is None:
+            raise ValueError("whisper: a waveform needs its sample rate")
+        else:
+            x = resample(np.asarray(audio, dtype=np.float32), int(sr), 16000)
+        return words_to_arrays(self.transcriber().transcribe(x))
+
+    def item_key(self, audio: Any, sr: int | None = None, *, content: str | None = None) -> str:
+        if content is None:
+            content = file_hash(audio) if is_path(audio) else signal_hash(np.asarray(audio), int(sr or 0))
+        return media_key(content, rate=16000)
+
+
+def words_to_arrays(words: list[Word]) -> Features:
+    """Words as arrays (what the cache stores).
+
+    >>> words_of(words_to_arrays([Word(" hi", 0.1, 0.3, 0.9)]))
+    [Word(word=' hi', start=0.1, end=0.3, probability=0.9)]
+    """
+    return {"word": np.array([w.word for w in words], dtype=str) if words else np.zeros(0, dtype="<U1"),
+            "start": np.array([w.start for w in words], dtype=np.float64),
+            "end": np.array([w.end for w in words], dtype=np.float64),
+            "probability": np.array([w.probability for w in words], dtype=np.float64)}
+
+
+def words_of(arrays: Features) -> list[Word]:
+    """The :class:`Word` list of :func:`words_to_arrays`'s arrays."""
+    return [Word(str(w), float(s), float(e), float(p))
+            for w, s, e, p in zip(arrays["word"], arrays["start"], arrays["end"], arrays["probability"])]

@@ -1,6 +1,10 @@
 """Voice features: openSMILE eGeMAPS v02 (88 functionals, 25 frame-level LLDs), praat measures and,
 with ``compare: true``, openSMILE's ComParE 2016 functionals (6373).
 
+Three registered extractors (:mod:`affectlab.features.base`): ``egemaps``, ``praat`` and
+``compare``, each called on a waveform and its rate or on a file; :class:`AudioExtractor`
+combines the ones an ``audio:`` config section enables into one segment's features.
+
 The functionals vector is eGeMAPS (88), then praat (12), then ComParE (6373), each block present
 when enabled. ComParE 2016 (Schuller et al., Interspeech 2016 ComParE challenge) is the large
 brute-force set: 65 LLDs (loudness, auditory spectrum, MFCC, RASTA, spectral and voicing
@@ -26,10 +30,14 @@ voiced fraction (0 then) says why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from .base import AudioSignalExtractor, Features, StrictParams, dist_version
 from .extract_config import AudioConfig
+from .registry import register_extractor
 
 PRAAT_NAMES = [
     "praat_f0_mean_hz", "praat_f0_sd_hz", "praat_f0_p5_hz", "praat_f0_median_hz", "praat_f0_p95_hz",
@@ -56,8 +64,9 @@ class AudioFeatures:
     names: list[str] = field(default_factory=list)
 
 
-def praat_features(x: np.ndarray, sr: int, cfg: AudioConfig) -> PraatResult:
-    """praat pitch, jitter, shimmer, HNR and intensity of one mono segment."""
+def praat_features(x: np.ndarray, sr: int, cfg: "AudioConfig | PraatParams") -> PraatResult:
+    """praat pitch, jitter, shimmer, HNR and intensity of one mono segment (``cfg``: anything with
+    ``pitch_floor`` and ``pitch_ceiling``)."""
     import parselmouth
     from parselmouth.praat import call
 
@@ -101,27 +110,74 @@ def praat_features(x: np.ndarray, sr: int, cfg: AudioConfig) -> PraatResult:
     return PraatResult(arr.astype(np.float32), vf, int(bad.sum()))
 
 
-class AudioExtractor:
-    """eGeMAPS + praat for mono segments at ``cfg.sample_rate`` (openSMILE objects built once)."""
+# ---------------------------------------------------------------------------------------------
+# The registered extractors: one each for eGeMAPS, praat and ComParE
 
-    name = "audio"
 
-    def __init__(self, cfg: AudioConfig) -> None:
-        self.cfg = cfg
-        self._func = self._lld = self._compare = None
+class EgemapsParams(StrictParams):
+    sample_rate: int = Field(16000, ge=8000, le=48000)  # files and waveforms are resampled to this
+    lld_pool: int = Field(1, ge=1)  # average every k 10-ms LLD frames
+
+
+class PraatParams(StrictParams):
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    pitch_floor: float = Field(75.0, gt=0)
+    pitch_ceiling: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "PraatParams":
+        if self.pitch_floor >= self.pitch_ceiling:
+            raise ValueError("pitch_floor must be below pitch_ceiling")
+        return self
+
+
+class CompareParams(StrictParams):
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+
+
+def _clip16(x: np.ndarray) -> np.ndarray:
+    # openSMILE reads 16-bit PCM; opensmile-python's own cast wraps values beyond full scale around
+    # (+1.0 becomes -1.0: a click), and resampling a clipped recording overshoots 1.0, so clip first
+    return np.clip(x, -1.0, 32767 / 32768)
+
+
+def _finite(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """NaN/inf set to 0, and how many there were."""
+    return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), int((~np.isfinite(a)).sum())
+
+
+@register_extractor
+class EgemapsExtractor(AudioSignalExtractor[EgemapsParams]):
+    """openSMILE eGeMAPS v02: ``functionals`` (88,), ``lld`` (T, 25) at 10 ms (pooled by
+    ``lld_pool``), ``nonfinite`` (values openSMILE left undefined, set to 0)."""
+
+    name = "egemaps"
+    Params = EgemapsParams
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._func = self._lld = None
         self._one_pass = True
-        if cfg.compare:
-            import opensmile
 
-            self._compare = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016,
-                                            feature_level=opensmile.FeatureLevel.Functionals)
-        if cfg.egemaps:
+    @property
+    def version(self) -> str:
+        return f"{self.code_version}; opensmile {dist_version('opensmile')}; eGeMAPSv02"
+
+    def _smiles(self) -> tuple[Any, Any]:
+        if self._func is None:
             import opensmile
 
             self._func = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                          feature_level=opensmile.FeatureLevel.Functionals)
             self._lld = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                         feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+        return self._func, self._lld
+
+    def functional_names(self) -> list[str]:
+        return list(self._smiles()[0].feature_names)
+
+    def lld_names(self) -> list[str]:
+        return list(self._smiles()[1].feature_names)
 
     def _egemaps(self, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """eGeMAPS functionals (88,) and LLDs (T, 25): one openSMILE pass, two sinks.
@@ -130,22 +186,146 @@ class AudioExtractor:
         output config lets one run feed both, which halves the cost. Should a future opensmile
         change those internals, we fall back to two runs.
         """
+        func, lld = self._smiles()
         if self._one_pass:
             try:
-                return egemaps_one_pass(self._func, x, sr)
+                return egemaps_one_pass(func, x, sr)
             except Exception:  # private API moved: results stay right, only slower
                 self._one_pass = False
-        f = self._func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1)
-        seq = self._lld.process_signal(x, sr).to_numpy(dtype=np.float32)
-        return f, seq
+        return func.process_signal(x, sr).to_numpy(dtype=np.float32).reshape(-1), lld.process_signal(x, sr).to_numpy(dtype=np.float32)
+
+    def compute(self, x: np.ndarray, sr: int) -> Features:
+        f, seq = self._egemaps(_clip16(x), sr)
+        f, bad_f = _finite(f)
+        seq, bad_s = _finite(seq)
+        lld = pool_frames(seq, self.params.lld_pool).astype(np.float32)
+        return {"functionals": f.astype(np.float32), "lld": lld, "nonfinite": np.asarray(bad_f + bad_s, np.int64)}
+
+
+@register_extractor
+class PraatExtractor(AudioSignalExtractor[PraatParams]):
+    """praat (parselmouth) voice measures: ``functionals`` (12,) = :data:`PRAAT_NAMES`,
+    ``voiced_fraction``, ``nonfinite`` (measures praat left undefined, set to 0)."""
+
+    name = "praat"
+    Params = PraatParams
+
+    @property
+    def version(self) -> str:
+        return f"{self.code_version}; praat-parselmouth {dist_version('praat-parselmouth')}"
+
+    def compute(self, x: np.ndarray, sr: int) -> Features:
+        pr = praat_features(x, sr, self.params)
+        return {"functionals": pr.values, "voiced_fraction": np.asarray(pr.voiced_fraction, np.float64),
+                "nonfinite": np.asarray(pr.nonfinite, np.int64)}
+
+
+@register_extractor
+class CompareExtractor(AudioSignalExtractor[CompareParams]):
+    """openSMILE ComParE 2016 functionals: ``functionals`` (6373,), ``nonfinite``."""
+
+    name = "compare"
+    Params = CompareParams
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._smile = None
+
+    @property
+    def version(self) -> str:
+        return f"{self.code_version}; opensmile {dist_version('opensmile')}; ComParE_2016"
+
+    def smile(self) -> Any:
+        if self._smile is None:
+            import opensmile
+
+            self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016,
+                                          feature_level=opensmile.FeatureLevel.Functionals)
+        return self._smile
 
     def functional_names(self) -> list[str]:
-        names = list(self._func.feature_names) if self._func is not None else []
-        names += PRAAT_NAMES if self.cfg.praat else []
-        return names + ([f"compare_{n}" for n in self._compare.feature_names] if self._compare is not None else [])
+        return [f"compare_{n}" for n in self.smile().feature_names]
+
+    def compute(self, x: np.ndarray, sr: int) -> Features:
+        c, bad = _finite(self.smile().process_signal(_clip16(x), sr).to_numpy(dtype=np.float32).reshape(-1))
+        return {"functionals": c.astype(np.float32), "nonfinite": np.asarray(bad, np.int64)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The voice features of ``affectlab extract``: the enabled extractors of an AudioConfig, combined
+
+
+def audio_parts(cfg: AudioConfig) -> list[tuple[str, dict[str, Any]]]:
+    """The registered extractors (name, params) an ``audio:`` config section runs, in column order.
+
+    >>> [name for name, _ in audio_parts(AudioConfig(compare=True))]
+    ['egemaps', 'praat', 'compare']
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    if cfg.egemaps:
+        out.append(("egemaps", {"sample_rate": cfg.sample_rate, "lld_pool": cfg.lld_pool}))
+    if cfg.praat:
+        out.append(("praat", {"sample_rate": cfg.sample_rate, "pitch_floor": cfg.pitch_floor,
+                              "pitch_ceiling": cfg.pitch_ceiling}))
+    if cfg.compare:
+        out.append(("compare", {"sample_rate": cfg.sample_rate}))
+    return out
+
+
+def combine(outputs: dict[str, Features]) -> AudioFeatures:
+    """One segment's :class:`AudioFeatures` from the outputs of its extractors (by name): the
+    functionals are eGeMAPS, then praat, then ComParE; the voiced fraction is praat's, else the
+    share of eGeMAPS LLD frames with an F0."""
+    parts: list[np.ndarray] = []
+    lld = np.zeros((0, 0), np.float32)
+    nonfinite = 0
+    if "egemaps" in outputs:
+        e = outputs["egemaps"]
+        parts.append(e["functionals"])
+        lld = e["lld"]
+        nonfinite += int(e["nonfinite"])
+    if "praat" in outputs:
+        p = outputs["praat"]
+        parts.append(p["functionals"])
+        vf = float(p["voiced_fraction"])
+        nonfinite += int(p["nonfinite"])
+    else:
+        vf = voiced_fraction_from_lld(lld)
+    if "compare" in outputs:
+        c = outputs["compare"]
+        parts.append(c["functionals"])
+        nonfinite += int(c["nonfinite"])
+    return AudioFeatures(np.concatenate(parts).astype(np.float32), lld.astype(np.float32), vf, nonfinite)
+
+
+class AudioExtractor:
+    """eGeMAPS + praat (+ ComParE) for mono segments at ``cfg.sample_rate``: the registered
+    extractors an ``audio:`` section enables, built once, their outputs combined (:func:`combine`)."""
+
+    name = "audio"
+
+    def __init__(self, cfg: AudioConfig) -> None:
+        from .base import make_extractor
+
+        self.cfg = cfg
+        self.parts: dict[str, Any] = {name: make_extractor(name, params) for name, params in audio_parts(cfg)}
+
+    @property
+    def _func(self) -> Any:
+        return self.parts["egemaps"]._smiles()[0] if "egemaps" in self.parts else None
+
+    @property
+    def _lld(self) -> Any:
+        return self.parts["egemaps"]._smiles()[1] if "egemaps" in self.parts else None
+
+    def functional_names(self) -> list[str]:
+        names: list[str] = []
+        for name, part in self.parts.items():
+            names += PRAAT_NAMES if name == "praat" else part.functional_names()
+        return names
 
     def lld_names(self) -> list[str]:
-        return list(self._lld.feature_names) if self._lld is not None else []
+        return self.parts["egemaps"].lld_names() if "egemaps" in self.parts else []
 
     @staticmethod
     def versions() -> dict[str, str]:
@@ -167,30 +347,7 @@ class AudioExtractor:
 
     def __call__(self, x: np.ndarray, sr: int) -> AudioFeatures:
         """Features of one segment ``x`` (mono float32 at ``sr``)."""
-        parts: list[np.ndarray] = []
-        lld = np.zeros((0, 0), np.float32)
-        nonfinite = 0
-        if self._func is not None:
-            # openSMILE reads 16-bit PCM; opensmile-python's own cast wraps values beyond full
-            # scale around (+1.0 becomes -1.0: a click), and resampling a clipped recording
-            # overshoots 1.0, so clip first
-            f, seq = self._egemaps(np.clip(x, -1.0, 32767 / 32768), sr)
-            nonfinite += int((~np.isfinite(f)).sum() + (~np.isfinite(seq)).sum())
-            f, seq = np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0), np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
-            parts.append(f)
-            lld = pool_frames(seq, self.cfg.lld_pool)
-        vf = float("nan")
-        if self.cfg.praat:
-            pr = praat_features(x, sr, self.cfg)
-            parts.append(pr.values)
-            vf, nonfinite = pr.voiced_fraction, nonfinite + pr.nonfinite
-        else:
-            vf = voiced_fraction_from_lld(lld)
-        if self._compare is not None:
-            c = self._compare.process_signal(np.clip(x, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float32).reshape(-1)
-            nonfinite += int((~np.isfinite(c)).sum())
-            parts.append(np.nan_to_num(c, nan=0.0, posinf=0.0, neginf=0.0))
-        return AudioFeatures(np.concatenate(parts).astype(np.float32), lld.astype(np.float32), vf, nonfinite)
+        return combine({name: part.compute(x, sr) for name, part in self.parts.items()})
 
 
 def egemaps_one_pass(smile, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:

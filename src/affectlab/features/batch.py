@@ -1,9 +1,12 @@
-"""Batch extraction: one task per media file, a process pool, a per-file cache, per-row problems.
+"""Batch extraction: one task per media file, a process pool, the feature cache, per-row problems.
 
-Each file is decoded once; all its LABELS.csv rows (segments) are cut from it. A finished
-file's result is cached under ``<cache>/extract/<config key>/<file key>.pkl`` (the key covers
-the extractor parameters, the file's bytes and its segments), so an interrupted run started
-again computes only the files it had not finished.
+Each file is decoded once; all its LABELS.csv rows (segments) are cut from it. Every extractor
+call goes through the one feature cache (:class:`affectlab.features.base.CachedExtractor`,
+:class:`affectlab.features.cache.FeatureCache`): a segment's eGeMAPS, praat and ComParE
+features, a file's transcript, the face track of a file's window are each stored as soon as
+they are computed, keyed by the extractor's name, version and params and by the sha256 of the
+file's bytes and the segment. An interrupted run started again computes only what it had not
+finished; several workers (or runs) may write into one cache at once.
 
 Problems are :class:`Problem` rows for ``errors.csv``:
 
@@ -17,10 +20,8 @@ Problems are :class:`Problem` rows for ``errors.csv``:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import functools
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -32,12 +33,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..core.io import atomic_output
+from .base import CachedExtractor, Features, NotCached, make_extractor, media_key
 from .extract_config import ExtractConfig
-from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, sample_frames, video_info
+from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, video_info
 from .media_labels import SampleSpec
 
-CACHE_FORMAT = 1
 SEGMENT_TOLERANCE = 0.05  # seconds a segment may run past the end (container durations are rounded)
 
 
@@ -73,29 +73,61 @@ class FileResult:
 
 
 class Extractors:
-    """The heavy objects a worker keeps between files (openSMILE, Whisper)."""
+    """The registered extractors an extract config enables, each behind the feature cache, built
+    once per process (the heavy objects, openSMILE, MediaPipe, Whisper, load on first use).
 
-    def __init__(self, cfg: ExtractConfig, single_thread: bool = False) -> None:
+    ``cache_root`` None: nothing is read from or written to a cache (``--no-cache``).
+    """
+
+    def __init__(self, cfg: ExtractConfig, cache_root: str | os.PathLike[str] | None = None,
+                 single_thread: bool = False, cache_only: bool = False) -> None:
+        from .audio import audio_parts
+
         self.cfg = cfg
-        self._audio = None
-        self._asr = None
+        self.cache_root = cache_root
         self.single_thread = single_thread
+        self.cache_only = cache_only  # raise NotCached rather than compute (see run_tasks)
+        self.audio_parts = [CachedExtractor(make_extractor(name, params), cache_root)
+                            for name, params in (audio_parts(cfg.audio) if cfg.audio.enabled else [])]
+        for part in self.audio_parts:
+            part.cache_only = cache_only
+        self._asr: CachedExtractor | None = None
+        self._face: CachedExtractor | None = None
 
     @property
-    def audio(self):
-        if self._audio is None:
-            from .audio import AudioExtractor
-
-            self._audio = AudioExtractor(self.cfg.audio)
-        return self._audio
-
-    @property
-    def asr(self):
+    def asr(self) -> CachedExtractor:
         if self._asr is None:
-            from .asr import Transcriber
-
-            self._asr = Transcriber(self.cfg.asr, cpu_threads=1 if self.single_thread and not self.cfg.asr.cpu_threads else None)
+            params = self.cfg.asr.model_dump(exclude={"enabled"})
+            if self.single_thread and not params["cpu_threads"]:
+                params["cpu_threads"] = 1  # one thread per worker: workers are the parallelism
+            self._asr = CachedExtractor(make_extractor("whisper", params), self.cache_root)
+            self._asr.cache_only = self.cache_only
         return self._asr
+
+    @property
+    def face(self) -> CachedExtractor:
+        if self._face is None:
+            self._face = CachedExtractor(make_extractor("facemesh", self.cfg.face.model_dump(exclude={"enabled"})),
+                                         self.cache_root)
+            self._face.cache_only = self.cache_only
+        return self._face
+
+    def all(self) -> list[CachedExtractor]:
+        return [e for e in (*self.audio_parts, self._asr, self._face) if e is not None]
+
+    def counts(self) -> tuple[int, int]:
+        """(cache hits, items computed) so far, over all extractors."""
+        return sum(e.hits for e in self.all()), sum(e.computed for e in self.all())
+
+    def audio(self, content: str, seg: np.ndarray, sr: int, start: float, end: float) -> Any:
+        """One segment's voice features (:class:`affectlab.features.audio.AudioFeatures`)."""
+        from .audio import combine
+
+        outputs: dict[str, Features] = {}
+        key = media_key(content, start=start, end=end)  # the same item for every audio extractor
+        for part in self.audio_parts:
+            outputs[part.extractor.name] = part.get(key, functools.partial(part.extractor.compute, seg, sr))
+        return combine(outputs)
 
 
 _WORKER: Extractors | None = None
@@ -104,7 +136,7 @@ _WORKER: Extractors | None = None
 _STDERR_FILTER: contextlib.ExitStack | None = None
 
 
-def _init_worker(cfg_json: str, parent_pid: int | None = None) -> None:
+def _init_worker(cfg_json: str, parent_pid: int | None = None, cache_root: str | None = None) -> None:
     global _WORKER, _STDERR_FILTER
     if parent_pid is not None:
         die_with_parent(parent_pid)
@@ -116,7 +148,7 @@ def _init_worker(cfg_json: str, parent_pid: int | None = None) -> None:
 
         _STDERR_FILTER = contextlib.ExitStack()
         _STDERR_FILTER.enter_context(filtered_native_stderr())
-    _WORKER = Extractors(cfg, single_thread=True)
+    _WORKER = Extractors(cfg, cache_root, single_thread=True)
 
 
 PR_SET_PDEATHSIG = 1
@@ -228,8 +260,12 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
 
     try:
         check_readable(task.path)
+        content = file_sha256(task.path)  # the cache key of everything this file gives
     except MediaError as err:
         return fail_all(str(err))
+    except OSError as err:
+        return fail_all(f"cannot read ({err.strerror or err})")
+    hits_before, computed_before = ex.counts()
     video = is_video(task.path)
     need_asr = cfg.asr.enabled and any(not s.text for s in task.samples)
     audio, sr, audio_note = None, cfg.audio.sample_rate, ""
@@ -273,16 +309,19 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
 
     words = None
     if need_asr and audio is not None:
-        x16 = audio if sr == 16000 else _resample(audio, sr, 16000)
-        words = ex.asr.transcribe(x16)
+        from .asr import words_of
+
+        x = audio
+        # the whole file at 16 kHz: decoded at another rate and resampled, the signal differs a little
+        key = media_key(content, rate=16000) if sr == 16000 else media_key(content, rate=16000, via=sr)
+        words = words_of(ex.asr.get(key, lambda: ex.asr.extractor(x, sr)))
 
     track = None
     if vinfo is not None:
-        from .face import FaceExtractor
+        from .face import track_of
 
         lo, hi = min(g[1] for g in good), max(g[2] for g in good)
-        with FaceExtractor(cfg.face) as fx:
-            track = fx.run(sample_frames(task.path, cfg.face.fps, lo, hi, cfg.face.max_width))
+        track = track_of(ex.face(task.path, start=lo, end=hi, content=content))
 
     for s, start, end in good:
         out: dict[str, Any] = {"start": start, "end": end, "duration": duration, "nonfinite": 0}
@@ -292,7 +331,7 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
                 res.problems.append(Problem(s.line, s.id, s.file, "masked", "audio", audio_note))
             else:
                 seg = audio[int(round(start * sr)):int(round(end * sr))]
-                feats = ex.audio(seg, sr)
+                feats = ex.audio(content, seg, sr, start, end)
                 out["audio"] = {"functionals": feats.functionals, "lld": feats.lld}
                 out["voiced_fraction"] = feats.voiced_fraction
                 out["nonfinite"] += feats.nonfinite
@@ -329,6 +368,8 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
                 elif mask.sum() == 0:
                     res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", f"no face found in {mask.size} frames"))
         res.samples[s.id] = out
+    hits, computed = ex.counts()
+    res.cached = hits > hits_before and computed == computed_before  # everything came from the cache
     return res
 
 
@@ -343,54 +384,12 @@ def process_file_safely(task: FileTask, ex: Extractors) -> FileResult:
 
     try:
         return process_file(task, ex)
-    except AffectlabError:
+    except (AffectlabError, NotCached):
         raise
     except Exception as err:  # noqa: BLE001 (recorded, see docstring)
         msg = " ".join(str(err).split())[:200]
         return FileResult(problems=[Problem(s.line, s.id, s.file, "failed", "all",
                                             f"unexpected {type(err).__name__}: {msg}") for s in task.samples])
-
-
-def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    from .media import resample
-
-    return resample(x, sr_in, sr_out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Cache
-
-
-def cache_file(cache_root: Path, cfg: ExtractConfig, task: FileTask) -> Path | None:
-    """Where this file's result is cached (None when the file cannot be hashed: it will fail anyway)."""
-    try:
-        digest = file_sha256(task.path)
-    except OSError:
-        return None
-    segs = [[s.id, s.start, s.end, s.text if cfg.asr.enabled else "", s.line, s.file] for s in task.samples]
-    key = hashlib.sha256(json.dumps([CACHE_FORMAT, digest, segs], default=str).encode()).hexdigest()[:24]
-    return cache_root / f"{cfg.media_key()}" / f"{key}.pkl"
-
-
-def load_cached(path: Path | None) -> FileResult | None:
-    """A cached result, or None (absent or unreadable: then it is computed again)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        with open(path, "rb") as fh:
-            raw = pickle.load(fh)  # noqa: S301 (our own cache, written by store_cached)
-        res = FileResult(raw["samples"], [Problem(**p) for p in raw["problems"]], cached=True)
-    except Exception:  # a truncated or foreign file: recompute
-        return None
-    return res
-
-
-def store_cached(path: Path, result: FileResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"samples": result.samples, "problems": [p.__dict__ for p in result.problems]}
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(blob, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,32 +398,36 @@ def store_cached(path: Path, result: FileResult) -> None:
 
 def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None, workers: int,
               on_done: Callable[[FileTask, FileResult], None] | None = None) -> dict[Path, FileResult]:
-    """Process ``tasks`` (cached ones are only read), in a pool of ``workers`` processes when > 1."""
+    """Process ``tasks``, in a pool of ``workers`` processes when > 1; every extractor call goes
+    through the feature cache under ``cache_root`` (None: no cache)."""
     results: dict[Path, FileResult] = {}
-    todo: list[tuple[FileTask, Path | None]] = []
-    for task in tasks:
-        cpath = cache_file(cache_root, cfg, task) if cache_root is not None else None
-        hit = load_cached(cpath)
-        if hit is not None:
-            results[task.path] = hit
+    if workers > 1 and cache_root is not None:
+        # files wholly in the cache are read here, without starting a pool (its start costs
+        # seconds); from the first file with something to compute on, the pool does the rest
+        reader = Extractors(cfg, cache_root, cache_only=True)
+        for k, task in enumerate(tasks):
+            try:
+                res = process_file_safely(task, reader)
+            except NotCached:
+                tasks = tasks[k:]
+                break
+            results[task.path] = res
             if on_done:
-                on_done(task, hit)
+                on_done(task, res)
         else:
-            todo.append((task, cpath))
-    if not todo:
+            return results
+    if not tasks:
         return results
-    if workers <= 1 or len(todo) == 1:
+    if workers <= 1 or len(tasks) == 1:
         _silence_native_logs()
-        ex = Extractors(cfg)
+        ex = Extractors(cfg, cache_root)
         with contextlib.ExitStack() as stack:
             if cfg.face.enabled:
                 from .face import filtered_native_stderr
 
                 stack.enter_context(filtered_native_stderr())
-            for task, cpath in todo:
+            for task in tasks:
                 res = process_file_safely(task, ex)
-                if cpath is not None and not _file_failed(res, task):
-                    store_cached(cpath, res)
                 results[task.path] = res
                 if on_done:
                     on_done(task, res)
@@ -433,17 +436,17 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
     ctx = get_context("spawn")
     # workers end with this process: SIGINT/SIGTERM tear the pool down (workers terminated), and a
     # worker whose parent is killed outright (kill -9) is killed by the kernel (die_with_parent)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                               initializer=_init_worker, initargs=(cfg.model_dump_json(), os.getpid()))
+    root = str(cache_root) if cache_root is not None else None
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(cfg.model_dump_json(), os.getpid(), root))
     with _signals_raise():
         try:
             pending: dict[Future, FileTask] = {}
-            queue = list(todo)
+            queue = list(tasks)
             while queue or pending:
                 while queue and len(pending) < 2 * workers:  # keep the pool fed without pickling everything up front
-                    task, cpath = queue.pop(0)
-                    keep = str(cpath) if cpath is not None else None
-                    pending[pool.submit(_run_task_checked, task, keep)] = task
+                    task = queue.pop(0)
+                    pending[pool.submit(_run_task, task)] = task
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     task = pending.pop(fut)
@@ -458,14 +461,6 @@ def run_tasks(tasks: list[FileTask], cfg: ExtractConfig, cache_root: Path | None
     return results
 
 
-def _file_failed(res: FileResult, task: FileTask) -> bool:
-    """Files that gave no sample are not cached: they may be fixed (or appear) before the next run."""
-    return not res.samples
-
-
-def _run_task_checked(task: FileTask, cache_path: str | None) -> FileResult:
+def _run_task(task: FileTask) -> FileResult:
     assert _WORKER is not None
-    result = process_file_safely(task, _WORKER)
-    if cache_path and not _file_failed(result, task):
-        store_cached(Path(cache_path), result)
-    return result
+    return process_file_safely(task, _WORKER)

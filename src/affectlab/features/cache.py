@@ -1,7 +1,8 @@
-"""On-disk feature cache keyed by extractor identity and input hash, read through memory maps.
+"""The one on-disk feature cache of every extractor, keyed by extractor identity and input hash.
 
-Layout under ``<root>/features/<extractor-key>/`` (the key is made of the extractor's name,
-version and parameters, so a change of any of them starts a new cache)::
+Every extractor (text, audio, face, speech-to-text; :mod:`affectlab.features.base`) caches
+through this class. Layout under ``<root>/features/<extractor-key>/`` (the key is made of the
+extractor's name, version and parameters, so a change of any of them starts a new cache)::
 
     extractor.json            what the key stands for
     chunk-<digest>/           one committed chunk: keys.npy (n, 32) uint8 sha256 digests of the
@@ -12,6 +13,15 @@ version and parameters, so a change of any of them starts a new cache)::
                               the chunks, with <digest>.json holding its crc32; the views together
                               never take more disk than the chunks' vectors (the least recently
                               used go first when a new one is built)
+    items/<kk>/<digest>.item  the named arrays one input item gave (media: a segment's
+                              functionals, a frame sequence, a file's words), for extractors
+                              whose outputs are not one fixed-width row; ``<digest>`` is the
+                              item's content hash (for media: sha256 of the file's bytes and the
+                              segment): a JSON header (names, dtypes, shapes, crc32) and the
+                              arrays' bytes (:func:`encode_item`), written to a temporary file
+                              and renamed into place
+
+Rows (text embeddings) are stored in chunks; items (media) one file per item.
 
 Chunks are opened with ``np.load(mmap_mode="r")`` and views are returned as read-only memory
 maps, so a million 384-d rows (1.5 GB) never have to sit in memory. Every file is checked
@@ -30,6 +40,9 @@ process is gone).
 >>> found, missing = cache.lookup(["h1", "h2"])
 >>> missing
 [1]
+>>> _ = cache.put_item(content_hash("a.wav:0-1"), {"f0": np.array([150.0])})
+>>> cache.get_item(content_hash("a.wav:0-1"))["f0"].tolist(), cache.get_item(content_hash("b.wav"))
+([150.0], None)
 """
 
 from __future__ import annotations
@@ -252,10 +265,7 @@ class FeatureCache:
         if vectors.ndim != 2 or len(vectors) != len(keys):
             raise ValueError(f"store: {len(keys)} keys but vectors of shape {vectors.shape}")
         self.dir.mkdir(parents=True, exist_ok=True)
-        meta = self.dir / "extractor.json"
-        if not meta.exists():
-            with atomic_output(meta) as tmp:
-                tmp.write_text(json.dumps(self._meta, indent=2, default=str))
+        self._write_meta()
         self._sweep_temporaries()
         key_bytes = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
         digest = hashlib.sha256(key_bytes.tobytes()).hexdigest()[:24]
@@ -292,7 +302,10 @@ class FeatureCache:
             except (IndexError, ValueError):
                 continue
             if pid != os.getpid() and not pid_alive(pid):
-                shutil.rmtree(p, ignore_errors=True)
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
         for p in self.dir.glob(".trash-*"):
             shutil.rmtree(p, ignore_errors=True)
 
@@ -369,3 +382,108 @@ class FeatureCache:
     def __len__(self) -> int:
         self.refresh()
         return len(self._keys)
+
+    # ---- items: named arrays per input item (media) --------------------------------------------
+    def item_path(self, key: str) -> Path:
+        """Where the item with content hash ``key`` (64 hex characters) is stored."""
+        if not (len(key) == 2 * KEY_BYTES and _HEX.fullmatch(key)):
+            raise ValueError(f"item key must be a sha256 hex digest, not {key!r}")
+        return self.dir / "items" / key[:2] / f"{key}.item"
+
+    def get_item(self, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored for ``key``, or None when absent. A damaged file (crc32 mismatch,
+        truncated, not an item) is removed and reported as absent: computed again."""
+        path = self.item_path(key)
+        try:
+            raw = bytearray(path.read_bytes())  # a bytearray: the arrays below are writable views of it
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            log.warning("feature cache: cannot read %s (%s); it will be computed again", path, err)
+            return None
+        try:
+            return decode_item(raw)
+        except ValueError as err:
+            log.warning("feature cache: %s is damaged (%s); it will be computed again", path, err)
+            self.repaired += 1
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def put_item(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store one item's arrays (atomic: a temporary file renamed into place; no pickles).
+
+        Two writers of the same item write the same bytes; the last rename wins, and a reader sees
+        one whole file or none. An ``OSError`` (full disk, read-only folder) is the caller's to report.
+        """
+        path = self.item_path(key)
+        blob = encode_item(arrays)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_meta()
+        self._sweep_temporaries()
+        tmp = self.dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.item"  # same file system: the rename is atomic
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def _write_meta(self) -> None:
+        meta = self.dir / "extractor.json"
+        if not meta.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with atomic_output(meta) as tmp:
+                tmp.write_text(json.dumps(self._meta, indent=2, default=str))
+
+
+#: first bytes of an item file (a change of layout gets a new magic)
+ITEM_MAGIC = b"AFLITEM1"
+
+
+def encode_item(arrays: dict[str, Any]) -> bytes:
+    """Named arrays as bytes: magic, 4-byte header length, JSON header (name, dtype, shape and
+    size of each array, crc32 of the payload), then the arrays' bytes. Numbers and fixed-width
+    strings only (a cache never holds pickles); read back by :func:`decode_item`.
+
+    >>> item = decode_item(bytearray(encode_item({"f0": np.array([150.0]), "n": np.asarray(2), "w": np.array(["hi"])})))
+    >>> item["f0"].tolist(), item["n"].shape, item["w"].tolist()
+    ([150.0], (), ['hi'])
+    """
+    parts, spec = [], []
+    for name, value in arrays.items():
+        arr = np.asarray(value)  # tobytes() is C order (ascontiguousarray would make a 0-d array 1-d)
+        if arr.dtype.hasobject:
+            raise ValueError(f"put_item: array {name!r} holds Python objects; store numbers or fixed-width strings")
+        spec.append([name, arr.dtype.str, list(arr.shape), arr.nbytes])
+        parts.append(arr.tobytes())
+    payload = b"".join(parts)
+    header = json.dumps({"arrays": spec, "crc": zlib.crc32(payload)}).encode()
+    return ITEM_MAGIC + len(header).to_bytes(4, "little") + header + payload
+
+
+def decode_item(raw: bytearray) -> dict[str, np.ndarray]:
+    """The arrays of :func:`encode_item`'s bytes; ``ValueError`` when they are damaged."""
+    n = len(ITEM_MAGIC)
+    if raw[:n] != ITEM_MAGIC or len(raw) < n + 4:
+        raise ValueError("not an item file")
+    size = int.from_bytes(raw[n:n + 4], "little")
+    try:
+        header = json.loads(bytes(raw[n + 4:n + 4 + size]))
+        at = n + 4 + size
+        if len(raw) - at != sum(int(a[3]) for a in header["arrays"]) or zlib.crc32(memoryview(raw)[at:]) != header["crc"]:
+            raise ValueError("size or crc32 mismatch")
+        out: dict[str, np.ndarray] = {}
+        for name, dtype, shape, nbytes in header["arrays"]:
+            dt = np.dtype(dtype)
+            if dt.hasobject:
+                raise ValueError("object array")
+            count = int(np.prod(shape, dtype=np.int64))
+            out[name] = (np.frombuffer(raw, dt, count, at) if count else np.empty(0, dt)).reshape(tuple(shape))
+            at += nbytes
+        return out
+    except (KeyError, TypeError, IndexError, json.JSONDecodeError) as err:
+        raise ValueError(f"bad header ({type(err).__name__})") from None

@@ -34,6 +34,7 @@ from ..core.errors import AffectlabError
 from ..core.extras import module_available
 from ..core.io import atomic_output, write_csv
 from ..core.paths import default_cache_dir
+from .base import ensure_cache_root
 from .batch import FileResult, FileTask, Problem, run_tasks
 from .extract_config import ExtractConfig
 from .media_labels import LabelTable, read_labels
@@ -108,7 +109,8 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
         from .asr import resolve_whisper_model
 
         resolve_whisper_model(cfg.asr)
-    root = Path(cache_dir or cfg.batch.cache_dir or default_cache_dir() / "extract").expanduser() if use_cache else None
+    # the one feature cache (text embeddings included); created now, so a bad folder fails before any work
+    root = ensure_cache_root(cache_dir or cfg.batch.cache_dir or default_cache_dir()) if use_cache else None
     groups = table.files()
     tasks = [FileTask(path, [table.samples[i] for i in idx]) for path, idx in groups.items()]
     done = 0
@@ -136,7 +138,7 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
     summary = ExtractSummary(len(table.samples), n_ok, len(tasks), files_ok, cached, problems, out, errors_path)
     if n_ok == 0:
         raise AffectlabError(f"no sample could be extracted ({len(problems)} problems, see {errors_path})")
-    data = assemble(table, payload, cfg, problems, labels_path=Path(labels), media_dir=media)
+    data = assemble(table, payload, cfg, problems, labels_path=Path(labels), media_dir=media, cache_dir=root)
     with atomic_output(out) as tmp:
         with open(tmp, "wb") as fh:
             pickle.dump(data, fh, protocol=4)
@@ -158,8 +160,9 @@ def _pad(seqs: list[np.ndarray | None], dim: int, dtype: Any = np.float32) -> tu
 
 
 def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: ExtractConfig, problems: list[Problem],
-             *, labels_path: Path, media_dir: Path) -> dict[str, Any]:
-    """Build the MMSA-format dict from per-sample payloads (samples in LABELS.csv order)."""
+             *, labels_path: Path, media_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Build the MMSA-format dict from per-sample payloads (samples in LABELS.csv order); text
+    embeddings go through the feature cache under ``cache_dir`` (None: the default cache)."""
     keep = [i for i, s in enumerate(table.samples) if s.id in payload]
     split_names = list(dict.fromkeys(table.samples[i].split for i in keep))
     versions, feature_names, notes = _describe(cfg)
@@ -222,7 +225,7 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
         all_texts += [(split, j, t) for j, t in enumerate(part["raw_text"])]
 
     if cfg.text.kind != "none":
-        _add_text_features(data, all_texts, cfg, versions, feature_names)
+        _add_text_features(data, all_texts, cfg, versions, feature_names, cache_dir)
     elif any(t for _, _, t in all_texts):
         notes.append("text features not computed (text.kind: none); raw_text holds the transcripts")
     else:
@@ -288,7 +291,7 @@ def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]],
 
 
 def _add_text_features(data: dict[str, Any], texts: list[tuple[str, int, str]], cfg: ExtractConfig,
-                       versions: dict[str, str], names: dict[str, list[str]]) -> None:
+                       versions: dict[str, str], names: dict[str, list[str]], cache_dir: Path | None = None) -> None:
     """Sentence embeddings of the transcripts (cached by affectlab's text feature cache)."""
     from .text import embed_texts, make_encoder
 
@@ -296,7 +299,7 @@ def _add_text_features(data: dict[str, Any], texts: list[tuple[str, int, str]], 
     versions["text_encoder"] = f"{cfg.text.kind}:{cfg.text.name}"
     versions["text_encoder_fingerprint"] = encoder.version
     nonempty = [(s, j, t) for s, j, t in texts if t]
-    vectors = embed_texts([t for _, _, t in nonempty], cfg.text, encoder=encoder)[0] if nonempty else None
+    vectors = embed_texts([t for _, _, t in nonempty], cfg.text, cache_dir, encoder=encoder)[0] if nonempty else None
     dim = int(vectors.shape[1]) if vectors is not None else 0
     for split, part in data.items():
         n = len(part["id"])

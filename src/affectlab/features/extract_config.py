@@ -14,8 +14,6 @@ extractors run with which parameters. Every field has a default, so ``{}`` is a 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,7 +136,7 @@ class AsrConfig(_Strict):
 
 class BatchConfig(_Strict):
     workers: int = Field(2, ge=1)  # processes; 1 runs in this process
-    cache_dir: str | None = None  # default: <affectlab cache>/extract
+    cache_dir: str | None = None  # the feature cache; default: $AFFECTLAB_CACHE or ~/.cache/affectlab
 
 
 class ExtractConfig(_Strict):
@@ -177,17 +175,6 @@ class ExtractConfig(_Strict):
         """The numeric target that becomes ``regression_labels``."""
         nums = self.numeric_targets()
         return self.regression_label or (nums[0] if nums else None)
-
-    def media_params(self) -> dict[str, Any]:
-        """The parameters that change per-file results (the per-file cache key)."""
-        audio = self.audio.model_dump()
-        if not audio["compare"]:  # keeps the keys (and caches) of configs written before the option
-            del audio["compare"]
-        return {"audio": audio, "face": self.face.model_dump(), "asr": self.asr.model_dump()}
-
-    def media_key(self) -> str:
-        blob = json.dumps(self.media_params(), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def validate_extract_config(raw: dict[str, Any], source: str) -> ExtractConfig:

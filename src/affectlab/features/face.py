@@ -49,11 +49,14 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from .base import Extractor, Features, Modality, StrictParams, dist_version, file_hash, frames_hash, is_path, media_key
 from .extract_config import FaceConfig
+from .registry import register_extractor
 
 N_LANDMARKS = 468
 MEASURE_NAMES = [
@@ -251,11 +254,13 @@ def filtered_native_stderr() -> Iterator[None]:
 
 
 class FaceExtractor:
-    """MediaPipe FaceMesh over a stream of RGB frames (one instance per video: it tracks)."""
+    """MediaPipe FaceMesh over a stream of RGB frames (one instance per video: it tracks).
+
+    ``cfg``: a :class:`FaceConfig` or :class:`FaceMeshParams` (the same fields)."""
 
     name = "face"
 
-    def __init__(self, cfg: FaceConfig) -> None:
+    def __init__(self, cfg: "FaceConfig | FaceMeshParams") -> None:
         import mediapipe as mp
 
         self.cfg = cfg
@@ -306,3 +311,65 @@ class FaceExtractor:
                 mask.append(int(ok))
         feats = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
         return FaceTrack(np.asarray(times, np.float64), feats, np.asarray(mask, np.uint8), np.asarray(seen, np.int16))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registered extractor
+
+
+class FaceMeshParams(StrictParams):
+    """What ``face:`` in an extract config sets, less ``enabled``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bool_landmarks(cls, data: Any) -> Any:  # true/false read as all/none
+        if isinstance(data, dict) and isinstance(data.get("landmarks"), bool):
+            data = {**data, "landmarks": "all" if data["landmarks"] else "none"}
+        return data
+
+    fps: float = Field(25.0, gt=0, le=120)  # frames sampled per second of a video file
+    max_faces: int = Field(4, ge=1, le=16)
+    min_detection_confidence: float = Field(0.5, ge=0, le=1)
+    min_tracking_confidence: float = Field(0.5, ge=0, le=1)
+    landmarks: Literal["all", "contours", "none"] = "contours"
+    max_width: int = Field(640, ge=64)
+
+
+@register_extractor
+class FaceMeshExtractor(Extractor[FaceMeshParams]):
+    """MediaPipe FaceMesh geometry per frame of a video file (``start``/``end`` seconds; frames
+    sampled at ``fps``, see :func:`affectlab.features.media.sample_frames`) or of a sequence of
+    ``(time, rgb)`` frames: ``features`` (T, D) (:func:`feature_names`), ``mask`` (T,) uint8
+    (1 = a face), ``times`` (T,) seconds, ``faces_seen`` (T,). Each call tracks afresh."""
+
+    name = "facemesh"
+    modality: ClassVar[Modality] = "video"
+    Params = FaceMeshParams
+    requires = ("video", ("mediapipe", "cv2"))
+
+    @property
+    def version(self) -> str:
+        return (f"{self.code_version}; mediapipe {dist_version('mediapipe')}; "
+                f"opencv {dist_version('opencv-python', 'opencv-python-headless', 'opencv-contrib-python')}")
+
+    def feature_names(self) -> list[str]:
+        return feature_names(self.params.landmarks)
+
+    def __call__(self, video: Any, *, start: float = 0.0, end: float | None = None) -> Features:
+        from .media import sample_frames
+
+        frames = sample_frames(video, self.params.fps, start, end, self.params.max_width) if is_path(video) else video
+        with FaceExtractor(self.params) as fx:
+            track = fx.run(frames)
+        return {"times": track.times, "features": track.features, "mask": track.mask, "faces_seen": track.faces_seen}
+
+    def item_key(self, video: Any, *, start: float = 0.0, end: float | None = None, content: str | None = None) -> str:
+        """A file: its bytes and the window; frames: their times and pixels (give a list, not a generator)."""
+        if content is None:
+            content = file_hash(video) if is_path(video) else frames_hash(video)
+        return media_key(content, start=start, end=end)
+
+
+def track_of(features: Features) -> FaceTrack:
+    """The :class:`FaceTrack` of a :class:`FaceMeshExtractor` output."""
+    return FaceTrack(features["times"], features["features"], features["mask"], features["faces_seen"])

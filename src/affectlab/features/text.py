@@ -39,7 +39,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -48,8 +48,9 @@ from ..core.errors import AffectlabError
 from ..core.paths import default_cache_dir
 from .. import progress
 from ..core.memory import keep_freed_memory
+from .base import Extractor, Modality
 from .cache import FeatureCache, text_digests
-from .registry import EXTRACTORS
+from .registry import EXTRACTORS, register_extractor
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +111,47 @@ def model_fingerprint(path_or_name: str) -> str:
     return h.hexdigest()[:16]
 
 
-class TextEncoder:
-    """Base: ``encode(texts) -> (n, dim) float32``; ``name``, ``version`` and ``params`` key the cache.
+class TextEncoder(Extractor[EncoderConfig]):
+    """Base of the text extractors: ``encoder(texts)`` = ``encode(texts) -> (n, dim) float32``;
+    ``params`` is the :class:`EncoderConfig` (``features.text``); :meth:`identity` keys the cache.
 
     Subclasses give :meth:`token_lengths` and :meth:`_forward` (one batch of texts of one token
     count); :meth:`encode` does the deterministic batching described in the module docstring.
     """
 
-    def __init__(self, cfg: EncoderConfig) -> None:
-        self.cfg = cfg
-        self.path = resolve_model_path(cfg.name)
+    modality: ClassVar[Modality] = "text"
+    Params = EncoderConfig
+
+    def __init__(self, cfg: EncoderConfig | dict | None = None) -> None:
+        super().__init__(cfg)
+        params = self.params
+        if self.name and params.kind != self.name:  # built by registry name: the kind is that name
+            params = params.model_copy(update={"kind": self.name})
+        self.params = self.cfg = params
+        self.path = resolve_model_path(self.cfg.name)
         self._model = None
 
     @property
-    def params(self) -> dict:
+    def cache_name(self) -> str:
+        return f"text:{self.cfg.kind}:{self.cfg.name}"
+
+    def cache_params(self) -> dict[str, Any]:
+        # the keys of the first release, unchanged: caches written since then stay valid
         return {"max_length": self.cfg.max_length, "normalize": self.cfg.normalize, "kind": self.cfg.kind,
                 "batching": BATCHING, "batch_size": self.cfg.batch_size}
 
     @property
     def version(self) -> str:
         return model_fingerprint(self.path)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:  # type: ignore[override]
+        """``(n, dim)`` float32 embeddings of ``texts`` (uncached; :func:`embed_texts` caches)."""
+        return self.encode(texts)
+
+    def item_key(self, text: str) -> str:  # type: ignore[override]
+        from .cache import content_hash
+
+        return content_hash(text)
 
     #: what the error message calls this kind of model
     label = "encoder"
@@ -187,9 +209,11 @@ class TextEncoder:
         return int(self.encode(["."]).shape[1])
 
 
-@EXTRACTORS.register("sentence-transformers")
+@register_extractor
 class SentenceTransformerEncoder(TextEncoder):
     """A sentence-transformers model (mean pooling and normalisation as the model defines)."""
+
+    name = "sentence-transformers"
 
     label = "sentence encoder"
 
@@ -230,9 +254,11 @@ class SentenceTransformerEncoder(TextEncoder):
         return vec.float().cpu().numpy()
 
 
-@EXTRACTORS.register("huggingface")
+@register_extractor
 class HuggingFaceEncoder(TextEncoder):
     """Any Hugging Face encoder (AutoModel), mean-pooled over non-padding tokens."""
+
+    name = "huggingface"
 
     def _load(self):
         from transformers import AutoModel, AutoTokenizer
@@ -285,7 +311,9 @@ def _cuda() -> bool:
 
 def make_encoder(cfg: EncoderConfig) -> TextEncoder:
     """The encoder a config names."""
-    return EXTRACTORS.get(cfg.kind)(cfg)
+    encoder = EXTRACTORS.get(cfg.kind)(cfg)
+    assert isinstance(encoder, TextEncoder)
+    return encoder
 
 
 @functools.lru_cache(maxsize=4)
@@ -312,7 +340,7 @@ def text_cache(cfg: EncoderConfig, cache_dir: str | Path | None = None, encoder:
     """The embedding cache of one encoder configuration (``FeatureCache.store(text_digests(texts),
     vectors)`` adds rows computed elsewhere)."""
     encoder = encoder or make_encoder(cfg)
-    return FeatureCache(cache_dir or default_cache_dir(), f"text:{cfg.kind}:{cfg.name}", encoder.version, encoder.params)
+    return FeatureCache(cache_dir or default_cache_dir(), f"text:{cfg.kind}:{cfg.name}", encoder.version, encoder.cache_params())
 
 
 def embed_texts(
@@ -369,8 +397,9 @@ def embed_texts(
 
 def _unwritable(cache: FeatureCache, err: OSError) -> AffectlabError:
     """The one line for a cache folder that cannot be written."""
-    return AffectlabError(f"feature cache {cache.dir}: cannot write ({err.strerror or err}); "
-                          "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder")
+    from .base import unwritable
+
+    return unwritable(cache.dir, err, "set features.cache_dir or $AFFECTLAB_CACHE to a writable folder")
 
 
 def _summary(stats: dict) -> None:
