@@ -332,6 +332,7 @@ def test_download_records_hashes_and_a_second_fetch_downloads_nothing(tmp_path, 
         code, out, err = run(capsys, *argv)
         assert code == 0, err
         result = json.loads(out)
+        assert result["summary"].startswith("emodb: 2 recordings of 2 speakers (anger 1, happiness 1) and labels.csv")
         import hashlib
 
         expected = {f"wav/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in files.rglob("*.wav")}
@@ -347,6 +348,8 @@ def test_download_records_hashes_and_a_second_fetch_downloads_nothing(tmp_path, 
         code, out, _ = run(capsys, *argv)
         assert code == 0 and json.loads(out)["already_cached"] is False and server.requests == 2
         assert is_cached("emodb", cache, verify=True)
+        code, out, _ = run(capsys, "data", "path", "emodb", "--cache", str(cache))
+        assert code == 0 and out.strip() == str(cache / "emodb")
     finally:
         server.close()
 

@@ -44,7 +44,8 @@ def fetch_command(
         result = fetch(name, cache, source=source, url=url, force=force, say=lambda line: say(line, err=True))
     if json_out:
         print_json({"name": result.name, "path": result.path, "already_cached": result.already_cached,
-                    "source": result.source, "files": result.files})
+                    "source": result.source, "files": result.files,
+                    **({"summary": result.summary} if result.summary else {})})
     elif result.summary:  # a speech corpus: recordings, speakers, emotions
         say(result.summary)
     elif result.already_cached:

@@ -32,7 +32,7 @@ class SpeechRecipe:
     parse: Parser
     example: str  # a file name that follows the convention, for messages
     recordings: int | None  # how many recordings the corpus documents (a different count is said, not refused)
-    how_to_get: str  # one line for a fetch without --source when there is no anonymous download
+    how_to_get: str  # the one line of a fetch without --source or --url where there is no default download
 
 
 def _register(name: str, *, recipe: SpeechRecipe, description: str, licence: str, homepage: str,
@@ -43,7 +43,7 @@ def _register(name: str, *, recipe: SpeechRecipe, description: str, licence: str
 
 
 def _fetch_line(name: str, where: str) -> str:
-    return f"{where}, then run 'affectlab data fetch {name} --source DIR_OR_ZIP'"
+    return f"{name}: {where}, then run 'affectlab data fetch {name} --source DIR_OR_ZIP'"
 
 
 EMODB = _register(
@@ -75,8 +75,8 @@ CREMAD = _register(
     "crema-d",
     recipe=SpeechRecipe(
         "CREMA-D", naming.parse_cremad, "1001_DFA_ANG_XX.wav", 7442,
-        _fetch_line("crema-d", "crema-d keeps its audio in Git LFS: 'git lfs clone "
-                    "https://github.com/CheyneyComputerScience/CREMA-D' (or download AudioWAV/)")),
+        _fetch_line("crema-d", "no one-zip download (the audio is in Git LFS): 'git lfs clone "
+                    "https://github.com/CheyneyComputerScience/CREMA-D' (or download its AudioWAV/ folder)")),
     description="Crowd-sourced Emotional Multimodal Actors Dataset, audio: 12 English sentences by 91 "
                 "actors in 6 emotions at up to 3 levels",
     licence="ODbL-1.0 + DbCL-1.0",
@@ -90,7 +90,7 @@ TESS = _register(
     "tess",
     recipe=SpeechRecipe(
         "TESS", naming.parse_tess, "OAF_back_angry.wav", 2800,
-        _fetch_line("tess", "download TESS from https://tspace.library.utoronto.ca/handle/1807/24487 "
+        _fetch_line("tess", "no one-zip download: get the files from https://tspace.library.utoronto.ca/handle/1807/24487 "
                     "(University of Toronto)")),
     description="Toronto Emotional Speech Set: 200 words in 'Say the word ...' by two women (26 and 64) in 7 emotions",
     licence="CC BY-NC-ND 4.0",
@@ -104,8 +104,8 @@ SAVEE = _register(
     "savee",
     recipe=SpeechRecipe(
         "SAVEE", naming.parse_savee, "DC/a01.wav or DC_a01.wav", 480,
-        _fetch_line("savee", "SAVEE needs a registration: http://personal.ee.surrey.ac.uk/Personal/P.Jackson/"
-                    "SAVEE/Register.html; unzip AudioData")),
+        _fetch_line("savee", "no anonymous download: register at http://personal.ee.surrey.ac.uk/Personal/P.Jackson/"
+                    "SAVEE/Register.html and unzip AudioData")),
     description="Surrey Audio-Visual Expressed Emotion, audio: British English TIMIT sentences by 4 male speakers in 7 emotions",
     licence="research use; registration",
     homepage="http://kahlan.eps.surrey.ac.uk/savee/",
@@ -130,7 +130,7 @@ TUREV = _register(
     "turev-db",
     recipe=SpeechRecipe("TurEV-DB", naming.parse_turev, "Sound Source/Angry/1358_<...>.wav", 1735, ""),
     description="TurEV-DB: Turkish Emotional Voice Database, acted Turkish speech by 6 speakers in 4 emotions",
-    licence="not stated",
+    licence="unknown (not stated)",
     homepage="https://github.com/Xeonen/TurEV-DB",
     archive_url="https://github.com/Xeonen/TurEV-DB/archive/HEAD.zip",
     speakers="6",

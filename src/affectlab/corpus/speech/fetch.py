@@ -170,7 +170,7 @@ def fetch_speech(spec: ds.DatasetSpec, cache: str | os.PathLike[str] | None = No
         raise AffectlabError(f"{Path(source).expanduser()}: no such file or folder")
     if source is None:
         if not (url or spec.archive_url):
-            raise AffectlabError(f"{spec.name} cannot be downloaded anonymously: {recipe.how_to_get}")
+            raise AffectlabError(recipe.how_to_get)
         ds._check_url(url or spec.archive_url)
     removed = ds.clean_stale_scratch(root)
     if removed:

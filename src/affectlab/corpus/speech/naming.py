@@ -240,7 +240,7 @@ def parse_urdu(path: PurePosixPath) -> Result:
 # --- TurEV-DB (Canpolat et al. 2020): Sound Source/<Emotion>/<speaker>_<...>.wav; the emotion is
 # the folder (Angry, Calm, Happy, Sad), the speaker the number before the first underscore --------
 TUREV_FOLDERS = {"angry": "anger", "calm": "calm", "happy": "happiness", "sad": "sadness"}
-_TUREV = re.compile(r"^(\d+)_\S+$")
+_TUREV = re.compile(r"^(\d+)_.+$")
 
 
 def parse_turev(path: PurePosixPath) -> Result:
