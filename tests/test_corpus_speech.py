@@ -108,6 +108,7 @@ def test_ravdess_names_from_a_zip(tmp_path, capsys):
             zf.write(path, path.relative_to(files).as_posix())
     code, out, err = fetch(capsys, tmp_path / "cache", "ravdess", archive)
     assert code == 0, err
+    assert out.startswith("ravdess: 4 recordings of 3 speakers (anger 1, calm 1, neutral 1, surprise 1) and labels.csv")
     assert "Skipped 1 recording(s): song (vocal channel 02)" in err
     folder = tmp_path / "cache" / "ravdess"
     every = read(folder / "labels-all.csv")
@@ -232,7 +233,7 @@ def test_extract_with_the_emodb_config_on_a_fetched_corpus(tmp_path, capsys):
     code, _, err = fetch(capsys, tmp_path / "cache", "ravdess", src.parent)
     assert code == 0, err
     folder = tmp_path / "cache" / "ravdess"
-    code, out, err = run(capsys, "extract", str(EMODB_YAML), "--media", str(folder), "--labels",
+    code, _, err = run(capsys, "extract", str(EMODB_YAML), "--media", str(folder), "--labels",
                          str(folder / "labels.csv"), "--out", str(tmp_path / "r.pkl"), "--workers", "1", "-q",
                          "--cache-dir", str(tmp_path / "fcache"))
     assert code == 0, err
@@ -246,8 +247,8 @@ def test_extract_with_the_emodb_config_on_a_fetched_corpus(tmp_path, capsys):
 # ---- bad input: one line, exit 2, nothing in the cache --------------------------------------------
 
 @pytest.mark.parametrize("name, names, message", [
-    ("emodb", ["wav/hello.wav", "notes.txt"], "no recording named by the EmoDB convention (e.g. 03a01Fa.wav); "
-                                              "1 .wav files do not follow it (e.g. wav/hello.wav)"),
+    ("emodb", ["wav/hello.wav", "notes.txt"], ("no recording named by the EmoDB convention (e.g. 03a01Fa.wav); "
+                                               "1 .wav files do not follow it (e.g. wav/hello.wav)")),
     ("emodb", ["wav/03a01Fa.wav", "wav/03a01Xa.wav"], "wav/03a01Xa.wav: unknown emotion code 'X' (EmoDB defines A, E, F, L, N, T, W)"),
     ("emodb", ["wav/05a01Fa.wav"], "unknown speaker code '05'"),
     ("ravdess", ["03-01-09-01-01-01-01.wav"], "unknown emotion code '09'"),
@@ -306,7 +307,7 @@ def test_git_lfs_pointers_instead_of_audio(tmp_path, capsys):
 @pytest.mark.parametrize("name, where", [("savee", "Register.html"), ("tess", "tspace.library.utoronto.ca"),
                                          ("crema-d", "git lfs clone")])
 def test_no_anonymous_download_says_where_and_asks_for_source(tmp_path, capsys, name, where):
-    code, out, err = run(capsys, "data", "fetch", name, "--cache", str(tmp_path / "cache"))
+    code, _, err = run(capsys, "data", "fetch", name, "--cache", str(tmp_path / "cache"))
     line = one_error_line(err)
     assert code == 2 and where in line and f"affectlab data fetch {name} --source" in line
     assert not (tmp_path / "cache").exists()

@@ -536,4 +536,4 @@ def _progress_bar(enabled: bool, total: int | None, url: str) -> Iterator[Callab
         yield lambda n: bar.advance(task, n)
 
 
-from .speech import corpora as _speech_corpora  # noqa: E402,F401  registers the speech corpora (it imports this module)
+from .speech import corpora as _speech_corpora  # noqa: F401  registers the speech corpora (it imports this module)

@@ -24,9 +24,10 @@ import datetime as _dt
 import os
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Callable, Iterator
+from typing import IO, Any
 
 import pandas as pd
 
@@ -61,7 +62,11 @@ def _members(source: Path) -> Iterator[tuple[PurePosixPath, str, Callable[[], co
         if path.suffix.lower() == ".zip":
             yield from _zip_members(path, f"{rel}!")
         else:
-            yield rel, str(rel), (lambda p=path: open(p, "rb"))
+            yield rel, str(rel), _file_opener(path)
+
+
+def _file_opener(path: Path) -> Callable[[], contextlib.AbstractContextManager[IO[bytes]]]:
+    return lambda: open(path, "rb")
 
 
 def _zip_members(archive: Path, prefix: str) -> Iterator[tuple[PurePosixPath, str, Callable[[], contextlib.AbstractContextManager[IO[bytes]]]]]:
@@ -216,13 +221,13 @@ def fetch_speech(spec: ds.DatasetSpec, cache: str | os.PathLike[str] | None = No
                           f"{summary}; cached in {target}")
 
 
-def _write_labels(spec: ds.DatasetSpec, parsed: list[Parsed], staging: Path, say: ds.Say) -> tuple[str, dict]:
+def _write_labels(spec: ds.DatasetSpec, parsed: list[Parsed], staging: Path, say: ds.Say) -> tuple[str, dict[str, Any]]:
     """Write labels.csv (EmoDB's seven classes) and, when needed, labels-all.csv; the summary line and counts."""
     recipe = spec.recipe
     frame = label_frame(parsed)
     emodb = frame[frame["emotion"].isin(EMODB_CLASSES)]
     frame_counts = frame["emotion"].value_counts().sort_index()
-    counts = {"recordings": len(frame), "speakers": int(frame["speaker"].nunique()),
+    counts: dict[str, Any] = {"recordings": len(frame), "speakers": int(frame["speaker"].nunique()),
               "emotions": {str(k): int(v) for k, v in frame_counts.items()},
               "labels": {LABELS: len(emodb)}}
     emodb.to_csv(staging / LABELS, index=False)

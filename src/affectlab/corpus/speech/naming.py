@@ -25,9 +25,9 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Callable, Mapping, Union
 
 from ...core.errors import AffectlabError
 
@@ -47,7 +47,7 @@ class Skip:
     reason: str
 
 
-Result = Union[Parsed, Skip, None]
+Result = Parsed | Skip | None
 Parser = Callable[[PurePosixPath], Result]
 
 
