@@ -390,3 +390,12 @@ def test_real_urdu_copy_gives_its_shipped_labels(tmp_path, capsys):
     shipped["emotion"] = shipped["emotion"].map({"angry": "anger", "happy": "happiness", "neutral": "neutral", "sad": "sadness"})
     assert len(ours) == 400 and "400 recordings of 29 speakers" in out
     pd.testing.assert_frame_equal(ours[shipped.columns.tolist()], shipped)
+
+
+def test_docs_table_lists_every_corpus_with_its_links():
+    text = (ROOT / "docs" / "datasets.md").read_text()
+    for name in SPEECH:
+        spec = DATASETS.get(name)
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert spec.homepage in row and (not spec.archive_url or spec.archive_url in row), name
+        assert str(spec.recipe.recordings) in row, name

@@ -27,15 +27,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Any
 
 from ...core.errors import AffectlabError
 from ...core.io import write_json
 from .. import datasets as ds
 from .circumplex import EMODB_CLASSES, circumplex
 from .naming import Parsed, Skip
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABELS = "labels.csv"
 LABELS_ALL = "labels-all.csv"
@@ -148,6 +149,8 @@ def label_frame(parsed: list[Parsed]) -> pd.DataFrame:
     >>> frame[["file", "emotion", "valence", "arousal"]].values.tolist()
     [['wav/03a01Wa.wav', 'anger', '-0.51', '0.59'], ['wav/16b10Td.wav', 'sadness', '-0.63', '-0.27']]
     """
+    import pandas as pd  # here: 'affectlab data list' registers the corpora without loading pandas
+
     keys: list[str] = []
     for p in parsed:
         keys += [k for k in p.labels if k not in keys]
