@@ -29,7 +29,7 @@ from affectlab.features.media_labels import read_labels
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 EMODB_YAML = ROOT / "configs" / "extract" / "emodb.yaml"
-SPEECH = ("crema-d", "emodb", "ravdess", "savee", "tess", "turev-db", "urdu")
+SPEECH = ("crema-d", "emodb", "emovo", "ravdess", "savee", "shemo", "tess", "turev-db", "urdu")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -200,6 +200,30 @@ def test_turev_names(tmp_path, capsys):
     ]
 
 
+def test_emovo_names(tmp_path, capsys):
+    src = corpus(tmp_path / "EMOVO", ["f1/dis-f1-b1.wav", "m2/gio-m2-l3.wav", "f3/sor-f3-n5.wav", "m3/rab-m3-d2.wav"])
+    code, _, err = fetch(capsys, tmp_path / "cache", "emovo", src)
+    assert code == 0, err
+    assert read(tmp_path / "cache" / "emovo" / "labels-all.csv").values.tolist() == [
+        ["wav/dis-f1-b1.wav", "f1", "female", "b1", "disgust", "-0.6", "0.35"],
+        ["wav/gio-m2-l3.wav", "m2", "male", "l3", "happiness", "0.81", "0.51"],
+        ["wav/rab-m3-d2.wav", "m3", "male", "d2", "anger", "-0.51", "0.59"],
+        ["wav/sor-f3-n5.wav", "f3", "female", "n5", "surprise", "", ""],
+    ]
+
+
+def test_shemo_names(tmp_path, capsys):
+    src = corpus(tmp_path / "ShEMO", ["female/F30A02.wav", "male/M12W05.wav", "female/F07H01.wav", "male/M01F10.wav"])
+    code, _, err = fetch(capsys, tmp_path / "cache", "shemo", src)
+    assert code == 0, err
+    assert read(tmp_path / "cache" / "shemo" / "labels-all.csv").values.tolist() == [
+        ["wav/F07H01.wav", "F07", "female", "", "happiness", "0.81", "0.51"],
+        ["wav/F30A02.wav", "F30", "female", "", "anger", "-0.51", "0.59"],
+        ["wav/M01F10.wav", "M01", "male", "", "fear", "-0.64", "0.6"],
+        ["wav/M12W05.wav", "M12", "male", "", "surprise", "", ""],
+    ]
+
+
 # ---- labels.csv is what `affectlab extract configs/extract/emodb.yaml` reads ----------------------
 
 @pytest.mark.parametrize("name, names", [
@@ -262,6 +286,9 @@ def test_extract_with_the_emodb_config_on_a_fetched_corpus(tmp_path, capsys):
     ("urdu", ["Happy/SM1_F10_A010.wav"], "the name says anger (A) but the folder says happiness"),
     ("turev-db", ["Sound Source/Bored/1358_a_1.wav"], "unknown emotion folder code 'bored'"),
     ("turev-db", [], "no recording named by the TurEV-DB convention"),
+    ("emovo", ["f1/ang-f1-b1.wav"], "unknown emotion code 'ang' (EMOVO defines dis, gio, neu, pau, rab, sor, tri)"),
+    ("emovo", ["f1/rab-f1-x9.wav"], "unknown sentence code 'x9'"),
+    ("shemo", ["F01X01.wav"], "unknown emotion code 'X' (ShEMO defines A, F, H, N, S, W)"),
 ])
 def test_bad_sources_are_one_line_and_leave_no_cache(tmp_path, capsys, name, names, message):
     src = corpus(tmp_path / "src", [n for n in names if n.endswith(".wav")])
@@ -305,7 +332,8 @@ def test_git_lfs_pointers_instead_of_audio(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name, where", [("savee", "Register.html"), ("tess", "tspace.library.utoronto.ca"),
-                                         ("crema-d", "git lfs clone")])
+                                         ("crema-d", "git lfs clone"), ("emovo", "voice.fub.it"),
+                                         ("shemo", "github.com/mansourehk/ShEMO")])
 def test_no_anonymous_download_says_where_and_asks_for_source(tmp_path, capsys, name, where):
     code, _, err = run(capsys, "data", "fetch", name, "--cache", str(tmp_path / "cache"))
     line = one_error_line(err)

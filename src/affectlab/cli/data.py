@@ -1,5 +1,5 @@
 """``affectlab data``: built-in data sets (fetch, list, path): SemEval-2026 Task 2 and the speech
-emotion corpora (EmoDB, RAVDESS, CREMA-D, TESS, SAVEE, URDU, TurEV-DB), whose labels.csv is parsed
+emotion corpora (EmoDB, RAVDESS, CREMA-D, TESS, SAVEE, URDU, TurEV-DB, EMOVO, ShEMO), whose labels.csv is parsed
 from the corpus's own file names.
 
 - ``affectlab data fetch NAME [--cache DIR] [--source DIR|ZIP] [--url URL] [--force]``

@@ -1,6 +1,6 @@
 """Speech emotion corpora: recipes that turn a corpus's own file names into ``labels.csv``.
 
-``affectlab data fetch emodb|ravdess|crema-d|tess|savee|urdu|turev-db`` copies a corpus's
+``affectlab data fetch emodb|ravdess|crema-d|tess|savee|urdu|turev-db|emovo|shemo`` copies a corpus's
 recordings into the cache with a labels table that ``affectlab extract`` reads as is
 (``docs/datasets.md``). The pieces: :mod:`.circumplex` (one emotion vocabulary and its valence and
 arousal numbers), :mod:`.naming` (one parser per naming convention), :mod:`.corpora` (the

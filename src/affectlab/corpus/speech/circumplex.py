@@ -6,7 +6,7 @@ carry the numbers that ``configs/extract/emodb.yaml`` documents: pleasure (-> va
 ratings of emotion terms from Russell & Mehrabian (1977), "Evidence for a three-factor theory of
 emotions", J. Research in Personality 11(3):273-294, as reproduced by Gebhard (2005, ALMA, Table 1);
 neutral is the origin (Russell 1980). ``calm`` (RAVDESS, TurEV-DB) and ``surprise`` (RAVDESS,
-SAVEE, TESS's "pleasant surprise") have no number in that source, so they get none here rather
+SAVEE, EMOVO, ShEMO, TESS's "pleasant surprise") have no number in that source, so they get none here rather
 than an invented one. These numbers place acted categories on the circumplex; they are not
 ratings of the recordings.
 

@@ -137,3 +137,30 @@ TUREV = _register(
     emotions="anger, calm, happiness, sadness",
     size="1735 recordings",
 )
+
+EMOVO = _register(
+    "emovo",
+    recipe=SpeechRecipe(
+        "EMOVO", naming.parse_emovo, "f1/dis-f1-b1.wav", 588,
+        _fetch_line("emovo", "no one-zip download we can vouch for: see http://voice.fub.it/activities/corpora/emovo/index.html")),
+    description="EMOVO: Italian emotional speech, 14 sentences by 6 actors in 7 emotions",
+    licence="unknown (check the homepage)",
+    homepage="http://voice.fub.it/activities/corpora/emovo/index.html",
+    speakers="6 (3 f, 3 m)",
+    emotions="anger, disgust, fear, happiness, neutral, sadness, surprise",
+    size="588 recordings",
+)
+
+SHEMO = _register(
+    "shemo",
+    recipe=SpeechRecipe(
+        "ShEMO", naming.parse_shemo, "female/F30A02.wav", 3000,
+        _fetch_line("shemo", "no one-zip download we can vouch for (the repository's zips are reported broken): "
+                    "see https://github.com/mansourehk/ShEMO")),
+    description="Sharif Emotional Speech Database: semi-natural Persian utterances from radio plays, 87 speakers, 6 emotions",
+    licence="academic use, free of charge (paper)",
+    homepage="https://github.com/mansourehk/ShEMO",
+    speakers="87",
+    emotions="anger, fear, happiness, neutral, sadness, surprise",
+    size="3000 recordings",
+)

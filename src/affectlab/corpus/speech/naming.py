@@ -255,3 +255,50 @@ def parse_turev(path: PurePosixPath) -> Result:
         return None
     emotion = _code(path, "emotion folder", path.parent.name.lower(), TUREV_FOLDERS, "TurEV-DB")
     return Parsed(f"wav/{path.parent.name.lower()}/{path.name}", {"speaker": m.group(1), "emotion": emotion})
+
+
+# --- EMOVO (Costantini et al. 2014): f1/dis-f1-b1.wav = emotion (Italian, 3 letters)-speaker-sentence;
+# 6 actors (f1-f3, m1-m3), 14 sentences (b1-b3, d1-d2, l1-l4, n1-n5) ---------------------------------
+EMOVO_EMOTIONS = {"dis": "disgust", "gio": "happiness", "neu": "neutral", "pau": "fear", "rab": "anger",
+                  "sor": "surprise", "tri": "sadness"}  # disgusto, gioia, neutro, paura, rabbia, sorpresa, tristezza
+EMOVO_SENTENCES = ("b1", "b2", "b3", "d1", "d2", "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5")
+_EMOVO = re.compile(r"^([a-z]{3})-([fm])([1-3])-([a-z]\d)$")
+
+
+def parse_emovo(path: PurePosixPath) -> Result:
+    """EMOVO: ``dis-f1-b1.wav``; the sentence is the text code.
+
+    >>> from pathlib import PurePosixPath as P
+    >>> parse_emovo(P("EMOVO/m2/gio-m2-l3.wav")).labels
+    {'speaker': 'm2', 'gender': 'male', 'text_code': 'l3', 'emotion': 'happiness'}
+    """
+    m = _EMOVO.match(path.stem)
+    if path.suffix.lower() != ".wav" or m is None:
+        return None
+    emotion, gender, number, sentence = m.groups()
+    if sentence not in EMOVO_SENTENCES:
+        raise AffectlabError(f"{path}: unknown sentence code {sentence!r} (EMOVO defines {', '.join(EMOVO_SENTENCES)})")
+    return Parsed(f"wav/{path.name}", {
+        "speaker": f"{gender}{number}", "gender": "male" if gender == "m" else "female", "text_code": sentence,
+        "emotion": _code(path, "emotion", emotion, EMOVO_EMOTIONS, "EMOVO")})
+
+
+# --- ShEMO (Mohamad Nezami et al. 2019): female/F30A02.wav = gender + speaker number, emotion letter,
+# utterance number; semi-natural Persian radio plays -------------------------------------------------
+SHEMO_EMOTIONS = {"A": "anger", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness", "W": "surprise"}
+_SHEMO = re.compile(r"^([FM])(\d\d)([A-Z])(\d\d)$")
+
+
+def parse_shemo(path: PurePosixPath) -> Result:
+    """ShEMO: ``F30A02.wav``: speaker ``F30`` (as the corpus writes it), emotion letter ``A``.
+
+    >>> from pathlib import PurePosixPath as P
+    >>> parse_shemo(P("male/M12W05.wav")).labels
+    {'speaker': 'M12', 'gender': 'male', 'emotion': 'surprise'}
+    """
+    m = _SHEMO.match(path.stem)
+    if path.suffix.lower() != ".wav" or m is None:
+        return None
+    gender, number, letter, _utterance = m.groups()
+    return Parsed(f"wav/{path.name}", {"speaker": f"{gender}{number}", "gender": "male" if gender == "M" else "female",
+                                       "emotion": _code(path, "emotion", letter, SHEMO_EMOTIONS, "ShEMO")})
