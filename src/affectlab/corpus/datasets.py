@@ -10,6 +10,11 @@ cache as it was: its work happens in a hidden ``.<name>.tmp-*`` folder of the ca
 when the fetch ends, and one left by a fetch that was killed (``kill -9``, a power cut) is removed
 by the next fetch (a folder still locked by a running fetch is left alone). The cache root is :func:`affectlab.core.paths.default_cache_dir`.
 
+The speech emotion corpora (EmoDB, RAVDESS, CREMA-D, ...; :mod:`affectlab.corpus.speech`) are specs
+with a ``recipe``: their fetch (:func:`affectlab.corpus.speech.fetch.fetch_speech`) parses labels from
+the file names into ``labels.csv``, and their files' sha256 values are recorded in the manifest
+at fetch time (the archives are not ours to pin) and checked against it afterwards.
+
 >>> import tempfile, pathlib
 >>> cache = pathlib.Path(tempfile.mkdtemp())
 >>> DATASETS.get("semeval2026-task2").licence
