@@ -1,4 +1,6 @@
-"""``affectlab data``: built-in data sets (fetch, list, path).
+"""``affectlab data``: built-in data sets (fetch, list, path): SemEval-2026 Task 2 and the speech
+emotion corpora (EmoDB, RAVDESS, CREMA-D, TESS, SAVEE, URDU, TurEV-DB, EMOVO, ShEMO), whose labels.csv is parsed
+from the corpus's own file names.
 
 - ``affectlab data fetch NAME [--cache DIR] [--source DIR|ZIP] [--url URL] [--force]``
 - ``affectlab data list [--cache DIR]``
@@ -34,14 +36,18 @@ def fetch_command(
     force: bool = typer.Option(False, "--force", help="Fetch again even if the cache already holds verified files."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Download a data set (or copy it from --source) into the cache, verifying every file's sha256."""
+    """Download a data set (or copy it from --source) into the cache: SemEval's files are verified
+    against pinned sha256 values; a speech corpus's recordings get a labels.csv parsed from their names."""
     from ..corpus.datasets import fetch
 
     with stdout_to_stderr(json_out):
         result = fetch(name, cache, source=source, url=url, force=force, say=lambda line: say(line, err=True))
     if json_out:
         print_json({"name": result.name, "path": result.path, "already_cached": result.already_cached,
-                    "source": result.source, "files": result.files})
+                    "source": result.source, "files": result.files,
+                    **({"summary": result.summary} if result.summary else {})})
+    elif result.summary:  # a speech corpus: recordings, speakers, emotions
+        say(result.summary)
     elif result.already_cached:
         say(f"{result.name} is already cached (verified) in {result.path}")
     else:
@@ -53,7 +59,8 @@ def list_command(
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List the built-in data sets, their licences, and whether they are cached (and where)."""
+    """List the built-in data sets: licence, speakers, emotions, size, whether they download
+    anonymously (else fetch needs --source), and whether they are cached (and where)."""
     from ..corpus.datasets import list_datasets
 
     rows = list_datasets(cache)
@@ -61,13 +68,14 @@ def list_command(
         print_json({"datasets": rows})
         return
     table = Table(title="Built-in data sets")
-    for column in ("name", "description", "licence", "cached", "where"):
+    for column in ("name", "licence", "speakers", "emotions", "size", "download", "cached", "where"):
         table.add_column(column)
     for row in rows:
-        table.add_row(Text(str(row["name"])), Text(str(row["description"])), Text(str(row["licence"])),
+        table.add_row(Text(str(row["name"])), Text(str(row["licence"])), Text(str(row["speakers"] or "-")),
+                      Text(str(row["emotions"] or "-")), Text(str(row["size"] or "-")), Text(str(row["download"])),
                       "yes" if row["cached"] else "no",
                       Text(str(row["path"]) if row["cached"] else f"(would be {row['path']})"))
-    print_table(table, prose=("description", "licence", "where"))
+    print_table(table, prose=("licence", "speakers", "emotions", "size", "where"))
 
 
 @data_app.command("path")

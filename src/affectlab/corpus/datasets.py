@@ -10,6 +10,11 @@ cache as it was: its work happens in a hidden ``.<name>.tmp-*`` folder of the ca
 when the fetch ends, and one left by a fetch that was killed (``kill -9``, a power cut) is removed
 by the next fetch (a folder still locked by a running fetch is left alone). The cache root is :func:`affectlab.core.paths.default_cache_dir`.
 
+The speech emotion corpora (EmoDB, RAVDESS, CREMA-D, ...; :mod:`affectlab.corpus.speech`) are specs
+with a ``recipe``: their fetch (:func:`affectlab.corpus.speech.fetch.fetch_speech`) parses labels from
+the file names into ``labels.csv``, and their files' sha256 values are recorded in the manifest
+at fetch time (the archives are not ours to pin) and checked against it afterwards.
+
 >>> import tempfile, pathlib
 >>> cache = pathlib.Path(tempfile.mkdtemp())
 >>> DATASETS.get("semeval2026-task2").licence
@@ -38,7 +43,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterator, Mapping
 
 from ..core.errors import AffectlabError
 from ..core.io import write_json
@@ -61,6 +66,12 @@ class DatasetSpec:
     homepage: str
     archive_url: str
     files: Mapping[str, str] = field(default_factory=dict)  # file name -> sha256 (hex)
+    speakers: str = ""  # for 'affectlab data list'
+    emotions: str = ""
+    size: str = ""
+    # a speech corpus: labels parsed from file names, files recorded (not pinned) in MANIFEST.json;
+    # a corpus.speech.corpora.SpeechRecipe, fetched by corpus.speech.fetch
+    recipe: Any = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("data set")
@@ -72,6 +83,7 @@ SEMEVAL2026_TASK2 = DATASETS.register("semeval2026-task2")(DatasetSpec(
     licence="CC0-1.0",
     homepage="https://github.com/semeval2026task2/EmotionValArouTimeVariation2026",
     archive_url="https://github.com/semeval2026task2/EmotionValArouTimeVariation2026/archive/refs/heads/main.zip",
+    speakers="137 writers", emotions="valence, arousal (self-ratings)", size="5 CSV files",
     files={
         "train_subtask1.csv": "e1f09b16526a3e6620a55c01550438088f364c57706b557db550aa9fde4d8634",
         "train_subtask2a.csv": "46575a42fe6146f93d7f5fd0300c7a778ae853fe8d44f3b824a44b5d6bd13cf3",
@@ -91,6 +103,7 @@ class FetchResult:
     already_cached: bool
     source: str
     files: dict[str, str]  # file name -> sha256
+    summary: str = ""  # one line for the user (speech corpora: recordings, speakers, emotions)
 
 
 Say = Callable[[str], None]
@@ -150,7 +163,12 @@ def is_cached(name: str, cache: str | os.PathLike[str] | None = None, *, verify:
     if manifest is None:
         return False
     recorded = {k: (v.get("sha256") if isinstance(v, dict) else v) for k, v in dict(manifest.get("files", {})).items()}
-    for filename, expected in spec.files.items():
+    expected_files = dict(spec.files)
+    if spec.recipe is not None:  # a speech corpus: its files are the ones its fetch recorded
+        if manifest.get("dataset") != spec.name or "labels.csv" not in recorded:
+            return False
+        expected_files = {k: v for k, v in recorded.items() if isinstance(v, str)}
+    for filename, expected in expected_files.items():
         path = folder / filename
         if recorded.get(filename) != expected or not path.is_file():
             return False
@@ -168,13 +186,16 @@ def dataset_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path
 
 
 def list_datasets(cache: str | os.PathLike[str] | None = None) -> list[dict[str, object]]:
-    """One row per built-in data set: name, description, licence, cached, path, homepage."""
+    """One row per built-in data set: name, description, licence, cached, path, homepage, speakers,
+    emotions, size, and whether it downloads anonymously."""
     rows = []
     for name in DATASETS.names():
         spec = DATASETS.get(name)
         rows.append({
             "name": spec.name, "description": spec.description, "licence": spec.licence,
             "cached": is_cached(name, cache), "path": dataset_dir(name, cache), "homepage": spec.homepage,
+            "speakers": spec.speakers, "emotions": spec.emotions, "size": spec.size,
+            "download": "yes" if spec.archive_url else "no: --source",
         })
     return rows
 
@@ -196,6 +217,10 @@ def fetch(
     ``force``. Every file is checked against its sha256 before anything enters the cache.
     """
     spec = DATASETS.get(name)
+    if spec.recipe is not None:  # a speech corpus: labels from its file names
+        from .speech.fetch import fetch_speech
+
+        return fetch_speech(spec, cache, source=source, url=url, force=force, progress=progress, say=say)
     if source is not None and url is not None:
         raise AffectlabError("give either --source or --url, not both")
     root = _cache_root(cache)
@@ -514,3 +539,6 @@ def _progress_bar(enabled: bool, total: int | None, url: str) -> Iterator[Callab
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(url, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+from .speech import corpora as _speech_corpora  # noqa: F401  registers the speech corpora (it imports this module)
