@@ -148,8 +148,9 @@ def _as_sequences(value: Any, key: str, n: int, where: str) -> np.ndarray:
     """A (N, L, D) float32 array from an array (or list of equal arrays), else a one-line error."""
     try:
         arr = np.asarray(value)
-    except ValueError:  # numpy >= 1.24 refuses ragged nested lists outright
-        arr = np.asarray(value, dtype=object)
+    except ValueError:  # numpy >= 1.24 refuses ragged nested lists outright (and an object array of
+        # per-sample arrays that differ after their first axis cannot even be built)
+        arr = np.empty(0, dtype=object)
     if arr.dtype == object:
         raise AffectlabError(f"{where}: {key!r} is ragged (samples of different shapes); expected one (N, L, D) array "
                              "padded to a common length, with the true lengths in '<modality>_lengths'")
@@ -431,6 +432,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
         where = f"{source}: split {name!r}"
         ids = _ids(part["id"], where)
         n = len(ids)
+        if n == 0:  # an empty split holds nothing to read (its arrays may have any shape); named by split_part
+            continue
         frame = pd.DataFrame({"id": ids})
         parsed = [split_video_clip(i) for i in ids]
         frame["group"] = _groups(part, n, where) or [g for g, _ in parsed]
@@ -457,6 +460,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             lens[m].append(length)
         frames.append(frame)
 
+    if not frames:
+        raise AffectlabError(f"{source}: has no samples (every split is empty: {', '.join(splits)})")
     frame = pd.concat(frames, ignore_index=True)
     twice = frame["id"].duplicated(keep=False)
     if twice.any():  # one sample in two splits: trained on and scored on (and two rows in a prediction file)
