@@ -64,8 +64,13 @@ class AffectModule(pl.LightningModule):
         total, _ = self.plan.loss(self(batch), batch["target"], batch["target_mask"])
         return total
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         loss = self.loss(batch)
+        if not loss.requires_grad:
+            # nothing in this batch to learn from, so the loss is a constant: a last batch of one sample
+            # whose only terms are correlations (CCC needs two), or no labelled entry. Lightning skips
+            # the step for None; backward on a constant would crash ('does not require grad')
+            return None
         n = int(batch["target_mask"].any(-1).sum()) if self.stage_loss is None else len(batch["rows"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
