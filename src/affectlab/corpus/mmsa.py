@@ -332,6 +332,10 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
         written = file_classes.get(stem) if key.endswith(f"_{stem}") else next(iter(file_classes.values()), None)
         labels = _category_labels(part[key], key, target, written, n, where)
         target.check(np.asarray(labels, dtype=object), where)  # a category: labels outside the classes
+        missing = [i for i, label in enumerate(labels) if label is None]
+        if missing and require_labels and single:  # as a single regression target's NaN: training needs each label
+            raise AffectlabError(f"{where}: label of id {ids[missing[0]]!r} is missing ({key!r}); training needs a "
+                                 "label for every sample")
         return labels
     y = np.asarray(part[key])
     if y.dtype == object or y.size != n or not np.issubdtype(y.dtype, np.number):
