@@ -4,7 +4,8 @@ Layout: ``{'train'|'valid'|'test': {'id', 'raw_text', 'text', 'audio', 'vision',
 'vision_lengths', 'regression_labels', ...}}`` with sequences of shape (N, L, D) for any L (2-D
 (N, D) arrays are read as L = 1). A file may hold any subset of the splits (a held-out file often
 has only ``test``); split names are kept as in the file, so ``split.val_split: valid`` selects
-MMSA's validation split.
+MMSA's validation split. A split with no samples adds no rows (selecting it, e.g. ``predict
+--split test``, says it is empty); a file whose splits are all empty is refused.
 
 Each sample becomes one corpus row: ``id`` exactly as in the file, ``group`` = the split's
 ``group`` list when it has one (``affectlab extract`` writes the speaker or video there), else
