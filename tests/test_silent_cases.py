@@ -727,6 +727,17 @@ def test_predict_on_a_run_naming_outside_code_needs_trust(tmp_path, capsys, monk
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     assert run_cli(["train", tmp_path / "c.yaml", "--data", tmp_path / "t.csv", "--out", tmp_path / "own", "-q"])[0] == 0
     assert run_cli(["predict", tmp_path / "own", "--data", tmp_path / "t.csv", "--out", tmp_path / "p3.csv"])[0] == 0
+    # reading a run (compare's config diff, the API's config) does not import its module either
+    forget()
+    code, _, err = run_cli(["compare", tmp_path / "run", tmp_path / "own"], capsys)
+    assert code == 0 and not marker.exists(), err
+    import affectlab
+    from affectlab.core.errors import AffectlabError
+
+    with pytest.raises(AffectlabError, match="and loading its config imports module 'sideeffect_model'"):
+        affectlab.load(tmp_path / "run").config
+    assert not marker.exists()
+    assert affectlab.load(tmp_path / "run", trust_code=True).config.model.name == "sideeffect_model:Model"
 
 
 def test_a_checkpoint_naming_outside_code_needs_trust_even_when_config_yaml_does_not(tmp_path):

@@ -150,8 +150,12 @@ class Run:
 
     @cached_property
     def config(self) -> RunConfig:
+        """The validated config; validating imports the model class, so a run naming a module
+        outside affectlab needs ``trust_code`` (as :meth:`predict` does)."""
+        from .models.external import require_trusted_run
         from .runs.rundir import RunDir
 
+        require_trusted_run(self.path, self.trust_code, flag="trust_code=True", action="loading its config")
         return RunDir(self.path).config()
 
     @cached_property

@@ -95,7 +95,8 @@ def named_models(config: Any) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
-def require_trusted(names: Iterable[Any], where: str, trust: bool, flag: str = "--trust-code") -> None:
+def require_trusted(names: Iterable[Any], where: str, trust: bool, flag: str = "--trust-code",
+                    action: str = "predicting") -> None:
     """Refuse, before anything is imported, a model name whose module lies outside affectlab unless
     ``trust`` (or ``AFFECTLAB_TRUST_CODE``): importing it would run that module's code.
 
@@ -110,11 +111,11 @@ def require_trusted(names: Iterable[Any], where: str, trust: bool, flag: str = "
     for name in names:
         module = outside_module(name)
         if module is not None:
-            raise AffectlabError(f"{where}: names model {name}, and predicting imports module {module!r}, which runs "
+            raise AffectlabError(f"{where}: names model {name}, and {action} imports module {module!r}, which runs "
                                  f"its code; pass {flag} (or set {TRUST_ENV}=1) if you trust this run directory")
 
 
-def require_trusted_run(run_dir: Any, trust: bool, flag: str = "--trust-code") -> None:
+def require_trusted_run(run_dir: Any, trust: bool, flag: str = "--trust-code", action: str = "predicting") -> None:
     """:func:`require_trusted` for every model a run directory names: its ``config.yaml`` and the
     config and model its checkpoint stores (read as plain data: nothing is imported)."""
     if trust or trust_from_env():
@@ -130,7 +131,7 @@ def require_trusted_run(run_dir: Any, trust: bool, flag: str = "--trust-code") -
     if (run.path / CHECKPOINT).is_file():
         ckpt = run.checkpoint()
         names += [ckpt.get("model")] + named_models(ckpt.get("config"))
-    require_trusted(names, str(run.path), trust, flag)
+    require_trusted(names, str(run.path), trust, flag, action)
 
 
 def _note_import(spec: str, module: str) -> None:
