@@ -108,6 +108,20 @@ def test_predict_on_a_full_disk_is_one_line_without_a_partial_file(table_run, tm
     assert _leftovers(out) == []
 
 
+def test_the_apis_predict_out_on_a_full_disk_raises_the_same_line(table_run, tmp_path, monkeypatch):
+    import affectlab
+
+    run, data = table_run
+
+    def full(self, path, *a, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(AffectlabError, match=r"p.csv: cannot write here \(No space left on device\)$"):
+        affectlab.load(run).predict(data, out=tmp_path / "api" / "p.csv")
+    assert _leftovers(tmp_path / "api") == []
+
+
 def test_predict_into_a_read_only_folder_is_refused_before_any_work(table_run, tmp_path, monkeypatch, capsys):
     run, data = table_run
     import tempfile

@@ -180,6 +180,10 @@ class Run:
         from .models.external import require_trusted_run
         from .pipeline import Notes, predict_run
 
+        if out is not None:  # a read-only or unwritable place is said before any work
+            from .core.io import check_writable
+
+            check_writable(out)
         require_trusted_run(self.path, self.trust_code if trust_code is None else trust_code, flag="trust_code=True")
         notes = Notes()
         _, frame = predict_run(self.path, _check_data(data), out, split=split, notes=notes)
