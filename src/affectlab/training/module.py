@@ -68,9 +68,12 @@ class AffectModule(pl.LightningModule):
         loss = self.loss(batch)
         if not loss.requires_grad:
             # nothing in this batch to learn from, so the loss is a constant: a last batch of one sample
-            # whose only terms are correlations (CCC needs two), or no labelled entry. Lightning skips
-            # the step for None; backward on a constant would crash ('does not require grad')
-            return None
+            # whose only terms are correlations (CCC needs two), or no labelled entry. backward on a
+            # constant would crash ('does not require grad'); Lightning skips the step for None. Under
+            # DDP every rank must join the gradient all-reduce: a zero that reaches every parameter
+            if self.trainer.world_size <= 1:
+                return None
+            loss = loss + sum((p * 0.0).sum() for p in self.net.parameters() if p.requires_grad)
         n = int(batch["target_mask"].any(-1).sum()) if self.stage_loss is None else len(batch["rows"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
