@@ -23,10 +23,9 @@ def predict(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
+    from ..core.io import check_writable
     from ..models.external import require_trusted_run
     from ..pipeline import Notes, predict_run
-
-    from ..core.io import check_writable
 
     check_writable(out)  # a folder, or a read-only or unwritable place, is said before any work
     require_trusted_run(run_dir, trust_code)  # before anything is imported or read
