@@ -15,6 +15,7 @@ weight-decay grouping, gradient clipping, early stopping and best-weight trackin
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import lightning.pytorch as pl
@@ -22,6 +23,9 @@ import torch
 from torch import nn
 
 from .targets import TargetPlan
+
+# training_step returns None on purpose for a batch with nothing to learn (see there)
+warnings.filterwarnings("ignore", ".*`training_step` returned `None`.*")
 
 #: a stage's own loss: ``loss(net, batch) -> scalar tensor``
 StageLoss = Callable[[nn.Module, dict], torch.Tensor]
