@@ -312,8 +312,13 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
 
     >>> t = TargetSpec("emotion", kind="category", classes=("anger", "joy"))
     >>> read_labels({"classification_labels_emotion": np.array([1, -1])}, t, "emotion", {}, None, single=True,
-    ...             ids=["a", "b"], where="f", require_labels=True)
+    ...             ids=["a", "b"], where="f", require_labels=False)
     ['joy', None]
+    >>> read_labels({"classification_labels_emotion": np.array([1, -1])}, t, "emotion", {}, None, single=True,
+    ...             ids=["a", "b"], where="f", require_labels=True)
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: f: label of id 'b' is missing ('classification_labels_emotion'); training needs a label for every sample
     """
     n = len(ids)
     if target.is_category:
