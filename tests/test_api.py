@@ -98,7 +98,8 @@ def test_non_numeric_target_in_a_dataframe_is_one_line(tmp_path):
     frame.loc[4, "v"] = "n/a?"
     with pytest.raises(AffectlabError) as err:
         affectlab.train(config({"name": "global_mean"}), frame, tmp_path / "run")
-    assert str(err.value).startswith("DataFrame: v value 'n/a?' in data row 5 is not a number")
+    # a frame's row is named by its index label (here the default one: position - 1)
+    assert str(err.value).startswith("DataFrame: v value 'n/a?' in the row with index 4 (row 5 of the frame) is not a number")
     assert not (tmp_path / "run" / "summary.json").exists()
 
 
@@ -186,7 +187,11 @@ def test_user_estimator_subclass_trains_and_predicts(user_module, tmp_path):
     run = affectlab.train(config({"name": "userpkg.models:FirstFeatureLine"}), frame, tmp_path / "run")
     assert MODELS.get("userpkg.models:FirstFeatureLine").__name__ == "FirstFeatureLine"
     assert run.metrics["val"]["pearson"] > 0.3
-    assert len(affectlab.load(run.path).predict(frame)) == len(frame)
+    with pytest.raises(AffectlabError, match=r"names model userpkg.models:FirstFeatureLine, and predicting imports "
+                                             r"module 'userpkg.models'.*pass trust_code=True"):
+        affectlab.load(run.path).predict(frame)  # a run directory from elsewhere: its code is not run unasked
+    assert len(affectlab.load(run.path).predict(frame, trust_code=True)) == len(frame)
+    assert len(affectlab.load(run.path, trust_code=True).predict(frame)) == len(frame)
 
 
 def test_sklearn_style_class_state_is_plain_data(user_module, tmp_path):
@@ -209,7 +214,7 @@ def test_sklearn_tree_refits_from_stored_arrays_and_classifier_predicts_classes(
     ckpt = torch.load(tree.path / "checkpoint.ckpt", weights_only=True)
     assert ckpt["state"]["mode"] == "refit" and ckpt["params"] == {"max_depth": 3}
     first = tree.predict(frame)["pred_v"].to_numpy()
-    np.testing.assert_array_equal(affectlab.load(tree.path).predict(frame)["pred_v"].to_numpy(), first)
+    np.testing.assert_array_equal(affectlab.load(tree.path, trust_code=True).predict(frame)["pred_v"].to_numpy(), first)
     cls_cfg = config({"name": "sklearn.linear_model:LogisticRegression", "max_iter": 500}, task="classification", baselines=[])
     cls_cfg["data"]["targets"] = [{"name": "level", "kind": "category", "classes": ["high", "low"]}]
     clf = affectlab.train(cls_cfg, frame, tmp_path / "c")

@@ -223,6 +223,9 @@ def test_category_from_indices_uses_the_files_classes_and_infers_undeclared_ones
      r"'classification_labels_emotion' value 7 in data row 3 is not a class index"),
     (lambda p: [p.pop(k) for k in ("category_emotion", "classification_labels_emotion", "classification_labels")],
      r"lacks the labels 'category_emotion' or .* of target 'emotion'"),
+    # issue 21.3: a single category target's missing label is refused for training, as a single number's NaN is
+    (lambda p: (p.pop("category_emotion"), p.__setitem__("classification_labels_emotion", np.array([0, 1, -1, 0, 1, 2]))),
+     r"label of id 's0\$_\$f2' is missing \('classification_labels_emotion'\); training needs a label for every sample"),
 ])
 def test_bad_category_labels_are_one_line_errors(tmp_path, change, message):
     part = emotion_part()

@@ -99,9 +99,9 @@ def test_table_reader_takes_a_dataframe_and_numeric_feature_columns(tmp_path):
 
 @pytest.mark.parametrize("features,mutate,message", [
     (["g_*"], None, "matches no column"),
-    ("f_1", lambda f: f.assign(f_1=["1", "2", "x", "4", "5", "6"]), "f_1 value 'x' in data row 3 is not a number"),
+    ("f_1", lambda f: f.assign(f_1=["1", "2", "x", "4", "5", "6"]), r"f_1 value 'x' in the row with index 2 \(row 3 of the frame\) is not a number"),
     ([3], None, "must be a list of column names"),
-    (["f_1"], lambda f: f.assign(y=["a"] * 6), "DataFrame: y value 'a' in data row 1 is not a number"),
+    (["f_1"], lambda f: f.assign(y=["a"] * 6), r"DataFrame: y value 'a' in the row with index 0 \(row 1 of the frame\) is not a number"),
 ])
 def test_bad_numeric_tables_are_one_line(features, mutate, message):
     frame = _numeric_table()

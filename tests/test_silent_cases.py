@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import json
 import pickle
 import shutil
@@ -647,3 +648,259 @@ def test_21_compare_criteria_with_an_unknown_metric_is_one_line(tmp_path, capsys
     (tmp_path / "crit-split.yaml").write_text("split: dev\n")
     code, _, err = run_cli(["compare", a, b, "--criteria", tmp_path / "crit-split.yaml"], capsys)
     one_line_refusal(code, err, "crit-split.yaml: split: unknown split 'dev'")
+
+# --------------------------------------------------------------------------- issue 21 (part A): data, prediction, trust
+
+def _frame_config(kind: str = "regression") -> dict:
+    target = {"name": "y", "kind": "category"} if kind == "category" else {"name": "y"}
+    return {"task": "classification" if kind == "category" else "regression", "features": {"text": {"kind": "none"}},
+            "data": {"format": "table", "columns": {"id": "id", "text": "text"}, "targets": [target],
+                     "options": {"features": ["x"]}},
+            "split": {"kind": "kfold", "k": 3}, "model": {"name": "majority"}, "baselines": []}
+
+
+def _frame(n: int = 24) -> pd.DataFrame:
+    return pd.DataFrame({"id": [f"s{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)],
+                         "x": np.arange(n, dtype=float), "y": [("lo", "hi")[i % 2] for i in range(n)]})
+
+
+@pytest.mark.parametrize("kind", ["category", "regression"])
+def test_a_missing_training_label_is_refused_for_category_targets_as_for_numbers(tmp_path, kind):
+    """Issue 21.3: a NaN category label was accepted (the row trained as unlabelled); a NaN number never was."""
+    import affectlab
+    from affectlab.core.errors import AffectlabError
+
+    frame = _frame()
+    if kind == "regression":
+        frame["y"] = np.linspace(-1, 1, len(frame))
+    frame = frame.set_index(pd.Index([100 + i for i in range(len(frame))]))
+    frame.loc[105, "y"] = np.nan
+    word = "label is missing" if kind == "category" else "value '(empty)'"
+    with pytest.raises(AffectlabError, match=rf"DataFrame: y {re.escape(word)} in the row with index 105 \(row 6 of the frame\)"
+                                             r".*training needs a label for every sample"):
+        affectlab.train(_frame_config(kind), frame, tmp_path / "run")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+    # the same table as a file: refused alike, by its data row
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    cfg = tmp_path / "c.yaml"
+    import yaml
+
+    cfg.write_text(yaml.safe_dump(_frame_config(kind)))
+    code, _, err = run_cli(["train", cfg, "--data", tmp_path / "t.csv", "--out", tmp_path / "run2"])
+    assert code == 2
+    # and predicting needs no labels: an unlabelled row is fine there
+    assert affectlab.train(_frame_config(kind), frame.dropna(), tmp_path / "ok").predict(frame).shape[0] == len(frame)
+
+
+def test_a_text_pandas_read_as_missing_names_the_index_label_the_id_and_the_reader(tmp_path):
+    """Issue 21.6 (EmoBank's sentence 'None'): pd.read_csv makes it NaN; the error named a position that
+    was neither the CSV line nor the index. Now: the index label, the id, keep_default_na and read_table."""
+    import affectlab
+    from affectlab.core.errors import AffectlabError
+
+    frame = _frame(30)
+    frame.loc[22, "text"] = "None"
+    frame["split"] = ["train" if i % 3 else "test" for i in range(len(frame))]
+    path = tmp_path / "emo.csv"
+    frame.to_csv(path, index=False)
+    subset = pd.read_csv(path).query("split == 'train'")  # what a user does: the 'None' sentence is NaN now
+    assert subset["text"].isna().sum() == 1
+    with pytest.raises(AffectlabError) as err:
+        affectlab.train(_frame_config("category"), subset, tmp_path / "run")
+    line = str(err.value)
+    assert line.startswith("DataFrame: empty text in the row with index 22 (row 15 of the frame) (id 's22')")
+    assert "keep_default_na=False" in line and "affectlab.read_table(path)" in line and "\n" not in line
+    # the CLI's own reader keeps the text, and a frame from it trains as the file does
+    read = affectlab.read_table(path)
+    assert read.loc[22, "text"] == "None" and read["id"].tolist() == frame["id"].tolist()
+    run = affectlab.train(_frame_config("category"), read.query("split == 'train'"), tmp_path / "run")
+    assert run.predict(read.query("split == 'train'")).shape[0] == 20
+    from affectlab.config import DataConfig
+    from affectlab.corpus import read_corpus
+
+    cfg = DataConfig.model_validate(_frame_config("category")["data"])
+    from_file, from_frame = read_corpus(path, cfg, require_labels=True), read_corpus(read, cfg, require_labels=True)
+    pd.testing.assert_frame_equal(from_file.frame, from_frame.frame)
+    np.testing.assert_array_equal(from_file.features["tabular"], from_frame.features["tabular"])
+
+
+def _mosi_ridge(tmp_path: Path) -> Path:
+    cfg = tmp_path / "ridge.yaml"
+    cfg.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given, train_split: train, val_split: valid}\n"
+                   "model: {name: ridge_all}\nbaselines: []\n")
+    return cfg
+
+
+def _empty_split(n_like: int = 4) -> dict:
+    return {k: v[:0] for k, v in make_split(n_like, seed=5, prefix="e").items()}
+
+
+@pytest.mark.parametrize("splits, fragment", [
+    ({"train": 20, "test": 0}, "split 'test' has no samples"),
+    ({"test": 0}, "has no samples (every split is empty: test)"),
+])
+def test_predicting_an_empty_mmsa_split_is_one_line(tmp_path, capsys, splits, fragment):
+    """Issue 21: predict --split test on an MMSA split with 0 samples was a reshape traceback."""
+    run = tmp_path / "run"
+    train = make_mmsa(tmp_path / "train.pkl", {"train": 30, "valid": 10})
+    assert run_cli(["train", _mosi_ridge(tmp_path), "--data", train, "--out", run])[0] == 0
+    data = {name: (make_split(n, seed=1, prefix=name) if n else _empty_split()) for name, n in splits.items()}
+    (tmp_path / "new.pkl").write_bytes(pickle.dumps(data))
+    code, _, err = run_cli(["predict", run, "--data", tmp_path / "new.pkl", "--split", "test", "--out", tmp_path / "p.csv"], capsys)
+    one_line_refusal(code, err, fragment)
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("audio", [
+    [np.zeros((3, 4), np.float32), np.zeros((5, 4), np.float32)],  # different lengths
+    [np.zeros((3, 4), np.float32), np.zeros((3, 2), np.float32)],  # same length, different sizes: numpy raised here
+])
+def test_ragged_per_sample_mmsa_arrays_are_one_line(tmp_path, capsys, audio):
+    """Issue 21: a list of per-sample audio arrays that differ after their first axis was a ValueError."""
+    part = make_split(2, seed=0, prefix="r")
+    part["audio"] = audio
+    del part["audio_lengths"]
+    (tmp_path / "r.pkl").write_bytes(pickle.dumps({"train": part, "valid": make_split(2, seed=1, prefix="v")}))
+    code, _, err = run_cli(["train", _mosi_ridge(tmp_path), "--data", tmp_path / "r.pkl", "--out", tmp_path / "run"], capsys)
+    one_line_refusal(code, err, "split 'train': 'audio' is ragged (samples of different shapes)")
+
+
+def test_a_last_training_batch_of_one_sample_with_a_ccc_loss_trains(tmp_path, capsys):
+    """Issue 21: early_lstm under group_kfold crashed in a fold ('element 0 of tensors does not require grad'):
+    that fold's training rows were 1 modulo the batch size, and CCC (the default loss) is skipped on one
+    sample, leaving a constant loss. 33 training rows and batches of 32 give the same last batch."""
+    pytest.importorskip("lightning")
+    data = tmp_path / "m.pkl"
+    data.write_bytes(pickle.dumps({"train": make_split(33, seed=0, prefix="t"), "valid": make_split(12, seed=1, prefix="v")}))
+    cfg = tmp_path / "lstm.yaml"
+    cfg.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given, train_split: train, val_split: valid}\n"
+                   "model: {name: early_lstm, hidden: 8}\ntraining: {max_epochs: 2, batch_size: 32, patience: 5}\nbaselines: []\n")
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", tmp_path / "run", "-q"], capsys)
+    assert code == 0, err
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["epoch"].tolist() == [1, 2] and np.isfinite(history["train_loss"]).all()
+
+
+USER_MODULE = '''
+import pathlib, os
+pathlib.Path(os.environ["AFFECTLAB_TEST_MARKER"]).write_text("module-level code ran")
+from sklearn.linear_model import LinearRegression as Model
+'''
+
+
+def test_predict_on_a_run_naming_outside_code_needs_trust(tmp_path, capsys, monkeypatch):
+    """Issue 21, trust: a run directory's model.name module:Class is imported (its module-level code runs)."""
+    import sys
+
+    from affectlab.models import external
+
+    pkg = tmp_path / "code"
+    pkg.mkdir()
+    (pkg / "sideeffect_model.py").write_text(USER_MODULE)
+    marker = tmp_path / "marker.txt"
+    monkeypatch.setenv("AFFECTLAB_TEST_MARKER", str(marker))
+    monkeypatch.delenv("AFFECTLAB_TRUST_CODE", raising=False)
+    monkeypatch.syspath_prepend(str(pkg))
+    frame = _frame()
+    frame["y"] = 2 * frame["x"] + 1
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    import yaml
+
+    config = {**_frame_config(), "model": {"name": "sideeffect_model:Model"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    code, _, err = run_cli(["train", tmp_path / "c.yaml", "--data", tmp_path / "t.csv", "--out", tmp_path / "run", "-q"], capsys)
+    assert code == 0, err
+    assert "note: model sideeffect_model:Model imports module 'sideeffect_model' (code outside affectlab runs)" in err
+
+    def forget() -> None:  # as a fresh process that never imported the module
+        marker.unlink(missing_ok=True)
+        sys.modules.pop("sideeffect_model", None)
+        external._CACHE.pop("sideeffect_model:Model", None)
+        external._NOTED.discard("sideeffect_model")
+
+    forget()
+    args = ["predict", tmp_path / "run", "--data", tmp_path / "t.csv", "--out", tmp_path / "p.csv"]
+    code, _, err = run_cli(args, capsys)
+    line = one_line_refusal(code, err, "names model sideeffect_model:Model, and predicting imports module 'sideeffect_model'")
+    assert "--trust-code" in line and "AFFECTLAB_TRUST_CODE=1" in line
+    assert not marker.exists() and not (tmp_path / "p.csv").exists()  # refused before the import
+    code, _, err = run_cli([*args, "--trust-code"], capsys)
+    assert code == 0 and marker.exists() and "imports module 'sideeffect_model'" in err
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "p.csv")["pred_y"], frame["y"], atol=1e-6)
+    forget()
+    monkeypatch.setenv("AFFECTLAB_TRUST_CODE", "1")
+    code, _, err = run_cli([*args[:-1], tmp_path / "p2.csv"], capsys)
+    assert code == 0 and marker.exists(), err
+    # a run that names only affectlab's own models needs no trust
+    monkeypatch.delenv("AFFECTLAB_TRUST_CODE")
+    config["model"] = {"name": "affectlab.models.baselines:GlobalMean"}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert run_cli(["train", tmp_path / "c.yaml", "--data", tmp_path / "t.csv", "--out", tmp_path / "own", "-q"])[0] == 0
+    assert run_cli(["predict", tmp_path / "own", "--data", tmp_path / "t.csv", "--out", tmp_path / "p3.csv"])[0] == 0
+    # reading a run (compare's config diff, the API's config) does not import its module either
+    forget()
+    code, _, err = run_cli(["compare", tmp_path / "run", tmp_path / "own"], capsys)
+    assert code == 0 and not marker.exists(), err
+    import affectlab
+    from affectlab.core.errors import AffectlabError
+
+    with pytest.raises(AffectlabError, match="and loading its config imports module 'sideeffect_model'"):
+        affectlab.load(tmp_path / "run").config
+    assert not marker.exists()
+    assert affectlab.load(tmp_path / "run", trust_code=True).config.model.name == "sideeffect_model:Model"
+
+
+def test_a_checkpoint_naming_outside_code_needs_trust_even_when_config_yaml_does_not(tmp_path):
+    """The checkpoint's own model and config are checked too (config.yaml may be removed or edited)."""
+    import torch
+
+    from affectlab.core.errors import AffectlabError
+    from affectlab.models.external import require_trusted_run
+
+    import affectlab
+
+    run = affectlab.train(_frame_config("category"), _frame(), tmp_path / "run").path
+    require_trusted_run(run, trust=False)  # affectlab's own model: nothing to trust
+    ckpt = torch.load(run / "checkpoint.ckpt", weights_only=True)
+    ckpt["config"]["baselines"] = ["evil_pkg:Model"]
+    torch.save(ckpt, run / "checkpoint.ckpt")
+    (run / "config.yaml").unlink()  # the checkpoint's config is the one used now
+    with pytest.raises(AffectlabError, match="names model evil_pkg:Model"):
+        require_trusted_run(run, trust=False)
+    with pytest.raises(AffectlabError, match="pass trust_code=True"):
+        affectlab.load(run).predict(_frame())
+    require_trusted_run(run, trust=True)
+
+
+@pytest.fixture
+def media_ws(tmp_path: Path) -> Path:
+    pytest.importorskip("opensmile", reason="audio extra not installed (pip install affectlab[audio])")
+    import soundfile as sf
+
+    from conftest_media import tone
+
+    media = tmp_path / "media"
+    media.mkdir()
+    sf.write(media / "a.wav", tone(180, 0.6), 16000)
+    sf.write(tmp_path / "outside.wav", tone(240, 0.6), 16000)  # beside --media, not in it
+    (media / "link.wav").symlink_to(tmp_path / "outside.wav")
+    (tmp_path / "cfg.yaml").write_text("targets:\n  - name: valence\nbatch:\n  workers: 1\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["../outside.wav", "{ws}/outside.wav", "link.wav", "/etc/passwd"])
+def test_extract_reads_only_files_inside_media(media_ws, capsys, name):
+    """Issue 21, trust: labels.csv paths led out of --media ('../', absolute paths, symbolic links)."""
+    ws = media_ws
+    name = name.format(ws=ws)
+    pd.DataFrame({"file": ["a.wav", name], "group": ["x", "y"], "valence": ["0.5", "-1"]}).to_csv(ws / "labels.csv", index=False)
+    args = ["extract", ws / "cfg.yaml", "--media", ws / "media", "--labels", ws / "labels.csv", "--out", ws / "o.pkl",
+            "--no-cache", "-q"]
+    code, _, err = run_cli(args, capsys)
+    line = one_line_refusal(code, err, f"labels.csv line 3: file {name!r} leads outside --media")
+    assert "--allow-outside-media" in line and not (ws / "o.pkl").exists() and not (ws / "errors.csv").exists()
+    if name == "/etc/passwd":
+        return
+    code, _, err = run_cli([*args, "--allow-outside-media"], capsys)  # asked for: read as before
+    assert code == 0, err
+    assert len(pickle.loads((ws / "o.pkl").read_bytes())["train"]["id"]) == 2

@@ -1,6 +1,6 @@
 """affectlab: affect regression research with honest evaluation.
 
-The public API is re-exported here: ``train``, ``load``, ``evaluate`` and :class:`Run` (see
+The public API is re-exported here: ``train``, ``load``, ``evaluate``, ``read_table`` and :class:`Run` (see
 docs/python-api.md), the config and corpus types, and the metrics.
 
 >>> from affectlab import ccc
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Evaluation, Run, evaluate, load, train
+from .api import Evaluation, Run, evaluate, load, read_table, train
 from .config import RunConfig
 from .experiment import Experiment, load_config, resolve
 from .corpus import Corpus, TargetSpec, dev_split, group_kfold, read_corpus
@@ -20,7 +20,7 @@ from .core.errors import AffectlabError
 from .metrics import METRICS, ccc, mae, pearson, r_between, r_composite, r_within, rmse
 
 __all__ = [
-    "__version__", "train", "load", "evaluate", "Run", "Evaluation",
+    "__version__", "train", "load", "evaluate", "read_table", "Run", "Evaluation",
     "AffectlabError", "RunConfig", "load_config", "resolve", "Experiment", "Corpus", "TargetSpec", "read_corpus",
     "dev_split", "group_kfold", "METRICS", "ccc", "pearson", "mae", "rmse", "r_within", "r_between",
     "r_composite",

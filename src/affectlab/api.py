@@ -10,7 +10,7 @@
 >>> run = affectlab.train(config, frame, out=tempfile.mkdtemp())  # out=None: a fresh folder in the cache
 >>> round(run.metrics["oof"]["ccc"], 3)
 1.0
->>> affectlab.load(run.path).predict(frame.head(2))["pred_y"].round(2).tolist()
+>>> affectlab.load(run.path, trust_code=True).predict(frame.head(2))["pred_y"].round(2).tolist()
 [-1.0, -0.7]
 """
 
@@ -98,6 +98,27 @@ def _check_data(data: Any) -> DataLike:
     raise AffectlabError(f"data must be a file path or a pandas DataFrame, not {type(data).__name__}")
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    r"""A CSV or Parquet file as a DataFrame, read exactly as ``train``, ``predict`` and ``evaluate``
+    read a file: every CSV cell a string as written. ``pd.read_csv`` turns the texts ``None``,
+    ``NA``, ``null`` or ``nan`` into missing values (and ``007`` into 7); this reader does not
+    (``keep_default_na=False``), so a frame from it trains as the file would.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = p.write_text("id,text,v\n007,None,0.5\n008,NA,1\n")
+    >>> read_table(p).values.tolist()
+    [['007', 'None', '0.5'], ['008', 'NA', '1']]
+    >>> pd.read_csv(p)["text"].isna().tolist()  # what pandas alone makes of the same file
+    [True, True]
+    """
+    from .core.io import read_table as read_file
+
+    if not isinstance(path, (str, Path)):
+        raise AffectlabError(f"read_table takes a file path, not {type(path).__name__}")
+    return read_file(Path(path))
+
+
 def fresh_run_dir() -> Path:
     """A new empty folder for a run: under ``$AFFECTLAB_CACHE/runs``, else the system temp folder."""
     from .core.paths import default_cache_dir
@@ -120,6 +141,9 @@ class Run:
     path: Path
     #: one-line notes from training (warnings and facts the CLI prints)
     notes: list[str] = field(default_factory=list)
+    #: import a ``module:Class`` outside affectlab that the run names when predicting (its code runs);
+    #: a run this process trained is trusted, one opened by :func:`load` only when asked
+    trust_code: bool = False
 
     def __post_init__(self) -> None:
         from .runs.rundir import require_run_dir
@@ -128,8 +152,12 @@ class Run:
 
     @cached_property
     def config(self) -> RunConfig:
+        """The validated config; validating imports the model class, so a run naming a module
+        outside affectlab needs ``trust_code`` (as :meth:`predict` does)."""
+        from .models.external import require_trusted_run
         from .runs.rundir import RunDir
 
+        require_trusted_run(self.path, self.trust_code, flag="trust_code=True", action="loading its config")
         return RunDir(self.path).config()
 
     @cached_property
@@ -160,10 +188,22 @@ class Run:
         split = self.headline_split.value
         return {k: summary.metric(split, k) for k in task.shown_metrics(summary.target_specs()) if k in summary.metrics[split]}
 
-    def predict(self, data: DataLike, *, split: str | None = None, out: str | Path | None = None) -> pd.DataFrame:
-        """Predictions for every row of ``data`` (ids and ``pred_<target>``); also written to ``out`` if given."""
+    def predict(self, data: DataLike, *, split: str | None = None, out: str | Path | None = None,
+                trust_code: bool | None = None) -> pd.DataFrame:
+        """Predictions for every row of ``data`` (ids and ``pred_<target>``); also written to ``out`` if given.
+
+        A run that names a model outside affectlab (``module:Class``) imports that module, whose
+        code runs: refused unless ``trust_code`` (default: the run's own, see :func:`load`) or
+        ``AFFECTLAB_TRUST_CODE=1``.
+        """
+        from .models.external import require_trusted_run
         from .pipeline import Notes, predict_run
 
+        if out is not None:  # a read-only or unwritable place is said before any work
+            from .core.io import check_writable
+
+            check_writable(out)
+        require_trusted_run(self.path, self.trust_code if trust_code is None else trust_code, flag="trust_code=True")
         notes = Notes()
         _, frame = predict_run(self.path, _check_data(data), out, split=split, notes=notes)
         return frame
@@ -218,12 +258,16 @@ def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, 
         raise
     if path is None:  # a non-zero DDP rank: rank 0 holds the run
         raise AffectlabError("this process is a secondary DDP rank; rank 0 wrote the run directory")
-    return Run(Path(path), list(notes.lines))
+    return Run(Path(path), list(notes.lines), trust_code=True)  # its models are the ones this call imported
 
 
-def load(run_dir: str | Path) -> Run:
-    """An existing run directory (one-line error when it is not one)."""
-    return Run(Path(run_dir))
+def load(run_dir: str | Path, *, trust_code: bool = False) -> Run:
+    """An existing run directory (one-line error when it is not one).
+
+    ``trust_code``: :meth:`Run.predict` may import a ``module:Class`` outside affectlab that the
+    run names (its module-level code runs): only for run directories you trust.
+    """
+    return Run(Path(run_dir), trust_code=trust_code)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -301,4 +345,4 @@ def evaluate(pred: DataLike, gold: DataLike, task: str | None = None, *, train: 
     return Evaluation(result)
 
 
-__all__ = ["Run", "Evaluation", "train", "load", "evaluate", "make_config", "fresh_run_dir"]
+__all__ = ["Run", "Evaluation", "train", "load", "evaluate", "make_config", "fresh_run_dir", "read_table"]

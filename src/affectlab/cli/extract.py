@@ -23,18 +23,24 @@ def extract(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (overrides batch.workers)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="The feature cache, shared with text embeddings (default: $AFFECTLAB_CACHE or ~/.cache/affectlab)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every file; read and write no media cache."),
+    allow_outside_media: bool = typer.Option(False, "--allow-outside-media", help="Read LABELS.csv files outside "
+                                             "--media too (../, absolute paths, links); by default they are refused."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Extract voice, face and speech-to-text features from media files into an MMSA pickle."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from ..core.io import check_writable
     from ..features.extract import extract_dataset
     from ..features.extract_config import load_extract_config
 
     if workers is not None and workers < 1:
         raise AffectlabError(f"--workers {workers}: expected a positive number of processes")
     cfg = load_extract_config(config)
+    if not out.is_dir():  # (a folder is named by extract_dataset) a read-only place is said now, not after every file
+        check_writable(out)
+        check_writable(errors if errors is not None else out.parent / "errors.csv")
     progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
                         disable=quiet or not err_console.is_terminal)  # no bar in logs or pipes
@@ -48,7 +54,7 @@ def extract(
 
     with stdout_to_stderr(json_out), progress:
         summary = extract_dataset(cfg, media, labels, out, errors_path=errors, cache_dir=cache_dir, workers=workers,
-                                  use_cache=not no_cache, progress=on_progress)
+                                  use_cache=not no_cache, progress=on_progress, allow_outside_media=allow_outside_media)
     failed = [p for p in summary.problems if p.status == "failed"]
     if failed:
         shown = failed[:3]

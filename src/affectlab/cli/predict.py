@@ -18,11 +18,17 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Prediction CSV to write."),
     split: Optional[str] = typer.Option(None, "--split", help="Only this split of a multi-split file (e.g. test)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Load pickles with arbitrary objects (unsafe: only for files you trust)."),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Import the module:Class a run names outside affectlab "
+                                    "(its code runs: only for run directories you trust; env AFFECTLAB_TRUST_CODE=1)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
+    from ..core.io import check_writable
+    from ..models.external import require_trusted_run
     from ..pipeline import Notes, predict_run
 
+    check_writable(out)  # a folder, or a read-only or unwritable place, is said before any work
+    require_trusted_run(run_dir, trust_code)  # before anything is imported or read
     notes = Notes()
     with stdout_to_stderr(json_out):
         path, frame = predict_run(run_dir, data, out, split=split, notes=notes,

@@ -213,6 +213,8 @@ class Corpus:
         if "split" not in self.frame:
             raise AffectlabError(f"{self.name or 'corpus'}: has no splits; cannot select split {name!r}")
         mask = (self.frame["split"] == name).to_numpy()
+        if not mask.any() and name in (self.meta.get("splits") or ()):  # the file has it, without samples
+            raise AffectlabError(f"{self.name or 'corpus'}: split {name!r} has no samples")
         if not mask.any():
             have = ", ".join(sorted(self.frame["split"].unique()))
             raise AffectlabError(f"{self.name or 'corpus'}: no split named {name!r} (have: {have})")

@@ -4,7 +4,8 @@ Layout: ``{'train'|'valid'|'test': {'id', 'raw_text', 'text', 'audio', 'vision',
 'vision_lengths', 'regression_labels', ...}}`` with sequences of shape (N, L, D) for any L (2-D
 (N, D) arrays are read as L = 1). A file may hold any subset of the splits (a held-out file often
 has only ``test``); split names are kept as in the file, so ``split.val_split: valid`` selects
-MMSA's validation split.
+MMSA's validation split. A split with no samples adds no rows (selecting it, e.g. ``predict
+--split test``, says it is empty); a file whose splits are all empty is refused.
 
 Each sample becomes one corpus row: ``id`` exactly as in the file, ``group`` = the split's
 ``group`` list when it has one (``affectlab extract`` writes the speaker or video there), else
@@ -147,8 +148,9 @@ def _as_sequences(value: Any, key: str, n: int, where: str) -> np.ndarray:
     """A (N, L, D) float32 array from an array (or list of equal arrays), else a one-line error."""
     try:
         arr = np.asarray(value)
-    except ValueError:  # numpy >= 1.24 refuses ragged nested lists outright
-        arr = np.asarray(value, dtype=object)
+    except ValueError:  # numpy >= 1.24 refuses ragged nested lists outright (and an object array of
+        # per-sample arrays that differ after their first axis cannot even be built)
+        arr = np.empty(0, dtype=object)
     if arr.dtype == object:
         raise AffectlabError(f"{where}: {key!r} is ragged (samples of different shapes); expected one (N, L, D) array "
                              "padded to a common length, with the true lengths in '<modality>_lengths'")
@@ -307,8 +309,13 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
 
     >>> t = TargetSpec("emotion", kind="category", classes=("anger", "joy"))
     >>> read_labels({"classification_labels_emotion": np.array([1, -1])}, t, "emotion", {}, None, single=True,
-    ...             ids=["a", "b"], where="f", require_labels=True)
+    ...             ids=["a", "b"], where="f", require_labels=False)
     ['joy', None]
+    >>> read_labels({"classification_labels_emotion": np.array([1, -1])}, t, "emotion", {}, None, single=True,
+    ...             ids=["a", "b"], where="f", require_labels=True)
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: f: label of id 'b' is missing ('classification_labels_emotion'); training needs a label for every sample
     """
     n = len(ids)
     if target.is_category:
@@ -328,6 +335,10 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
         written = file_classes.get(stem) if key.endswith(f"_{stem}") else next(iter(file_classes.values()), None)
         labels = _category_labels(part[key], key, target, written, n, where)
         target.check(np.asarray(labels, dtype=object), where)  # a category: labels outside the classes
+        missing = [i for i, label in enumerate(labels) if label is None]
+        if missing and require_labels and single:  # as a single regression target's NaN: training needs each label
+            raise AffectlabError(f"{where}: label of id {ids[missing[0]]!r} is missing ({key!r}); training needs a "
+                                 "label for every sample")
         return labels
     y = np.asarray(part[key])
     if y.dtype == object or y.size != n or not np.issubdtype(y.dtype, np.number):
@@ -427,6 +438,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
         where = f"{source}: split {name!r}"
         ids = _ids(part["id"], where)
         n = len(ids)
+        if n == 0:  # an empty split holds nothing to read (its arrays may have any shape); named by split_part
+            continue
         frame = pd.DataFrame({"id": ids})
         parsed = [split_video_clip(i) for i in ids]
         frame["group"] = _groups(part, n, where) or [g for g, _ in parsed]
@@ -453,6 +466,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             lens[m].append(length)
         frames.append(frame)
 
+    if not frames:
+        raise AffectlabError(f"{source}: has no samples (every split is empty: {', '.join(splits)})")
     frame = pd.concat(frames, ignore_index=True)
     twice = frame["id"].duplicated(keep=False)
     if twice.any():  # one sample in two splits: trained on and scored on (and two rows in a prediction file)

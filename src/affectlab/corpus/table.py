@@ -121,8 +121,48 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     Labels are optional unless ``require_labels``: a test file has none. When a target column
     is present, every value must be a number inside the declared range.
     """
+    if isinstance(path, pd.DataFrame):
+        try:
+            return _read_table_corpus(path, cfg, require_labels=require_labels)
+        except AffectlabError as err:  # positions are not how a frame's rows are known: name the index label
+            raise frame_rows(err, path.index) from None
+    return _read_table_corpus(path, cfg, require_labels=require_labels)
+
+
+def frame_rows(err: AffectlabError, index: pd.Index) -> AffectlabError:
+    """``err`` with each ``data row N`` (a position) said as the DataFrame row's index label.
+
+    >>> str(frame_rows(AffectlabError("DataFrame: empty text in data row 2 (id 'b')"), pd.Index([10, 12])))
+    "DataFrame: empty text in the row with index 12 (row 2 of the frame) (id 'b')"
+    """
+    import re
+
+    def label(match: "re.Match[str]") -> str:
+        i = int(match.group(1)) - 1
+        if not 0 <= i < len(index):
+            return match.group(0)
+        value = index[i]
+        value = value.item() if hasattr(value, "item") else value  # np.int64(7) -> 7
+        return f"the row with index {value!r} (row {i + 1} of the frame)"
+
+    return AffectlabError(re.sub(r"data row (\d+)", label, str(err)))
+
+
+def _missing_cell_hint(original: "pd.DataFrame | None", raw: pd.DataFrame, column: str, i: int) -> str:
+    """For a DataFrame cell that is missing (NaN/None) where text was needed: why it may be, and the fix."""
+    if original is None or column not in raw.columns:
+        return ""
+    value = original.iloc[i, list(raw.columns).index(column)]
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ("; the cell is missing (NaN): pandas.read_csv reads the texts None, NA, null, nan and n/a as missing "
+                "unless keep_default_na=False; affectlab.read_table(path) reads a file exactly as train does")
+    return ""
+
+
+def _read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool) -> Corpus:
     is_frame = isinstance(path, pd.DataFrame)
     source = "DataFrame" if is_frame else str(path)
+    original = path if is_frame else None
     options = get_reader(cfg.format).check_options(cfg.options, source)
     raw = read_table(path)
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -135,7 +175,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
     frame = pd.DataFrame({"id": raw[cols["id"]].astype(str).str.strip()})
     if (frame["id"] == "").any():
         i = int(np.flatnonzero((frame["id"] == "").to_numpy())[0])
-        raise AffectlabError(f"{source}: empty id in data row {i + 1}")
+        raise AffectlabError(f"{source}: empty id in data row {i + 1}{_missing_cell_hint(original, raw, cols['id'], i)}")
     check_unique_ids(frame["id"], source)
     if "group" in cols:  # a missing group would silently become one group named 'nan'
         group = raw[cols["group"]]
@@ -143,7 +183,7 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
         if empty.any():
             i = int(np.flatnonzero(empty)[0])
             raise AffectlabError(f"{source}: empty {cols['group']} (data.columns.group) in data row {i + 1} "
-                                 f"(id {frame['id'].iloc[i]!r})")
+                                 f"(id {frame['id'].iloc[i]!r}){_missing_cell_hint(original, raw, cols['group'], i)}")
     frame["group"] = raw[cols["group"]].astype(str).str.strip() if "group" in cols else frame["id"]
     frame["order"] = parse_order(raw[cols["order"]], cols["order"], source) if "order" in cols else np.arange(len(raw), dtype=float)
     if "split" in cols or "split" in raw.columns:  # the file's own splits (split.kind: given)
@@ -153,7 +193,8 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
         empty = text.str.strip() == ""
         if empty.any():
             i = int(np.flatnonzero(empty.to_numpy())[0])
-            raise AffectlabError(f"{source}: empty text in data row {i + 1} (id {frame['id'].iloc[i]!r})")
+            raise AffectlabError(f"{source}: empty text in data row {i + 1} (id {frame['id'].iloc[i]!r})"
+                                 f"{_missing_cell_hint(original, raw, cols['text'], i)}")
         frame["text"] = text.to_numpy()
 
     targets = []
@@ -168,6 +209,11 @@ def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, req
         if t.kind == "category":
             labels = raw[column].where(raw[column].notna(), None).map(lambda v: None if v is None else str(v).strip())
             spec.check(labels.to_numpy(), source)  # a label outside the declared classes
+            missing = labels.map(is_missing_label).to_numpy()
+            if require_labels and missing.any():  # as a missing regression label: training needs every label
+                i = int(np.flatnonzero(missing)[0])
+                raise AffectlabError(f"{source}: {column} label is missing in data row {i + 1} (id {frame['id'].iloc[i]!r}) "
+                                     "(training needs a label for every sample)")
             frame[t.name] = labels.to_numpy()
             continue
         try:

@@ -91,10 +91,12 @@ def check_extras(cfg: ExtractConfig) -> None:
 def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Path, out: str | Path, *,
                     errors_path: str | Path | None = None, cache_dir: str | Path | None = None,
                     workers: int | None = None, use_cache: bool = True,
-                    progress: Callable[[int, int], None] | None = None) -> ExtractSummary:
+                    progress: Callable[[int, int], None] | None = None,
+                    allow_outside_media: bool = False) -> ExtractSummary:
     """Run the whole extraction; write ``out`` (atomically) and ``errors.csv``.
 
-    ``progress(done_files, total_files)`` is called as files finish.
+    ``progress(done_files, total_files)`` is called as files finish. LABELS.csv may name only
+    files inside ``media_dir`` unless ``allow_outside_media``.
     """
     check_extras(cfg)
     media = Path(media_dir)
@@ -103,7 +105,7 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
     out = Path(out)
     if out.is_dir():
         raise AffectlabError(f"{out}: --out is a folder, expected a file path such as features.pkl")
-    table = read_labels(labels, media, cfg)
+    table = read_labels(labels, media, cfg, allow_outside=allow_outside_media)
     errors_path = Path(errors_path) if errors_path is not None else out.parent / "errors.csv"
     if cfg.asr.enabled:  # fail on a bad model before any file is processed
         from .asr import resolve_whisper_model

@@ -92,8 +92,33 @@ def _fmt(x: float | None, empty: str) -> str:
     return empty if x is None else f"{x:g}"
 
 
-def read_labels(path: str | Path, media_dir: str | Path, cfg: ExtractConfig) -> LabelTable:
-    """Read and validate LABELS.csv (see the module docstring)."""
+def inside_media(f: str, media: Path, allow_outside: bool, where: str, column: str) -> Path:
+    """``f`` (as LABELS.csv writes it) as a path under ``media``; one that leads outside it (``../``, an
+    absolute path, a symbolic link: resolved first) is one line unless ``allow_outside``.
+
+    >>> import tempfile, pathlib
+    >>> m = pathlib.Path(tempfile.mkdtemp())
+    >>> inside_media("a/b.wav", m, False, "l.csv line 2", "file") == m / "a" / "b.wav"
+    True
+    >>> inside_media("../x.wav", m, False, "l.csv line 3", "file")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: l.csv line 3: file '../x.wav' leads outside --media ... (to ...x.wav); pass --allow-outside-media to read files outside it
+    """
+    p = Path(f) if Path(f).is_absolute() else media / f
+    if allow_outside:
+        return p
+    root = media.resolve()
+    real = p.resolve()  # follows symbolic links (also inside media) and '..'
+    if real != root and root not in real.parents:
+        raise AffectlabError(f"{where}: {column} {f!r} leads outside --media {media} (to {real}); "
+                             "pass --allow-outside-media to read files outside it")
+    return p
+
+
+def read_labels(path: str | Path, media_dir: str | Path, cfg: ExtractConfig, *, allow_outside: bool = False) -> LabelTable:
+    """Read and validate LABELS.csv (see the module docstring). Files must lie inside ``media_dir``
+    (after resolving ``..`` and links) unless ``allow_outside`` (:func:`inside_media`)."""
     source = str(path)
     frame = read_table(path)
     cols = cfg.columns
@@ -135,7 +160,7 @@ def read_labels(path: str | Path, media_dir: str | Path, cfg: ExtractConfig) -> 
             raise AffectlabError(f"{source} line {line}: duplicate sample id {sid!r} (first on line {seen[sid]}); "
                                  "give an id column or distinct start/end")
         seen[sid] = line
-        p = Path(f) if Path(f).is_absolute() else media / f
+        p = inside_media(f, media, allow_outside, f"{source} line {line}", cols.file)
         samples.append(SampleSpec(line, sid, f, p, g, splits[k], s, e, " ".join(texts[k].split())))
 
     numbers: dict[str, np.ndarray] = {}

@@ -28,13 +28,21 @@ which is why ``random_state`` defaults to the run's seed. ``state()["mode"]`` sa
 ('Ridge', 'Ridge')
 >>> resolve("affectlab.models.baselines:GlobalMean").__name__
 'GlobalMean'
+
+Trust: importing a module runs its module-level code. ``train`` imports what its own config
+names; a run directory is data that may come from elsewhere, so ``predict`` on a run that names a
+module outside affectlab needs ``--trust-code`` (``AFFECTLAB_TRUST_CODE=1``, ``trust_code=True``
+in the API): :func:`require_trusted`. Every module outside affectlab that gives a model class is
+said on stderr, once per module (an import that fails is named by its one error line instead).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, ClassVar
+import os
+import sys
+from typing import Any, ClassVar, Iterable
 
 import numpy as np
 
@@ -47,11 +55,93 @@ from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 #: adapter parameters; everything else in the model section goes to the wrapped class
 ADAPTER_PARAMS = ("inputs", "per_target")
 _CACHE: dict[str, type] = {}
+#: the environment variable that trusts the code a run directory names, as ``--trust-code`` does
+TRUST_ENV = "AFFECTLAB_TRUST_CODE"
+_NOTED: set[str] = set()
 
 
 def is_class_path(name: str) -> bool:
     """True for ``module:Class`` names (a registered model name has no colon)."""
     return ":" in name
+
+
+def outside_module(name: Any) -> str | None:
+    """The module a ``module:Class`` name imports when it lies outside affectlab, else None.
+
+    >>> outside_module("mypkg.models:Net"), outside_module("affectlab.models.baselines:GlobalMean"), outside_module("ridge")
+    ('mypkg.models', None, None)
+    """
+    if not isinstance(name, str) or not is_class_path(name):
+        return None
+    module = name.partition(":")[0].strip()
+    return None if module.split(".")[0] == "affectlab" else module
+
+
+def trust_from_env() -> bool:
+    """Whether ``AFFECTLAB_TRUST_CODE`` trusts run directories' code (``1``, ``true`` or ``yes``)."""
+    return os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def named_models(config: Any) -> list[str]:
+    """The model names a plain-data config names (``model.name`` and ``baselines``).
+
+    >>> named_models({"model": {"name": "m:C"}, "baselines": ["ridge_text", "b:D"]})
+    ['m:C', 'ridge_text', 'b:D']
+    """
+    if not isinstance(config, dict):
+        return []
+    model = config.get("model")
+    names = [model.get("name")] if isinstance(model, dict) else []
+    baselines = config.get("baselines")
+    names += list(baselines) if isinstance(baselines, (list, tuple)) else []
+    return [n for n in names if isinstance(n, str)]
+
+
+def require_trusted(names: Iterable[Any], where: str, trust: bool, flag: str = "--trust-code",
+                    action: str = "predicting") -> None:
+    """Refuse, before anything is imported, a model name whose module lies outside affectlab unless
+    ``trust`` (or ``AFFECTLAB_TRUST_CODE``): importing it would run that module's code.
+
+    >>> require_trusted(["ridge_text", "affectlab.models.baselines:GlobalMean"], "run", trust=False)
+    >>> require_trusted(["mypkg.models:Net"], "runs/a", trust=False)
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: runs/a: names model mypkg.models:Net, and predicting imports module 'mypkg.models', which runs its code; pass --trust-code (or set AFFECTLAB_TRUST_CODE=1) if you trust this run directory
+    """
+    if trust or trust_from_env():
+        return
+    for name in names:
+        module = outside_module(name)
+        if module is not None:
+            raise AffectlabError(f"{where}: names model {name}, and {action} imports module {module!r}, which runs "
+                                 f"its code; pass {flag} (or set {TRUST_ENV}=1) if you trust this run directory")
+
+
+def require_trusted_run(run_dir: Any, trust: bool, flag: str = "--trust-code", action: str = "predicting") -> None:
+    """:func:`require_trusted` for every model a run directory names: its ``config.yaml`` and the
+    config and model its checkpoint stores (read as plain data: nothing is imported)."""
+    if trust or trust_from_env():
+        return
+    from ..runs.rundir import CHECKPOINT, CONFIG, RunDir
+
+    run = RunDir.open(run_dir)
+    names: list[Any] = []
+    if (run.path / CONFIG).is_file():
+        from ..core.io import read_yaml
+
+        names += named_models(read_yaml(run.path / CONFIG))
+    if (run.path / CHECKPOINT).is_file():
+        ckpt = run.checkpoint()
+        names += [ckpt.get("model")] + named_models(ckpt.get("config"))
+    require_trusted(names, str(run.path), trust, flag, action)
+
+
+def _note_import(spec: str, module: str) -> None:
+    """Say on stderr, once per module, that a module outside affectlab is imported (its code runs)."""
+    if module in _NOTED:
+        return
+    _NOTED.add(module)
+    print(f"note: model {spec} imports module {module!r} (code outside affectlab runs)", file=sys.stderr)
 
 
 def resolve(spec: str) -> type:
@@ -82,6 +172,8 @@ def resolve(spec: str) -> type:
     else:
         raise AffectlabError(f"model {spec}: class {attr!r} has no fit and predict methods; give an affectlab "
                              "Estimator subclass or a scikit-learn-style estimator")
+    if outside_module(spec) is not None:  # said once the class is usable (a refusal names the module itself)
+        _note_import(spec, module_name)
     _CACHE[spec] = cls
     return cls
 

@@ -40,6 +40,10 @@ def _model_facts(name: str) -> tuple[frozenset[str] | None, bool]:
     lazy = MODELS.lazy_params()
     if name in lazy:  # without importing Lightning
         return frozenset(lazy[name].model_fields), True
+    from ..models.external import outside_module
+
+    if outside_module(name) is not None:  # a run's module:Class is not imported to compare configs (its code would run)
+        return None, True
     try:
         from ..models import MODELS
 

@@ -15,6 +15,7 @@ weight-decay grouping, gradient clipping, early stopping and best-weight trackin
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import lightning.pytorch as pl
@@ -22,6 +23,9 @@ import torch
 from torch import nn
 
 from .targets import TargetPlan
+
+# training_step returns None on purpose for a batch with nothing to learn (see there)
+warnings.filterwarnings("ignore", ".*`training_step` returned `None`.*")
 
 #: a stage's own loss: ``loss(net, batch) -> scalar tensor``
 StageLoss = Callable[[nn.Module, dict], torch.Tensor]
@@ -64,8 +68,16 @@ class AffectModule(pl.LightningModule):
         total, _ = self.plan.loss(self(batch), batch["target"], batch["target_mask"])
         return total
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         loss = self.loss(batch)
+        if not loss.requires_grad:
+            # nothing in this batch to learn from, so the loss is a constant: a last batch of one sample
+            # whose only terms are correlations (CCC needs two), or no labelled entry. backward on a
+            # constant would crash ('does not require grad'); Lightning skips the step for None. Under
+            # DDP every rank must join the gradient all-reduce: a zero that reaches every parameter
+            if self.trainer.world_size <= 1:
+                return None
+            loss = loss + sum((p * 0.0).sum() for p in self.net.parameters() if p.requires_grad)
         n = int(batch["target_mask"].any(-1).sum()) if self.stage_loss is None else len(batch["rows"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
