@@ -308,7 +308,8 @@ class UserLevelKernel(Estimator):
             raise AffectlabError("model user_level_kernel: needs at least 2 training samples")
         self.check_size(n)
         if not self.uses_dual(n):
-            from ..distributed import chunk_mapper, engine_for
+            from ..core.compute import engine_for
+            from .nystroem import chunk_mapper
 
             mapper = chunk_mapper(engine_for(getattr(ctx, "compute", None)))
             return self._fit_nystroem(train, 42 if ctx is None else int(ctx.seed), map_chunks=mapper)

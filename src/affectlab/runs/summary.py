@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
-from ..core.io import unreadable
+from ..core.io import file_sha256, unreadable
 
 #: ``{split: {flat metric key: value}}``; a NaN metric is written as null and read as None
 SplitMetrics = dict[str, dict[str, Optional[float]]]
@@ -121,8 +121,6 @@ class DataInfo(_Open):
             digest = hashlib.sha256(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
             digest.update(",".join(map(str, data.columns)).encode())
             return cls(path=None, sha256=digest.hexdigest(), n_rows=len(data), source="DataFrame")
-        from .rundir import file_sha256
-
         p = Path(data)
         return cls(path=str(p.resolve()), sha256=file_sha256(p) if p.is_file() else None)
 
