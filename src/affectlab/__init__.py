@@ -10,8 +10,7 @@ docs/python-api.md), the config and corpus types, and the metrics.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from .core.version import __version__
 from .api import Evaluation, Run, evaluate, load, train
 from .config import RunConfig, load_config
 from .corpus import Corpus, TargetSpec, dev_split, group_kfold, read_corpus

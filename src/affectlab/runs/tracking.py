@@ -292,8 +292,11 @@ def live_run(tracking_uri: str | None, experiment: str, run_name: str, config: d
              tags: dict[str, str] | None = None) -> Iterator[LiveRun]:
     """Open a :class:`LiveRun` for the duration of a training; a failure marks it FAILED (KILLED
     on Ctrl-C); the caller ends a success with :meth:`LiveRun.finish`."""
+    from ..training.fit import EPOCH_LOGGER  # network fits log their epochs through epoch_logger
+
     live = LiveRun(resolve_uri(tracking_uri), experiment, run_name, config, tags)
     token = _LIVE.set(live)
+    hook = EPOCH_LOGGER.set(epoch_logger)
     try:
         yield live
     except KeyboardInterrupt:
@@ -303,6 +306,7 @@ def live_run(tracking_uri: str | None, experiment: str, run_name: str, config: d
         live.close("FAILED")
         raise
     finally:
+        EPOCH_LOGGER.reset(hook)
         _LIVE.reset(token)
 
 

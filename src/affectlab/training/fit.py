@@ -18,6 +18,7 @@ validation set itself, so all ranks stop at the same epoch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -35,7 +36,6 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from ..models.base import FitContext, FitResult
-from ..runs.tracking import epoch_logger
 from .callbacks import EpochScorer, ResumeCheckpoint, set_rng_states
 from .module import AffectModule
 
@@ -49,6 +49,18 @@ warnings.filterwarnings("ignore", ".*GPU available but not used.*")
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 # every rank scores the whole validation set itself, so there is nothing to synchronise
 warnings.filterwarnings("ignore", ".*It is recommended to use `self.log.*sync_dist=True.*")
+
+#: Where a network fit logs its epochs: a function of the fit's context returning a Lightning logger
+#: (False: none). The run layer sets it while a live MLflow run is open (runs.tracking.live_run), so
+#: training needs nothing from the layer above it.
+EPOCH_LOGGER: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
+    "affectlab_epoch_logger", default=None)
+
+
+def epoch_logger(ctx: Any) -> Any:
+    """The Lightning logger for a fit with context ``ctx``: :data:`EPOCH_LOGGER`'s, else ``False``."""
+    hook = EPOCH_LOGGER.get()
+    return False if hook is None else hook(ctx)
 
 
 @contextlib.contextmanager
