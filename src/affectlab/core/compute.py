@@ -27,8 +27,8 @@ class Engine:
         if engine not in ("local", "dask"):
             raise AffectlabError(f"compute.engine must be local or dask, not {engine!r}")
         self.engine, self.workers, self.address = engine, int(workers), address
-        self.client = None
-        self._cluster = None
+        self.client: Any = None  # dask.distributed.Client on a Dask engine
+        self._cluster: Any = None
         if engine == "dask":
             try:
                 from dask.distributed import Client, LocalCluster
@@ -60,6 +60,7 @@ class Engine:
         return self._ordered(fn, items, shared)
 
     def _ordered(self, fn: Callable, items: Sequence[Any], shared: Any) -> Iterable[Any]:
+        assert self.client is not None  # map() runs here only on a Dask engine
         shared_future = self.client.scatter(shared, broadcast=True) if shared is not None else None
         window = max(2, 2 * len(self.client.scheduler_info().get("workers", {})) or 2 * self.workers)
         pending: dict[int, Any] = {}

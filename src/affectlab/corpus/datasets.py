@@ -421,7 +421,8 @@ def _collect_from_folder(spec: DatasetSpec, folder: Path, staging: Path) -> dict
                 zips.append(path)
     found: dict[str, str] = {}
     for filename in spec.files:
-        candidates = [(str(p.relative_to(folder)), (lambda p=p: open(p, "rb"))) for p in by_name.get(filename, [])]
+        candidates: list[tuple[str, Callable[[], IO[bytes]]]] = [
+            (str(p.relative_to(folder)), (lambda p=p: open(p, "rb"))) for p in by_name.get(filename, [])]
         if not candidates:
             for archive in zips:  # data shipped as a zip inside the folder
                 candidates += _zip_candidates(archive, filename, prefix=f"{archive.relative_to(folder)}!")

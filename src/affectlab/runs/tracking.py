@@ -145,8 +145,8 @@ def final_metrics(path: Path, *, history: bool, ci_resamples: int = 1000) -> lis
     if history and hist_path.is_file() and hist_path.stat().st_size:
         hist = pd.read_csv(hist_path)
         for _, row in hist.iterrows():
-            fold = f"fold/{int(row['fold'])}/" if "fold" in row and _finite(row["fold"]) else ""
-            add(f"epoch/{fold}", {k: v for k, v in row.items() if k not in ("epoch", "fold")}, int(row.get("epoch", 0)))
+            at = f"fold/{int(row['fold'])}/" if "fold" in row and _finite(row["fold"]) else ""
+            add(f"epoch/{at}", {k: v for k, v in row.items() if k not in ("epoch", "fold")}, int(row.get("epoch", 0)))
     for split, values in summary.metrics.items():
         add(f"{split}/", values)
     for name, per_split in summary.baselines.items():

@@ -98,6 +98,7 @@ def fit_network(
         torch.set_num_threads(cfg.threads)
     use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
     max_epochs = ctx.fixed_epochs or cfg.max_epochs
+    assert ctx.scorer is not None, "a network fit needs ctx.scorer (pipeline.make_scorer)"
     scorer_cb = EpochScorer(outputs, module.plan, ctx.scorer, train, val if use_val else None, ctx.monitor,
                             ctx.monitor_higher_is_better, on_epoch=ctx.on_epoch)
     callbacks: list[pl.Callback] = [scorer_cb]
@@ -121,7 +122,7 @@ def fit_network(
                 module.load_state_dict(saved["state_dict"])
                 scorer_cb.load_state_dict(saved["callbacks"].get(scorer_cb.state_key, {}))
                 set_rng_states(own["rng"])
-                return _result(module, scorer_cb, is_global_zero=rank_zero_only.rank == 0)
+                return _result(module, scorer_cb, is_global_zero=getattr(rank_zero_only, "rank", 0) == 0)
             ckpt_path = str(saver.path)
     trainer = pl.Trainer(
         max_epochs=max_epochs,

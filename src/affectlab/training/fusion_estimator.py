@@ -51,7 +51,7 @@ from .targets import TargetPlan, plan_targets
 class FusionEstimator(Estimator):
     """Base of the fusion estimators; subclasses set ``kind`` (a :data:`affectlab.models.fusion.NETS` key)."""
 
-    kind: ClassVar[str] = ""
+    kind: str = ""  # the fusion network's kind; the adapted model sets it per instance
     registered_name: ClassVar[str] = ""
     is_neural = True
     target_kinds = frozenset({"regression", "category"})

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import lightning.pytorch as pl
 import torch
 from torch import nn
+from typing_extensions import Self
 
 from .targets import TargetPlan
 
@@ -49,11 +50,12 @@ class AffectModule(pl.LightningModule):
                     p.requires_grad_(False)
                     self._frozen.append(p)
 
-    def unfreeze(self) -> None:
+    def unfreeze(self) -> Self:
         """Give back the parameters this module froze (call after the fit)."""
         for p in self._frozen:
             p.requires_grad_(True)
         self._frozen = []
+        return self
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.net(**batch["inputs"])

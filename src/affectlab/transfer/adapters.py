@@ -34,7 +34,7 @@ from torch import nn
 
 from ..core.errors import AffectlabError
 from ..models.base import FitContext, FitResult
-from ..models.fusion import FusionConfig, build_fusion_net, step_mask
+from ..models.fusion import FusionConfig, FusionNet, build_fusion_net, step_mask
 from ..models.registry import MODELS
 from ..training.fusion_estimator import FusionEstimator
 
@@ -87,10 +87,10 @@ class Adapter(nn.Module):
                 self.skip.bias.copy_(torch.as_tensor(b, dtype=self.skip.bias.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.skip(x) if self.skip is not None else 0.0
-        if self.mlp is not None:
-            out = out + self.mlp(x)
-        return out
+        if self.mlp is None:  # linear: the skip path alone
+            assert self.skip is not None
+            return self.skip(x)
+        return self.mlp(x) if self.skip is None else self.skip(x) + self.mlp(x)
 
 
 #: parameter-name prefixes of :class:`AdaptedNet`: the trainable parameter sets of the transfer stages
@@ -100,7 +100,7 @@ ADAPTERS, SOURCE_NET = "adapters.", "net."
 class AdaptedNet(nn.Module):
     """The source fusion network (``net``) behind per-modality ``adapters`` and fixed affine post maps."""
 
-    def __init__(self, net: nn.Module, adapters: dict[str, Adapter], clip: float) -> None:
+    def __init__(self, net: FusionNet, adapters: dict[str, Adapter], clip: float) -> None:
         super().__init__()
         self.net = net
         self.adapters = nn.ModuleDict(adapters)
@@ -140,6 +140,7 @@ class AdaptedEstimator(FusionEstimator):
     """
 
     registered_name = "adapted"
+    net: AdaptedNet | None  # the fusion estimator's network, behind its adapters
 
     def __init__(self, targets, **params: Any) -> None:  # noqa: D107  (bypasses the fusion parameter check)
         super(FusionEstimator, self).__init__(targets, **params)
@@ -159,9 +160,11 @@ class AdaptedEstimator(FusionEstimator):
         """A fresh adapted model around a copy of ``source``'s network."""
         est = cls(targets, source_model=source_name, threads=threads)
         est.source_state = source.state()
-        net = build_fusion_net(source.net.cfg)
-        net.load_state_dict(source.net.state_dict())
-        est.kind = source.net.cfg.kind
+        source_net = source.net
+        assert isinstance(source_net, FusionNet), "the source model is not trained"
+        net = build_fusion_net(source_net.cfg)
+        net.load_state_dict(source_net.state_dict())
+        est.kind = source_net.cfg.kind
         est.modalities = tuple(source.modalities)
         est.needs_features = est.modalities
         est.clip = source.clip
