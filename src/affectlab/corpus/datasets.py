@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import functools
 import json
 import os
 import shutil
@@ -422,7 +423,7 @@ def _collect_from_folder(spec: DatasetSpec, folder: Path, staging: Path) -> dict
     found: dict[str, str] = {}
     for filename in spec.files:
         candidates: list[tuple[str, Callable[[], IO[bytes]]]] = [
-            (str(p.relative_to(folder)), (lambda p=p: open(p, "rb"))) for p in by_name.get(filename, [])]
+            (str(p.relative_to(folder)), functools.partial(open, p, "rb")) for p in by_name.get(filename, [])]
         if not candidates:
             for archive in zips:  # data shipped as a zip inside the folder
                 candidates += _zip_candidates(archive, filename, prefix=f"{archive.relative_to(folder)}!")

@@ -554,7 +554,8 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
         if "split" in frame and "train" in set(frame["split"]):
             train = gold
     train_data = load_train_data(train, data.task, data.specs, trust_pickle) if train is not None else None
-    if train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None:
+    if (train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None
+            and train_data.groups is not None):
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
     return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed)
 

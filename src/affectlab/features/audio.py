@@ -26,6 +26,7 @@ voiced fraction (0 then) says why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,9 @@ class AudioExtractor:
 
     def __init__(self, cfg: AudioConfig) -> None:
         self.cfg = cfg
-        self._func = self._lld = self._compare = None
+        self._func: Any = None  # opensmile.Smile objects, built on first use
+        self._lld: Any = None
+        self._compare: Any = None
         self._one_pass = True
         if cfg.compare:
             import opensmile

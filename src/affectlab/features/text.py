@@ -181,6 +181,7 @@ class TextEncoder:
                 out[idx] = vec
                 if on_progress is not None:
                     on_progress(len(idx))
+        assert out is not None  # texts is not empty
         return out
 
     def dim(self) -> int:

@@ -107,8 +107,8 @@ def _encode(value: Any) -> tuple[bool, Any]:
         parts = [_encode(v) for v in value]
         return all(ok for ok, _ in parts), [v for _, v in parts]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        parts = {k: _encode(v) for k, v in value.items()}
-        return all(ok for ok, _ in parts.values()), {k: v for k, (_, v) in parts.items()}
+        fields = {k: _encode(v) for k, v in value.items()}
+        return all(ok for ok, _ in fields.values()), {k: v for k, (_, v) in fields.items()}
     return False, None
 
 

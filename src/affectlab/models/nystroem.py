@@ -69,6 +69,7 @@ def kernel_block(xa: torch.Tensor, xz: torch.Tensor, tfa: sparse.spmatrix | None
     cos = xa @ xz.T
     K = torch.exp(spec.gamma * (cos - 1.0)) if spec.gamma > 0 else cos
     if spec.tfidf_weight > 0:
+        assert tfa is not None and tfz is not None, "a TF-IDF weight needs the TF-IDF rows"
         K = K + spec.tfidf_weight * torch.from_numpy(np.asarray((tfa @ tfz.T).toarray(), dtype=np.float64))
     return K
 
@@ -227,6 +228,7 @@ def add_partial(st: LandmarkStats, part: dict, f: int, per_fold_centred: bool) -
     st.cy[f] += part["cy"]
     if "B" in part:
         st.B[f] += part["B"]
+        assert st.S is not None
         st.S[torch.from_numpy(part["users"].astype(np.int64))] = part["S"]
     if "Bc" in part:
         st.Bc[f if per_fold_centred else 0] += part["Bc"]

@@ -39,7 +39,7 @@ from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
 from ..models.params import ALL_MODALITIES, FusionParams
-from ..models.fusion import FusionConfig, build_fusion_net
+from ..models.fusion import FusionConfig, FusionNet, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays
@@ -136,7 +136,7 @@ class FusionEstimator(Estimator):
     def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int) -> DataLoader:
         tensors = self.inputs(corpus)
         generator = torch.Generator().manual_seed(0)
-        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,
+        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,  # type: ignore[arg-type]
                           collate_fn=lambda idx: self.batch(tensors, idx), generator=generator)
 
     def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
@@ -235,7 +235,7 @@ class FusionEstimator(Estimator):
             self.release_inputs()
 
     def state(self) -> dict[str, Any]:
-        assert self.net is not None
+        assert isinstance(self.net, FusionNet)
         return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(),
                 "stats": {m: {"mean": torch.from_numpy(mu), "std": torch.from_numpy(sd)} for m, (mu, sd) in self.stats.items()},
                 "clip": self.clip}
