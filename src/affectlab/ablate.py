@@ -464,7 +464,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
         fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
         # forward: (BASE + key) − BASE; backward: NEW − (NEW − key)
         for kind, variant, plus, minus in (("forward", fv, fv, base), ("backward", bv, new, bv)):
-            if variant is None:
+            if variant is None or plus is None or minus is None:
                 continue
             weights = _plus({plus.digest: 1.0}, {minus.digest: -1.0})
             e = effect(f"{CONTEXT[kind]}: {c.key}", kind, c.key, weights)

@@ -9,6 +9,7 @@ predictions, per-fold and pooled scores, a final model refitted on all data) →
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import sys
@@ -257,7 +258,7 @@ def peak_memory_mb() -> float:
 
 
 def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpus | None, np.ndarray | None]],
-                       notes: Notes, who: str = "the model", intervals: dict[str, dict] | None = None) -> list[dict]:
+                       notes: Notes, who: str = "the model", intervals: dict[str, dict | None] | None = None) -> list[dict]:
     """ABOVE_STATE_OF_THE_ART for each scored part (``{where: (corpus, predictions)}``) against the
     task's and the config's published references; each finding is also a note. Only the metrics the
     references name are bootstrapped (groups resampled), unless ``intervals[where]`` already holds
@@ -451,7 +452,7 @@ def _summary_facts(prep: Prepared, data, notes: Notes) -> dict[str, Any]:
 
 def _checkpoint(run: RunDir, prep: Prepared, final: Estimator) -> None:
     cfg = prep.cfg
-    features = {"text": cfg.features.text.model_dump()}
+    features: dict[str, Any] = {"text": cfg.features.text.model_dump()}
     if prep.corpus.meta.get("feature_columns"):  # predict reads these columns by name, in this order
         features["tabular_columns"] = list(prep.corpus.meta["feature_columns"])
     run.write_checkpoint(cfg.model.name, cfg.model.params(), prep.corpus.targets, final.state(), features, config=cfg)
@@ -482,12 +483,16 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
 
     run = recorder.start()
     parts = {"train": train, "val": val, "test": test}
+    present: dict[str, Corpus] = {name: part for name, part in parts.items() if part is not None}
     t = time.perf_counter()
-    preds = {name: estimator.predict(part) for name, part in parts.items() if part is not None and name != "test"}
-    metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
+    preds = {name: estimator.predict(part) for name, part in present.items() if name != "test"}
+    metrics = {name: scorer(present[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
-    baseline_rows, baseline_metrics, baseline_seconds, baseline_preds = [], {}, {}, {}
+    baseline_rows: list[pd.DataFrame] = []
+    baseline_metrics: dict[str, dict[str, Any]] = {}
+    baseline_seconds: dict[str, float] = {}
+    baseline_preds: dict[str, dict[str, np.ndarray]] = {}
 
     def score_baseline(name: str, b, split_name: str, part: Corpus) -> None:
         p = b.predict(part)
@@ -511,8 +516,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         final = _refit(prep, result, corpus_f)
     refit = final is not estimator
     fit_facts = {"fit": _plain_facts(result.extra)}
-    if refit and getattr(final, "fit_result", None) is not None:
-        fit_facts["refit"] = _plain_facts(final.fit_result.extra)
+    if refit and (final_fit := getattr(final, "fit_result", None)) is not None:
+        fit_facts["refit"] = _plain_facts(final_fit.extra)
     if refit:
         timings["refit"] = time.perf_counter() - t
 
@@ -529,7 +534,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
         findings += reference_findings(cfg, prep.task, {n: (parts[n], by_split.get(n)) for n in ("val", "test")},
                                        notes, f"baseline {name}")
 
-    pred_frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
+    pred_frames = [prediction_frame(present[n], p, n, train_groups) for n, p in preds.items()]
     run.write_predictions(pd.concat(pred_frames, ignore_index=True))
     if baseline_rows:
         run.write_baselines(pd.concat(baseline_rows, ignore_index=True))
@@ -560,10 +565,11 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     from .evaluation.bootstrap import bootstrap_scores
 
     cfg, targets, task, folds = prep.cfg, prep.corpus.targets, prep.task, prep.folds
+    assert folds is not None  # planned by prepare() for a cross-validation split
     s = cfg.split
     # with split.test_split the folds run over the other rows; the test rows wait for the final model
     corpus, test = split_off_test(prep.corpus, s.test_split)
-    no_groups = set()  # every fold's test groups are unseen by its model: no seen/unseen split
+    no_groups: set[str] = set()  # every fold's test groups are unseen by its model: no seen/unseen split
     scorer = make_scorer(task, targets, no_groups)
 
     def context(suffix: str | None) -> FitContext:
@@ -572,7 +578,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
 
     t = time.perf_counter()
     cv = run_folds(corpus, folds, lambda: estimator_for(cfg, targets),
-                   {name: (lambda name=name: estimator_for(cfg, targets, name, {})) for name in prep.baselines},
+                   {name: functools.partial(estimator_for, cfg, targets, name, {}) for name in prep.baselines},
                    context, scorer, s.inner_fraction, cfg.seed + s.seed, by_group=s.kind != "kfold",
                    on_fold=lambda f: notes.add(f"fold {f.index}/{len(folds)} (held out {abbreviate(f.test_groups)}): "
                                                f"{prep.monitor} {f.metrics.get(prep.monitor, float('nan')):.3f}"))
@@ -586,7 +592,8 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
         final.fit(corpus, None, _context(prep, scorer, None, fixed_epochs=epochs))
     timings["refit"] = time.perf_counter() - t
     # the test split, touched once: the final model and the baselines refitted on the same rows
-    test_pred, test_baselines = None, {}
+    test_pred: np.ndarray | None = None  # set exactly when there is a test split
+    test_baselines: dict[str, np.ndarray] = {}
     if test is not None:
         dev_groups = set(corpus.frame["group"].astype(str))
         shared = sorted(set(test.frame["group"].astype(str)) & dev_groups)
@@ -608,10 +615,11 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     if test is not None:
         # the final model was fitted on every cross-validated row: a test group among them is seen
         test_scorer = make_scorer(task, targets, dev_groups)
+        assert test_pred is not None
         metrics["test"] = test_scorer(test, test_pred)
         for name, p in test_baselines.items():
             baseline_pooled[name]["test"] = test_scorer(test, p)
-    test_ci = None if test is None else bootstrap_scores(task, test.target_matrix(), test_pred, targets,
+    test_ci = None if test is None or test_pred is None else bootstrap_scores(task, test.target_matrix(), test_pred, targets,
                                                          test.frame["group"].astype(str).to_numpy())
     # the model's intervals are bootstrapped once, for the summary and the reference check alike
     findings = reference_findings(cfg, task, {"oof": (corpus, cv.oof), "test": (test, test_pred)}, notes,
@@ -624,7 +632,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     run = recorder.start()
     frame = prediction_frame(corpus, cv.oof, "oof", no_groups)
     frame.insert(3, "fold", cv.fold_of)
-    if test is not None:  # fold 0: the final model, refitted on every cross-validated row
+    if test is not None and test_pred is not None:  # fold 0: the final model, refitted on every cross-validated row
         test_frame = prediction_frame(test, test_pred, "test", dev_groups)
         test_frame.insert(3, "fold", 0)
         frame = pd.concat([frame, test_frame], ignore_index=True)
@@ -634,7 +642,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
         for name, p in cv.baseline_oof.items():
             part = pd.DataFrame({"split": "oof", "id": corpus.frame["id"].to_numpy(), "baseline": name, "fold": cv.fold_of})
             rows.append(named_columns(part, p, targets))
-            if name in test_baselines:
+            if test is not None and name in test_baselines:
                 part = pd.DataFrame({"split": "test", "id": test.frame["id"].to_numpy(), "baseline": name, "fold": 0})
                 rows.append(named_columns(part, test_baselines[name], targets))
         run.write_baselines(pd.concat(rows, ignore_index=True))
@@ -734,7 +742,7 @@ def check_config_matches_checkpoint(run: RunDir, cfg: RunConfig, ckpt: dict) -> 
 
 
 def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
-                notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path, pd.DataFrame]:
+                notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path | None, pd.DataFrame]:
     """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
     the class name for a category target) unless ``out`` is None.
 

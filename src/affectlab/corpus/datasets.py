@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
-import functools
 import json
 import os
 import shutil
@@ -392,6 +391,11 @@ def _copy_verified(stream: IO[bytes], dest: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
+def _opener(path: Path) -> Callable[[], IO[bytes]]:
+    """Opens ``path`` for reading bytes when called (a candidate is opened only if it is picked)."""
+    return lambda: open(path, "rb")
+
+
 def _pick(spec: DatasetSpec, filename: str, candidates: list[tuple[str, Callable[[], IO[bytes]]]],
           staging: Path, where: str) -> str:
     """Copy the first candidate whose sha256 matches; error naming both hashes when none does."""
@@ -423,7 +427,7 @@ def _collect_from_folder(spec: DatasetSpec, folder: Path, staging: Path) -> dict
     found: dict[str, str] = {}
     for filename in spec.files:
         candidates: list[tuple[str, Callable[[], IO[bytes]]]] = [
-            (str(p.relative_to(folder)), functools.partial(open, p, "rb")) for p in by_name.get(filename, [])]
+            (str(p.relative_to(folder)), _opener(p)) for p in by_name.get(filename, [])]
         if not candidates:
             for archive in zips:  # data shipped as a zip inside the folder
                 candidates += _zip_candidates(archive, filename, prefix=f"{archive.relative_to(folder)}!")

@@ -52,7 +52,7 @@ def is_class_path(name: str) -> bool:
     return ":" in name
 
 
-def resolve(spec: str) -> type:
+def resolve(spec: str) -> type[Estimator]:
     """The Estimator class for ``module:Class`` (scikit-learn-style classes wrapped), one-line errors."""
     if spec in _CACHE:
         return _CACHE[spec]

@@ -12,12 +12,13 @@ True
 from __future__ import annotations
 
 from ..core.registry import Registry
+from .base import Estimator
 
 
-class ModelRegistry(Registry[type]):
+class ModelRegistry(Registry["type[Estimator]"]):
     """The registry, plus ``module:Class`` names resolved by import (see the module docstring)."""
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> type[Estimator]:
         if isinstance(name, str) and ":" in name:
             from .external import resolve
 

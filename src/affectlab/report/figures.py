@@ -24,7 +24,7 @@ DPI = 150
 #: at most this many distinct gold values count as discrete levels (box per level)
 MAX_LEVELS = 11
 #: fonts in points; nothing smaller than ``small``
-FONT: dict[str, Any] = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+FONT: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
         "legend.fontsize": 9, "figure.titlesize": 11, "pdf.fonttype": 42, "svg.fonttype": "path"}
 #: colours: gold, predicted, reference lines
 GOLD, PRED, REF = "#1f4e79", "#d9822b", "#555555"

@@ -15,7 +15,7 @@ weight-decay grouping, gradient clipping, early stopping and best-weight trackin
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -72,7 +72,7 @@ class AffectModule(pl.LightningModule):
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         # decay only weight matrices: not biases, norms or embeddings (the unknown-user row included)
         buckets: dict[tuple[float, bool], list] = {}
         for name, p in self.net.named_parameters():

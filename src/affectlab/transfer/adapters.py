@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ class AdaptedNet(nn.Module):
 
     def __init__(self, net: FusionNet, adapters: dict[str, Adapter], clip: float) -> None:
         super().__init__()
-        self.net = net
+        self.net: FusionNet = net
         self.adapters = nn.ModuleDict(adapters)
         self.clip = clip
         for m, a in adapters.items():
@@ -185,7 +185,7 @@ class AdaptedEstimator(FusionEstimator):
             "kind": self.kind,
             "source_net_config": self.net.net.cfg.to_dict(),
             "weights": self.net.state_dict(),
-            "adapters": {m: a.spec.to_dict() for m, a in self.net.adapters.items()},
+            "adapters": {m: cast(Adapter, a).spec.to_dict() for m, a in self.net.adapters.items()},
             "stats": {m: {"mean": torch.from_numpy(np.asarray(mu, np.float32)), "std": torch.from_numpy(np.asarray(sd, np.float32))}
                       for m, (mu, sd) in self.stats.items()},
             "clip": self.clip,
