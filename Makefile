@@ -6,8 +6,9 @@ demo:
 	bash scripts/bootstrap.sh
 	.venv/bin/affectlab demo
 
-test: lint
+test:
 	bash scripts/system-deps.sh
+	$(MAKE) lint
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q
 
 # Style (ruff), the layers (import-linter contracts in pyproject.toml) and types (mypy): the
