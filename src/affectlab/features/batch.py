@@ -28,7 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -36,6 +36,10 @@ from ..core.io import atomic_output
 from .extract_config import ExtractConfig
 from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, sample_frames, video_info
 from .media_labels import SampleSpec
+
+if TYPE_CHECKING:
+    from .asr import Transcriber
+    from .audio import AudioExtractor
 
 CACHE_FORMAT = 1
 SEGMENT_TOLERANCE = 0.05  # seconds a segment may run past the end (container durations are rounded)
@@ -77,8 +81,8 @@ class Extractors:
 
     def __init__(self, cfg: ExtractConfig, single_thread: bool = False) -> None:
         self.cfg = cfg
-        self._audio = None
-        self._asr = None
+        self._audio: AudioExtractor | None = None
+        self._asr: Transcriber | None = None
         self.single_thread = single_thread
 
     @property
