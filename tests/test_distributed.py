@@ -27,12 +27,12 @@ DASK = {"engine": "dask", "workers": 2}
 @pytest.fixture(scope="module")
 def dask_engine():
     """The process's engine for DASK (what a fit with ``compute=DASK`` uses), closed afterwards."""
-    from affectlab import distributed
+    from affectlab.core import compute
 
     engine = engine_for(DASK)
     yield engine
     engine.close()
-    distributed._engine.cache_clear()
+    compute._engine.cache_clear()
 
 
 def test_distributed_fit_equals_local_fit(dask_engine, monkeypatch):

@@ -85,7 +85,7 @@ def test_category_targets_keep_their_classes():
     ('{"metrics": {"val": {"ccc": "high"}}}', "metrics.val.ccc"),
     ('{"targets": [{"low": 0}]}', "targets.0.name"),
 ])
-def test_malformed_summaries_are_one_line(tmp_path, content, message):
+def test_malformed_summary_fields_are_one_line(tmp_path, content, message):
     path = tmp_path / "summary.json"
     path.write_text(content)
     with pytest.raises(AffectlabError, match=message) as err:

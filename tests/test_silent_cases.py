@@ -855,7 +855,7 @@ def test_a_checkpoint_naming_outside_code_needs_trust_even_when_config_yaml_does
     import torch
 
     from affectlab.core.errors import AffectlabError
-    from affectlab.models.external import require_trusted_run
+    from affectlab.runs.trust import require_trusted_run
 
     import affectlab
 

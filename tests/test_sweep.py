@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -162,6 +161,8 @@ def test_sweep_end_to_end_with_real_training_then_evaluate_compare_report(tmp_pa
     assert code == 0, err
     assert json.loads(stdout)["split"] == "val"
     code, stdout, err = run_cli(["compare", out / "trial-0000", out / "trial-0001", "--resamples", "50"], capsys)
-    assert code == 0, err and "Verdict" in stdout
+    assert code == 0, err
+    assert "Verdict" in stdout
     code, _, err = run_cli(["report", out / "best-seed-1", "--resamples", "50"], capsys)
-    assert code == 0, err and (out / "best-seed-1" / "report.html").is_file()
+    assert code == 0, err
+    assert (out / "best-seed-1" / "report.html").is_file()

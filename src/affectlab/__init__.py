@@ -10,8 +10,7 @@ docs/python-api.md), the config and corpus types, and the metrics.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from .core.version import __version__
 from .api import Evaluation, Run, evaluate, load, read_table, train
 from .config import RunConfig
 from .experiment import Experiment, load_config, resolve

@@ -99,6 +99,12 @@ class Plan:
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if name in v.names), None)
 
+    def ends(self) -> tuple[Variant, Variant]:
+        """BASE and NEW, which every plan has."""
+        base, new = self.variant("BASE"), self.variant("NEW")
+        assert base is not None and new is not None
+        return base, new
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -373,7 +379,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
 
     runs = {(v.digest, s): load_run(run_dir_for(out, v, s)) for v in plan.variants for s in seeds
             if (run_dir_for(out, v, s) / "summary.json").exists()}
-    base, new = plan.variant("BASE"), plan.variant("NEW")
+    base, new = plan.ends()
     both = [s for s in seeds if (base.digest, s) in runs and (new.digest, s) in runs]
     if not both:
         raise AffectlabError("BASE and NEW have no finished run of a common seed yet; see the failed trials")
@@ -405,6 +411,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
         for f in frames.values():  # the samples every config of this seed predicted
             ok = f.index[np.isfinite(_numeric(f, specs, prefix="pred_")).all(axis=1)]
             ids = ok if ids is None else ids.intersection(ok)
+        assert ids is not None  # a plan has at least BASE and NEW
         ids = ids.sort_values()
         ref = frames[base.digest].loc[ids]
         y = _numeric(ref, specs)
@@ -447,7 +454,7 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
         fv, bv = plan.variant(f"BASE + {c.key}"), plan.variant(f"NEW − {c.key}")
         # forward: (BASE + key) − BASE; backward: NEW − (NEW − key)
         for kind, variant, plus, minus in (("forward", fv, fv, base), ("backward", bv, new, bv)):
-            if variant is None:
+            if variant is None or plus is None or minus is None:
                 continue
             weights = _plus({plus.digest: 1.0}, {minus.digest: -1.0})
             e = effect(f"{CONTEXT[kind]}: {c.key}", kind, c.key, weights)
@@ -537,7 +544,7 @@ def run_ablation(base: str | Path, new: str | Path, data: str | Path, out: str |
     for i in plan.invalid:
         warn(f"skipped {i['variant']}: the single change makes an invalid config: {i['error']}")
     seed_list = list(range(1, seeds + 1))
-    base_v, new_v = plan.variant("BASE"), plan.variant("NEW")
+    base_v, new_v = plan.ends()
     study_name = study_name or f"ablate-{_digest({'b': base_v.digest, 'n': new_v.digest})}"
     if storage:  # a bad URL is refused before anything is written
         study = open_study(storage, study_name)

@@ -154,7 +154,7 @@ class Run:
     def config(self) -> RunConfig:
         """The validated config; validating imports the model class, so a run naming a module
         outside affectlab needs ``trust_code`` (as :meth:`predict` does)."""
-        from .models.external import require_trusted_run
+        from .runs.trust import require_trusted_run
         from .runs.rundir import RunDir
 
         require_trusted_run(self.path, self.trust_code, flag="trust_code=True", action="loading its config")
@@ -196,7 +196,7 @@ class Run:
         code runs: refused unless ``trust_code`` (default: the run's own, see :func:`load`) or
         ``AFFECTLAB_TRUST_CODE=1``.
         """
-        from .models.external import require_trusted_run
+        from .runs.trust import require_trusted_run
         from .pipeline import Notes, predict_run
 
         if out is not None:  # a read-only or unwritable place is said before any work

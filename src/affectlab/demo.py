@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from .corpus.splits import dev_split
 from .core.errors import AffectlabError
 from .core.io import write_csv
 from .core.paths import default_cache_dir
+
+if TYPE_CHECKING:
+    from .evaluation.evaluate import EvalResult
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "semeval2026-task2" / "default.yaml"
 
@@ -34,7 +37,7 @@ class DemoResult:
     test_csv: Path
     gold_csv: Path
     pred_csv: Path
-    evaluation: object  # affectlab.evaluation.evaluate.EvalResult
+    evaluation: EvalResult
 
 
 def cached_semeval() -> Path | None:
@@ -89,6 +92,7 @@ def run_demo(out: Path, config: Path = DEFAULT_CONFIG, say: Callable[[str], None
     say(f"Split like the official task: {len(train)} training texts; {len(test)} test texts "
         f"({int((~test['is_seen_user']).sum())} from {test.loc[~test['is_seen_user'], 'user_id'].nunique()} unseen users).")
     run_dir = train_run(cfg, train_csv, out / "run", notes=Notes())
+    assert run_dir is not None  # None only on a non-zero DDP rank; the demo trains in one process
     pred_csv = out / "pred.csv"
     predict_run(run_dir, test_csv, pred_csv)
     evaluation = evaluate_files(pred_csv, gold_csv, train=train_csv, task="semeval")

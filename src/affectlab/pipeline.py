@@ -217,7 +217,7 @@ def check_config_matches_checkpoint(run: RunDir, cfg: RunConfig, ckpt: dict) -> 
 
 
 def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
-                notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path, pd.DataFrame]:
+                notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path | None, pd.DataFrame]:
     """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
     the class name for a category target) unless ``out`` is None.
 

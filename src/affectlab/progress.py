@@ -22,7 +22,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 Mode = Literal["bar", "lines", "off"]
 
@@ -99,8 +99,8 @@ class Task:
         self.done = 0
         self.start = time.perf_counter()
         self._last_line = self.start
-        self._bar = None
-        self._bar_task = None
+        self._bar: Any = None  # rich.progress.Progress while a bar is shown
+        self._bar_task: Any = None
 
     def _open(self) -> None:
         if mode() == "bar":

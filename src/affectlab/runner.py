@@ -115,7 +115,7 @@ def attach_features(corpus: Corpus, features: FeaturesConfig, needed: set[str]) 
 
 
 def reference_findings(references: tuple[Reference, ...], task: Task, scored: dict[str, tuple[Corpus | None, np.ndarray | None]],
-                       notes: Notes, who: str = "the model", intervals: dict[str, dict] | None = None) -> list[dict]:
+                       notes: Notes, who: str = "the model", intervals: dict[str, dict | None] | None = None) -> list[dict]:
     """ABOVE_STATE_OF_THE_ART for each scored part (``{where: (corpus, predictions)}``) against the
     task's and the config's published references; each finding is also a note. Only the metrics the
     references name are bootstrapped (groups resampled), unless ``intervals[where]`` already holds
@@ -272,22 +272,23 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
         return None
 
     parts = {"train": train, "val": val, "test": test}
+    present = {name: part for name, part in parts.items() if part is not None}
     t = time.perf_counter()
-    preds = {name: estimator.predict(part) for name, part in parts.items() if part is not None and name != "test"}
-    metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
+    preds = {name: estimator.predict(part) for name, part in present.items() if name != "test"}
+    metrics = {name: scorer(present[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
     baselines, baseline_seconds = fit_baselines(prep, train, val, scorer, lambda name: f"baseline {name}")
-    baseline_preds = {name: {n: b.predict(p) for n, p in parts.items() if p is not None and n != "test"}
-                      for name, b in baselines.items()}
+    baseline_preds = {name: {n: b.predict(p) for n, p in present.items() if n != "test"} for name, b in baselines.items()}
 
     t = time.perf_counter()
     with progress.step("refit on all training data"):
         final = _refit(prep, result, corpus)
     refit = final is not estimator
     fit_facts = {"fit": plain_facts(result.extra)}
-    if refit and getattr(final, "fit_result", None) is not None:
-        fit_facts["refit"] = plain_facts(final.fit_result.extra)
+    refit_result = getattr(final, "fit_result", None)
+    if refit and refit_result is not None:
+        fit_facts["refit"] = plain_facts(refit_result.extra)
     if refit:
         timings["refit"] = time.perf_counter() - t
 
@@ -298,16 +299,16 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
         metrics["test"] = scorer(test, preds["test"])
         for name, b in baselines.items():
             baseline_preds[name]["test"] = b.predict(test)
-    baseline_metrics = {name: {n: scorer(parts[n], p) for n, p in by_part.items()} for name, by_part in baseline_preds.items()}
+    baseline_metrics = {name: {n: scorer(present[n], p) for n, p in by_part.items()} for name, by_part in baseline_preds.items()}
     # results beyond the best published ones (the task's references): said for the model and each baseline
     findings = reference_findings(exp.references, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
     for name, by_part in baseline_preds.items():
         findings += reference_findings(exp.references, prep.task, {n: (parts[n], by_part.get(n)) for n in ("val", "test")},
                                        notes, f"baseline {name}")
 
-    predictions = pd.concat([prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()], ignore_index=True)
+    predictions = pd.concat([prediction_frame(present[n], p, n, train_groups) for n, p in preds.items()], ignore_index=True)
     # every baseline's selection parts first, then the test rows (touched after the refit)
-    rows = [baseline_frame(parts[n], p, n, name, targets) for test_rows in (False, True)
+    rows = [baseline_frame(present[n], p, n, name, targets) for test_rows in (False, True)
             for name, by_part in baseline_preds.items() for n, p in by_part.items() if (n == "test") == test_rows]
     history = result.history or [{"epoch": 0, **{f"train_{k}": v for k, v in metrics["train"].items()},
                                   **({f"val_{k}": v for k, v in metrics["val"].items()} if "val" in metrics else {})}]
@@ -359,7 +360,8 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     n, k = len(corpus), len(targets)
     oof, fold_of = np.full((n, k), np.nan), np.full(n, -1, dtype=int)
     baseline_oof = {name: np.full((n, k), np.nan) for name in prep.baselines}
-    described, history = [], []
+    described: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     n_params, best_epochs = 0, []
     t = start = time.perf_counter()
     inner_seed = exp.seed + protocol.seed
@@ -377,13 +379,13 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         pred = estimator.predict(held)
         assert fold.test is not None
         oof[fold.test], fold_of[fold.test] = pred, fold.index + 1
-        entry = {"index": fold.index + 1, "metrics": {"test": scorer(held, pred)},
+        entry: dict[str, Any] = {"index": fold.index + 1, "metrics": {"test": scorer(held, pred)},
                  "sizes": {"train": len(fit_train), "inner_val": 0 if fit_val is None else len(fit_val), "test": len(held)},
                  "groups": fold.test_groups, "best_epoch": result.best_epoch, "seconds": 0.0, "baselines": {}}
         history += [{"fold": fold.index + 1, **row} for row in result.history]
         best_epochs.append(result.best_epoch)
-        baselines, _ = fit_baselines(prep, train, None, scorer,
-                                            lambda name, i=fold.index + 1: f"fold {i}/{len(folds)}: baseline {name}")
+        label = f"fold {fold.index + 1}/{len(folds)}: baseline "
+        baselines, _ = fit_baselines(prep, train, None, scorer, label.__add__)
         for name, b in baselines.items():
             bp = b.predict(held)
             baseline_oof[name][fold.test] = bp

@@ -58,6 +58,7 @@ class Param:
         if self.type == "float":
             return trial.suggest_float(self.key, self.low, self.high, log=self.log, step=self.step)
         if self.type == "int":
+            assert self.low is not None and self.high is not None  # parse_space requires both for int and float
             return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return trial.suggest_categorical(self.key, list(self.choices))
 
@@ -206,7 +207,7 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     base = load_config(config, list(overrides))
     # fail before any training when a key is not a config key or a bound is invalid for it
     for p in params:  # every choice, and both bounds: a value trial 7 would draw fails now, not after 6 trials
-        probes = list(p.choices) if p.type == "categorical" else [int(b) if p.type == "int" else b for b in (p.low, p.high)]
+        probes = list(p.choices) if p.type == "categorical" else [int(b) if p.type == "int" and b is not None else b for b in (p.low, p.high)]
         for probe in probes:
             load_config(config, [*overrides, *overrides_for({p.key: probe})])
     train = train_fn or _default_train

@@ -11,6 +11,7 @@ import importlib
 import signal
 import sys
 import threading
+import types
 from typing import Iterator, Sequence
 
 import click
@@ -20,13 +21,15 @@ from .. import progress
 from ..core.errors import AffectlabError
 from .app import app
 
+_typer_click: types.ModuleType
 try:  # typer >= 0.24 bundles its own copy of click, whose exceptions are not click's
     from typer._click import exceptions as _typer_click
 except ImportError:  # older typer uses click itself
     _typer_click = click.exceptions
 
-USAGE_ERRORS = tuple({click.exceptions.UsageError, _typer_click.UsageError})
-CLICK_ERRORS = tuple({click.exceptions.ClickException, _typer_click.ClickException})
+USAGE_ERRORS: tuple[type[click.exceptions.UsageError], ...] = tuple({click.exceptions.UsageError, _typer_click.UsageError})
+CLICK_ERRORS: tuple[type[click.exceptions.ClickException], ...] = tuple({click.exceptions.ClickException,
+                                                                        _typer_click.ClickException})
 ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
 # Command modules, imported for their side effect of registering commands on ``app``.

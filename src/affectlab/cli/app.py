@@ -32,7 +32,8 @@ def _adopt(group: TyperGroup) -> None:
     for command in group.commands.values():
         if not isinstance(command, Group) and "get_params" not in vars(command):
             original = command.get_params
-            command.get_params = lambda ctx, _original=original: _flags_as_flags(_original(ctx))
+            # an instance attribute in front of the class's method (typer builds the command objects)
+            setattr(command, "get_params", lambda ctx, _original=original: _flags_as_flags(_original(ctx)))
         if isinstance(command, TyperGroup):
             _adopt(command)
 

@@ -24,7 +24,7 @@ def predict(
 ) -> None:
     """Predict every sample of DATA with a trained run; write ids and pred_<target> columns."""
     from ..core.io import check_writable
-    from ..models.external import require_trusted_run
+    from ..runs.trust import require_trusted_run
     from ..pipeline import Notes, predict_run
 
     check_writable(out)  # a folder, or a read-only or unwritable place, is said before any work

@@ -7,7 +7,7 @@ import math
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence
 
 import numpy as np
 import typer
@@ -222,14 +222,14 @@ def _seed_stats(results: list[RunSummary]) -> dict[str, dict[str, dict[str, floa
     return stats
 
 
-def _varied(results: list[RunSummary], split_kind: str) -> str:
+def _varied(results: list[RunSummary], split_kind: str) -> str | None:
     from ..protocols import seed_variation
 
     protocol = results[0].protocol
     return protocol.varied if protocol is not None else seed_variation(split_kind, bool(results[0].epochs_run))
 
 
-def _print_seed_table(results: list[RunSummary], seeds: list[int], split_kind: str) -> None:
+def _print_seed_table(results: list[RunSummary], seeds: Sequence[int | None], split_kind: str) -> None:
     keys = _headline_keys(results[0])
     table = Table(title=f"{len(seeds)} seeds: mean ± sd")
     table.add_column("split")

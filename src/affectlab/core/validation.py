@@ -12,6 +12,7 @@ k: Input should be a valid integer, unable to parse string as an integer (got 'x
 
 
 import re
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -41,7 +42,7 @@ def validation_line(err: ValidationError) -> str:
     """
     errors = err.errors()
 
-    def path(e: dict) -> list:
+    def path(e: Any) -> list:
         return [p for p in e["loc"] if not (isinstance(p, str) and _TAG.match(p))]
 
     # one error per union member: the member that got furthest (e.g. into a list) says most

@@ -12,6 +12,7 @@ from . import csd as _csd  # noqa: F401  (registers the reader)
 from . import mmsa as _mmsa  # noqa: F401
 from . import semeval as _semeval  # noqa: F401
 from . import table as _table  # noqa: F401
+from .speech import corpora as _speech_corpora  # noqa: F401  (registers the speech corpora as data sets)
 from .base import Corpus, TargetSpec
 from .registry import READERS, Reader, ReaderOptions, get_reader, register_reader
 from .splits import (check_disjoint, cross_validation_folds, dev_split, group_kfold, inner_validation, kfold,

@@ -250,7 +250,8 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
         if unknown:
             raise AffectlabError(f"{source}: data.options.splits names video {unknown[0]!r} (split {split_of[unknown[0]]!r}), "
                                  f"which the labels file has no segment of ({len(unknown)} such video(s))")
-    rows, per_mod = [], {m: [] for m in seqs}
+    rows: list[dict] = []
+    per_mod: dict[str, list] = {m: [] for m in seqs}
     unlisted = 0
     for video in sorted(labels.data):
         if split_of is not None and video not in split_of:

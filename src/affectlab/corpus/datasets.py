@@ -70,7 +70,7 @@ class DatasetSpec:
     emotions: str = ""
     size: str = ""
     # a speech corpus: labels parsed from file names, files recorded (not pinned) in MANIFEST.json;
-    # a corpus.speech.corpora.SpeechRecipe, fetched by corpus.speech.fetch
+    # a corpus.speech.corpora.SpeechRecipe (registered by importing affectlab.corpus), which fetches it
     recipe: Any = None
 
 
@@ -217,10 +217,8 @@ def fetch(
     ``force``. Every file is checked against its sha256 before anything enters the cache.
     """
     spec = DATASETS.get(name)
-    if spec.recipe is not None:  # a speech corpus: labels from its file names
-        from .speech.fetch import fetch_speech
-
-        return fetch_speech(spec, cache, source=source, url=url, force=force, progress=progress, say=say)
+    if spec.recipe is not None:  # a speech corpus: labels from its file names (corpus.speech)
+        return spec.recipe.fetch(spec, cache, source=source, url=url, force=force, progress=progress, say=say)
     if source is not None and url is not None:
         raise AffectlabError("give either --source or --url, not both")
     root = _cache_root(cache)
@@ -416,6 +414,11 @@ def _copy_verified(stream: IO[bytes], dest: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
+def _opener(path: Path) -> Callable[[], IO[bytes]]:
+    """Opens ``path`` for reading bytes when called (a candidate is opened only if it is picked)."""
+    return lambda: open(path, "rb")
+
+
 def _pick(spec: DatasetSpec, filename: str, candidates: list[tuple[str, Callable[[], IO[bytes]]]],
           staging: Path, where: str) -> str:
     """Copy the first candidate whose sha256 matches; error naming both hashes when none does."""
@@ -446,7 +449,8 @@ def _collect_from_folder(spec: DatasetSpec, folder: Path, staging: Path) -> dict
                 zips.append(path)
     found: dict[str, str] = {}
     for filename in spec.files:
-        candidates = [(str(p.relative_to(folder)), (lambda p=p: open(p, "rb"))) for p in by_name.get(filename, [])]
+        candidates: list[tuple[str, Callable[[], IO[bytes]]]] = [
+            (str(p.relative_to(folder)), _opener(p)) for p in by_name.get(filename, [])]
         if not candidates:
             for archive in zips:  # data shipped as a zip inside the folder
                 candidates += _zip_candidates(archive, filename, prefix=f"{archive.relative_to(folder)}!")
@@ -540,5 +544,3 @@ def _progress_bar(enabled: bool, total: int | None, url: str) -> Iterator[Callab
         task = bar.add_task(url, total=total)
         yield lambda n: bar.advance(task, n)
 
-
-from .speech import corpora as _speech_corpora  # noqa: F401  registers the speech corpora (it imports this module)

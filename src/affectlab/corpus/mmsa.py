@@ -432,7 +432,9 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             if "raw_text" not in part:
                 raise AffectlabError(f"{source}: data.options.text_source is 'encoder' but split {name!r} has no 'raw_text'")
 
-    frames, feats, lens = [], {m: [] for m in modalities}, {m: [] for m in modalities}
+    frames: list[pd.DataFrame] = []
+    feats: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
+    lens: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
     clipped_total: dict[str, int] = {}
     for name, part in splits.items():
         where = f"{source}: split {name!r}"
@@ -472,8 +474,8 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     twice = frame["id"].duplicated(keep=False)
     if twice.any():  # one sample in two splits: trained on and scored on (and two rows in a prediction file)
         first = frame.loc[twice, "id"].iloc[0]
-        where = sorted(set(frame.loc[frame["id"] == first, "split"]))
-        raise AffectlabError(f"{source}: id {first!r} is in splits {', '.join(where)}; an id belongs to one split")
+        in_splits = sorted(set(frame.loc[frame["id"] == first, "split"]))
+        raise AffectlabError(f"{source}: id {first!r} is in splits {', '.join(in_splits)}; an id belongs to one split")
     # undeclared classes: the order the file records ('affectlab extract' keeps the labels table's), else sorted
     targets = tuple(t if not t.is_category or t.classes else
                     (dataclasses.replace(t, classes=tuple(file_classes[stem])) if stem in file_classes

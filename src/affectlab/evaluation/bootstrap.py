@@ -312,7 +312,7 @@ def _paired_p(d: np.ndarray) -> float:
         return float("nan")
     below = (1 + np.sum(d <= 0)) / (d.size + 1)
     above = (1 + np.sum(d >= 0)) / (d.size + 1)
-    return float(min(1.0, 2 * min(below, above)))
+    return float(min(1.0, 2 * min(float(below), float(above))))
 
 
 def bootstrap_diff(metric: str, y_true, pred_a, pred_b, groups=None, *, n_resamples: int = N_RESAMPLES,

@@ -373,7 +373,7 @@ def check_text_overlap(test_texts: Sequence[str], train_texts: Sequence[str], mi
                     f"data (e.g. {shared[0][:40]!r}...)")]
 
 
-def check_group_overlap(test_groups: Sequence[str], train_groups: Sequence[str], task: str, unit: str = "group") -> list[Finding]:
+def check_group_overlap(test_groups: "Sequence[str] | np.ndarray", train_groups: "Sequence[str] | np.ndarray", task: str, unit: str = "group") -> list[Finding]:
     """LEAKAGE_GROUP_OVERLAP: groups in both files; expected (info) for SemEval's seen users."""
     test = set(map(str, test_groups))
     shared = sorted(test & set(map(str, train_groups)))

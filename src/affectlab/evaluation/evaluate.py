@@ -363,7 +363,7 @@ def check_numeric_columns(gold: pd.DataFrame, targets: Sequence[str], keys: Sequ
 
 
 def _one_split(gold: pd.DataFrame, pred: pd.DataFrame, keys: Sequence[str], split: str | None, gold_path: str,
-               pred_path: str) -> tuple[pd.DataFrame, pd.DataFrame, str, list[dg.Finding]]:
+               pred_path: str) -> tuple[pd.DataFrame, pd.DataFrame, str | None, list[dg.Finding]]:
     """The gold rows of one split, and the predictions of them: ``split`` when given, else the one
     split the predictions cover; predictions covering several splits without ``split`` are refused
     (one score over training and test rows measures neither). Predictions of the gold file's other
@@ -645,7 +645,8 @@ def evaluate_files(pred: str | Path, gold: str | Path, train: str | Path | None 
         if "train" in set(_strip(frame["split"])):
             train = gold
     train_data = load_train_data(train, data.task, data.specs, trust_pickle) if train is not None else None
-    if train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None:
+    if (train_data is not None and get_task(data.task).seen_subsets and data.seen is None and data.groups is not None
+            and train_data.groups is not None):
         data.seen = np.isin(data.groups.astype(str), train_data.groups.astype(str))
     return evaluate_data(data, train_data, n_resamples=n_resamples, seed=seed, split=data.split)
 

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .base import CachedExtractor, Features, NotCached, make_extractor, media_key
+from .base import AudioSignalExtractor, CachedExtractor, Features, NotCached, make_extractor, media_key
 from .extract_config import ExtractConfig
 from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, video_info
 from .media_labels import SampleSpec
@@ -126,7 +126,9 @@ class Extractors:
         outputs: dict[str, Features] = {}
         key = media_key(content, start=start, end=end)  # the same item for every audio extractor
         for part in self.audio_parts:
-            outputs[part.extractor.name] = part.get(key, functools.partial(part.extractor.compute, seg, sr))
+            extractor = part.extractor
+            assert isinstance(extractor, AudioSignalExtractor)  # audio_parts holds the voice extractors only
+            outputs[extractor.name] = part.get(key, functools.partial(extractor.compute, seg, sr))
         return combine(outputs)
 
 

@@ -221,6 +221,7 @@ class FeatureCache:
     def rows(self, where: np.ndarray, dim: int | None = None) -> np.ndarray:
         """The cached rows at ``where`` (from :meth:`locate`; every key must be cached), in memory."""
         dim = dim or self.dim()
+        assert dim is not None, "rows() of an empty cache"
         out = np.empty((len(where), dim), dtype=np.float32)
         self._fill(out, where)
         return out

@@ -261,9 +261,9 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
 
 def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
     """Extractor versions and feature names (the objects are cheap to build in the parent)."""
-    import affectlab
+    from ..core.version import __version__
 
-    versions: dict[str, str] = {"affectlab": getattr(affectlab, "__version__", "unknown"), "numpy": np.__version__}
+    versions: dict[str, str] = {"affectlab": __version__, "numpy": np.__version__}
     names: dict[str, list[str]] = {}
     notes: list[str] = []
     if cfg.audio.enabled:

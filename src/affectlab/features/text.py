@@ -144,11 +144,11 @@ class TextEncoder(Extractor[EncoderConfig]):
     def version(self) -> str:
         return model_fingerprint(self.path)
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:  # type: ignore[override]
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """``(n, dim)`` float32 embeddings of ``texts`` (uncached; :func:`embed_texts` caches)."""
         return self.encode(texts)
 
-    def item_key(self, text: str) -> str:  # type: ignore[override]
+    def item_key(self, text: str) -> str:
         from .cache import content_hash
 
         return content_hash(text)
@@ -203,6 +203,7 @@ class TextEncoder(Extractor[EncoderConfig]):
                 out[idx] = vec
                 if on_progress is not None:
                     on_progress(len(idx))
+        assert out is not None  # texts is not empty
         return out
 
     def dim(self) -> int:

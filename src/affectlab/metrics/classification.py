@@ -174,12 +174,12 @@ def majority_class(labels) -> int:
 
 def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
     """Labels as float class indices into ``classes`` (names or whole-number indices; see
-    :func:`affectlab.corpus.base.class_indices`, the one implementation, which ``TargetSpec.encode`` uses).
+    :func:`affectlab.core.targets.class_indices`, the one implementation, which ``TargetSpec.encode`` uses).
 
     >>> class_indices(["joy", "anger", None, 1.0, "7", "1"], ("anger", "joy")).tolist()
     [1.0, 0.0, nan, 1.0, nan, 1.0]
     """
-    from ..corpus.base import class_indices as indices  # the targets' own mapping; corpus is the lower layer
+    from ..core.targets import class_indices as indices  # the targets' own mapping
 
     return indices(values, classes)
 

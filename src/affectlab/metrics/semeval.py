@@ -106,7 +106,9 @@ def _batched(kind: str):
         between = _between(users, uw) if kind != "r_within" else None
         if kind == "r_composite":
             return combine_composite(within, between)
-        return within if kind == "r_within" else between
+        scores = within if kind == "r_within" else between
+        assert scores is not None  # the one asked for was computed
+        return scores
 
     batched.__doc__ = f"{kind} on every weighted resample of whole users."
     return batched

@@ -146,6 +146,7 @@ class GlobalMean(Estimator):
         return FitResult(n_params=len(self.mean))
 
     def predict(self, corpus: Corpus) -> np.ndarray:
+        assert self.mean is not None, "predict() before fit()"
         return clip_to_ranges(np.tile(self.mean, (len(corpus), 1)), self.targets)
 
     def state(self) -> dict[str, Any]:
@@ -250,8 +251,8 @@ class _LinearRidge(Estimator):
             cv = RidgeCV(alphas=np.array(self.alphas), alpha_per_target=True).fit(sample, y[rows])
             alphas = np.broadcast_to(np.ravel(cv.alpha_), (y.shape[1],))
         else:
-            alphas = [float(RidgeCV(alphas=np.array(self.alphas)).fit(sample[ok], y[rows[ok], j]).alpha_)
-                      for j in range(y.shape[1]) for ok in [~np.isnan(y[rows, j])]]
+            alphas = np.array([float(RidgeCV(alphas=np.array(self.alphas)).fit(sample[ok], y[rows[ok], j]).alpha_)
+                               for j in range(y.shape[1]) for ok in [~np.isnan(y[rows, j])]])
         for j in range(y.shape[1]):
             ok = ~np.isnan(y[:, j])
             alpha = float(alphas[j])
@@ -313,9 +314,11 @@ class RidgeTfidf(_LinearRidge):
         if fit:
             self.tfidf = Tfidf(**self.tfidf_params)
             return self.tfidf.fit_transform(texts)
+        assert self.tfidf is not None, "design(fit=False) before a fit"
         return self.tfidf.transform(texts)
 
     def state(self) -> dict[str, Any]:
+        assert self.tfidf is not None
         return {**super().state(), "tfidf": self.tfidf.state()}
 
     def load_state(self, state: dict[str, Any]) -> None:

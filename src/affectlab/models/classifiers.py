@@ -56,7 +56,7 @@ from .text_features import to_numpy, to_tensor
 
 LOGISTIC_CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
 SVM_CS = (0.1, 1.0, 10.0, 100.0)
-SVM_GAMMAS: tuple[float | str, ...] = ("scale", 0.003, 0.001)
+SVM_GAMMAS: tuple[Literal["scale"] | float, ...] = ("scale", 0.003, 0.001)
 
 
 class ClassifierParams(PooledParams):

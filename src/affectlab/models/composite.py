@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -76,6 +76,9 @@ from .baselines import NGram, lookup
 from .registry import MODELS
 from .nystroem import KernelSpec, accumulate, select_landmarks, unit_rows
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 #: defaults chosen with the dev protocol (docs/semeval-modelling.md)
 DEFAULT_WITHIN: dict[str, dict[str, float]] = {
@@ -95,9 +98,9 @@ PART_KEYS = {"within": {"gamma", "alpha", "tfidf_weight"}, "level": {"gamma", "a
 class WithinSettings(Params):
     """One target's deviation-part settings (alpha > 0, the others >= 0)."""
 
-    gamma: float = None
-    alpha: float = None
-    tfidf_weight: float = None
+    gamma: Optional[float] = None
+    alpha: Optional[float] = None
+    tfidf_weight: Optional[float] = None
 
     @model_validator(mode="after")
     def _ranges(self):
@@ -110,7 +113,7 @@ class WithinSettings(Params):
 class LevelSettings(WithinSettings):
     """One target's level-part settings."""
 
-    shrink: float = None
+    shrink: Optional[float] = None
 
 
 class TfidfSettings(Params):
@@ -313,7 +316,8 @@ class UserLevelKernel(Estimator):
             raise AffectlabError("model user_level_kernel: needs at least 2 training samples")
         self.check_size(n)
         if not self.uses_dual(n):
-            from ..distributed import chunk_mapper, engine_for
+            from ..core.compute import engine_for
+            from .nystroem import chunk_mapper
 
             mapper = chunk_mapper(engine_for(getattr(ctx, "compute", None)))
             return self._fit_nystroem(train, 42 if ctx is None else int(ctx.seed), map_chunks=mapper)
@@ -492,6 +496,7 @@ class UserLevelKernel(Estimator):
                     mu_f = (ysum - float(st.ysum[f][j])) / n_fit
                     beta = st.ridge(B - st.B[f], (cy - st.cy[f][:, j]) - mu_f * (s - st.s[f]), spec["alpha"])
                     in_f = np.flatnonzero((fold_of_user == f) & (n_u > 0))
+                    assert st.S is not None  # the per-user sums of the leave-one-user-out path
                     fitted_sum = (st.S[torch.from_numpy(in_f)].to(torch.float64) @ beta).numpy()
                     resid_u[in_f] = y_u[in_f] - fitted_sum - n_u[in_f] * mu_f
                     done[in_f] = True
@@ -557,7 +562,7 @@ class UserLevelKernel(Estimator):
             self.primal_tfidf[key] = np.asarray(tf.T @ full).ravel()
 
     # --- predict ----------------------------------------------------------------------------
-    def _apply(self, key: str, spec: dict[str, float], cos: np.ndarray, tf) -> np.ndarray:
+    def _apply(self, key: str, spec: dict[str, float], cos: "torch.Tensor", tf) -> np.ndarray:
         import torch
 
         out = (self._exp_kernel(cos, spec["gamma"]) @ torch.from_numpy(self.dual[key])).numpy()
@@ -574,7 +579,10 @@ class UserLevelKernel(Estimator):
 
         self.check_inputs(corpus)
         x = corpus.features["text"]
-        tf = self.tfidf.transform(texts_of(corpus.frame)) if self.uses_tfidf else None
+        tf = None
+        if self.uses_tfidf:
+            assert self.tfidf is not None, "predict() before fit()"
+            tf = self.tfidf.transform(texts_of(corpus.frame))
         groups = corpus.frame["group"].astype(str).to_numpy()
         codes, uniq = pd.factorize(pd.Series(groups))
         offsets = lookup(self.users, self.offsets, pd.Series(groups))

@@ -117,25 +117,6 @@ def require_trusted(names: Iterable[Any], where: str, trust: bool, flag: str = "
                                  f"its code; pass {flag} (or set {TRUST_ENV}=1) if you trust this run directory")
 
 
-def require_trusted_run(run_dir: Any, trust: bool, flag: str = "--trust-code", action: str = "predicting") -> None:
-    """:func:`require_trusted` for every model a run directory names: its ``config.yaml`` and the
-    config and model its checkpoint stores (read as plain data: nothing is imported)."""
-    if trust or trust_from_env():
-        return
-    from ..runs.rundir import CHECKPOINT, CONFIG, RunDir
-
-    run = RunDir.open(run_dir)
-    names: list[Any] = []
-    if (run.path / CONFIG).is_file():
-        from ..core.io import read_yaml
-
-        names += named_models(read_yaml(run.path / CONFIG))
-    if (run.path / CHECKPOINT).is_file():
-        ckpt = run.checkpoint()
-        names += [ckpt.get("model")] + named_models(ckpt.get("config"))
-    require_trusted(names, str(run.path), trust, flag, action)
-
-
 def _note_import(spec: str, module: str) -> None:
     """Say on stderr, once per module, that a module outside affectlab is imported (its code runs)."""
     if module in _NOTED:
@@ -144,7 +125,7 @@ def _note_import(spec: str, module: str) -> None:
     print(f"note: model {spec} imports module {module!r} (code outside affectlab runs)", file=sys.stderr)
 
 
-def resolve(spec: str) -> type:
+def resolve(spec: str) -> type[Estimator]:
     """The Estimator class for ``module:Class`` (scikit-learn-style classes wrapped), one-line errors."""
     if spec in _CACHE:
         return _CACHE[spec]
@@ -201,8 +182,8 @@ def _encode(value: Any) -> tuple[bool, Any]:
         parts = [_encode(v) for v in value]
         return all(ok for ok, _ in parts), [v for _, v in parts]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        parts = {k: _encode(v) for k, v in value.items()}
-        return all(ok for ok, _ in parts.values()), {k: v for k, (_, v) in parts.items()}
+        fields = {k: _encode(v) for k, v in value.items()}
+        return all(ok for ok, _ in fields.values()), {k: v for k, (_, v) in fields.items()}
     return False, None
 
 

@@ -68,7 +68,8 @@ class FusionConfig(HasOutputLayout):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FusionConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # lists back to tuples
+        return cls(**fields)
 
 
 def step_mask(length: torch.Tensor, width: int) -> torch.Tensor:

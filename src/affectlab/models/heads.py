@@ -18,7 +18,7 @@ A target with one column is a regression target; category targets have at least 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ class TargetHeads(nn.Module):
                 head = nn.Sequential(nn.Linear(in_dim, w))
             if init is not None and len(init):
                 with torch.no_grad():
-                    head[-1].bias.copy_(torch.tensor([float(v) for v in init[s]]))
+                    cast(nn.Linear, head[-1]).bias.copy_(torch.tensor([float(v) for v in init[s]]))
             self.heads.append(head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,8 @@ class MLPConfig(HasOutputLayout):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MLPConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # lists back to tuples
+        return cls(**fields)
 
 
 class MLPNet(nn.Module):

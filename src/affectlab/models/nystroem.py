@@ -24,12 +24,13 @@ All heavy algebra runs in torch float64 (NumPy's bundled OpenBLAS is very slow o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from scipy import sparse
 
+from ..core.compute import Engine
 from .text_features import solve_regularised
 
 #: relative jitter added to K_ZZ's diagonal before its Cholesky factor (raised tenfold on failure)
@@ -68,6 +69,7 @@ def kernel_block(xa: torch.Tensor, xz: torch.Tensor, tfa: sparse.spmatrix | None
     cos = xa @ xz.T
     K = torch.exp(spec.gamma * (cos - 1.0)) if spec.gamma > 0 else cos
     if spec.tfidf_weight > 0:
+        assert tfa is not None and tfz is not None, "a TF-IDF weight needs the TF-IDF rows"
         K = K + spec.tfidf_weight * torch.from_numpy(np.asarray((tfa @ tfz.T).toarray(), dtype=np.float64))
     return K
 
@@ -226,7 +228,37 @@ def add_partial(st: LandmarkStats, part: dict, f: int, per_fold_centred: bool) -
     st.cy[f] += part["cy"]
     if "B" in part:
         st.B[f] += part["B"]
+        assert st.S is not None
         st.S[torch.from_numpy(part["users"].astype(np.int64))] = part["S"]
     if "Bc" in part:
         st.Bc[f if per_fold_centred else 0] += part["Bc"]
         st.ccy[f] += part["ccy"]
+
+
+# --- the chunk sums on a compute engine (compute: {engine: dask}, docs/scaling.md) -----------------
+def _run_chunk(job: Any, payload: tuple) -> dict:
+    """One chunk of :func:`accumulate` on a worker: ``job`` holds the landmarks and flags,
+    ``payload`` the chunk's own rows."""
+    x, tf, Y, codes = payload
+    K = kernel_block(unit_rows(x), job.xz, tf, job.tfz, job.spec)
+    return partial_sums(K, Y, codes, job.centred, job.plain)
+
+
+def chunk_mapper(engine: Engine) -> Callable | None:
+    """The ``map_chunks`` argument of :func:`accumulate` for ``engine`` (None locally): only each
+    chunk's rows travel, the landmarks go to every worker once."""
+    if engine.is_local:
+        return None
+
+    def map_chunks(job: Any, parts: list[np.ndarray]) -> Iterable[dict]:
+        import dataclasses
+
+        light = dataclasses.replace(job, x=np.zeros((0, 0)), tf=None, rows=np.zeros(0, dtype=np.int64),
+                                    Y=np.zeros((0, 0)), codes=np.zeros(0, dtype=np.int64))
+        payloads = []
+        for idx in parts:
+            at = job.rows[idx]
+            payloads.append((np.asarray(job.x[at]), None if job.tf is None else job.tf[at], job.Y[idx], job.codes[idx]))
+        return engine.map(_run_chunk, payloads, light)
+
+    return map_chunks

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from ..core.registry import Registry
+from .base import Estimator
 from .params import FUSION_MODELS, AdaptedParams, FusionParams, MLPParams, UserSequenceParams
 
 
@@ -42,12 +43,12 @@ class ModelRegistry(Registry[type]):
 
         def named(cls: type) -> type:
             if "registered_name" not in vars(cls):
-                cls.registered_name = name
+                setattr(cls, "registered_name", name)  # noqa: B010 (a ClassVar of Estimator; cls is typed as type)
             return add(cls)
 
         return named
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> type[Estimator]:
         if isinstance(name, str) and ":" in name:
             from .external import resolve
 

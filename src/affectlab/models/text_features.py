@@ -73,9 +73,9 @@ def analysed_terms(analyzer: str, ngram: tuple[int, int], lowercase: bool) -> _M
     >>> f("Good day"), f("Good day") is f("Good day")
     (['good', 'day', 'good day'], True)
     """
-    key = (analyzer, tuple(ngram), bool(lowercase))
+    key = (analyzer, (int(ngram[0]), int(ngram[1])), bool(lowercase))
     if key not in _ANALYZERS:
-        _ANALYZERS[key] = _MemoAnalyzer(analyzer, tuple(ngram), bool(lowercase))
+        _ANALYZERS[key] = _MemoAnalyzer(*key)
     return _ANALYZERS[key]
 
 

@@ -24,7 +24,7 @@ DPI = 150
 #: at most this many distinct gold values count as discrete levels (box per level)
 MAX_LEVELS = 11
 #: fonts in points; nothing smaller than ``small``
-FONT = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+FONT: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
         "legend.fontsize": 9, "figure.titlesize": 11, "pdf.fonttype": 42, "svg.fonttype": "path"}
 #: colours: gold, predicted, reference lines
 GOLD, PRED, REF = "#1f4e79", "#d9822b", "#555555"
@@ -294,6 +294,7 @@ def trajectories(part: pd.DataFrame, targets: Sequence[str], unit: str, ranges: 
                 ax.set_ylim(lo, hi + (0.25 * (hi - lo) if sessions else 0.0))  # sessions: a band for their dates
             ax.set_ylabel(t)
             if sessions:
+                assert t_all is not None  # sessions come from the time axis
                 times = t_all[mask][order]
                 for k in starts:
                     ax.axvline(k - 0.5, color=REF, lw=0.8, ls=":")
@@ -321,6 +322,7 @@ def learning_curves(history: pd.DataFrame | None, monitor: str, best_epoch: Any,
     epochs = history is not None and not history.empty and "epoch" in history and (history["epoch"] > 0).any()
     if not epochs:
         return _closed_form(monitor, summary)
+    assert history is not None
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     ep = history["epoch"].to_numpy()
     for col, style_ in (("train_loss", "-o"), ("val_loss", "-s")):

@@ -73,7 +73,7 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def status(value: float, levels: dict[str, float], hib: bool) -> str:
+def status(value: float | None, levels: dict[str, float], hib: bool) -> str:
     """Highest level reached (``below minimum`` when none).
 
     >>> status(0.65, {"minimum": 0.5, "target": 0.6, "excellent": 0.7}, True)
@@ -208,7 +208,7 @@ def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
-def _welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+def _welch(a: "Sequence[float] | np.ndarray", b: "Sequence[float] | np.ndarray") -> dict[str, float]:
     """Welch's t-test and a two-sided permutation test of the difference in mean run-level scores.
 
     The two seed groups are independent runs, so runs are reassigned between the groups
@@ -349,15 +349,15 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
                                 "values": vals})
     for gi in range(len(cmp.seed_groups)):
         for gj in range(gi + 1, len(cmp.seed_groups)):
-            a, b = cmp.seed_groups[gi], cmp.seed_groups[gj]
-            va, vb = [v for v in a["values"] if np.isfinite(v)], [v for v in b["values"] if np.isfinite(v)]
+            ga, gb = cmp.seed_groups[gi], cmp.seed_groups[gj]
+            va, vb = [v for v in ga["values"] if np.isfinite(v)], [v for v in gb["values"] if np.isfinite(v)]
             if len(va) < 2 or len(vb) < 2:
-                cmp.notes.append(f"seed groups {' + '.join(a['runs'])} vs {' + '.join(b['runs'])}: fewer than two "
+                cmp.notes.append(f"seed groups {' + '.join(ga['runs'])} vs {' + '.join(gb['runs'])}: fewer than two "
                                  f"runs with a {headline} value on {split} in a group; no test")
                 continue
             test = _welch(va, vb)
-            cmp.group_tests.append({"a": " + ".join(a["runs"]), "b": " + ".join(b["runs"]),
-                                    "diff": a["mean"] - b["mean"], **test})
+            cmp.group_tests.append({"a": " + ".join(ga["runs"]), "b": " + ".join(gb["runs"]),
+                                    "diff": ga["mean"] - gb["mean"], **test})
 
     # ---- paired bootstraps: against the reference (or all pairs), except seeds of one config
     in_group = {i: gi for gi, idx in enumerate(multi) for i in idx}
@@ -372,10 +372,10 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
         paired = [headline] + [k for k in (*tested, *crit["levels"]) if not k.startswith("score")]
         res = paired_bootstrap(task, y, pa, pb, specs, g, list(dict.fromkeys(paired)),
                                n_resamples=n_resamples, seed=seed + i)
-        for k, r in res.items():
-            cmp.pairs.append({"a": labels[a], "b": labels[b], "key": k, "a_value": r.a, "b_value": r.b, "diff": r.diff,
-                              "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value, "higher_is_better": r.higher_is_better,
-                              "n_shared": len(y), "n_split": n_split, "resampled": f"{r.n_units} {r.unit}"})
+        for k, pr in res.items():
+            cmp.pairs.append({"a": labels[a], "b": labels[b], "key": k, "a_value": pr.a, "b_value": pr.b, "diff": pr.diff,
+                              "ci_low": pr.low, "ci_high": pr.high, "p_value": pr.p_value, "higher_is_better": pr.higher_is_better,
+                              "n_shared": len(y), "n_split": n_split, "resampled": f"{pr.n_units} {pr.unit}"})
 
     # ---- epochs
     for label, r in zip(labels, runs):

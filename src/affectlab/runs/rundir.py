@@ -21,7 +21,6 @@ exists and is not empty; pass --overwrite to replace it
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -35,7 +34,7 @@ import torch
 from ..config import RunConfig
 from ..experiment import validate_config
 from ..core.errors import AffectlabError
-from ..core.io import read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml
+from ..core.io import file_sha256, read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml  # file_sha256 re-exported
 from .outcome import Outcome
 from .summary import RunSummary, read_json_object
 
@@ -67,14 +66,6 @@ def require_run_dir(path: str | Path) -> Path:
     if missing and missing != [CONFIG]:
         raise AffectlabError(f"{p}: not a run directory (missing {', '.join(missing)})")
     return p
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_run_out(path: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:

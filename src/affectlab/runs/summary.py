@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
 import numpy as np
@@ -44,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
-from ..core.io import unreadable
+from ..core.io import file_sha256, unreadable
 from ..evaluation.bootstrap import Interval
 
 #: ``{split: {flat metric key: value}}``; a NaN metric is written as null and read as None
@@ -122,8 +123,6 @@ class DataInfo(_Open):
             digest = hashlib.sha256(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
             digest.update(",".join(map(str, data.columns)).encode())
             return cls(path=None, sha256=digest.hexdigest(), n_rows=len(data), source="DataFrame")
-        from .rundir import file_sha256
-
         p = Path(data)
         return cls(path=str(p.resolve()), sha256=file_sha256(p) if p.is_file() else None)
 
@@ -287,7 +286,7 @@ class RunSummary(_Open):
             return None
         return self.nan_reasons.get(_path(split, key, baseline), GENERIC_REASON)
 
-    def nan_notes(self, splits: Optional[list[str]] = None, keys: Optional[list[str]] = None) -> list[str]:
+    def nan_notes(self, splits: Optional[Sequence[str]] = None, keys: Optional[Sequence[str]] = None) -> list[str]:
         """One line per root cause of the model's NaN metrics (of ``splits`` and ``keys``, default all):
         ``"NaN: r_within, score and 3 more on train, val: no user has two or more samples..."``;
         composites are listed under the cause of the part they depend on."""

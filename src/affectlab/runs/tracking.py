@@ -145,8 +145,8 @@ def final_metrics(path: Path, *, history: bool, ci_resamples: int = 1000) -> lis
     if history and hist_path.is_file() and hist_path.stat().st_size:
         hist = pd.read_csv(hist_path)
         for _, row in hist.iterrows():
-            fold = f"fold/{int(row['fold'])}/" if "fold" in row and _finite(row["fold"]) else ""
-            add(f"epoch/{fold}", {k: v for k, v in row.items() if k not in ("epoch", "fold")}, int(row.get("epoch", 0)))
+            at = f"fold/{int(row['fold'])}/" if "fold" in row and _finite(row["fold"]) else ""
+            add(f"epoch/{at}", {k: v for k, v in row.items() if k not in ("epoch", "fold")}, int(row.get("epoch", 0)))
     for split, values in summary.metrics.items():
         add(f"{split}/", values)
     for name, per_split in summary.baselines.items():
@@ -292,8 +292,11 @@ def live_run(tracking_uri: str | None, experiment: str, run_name: str, config: d
              tags: dict[str, str] | None = None) -> Iterator[LiveRun]:
     """Open a :class:`LiveRun` for the duration of a training; a failure marks it FAILED (KILLED
     on Ctrl-C); the caller ends a success with :meth:`LiveRun.finish`."""
+    from ..training.fit import EPOCH_LOGGER  # network fits log their epochs through epoch_logger
+
     live = LiveRun(resolve_uri(tracking_uri), experiment, run_name, config, tags)
     token = _LIVE.set(live)
+    hook = EPOCH_LOGGER.set(epoch_logger)
     try:
         yield live
     except KeyboardInterrupt:
@@ -303,6 +306,7 @@ def live_run(tracking_uri: str | None, experiment: str, run_name: str, config: d
         live.close("FAILED")
         raise
     finally:
+        EPOCH_LOGGER.reset(hook)
         _LIVE.reset(token)
 
 

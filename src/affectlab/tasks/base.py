@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..corpus.base import TargetSpec
+from ..core.targets import TargetSpec
 
 #: per-target metrics for every task, by target kind, in report order
 REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")

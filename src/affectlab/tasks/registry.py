@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from ..corpus.base import TargetSpec
+from ..core.targets import TargetSpec
 from ..core.errors import AffectlabError
 from ..core.registry import Registry
 from .base import Reference, Task

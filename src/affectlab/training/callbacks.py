@@ -7,7 +7,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
@@ -27,8 +27,8 @@ class EpochProgress(pl.Callback):
     def __init__(self) -> None:
         self._start = 0.0
         self._last_line = 0.0
-        self._bar = None
-        self._task = None
+        self._bar: Any = None  # rich.progress.Progress while a bar is shown
+        self._task: Any = None
 
     def on_train_start(self, trainer, pl_module) -> None:
         from .. import progress
@@ -143,6 +143,7 @@ class EpochScorer(pl.Callback):
         if loss is not None:
             row["train_loss"] = float(loss)
         net = pl_module.net
+        assert isinstance(net, torch.nn.Module)
         was_training = net.training
         net.eval()
         with torch.inference_mode():
@@ -157,13 +158,13 @@ class EpochScorer(pl.Callback):
             if key.startswith(("train_", "val_")) and key != "train_loss" and np.isfinite(value):
                 pl_module.log(key, float(value), on_step=False, on_epoch=True, sync_dist=False)
         self.history.append(row)
-        key = f"val_{self.monitor}" if self.val is not None else None
-        value = row.get(key) if key else None
-        if value is None or not np.isfinite(value):
+        monitored = f"val_{self.monitor}" if self.val is not None else None
+        value_now = row.get(monitored) if monitored else None
+        if value_now is None or not np.isfinite(value_now):
             # no validation (refit with fixed epochs): the last epoch is the one kept
             self.best_epoch, self.best_state = epoch, copy.deepcopy(net.state_dict())
-        elif self.best_value is None or (value > self.best_value if self.higher else value < self.best_value):
-            self.best_value, self.best_epoch = value, epoch
+        elif self.best_value is None or (value_now > self.best_value if self.higher else value_now < self.best_value):
+            self.best_value, self.best_epoch = value_now, epoch
             self.best_state = copy.deepcopy(net.state_dict())
         if self.on_epoch is not None and trainer.is_global_zero:
             self.on_epoch(epoch, row)

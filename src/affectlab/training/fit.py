@@ -18,6 +18,7 @@ validation set itself, so all ranks stop at the same epoch.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -35,7 +36,6 @@ from torch.utils.data import DataLoader
 from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from ..models.base import FitContext, FitResult
-from ..runs.tracking import epoch_logger
 from .callbacks import EpochScorer, ResumeCheckpoint, set_rng_states
 from .module import AffectModule
 
@@ -49,6 +49,18 @@ warnings.filterwarnings("ignore", ".*GPU available but not used.*")
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 # every rank scores the whole validation set itself, so there is nothing to synchronise
 warnings.filterwarnings("ignore", ".*It is recommended to use `self.log.*sync_dist=True.*")
+
+#: Where a network fit logs its epochs: a function of the fit's context returning a Lightning logger
+#: (False: none). The run layer sets it while a live MLflow run is open (runs.tracking.live_run), so
+#: training needs nothing from the layer above it.
+EPOCH_LOGGER: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
+    "affectlab_epoch_logger", default=None)
+
+
+def epoch_logger(ctx: Any) -> Any:
+    """The Lightning logger for a fit with context ``ctx``: :data:`EPOCH_LOGGER`'s, else ``False``."""
+    hook = EPOCH_LOGGER.get()
+    return False if hook is None else hook(ctx)
 
 
 @contextlib.contextmanager
@@ -86,6 +98,7 @@ def fit_network(
         torch.set_num_threads(cfg.threads)
     use_val = val is not None and len(val) > 0 and ctx.fixed_epochs is None
     max_epochs = ctx.fixed_epochs or cfg.max_epochs
+    assert ctx.scorer is not None, "a network fit needs ctx.scorer (pipeline.make_scorer)"
     scorer_cb = EpochScorer(outputs, module.plan, ctx.scorer, train, val if use_val else None, ctx.monitor,
                             ctx.monitor_higher_is_better, on_epoch=ctx.on_epoch)
     callbacks: list[pl.Callback] = [scorer_cb]
@@ -109,7 +122,7 @@ def fit_network(
                 module.load_state_dict(saved["state_dict"])
                 scorer_cb.load_state_dict(saved["callbacks"].get(scorer_cb.state_key, {}))
                 set_rng_states(own["rng"])
-                return _result(module, scorer_cb, is_global_zero=rank_zero_only.rank == 0)
+                return _result(module, scorer_cb, is_global_zero=getattr(rank_zero_only, "rank", 0) == 0)
             ckpt_path = str(saver.path)
     trainer = pl.Trainer(
         max_epochs=max_epochs,

@@ -39,7 +39,7 @@ from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult, clip_to_ranges
 from ..models.params import ALL_MODALITIES, FUSION_KINDS, FUSION_MODELS, FusionParams
-from ..models.fusion import FusionConfig, build_fusion_net
+from ..models.fusion import FusionConfig, FusionNet, build_fusion_net
 from ..models.heads import OutputLayout
 from ..models.registry import MODELS
 from ..models.ridge_modality import modality_arrays
@@ -51,7 +51,7 @@ from .targets import TargetPlan, plan_targets
 class FusionEstimator(Estimator):
     """Base of the fusion estimators; subclasses set ``kind`` (a :data:`affectlab.models.fusion.NETS` key)."""
 
-    kind: ClassVar[str] = ""
+    kind: str = ""  # the fusion network's kind; the adapted model sets it per instance
     registered_name: ClassVar[str] = ""
     is_neural = True
     target_kinds = frozenset({"regression", "category"})
@@ -124,7 +124,7 @@ class FusionEstimator(Estimator):
     def _loader(self, corpus: Corpus, shuffle: bool, batch_size: int) -> DataLoader:
         tensors = self.inputs(corpus)
         generator = torch.Generator().manual_seed(0)
-        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,
+        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle,  # type: ignore[arg-type]
                           collate_fn=lambda idx: self.batch(tensors, idx), generator=generator)
 
     def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
@@ -223,7 +223,7 @@ class FusionEstimator(Estimator):
             self.release_inputs()
 
     def state(self) -> dict[str, Any]:
-        assert self.net is not None
+        assert isinstance(self.net, FusionNet)
         return {"net_config": self.net.cfg.to_dict(), "weights": self.net.state_dict(),
                 "stats": {m: {"mean": torch.from_numpy(mu), "std": torch.from_numpy(sd)} for m, (mu, sd) in self.stats.items()},
                 "clip": self.clip}

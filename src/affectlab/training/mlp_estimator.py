@@ -36,7 +36,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -141,13 +141,13 @@ class MLPEstimator(Estimator):
             return {"inputs": {"x": x[i]}, "target": target[i], "target_mask": mask[i], "rows": i}
 
         generator = torch.Generator().manual_seed(0)
-        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+        return DataLoader(list(range(len(corpus))), batch_size=batch_size, shuffle=shuffle, collate_fn=collate,  # type: ignore[arg-type]
                           generator=generator)
 
     def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
         """Raw network outputs (values and logits) for every row of ``corpus``."""
         x = torch.from_numpy(self._standardized(corpus))
-        out = np.zeros((len(x), net.cfg.layout.total))
+        out = np.zeros((len(x), cast(MLPNet, net).cfg.layout.total))
         with torch.inference_mode():
             for start in range(0, len(x), 1024):
                 out[start:start + 1024] = net(x[start:start + 1024]).numpy()
@@ -184,7 +184,7 @@ class MLPEstimator(Estimator):
                                      self._outputs, train, val, ctx)
         finally:
             self._caching, self._prepared = False, []  # do not keep the training arrays alive
-        self.net = module.net
+        self.net = cast(MLPNet, module.net)
         self.net.eval()
         return result
 
@@ -192,7 +192,7 @@ class MLPEstimator(Estimator):
         net = ready_net(self, corpus)
         with torch_threads(self.threads):
             out = self._outputs(net, corpus)
-        return clip_to_ranges(self.net.cfg.layout.decode(out), self.targets)
+        return clip_to_ranges(net.cfg.layout.decode(out), self.targets)
 
     def state(self) -> dict[str, Any]:
         assert self.net is not None and self.stats is not None

@@ -16,11 +16,12 @@ weight-decay grouping, gradient clipping, early stopping and best-weight trackin
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning.pytorch as pl
 import torch
 from torch import nn
+from typing_extensions import Self
 
 from .targets import TargetPlan
 
@@ -53,11 +54,12 @@ class AffectModule(pl.LightningModule):
                     p.requires_grad_(False)
                     self._frozen.append(p)
 
-    def unfreeze(self) -> None:
+    def unfreeze(self) -> Self:
         """Give back the parameters this module froze (call after the fit)."""
         for p in self._frozen:
             p.requires_grad_(True)
         self._frozen = []
+        return self
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.net(**batch["inputs"])
@@ -82,7 +84,7 @@ class AffectModule(pl.LightningModule):
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         return loss
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         # decay only weight matrices: not biases, norms or embeddings (the unknown-user row included)
         buckets: dict[tuple[float, bool], list] = {}
         for name, p in self.net.named_parameters():

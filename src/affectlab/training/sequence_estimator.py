@@ -9,7 +9,7 @@ declared ranges, and class indices (argmax) for category targets.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ NET_KEYS = ("user_dim", "proj_dim", "hidden", "layers", "cell", "bidirectional",
 def group_windows(corpus: Corpus, max_len: int = 0) -> list[np.ndarray]:
     """Row indices of each group in time order, cut into windows of at most ``max_len``."""
     frame = corpus.frame.assign(_row=np.arange(len(corpus)))
-    out = []
+    out: list[np.ndarray] = []
     for _, rows in frame.groupby("group", sort=True):
         ordered = rows.sort_values("order", kind="stable")["_row"].to_numpy()
         if max_len and len(ordered) > max_len:
@@ -69,7 +69,7 @@ class UserSequenceEstimator(Estimator):
     ``max_len`` (window length, 0 = whole history), ``extra`` (list: ``is_words``, ``time_gap``).
     """
 
-    needs_features = ("text",)
+    needs_features: tuple[str, ...] = ("text",)
     is_neural = True
     target_kinds = frozenset({"regression", "category"})
     Params = UserSequenceParams
@@ -82,7 +82,7 @@ class UserSequenceEstimator(Estimator):
         self.users: list[str] = []
         self.gap_stats = (0.0, 1.0)
         self.encoder_cfg: EncoderConfig | None = None
-        self._tokenizer = None
+        self._tokenizer: Any = None  # transformers' tokenizer, loaded on first use
 
     def use_encoder(self, cfg: EncoderConfig) -> None:
         """Fine-tune this encoder with the model: read raw text instead of cached embeddings."""
@@ -91,6 +91,7 @@ class UserSequenceEstimator(Estimator):
         self.needs_raw_text = True
 
     def _tokenize(self, texts: list[str]) -> dict:
+        assert self.encoder_cfg is not None, "tokenizing needs use_encoder()"
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -129,12 +130,14 @@ class UserSequenceEstimator(Estimator):
                 "extra": torch.from_numpy(extra[safe] * valid[..., None]),
             }
             if finetune:
+                assert raw is not None
                 positions = np.full(rows.shape, -1, dtype=np.int64)
                 positions[valid] = np.arange(valid.sum())
                 tokens = self._tokenize([raw[r] for r in rows[valid]])
                 inputs.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
                               positions=torch.from_numpy(positions))
             else:
+                assert text is not None
                 inputs["text"] = torch.from_numpy(text[safe] * valid[..., None])
             return {
                 "inputs": inputs,
@@ -144,7 +147,8 @@ class UserSequenceEstimator(Estimator):
             }
 
         generator = torch.Generator().manual_seed(0)
-        return DataLoader(windows, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+        return DataLoader(windows, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,  # type: ignore[arg-type]
+                          generator=generator)
 
     def _outputs(self, net: torch.nn.Module, corpus: Corpus) -> np.ndarray:
         """Raw network outputs (values and logits) for every row of ``corpus``."""
@@ -181,11 +185,11 @@ class UserSequenceEstimator(Estimator):
         lr_by_prefix = {}
         if encoder is not None:
             self.net = FinetunedSequenceNet(encoder, self.net)
-            lr_by_prefix = {"encoder.": self.encoder_cfg.encoder_lr}
+            lr_by_prefix = {"encoder.": self.encoder_cfg.encoder_lr if self.encoder_cfg else 0.0}
         module = AffectModule(self.net, plan, cfg.lr, cfg.weight_decay, lr_by_prefix)
         result = fit_network(module, lambda c, shuffle: self._loader(c, shuffle, cfg.batch_size),
                              self._outputs, train, val, ctx)
-        self.net = module.net
+        self.net = cast("UserSequenceNet | FinetunedSequenceNet", module.net)
         return result
 
     def predict(self, corpus: Corpus) -> np.ndarray:
@@ -196,6 +200,7 @@ class UserSequenceEstimator(Estimator):
     def _make_encoder(self) -> TransformerTextEncoder:
         from ..features.text import resolve_model_path
 
+        assert self.encoder_cfg is not None, "the encoder is built after use_encoder()"
         return TransformerTextEncoder(resolve_model_path(self.encoder_cfg.name), self.encoder_cfg.normalize)
 
     def state(self) -> dict[str, Any]:

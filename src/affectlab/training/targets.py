@@ -67,7 +67,9 @@ def plan_targets(targets: Sequence[TargetSpec], y: np.ndarray, cfg: TrainingConf
         layout = OutputLayout.from_targets(targets)
     except ValueError as err:
         raise AffectlabError(f"model {model}: {err}") from None
-    terms, weights, init = [], [], []
+    terms: list[LossTerms] = []
+    weights: list[torch.Tensor | None] = []
+    init: list[float] = []
     for j, t in enumerate(targets):
         term = cfg.loss_for(t.name, t.kind)
         term.check_kind(t.name, t.is_category)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from torch import nn
 
 from ..core.errors import AffectlabError
 from ..models.base import Estimator, FitContext, FitResult
-from ..models.fusion import FusionConfig, build_fusion_net, step_mask
+from ..models.fusion import FusionConfig, FusionNet, build_fusion_net, step_mask
 from ..models.params import AdaptedParams
 from ..models.registry import MODELS
 from ..training.fusion_estimator import FusionEstimator
@@ -88,10 +88,10 @@ class Adapter(nn.Module):
                 self.skip.bias.copy_(torch.as_tensor(b, dtype=self.skip.bias.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.skip(x) if self.skip is not None else 0.0
-        if self.mlp is not None:
-            out = out + self.mlp(x)
-        return out
+        if self.mlp is None:  # linear: the skip path alone
+            assert self.skip is not None
+            return self.skip(x)
+        return self.mlp(x) if self.skip is None else self.skip(x) + self.mlp(x)
 
 
 #: parameter-name prefixes of :class:`AdaptedNet`: the trainable parameter sets of the transfer stages
@@ -101,9 +101,9 @@ ADAPTERS, SOURCE_NET = "adapters.", "net."
 class AdaptedNet(nn.Module):
     """The source fusion network (``net``) behind per-modality ``adapters`` and fixed affine post maps."""
 
-    def __init__(self, net: nn.Module, adapters: dict[str, Adapter], clip: float) -> None:
+    def __init__(self, net: FusionNet, adapters: dict[str, Adapter], clip: float) -> None:
         super().__init__()
-        self.net = net
+        self.net: FusionNet = net
         self.adapters = nn.ModuleDict(adapters)
         self.clip = clip
         for m, a in adapters.items():
@@ -141,7 +141,8 @@ class AdaptedEstimator(FusionEstimator):
     """
 
     registered_name = "adapted"
-    Params = AdaptedParams
+    Params = AdaptedParams  # type: ignore[assignment]  # the adapted model's own keys, not the fusion ones
+    net: AdaptedNet | None  # the fusion estimator's network, behind its adapters
 
     def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:  # noqa: D107  (no fusion modalities yet)
         Estimator.__init__(self, targets, params, **raw)
@@ -161,9 +162,11 @@ class AdaptedEstimator(FusionEstimator):
         """A fresh adapted model around a copy of ``source``'s network."""
         est = cls(targets, source_model=source_name, threads=threads)
         est.source_state = source.state()
-        net = build_fusion_net(source.net.cfg)
-        net.load_state_dict(source.net.state_dict())
-        est.kind = source.net.cfg.kind
+        source_net = source.net
+        assert isinstance(source_net, FusionNet), "the source model is not trained"
+        net = build_fusion_net(source_net.cfg)
+        net.load_state_dict(source_net.state_dict())
+        est.kind = source_net.cfg.kind
         est.modalities = tuple(source.modalities)
         est.needs_features = est.modalities
         est.clip = source.clip
@@ -184,7 +187,7 @@ class AdaptedEstimator(FusionEstimator):
             "kind": self.kind,
             "source_net_config": self.net.net.cfg.to_dict(),
             "weights": self.net.state_dict(),
-            "adapters": {m: a.spec.to_dict() for m, a in self.net.adapters.items()},
+            "adapters": {m: cast(Adapter, a).spec.to_dict() for m, a in self.net.adapters.items()},
             "stats": {m: {"mean": torch.from_numpy(np.asarray(mu, np.float32)), "std": torch.from_numpy(np.asarray(sd, np.float32))}
                       for m, (mu, sd) in self.stats.items()},
             "clip": self.clip,

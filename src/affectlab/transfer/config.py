@@ -80,6 +80,10 @@ class StageConfig(_Strict):
     patience: int | None = Field(None, ge=1)
 
 
+CompareRow = Literal["scratch_k", "standardization_map", "oracle", "source_reference"]
+COMPARE_ROWS: tuple[CompareRow, ...] = ("scratch_k", "standardization_map", "oracle", "source_reference")
+
+
 class TransferConfig(_Strict):
     k: int = Field(50, ge=0)
     source_data: str | None = None  # default: summary.json data.path of the source run
@@ -87,8 +91,7 @@ class TransferConfig(_Strict):
     adapters: dict[str, AdapterConfig] = Field(default_factory=dict)
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig(kind="standardize"), StageConfig(kind="supervised")])
     compare: bool = True  # train the comparison models (from scratch, standardisation map, oracle)
-    compare_rows: list[Literal["scratch_k", "standardization_map", "oracle", "source_reference"]] = Field(
-        default_factory=lambda: ["scratch_k", "standardization_map", "oracle", "source_reference"])
+    compare_rows: list[CompareRow] = Field(default_factory=lambda: list(COMPARE_ROWS))
     bootstrap: int = Field(1000, ge=0)
     threads: int = Field(1, ge=0)
 

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ from ..runs.outcome import Outcome
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
 from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
 from ..training.fusion_estimator import FUSION_MODELS, FusionEstimator
-from .adapters import AdaptedEstimator, AdapterSpec
+from .adapters import AdaptedEstimator, Adapter, AdapterSpec
 from .align import mapping_quality, standardization_map
 from .config import TransferConfig, nothing_to_adapt, written_config
 from .stages import TransferData, adapted_vectors, mmd_now, run_stage, source_vectors
@@ -92,7 +92,7 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     if category:  # the comparison and its verdict are written for regression scores
         raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
                              f"{category[0]!r}")
-    est = estimator_spec(ckpt["model"], ckpt["params"]).build(targets)
+    est = cast(FusionEstimator, estimator_spec(ckpt["model"], ckpt["params"]).build(targets))
     est.load_state(ckpt["state"])
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
 
@@ -185,7 +185,7 @@ def _sample(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _fit_fusion(source: Source, train: Corpus, val: Corpus | None, cfg: RunConfig, scorer, monitor: str) -> FusionEstimator:
-    est = estimator_spec(source.name, source.params).build(source.targets)
+    est = cast(FusionEstimator, estimator_spec(source.name, source.params).build(source.targets))
     with steps.step(f"fit {source.name}"):
         est.fit(train, val, FitContext(training=cfg.training, seed=cfg.seed, scorer=scorer, monitor=monitor,
                                        monitor_higher_is_better=higher_is_better(monitor)))
@@ -260,10 +260,11 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         est = AdaptedEstimator.build(source.targets, source.estimator, source.name, spec_override or specs, tstats,
                                      threads=t_cfg.threads)
         # every skip path starts at the standardisation-only map (moments only, no correspondence)
+        assert est.net is not None
         for m, a in est.net.adapters.items():
             x, _ = adapted_input(est, train, m)
             w, b = standardization_map(x, ys[m].mean(0), ys[m].std(0))
-            a.init_linear(w, b)
+            cast(Adapter, a).init_linear(w, b)
         return est
 
     history: list[dict] = []
@@ -311,8 +312,9 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
 
     # --- test touched once, after everything was trained and selected
     parts = {"train": train, "val": val, "test": test}
-    preds = {n: est.predict(p) for n, p in parts.items() if p is not None}
-    metrics = {n: scorer(parts[n], p) for n, p in preds.items() if not np.isnan(parts[n].target_matrix()).all()}
+    present: dict[str, Corpus] = {n: p for n, p in parts.items() if p is not None}
+    preds = {n: est.predict(p) for n, p in present.items()}
+    metrics = {n: scorer(present[n], p) for n, p in preds.items() if not np.isnan(present[n].target_matrix()).all()}
     report = None
     comp_frames = []
     if test is not None and t_cfg.compare and not np.isnan(test.target_matrix()).all():
@@ -334,13 +336,14 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         notes.add("the target data has no labelled test split: no comparison table")
 
     # --- write everything at once
-    frames = [prediction_frame(parts[n], p, n, train_groups) for n, p in preds.items()]
+    frames = [prediction_frame(present[n], p, n, train_groups) for n, p in preds.items()]
     pred_frame = pd.concat(frames, ignore_index=True)
     k_ids = set(k_train.frame["id"]) if k_train is not None else set()
     pred_frame["k_shot"] = (pred_frame["split"] == "train") & pred_frame["id"].isin(k_ids)
     final_cfg = written_config(cfg, t_cfg, source.name, source.params, str(Path(source_run).resolve()))
     stages_frame = pd.DataFrame(history)
     timings["total"] = time.perf_counter() - t0
+    assert est.net is not None
     summary = RunSummary(
         task=cfg.task, model="adapted", source_model=source.name, source_run=str(Path(source_run).resolve()),
         targets=[TargetInfo.of(t) for t in source.targets],
@@ -409,7 +412,8 @@ def _mapping(est: AdaptedEstimator, std_est: AdaptedEstimator | None, src_corpus
     pos = pd.Series(np.arange(len(src_corpus)), index=src_corpus.frame["id"].to_numpy())
     if pos.index.duplicated().any():
         return None, {"paired": False}
-    rows, summary = [], {"paired": True}
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"paired": True}
     for split, part in parts.items():
         if part is None:
             continue

@@ -31,7 +31,7 @@ from ..models.base import FitContext
 from ..models.fusion import masked_mean, step_mask
 from ..models.ridge_modality import modality_arrays, pool_mean
 from ..training.module import StageLoss
-from .adapters import ADAPTERS, SOURCE_NET, AdaptedEstimator
+from .adapters import ADAPTERS, SOURCE_NET, AdaptedEstimator, AdaptedNet
 from .align import coral_map, label_targets, median_bandwidth, mmd2, moment_map, pseudo_targets
 from .config import StageConfig
 
@@ -83,11 +83,17 @@ def adapted_vectors(est: AdaptedEstimator, corpus: Corpus, m: str, clip: bool = 
     tensors = est.inputs(corpus)
     length = tensors[f"{m}_len"]
     ok = (length > 0).numpy()
+    net = _net(est)
     with torch.no_grad():
-        est.net.eval()
-        y = est.net.adapt(m, tensors[m], length, clip=clip)
+        net.eval()
+        y = net.adapt(m, tensors[m], length, clip=clip)
         v = masked_mean(y, step_mask(length, y.shape[1])).double().numpy()
     return v[ok], ok
+
+
+def _net(est: AdaptedEstimator) -> AdaptedNet:
+    assert est.net is not None, "an adapted model is built before its stages run"
+    return est.net
 
 
 def mmd_now(est: AdaptedEstimator, data: TransferData, corpus: Corpus | None = None) -> dict[str, float]:
@@ -104,7 +110,8 @@ def mmd_now(est: AdaptedEstimator, data: TransferData, corpus: Corpus | None = N
     return out
 
 
-def _row(model: str, stage: str, epoch: int, loss: float, mmd: dict[str, float] | None = None, **extra: float) -> dict[str, Any]:
+def _row(model: str, stage: str, epoch: int, loss: float, mmd: dict[str, float] | None = None, /,
+         **extra: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"model": model, "stage": stage, "epoch": epoch, "train_loss": loss}
     row.update(extra)
     for m, v in (mmd or {}).items():
@@ -127,9 +134,9 @@ def run_stage(est: AdaptedEstimator, stage: StageConfig, index: int, data: Trans
                 a, c = moment_map(y, ys.mean(0), ys.std(0))
             else:
                 a, c = coral_map(y, ys, eps=stage.eps)
-            w0, b0 = (t.double().numpy() for t in est.net.post(m))
+            w0, b0 = (t.double().numpy() for t in _net(est).post(m))
             # compose: (x W0 + b0) A + c
-            est.net.set_post(m, w0 @ a, b0 @ a + c)
+            _net(est).set_post(m, w0 @ a, b0 @ a + c)
         est.release_inputs()
         history.append(_row(model_label, name, 0, float("nan"), mmd_now(est, data)))
     elif stage.kind == "mmd":
@@ -146,9 +153,9 @@ def run_stage(est: AdaptedEstimator, stage: StageConfig, index: int, data: Trans
         raise ValueError(stage.kind)
 
 
-def _adapter_anchor(net: torch.nn.Module) -> torch.Tensor:
+def _adapter_anchor(net: AdaptedNet) -> torch.Tensor:
     """A zero that depends on the adapters, so that a batch without the modality still backpropagates."""
-    return sum(p.sum() for p in net.adapters.parameters()) * 0.0
+    return sum((p.sum() for p in net.adapters.parameters()), torch.zeros(())) * 0.0
 
 
 def _train_alignment(est: AdaptedEstimator, stage: StageConfig, name: str, data: TransferData, history: list[dict],
@@ -168,7 +175,7 @@ def _train_alignment(est: AdaptedEstimator, stage: StageConfig, name: str, data:
                             mmd_now(est, data) if last else None))
 
 
-def _pooled_batch(net: torch.nn.Module, batch: dict, m: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _pooled_batch(net: AdaptedNet, batch: dict, m: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled adapter outputs of the batch rows where ``m`` is present, and those rows' positions in the corpus."""
     x, length = batch["inputs"][m], batch["inputs"][f"{m}_len"]
     ok = length > 0
@@ -181,6 +188,7 @@ def _mmd_loss(est: AdaptedEstimator, stage: StageConfig, data: TransferData, see
     sources = {m: torch.as_tensor(data.source_ys[m], dtype=torch.float32) for m in est.adapted}
 
     def loss(net: torch.nn.Module, batch: dict) -> torch.Tensor:
+        assert isinstance(net, AdaptedNet)
         total = _adapter_anchor(net)
         for m, ys in sources.items():
             yt, _ = _pooled_batch(net, batch, m)
@@ -196,6 +204,7 @@ def _mmd_loss(est: AdaptedEstimator, stage: StageConfig, data: TransferData, see
 def _pseudo_loss(targets: dict[str, torch.Tensor]) -> StageLoss:
     """Mean squared distance of the pooled adapter outputs to each row's pseudo-target."""
     def loss(net: torch.nn.Module, batch: dict) -> torch.Tensor:
+        assert isinstance(net, AdaptedNet)
         total = _adapter_anchor(net)
         for m, t in targets.items():
             yt, rows = _pooled_batch(net, batch, m)
@@ -289,7 +298,7 @@ def supervised(est: AdaptedEstimator, stage: StageConfig, name: str, data: Trans
         training = cfg.model_copy(update={"lr": phase_lr, "max_epochs": epochs, "patience": stage.patience or cfg.patience,
                                           "batch_size": min(cfg.batch_size, len(data.k_train))})
         start = float(data.scorer(data.val, est.predict(data.val))[data.monitor]) if data.val is not None else float("nan")
-        start_state = copy.deepcopy(est.net.state_dict())
+        start_state = copy.deepcopy(_net(est).state_dict())
         history.append(_row(model_label, label, 0, float("nan"), **{key: start}))
         ctx = FitContext(training=training, seed=phase_seed, scorer=data.scorer, monitor=data.monitor,
                          monitor_higher_is_better=data.monitor_higher, fixed_epochs=None if data.val is not None else epochs)
@@ -301,7 +310,7 @@ def supervised(est: AdaptedEstimator, stage: StageConfig, name: str, data: Trans
         best_epoch = result.best_epoch
         best = next((float(r[key]) for r in result.history if r["epoch"] == best_epoch and key in r), float("nan"))
         if data.val is not None and not better(best, start):  # no epoch improved on the weights it started with
-            est.net.load_state_dict(start_state)
+            _net(est).load_state_dict(start_state)
             best_epoch, best = 0, start
         history.append(_row(model_label, label, -1, float("nan"), best_epoch=best_epoch, **{key: best}))
     est.release_inputs()

@@ -18,6 +18,7 @@ anonymously as one zip; the others say where to get it and ask for ``--source``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..datasets import DATASETS, DatasetSpec
 from . import naming
@@ -33,6 +34,13 @@ class SpeechRecipe:
     example: str  # a file name that follows the convention, for messages
     recordings: int | None  # how many recordings the corpus documents (a different count is said, not refused)
     how_to_get: str  # the one line of a fetch without --source or --url where there is no default download
+
+    def fetch(self, spec: DatasetSpec, cache: Any, **options: Any) -> Any:
+        """:func:`affectlab.corpus.datasets.fetch` of a speech corpus: recordings plus ``labels.csv``
+        parsed from the file names (:func:`affectlab.corpus.speech.fetch.fetch_speech`)."""
+        from .fetch import fetch_speech
+
+        return fetch_speech(spec, cache, **options)
 
 
 def _register(name: str, *, recipe: SpeechRecipe, description: str, licence: str, homepage: str,
