@@ -31,6 +31,7 @@ from .core.io import read_yaml
 from .corpus.base import TargetSpec
 from .corpus.registry import get_reader
 from .models import MODELS, EstimatorSpec, estimator_spec
+from .models.base import Estimator
 from .protocols import Protocol, check_kind, check_split_keys, protocol_for
 from .tasks import TASKS, Reference, Task, get_task
 
@@ -54,6 +55,15 @@ class Experiment:
     #: the validation metric that selects (``training.monitor`` resolved by the task)
     monitor: str
     seed: int
+
+    def build_model(self, targets: tuple[TargetSpec, ...]) -> Estimator:
+        """A new, unfitted model for ``targets``; with ``features.text.finetune`` it trains its text encoder."""
+        estimator = self.model.build(targets)
+        if self.features.text.finetune:
+            if not hasattr(estimator, "use_encoder"):
+                raise AffectlabError(f"model {self.model.name} cannot fine-tune its text encoder (features.text.finetune)")
+            estimator.use_encoder(self.features.text)
+        return estimator
 
     def baseline_spec(self, name: str) -> EstimatorSpec:
         """A baseline with its default parameters."""
@@ -226,12 +236,11 @@ def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequen
     task = get_task(cfg.task)
     declared = declared_targets(cfg)
     model = estimator_spec(cfg.model.name, cfg.model.params())
-    if declared:  # losses, monitor, the model's and the named baselines' target kinds, before the data is read
-        check_losses_and_monitor(cfg.training, task, declared)
-        estimator = model.build(declared)
-        if cfg.features.text.finetune and not hasattr(estimator, "use_encoder"):
-            raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")
-    return Experiment(config=cfg, task=task, protocol=protocol_for(cfg.split), model=model,
+    exp = Experiment(config=cfg, task=task, protocol=protocol_for(cfg.split), model=model,
                       baselines=None if cfg.baselines is None else tuple(cfg.baselines), data=cfg.data,
                       features=cfg.features, training=cfg.training, references=task_references(cfg),
                       declared_targets=declared, monitor=task.monitor(cfg.training.monitor), seed=cfg.seed)
+    if declared:  # losses, monitor, the model's target kinds and fine-tuning, before the data is read
+        check_losses_and_monitor(cfg.training, task, declared)
+        exp.build_model(declared)
+    return exp

@@ -69,11 +69,6 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
     return estimator
 
 
-def _model(exp: Experiment, targets: tuple[TargetSpec, ...]) -> Estimator:
-    """The experiment's model for ``targets``, with a fine-tuned text encoder when the config asks."""
-    return estimator_for(exp.config, targets)
-
-
 def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...]) -> list[str]:
     """The config's baselines, or the task's defaults that can predict every target's kind."""
     names = list(exp.baselines) if exp.baselines is not None else list(exp.task.baselines)
@@ -128,7 +123,7 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
     else:
         n_fit = int(folds[0].train.sum())
 
-    estimator = _model(exp, targets)
+    estimator = exp.build_model(targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, exp)
     baselines = {}

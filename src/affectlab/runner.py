@@ -190,7 +190,7 @@ class Prepared:
                           fixed_epochs=fixed_epochs, compute=self.exp.config.compute)
 
     def new_model(self) -> Estimator:
-        return self.exp.model.build(self.corpus.targets)
+        return self.exp.build_model(self.corpus.targets)
 
     def new_baseline(self, name: str) -> Estimator:
         return self.exp.baseline_spec(name).build(self.corpus.targets)
