@@ -21,8 +21,25 @@ def test_the_page_has_an_example_for_each_thing_to_add():
     assert len(BLOCKS) >= 5
 
 
+@pytest.fixture
+def registries():
+    """Every registry as it was: an example's registrations (a task, a model...) do not leak into other tests."""
+    import gc
+
+    from affectlab.core.registry import Registry
+
+    found = [obj for obj in gc.get_objects() if isinstance(obj, Registry)]
+    saved = [(r, dict(r._items), dict(r._lazy)) for r in found]
+    yield
+    for r, items, lazy in saved:
+        r._items.clear()
+        r._items.update(items)
+        r._lazy.clear()
+        r._lazy.update(lazy)
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_example_runs(index, tmp_path):
+def test_example_runs(index, tmp_path, registries):
     module = types.ModuleType(f"architecture_example_{index}")  # a real module: dataclasses look theirs up
     sys.modules[module.__name__] = module
     cwd = os.getcwd()
