@@ -14,6 +14,7 @@ or interrupted command never leaves a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -26,11 +27,43 @@ import yaml
 from .errors import AffectlabError
 
 
+#: write errors that are the place's, not a bug: a full disk or quota, a read-only mount, no permission
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def unwritable(path: "str | os.PathLike[str]", err: OSError) -> AffectlabError:
+    """The one line for an output that cannot be written (full disk, read-only, no permission).
+
+    >>> import errno
+    >>> str(unwritable("out/p.csv", OSError(errno.ENOSPC, "No space left on device")))
+    'out/p.csv: cannot write here (No space left on device)'
+    """
+    return AffectlabError(f"{path}: cannot write here ({err.strerror or os.strerror(err.errno or 0) or type(err).__name__})")
+
+
+def is_write_error(err: BaseException, *paths: "str | os.PathLike[str]") -> bool:
+    """Whether ``err`` is a :data:`WRITE_ERRNOS` error about one of ``paths`` (or about no file named:
+    ``write()`` on a full disk names none), i.e. one to say as :func:`unwritable`, not a bug.
+
+    >>> import errno
+    >>> is_write_error(OSError(errno.EROFS, "Read-only file system", "/o/p.csv"), "/o/p.csv")
+    True
+    >>> is_write_error(OSError(errno.EACCES, "Permission denied", "/elsewhere/in.csv"), "/o/p.csv")
+    False
+    """
+    if not isinstance(err, OSError) or err.errno not in WRITE_ERRNOS:
+        return False
+    named = [n for n in (err.filename, getattr(err, "filename2", None)) if n is not None]
+    return not named or any(os.path.abspath(os.fsdecode(n)) == os.path.abspath(os.fspath(p)) for n in named for p in paths)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed and the target is left untouched.
+    On any exception the temporary file is removed and the target is left untouched. A full
+    disk, a read-only mount or a missing permission while writing it is one line
+    (:func:`unwritable`), not a traceback.
     """
     target = check_output_file(path)
     try:
@@ -38,7 +71,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:  # a parent that is a file, a read-only or full disk, no permission
-        raise AffectlabError(f"{target}: cannot write here ({err.strerror or type(err).__name__})") from None
+        raise unwritable(target, err) from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file private (0600); outputs get the usual permissions of new files
@@ -48,9 +81,35 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as err:
+        if is_write_error(err, tmp, target):
+            raise unwritable(target, err) from None
+        raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):  # a vanished or undeletable temporary file must not hide the error
+            if tmp.exists():
+                tmp.unlink()
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """``path``'s folder probed for writing before any work (a file is created there and removed):
+    a read-only mount or a missing permission is one line now, not after an hour of work.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(d / "new" / "out.csv") == d / "new" / "out.csv", (d / "new").exists()
+    (True, False)
+    """
+    target = check_output_file(path)
+    folder = next((p for p in [target.parent, *target.parent.parents] if p.exists()), Path("."))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as err:
+        raise unwritable(target, err) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return target
 
 
 def check_output_file(path: str | os.PathLike[str], inputs: tuple = (), protected: tuple = ()) -> Path:
