@@ -33,6 +33,7 @@ from . import progress
 from .corpus.base import Corpus
 from .corpus.splits import cross_validation_folds, inner_validation
 from .core.errors import AffectlabError
+from .evaluation.diagnostics import require_finite_predictions
 from .models.base import Estimator, FitContext, FitResult
 
 
@@ -174,6 +175,7 @@ def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Es
         result: FitResult = estimator.fit(fit_train, fit_val, make_context(f"fold{fold.index + 1}"))
         n_params = result.n_params or n_params
         pred = estimator.predict(test)
+        require_finite_predictions(pred, test.frame["id"], [t.name for t in corpus.targets], "the model", f"fold {fold.index + 1}")
         oof[fold.test] = pred
         fold_of[fold.test] = fold.index + 1
         outcome = FoldOutcome(fold.index + 1, len(fit_train), 0 if fit_val is None else len(fit_val), len(test),
@@ -184,6 +186,7 @@ def run_folds(corpus: Corpus, folds: list[Fold], make_estimator: Callable[[], Es
             with progress.step(f"fold {fold.index + 1}/{len(folds)}: baseline {name}"):
                 b.fit(train, None, make_context(None))
             bp = b.predict(test)
+            require_finite_predictions(bp, test.frame["id"], [t.name for t in corpus.targets], f"baseline {name}", f"fold {fold.index + 1}")
             baseline_oof[name][fold.test] = bp
             outcome.baselines[name] = scorer(test, bp)
         outcome.seconds = time.perf_counter() - t0

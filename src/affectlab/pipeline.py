@@ -27,6 +27,7 @@ from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .corpus.table import check_options
 from .core.errors import AffectlabError
+from .evaluation.diagnostics import require_finite_predictions
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
 from .features.text import embed_texts
@@ -427,18 +428,19 @@ def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path
     ranks, which write nothing).
     """
     notes = notes or Notes()
-    recorder = RunRecorder(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
+    recorder = RunRecorder.for_training(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
     if resume:  # said in one line, not silently started over
         from .training.fit import check_resumable
 
         check_resumable(recorder.work_dir)
     t0 = time.perf_counter()
     t = time.perf_counter()
-    prep = prepare(cfg, data, notes)
-    timings = {"features": time.perf_counter() - t}
-    if cfg.split.is_cross_validation:
-        return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch, resume)
-    return _train_holdout(prep, data, recorder, notes, timings, t0, resume, on_epoch)
+    with recorder:  # staged: a refusal, a failure or a signal leaves --out as it was (at most lightning/)
+        prep = prepare(cfg, data, notes)
+        timings = {"features": time.perf_counter() - t}
+        if cfg.split.is_cross_validation:
+            return _train_cross_validation(prep, data, recorder, notes, timings, t0, on_epoch, resume)
+        return _train_holdout(prep, data, recorder, notes, timings, t0, resume, on_epoch)
 
 
 def _summary_facts(prep: Prepared, data, notes: Notes) -> dict[str, Any]:
@@ -484,6 +486,8 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     parts = {"train": train, "val": val, "test": test}
     t = time.perf_counter()
     preds = {name: estimator.predict(part) for name, part in parts.items() if part is not None and name != "test"}
+    for name, p in preds.items():  # NaN/inf predictions: refused as evaluate would find them (issue 21.2)
+        require_finite_predictions(p, parts[name].frame["id"], [t.name for t in targets], f"model {cfg.model.name}", name)
     metrics = {name: scorer(parts[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
@@ -491,6 +495,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
 
     def score_baseline(name: str, b, split_name: str, part: Corpus) -> None:
         p = b.predict(part)
+        require_finite_predictions(p, part.frame["id"], [t.name for t in targets], f"baseline {name}", split_name)
         baseline_preds.setdefault(name, {})[split_name] = p
         baseline_metrics[name][split_name] = scorer(part, p)
         rows = pd.DataFrame({"split": split_name, "id": part.frame["id"].to_numpy(), "baseline": name})
@@ -520,6 +525,7 @@ def _train_holdout(prep: Prepared, data, recorder: RunRecorder, notes: Notes, ti
     # (fitted on the same training rows; nothing is chosen by their test scores)
     if test is not None:
         preds["test"] = estimator.predict(test)
+        require_finite_predictions(preds["test"], test.frame["id"], [t.name for t in targets], f"model {cfg.model.name}", "test")
         metrics["test"] = scorer(test, preds["test"])
         for name, b in prep.baselines.items():
             score_baseline(name, b, "test", test)
@@ -594,10 +600,12 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
             notes.add(f"{len(shared)} {task.unit}(s) of test split {s.test_split!r} also occur in the cross-validated "
                       f"rows (e.g. {shared[0]!r}): its score is not {task.unit}-independent")
         test_pred = final.predict(test)
+        require_finite_predictions(test_pred, test.frame["id"], [t.name for t in targets], f"model {cfg.model.name}", "test")
         for name in prep.baselines:
             b = estimator_for(cfg, targets, name, {})
             b.fit(corpus, None, _context(prep, scorer, None))
             test_baselines[name] = b.predict(test)
+            require_finite_predictions(test_baselines[name], test.frame["id"], [t.name for t in targets], f"baseline {name}", "test")
 
     y = corpus.target_matrix()
     groups = corpus.frame["group"].astype(str).to_numpy()

@@ -107,6 +107,30 @@ def check_nonfinite(pred: np.ndarray, target_names: Sequence[str], source: str =
     return out
 
 
+def require_finite_predictions(pred: np.ndarray, ids: Sequence, target_names: Sequence[str], who: str,
+                               where: str) -> None:
+    """Refuse (one line) predictions with a NaN or infinite value, the check :func:`check_nonfinite`
+    makes in ``evaluate``: ``train`` would otherwise score them as CCC 0 (or NaN) and save them
+    with exit code 0. ``who`` is the model or baseline, ``where`` the rows (``val``, ``fold 2``...).
+
+    >>> require_finite_predictions(np.array([[0.1], [np.nan]]), ["a", "b"], ["v"], "model my:Model", "val")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: model my:Model predicted NaN or infinite values on val: 1 of 2 pred_v values (first: id 'b'); a model must predict a finite number for every row
+    >>> require_finite_predictions(np.array([[0.1], [0.2]]), ["a", "b"], ["v"], "model m", "val")
+    """
+    from ..core.errors import AffectlabError
+
+    pred = np.asarray(pred, dtype=float).reshape(len(pred), -1)
+    for j, t in enumerate(target_names):
+        bad = ~np.isfinite(pred[:, j])
+        if bad.any():
+            first = list(ids)[int(np.flatnonzero(bad)[0])]
+            raise AffectlabError(f"{who} predicted NaN or infinite values on {where}: {int(bad.sum())} of {len(bad)} "
+                                 f"pred_{t} values (first: id {str(first)!r}); a model must predict a finite number "
+                                 "for every row")
+
+
 def check_missing_gold(gold: np.ndarray, target_names: Sequence[str]) -> list[Finding]:
     """Gold values that are missing: info (those rows are not scored for that target)."""
     gold = np.asarray(gold, dtype=float).reshape(len(gold), -1)

@@ -127,8 +127,32 @@ def fit_network(
         limit_val_batches=0,
         use_distributed_sampler=True,
     )
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
+    with ctrl_c_stays_an_interrupt(trainer):
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
     return _result(module, scorer_cb, trainer.is_global_zero)
+
+
+@contextlib.contextmanager
+def ctrl_c_stays_an_interrupt(trainer: pl.Trainer) -> Iterator[None]:
+    """Lightning answers Ctrl-C inside ``fit`` with ``sys.exit(1)`` (and leaves SIGINT ignored):
+    the command would end with code 1, the code of a bug, and without a word. Here it stays a
+    :class:`KeyboardInterrupt` (exit 130, ``affectlab: interrupted``, cleanup runs) and the
+    previous SIGINT handler comes back. SIGTERM/SIGHUP arrive as ``SystemExit(128 + n)`` and pass.
+    """
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    except SystemExit as stop:
+        if stop.code == 1 and trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main and previous is not None and signal.getsignal(signal.SIGINT) != previous:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _result(module: AffectModule, scorer_cb: EpochScorer, is_global_zero: bool) -> FitResult:
