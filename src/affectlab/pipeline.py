@@ -27,7 +27,7 @@ from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .corpus.splits import dev_split, latest_per_group, unseen_groups
 from .corpus.table import check_options
 from .core.errors import AffectlabError
-from .evaluation.diagnostics import require_finite_predictions
+from .evaluation.diagnostics import require_finite_predictions, single_sample_fold_findings
 from .evaluation.scoring import higher_is_better, score_arrays
 from .tasks import Task, get_task
 from .features.text import embed_texts
@@ -627,6 +627,7 @@ def _train_cross_validation(prep: Prepared, data, recorder: RunRecorder, notes: 
     for name, p in cv.baseline_oof.items():
         findings += reference_findings(cfg, task, {"oof": (corpus, p), "test": (test, test_baselines.get(name))},
                                        notes, f"baseline {name}")
+    findings += single_sample_fold_findings(cv.folds, task.unit, corpus, cv.oof, scorer, task.primary, notes)
     test_cis = {} if test_ci is None else {k: v.as_dict() for k, v in test_ci.items()}
 
     run = recorder.start()

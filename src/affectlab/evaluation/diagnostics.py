@@ -131,6 +131,59 @@ def require_finite_predictions(pred: np.ndarray, ids: Sequence, target_names: Se
                                  "for every row")
 
 
+def check_single_sample_folds(folds: Sequence, unit: str, n_pooled: int, key: str = "score",
+                              pooled: float | None = None, without: float | None = None) -> list[Finding]:
+    """SINGLE_SAMPLE_FOLD: cross-validation folds that hold out a single sample (a speaker with one
+    recording under leave-one-speaker-out): the fold's own scores are undefined, and the finding
+    says what the sample does to the pooled score (``pooled``: the score of every out-of-fold row,
+    ``without``: the same without those samples). ``folds``: objects with ``index``, ``n_test``
+    and ``test_groups`` (:class:`affectlab.cross_validation.FoldOutcome`).
+
+    >>> from types import SimpleNamespace as F
+    >>> f = check_single_sample_folds([F(index=1, n_test=9, test_groups=["a"]), F(index=2, n_test=1, test_groups=["solo"])],
+    ...                               "speaker", 10, "ccc", 0.788, 0.791)[0]
+    >>> f.code, f.severity
+    ('SINGLE_SAMPLE_FOLD', 'warning')
+    >>> f.message
+    "fold 2 holds out a single sample (speaker 'solo', its only one): that fold's own scores are undefined (NaN); the sample still counts as 1 of the 10 pooled out-of-fold rows, predicted by a model that never saw its speaker, and the pooled interval resamples it as a whole speaker: pooled ccc 0.788 with it, 0.791 without"
+    """
+    single = [f for f in folds if int(f.n_test) == 1]
+    if not single:
+        return []
+    names = ", ".join(f"{unit} {g!r}" for f in single for g in list(f.test_groups)[:1])
+    which = (f"fold {single[0].index} holds out a single sample ({names}, its only one)" if len(single) == 1 else
+             f"{len(single)} folds ({', '.join(str(f.index) for f in single[:5])}{', ...' if len(single) > 5 else ''}) "
+             f"hold out a single sample each ({names if len(single) <= 5 else unit + 's with one sample'})")
+    effect = ""
+    if pooled is not None and without is not None:
+        effect = f": pooled {key} {pooled:.3f} with {'it' if len(single) == 1 else 'them'}, {without:.3f} without"
+    n = len(single)
+    return [Finding("SINGLE_SAMPLE_FOLD", "warning",
+                    f"{which}: {'that fold' if n == 1 else 'those folds'}'s own scores are undefined (NaN); "
+                    f"{'the sample still counts' if n == 1 else 'the samples still count'} as {n} of the {n_pooled} "
+                    f"pooled out-of-fold rows, predicted by a model that never saw {'its' if n == 1 else 'their'} {unit}, "
+                    f"and the pooled interval resamples {'it' if n == 1 else 'each'} as a whole {unit}{effect}")]
+
+
+def single_sample_fold_findings(folds: Sequence, unit: str, corpus, oof: np.ndarray, scorer, key: str,
+                                notes=None) -> list[dict]:
+    """:func:`check_single_sample_folds` for a cross-validation run: the pooled ``key`` scored with
+    ``scorer(corpus, predictions)`` on every out-of-fold row and without the single samples; each
+    finding also goes to ``notes`` (``notes.add``). Returns the findings as dicts (the summary's)."""
+    single = [f for f in folds if int(f.n_test) == 1]
+    if not single:
+        return []
+    held = set(str(g) for f in single for g in f.test_groups)
+    keep = ~corpus.frame["group"].astype(str).isin(held).to_numpy()
+    pooled = scorer(corpus, oof).get(key)
+    without = scorer(corpus.subset(keep), oof[keep]).get(key) if keep.sum() > 2 else None
+    found = check_single_sample_folds(folds, unit, len(corpus), key, pooled, without)
+    for f in found:
+        if notes is not None:
+            notes.add(f"{f.code}: {f.message}")
+    return [f.as_dict() for f in found]
+
+
 def check_missing_gold(gold: np.ndarray, target_names: Sequence[str]) -> list[Finding]:
     """Gold values that are missing: info (those rows are not scored for that target)."""
     gold = np.asarray(gold, dtype=float).reshape(len(gold), -1)
