@@ -268,16 +268,20 @@ def reference_findings(cfg: RunConfig, task: Task, scored: dict[str, tuple[Corpu
         return []
     from .evaluation.bootstrap import bootstrap_scores
     from .evaluation.diagnostics import check_references
+    from .tasks.data import references_for_part
 
     found = []
     for where, (part, pred) in scored.items():
         if part is None or pred is None or not len(part):
             continue
+        refs = references_for_part(references, part, notes, task.name)  # the benchmark's data only (issue 21.5)
+        if not refs:
+            continue
         ci = (intervals or {}).get(where)
         if ci is None:
             ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets,
-                                  part.frame["group"].astype(str).to_numpy(), keys=[r.metric for r in references])
-        for f in check_references(ci, references, where, who):
+                                  part.frame["group"].astype(str).to_numpy(), keys=[r.metric for r in refs])
+        for f in check_references(ci, refs, where, who):
             notes.add(f"{f.code}: {f.message}")
             found.append(f.as_dict())
     return found

@@ -39,6 +39,7 @@ from ..runs.summary import RunSummary
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from ..corpus.base import TargetSpec
+from ..tasks.data import applicable_to_rows
 from ..tasks import TASKS, get_task
 
 #: columns that name the group of a sample in a gold file, in order of preference
@@ -514,7 +515,8 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     corr_key = _correlation_key(data.task)
     if corr_key in metrics:
         findings += dg.check_small_sample(metrics[corr_key], corr_key, int(len(rows)))
-    findings += dg.check_references(metrics, task.references if references is None else references,
+    findings += dg.check_references(metrics, applicable_to_rows(task.references if references is None else references,
+                                                                data.ids.iloc[rows], groups),  # the benchmark's data only
                                     f"{split or 'evaluated'} predictions")
 
     # baselines: scored on the same rows, compared with the model on the headline key

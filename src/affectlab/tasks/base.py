@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..corpus.base import TargetSpec
+from .data import BenchmarkData
 
 #: per-target metrics for every task, by target kind, in report order
 REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
@@ -34,7 +35,9 @@ class Reference:
     ``metric`` is a key the task reports for the mean over targets (``score``, ``mae``,
     ``pearson``, ``acc2_nozero``...); the task checks it when it is built. A result whose whole
     95% interval lies beyond it raises ``ABOVE_STATE_OF_THE_ART``
-    (:func:`affectlab.evaluation.diagnostics.check_references`).
+    (:func:`affectlab.evaluation.diagnostics.check_references`), but only on ``data`` when the
+    reference names it (:class:`affectlab.tasks.data.BenchmarkData`: a run on other data of the
+    same task type is not compared with it).
     """
 
     system: str
@@ -42,6 +45,8 @@ class Reference:
     value: float
     protocol: str
     source: str
+    #: the benchmark data the result was measured on (None: any data of the task, e.g. a config's own)
+    data: "BenchmarkData | None" = None
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,20 @@ from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
 from ..core.registry import Registry
 from .base import Reference, Task
+from .data import BenchmarkData
+from .fingerprints import SEMEVAL2026_TASK2_TRAIN
 
 TASKS: Registry[Task] = Registry("task")
 
 #: where the built-in tasks' published results come from (each paper is cited there and in the docs)
 REFERENCES_SOURCE = "../shared/references/published-results.md"
+#: the data the built-in references belong to (docs/tasks.md). SemEval's official test set is held
+#: back by the organisers: its best team score is compared with runs on the training file (the dev
+#: protocol), recognised by its (user_id, text_id) pairs; MOSI and EmoDB by their id conventions,
+#: which every release and held-out file of those corpora keeps.
+SEMEVAL_DATA = BenchmarkData("SemEval-2026 Task 2", "training file, dev protocol", known="".join(SEMEVAL2026_TASK2_TRAIN))
+MOSI_DATA = BenchmarkData("CMU-MOSI", "official split", id_pattern=r"[A-Za-z0-9_-]{11}\$_\$\d+")
+EMODB_DATA = BenchmarkData("EmoDB", "535 recordings", id_pattern=r"(?:.*/)?\d\d[ab]\d\d[WLEAFTN][a-z](?:\.wav)?")
 
 
 def register_task(task: Task, *aliases: str) -> Task:
@@ -59,7 +68,7 @@ register_task(Task(
     target_ranges=(TargetSpec("valence", -2.0, 2.0), TargetSpec("arousal", 0.0, 2.0)),
     single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
     references=(
-        Reference("best competing system", "score", 0.611, "official test", REFERENCES_SOURCE),
+        Reference("best competing system", "score", 0.611, "official test", REFERENCES_SOURCE, SEMEVAL_DATA),
     ),
 ))
 
@@ -79,10 +88,10 @@ register_task(Task(
     # best peer-reviewed CMU-MOSI results (official split, unsupervised BERT/COVAREP/Facet features);
     # the sources are listed in docs/multimodal.md
     references=(
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nonneg", 0.8455, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nozero", 0.8643, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "pearson", 0.805, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "mae", 0.683, "official split", REFERENCES_SOURCE),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nonneg", 0.8455, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nozero", 0.8643, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "pearson", 0.805, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "mae", 0.683, "official split", REFERENCES_SOURCE, MOSI_DATA),
     ),
 ))
 
@@ -94,6 +103,6 @@ register_task(Task(
     baselines=("majority", "global_mean", "logistic_audio", "ridge_audio"),
     references=(
         Reference("eGeMAPS + SVM (Eyben et al. 2016)", "uar", 0.80, "LOSO, settings chosen over the test folds",
-                  REFERENCES_SOURCE),
+                  REFERENCES_SOURCE, EMODB_DATA),
     ),
 ))
