@@ -505,7 +505,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
         findings += dg.check_sign(y[ok, j], p[ok, j], g, t, n_resamples=min(n_resamples, 300), seed=seed)
         findings += dg.check_collapsed(y[ok, j], p[ok, j], t)
         rc = (recalibration or {}).get(t)
-        findings += dg.check_scale(y[ok, j], p[ok, j], t, rc)
+        findings += dg.check_scale(y[ok, j], p[ok, j], t, rc, task.score_scale_free)
         if rc is not None:
             from ..metrics.regression import ccc
 

@@ -65,6 +65,9 @@ class Task:
     score_metrics: dict[str, str] = field(default_factory=lambda: dict(SCORE_METRICS))
     #: flat key of the headline metric (``score`` or e.g. ``mae``); early stopping monitors it
     primary: str = "score"
+    #: the headline depends on correlations only (SemEval's r_composite): rescaling or shifting the
+    #: predictions changes CCC, MAE and RMSE but not the score, so SCALE_MISMATCH is said as info
+    score_scale_free: bool = False
     #: report seen and unseen groups separately (``seen/...``, ``unseen/...``)
     seen_subsets: bool = False
     #: baselines reported beside every model (those that cannot predict a target's kind are skipped)

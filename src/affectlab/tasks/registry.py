@@ -61,6 +61,7 @@ register_task(Task(
     unit="user",
     extra_metrics=("r_within", "r_between", "r_composite"),
     score_metrics={"regression": "r_composite", "category": "uar"},
+    score_scale_free=True,
     seen_subsets=True,
     baselines=("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"),
     id_columns=("user_id", "text_id"),
