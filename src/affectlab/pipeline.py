@@ -434,9 +434,10 @@ def train_run(cfg: RunConfig, data: "str | Path | pd.DataFrame", out: str | Path
     notes = notes or Notes()
     recorder = RunRecorder.for_training(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
     if resume:  # said in one line, not silently started over
-        from .training.fit import check_resumable
+        from .training.fit import check_resumable, check_resume_settings
 
         check_resumable(recorder.work_dir)
+        check_resume_settings(recorder.work_dir, cfg)  # unreadable or other settings: before the data is read
     t0 = time.perf_counter()
     t = time.perf_counter()
     with recorder:  # staged: a refusal, a failure or a signal leaves --out as it was (at most lightning/)

@@ -1,0 +1,42 @@
+"""Issue 21, "check first, then work": refusals that printed progress or read and encoded the data
+before their one error line now come before the first slow step.
+
+- ``train --resume`` with a checkpoint of other training settings (or an unreadable one) is refused
+  before the data is read (network and data are still checked when the fit starts);
+- ``data fetch --url file://...`` of a missing file, and an unreachable URL, are one line without
+  a "Downloading" line before it.
+"""
+
+from __future__ import annotations
+
+from conftest import run_cli
+from test_bad_input import one_line_refusal
+from train_edge_data import speaker_table, table_config
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the data was read before the refusal")
+
+
+def test_resume_with_other_settings_or_a_broken_checkpoint_is_refused_before_the_data(tmp_path, capsys, monkeypatch):
+    import affectlab.pipeline as pipeline
+
+    data = speaker_table(tmp_path / "t.csv")
+    cfg = table_config(tmp_path / "mlp.yaml", "mlp", extra="training: {max_epochs: 2}\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    monkeypatch.setattr(pipeline, "read_corpus", _never)
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--resume", "--set", "training.lr=0.5"], capsys)
+    one_line_refusal(code, err, "the checkpoint is of other training settings")
+    ckpt = out / "lightning" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--resume"], capsys)
+    one_line_refusal(code, err, "unreadable checkpoint, truncated or corrupt")
+
+
+def test_fetch_from_a_missing_file_url_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "nothing.zip"
+    code, _, err = run_cli(["data", "fetch", "semeval2026-task2", "--cache", tmp_path / "cache", "--url", missing.as_uri()], capsys)
+    one_line_refusal(code, err, "is not there")
+    assert not (tmp_path / "cache").exists()
