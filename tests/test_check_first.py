@@ -4,13 +4,15 @@ before their one error line now come before the first slow step.
 - ``train --resume`` with a checkpoint of other training settings (or an unreadable one) is refused
   before the data is read (network and data are still checked when the fit starts);
 - ``data fetch --url file://...`` of a missing file, and an unreachable URL, are one line without
-  a "Downloading" line before it.
+  a "Downloading" line before it;
+- `transfer` with a split the target file lacks is refused before the text is encoded.
 """
 
 from __future__ import annotations
 
 from conftest import run_cli
 from test_bad_input import one_line_refusal
+from test_transfer import _config, source  # noqa: F401 (a fixture)
 from train_edge_data import speaker_table, table_config
 
 
@@ -40,3 +42,15 @@ def test_fetch_from_a_missing_file_url_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["data", "fetch", "semeval2026-task2", "--cache", tmp_path / "cache", "--url", missing.as_uri()], capsys)
     one_line_refusal(code, err, "is not there")
     assert not (tmp_path / "cache").exists()
+
+
+def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(source, tmp_path, capsys, monkeypatch):
+    import affectlab.transfer.run as transfer_run
+
+    run, _, target = source
+    monkeypatch.setattr(transfer_run, "attach_features", _never)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["transfer", _config(tmp_path), "--source-run", run, "--data", target, "--out", out, "-q",
+                            "--set", "split.val_split=nope"], capsys)
+    one_line_refusal(code, err, "split.val_split is 'nope'")
+    assert not out.exists()
