@@ -150,7 +150,8 @@ def test_benchmark_data_is_recognised_by_ids():
 
     mosi, emodb, semeval = (get_task(t).references[0].data for t in ("mosi", "emodb", "semeval"))
     assert mosi.matches(["03bSnISJMiM$_$1", "_dI--eQ6qVU$_$12"]) and not mosi.matches(["v0$_$1", "clip_7"])
-    assert emodb.matches(["wav/03a01Fa.wav", "16b10Td"]) and not emodb.matches(["spk1_angry_01"])
+    assert emodb.matches(["wav/03a01Fa.wav", "16b10Td", "03$_$03a01Fa"]) and not emodb.matches(["spk1_angry_01"])
+    assert not mosi.matches(["03$_$03a01Fa"])
     assert not semeval.matches(["100", "101"], ["1", "1"])
     # a config's own references name no data: they apply to every run, as before
     from affectlab.config import validate_config

@@ -25,7 +25,8 @@ REFERENCES_SOURCE = "../shared/references/published-results.md"
 #: which every release and held-out file of those corpora keeps.
 SEMEVAL_DATA = BenchmarkData("SemEval-2026 Task 2", "training file, dev protocol", known="".join(SEMEVAL2026_TASK2_TRAIN))
 MOSI_DATA = BenchmarkData("CMU-MOSI", "official split", id_pattern=r"[A-Za-z0-9_-]{11}\$_\$\d+")
-EMODB_DATA = BenchmarkData("EmoDB", "535 recordings", id_pattern=r"(?:.*/)?\d\d[ab]\d\d[WLEAFTN][a-z](?:\.wav)?")
+# EmoDB: the file name, alone, with its folder, or as ``extract`` writes it (``<speaker>$_$<file stem>``)
+EMODB_DATA = BenchmarkData("EmoDB", "535 recordings", id_pattern=r"(?:.*(?:/|\$_\$))?\d\d[ab]\d\d[WLEAFTN][a-z](?:\.wav)?")
 
 
 def register_task(task: Task, *aliases: str) -> Task:
