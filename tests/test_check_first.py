@@ -44,7 +44,7 @@ def test_fetch_from_a_missing_file_url_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "cache").exists()
 
 
-def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(source, tmp_path, capsys, monkeypatch):
+def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(source, tmp_path, capsys, monkeypatch):  # noqa: F811
     import affectlab.transfer.run as transfer_run
 
     run, _, target = source

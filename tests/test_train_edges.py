@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from test_bad_input import one_line_refusal
 from train_edge_data import leftovers, speaker_table, table_config
 
 
@@ -73,6 +72,7 @@ def test_baseline_predicting_nan_in_one_row_is_refused(nan_module, tmp_path, cap
     out = tmp_path / "run"
     code, _, err = run_cli(["train", cfg, "--data", data, "--out", out], capsys)
     line = _last_line(code, err, f"baseline nanpkg:OneNan predicted NaN or infinite values {where}: 1 of")
+    assert "(first: id 'r" in line
     assert not out.exists() and leftovers(tmp_path) == []
 
 
@@ -163,8 +163,6 @@ def test_benchmark_data_is_recognised_by_ids():
 def test_mosi_references_do_not_fire_on_other_data_and_a_note_says_why(tmp_path):
     """Arrays nearly equal to the label (which beat ALMT on MOSI ids: tests/test_cli_mosi.py), but
     ids that are not CMU-MOSI's: not compared, said once in a note."""
-    import yaml
-
     from affectlab.config import validate_config
     from affectlab.pipeline import Notes, train_run
     from test_corpus_mmsa import make_mmsa
