@@ -5,7 +5,8 @@ before their one error line now come before the first slow step.
   before the data is read (network and data are still checked when the fit starts);
 - ``data fetch --url file://...`` of a missing file, and an unreachable URL, are one line without
   a "Downloading" line before it;
-- `transfer` with a split the target file lacks is refused before the text is encoded.
+- `transfer` with a split the target file lacks is refused before the text is encoded;
+- a feature the model needs and the data lacks is refused before text is encoded (`train` and `predict`).
 """
 
 from __future__ import annotations
@@ -54,3 +55,23 @@ def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(sourc
                             "--set", "split.val_split=nope"], capsys)
     one_line_refusal(code, err, "split.val_split is 'nope'")
     assert not out.exists()
+
+
+def test_a_feature_the_model_needs_and_the_data_lacks_is_refused_before_encoding(tmp_path, capsys, monkeypatch):
+    """ridge_tabular on a table with text but no feature columns, beside a text baseline: refused
+    before the baseline's text is encoded (it was encoded first, then the fit refused)."""
+    import pandas as pd
+
+    import affectlab.pipeline as pipeline
+
+    frame = pd.read_csv(speaker_table(tmp_path / "t.csv"))
+    frame["text"] = [f"sentence {i}" for i in range(len(frame))]
+    frame[["id", "spk", "text", "y"]].to_csv(tmp_path / "text.csv", index=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: regression\ndata:\n  format: table\n  columns: {id: id, group: spk, text: text}\n"
+                   "  targets: [{name: y, low: -2, high: 2}]\nsplit: {kind: group}\nmodel: {name: ridge_tabular}\n"
+                   "baselines: [ridge_embedding]\n")
+    monkeypatch.setattr(pipeline, "attach_features", _never)
+    code, _, err = run_cli(["train", cfg, "--data", tmp_path / "text.csv", "--out", tmp_path / "run"], capsys)
+    one_line_refusal(code, err, "model needs feature 'tabular', which the data does not provide")
+    assert not (tmp_path / "run").exists()

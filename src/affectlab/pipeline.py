@@ -396,6 +396,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     estimator = estimator_for(cfg, targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, cfg)
+    estimator.check_inputs(corpus, also=have)  # a feature the data lacks: refused before anything is encoded
     baselines = {}
     for name in baseline_names(cfg, task, targets):
         b = estimator_for(cfg, targets, name, {})
@@ -790,6 +791,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
+    estimator.check_inputs(corpus, also=available_features(corpus, cfg))  # before anything is encoded
     corpus, _ = attach_features(corpus, cfg, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
     unit = get_task(cfg.task).unit
