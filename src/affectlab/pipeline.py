@@ -301,6 +301,10 @@ class Prepared:
     folds: list | None = None  # cross-validation: the outer folds (cross_validation.Fold), planned once
 
 
+#: feature keys attach_features computes from the raw text; it refuses them itself, before encoding
+TEXT_KEYS = frozenset({"text", "text_encoder"})
+
+
 def available_features(corpus: Corpus, cfg: RunConfig) -> set[str]:
     """Feature keys a model can have: the corpus's arrays, plus text embeddings when it has text."""
     have = set(corpus.features)
@@ -396,7 +400,7 @@ def prepare(cfg: RunConfig, data: "str | Path | pd.DataFrame", notes: Notes) -> 
     estimator = estimator_for(cfg, targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, cfg)
-    estimator.check_inputs(corpus, also=have)  # a feature the data lacks: refused before anything is encoded
+    estimator.check_inputs(corpus, also=have | TEXT_KEYS)  # a feature the data lacks: before anything is encoded
     baselines = {}
     for name in baseline_names(cfg, task, targets):
         b = estimator_for(cfg, targets, name, {})
@@ -791,7 +795,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
-    estimator.check_inputs(corpus, also=available_features(corpus, cfg))  # before anything is encoded
+    estimator.check_inputs(corpus, also=available_features(corpus, cfg) | TEXT_KEYS)  # before anything is encoded
     corpus, _ = attach_features(corpus, cfg, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
     unit = get_task(cfg.task).unit
