@@ -170,6 +170,7 @@ def test_cli_table_and_json(pair, tmp_path, capsys, monkeypatch):
 
     base, new, data = pair
     monkeypatch.setattr(ab, "_default_train", fake_train([]))
+    monkeypatch.setattr(ab, "_check_data", lambda config, data: None)  # the fake data fit fake_train only
     code, out, err = run_cli(["ablate", base, new, "--data", data, "--seeds", "2", "--out", tmp_path / "c",
                               "--resamples", "100"], capsys)
     assert code == 0, err

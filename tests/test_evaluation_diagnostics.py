@@ -264,7 +264,8 @@ def _mosi_eval(noise: float, seed: int = 0):
     y = np.clip(rng.normal(0, 1.5, n), -3, 3)
     p = y + rng.normal(0, noise, n)
     groups = np.array([f"vid{k % videos}" for k in range(n)])
-    data = EvalData("mosi", ["sentiment"], pd.DataFrame({"id": [f"vid{k % videos}$_${k}" for k in range(n)]}),
+    # ids in CMU-MOSI's convention (11-character YouTube id $_$ clip): the published references are MOSI's
+    data = EvalData("mosi", ["sentiment"], pd.DataFrame({"id": [f"vid{k % videos}".rjust(11, "-") + f"$_${k}" for k in range(n)]}),
                     y[:, None], p[:, None], groups)
     return evaluate_data(data, n_resamples=300, seed=1, split="test"), y, p, groups
 

@@ -161,6 +161,9 @@ def _short(value: Any) -> str:
 def plan_ablation(base: str | Path, new: str | Path) -> Plan:
     """Changes, ignored keys, invalid single changes and the distinct variants (raises when nothing is left)."""
     b, n = _resolved(base), _resolved(new)
+    if b.get("task") != n.get("task"):  # before any trial: the two would be scored on different metrics
+        raise AffectlabError(f"{base} is task {b.get('task')!r} and {new} is task {n.get('task')!r}: an ablation "
+                             "compares two versions of one task; give configs of the same task")
     plan = Plan(str(b.get("name") or Path(base).stem), str(n.get("name") or Path(new).stem))
     fb, fn = flatten(b), flatten(n)
     keys = list(dict.fromkeys([*fb, *fn]))
@@ -364,11 +367,13 @@ class Effect:
 
 
 def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1000, level: float = 0.95,
-            seed: int = 0) -> dict[str, Any]:
+            seed: int = 0, failed: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Effects of every change, the total and the interaction, from the trained run directories.
 
     A contrast uses the seeds for which every config it involves has a finished run (all of them
     once the ablation is complete; fewer while trials are still running or after a failure).
+    Without a common seed of BASE and NEW, the first of the ``failed`` trials (``variant``,
+    ``seed``, ``error``) is named in the one-line error.
     """
     from .evaluation.bootstrap import Resampler, _paired_p, _percentiles, fast_scores, metrics_for_keys, resampled_scores
     from .runs.evaluate import run_specs, run_summary
@@ -382,6 +387,10 @@ def analyse(plan: Plan, out: Path, seeds: Sequence[int], *, n_resamples: int = 1
     base, new = plan.ends()
     both = [s for s in seeds if (base.digest, s) in runs and (new.digest, s) in runs]
     if not both:
+        first = next((f for f in failed if f.get("variant") in ("BASE", "NEW")), failed[0] if failed else None)
+        if first is not None:
+            raise AffectlabError(f"BASE and NEW have no finished run of a common seed: {len(failed)} trial(s) failed, "
+                                 f"the first {first['variant']} seed {first['seed']}: {first.get('error') or 'no message'}")
         raise AffectlabError("BASE and NEW have no finished run of a common seed yet; see the failed trials")
     first = runs[(base.digest, both[0])]
     task = run_summary(first).task or "regression"
@@ -536,6 +545,10 @@ def run_ablation(base: str | Path, new: str | Path, data: str | Path, out: str |
     if out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: exists and is a file, not a folder")
     plan = Plan.read(out / "plan.json") if report_only else plan_ablation(base, new)
+    if not report_only and train_fn is None:  # data that BASE cannot read: one line now, not a failed trial per
+        base_variant = plan.variant("BASE")
+        assert base_variant is not None  # every plan has its BASE
+        _check_data(base_variant.config, data)  # variant and seed (a train_fn reads the data its own way)
     _optuna()
     if seeds == 1:
         warn("--seeds 1: no interval can be computed (the seed-to-seed spread is unknown); effects are single runs")
@@ -571,11 +584,22 @@ def run_ablation(base: str | Path, new: str | Path, data: str | Path, out: str |
             _spawn_workers(workers, storage, study_name, data, say)
         _wait_for_others(study, say)
     failed = _failed_trials(study)
-    report = analyse(plan, out, seed_list, n_resamples=n_resamples)
+    report = analyse(plan, out, seed_list, n_resamples=n_resamples, failed=failed)
     result = AblationResult(plan, report, failed, storage, study_name, time.perf_counter() - t0, not report_only)
     write_json(out / "ablation.json", result_dict(result))
     (out / "ablation.md").write_text(markdown(result))
     return result
+
+
+def _check_data(config: dict[str, Any], data: Path) -> None:
+    """Read ``data`` as BASE's trials will (reader, columns, labels, targets): a file that cannot
+    be trained on is refused before any trial (reading costs little beside training)."""
+    from .corpus import read_corpus
+
+    cfg = validate_config(copy.deepcopy(config), "BASE")
+    corpus = read_corpus(data, cfg.data, require_labels=True)
+    if not corpus.targets:
+        raise AffectlabError(f"{data}: BASE declares no targets that the data has")
 
 
 def _spawn_workers(n: int, storage: str, study_name: str, data: Path, say: Callable[[str], None]) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
+from .config import FeaturesConfig, RunConfig
 from .core.errors import AffectlabError
 from .core.io import write_csv
 from .core.notes import Notes
@@ -87,11 +87,15 @@ def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...]) -> list[str
     return out
 
 
-def available_features(corpus: Corpus, exp: Experiment) -> set[str]:
+#: feature keys attach_features computes from the raw text; it refuses them itself, before encoding
+TEXT_KEYS = frozenset({"text", "text_encoder"})
+
+
+def available_features(corpus: Corpus, features: FeaturesConfig) -> set[str]:
     """Feature keys a model can have: the corpus's arrays, plus text embeddings when it has text."""
     have = set(corpus.features)
-    if corpus.has_text and exp.features.text.kind != "none":
-        have |= {"text", "text_encoder"}
+    if corpus.has_text and features.text.kind != "none":
+        have |= TEXT_KEYS
     return have
 
 
@@ -125,7 +129,8 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
 
     estimator = exp.build_model(targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
-    have = available_features(corpus, exp)
+    have = available_features(corpus, exp.features)
+    estimator.check_inputs(corpus, also=have | TEXT_KEYS)  # a feature the data lacks: before anything is encoded
     baselines = {}
     for name in baseline_names(exp, targets):
         b = exp.baseline_spec(name).build(targets)
@@ -164,19 +169,21 @@ def train_run(cfg: "RunConfig | Experiment", data: "str | Path | pd.DataFrame", 
     """
     notes = notes or Notes()
     exp = cfg if isinstance(cfg, Experiment) else resolve(cfg)
-    recorder = RunRecorder(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
+    recorder = RunRecorder.for_training(out, overwrite=overwrite, resume=resume)  # checks only: nothing is touched yet
     if resume:  # said in one line, not silently started over
-        from .training.fit import check_resumable
+        from .training.fit import check_resumable, check_resume_settings
 
         check_resumable(recorder.work_dir)
+        check_resume_settings(recorder.work_dir, exp.config)  # unreadable or other settings: before the data is read
     t0 = time.perf_counter()
     t = time.perf_counter()
-    prep = prepare(exp, data, notes)
-    timings = {"features": time.perf_counter() - t}
-    outcome = run_protocol(prep, recorder.work_dir, notes, resume=resume, on_epoch=on_epoch, timings=timings, t0=t0)
-    if outcome is None:  # a non-zero DDP rank
-        return None
-    return recorder.record(outcome)
+    with recorder:  # staged: a refusal, a failure or a signal leaves --out as it was (at most lightning/)
+        prep = prepare(exp, data, notes)
+        timings = {"features": time.perf_counter() - t}
+        outcome = run_protocol(prep, recorder.work_dir, notes, resume=resume, on_epoch=on_epoch, timings=timings, t0=t0)
+        if outcome is None:  # a non-zero DDP rank
+            return None
+        return recorder.record(outcome)
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
@@ -254,6 +261,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
+    estimator.check_inputs(corpus, also=available_features(corpus, cfg.features) | TEXT_KEYS)  # before anything is encoded
     corpus, _ = attach_features(corpus, cfg.features, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
     unit = get_task(cfg.task).unit

@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,7 @@ from .core.notes import Notes
 from .core.paths import default_cache_dir
 from .corpus import Corpus
 from .corpus.base import TargetSpec
+from .evaluation.diagnostics import require_finite_predictions, single_sample_fold_findings
 from .evaluation.scoring import higher_is_better, score_arrays
 from .experiment import Experiment
 from .features.text import embed_texts
@@ -89,6 +91,13 @@ def baseline_frame(corpus: Corpus, pred: np.ndarray, split: str, name: str, targ
     return named_columns(frame, pred, targets)
 
 
+def require_finite(pred: np.ndarray, part: Corpus, who: str, where: str) -> np.ndarray:
+    """``pred`` when every value is finite; else one line naming who predicted NaN/inf where (issue 21.2:
+    train must not score them as CCC 0 with exit code 0)."""
+    require_finite_predictions(pred, part.frame["id"], [t.name for t in part.targets], who, where)
+    return pred
+
+
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -124,16 +133,20 @@ def reference_findings(references: tuple[Reference, ...], task: Task, scored: di
         return []
     from .evaluation.bootstrap import bootstrap_scores
     from .evaluation.diagnostics import check_references
+    from .tasks.data import references_for_part
 
     found = []
     for where, (part, pred) in scored.items():
         if part is None or pred is None or not len(part):
             continue
+        refs = references_for_part(references, part, notes, task.name)  # a benchmark's references: its data only
+        if not refs:
+            continue
         ci = (intervals or {}).get(where)
         if ci is None:
             ci = bootstrap_scores(task, part.target_matrix(), pred, part.targets,
-                                  part.frame["group"].astype(str).to_numpy(), keys=[r.metric for r in references])
-        for f in check_references(ci, list(references), where, who):
+                                  part.frame["group"].astype(str).to_numpy(), keys=[r.metric for r in refs])
+        for f in check_references(ci, refs, where, who):
             notes.add(f"{f.code}: {f.message}")
             found.append(f.as_dict())
     return found
@@ -274,12 +287,14 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
     parts = {"train": train, "val": val, "test": test}
     present = {name: part for name, part in parts.items() if part is not None}
     t = time.perf_counter()
-    preds = {name: estimator.predict(part) for name, part in present.items() if name != "test"}
+    who = f"model {exp.model.name}"
+    preds = {name: require_finite(estimator.predict(part), part, who, name) for name, part in present.items() if name != "test"}
     metrics = {name: scorer(present[name], p) for name, p in preds.items()}
     timings["predict"] = time.perf_counter() - t
 
     baselines, baseline_seconds = fit_baselines(prep, train, val, scorer, lambda name: f"baseline {name}")
-    baseline_preds = {name: {n: b.predict(p) for n, p in present.items() if n != "test"} for name, b in baselines.items()}
+    baseline_preds = {name: {n: require_finite(b.predict(p), p, f"baseline {name}", n) for n, p in present.items() if n != "test"}
+                      for name, b in baselines.items()}
 
     t = time.perf_counter()
     with progress.step("refit on all training data"):
@@ -295,10 +310,10 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
     # test is touched once, after selection, by the selected model and the baselines beside it
     # (fitted on the same training rows; nothing is chosen by their test scores)
     if test is not None:
-        preds["test"] = estimator.predict(test)
+        preds["test"] = require_finite(estimator.predict(test), test, who, "test")
         metrics["test"] = scorer(test, preds["test"])
         for name, b in baselines.items():
-            baseline_preds[name]["test"] = b.predict(test)
+            baseline_preds[name]["test"] = require_finite(b.predict(test), test, f"baseline {name}", "test")
     baseline_metrics = {name: {n: scorer(present[n], p) for n, p in by_part.items()} for name, by_part in baseline_preds.items()}
     # results beyond the best published ones (the task's references): said for the model and each baseline
     findings = reference_findings(exp.references, prep.task, {n: (parts[n], preds.get(n)) for n in ("val", "test")}, notes)
@@ -376,7 +391,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         fold_dir = None if work_dir is None else work_dir / "lightning" / f"fold{fold.index + 1}"
         estimator, result = fit_model(prep, fit_train, fit_val, scorer, fold_dir, resume=resume, on_epoch=on_epoch)
         n_params = result.n_params or n_params
-        pred = estimator.predict(held)
+        pred = require_finite(estimator.predict(held), held, "the model", f"fold {fold.index + 1}")
         assert fold.test is not None
         oof[fold.test], fold_of[fold.test] = pred, fold.index + 1
         entry: dict[str, Any] = {"index": fold.index + 1, "metrics": {"test": scorer(held, pred)},
@@ -387,7 +402,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         label = f"fold {fold.index + 1}/{len(folds)}: baseline "
         baselines, _ = fit_baselines(prep, train, None, scorer, label.__add__)
         for name, b in baselines.items():
-            bp = b.predict(held)
+            bp = require_finite(b.predict(held), held, f"baseline {name}", f"fold {fold.index + 1}")
             baseline_oof[name][fold.test] = bp
             entry["baselines"][name] = scorer(held, bp)
         entry["seconds"] = time.perf_counter() - t_fold
@@ -411,11 +426,11 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         if shared:
             notes.add(f"{len(shared)} {prep.task.unit}(s) of test split {protocol.test_split!r} also occur in the "
                       f"cross-validated rows (e.g. {shared[0]!r}): its score is not {prep.task.unit}-independent")
-        test_pred = final.predict(test)
+        test_pred = require_finite(final.predict(test), test, f"model {exp.model.name}", "test")
         for name in prep.baselines:
             b = prep.new_baseline(name)
             b.fit(corpus, None, prep.context(scorer, None))
-            test_baselines[name] = b.predict(test)
+            test_baselines[name] = require_finite(b.predict(test), test, f"baseline {name}", "test")
 
     y, groups = corpus.target_matrix(), corpus.frame["group"].astype(str).to_numpy()
     pooled = scorer(corpus, oof)
@@ -436,6 +451,9 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     for name, p in baseline_oof.items():
         findings += reference_findings(exp.references, prep.task, {"oof": (corpus, p), "test": (test, test_baselines.get(name))},
                                        notes, f"baseline {name}")
+    # a fold holding out one sample (a one-recording speaker under LOSO): a finding with its effect on the pooled score
+    held_out = [SimpleNamespace(index=e["index"], n_test=e["sizes"]["test"], test_groups=e["groups"]) for e in described]
+    findings += single_sample_fold_findings(held_out, prep.task.unit, corpus, oof, scorer, prep.task.primary, notes)
     test_cis = {} if test_ci is None else {key: v.as_dict() for key, v in test_ci.items()}
 
     predictions = prediction_frame(corpus, oof, "oof", no_groups)

@@ -1,6 +1,8 @@
 """Command-line interface: a thin layer that parses, calls one library function, prints.
 
-Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 a bug.
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 a bug; a
+signal ends a command with 128 + its number after cleanup (the POSIX shell convention): Ctrl-C
+(SIGINT) 130, SIGTERM 143, SIGHUP 129.
 Each command group lives in its own module and registers itself on :data:`app`.
 """
 
@@ -41,7 +43,7 @@ for _name in COMMAND_MODULES:
 @contextlib.contextmanager
 def _terminate_like_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP end a command as Ctrl-C does: cleanup runs (temporary files removed,
-    worker processes stopped) and the exit code is 128 + the signal, instead of an instant death
+    worker processes stopped) and the exit code is 128 + the signal (143, 129), instead of an instant death
     that leaves temporary files behind. The previous handlers come back afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -88,4 +90,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("affectlab: interrupted", file=sys.stderr)
         sys.exit(130)
+    if result == 130:  # typer turns Ctrl-C into a silent Exit(130), returned here (standalone_mode=False)
+        print("affectlab: interrupted", file=sys.stderr)
     sys.exit(result if isinstance(result, int) else 0)

@@ -93,9 +93,13 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     if seeds and out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: exists and is a file, not a folder; give a folder for the run directories")
     outs = [out / f"seed-{s}" if seeds else out for s in seed_list]
-    for run_out in outs:
+    for cfg, run_out in zip(configs, outs):
         if not _is_child_rank():  # DDP ranks > 0 re-run this command while rank 0 trains
             check_run_out(run_out, overwrite=overwrite, resume=resume)
+            if resume:  # every seed's checkpoints, before the first seed trains (issue 21)
+                from ..training.fit import check_resume_settings
+
+                check_resume_settings(run_out, cfg)
     results = []
     reports = []
     for cfg, run_out in zip(configs, outs):

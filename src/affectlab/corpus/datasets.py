@@ -254,8 +254,8 @@ def fetch(
             else:
                 origin = url or spec.archive_url
                 archive = scratch / "archive.zip"
-                say(f"Downloading {spec.name} from {origin}")
-                _download(origin, archive, progress=progress)
+                # said once the server answers: an unreachable URL is one error line, not two
+                _download(origin, archive, progress=progress, on_open=lambda: say(f"Downloading {spec.name} from {origin}"))
                 found = _collect_from_zip(spec, archive, staging, label=origin)
             now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
             write_json(staging / MANIFEST, {
@@ -501,18 +501,26 @@ def _collect_from_zip(spec: DatasetSpec, archive: Path, staging: Path, *, label:
 
 
 def _check_url(url: str) -> None:
-    """One line for a URL that cannot be fetched (said before anything is printed or downloaded)."""
+    """One line for a URL that cannot be fetched (said before anything is printed or downloaded),
+    a ``file://`` URL whose file does not exist included."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme.lower() not in ("http", "https", "file") or not (parsed.netloc or parsed.path):
         raise AffectlabError(f"{url}: unsupported URL (expected http://, https:// or file://)")
+    if parsed.scheme.lower() == "file":
+        local = Path(urllib.request.url2pathname(parsed.path))
+        if not local.is_file():
+            raise AffectlabError(f"cannot download {url}: {local} is {'a folder' if local.is_dir() else 'not there'} "
+                                 "(use --source for a local folder)")
 
 
-def _download(url: str, dest: Path, *, progress: bool = True) -> None:
-    """Stream ``url`` to ``dest`` with a progress bar on stderr; one-line errors on failure."""
+def _download(url: str, dest: Path, *, progress: bool = True, on_open: Callable[[], None] = lambda: None) -> None:
+    """Stream ``url`` to ``dest`` with a progress bar on stderr; one-line errors on failure.
+    ``on_open`` runs once the server has answered (a progress line said only then)."""
     _check_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": "affectlab-data-fetch"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
+            on_open()
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             with _progress_bar(progress, total, url) as advance:

@@ -104,6 +104,83 @@ def check_nonfinite(pred: np.ndarray, target_names: Sequence[str], source: str =
     return out
 
 
+def require_finite_predictions(pred: np.ndarray, ids: Sequence, target_names: Sequence[str], who: str,
+                               where: str) -> None:
+    """Refuse (one line) predictions with a NaN or infinite value, the check :func:`check_nonfinite`
+    makes in ``evaluate``: ``train`` would otherwise score them as CCC 0 (or NaN) and save them
+    with exit code 0. ``who`` is the model or baseline, ``where`` the rows (``val``, ``fold 2``...).
+
+    >>> require_finite_predictions(np.array([[0.1], [np.nan]]), ["a", "b"], ["v"], "model my:Model", "val")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: model my:Model predicted NaN or infinite values on val: 1 of 2 pred_v values (first: id 'b'); a model must predict a finite number for every row
+    >>> require_finite_predictions(np.array([[0.1], [0.2]]), ["a", "b"], ["v"], "model m", "val")
+    """
+    from ..core.errors import AffectlabError
+
+    pred = np.asarray(pred, dtype=float).reshape(len(pred), -1)
+    for j, t in enumerate(target_names):
+        bad = ~np.isfinite(pred[:, j])
+        if bad.any():
+            first = list(ids)[int(np.flatnonzero(bad)[0])]
+            raise AffectlabError(f"{who} predicted NaN or infinite values on {where}: {int(bad.sum())} of {len(bad)} "
+                                 f"pred_{t} values (first: id {str(first)!r}); a model must predict a finite number "
+                                 "for every row")
+
+
+def check_single_sample_folds(folds: Sequence, unit: str, n_pooled: int, key: str = "score",
+                              pooled: float | None = None, without: float | None = None) -> list[Finding]:
+    """SINGLE_SAMPLE_FOLD: cross-validation folds that hold out a single sample (a speaker with one
+    recording under leave-one-speaker-out): the fold's own scores are undefined, and the finding
+    says what the sample does to the pooled score (``pooled``: the score of every out-of-fold row,
+    ``without``: the same without those samples). ``folds``: objects with ``index``, ``n_test``
+    and ``test_groups`` (:class:`affectlab.cross_validation.FoldOutcome`).
+
+    >>> from types import SimpleNamespace as F
+    >>> f = check_single_sample_folds([F(index=1, n_test=9, test_groups=["a"]), F(index=2, n_test=1, test_groups=["solo"])],
+    ...                               "speaker", 10, "ccc", 0.788, 0.791)[0]
+    >>> f.code, f.severity
+    ('SINGLE_SAMPLE_FOLD', 'warning')
+    >>> f.message
+    "fold 2 holds out a single sample (speaker 'solo', its only one): that fold's own scores are undefined (NaN); the sample still counts as 1 of the 10 pooled out-of-fold rows, predicted by a model that never saw its speaker, and the pooled interval resamples it as a whole speaker: pooled ccc 0.788 with it, 0.791 without"
+    """
+    single = [f for f in folds if int(f.n_test) == 1]
+    if not single:
+        return []
+    names = ", ".join(f"{unit} {g!r}" for f in single for g in list(f.test_groups)[:1])
+    which = (f"fold {single[0].index} holds out a single sample ({names}, its only one)" if len(single) == 1 else
+             f"{len(single)} folds ({', '.join(str(f.index) for f in single[:5])}{', ...' if len(single) > 5 else ''}) "
+             f"hold out a single sample each ({names if len(single) <= 5 else unit + 's with one sample'})")
+    effect = ""
+    if pooled is not None and without is not None:
+        effect = f": pooled {key} {pooled:.3f} with {'it' if len(single) == 1 else 'them'}, {without:.3f} without"
+    n = len(single)
+    return [Finding("SINGLE_SAMPLE_FOLD", "warning",
+                    f"{which}: {'that fold' if n == 1 else 'those folds'}'s own scores are undefined (NaN); "
+                    f"{'the sample still counts' if n == 1 else 'the samples still count'} as {n} of the {n_pooled} "
+                    f"pooled out-of-fold rows, predicted by a model that never saw {'its' if n == 1 else 'their'} {unit}, "
+                    f"and the pooled interval resamples {'it' if n == 1 else 'each'} as a whole {unit}{effect}")]
+
+
+def single_sample_fold_findings(folds: Sequence, unit: str, corpus, oof: np.ndarray, scorer, key: str,
+                                notes=None) -> list[dict]:
+    """:func:`check_single_sample_folds` for a cross-validation run: the pooled ``key`` scored with
+    ``scorer(corpus, predictions)`` on every out-of-fold row and without the single samples; each
+    finding also goes to ``notes`` (``notes.add``). Returns the findings as dicts (the summary's)."""
+    single = [f for f in folds if int(f.n_test) == 1]
+    if not single:
+        return []
+    held = set(str(g) for f in single for g in f.test_groups)
+    keep = ~corpus.frame["group"].astype(str).isin(held).to_numpy()
+    pooled = scorer(corpus, oof).get(key)
+    without = scorer(corpus.subset(keep), oof[keep]).get(key) if keep.sum() > 2 else None
+    found = check_single_sample_folds(folds, unit, len(corpus), key, pooled, without)
+    for f in found:
+        if notes is not None:
+            notes.add(f"{f.code}: {f.message}")
+    return [f.as_dict() for f in found]
+
+
 def check_missing_gold(gold: np.ndarray, target_names: Sequence[str]) -> list[Finding]:
     """Gold values that are missing: info (those rows are not scored for that target)."""
     gold = np.asarray(gold, dtype=float).reshape(len(gold), -1)
@@ -180,11 +257,20 @@ def fit_recalibration(y: np.ndarray, p: np.ndarray, fitted_on: str) -> Recalibra
 
 
 def check_scale(y: np.ndarray, p: np.ndarray, target: str | None = None,
-                recal: Recalibration | None = None) -> list[Finding]:
+                recal: Recalibration | None = None, scale_free_score: bool = False) -> list[Finding]:
     """SCALE_MISMATCH: high correlation, much lower CCC (scale or offset wrong), with a fix.
 
     ``recal`` is a recalibration fitted on validation data; without it the message reports
-    the in-sample fit and says to fit it on validation data instead.
+    the in-sample fit and says to fit it on validation data instead. With ``scale_free_score``
+    (the task's headline is a correlation, e.g. SemEval's r_composite) the finding is ``info``:
+    the map would change CCC, MAE and RMSE, not the score the task ranks by. (Measured on the demo's
+    default run: a map fitted on its validation predictions lifts test CCC from 0.639 to 0.762 for
+    valence, so the finding is true; recalibrating in the default costs 0.02 of score through
+    clipping at the range ends, docs/semeval-modelling.md, so the default does not.)
+
+    >>> y = np.linspace(-2, 2, 200); p = 0.4 * y + 0.3 + np.sin(np.arange(200)) * 0.2
+    >>> [(f.code, f.severity) for f in check_scale(y, p)], [f.severity for f in check_scale(y, p, scale_free_score=True)]
+    ([('SCALE_MISMATCH', 'warning')], ['info'])
     """
     r, c = _pearson(y, p), _ccc(y, p)
     if r < SCALE_MIN_R or c > SCALE_CCC_FRACTION * r or r - c < SCALE_MIN_GAP:
@@ -199,7 +285,10 @@ def check_scale(y: np.ndarray, p: np.ndarray, target: str | None = None,
         rc = fit_recalibration(y, p, "this file")
         fix = (f"a linear recalibration gold ≈ a + b·pred could reach CCC ≈ {r:.3f} (in-sample a = {rc.a:.3f}, "
                f"b = {rc.b:.3f}); fit a and b on validation data, never on the test labels") if rc else ""
-    return [Finding("SCALE_MISMATCH", "warning",
+    if scale_free_score:
+        fix += ("; the task's score is a correlation, which such a map leaves unchanged: this concerns CCC, "
+                "MAE and RMSE only")
+    return [Finding("SCALE_MISMATCH", "info" if scale_free_score else "warning",
                     f"{_label(target)}Pearson r {r:.3f} but CCC {c:.3f}: predictions are off in scale (sd ratio "
                     f"{ratio:.2f}) or offset ({offset:+.3f}); {fix}")]
 

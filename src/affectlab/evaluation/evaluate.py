@@ -40,6 +40,7 @@ from ..metrics.classification import majority_class
 from . import diagnostics as dg
 from .bootstrap import N_RESAMPLES, Interval, PairedResult, bootstrap_scores, fast_scores, group_codes, paired_bootstrap
 from ..corpus.base import TargetSpec
+from ..tasks.data import applicable_to_rows
 from ..tasks import TASKS, get_task
 
 #: columns that name the group of a sample in a gold file, in order of preference
@@ -593,7 +594,7 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
         findings += dg.check_sign(y[ok, j], p[ok, j], g, t, n_resamples=min(n_resamples, 300), seed=seed)
         findings += dg.check_collapsed(y[ok, j], p[ok, j], t)
         rc = (recalibration or {}).get(t)
-        findings += dg.check_scale(y[ok, j], p[ok, j], t, rc)
+        findings += dg.check_scale(y[ok, j], p[ok, j], t, rc, task.score_scale_free)
         if rc is not None:
             from ..metrics.regression import ccc
 
@@ -603,7 +604,8 @@ def evaluate_data(data: EvalData, train: TrainData | None = None, *, baselines: 
     corr_key = _correlation_key(data.task)
     if corr_key in metrics:
         findings += dg.check_small_sample(metrics[corr_key], corr_key, int(len(rows)))
-    findings += dg.check_references(metrics, task.references if references is None else references,
+    findings += dg.check_references(metrics, applicable_to_rows(task.references if references is None else references,
+                                                                data.ids.iloc[rows], groups),  # the benchmark's data only
                                     f"{split or 'evaluated'} predictions")
 
     # baselines: scored on the same rows, compared with the model on the headline key

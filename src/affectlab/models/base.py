@@ -160,10 +160,11 @@ class Estimator(ABC):
         the default accepts any size.
         """
 
-    def check_inputs(self, corpus: Corpus) -> None:
-        """One-line errors for a corpus lacking what this estimator reads."""
+    def check_inputs(self, corpus: Corpus, also: "set[str] | frozenset[str]" = frozenset()) -> None:
+        """One-line errors for a corpus lacking what this estimator reads. ``also``: feature keys
+        computed later (text embeddings), so that the check can run before they are encoded."""
         for key in self.needs_features:
-            if key not in corpus.features:
+            if key not in corpus.features and key not in also:
                 raise AffectlabError(f"model needs feature {key!r}, which the data does not provide")
         if self.needs_raw_text and not corpus.has_text:
             raise AffectlabError("model needs raw text, which the data does not provide")

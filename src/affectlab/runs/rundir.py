@@ -34,7 +34,8 @@ import torch
 from ..config import RunConfig
 from ..experiment import validate_config
 from ..core.errors import AffectlabError
-from ..core.io import file_sha256, read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml  # file_sha256 re-exported
+from ..core.io import (  # file_sha256 re-exported
+    check_writable, file_sha256, read_yaml, unreadable, write_bytes, write_csv, write_json, write_text, write_yaml)
 from .outcome import Outcome
 from .summary import RunSummary, read_json_object
 
@@ -343,6 +344,10 @@ class RunRecorder:
     atomically; :meth:`finish` writes ``summary.json`` last. With ``staged=True`` everything goes
     to a hidden folder beside ``out`` and :meth:`finish` moves it into place, so a run that fails
     half-way leaves ``out`` exactly as it was (:meth:`discard` removes the staging folder).
+    :meth:`for_training` stages the files but keeps a network's resume checkpoints in
+    ``out/lightning`` (``--resume`` looks there): a training that fails, is refused or is ended by a
+    signal leaves at most that folder, which counts as empty. Used as a context manager, an
+    exception (Ctrl-C and ``SystemExit`` included) removes the staging folder.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
@@ -356,16 +361,26 @@ class RunRecorder:
     ['notes.md', 'summary.json']
     """
 
-    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False, staged: bool = False) -> None:
+    def __init__(self, out: str | Path, *, overwrite: bool = False, resume: bool = False, staged: bool = False,
+                 checkpoints_in_out: bool = False) -> None:
         self.out = check_run_out(out, overwrite=overwrite, resume=resume)
+        check_writable(self.out / SUMMARY)  # a read-only mount or no permission: one line before any work
         self.overwrite, self.resume, self.staged = overwrite, resume, staged
+        self.checkpoints_in_out = checkpoints_in_out
         self._run: RunDir | None = None
+
+    @classmethod
+    def for_training(cls, out: str | Path, *, overwrite: bool = False, resume: bool = False) -> "RunRecorder":
+        """The recorder of ``train``: files staged beside ``out`` and moved in by :meth:`finish`,
+        Lightning's resume checkpoints in ``out/lightning`` (see the class docstring)."""
+        return cls(out, overwrite=overwrite, resume=resume, staged=True, checkpoints_in_out=True)
 
     @property
     def work_dir(self) -> Path:
         """Where a network keeps Lightning checkpoints: the run folder itself, so a run that
-        crashes can be continued with ``--resume`` (staged runs: the staging folder)."""
-        return self._staging() if self.staged else self.out
+        crashes can be continued with ``--resume`` (staged runs without ``checkpoints_in_out``:
+        the staging folder)."""
+        return self._staging() if self.staged and not self.checkpoints_in_out else self.out
 
     def _staging(self) -> Path:
         return self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
@@ -394,10 +409,13 @@ class RunRecorder:
             # re-check: another process may have written to out while this run was working
             check_run_out(self.out, overwrite=self.overwrite, resume=self.resume)
             if self.out.is_dir():
-                RunDir.create(self.out, overwrite=self.overwrite, resume=self.resume)
+                if self.overwrite:  # the old run's files (check_run_out: nothing else is there)
+                    for entry in self.out.iterdir():
+                        if not (self.checkpoints_in_out and entry.name == LIGHTNING):
+                            _remove(entry)
                 for entry in run.path.iterdir():
                     if entry.name != SUMMARY:
-                        os.replace(entry, self.out / entry.name)
+                        _replace(entry, self.out / entry.name)
                 os.replace(run.path / SUMMARY, self.out / SUMMARY)
                 run.path.rmdir()
             else:
@@ -437,8 +455,25 @@ class RunRecorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if isinstance(exc, AffectlabError) and self.staged:  # a file is named where it was to be: in --out
+            exc.args = (str(exc).replace(str(self._staging()), str(self.out)),)
         if exc_type is not None or (self.staged and self._run is not None and self._run.path != self.out):
             self.discard()
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink()
+
+
+def _replace(src: Path, dst: Path) -> None:
+    """Move ``src`` onto ``dst``, replacing a file or a whole folder (``os.replace`` alone cannot
+    replace a non-empty folder, e.g. a resumed run's ``folds/``)."""
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
 
 
 __all__ = ["RunDir", "RunRecorder", "check_predictions", "check_run_out", "file_sha256", "is_run_dir", "load_checkpoint", "load_run",

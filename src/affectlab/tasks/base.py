@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..core.targets import TargetSpec
+from .data import BenchmarkData
 
 #: per-target metrics for every task, by target kind, in report order
 REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
@@ -34,7 +35,9 @@ class Reference:
     ``metric`` is a key the task reports for the mean over targets (``score``, ``mae``,
     ``pearson``, ``acc2_nozero``...); the task checks it when it is built. A result whose whole
     95% interval lies beyond it raises ``ABOVE_STATE_OF_THE_ART``
-    (:func:`affectlab.evaluation.diagnostics.check_references`).
+    (:func:`affectlab.evaluation.diagnostics.check_references`), but only on ``data`` when the
+    reference names it (:class:`affectlab.tasks.data.BenchmarkData`: a run on other data of the
+    same task type is not compared with it).
     """
 
     system: str
@@ -42,6 +45,8 @@ class Reference:
     value: float
     protocol: str
     source: str
+    #: the benchmark data the result was measured on (None: any data of the task, e.g. a config's own)
+    data: "BenchmarkData | None" = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ class Task:
     score_metrics: dict[str, str] = field(default_factory=lambda: dict(SCORE_METRICS))
     #: flat key of the headline metric (``score`` or e.g. ``mae``); early stopping monitors it
     primary: str = "score"
+    #: the headline depends on correlations only (SemEval's r_composite): rescaling or shifting the
+    #: predictions changes CCC, MAE and RMSE but not the score, so SCALE_MISMATCH is said as info
+    score_scale_free: bool = False
     #: report seen and unseen groups separately (``seen/...``, ``unseen/...``)
     seen_subsets: bool = False
     #: baselines reported beside every model (those that cannot predict a target's kind are skipped)

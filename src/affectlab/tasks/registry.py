@@ -12,11 +12,21 @@ from ..core.targets import TargetSpec
 from ..core.errors import AffectlabError
 from ..core.registry import Registry
 from .base import Reference, Task
+from .data import BenchmarkData
+from .fingerprints import SEMEVAL2026_TASK2_TRAIN
 
 TASKS: Registry[Task] = Registry("task")
 
 #: where the built-in tasks' published results come from (each paper is cited there and in the docs)
 REFERENCES_SOURCE = "../shared/references/published-results.md"
+#: the data the built-in references belong to (docs/tasks.md). SemEval's official test set is held
+#: back by the organisers: its best team score is compared with runs on the training file (the dev
+#: protocol), recognised by its (user_id, text_id) pairs; MOSI and EmoDB by their id conventions,
+#: which every release and held-out file of those corpora keeps.
+SEMEVAL_DATA = BenchmarkData("SemEval-2026 Task 2", "training file, dev protocol", known="".join(SEMEVAL2026_TASK2_TRAIN))
+MOSI_DATA = BenchmarkData("CMU-MOSI", "official split", id_pattern=r"[A-Za-z0-9_-]{11}\$_\$\d+")
+# EmoDB: the file name, alone, with its folder, or as ``extract`` writes it (``<speaker>$_$<file stem>``)
+EMODB_DATA = BenchmarkData("EmoDB", "535 recordings", id_pattern=r"(?:.*(?:/|\$_\$))?\d\d[ab]\d\d[WLEAFTN][a-z](?:\.wav)?")
 
 
 def register_task(task: Task, *aliases: str) -> Task:
@@ -52,6 +62,7 @@ register_task(Task(
     unit="user",
     extra_metrics=("r_within", "r_between", "r_composite"),
     score_metrics={"regression": "r_composite", "category": "uar"},
+    score_scale_free=True,
     seen_subsets=True,
     baselines=("global_mean", "group_mean", "ridge_tfidf", "ridge_embedding", "ridge_group_offset"),
     id_columns=("user_id", "text_id"),
@@ -59,7 +70,7 @@ register_task(Task(
     target_ranges=(TargetSpec("valence", -2.0, 2.0), TargetSpec("arousal", 0.0, 2.0)),
     single_sample_note="user(s) have a single text: they count for r_between only, not r_within",
     references=(
-        Reference("best competing system", "score", 0.611, "official test", REFERENCES_SOURCE),
+        Reference("best competing system", "score", 0.611, "official test", REFERENCES_SOURCE, SEMEVAL_DATA),
     ),
 ))
 
@@ -79,10 +90,10 @@ register_task(Task(
     # best peer-reviewed CMU-MOSI results (official split, unsupervised BERT/COVAREP/Facet features);
     # the sources are listed in docs/multimodal.md
     references=(
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nonneg", 0.8455, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nozero", 0.8643, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "pearson", 0.805, "official split", REFERENCES_SOURCE),
-        Reference("ALMT (Zhang et al., EMNLP 2023)", "mae", 0.683, "official split", REFERENCES_SOURCE),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nonneg", 0.8455, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "acc2_nozero", 0.8643, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "pearson", 0.805, "official split", REFERENCES_SOURCE, MOSI_DATA),
+        Reference("ALMT (Zhang et al., EMNLP 2023)", "mae", 0.683, "official split", REFERENCES_SOURCE, MOSI_DATA),
     ),
 ))
 
@@ -94,6 +105,6 @@ register_task(Task(
     baselines=("majority", "global_mean", "logistic_audio", "ridge_audio"),
     references=(
         Reference("eGeMAPS + SVM (Eyben et al. 2016)", "uar", 0.80, "LOSO, settings chosen over the test folds",
-                  REFERENCES_SOURCE),
+                  REFERENCES_SOURCE, EMODB_DATA),
     ),
 ))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
@@ -14,6 +15,7 @@ from lightning.pytorch.callbacks import Checkpoint
 import numpy as np
 import torch
 
+from ..core.io import is_write_error, unwritable
 from ..corpus.base import Corpus
 from ..models.base import Scorer, clip_to_ranges
 from .targets import TargetPlan
@@ -243,8 +245,24 @@ class ResumeCheckpoint(Checkpoint):
 
     def save(self, trainer: pl.Trainer) -> None:
         tmp = self.path.with_name(self.FILE + ".tmp")
-        if trainer.is_global_zero:
-            self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        made = []  # folders this save creates (lightning/, even --out): removed again if it fails
+        for folder in (self.dirpath, *self.dirpath.parents):
+            if folder.exists():
+                break
+            made.append(folder)
+        try:
+            if trainer.is_global_zero:
+                self.dirpath.mkdir(parents=True, exist_ok=True)
+            trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+            if trainer.is_global_zero:
+                os.replace(tmp, self.path)
+        except BaseException as err:  # a full disk, Ctrl-C, SIGTERM: the previous checkpoint stays, no .tmp
+            if trainer.is_global_zero:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                with contextlib.suppress(OSError):
+                    for folder in made:  # deepest first; only while empty
+                        folder.rmdir()
+            if isinstance(err, OSError) and is_write_error(err, tmp, self.path, self.dirpath):
+                raise unwritable(self.path, err) from None
+            raise

@@ -140,8 +140,32 @@ def fit_network(
         limit_val_batches=0,
         use_distributed_sampler=True,
     )
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
+    with ctrl_c_stays_an_interrupt(trainer):
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=True if ckpt_path else None)
     return _result(module, scorer_cb, trainer.is_global_zero)
+
+
+@contextlib.contextmanager
+def ctrl_c_stays_an_interrupt(trainer: pl.Trainer) -> Iterator[None]:
+    """Lightning answers Ctrl-C inside ``fit`` with ``sys.exit(1)`` (and leaves SIGINT ignored):
+    the command would end with code 1, the code of a bug, and without a word. Here it stays a
+    :class:`KeyboardInterrupt` (exit 130, ``affectlab: interrupted``, cleanup runs) and the
+    previous SIGINT handler comes back. SIGTERM/SIGHUP arrive as ``SystemExit(128 + n)`` and pass.
+    """
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    except SystemExit as stop:
+        if stop.code == 1 and trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main and previous is not None and signal.getsignal(signal.SIGINT) != previous:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _result(module: AffectModule, scorer_cb: EpochScorer, is_global_zero: bool) -> FitResult:
@@ -200,9 +224,13 @@ MISMATCH = {"network": "another network (architecture or model parameters differ
             "data": "other training data"}
 
 
-def read_resume_checkpoint(path: Path, expected: dict[str, str]) -> dict:
-    """The checkpoint at ``path`` if it can resume a fit with fingerprint ``expected``; else one-line errors."""
-    hint = "train from scratch without --resume (--overwrite replaces a finished run), or use another --out"
+RESUME_HINT = "train from scratch without --resume (--overwrite replaces a finished run), or use another --out"
+
+
+def read_resume_checkpoint(path: Path, expected: dict[str, str] | None) -> dict:
+    """The checkpoint at ``path`` if it can resume a fit with fingerprint ``expected`` (None: any);
+    else one-line errors."""
+    hint = RESUME_HINT
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -211,9 +239,26 @@ def read_resume_checkpoint(path: Path, expected: dict[str, str]) -> dict:
     if not isinstance(own, dict) or not isinstance(own.get("fingerprint"), dict):
         raise AffectlabError(f"{path}: not a resumable affectlab checkpoint (from an older version?); {hint}")
     for key, what in MISMATCH.items():
-        if own["fingerprint"].get(key) != expected[key]:
+        if expected is not None and own["fingerprint"].get(key) != expected[key]:
             raise AffectlabError(f"{path}: the checkpoint is of {what} than this run; {hint}")
     return saved
+
+
+def check_resume_settings(work_dir: str | Path, cfg: Any) -> None:
+    """Before any data is read: every resume checkpoint under ``work_dir/lightning`` must be
+    readable, resumable and of this config's training settings, seed and monitor (the parts of
+    :func:`fingerprint` that need no data; network and data are checked when the fit starts).
+    Refused in the same one line as :func:`read_resume_checkpoint`."""
+    from ..tasks import get_task
+
+    training = {k: v for k, v in cfg.training.model_dump().items() if k not in RESUMABLE_CHANGES}
+    monitor = get_task(cfg.task).monitor(cfg.training.monitor)
+    settings = {"training": training, "seed": cfg.seed, "monitor": monitor, "fixed_epochs": None}
+    expected = _sha(json.dumps(settings, sort_keys=True, default=str))
+    for path in resume_checkpoints(work_dir):
+        saved = read_resume_checkpoint(path, None)
+        if saved["callbacks"]["affectlab_resume"]["fingerprint"].get("settings") != expected:
+            raise AffectlabError(f"{path}: the checkpoint is of {MISMATCH['settings']} than this run; {RESUME_HINT}")
 
 
 def resume_checkpoints(work_dir: str | Path) -> list[Path]:

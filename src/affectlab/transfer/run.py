@@ -218,6 +218,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     if cfg.split.kind == "given" and cfg.split.val_split == "test":
         raise AffectlabError("split.val_split is 'test': early stopping must never see the test split")
     corpus = read_corpus(data, cfg.data, require_labels=False)
+    holdout_parts(cfg, corpus)  # the split's refusals (a val_split the file lacks...) before the text is encoded
     corpus, _ = attach_features(corpus, cfg.features, set(source.estimator.modalities))
     specs = check_modalities(source, corpus, t_cfg)
     train, val, test = holdout_parts(cfg, corpus)
