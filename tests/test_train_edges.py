@@ -154,16 +154,16 @@ def test_benchmark_data_is_recognised_by_ids():
     assert not mosi.matches(["03$_$03a01Fa"])
     assert not semeval.matches(["100", "101"], ["1", "1"])
     # a config's own references name no data: they apply to every run, as before
-    from affectlab.config import validate_config
+    from affectlab.experiment import task_references, validate_config
 
     own = validate_config({"task": "mosi", "references": [{"system": "mine", "metric": "mae", "value": 9.0}]})
-    assert own.task_references()[-1].data is None
+    assert task_references(own)[-1].data is None
 
 
 def test_mosi_references_do_not_fire_on_other_data_and_a_note_says_why(tmp_path):
     """Arrays nearly equal to the label (which beat ALMT on MOSI ids: tests/test_cli_mosi.py), but
     ids that are not CMU-MOSI's: not compared, said once in a note."""
-    from affectlab.config import validate_config
+    from affectlab.experiment import validate_config
     from affectlab.pipeline import Notes, train_run
     from test_corpus_mmsa import make_mmsa
 
