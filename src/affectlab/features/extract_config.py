@@ -99,8 +99,9 @@ class AudioConfig(_Strict):
         return self
 
 
-class FaceConfig(_Strict):
-    """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``."""
+class FaceMeshSettings(_Strict):
+    """How video frames are sampled and what MediaPipe FaceMesh looks for: the ``face:`` keys of an
+    extract config and the ``facemesh`` extractor's params alike."""
 
     @model_validator(mode="before")
     @classmethod
@@ -109,7 +110,6 @@ class FaceConfig(_Strict):
             data = {**data, "landmarks": "all" if data["landmarks"] else "none"}
         return data
 
-    enabled: bool = False
     fps: float = Field(25.0, gt=0, le=120)
     max_faces: int = Field(4, ge=1, le=16)  # faces FaceMesh looks for; one track is kept
     min_detection_confidence: float = Field(0.5, ge=0, le=1)
@@ -118,6 +118,12 @@ class FaceConfig(_Strict):
     # (lips, eyes, brows, face oval: 384 columns), or none (measures and pose only)
     landmarks: Literal["all", "contours", "none"] = "contours"
     max_width: int = Field(640, ge=64)  # wider frames are downscaled first (FaceMesh works at 192 px anyway)
+
+
+class FaceConfig(FaceMeshSettings):
+    """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``."""
+
+    enabled: bool = False
 
 
 class AsrConfig(_Strict):

@@ -49,13 +49,13 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator, Literal
+from typing import Any, ClassVar, Iterable, Iterator
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict
 
-from .base import Extractor, Features, Modality, StrictParams, dist_version, file_hash, frames_hash, is_path, media_key
-from .extract_config import FaceConfig
+from .base import Extractor, Features, Modality, dist_version, file_hash, frames_hash, is_path, media_key
+from .extract_config import FaceConfig, FaceMeshSettings
 from .registry import register_extractor
 
 N_LANDMARKS = 468
@@ -317,22 +317,10 @@ class FaceExtractor:
 # The registered extractor
 
 
-class FaceMeshParams(StrictParams):
-    """What ``face:`` in an extract config sets, less ``enabled``."""
+class FaceMeshParams(FaceMeshSettings):
+    """What ``face:`` in an extract config sets, less ``enabled`` (the same fields: one schema)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bool_landmarks(cls, data: Any) -> Any:  # true/false read as all/none
-        if isinstance(data, dict) and isinstance(data.get("landmarks"), bool):
-            data = {**data, "landmarks": "all" if data["landmarks"] else "none"}
-        return data
-
-    fps: float = Field(25.0, gt=0, le=120)  # frames sampled per second of a video file
-    max_faces: int = Field(4, ge=1, le=16)
-    min_detection_confidence: float = Field(0.5, ge=0, le=1)
-    min_tracking_confidence: float = Field(0.5, ge=0, le=1)
-    landmarks: Literal["all", "contours", "none"] = "contours"
-    max_width: int = Field(640, ge=64)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @register_extractor
