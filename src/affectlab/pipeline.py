@@ -174,7 +174,7 @@ def train_run(cfg: "RunConfig | Experiment", data: "str | Path | pd.DataFrame", 
         from .training.fit import check_resumable, check_resume_settings
 
         check_resumable(recorder.work_dir)
-        check_resume_settings(recorder.work_dir, exp.config)  # unreadable or other settings: before the data is read
+        check_resume_settings(recorder.work_dir, exp.training, exp.seed, exp.monitor)  # unreadable or other settings: before the data is read
     t0 = time.perf_counter()
     t = time.perf_counter()
     with recorder:  # staged: a refusal, a failure or a signal leaves --out as it was (at most lightning/)

@@ -97,9 +97,11 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
         if not _is_child_rank():  # DDP ranks > 0 re-run this command while rank 0 trains
             check_run_out(run_out, overwrite=overwrite, resume=resume)
             if resume:  # every seed's checkpoints, before the first seed trains (issue 21)
+                from ..experiment import resolve
                 from ..training.fit import check_resume_settings
 
-                check_resume_settings(run_out, cfg)
+                exp = resolve(cfg)
+                check_resume_settings(run_out, exp.training, exp.seed, exp.monitor)
     results = []
     reports = []
     for cfg, run_out in zip(configs, outs):

@@ -244,16 +244,13 @@ def read_resume_checkpoint(path: Path, expected: dict[str, str] | None) -> dict:
     return saved
 
 
-def check_resume_settings(work_dir: str | Path, cfg: Any) -> None:
+def check_resume_settings(work_dir: str | Path, training_cfg: Any, seed: int, monitor: str) -> None:
     """Before any data is read: every resume checkpoint under ``work_dir/lightning`` must be
-    readable, resumable and of this config's training settings, seed and monitor (the parts of
-    :func:`fingerprint` that need no data; network and data are checked when the fit starts).
+    readable, resumable and of this run's training settings, seed and (resolved) monitor (the parts
+    of :func:`fingerprint` that need no data; network and data are checked when the fit starts).
     Refused in the same one line as :func:`read_resume_checkpoint`."""
-    from ..tasks import get_task
-
-    training = {k: v for k, v in cfg.training.model_dump().items() if k not in RESUMABLE_CHANGES}
-    monitor = get_task(cfg.task).monitor(cfg.training.monitor)
-    settings = {"training": training, "seed": cfg.seed, "monitor": monitor, "fixed_epochs": None}
+    training = {k: v for k, v in training_cfg.model_dump().items() if k not in RESUMABLE_CHANGES}
+    settings = {"training": training, "seed": seed, "monitor": monitor, "fixed_epochs": None}
     expected = _sha(json.dumps(settings, sort_keys=True, default=str))
     for path in resume_checkpoints(work_dir):
         saved = read_resume_checkpoint(path, None)
