@@ -22,6 +22,10 @@ import yaml
 
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir
+from test_transfer import _config, source  # noqa: F401 (a fixture)
+from train_edge_data import speaker_table, table_config
+from affectlab.ablate import run_ablation
+from affectlab.core.errors import AffectlabError
 
 ROOT = Path(__file__).resolve().parents[1]
 SEMEVAL = ROOT / "configs" / "semeval2026-task2" / "default.yaml"
@@ -355,3 +359,128 @@ def refused_untouched(ws: Path, args: list[str], fragment: str, capsys) -> None:
 def test_cases_have_unique_ids():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids))
+
+
+# --------------------------------------------------------------------------- issue 21: check first, then work
+# Issue 21, "check first, then work": refusals that printed progress or read and encoded the data
+# before their one error line now come before the first slow step.
+#
+# - ``train --resume`` with a checkpoint of other training settings (or an unreadable one) is refused
+#   before the data is read (network and data are still checked when the fit starts);
+# - ``data fetch --url file://...`` of a missing file, and an unreachable URL, are one line without
+#   a "Downloading" line before it;
+# - `transfer` with a split the target file lacks is refused before the text is encoded;
+# - a feature the model needs and the data lacks is refused before text is encoded (`train` and `predict`).
+
+def _never(*args, **kwargs):
+    raise AssertionError("the data was read before the refusal")
+
+
+def test_resume_with_other_settings_or_a_broken_checkpoint_is_refused_before_the_data(tmp_path, capsys, monkeypatch):
+    import affectlab.pipeline as pipeline
+
+    data = speaker_table(tmp_path / "t.csv")
+    cfg = table_config(tmp_path / "mlp.yaml", "mlp", extra="training: {max_epochs: 2}\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    monkeypatch.setattr(pipeline, "read_corpus", _never)
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--resume", "--set", "training.lr=0.5"], capsys)
+    one_line_refusal(code, err, "the checkpoint is of other training settings")
+    ckpt = out / "lightning" / "last.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out, "--resume"], capsys)
+    one_line_refusal(code, err, "unreadable checkpoint, truncated or corrupt")
+
+
+def test_fetch_from_a_missing_file_url_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "nothing.zip"
+    code, _, err = run_cli(["data", "fetch", "semeval2026-task2", "--cache", tmp_path / "cache", "--url", missing.as_uri()], capsys)
+    one_line_refusal(code, err, "is not there")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(source, tmp_path, capsys, monkeypatch):  # noqa: F811
+    import affectlab.transfer.run as transfer_run
+
+    run, _, target = source
+    monkeypatch.setattr(transfer_run, "attach_features", _never)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["transfer", _config(tmp_path), "--source-run", run, "--data", target, "--out", out, "-q",
+                            "--set", "split.val_split=nope"], capsys)
+    one_line_refusal(code, err, "split.val_split is 'nope'")
+    assert not out.exists()
+
+
+def test_a_feature_the_model_needs_and_the_data_lacks_is_refused_before_encoding(tmp_path, capsys, monkeypatch):
+    """ridge_tabular on a table with text but no feature columns, beside a text baseline: refused
+    before the baseline's text is encoded (it was encoded first, then the fit refused)."""
+    import pandas as pd
+
+    import affectlab.pipeline as pipeline
+
+    frame = pd.read_csv(speaker_table(tmp_path / "t.csv"))
+    frame["text"] = [f"sentence {i}" for i in range(len(frame))]
+    frame[["id", "spk", "text", "y"]].to_csv(tmp_path / "text.csv", index=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: regression\ndata:\n  format: table\n  columns: {id: id, group: spk, text: text}\n"
+                   "  targets: [{name: y, low: -2, high: 2}]\nsplit: {kind: group}\nmodel: {name: ridge_tabular}\n"
+                   "baselines: [ridge_embedding]\n")
+    monkeypatch.setattr(pipeline, "attach_features", _never)
+    code, _, err = run_cli(["train", cfg, "--data", tmp_path / "text.csv", "--out", tmp_path / "run"], capsys)
+    one_line_refusal(code, err, "model needs feature 'tabular', which the data does not provide")
+    assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- issue 21: ablate refuses before any trial
+# Issue 21: ``ablate`` refuses BASE and NEW of different tasks before any trial, data that BASE
+# cannot read before any trial, and names the first failed trial's error when no seed of BASE and
+# NEW finished (it only said "no finished run of a common seed yet; see the failed trials").
+
+BASE = {"task": "regression", "name": "v1", "data": {"format": "table", "columns": {"id": "id"},
+                                                     "targets": [{"name": "y", "low": 0, "high": 1}],
+                                                     "options": {"features": ["f_*"]}},
+        "split": {"kind": "kfold", "k": 2}, "model": {"name": "ridge_tabular"}, "baselines": []}
+
+
+def write(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_different_tasks_are_refused_before_any_trial(tmp_path, capsys):
+    base = write(tmp_path / "a.yaml", BASE)
+    new = write(tmp_path / "b.yaml", {**BASE, "task": "classification", "name": "v2",
+                                       "data": {**BASE["data"], "targets": [{"name": "y", "kind": "category", "classes": ["a", "b"]}]},
+                                       "model": {"name": "logistic_tabular"}})
+    data = tmp_path / "d.csv"
+    data.write_text("id,f_a,y\n1,0.1,0.2\n")
+    out = tmp_path / "abl"
+    code, _, err = run_cli(["ablate", base, new, "--data", data, "--seeds", "1", "--out", out], capsys)
+    one_line_refusal(code, err, "is task 'regression' and")
+    assert "is task 'classification'" in err and not out.exists()
+
+
+def test_data_base_cannot_read_is_refused_before_any_trial(tmp_path, capsys):
+    base = write(tmp_path / "a.yaml", BASE)
+    new = write(tmp_path / "b.yaml", {**BASE, "name": "v2", "model": {"name": "ridge_tabular", "alphas": [3.0]}})
+    data = tmp_path / "d.csv"
+    data.write_text("id,f_a,label\n1,0.1,0.2\n2,0.3,0.4\n")  # no column y
+    out = tmp_path / "abl"
+    code, _, err = run_cli(["ablate", base, new, "--data", data, "--seeds", "1", "--out", out], capsys)
+    line = one_line_refusal(code, err, "d.csv")
+    assert "'y'" in line and not out.exists()
+
+
+def test_every_trial_failing_names_the_first_error(tmp_path):
+    base = write(tmp_path / "a.yaml", BASE)
+    new = write(tmp_path / "b.yaml", {**BASE, "name": "v2", "model": {"name": "ridge_tabular", "alphas": [3.0]}})
+    data = tmp_path / "d.csv"
+    data.write_text("id,f_a,y\n1,0.1,0.2\n")
+
+    def broken(cfg, data, out):
+        raise AffectlabError(f"{data}: simulated failure of seed {cfg.seed}")
+
+    with pytest.raises(AffectlabError, match=r"no finished run of a common seed: \d+ trial\(s\) failed, the first "
+                                             r"(BASE|NEW) seed \d: .*simulated failure of seed \d"):
+        run_ablation(base, new, data, tmp_path / "abl", seeds=1, n_resamples=50, train_fn=broken)
