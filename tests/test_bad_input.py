@@ -412,6 +412,23 @@ def test_transfer_with_a_split_the_target_lacks_is_refused_before_encoding(sourc
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, fragment", [
+    (["--set", "transfer.k=100000"], "transfer.k is 100000 but the target training split has only"),
+    (["--set", "data.options.modalities=[text, vision]"], "the target data lacks modality 'audio'"),
+])
+def test_transfer_refusals_that_need_no_embeddings_come_before_encoding(source, tmp_path, capsys, monkeypatch,  # noqa: F811
+                                                                        extra, fragment):
+    import affectlab.transfer.run as transfer_run
+
+    run, _, target = source
+    monkeypatch.setattr(transfer_run, "attach_features", _never)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["transfer", _config(tmp_path), "--source-run", run, "--data", target, "--out", out, "-q",
+                            *extra], capsys)
+    one_line_refusal(code, err, fragment)
+    assert not out.exists()
+
+
 def test_a_feature_the_model_needs_and_the_data_lacks_is_refused_before_encoding(tmp_path, capsys, monkeypatch):
     """ridge_tabular on a table with text but no feature columns, beside a text baseline: refused
     before the baseline's text is encoded (it was encoded first, then the fit refused)."""

@@ -29,7 +29,7 @@ from .experiment import Experiment, check_losses_and_monitor, resolve
 from .models import MODELS, estimator_spec
 from .models.base import Estimator
 from .protocols import CrossValidation
-from .runner import Prepared, attach_features, named_columns, run_protocol
+from .runner import TEXT_FEATURES, Prepared, attach_features, named_columns, run_protocol
 from .runs.rundir import RunDir, RunRecorder
 from .runs.summary import DataInfo
 from .tasks import get_task
@@ -87,15 +87,11 @@ def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...]) -> list[str
     return out
 
 
-#: feature keys attach_features computes from the raw text; it refuses them itself, before encoding
-TEXT_KEYS = frozenset({"text", "text_encoder"})
-
-
 def available_features(corpus: Corpus, features: FeaturesConfig) -> set[str]:
     """Feature keys a model can have: the corpus's arrays, plus text embeddings when it has text."""
     have = set(corpus.features)
     if corpus.has_text and features.text.kind != "none":
-        have |= TEXT_KEYS
+        have |= TEXT_FEATURES
     return have
 
 
@@ -130,7 +126,7 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
     estimator = exp.build_model(targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, exp.features)
-    estimator.check_inputs(corpus, also=have | TEXT_KEYS)  # a feature the data lacks: before anything is encoded
+    estimator.check_inputs(corpus, also=have | TEXT_FEATURES)  # a feature the data lacks: before anything is encoded
     baselines = {}
     for name in baseline_names(exp, targets):
         b = exp.baseline_spec(name).build(targets)
@@ -261,7 +257,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     corpus = corpus.with_targets(targets)  # the classes the model was trained with, whatever this file holds
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
-    estimator.check_inputs(corpus, also=available_features(corpus, cfg.features) | TEXT_KEYS)  # before anything is encoded
+    estimator.check_inputs(corpus, also=available_features(corpus, cfg.features) | TEXT_FEATURES)  # before anything is encoded
     corpus, _ = attach_features(corpus, cfg.features, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
     unit = get_task(cfg.task).unit

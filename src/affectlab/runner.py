@@ -102,6 +102,10 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: feature keys :func:`attach_features` computes by encoding the raw text (it refuses them itself, before encoding)
+TEXT_FEATURES = frozenset({"text", "text_encoder"})
+
+
 def attach_features(corpus: Corpus, features: FeaturesConfig, needed: set[str]) -> tuple[Corpus, dict[str, Any]]:
     """Compute (or load from cache) the feature arrays that ``needed`` names."""
     stats: dict[str, Any] = {}

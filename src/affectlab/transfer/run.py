@@ -38,7 +38,7 @@ from ..models.base import FitContext
 from ..core.notes import Notes
 from ..models import estimator_spec
 from ..protocols import CrossValidation, protocol_for
-from ..runner import attach_features, make_scorer, prediction_frame
+from ..runner import TEXT_FEATURES, attach_features, make_scorer, prediction_frame
 from ..runs.outcome import Outcome
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
 from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
@@ -97,14 +97,20 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
 
 
-def check_modalities(source: Source, corpus: Corpus, t_cfg: TransferConfig) -> dict[str, AdapterSpec]:
-    """Adapter specs per declared modality; one-line errors for what does not fit."""
+def check_modalities(source: Source, corpus: Corpus, t_cfg: TransferConfig,
+                     pending: frozenset[str] = frozenset()) -> dict[str, AdapterSpec]:
+    """Adapter specs per declared modality; one-line errors for what does not fit.
+
+    ``pending``: modalities not computed yet (the text the encoder has still to embed): checked
+    later, so that everything else is refused before any encoding."""
     mods = source.estimator.modalities
     for m in t_cfg.adapters:
         if m not in mods:
             raise AffectlabError(f"transfer.adapters.{m}: the source model does not use modality {m!r} (it uses {', '.join(mods)})")
     specs = {}
     for m in mods:
+        if m in pending:
+            continue
         if m not in corpus.features:
             raise AffectlabError(f"the target data lacks modality {m!r}, which the source model uses "
                                  f"(target has: {', '.join(sorted(corpus.features)) or 'none'})")
@@ -125,7 +131,7 @@ def check_modalities(source: Source, corpus: Corpus, t_cfg: TransferConfig) -> d
             raise AffectlabError(same)
         specs[m] = AdapterSpec(in_dim=d_t, out_dim=d_s, kind=a.kind, depth=a.depth, width=a.width,
                                residual=a.residual, dropout=a.dropout)
-    if not specs:
+    if not specs and not pending:
         raise AffectlabError("transfer.adapters declares no modality: nothing to adapt")
     return specs
 
@@ -218,14 +224,17 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     if cfg.split.kind == "given" and cfg.split.val_split == "test":
         raise AffectlabError("split.val_split is 'test': early stopping must never see the test split")
     corpus = read_corpus(data, cfg.data, require_labels=False)
-    holdout_parts(cfg, corpus)  # the split's refusals (a val_split the file lacks...) before the text is encoded
+    # everything that can be refused without the text embeddings is refused before the text is encoded:
+    # the split (a val_split the file lacks...), K beyond the labelled training rows, the file's own modalities
+    raw_train = holdout_parts(cfg, corpus)[0]
+    labelled = np.flatnonzero(~np.isnan(raw_train.target_matrix()).all(axis=1))
+    if t_cfg.k > len(labelled):
+        raise AffectlabError(f"transfer.k is {t_cfg.k} but the target training split has only {len(labelled)} labelled samples")
+    encoded_later = frozenset(m for m in source.estimator.modalities if m in TEXT_FEATURES and m not in corpus.features)
+    check_modalities(source, corpus, t_cfg, pending=encoded_later)
     corpus, _ = attach_features(corpus, cfg.features, set(source.estimator.modalities))
     specs = check_modalities(source, corpus, t_cfg)
     train, val, test = holdout_parts(cfg, corpus)
-    y_train = train.target_matrix()
-    labelled = np.flatnonzero(~np.isnan(y_train).all(axis=1))
-    if t_cfg.k > len(labelled):
-        raise AffectlabError(f"transfer.k is {t_cfg.k} but the target training split has only {len(labelled)} labelled samples")
     if val is not None:
         val_lab = np.flatnonzero(~np.isnan(val.target_matrix()).all(axis=1))
         if t_cfg.val_size is not None and t_cfg.val_size < len(val_lab):
