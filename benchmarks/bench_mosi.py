@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from affectlab.config import validate_config  # noqa: E402
+from affectlab.experiment import validate_config  # noqa: E402
 from affectlab.core.io import read_yaml  # noqa: E402
 from affectlab.pipeline import Notes, train_run  # noqa: E402
 from affectlab.runs.summary import RunSummary  # noqa: E402

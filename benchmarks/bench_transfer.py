@@ -81,7 +81,7 @@ ABLATIONS = {
 
 def ablate(sc: Scenario, seeds: list[int], work: Path) -> None:
     """The alignment variants of :data:`ABLATIONS` on test (no comparison models), mean ± sd over seeds."""
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
     from affectlab.transfer.config import load_transfer_config
     from affectlab.transfer.run import transfer_run
@@ -111,7 +111,7 @@ def fmt(vals: list[float]) -> str:
 
 def run_scenario(sc: Scenario, seeds: list[int], bootstrap: int, work: Path, save=None) -> dict:
     """Every seed and K of one scenario; ``save(partial)`` after each seed (a long run keeps what it has)."""
-    from affectlab.config import load_config
+    from affectlab.experiment import load_config
     from affectlab.pipeline import train_run
     from affectlab.transfer.config import load_transfer_config
     from affectlab.transfer.run import significant, transfer_run

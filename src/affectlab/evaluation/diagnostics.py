@@ -134,7 +134,7 @@ def check_single_sample_folds(folds: Sequence, unit: str, n_pooled: int, key: st
     recording under leave-one-speaker-out): the fold's own scores are undefined, and the finding
     says what the sample does to the pooled score (``pooled``: the score of every out-of-fold row,
     ``without``: the same without those samples). ``folds``: objects with ``index``, ``n_test``
-    and ``test_groups`` (:class:`affectlab.cross_validation.FoldOutcome`).
+    and ``test_groups`` (a fold of :func:`affectlab.runner.run_protocol`).
 
     >>> from types import SimpleNamespace as F
     >>> f = check_single_sample_folds([F(index=1, n_test=9, test_groups=["a"]), F(index=2, n_test=1, test_groups=["solo"])],
