@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 import pandas as pd
 
 from .config import RunConfig, apply_overrides
-from .experiment import validate_config
+from .experiment import Experiment, resolve, validate_config
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 
@@ -55,6 +55,17 @@ def make_config(config: ConfigLike, overrides: Overrides = (), seed: int | None 
     >>> make_config({"model": {"name": "global_mean"}}, {"training.patience": 2}, seed=7).training.patience
     2
     """
+    return validate_config(*_raw_config(config, overrides, seed))
+
+
+def make_experiment(config: ConfigLike, overrides: Overrides = (), seed: int | None = None) -> Experiment:
+    """The resolved :class:`~affectlab.experiment.Experiment` of :func:`make_config`'s config: every check once."""
+    raw, source = _raw_config(config, overrides, seed)
+    return resolve(raw, source=source)
+
+
+def _raw_config(config: ConfigLike, overrides: Overrides, seed: int | None) -> tuple[dict[str, Any], str]:
+    """The plain config with ``overrides`` and ``seed`` applied, and where it came from (for messages)."""
     if isinstance(config, RunConfig):
         raw, source = config.to_dict(), "config"
     elif isinstance(config, Mapping):
@@ -71,7 +82,7 @@ def make_config(config: ConfigLike, overrides: Overrides = (), seed: int | None 
         raw = apply_overrides(raw, list(overrides))
     if seed is not None:
         raw["seed"] = seed
-    return validate_config(raw, source)
+    return raw, source
 
 
 def _set_dotted(raw: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,13 +256,13 @@ def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, 
     from .pipeline import Notes, train_run
     from .runs.rundir import check_run_out
 
-    cfg = make_config(config, overrides, seed)
+    exp = make_experiment(config, overrides, seed)
     data = _check_data(data)
     target = fresh_run_dir() if out is None else Path(out)
     check_run_out(target, overwrite=overwrite, resume=resume)
     notes = Notes()
     try:
-        path = train_run(cfg, data, target, resume=resume, overwrite=overwrite, on_epoch=on_epoch, notes=notes)
+        path = train_run(exp, data, target, resume=resume, overwrite=overwrite, on_epoch=on_epoch, notes=notes)
     except BaseException:
         if out is None:  # the folder this call made for itself: leave nothing behind
             shutil.rmtree(target, ignore_errors=True)

@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..experiment import load_config
+from ..experiment import resolve
 from ..core.errors import AffectlabError
 from ..runs.summary import RunSummary
 from ..runs.vocabulary import Split
@@ -84,7 +84,8 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     if experiment is not None:
         overrides.append(f"tracking.experiment={experiment}")
     # every config and every output folder is checked before the first (slow) step
-    configs = [load_config(config, overrides, seed=s) for s in seed_list]
+    experiments = [resolve(config, overrides, seed=s) for s in seed_list]  # every check, once per seed
+    configs = [exp.config for exp in experiments]
     if mlflow or mlflow_uri:  # a missing extra is said now, not after the training
         from ..core.extras import module_available
 
@@ -93,18 +94,17 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
     if seeds and out.exists() and not out.is_dir():
         raise AffectlabError(f"{out}: exists and is a file, not a folder; give a folder for the run directories")
     outs = [out / f"seed-{s}" if seeds else out for s in seed_list]
-    for cfg, run_out in zip(configs, outs):
+    for exp, run_out in zip(experiments, outs):
         if not _is_child_rank():  # DDP ranks > 0 re-run this command while rank 0 trains
             check_run_out(run_out, overwrite=overwrite, resume=resume)
             if resume:  # every seed's checkpoints, before the first seed trains (issue 21)
-                from ..experiment import resolve
                 from ..training.fit import check_resume_settings
 
-                exp = resolve(cfg)
                 check_resume_settings(run_out, exp.training, exp.seed, exp.monitor)
     results = []
     reports = []
-    for cfg, run_out in zip(configs, outs):
+    for exp, run_out in zip(experiments, outs):
+        cfg = exp.config
         notes = Notes()
 
         def on_epoch(epoch: int, row: dict) -> None:
@@ -118,7 +118,7 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
             say("  ".join(dict.fromkeys(shown)))
 
         with _tracked(mlflow or mlflow_uri is not None, mlflow_uri, cfg, run_out) as live:
-            run_dir = train_run(cfg, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
+            run_dir = train_run(exp, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
                                 on_epoch=on_epoch, notes=notes)
             if live is not None and run_dir is not None:
                 live.finish(run_dir)
