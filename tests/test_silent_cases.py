@@ -1120,3 +1120,19 @@ def test_a_model_above_its_baselines_gets_no_such_finding(tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli(["train", cfg, "--data", speaker_table(tmp_path / "t.csv"), "--out", out], capsys)[0] == 0
     assert not [f for f in json.loads((out / "summary.json").read_text())["findings"] if f["code"] == "MODEL_BELOW_BASELINE"]
+
+
+def test_evaluate_run_says_the_model_is_below_its_own_baseline_once(tmp_path, capsys):
+    """``evaluate --run`` re-tests the pair on the evaluated rows: one MODEL_BELOW_BASELINE line with the paired
+    bootstrap, in place of the BELOW_BASELINE line for the same baseline."""
+    cfg = table_config(tmp_path / "c.yaml", "global_mean", split="{kind: group}", extra="baselines: [ridge_tabular]\n")
+    out = tmp_path / "run"
+    assert run_cli(["train", cfg, "--data", speaker_table(tmp_path / "t.csv"), "--out", out], capsys)[0] == 0
+    code, text, err = run_cli(["evaluate", "--run", out, "--json"], capsys)
+    assert code == 0, err
+    found = json.loads(text)["findings"]
+    [below] = [f for f in found if f["code"] == "MODEL_BELOW_BASELINE"]
+    summary = json.loads((out / "summary.json").read_text())
+    a, b = summary["metrics"]["val"]["score"], summary["baselines"]["ridge_tabular"]["val"]["score"]
+    assert f"global_mean scores score {a:.3f} on val, below its baseline ridge_tabular ({b:.3f}); paired bootstrap" in below["message"]
+    assert not [f for f in found if f["code"] == "BELOW_BASELINE" and "ridge_tabular" in f["message"]]
