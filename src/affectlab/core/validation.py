@@ -79,7 +79,16 @@ def did_you_mean(error: Any, model: type[BaseModel] | None) -> str:
     if model is None or error.get("type") != "extra_forbidden" or not error.get("loc"):
         return ""
     *where, key = error["loc"]
-    close = difflib.get_close_matches(str(key), known_keys(model, where), n=1, cutoff=0.6)
+    return closest(key, known_keys(model, where))
+
+
+def closest(key: Any, known: Sequence[str]) -> str:
+    """`` (did you mean `name`?)`` for the known name closest to a misspelt ``key``; ``""`` when none is close.
+
+    >>> closest("hiden", ["dropout", "hidden"]), closest("xyz", ["dropout", "hidden"])
+    (' (did you mean `hidden`?)', '')
+    """
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
