@@ -288,6 +288,8 @@ CASES: list[tuple[str, list[str], str]] = [
           ("section-misspelt", ["--set", "modle.name=mlp"], "modle: Extra inputs are not permitted (did you mean `model`?)"),
           ("training-key-misspelt", ["--set", "training.patince=3"], "training.patince: Extra inputs are not permitted "
                                                                       "(did you mean `patience`?)"),
+          ("target-key-misspelt", ["--set", "data.targets=[{{nmae: valence}}]"],  # not "name: Field required"
+           "data.targets.0.nmae: Extra inputs are not permitted (did you mean `name`?)"),
           ("loss-ce-on-a-number", ["--set", "training.losses.valence.ce=1"], "ce cannot apply to regression target 'valence'"),
           ("split-column-missing", ["--set", "data.columns.split=part"], "missing split column 'part'"),
           ("features-match-no-column", ["--set", "data.options.features=[f_*]"], "matches no column"),

@@ -82,6 +82,31 @@ def did_you_mean(error: Any, model: type[BaseModel] | None) -> str:
     return closest(key, known_keys(model, where))
 
 
+def first_error(errors: Sequence[Any], model: type[BaseModel] | None) -> Any:
+    """The error to say: the first, unless it is a missing key that a misspelt one beside it stands for
+    (``targets: [{nmae: v}]``: say ``nmae`` and `did you mean `name`?`, not ``name: Field required``).
+
+    >>> from pydantic import BaseModel, ConfigDict
+    >>> class T(BaseModel):
+    ...     model_config = ConfigDict(extra="forbid")
+    ...     name: str
+    >>> try:
+    ...     T.model_validate({"nmae": "v"})
+    ... except ValidationError as e:
+    ...     first = first_error(e.errors(), T)
+    >>> first["loc"], did_you_mean(first, T)
+    (('nmae',), ' (did you mean `name`?)')
+    """
+    head = errors[0]
+    if head.get("type") == "missing" and model is not None:
+        *where, key = head["loc"] or ("",)
+        for e in errors:
+            if e.get("type") == "extra_forbidden" and list(e["loc"][:-1]) == where \
+                    and did_you_mean(e, model) == f" (did you mean `{key}`?)":
+                return e
+    return head
+
+
 def closest(key: Any, known: Sequence[str]) -> str:
     """`` (did you mean `name`?)`` for the known name closest to a misspelt ``key``; ``""`` when none is close.
 
