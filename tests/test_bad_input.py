@@ -285,6 +285,11 @@ CASES: list[tuple[str, list[str], str]] = [
           ("split-more-folds-than-samples", ["--set", "split.kind=kfold", "--set", "split.k=5000"],
            "kfold with k=5000 needs at least 5000 samples"),
           ("class-weights-unknown", ["--set", "training.class_weights=bogus"], "training.class_weights"),
+          ("section-misspelt", ["--set", "modle.name=mlp"], "modle: Extra inputs are not permitted (did you mean `model`?)"),
+          ("training-key-misspelt", ["--set", "training.patince=3"], "training.patince: Extra inputs are not permitted "
+                                                                      "(did you mean `patience`?)"),
+          ("target-key-misspelt", ["--set", "data.targets=[{{nmae: valence}}]"],  # not "name: Field required"
+           "data.targets.0.nmae: Extra inputs are not permitted (did you mean `name`?)"),
           ("loss-ce-on-a-number", ["--set", "training.losses.valence.ce=1"], "ce cannot apply to regression target 'valence'"),
           ("split-column-missing", ["--set", "data.columns.split=part"], "missing split column 'part'"),
           ("features-match-no-column", ["--set", "data.options.features=[f_*]"], "matches no column"),

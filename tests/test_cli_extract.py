@@ -52,7 +52,7 @@ def test_success_prints_how_many_succeeded(small, capsys):
 
 @pytest.mark.parametrize("config, args, message", [
     ("audio:\n  sample_rate: 3\n", [], "audio.sample_rate"),
-    ("audio:\n  egemap: true\n", [], "audio.egemap: Extra inputs are not permitted"),
+    ("audio:\n  egemap: true\n", [], "audio.egemap: Extra inputs are not permitted (did you mean `egemaps`?)"),
     ("audio:\n  enabled: false\n", [], "nothing to extract"),
     ("targets:\n  - name: valence\nregression_label: arousal\n", [], "regression_label 'arousal' is not a numeric target"),
     ("asr:\n  enabled: true\n  model: /no/such/model\n", [], "no such folder"),

@@ -296,6 +296,25 @@ def test_network_parameters_are_checked_without_importing_lightning():
     assert out == ["model user_sequence: cell must be one of lstm, gru, not 'transformer'", "False"]
 
 
+def test_a_refused_config_imports_no_heavy_library(tmp_path):
+    """``affectlab train BAD.yaml`` refuses from the CLI without importing torch, Lightning, the encoders,
+    scikit-learn, matplotlib or MLflow (they cost seconds; issue 20 item 9)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.yaml").write_text("modle: {name: mlp}\n")
+    heavy = ("torch", "lightning", "pytorch_lightning", "sentence_transformers", "transformers", "sklearn",
+             "matplotlib", "mlflow")
+    code = ("import sys\nfrom affectlab.cli import main\n"
+            "try:\n    main(['train', sys.argv[1], '--data', 'x.csv', '--out', sys.argv[2]])\n"
+            "except SystemExit as e:\n    print(e.code)\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bad.yaml"), str(tmp_path / "out")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["2", "[]"]
+    assert "did you mean `model`?" in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_adapted_keeps_its_informative_keys_and_checks_threads():
     raw = {"source_model": "late_fusion", "source_run": "/runs/src", "transfer": {"k": 8}}
     assert estimator_spec("adapted", raw).config_params() == raw  # what transfer's config.yaml records, as written

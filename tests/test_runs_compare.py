@@ -268,3 +268,36 @@ def test_nan_metric_shown_as_nan(tmp_path, capsys):
     assert code == 0, err
     line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["b", "score"] or "ccc_valence" in ln and " nan " in f" {ln} ")
     assert "nan" in out and line
+
+
+def test_cross_validation_runs_show_no_empty_train_columns_and_their_pooled_scores_beside_test(tmp_path, capsys):
+    """Issue 20 item 9: a CV run has no train split, so compare showed train/gap columns of nan; on the oof
+    split they are left out, and when the runs share a test split the pooled out-of-fold scores stand beside it."""
+    import pandas as pd
+
+    from cv_run_helpers import make_cv_run_dir
+
+    weak = make_cv_run_dir(tmp_path / "weak", skill=0.3, pred_seed=1)
+    strong = make_cv_run_dir(tmp_path / "strong", skill=0.9, pred_seed=2)
+    code, out, err = run_cli(["compare", weak, strong, "--resamples", "50"], capsys)
+    assert code == 0, err
+    versions = out[:min(out.find(t) % (len(out) + 1) for t in ("Config differences", "Paired", "Epoch progression"))]
+    assert "oof split" in versions and "train" not in versions and "gap" not in versions and "nan" not in versions
+
+    for run in (weak, strong):  # a test split scored by the refitted model: here its out-of-fold rows again
+        pred = pd.read_csv(run / "predictions.csv")
+        test = pred.assign(split="test", id="t" + pred["id"], fold=0)
+        pd.concat([pred, test]).to_csv(run / "predictions.csv", index=False)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["metrics"]["test"] = dict(summary["metrics"]["oof"])
+        summary.setdefault("splits", {})["test"] = len(test)
+        (run / "summary.json").write_text(json.dumps(summary))
+    cmp = compare_runs([weak, strong], n_resamples=50)
+    assert cmp.split == "test"
+    rows = {r["run"]: r for r in cmp.versions}
+    oof = json.loads((strong / "summary.json").read_text())["metrics"]["oof"]
+    assert rows["strong"]["oof score"] == pytest.approx(oof["score"]) and rows["strong"]["train score"] is None
+    code, out, err = run_cli(["compare", weak, strong, "--resamples", "50"], capsys)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("run"))
+    assert "oof (pooled)" in header and "train" not in header and f"{oof['score']:.4f}" in out

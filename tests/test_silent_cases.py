@@ -1093,3 +1093,46 @@ def test_scale_mismatch_is_info_where_the_score_is_a_correlation():
     [warning] = dg.check_scale(y, p, "v", scale_free_score=get_task("mosi").score_scale_free)
     assert (info.severity, warning.severity) == ("info", "warning")
     assert "leaves unchanged" in info.message and "leaves unchanged" not in warning.message
+
+
+# --------------------------------------------------------------------------- a model that loses to its own baseline
+
+@pytest.mark.parametrize("split, where", [("{kind: group}", "val"), ("{kind: leave_one_group_out}", "oof")])
+def test_a_model_below_its_own_baseline_is_a_finding_naming_it_with_both_scores(tmp_path, capsys, split, where):
+    """Issue 20 item 9 (EmoBank: ridge_text 0.380 beat the model 0.377 without a remark): a constant model
+    against a ridge on the feature y follows; the finding quotes the summary's own headline scores."""
+    data = speaker_table(tmp_path / "t.csv")
+    cfg = table_config(tmp_path / "c.yaml", "global_mean", split=split, extra="baselines: [ridge_tabular]\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", cfg, "--data", data, "--out", out], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    [found] = [f for f in summary["findings"] if f["code"] == "MODEL_BELOW_BASELINE"]
+    a, b = summary["metrics"][where]["score"], summary["baselines"]["ridge_tabular"][where]["score"]
+    assert b > a and found["severity"] == "warning" and found["message"] in err
+    assert f"global_mean scores score {a:.3f} on {where}, below its baseline ridge_tabular ({b:.3f})" in found["message"]
+    if where == "oof":  # cross-validation: the paired bootstrap over the speakers says whether it is significant
+        assert "paired bootstrap over 6 groups" in found["message"] and "(significant)" in found["message"]
+
+
+def test_a_model_above_its_baselines_gets_no_such_finding(tmp_path, capsys):
+    cfg = table_config(tmp_path / "c.yaml", split="{kind: leave_one_group_out}", extra="baselines: [global_mean]\n")
+    out = tmp_path / "run"
+    assert run_cli(["train", cfg, "--data", speaker_table(tmp_path / "t.csv"), "--out", out], capsys)[0] == 0
+    assert not [f for f in json.loads((out / "summary.json").read_text())["findings"] if f["code"] == "MODEL_BELOW_BASELINE"]
+
+
+def test_evaluate_run_says_the_model_is_below_its_own_baseline_once(tmp_path, capsys):
+    """``evaluate --run`` re-tests the pair on the evaluated rows: one MODEL_BELOW_BASELINE line with the paired
+    bootstrap, in place of the BELOW_BASELINE line for the same baseline."""
+    cfg = table_config(tmp_path / "c.yaml", "global_mean", split="{kind: group}", extra="baselines: [ridge_tabular]\n")
+    out = tmp_path / "run"
+    assert run_cli(["train", cfg, "--data", speaker_table(tmp_path / "t.csv"), "--out", out], capsys)[0] == 0
+    code, text, err = run_cli(["evaluate", "--run", out, "--json"], capsys)
+    assert code == 0, err
+    found = json.loads(text)["findings"]
+    [below] = [f for f in found if f["code"] == "MODEL_BELOW_BASELINE"]
+    summary = json.loads((out / "summary.json").read_text())
+    a, b = summary["metrics"]["val"]["score"], summary["baselines"]["ridge_tabular"]["val"]["score"]
+    assert f"global_mean scores score {a:.3f} on val, below its baseline ridge_tabular ({b:.3f}); paired bootstrap" in below["message"]
+    assert not [f for f in found if f["code"] == "BELOW_BASELINE" and "ridge_tabular" in f["message"]]

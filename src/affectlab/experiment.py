@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from .config import DataConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
 from .core.errors import AffectlabError
 from .core.io import read_yaml
+from .core.validation import did_you_mean, first_error
 from .corpus.base import TargetSpec
 from .corpus.registry import get_reader
 from .models import MODELS, EstimatorSpec, estimator_spec
@@ -133,10 +134,11 @@ def validate_config(raw: Any, source: str = "config", *, unread_keys: bool = Tru
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
+        first = first_error(err.errors(), RunConfig)
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{more}") from None
+        hint = did_you_mean(first, RunConfig)  # modle: -> did you mean `model`?
+        raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{hint}{more}") from None
     cfg = check_parameters(cfg, source)
     try:
         if unread_keys:

@@ -37,7 +37,8 @@ from .core.notes import Notes
 from .core.paths import default_cache_dir
 from .corpus import Corpus
 from .corpus.base import TargetSpec
-from .evaluation.diagnostics import require_finite_predictions, single_sample_fold_findings
+from .evaluation.diagnostics import (model_below_baseline_findings, paired_on, require_finite_predictions,
+                                     single_sample_fold_findings)
 from .evaluation.scoring import higher_is_better, score_arrays
 from .experiment import Experiment
 from .features.text import embed_texts
@@ -324,6 +325,7 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
     for name, by_part in baseline_preds.items():
         findings += reference_findings(exp.references, prep.task, {n: (parts[n], by_part.get(n)) for n in ("val", "test")},
                                        notes, f"baseline {name}")
+    findings += model_below_baseline_findings(exp.model.name, metrics, baseline_metrics, notes.add)
 
     predictions = pd.concat([prediction_frame(present[n], p, n, train_groups) for n, p in preds.items()], ignore_index=True)
     # every baseline's selection parts first, then the test rows (touched after the refit)
@@ -458,6 +460,8 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     # a fold holding out one sample (a one-recording speaker under LOSO): a finding with its effect on the pooled score
     held_out = [SimpleNamespace(index=e["index"], n_test=e["sizes"]["test"], test_groups=e["groups"]) for e in described]
     findings += single_sample_fold_findings(held_out, prep.task.unit, corpus, oof, scorer, prep.task.primary, notes)
+    findings += model_below_baseline_findings(exp.model.name, metrics, baseline_pooled, notes.add,
+                                              paired_on(prep.task, y, oof, baseline_oof, targets, groups, "oof", seed=exp.seed))
     test_cis = {} if test_ci is None else {key: v.as_dict() for key, v in test_ci.items()}
 
     predictions = prediction_frame(corpus, oof, "oof", no_groups)

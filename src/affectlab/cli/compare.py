@@ -63,16 +63,26 @@ def print_comparison(cmp, show_epochs: bool = True) -> None:  # noqa: ANN001
     """Rich tables for a :class:`~affectlab.runs.compare.Comparison`."""
     if cmp.versions:
         keys = [c for c in cmp.versions[0] if c not in ("run", "best_epoch", "n_params")
-                and not c.startswith(("train ", "gap ", "status ", "ci_low ", "ci_high "))]
-        t = Table(title=f"Versions ({cmp.task}, {cmp.split} split, 95% bootstrap CI; gap = train − {cmp.split})")
-        for c in ("run", "key", cmp.split, "95% CI", "train", "gap", "status", "best epoch", "params"):
+                and not c.startswith(("train ", "gap ", "oof ", "status ", "ci_low ", "ci_high "))]
+
+        def some(prefix: str) -> bool:
+            return any(row.get(f"{prefix} {k}") is not None for row in cmp.versions for k in keys)
+
+        # cross-validation runs have no train split (each fold fits other rows): no train/gap columns when no
+        # run has one; their pooled out-of-fold scores beside the test split instead
+        train, oof = some("train"), some("oof")
+        extra = ["train", "gap"] * train + ["oof (pooled)"] * oof
+        gap = f"; gap = train − {cmp.split}" if train else ""
+        t = Table(title=f"Versions ({cmp.task}, {cmp.split} split, 95% bootstrap CI{gap})")
+        for c in ("run", "key", cmp.split, "95% CI", *extra, "status", "best epoch", "params"):
             t.add_column(c, justify="left" if c in ("run", "key", "status") else "right")
         for row in cmp.versions:
             for i, k in enumerate(keys):
                 first = i == 0
+                cells = [_fmt(row.get(f"train {k}"), "–"), _fmt(row.get(f"gap {k}"), "–")] * train
+                cells += [_fmt(row.get(f"oof {k}"), "–")] * oof
                 t.add_row(row["run"] if first else "", k, _fmt(row.get(k), "nan"),
-                          _ci(row.get(f"ci_low {k}"), row.get(f"ci_high {k}")), _fmt(row.get(f"train {k}"), "nan"),
-                          _fmt(row.get(f"gap {k}"), "nan"), row.get(f"status {k}", ""),
+                          _ci(row.get(f"ci_low {k}"), row.get(f"ci_high {k}")), *cells, row.get(f"status {k}", ""),
                           _fmt(row.get("best_epoch")) if first else "", _fmt(row.get("n_params")) if first else "",
                           end_section=i == len(keys) - 1)
         print_table(t, keep=2)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..core.errors import AffectlabError
 from ..core.registry import Registry
-from ..core.validation import validation_line
+from ..core.validation import closest, validation_line
 from .base import Corpus, TargetSpec
 
 
@@ -81,7 +81,7 @@ class Reader:
         >>> get_reader("table").check_options({"feature": ["f_*"]}, "c.yaml")
         Traceback (most recent call last):
         ...
-        affectlab.core.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle)
+        affectlab.core.errors.AffectlabError: c.yaml: unknown data.options feature for format table (known: features, trust_pickle) (did you mean `features`?)
         >>> get_reader("table").check_options({"features": 3}, "c.yaml")
         Traceback (most recent call last):
         ...
@@ -95,11 +95,11 @@ class Reader:
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise AffectlabError(f"{source}: unknown data.options {', '.join(map(str, unknown))} for format {self.name} "
-                                 f"(known: {', '.join(sorted(known))})")
+                                 f"(known: {', '.join(sorted(known))}){closest(unknown[0], sorted(known))}")
         try:
             return self.Options.model_validate(dict(raw))
         except ValidationError as err:
-            raise AffectlabError(f"{source}: data.options.{validation_line(err)}") from None
+            raise AffectlabError(f"{source}: data.options.{validation_line(err, self.Options)}") from None
 
 
 #: data format name -> :class:`Reader`

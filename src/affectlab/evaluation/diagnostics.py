@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -326,6 +326,77 @@ def check_below_baseline(model_name: str, baseline: str, res: PairedResult, orac
     if not res.significant and not oracle:
         return [Finding("BELOW_BASELINE", "info", f"{text}: not distinguishable from the baseline")]
     return []
+
+
+#: the split a run is judged on, first present (as :data:`affectlab.runs.vocabulary.HEADLINE_ORDER`)
+_HEADLINE_SPLITS = ("test", "val", "oof", "full")
+
+
+def check_model_below_baselines(model: str, metrics: Mapping[str, Mapping[str, float]],
+                                baselines: Mapping[str, Mapping[str, Mapping[str, float]]], key: str = "score",
+                                paired: Callable[[str, str], PairedResult | None] | None = None) -> list[Finding]:
+    """MODEL_BELOW_BASELINE (warning) for each of the run's own baselines that scores better than the model on
+    ``key`` of the headline split (test, else val, else oof): the baseline named, both scores, and where
+    ``paired(baseline, split)`` gives one (a cross-validation run's out-of-fold predictions), whether the
+    paired difference is significant.
+
+    ``metrics``: the model's ``{split: {key: value}}``; ``baselines``: ``{name: {split: {key: value}}}``
+    (as train writes them to ``summary.json``).
+
+    >>> model = {"val": {"score": 0.41}, "test": {"score": 0.377}}
+    >>> base = {"ridge_text": {"test": {"score": 0.380}}, "global_mean": {"test": {"score": 0.0}}}
+    >>> [(f.code, f.severity, f.message) for f in check_model_below_baselines("mlp", model, base)]
+    [('MODEL_BELOW_BASELINE', 'warning', 'mlp scores score 0.377 on test, below its baseline ridge_text (0.380): the baseline is the better model on this split')]
+    >>> check_model_below_baselines("mlp", {"test": {"score": 0.5}}, base)
+    []
+    """
+    split = next((s for s in _HEADLINE_SPLITS if key in metrics.get(s, {})), None)
+    if split is None:
+        return []
+    a = float(metrics[split][key])
+    from .scoring import higher_is_better
+
+    hib = higher_is_better(key)
+    out = []
+    for name, by_split in baselines.items():
+        b = by_split.get(split, {}).get(key)
+        if b is None or not (np.isfinite(a) and np.isfinite(b)) or not ((b > a) if hib else (b < a)):
+            continue
+        text = f"{model} scores {key} {a:.3f} on {split}, below its baseline {name} ({b:.3f})"
+        res = paired(name, split) if paired is not None else None
+        if res is not None:
+            verdict = ("significant" if res.significant else "not significant: the two are not distinguishable")
+            text += (f"; paired bootstrap over {res.n_units} {res.unit}: difference {res.diff:+.3f}, 95% CI "
+                     f"[{res.low:+.3f}, {res.high:+.3f}], p = {res.p_value:.3g} ({verdict})")
+        else:
+            text += ": the baseline is the better model on this split"
+        out.append(Finding("MODEL_BELOW_BASELINE", "warning", text))
+    return out
+
+
+def model_below_baseline_findings(model: str, metrics: Mapping[str, Mapping[str, float]],
+                                  baselines: Mapping[str, Mapping[str, Mapping[str, float]]],
+                                  say: Callable[[str], None], paired: Callable[[str, str], PairedResult | None] | None = None,
+                                  ) -> list[dict]:
+    """:func:`check_model_below_baselines` as ``summary.json``'s finding dicts, each also said (a note)."""
+    found = check_model_below_baselines(model, metrics, baselines, paired=paired)
+    for f in found:
+        say(f"{f.code}: {f.message}")
+    return [f.as_dict() for f in found]
+
+
+def paired_on(task, y: np.ndarray, pred: np.ndarray, baseline_preds: Mapping[str, np.ndarray], targets: Sequence,  # noqa: ANN001
+              groups: np.ndarray | None, split: str, key: str = "score", seed: int = 0
+              ) -> Callable[[str, str], PairedResult | None]:
+    """``paired(baseline, split)`` for :func:`check_model_below_baselines`: a paired bootstrap of the model
+    against that baseline on these predictions of ``split`` (computed only when asked: a model that loses)."""
+    from .bootstrap import paired_bootstrap
+
+    def paired(name: str, asked: str) -> PairedResult | None:
+        if asked != split or name not in baseline_preds:
+            return None
+        return paired_bootstrap(task, y, pred, baseline_preds[name], targets, groups, [key], seed=seed).get(key)
+    return paired
 
 
 # --------------------------------------------------------------------------- category targets

@@ -136,7 +136,7 @@ def coerce_params(cls: type[Extractor[Any]], params: BaseModel | Mapping[str, An
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        raise AffectlabError(f"extractor {cls.name or cls.__name__}: {validation_line(err)}") from None
+        raise AffectlabError(f"extractor {cls.name or cls.__name__}: {validation_line(err, model)}") from None
 
 
 def check_requirements(cls: type[Extractor[Any]]) -> None:
@@ -155,7 +155,7 @@ def make_extractor(name: str, params: BaseModel | Mapping[str, Any] | None = Non
     60.0
     >>> make_extractor("praat", {"pitch_flor": 60})
     Traceback (most recent call last):
-    affectlab.core.errors.AffectlabError: extractor praat: pitch_flor: Extra inputs are not permitted
+    affectlab.core.errors.AffectlabError: extractor praat: pitch_flor: Extra inputs are not permitted (did you mean `pitch_floor`?)
     >>> make_extractor("no-such")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     affectlab.core.errors.AffectlabError: unknown extractor 'no-such'; choose from: compare, egemaps, ...

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..config import EncoderConfig
 from ..core.errors import AffectlabError
 from ..core.io import read_yaml
+from ..core.validation import did_you_mean, first_error
 
 
 class _Strict(BaseModel):
@@ -188,11 +189,11 @@ def validate_extract_config(raw: dict[str, Any], source: str) -> ExtractConfig:
     try:
         return ExtractConfig.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
+        first = first_error(err.errors(), ExtractConfig)
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = str(first["msg"]).removeprefix("Value error, ")
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise AffectlabError(f"{source}: {where}: {msg}{more}") from None
+        raise AffectlabError(f"{source}: {where}: {msg}{did_you_mean(first, ExtractConfig)}{more}") from None
 
 
 def load_extract_config(path: str | Path) -> ExtractConfig:

@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..core.validation import validation_line
+from ..core.validation import closest, validation_line
 
 from ..corpus.base import Corpus, TargetSpec
 from ..core.errors import AffectlabError
@@ -186,12 +186,14 @@ def check_params(model: str, params: dict[str, Any], known: set[str] | frozenset
     >>> check_params("mlp", {"hiden": 3}, {"hidden", "dropout"})
     Traceback (most recent call last):
     ...
-    affectlab.core.errors.AffectlabError: model mlp: unknown parameter(s) hiden (known: dropout, hidden)
+    affectlab.core.errors.AffectlabError: model mlp: unknown parameter(s) hiden (known: dropout, hidden) (did you mean `hidden`?)
     """
     unknown = set(params) - set(known)
     if unknown:
         known_text = ", ".join(sorted(known)) or "none"
-        raise AffectlabError(f"model {model}: unknown parameter(s) {', '.join(sorted(unknown))} (known: {known_text})")
+        first = sorted(unknown)[0]
+        raise AffectlabError(f"model {model}: unknown parameter(s) {', '.join(sorted(unknown))} (known: {known_text})"
+                             f"{closest(first, sorted(known))}")
 
 
 def parse_params(schema: type[BaseModel], name: str, params: dict[str, Any]) -> BaseModel:
@@ -212,7 +214,7 @@ def parse_params(schema: type[BaseModel], name: str, params: dict[str, Any]) -> 
     try:
         return schema.model_validate(dict(params))
     except ValidationError as err:
-        raise AffectlabError(f"model {name}: {validation_line(err)}") from None
+        raise AffectlabError(f"model {name}: {validation_line(err, schema)}") from None
 
 
 def params_dict(params: Any) -> dict[str, Any]:

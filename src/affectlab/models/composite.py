@@ -74,7 +74,6 @@ from ..core.errors import AffectlabError
 from .base import Estimator, FitContext, FitResult, Params, clip_to_ranges
 from .baselines import NGram, lookup
 from .registry import MODELS
-from .nystroem import KernelSpec, accumulate, select_landmarks, unit_rows
 from .text_features import Tfidf, leave_group_out_residuals, solve_psd, texts_of, to_numpy, to_tensor
 
 if TYPE_CHECKING:
@@ -308,6 +307,7 @@ class UserLevelKernel(Estimator):
 
     # --- fit --------------------------------------------------------------------------------
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
+        from .nystroem import unit_rows  # torch: imported when a kernel model fits, not when a config is checked
         from sklearn.model_selection import GroupKFold
 
         self.check_inputs(train)
@@ -408,6 +408,7 @@ class UserLevelKernel(Estimator):
     def _fit_nystroem(self, train: Corpus, seed: int, map_chunks=None) -> FitResult:
         """The same model with the kernels replaced by their Nyström approximations on
         ``landmarks`` training texts, solved in the primal from chunk sums (:mod:`.nystroem`)."""
+        from .nystroem import KernelSpec, accumulate, select_landmarks, unit_rows
         import torch
         from sklearn.model_selection import GroupKFold
 
@@ -571,6 +572,7 @@ class UserLevelKernel(Estimator):
         return out
 
     def predict(self, corpus: Corpus) -> np.ndarray:
+        from .nystroem import unit_rows
         if not self.dual:
             raise AffectlabError("model user_level_kernel: predict called before fit")
         if len(corpus) == 0:

@@ -16,7 +16,7 @@ the schema its registry entry carries, so Lightning is imported only when ``cls`
 >>> estimator_spec("ridge_embedding", {"alpha": 1})
 Traceback (most recent call last):
 ...
-affectlab.core.errors.AffectlabError: model ridge_embedding: unknown parameter(s) alpha (known: alphas)
+affectlab.core.errors.AffectlabError: model ridge_embedding: unknown parameter(s) alpha (known: alphas) (did you mean `alphas`?)
 """
 
 from __future__ import annotations

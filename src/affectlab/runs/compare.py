@@ -5,7 +5,9 @@
 
 - ``versions``: per run the headline and per-target scores on the evaluated split with their
   bootstrap intervals (over the task's units: users, speakers; rows when there are none), the
-  train value and the train−split gap, and a status against the criteria's levels;
+  train value and the train−split gap (None for cross-validation runs, which have no train split;
+  their pooled out-of-fold value as ``oof <key>`` when the split compared is not ``oof``), and a
+  status against the criteria's levels;
 - ``config_diff``: the flattened ``config.yaml`` keys whose values differ between runs, restricted
   to keys that at least one compared model reads (:mod:`affectlab.runs.used_keys`: the model's
   declared parameters, and ``training.*`` only for networks); the others are named in a note;
@@ -310,6 +312,8 @@ def compare_runs(paths: Sequence[str | Path], criteria: str | Path | None = None
             row[k] = v
             row[f"train {k}"] = tr
             row[f"gap {k}"] = (tr - v) if (tr is not None and v is not None) else None
+            if split != Split.OOF:  # a cross-validation run has no train split: its pooled out-of-fold score instead
+                row[f"oof {k}"] = _value(summary, Split.OOF, k)
             if k in crit["levels"]:
                 row[f"status {k}"] = status(v, crit["levels"][k], higher_is_better(k))
         row["best_epoch"] = summary.best_epoch

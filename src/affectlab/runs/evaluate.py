@@ -21,7 +21,7 @@ import pandas as pd
 from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
 from ..evaluation import diagnostics as dg
-from ..evaluation.bootstrap import N_RESAMPLES
+from ..evaluation.bootstrap import N_RESAMPLES, PairedResult
 from ..evaluation.evaluate import (EvalData, EvalResult, TrainData, check_gold_range, constant_baseline_name,
                                    evaluate_data, target_values)
 from ..evaluation.scoring import higher_is_better
@@ -134,6 +134,25 @@ def _run_references(run: dict[str, Any]) -> tuple | None:
         return None
 
 
+def _below_own_baselines(result: EvalResult, own: dict[str, np.ndarray], split: str, config: Any) -> list[dg.Finding]:
+    """``result.findings`` with MODEL_BELOW_BASELINE (as train says it) for each of the run's own baselines
+    that scores better than the model on these rows, with the paired bootstrap of evaluate: in place of the
+    BELOW_BASELINE line for that baseline, which says the same pair's test."""
+    model = str(((config or {}).get("model") or {}).get("name") or "the model") if isinstance(config, dict) else "the model"
+    findings = list(result.findings)
+    for name, cmp in result.comparisons:
+        if name not in own:
+            continue
+
+        def paired(_name: str, _split: str, cmp: PairedResult = cmp) -> PairedResult:
+            return cmp
+        found = dg.check_model_below_baselines(model, {split: {cmp.key: cmp.a}}, {name: {split: {cmp.key: cmp.b}}},
+                                               key=cmp.key, paired=paired)
+        if found:
+            findings = [f for f in findings if not (f.code == "BELOW_BASELINE" and f" vs {name} " in f.message)] + found
+    return findings
+
+
 def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> EvalResult:
     """Evaluate a run directory's predictions (test when present, else val) plus run-level checks."""
     run = load_run(run_dir)
@@ -187,6 +206,8 @@ def evaluate_run(run_dir: str | Path, split: str | None = None, *, n_resamples: 
             result.baselines.pop(constant, None)
             result.comparisons = [(n, c) for n, c in result.comparisons if n != constant]
             result.findings = [f for f in result.findings if not (f.code == "BELOW_BASELINE" and constant in f.message)]
+
+    result.findings = _below_own_baselines(result, base, split.value, run.get("config"))
 
     run_findings = check_selection(summary)
     # ABOVE_STATE_OF_THE_ART that train raised for the baselines (the model's is recomputed below): the gap

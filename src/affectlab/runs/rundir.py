@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
-import torch
 
 from ..config import RunConfig
 from ..experiment import validate_config
@@ -108,12 +107,16 @@ def save_checkpoint(path: str | Path, model: str, params: dict, targets: Sequenc
         payload["config"] = config
     # saved in memory: torch.save names the zip archive after the file it writes to, and the
     # temporary file's random name would make the bytes differ between identical runs
+    import torch  # lazy: a refused config never loads torch (seconds of imports)
+
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
