@@ -16,12 +16,22 @@ arrays are used as they are; sequences (N, L, D) are mean-pooled over their vali
 blocks are concatenated. Category targets are fitted on class indices.
 
 Checkpoints load with ``torch.load(weights_only=True)``, so no pickled object may be stored.
-The adapter stores ``get_params()`` and the fitted attributes (``coef_``, ``intercept_``...)
-when they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly
-as the fitted one (linear models, naive Bayes, k-NN on arrays...). Otherwise (trees,
-ensembles, pipelines) it stores the training matrix and labels and refits when the checkpoint
-is loaded: identical for deterministic estimators and those with a fixed ``random_state``,
-which is why ``random_state`` defaults to the run's seed. ``state()["mode"]`` says which.
+The adapter stores, first that works (``state()["mode"]`` says which):
+
+- ``attributes``: ``get_params()`` and the fitted attributes (``coef_``, ``intercept_``...) when
+  they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly as the
+  fitted one (linear models, naive Bayes...);
+- ``skops``: the fitted estimators written by ``skops.io.dumps`` (a zip of JSON and ``.npy``
+  arrays, no pickle), kept as bytes in a uint8 tensor (trees, forests, boosting, pipelines...).
+  Loading uses skops's trusted-types check: only the types skops deems safe, plus
+  :func:`trusted_types` (the run's own class and scikit-learn's fitted-tree structures, which
+  skops leaves to the user because a crafted tree can crash the process). Reaching a load at all
+  needs the run to be trusted (below): its config names a module outside affectlab. Any other
+  type in the bytes is refused in one line; such a model is stored as ``refit`` when it is saved;
+- ``refit``: the training matrix and labels, refitted when the checkpoint is loaded (as slow as
+  training; identical for deterministic estimators and those with a fixed ``random_state``,
+  which is why ``random_state`` defaults to the run's seed). Run directories written before
+  ``skops`` existed hold this mode for every tree model, and still load.
 
 >>> est_cls = resolve("sklearn.linear_model:Ridge")
 >>> est_cls.__name__, est_cls.external_class.__name__
@@ -160,6 +170,22 @@ def resolve(spec: str) -> type[Estimator]:
 
 
 # --------------------------------------------------------------------------- plain-data state
+
+#: scikit-learn's fitted-tree structures (forests, boosting): skops leaves them untrusted by default
+#: because a crafted node array can crash the process; a trusted run's own estimator may hold them
+TREE_TYPES = ("sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
+
+
+def trusted_types(cls: type) -> list[str]:
+    """The types a skops-saved estimator of class ``cls`` may hold beyond those skops trusts itself:
+    ``cls`` (the run's own class, trusted with the run) and :data:`TREE_TYPES`.
+
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> trusted_types(RandomForestRegressor)[0]
+    'sklearn.ensemble._forest.RandomForestRegressor'
+    """
+    return [f"{cls.__module__}.{cls.__qualname__}", *TREE_TYPES]
+
 
 def _encode(value: Any) -> tuple[bool, Any]:
     """(ok, value as tensors and primitives); ok is False for anything a weights-only load refuses."""
@@ -356,6 +382,9 @@ class SklearnEstimator(Estimator):
         fitted = self._fitted_state()
         if fitted is not None:
             return base | {"mode": "attributes", "estimators": fitted}
+        blobs = self._skops_state()
+        if blobs is not None:
+            return base | {"mode": "skops", "estimators": blobs}
         assert self._train is not None, "state before fit"
         X, y = self._train
         return base | {"mode": "refit", "X": torch.as_tensor(X), "y": torch.as_tensor(y), "seed": self._seed}
@@ -391,6 +420,53 @@ class SklearnEstimator(Estimator):
             setattr(model, k, v)
         return model
 
+    def _skops_state(self) -> list[Any] | None:
+        """The fitted models as skops bytes (uint8 tensors), or None when skops cannot write them,
+        a type in them is outside :func:`trusted_types`, or one read back does not predict exactly
+        as the fitted one."""
+        import torch
+
+        try:
+            import skops.io as sio
+        except ImportError:
+            return None
+        X = self._train[0][: min(len(self._train[0]), 64)] if self._train is not None else None
+        out = []
+        for model in self.models:
+            try:
+                data = sio.dumps(model)
+                if set(sio.get_untrusted_types(data=data)) - set(trusted_types(self.external_class)):
+                    return None
+                back = sio.loads(data, trusted=trusted_types(self.external_class))
+                if X is not None and not np.array_equal(np.asarray(back.predict(X)), np.asarray(model.predict(X))):
+                    return None
+            except Exception:  # skops cannot write this object: the refit mode stores the data instead
+                return None
+            out.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return out
+
+    def _load_skops(self, blobs: list[Any]) -> list[Any]:
+        """The models read back from skops bytes; a type outside :func:`trusted_types` is refused."""
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise AffectlabError(f"model {self.class_path}: the checkpoint stores its fitted estimators with skops; "
+                                 "install it: pip install skops") from None
+        allowed = trusted_types(self.external_class)
+        models = []
+        for blob in blobs:
+            data = np.asarray(blob, dtype=np.uint8).tobytes()
+            try:
+                untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(allowed))
+            except Exception as err:
+                raise AffectlabError(f"model {self.class_path}: the checkpoint's skops bytes do not read "
+                                     f"({type(err).__name__})") from None
+            if untrusted:
+                raise AffectlabError(f"model {self.class_path}: the checkpoint's fitted estimator holds types skops does "
+                                     f"not trust: {', '.join(untrusted)}; refusing to load it")
+            models.append(sio.loads(data, trusted=allowed))
+        return models
+
     def load_state(self, state: dict[str, Any]) -> None:
         self.inputs = tuple(state["inputs"])
         self.needs_features = self.inputs
@@ -400,10 +476,13 @@ class SklearnEstimator(Estimator):
         if state["mode"] == "attributes":
             self.models = [self._rebuild(entry) for entry in state["estimators"]]
             return
+        if state["mode"] == "skops":
+            self.models = self._load_skops(state["estimators"])
+            return
         X = np.asarray(state["X"], dtype=np.float64)
         y = np.asarray(state["y"], dtype=np.float64)
         self._train = (X, y)
         self.models = self._fit_models(X, y, state.get("seed"))
 
 
-__all__ = ["SklearnEstimator", "resolve", "is_class_path", "ADAPTER_PARAMS"]
+__all__ = ["SklearnEstimator", "resolve", "is_class_path", "trusted_types", "ADAPTER_PARAMS"]
