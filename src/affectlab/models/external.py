@@ -309,6 +309,9 @@ class SklearnEstimator(Estimator):
         self.check_inputs(corpus)
         X = np.concatenate([_pool(corpus.features[k], corpus.lengths.get(k)) for k in self.inputs], axis=1)
         if self.dims and X.shape[1] != self.dims:
+            if len(self.inputs) == 1:  # the line every estimator says (predict names what made the features)
+                raise AffectlabError(f"model {self.class_path}: feature {self.inputs[0]!r} has {X.shape[1]} dimensions; "
+                                     f"the model was trained on {self.dims}")
             raise AffectlabError(f"model {self.class_path}: the data gives {X.shape[1]} features; the model was trained "
                                  f"on {self.dims}")
         if len(self.fill):
