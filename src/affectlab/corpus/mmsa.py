@@ -298,6 +298,8 @@ def extraction(config: Any) -> dict[str, str]:
     params: dict = config["params"] if isinstance(config.get("params"), dict) else {}
     labels: dict = config["labels"] if isinstance(config.get("labels"), dict) else {}
     origin = f", affectlab extract of {labels['path']}" if labels.get("path") else ", affectlab extract"
+    if config.get("config_path"):  # the extract config's file, when the pickle records it
+        origin += f" with {config['config_path']}"
     names = [str(e) for e in config["extractors"]]
     out: dict[str, str] = {}
     audio: dict = params["audio"] if isinstance(params.get("audio"), dict) else {}
