@@ -90,3 +90,12 @@ def test_a_model_skops_cannot_trust_is_stored_as_refit_and_an_old_refit_checkpoi
     again.load_state(old)
     test = corpus(seed=2)
     np.testing.assert_array_equal(again.predict(test), tree.predict(test))
+
+
+def test_skops_bytes_depend_on_the_model_only():
+    """skops names files and shared objects by id() and dates the zip: two equal fits store equal bytes."""
+    first = saved(fitted("sklearn.ensemble:RandomForestRegressor", n_estimators=4, random_state=0))["estimators"][0]
+    second = saved(fitted("sklearn.ensemble:RandomForestRegressor", n_estimators=4, random_state=0))["estimators"][0]
+    assert torch.equal(first, second)
+    other = saved(fitted("sklearn.ensemble:RandomForestRegressor", n_estimators=4, random_state=1))["estimators"][0]
+    assert not (first.shape == other.shape and torch.equal(first, other))

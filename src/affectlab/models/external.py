@@ -22,7 +22,8 @@ The adapter stores, first that works (``state()["mode"]`` says which):
   they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly as the
   fitted one (linear models, naive Bayes...);
 - ``skops``: the fitted estimators written by ``skops.io.dumps`` (a zip of JSON and ``.npy``
-  arrays, no pickle), kept as bytes in a uint8 tensor (trees, forests, boosting, pipelines...).
+  arrays, no pickle), kept as bytes in a uint8 tensor (trees, forests, boosting, pipelines...),
+  made to depend on the model only (:func:`canonical_skops`: equal fits, equal checkpoint bytes).
   Loading uses skops's trusted-types check: only the types skops deems safe, plus
   :func:`trusted_types` (the run's own class and scikit-learn's fitted-tree structures, which
   skops leaves to the user because a crafted tree can crash the process). Reaching a load at all
@@ -52,6 +53,7 @@ import importlib
 import inspect
 import os
 import sys
+from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
@@ -174,6 +176,57 @@ def resolve(spec: str) -> type[Estimator]:
 #: scikit-learn's fitted-tree structures (forests, boosting): skops leaves them untrusted by default
 #: because a crafted node array can crash the process; a trusted run's own estimator may hold them
 TREE_TYPES = ("sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops bytes that depend on the model only: skops names array files and marks shared objects
+    by ``id()`` (or a uuid) and stamps the zip with the time; here files and ``__id__`` marks are
+    numbered in their order in ``schema.json`` and dated 1980-01-01, so a rerun writes the same
+    checkpoint bytes.
+
+    >>> import skops.io as sio
+    >>> from sklearn.linear_model import Ridge
+    >>> a = Ridge().fit(np.eye(3), [0.0, 1.0, 2.0])
+    >>> b = Ridge().fit(np.eye(3), [0.0, 1.0, 2.0])
+    >>> canonical_skops(sio.dumps(a)) == canonical_skops(sio.dumps(b))
+    True
+    >>> sio.loads(canonical_skops(sio.dumps(a))).predict(np.eye(3)).round(3).tolist() == a.predict(np.eye(3)).round(3).tolist()
+    True
+    """
+    import io
+    import json
+    import zipfile
+
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for k, v in node.items():
+            if k == "__id__" and isinstance(v, int):
+                v = ids.setdefault(v, len(ids))
+            elif k == "file" and isinstance(v, str):
+                v = files.setdefault(v, f"{len(files)}{Path(v).suffix}")
+            out[k] = renumber(v)
+        return out
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        schema = renumber(json.loads(src.read("schema.json")))
+        order = sorted(files, key=files.__getitem__)
+        if set(order) != set(src.namelist()) - {"schema.json"}:  # a layout this does not know: as written
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for name, payload in ([("schema.json", json.dumps(schema, indent=2).encode("utf-8"))]
+                                  + [(files[n], src.read(n)) for n in order]):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED
+                dst.writestr(info, payload)
+    return out.getvalue()
 
 
 def trusted_types(cls: type) -> list[str]:
@@ -437,7 +490,7 @@ class SklearnEstimator(Estimator):
         out = []
         for model in self.models:
             try:
-                data = sio.dumps(model)
+                data = canonical_skops(sio.dumps(model))
                 if set(sio.get_untrusted_types(data=data)) - set(trusted_types(self.external_class)):
                     return None
                 back = sio.loads(data, trusted=trusted_types(self.external_class))
