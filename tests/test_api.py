@@ -207,12 +207,12 @@ def test_sklearn_style_class_state_is_plain_data(user_module, tmp_path):
     assert len(train_rows) > 0
 
 
-def test_sklearn_tree_refits_from_stored_arrays_and_classifier_predicts_classes(tmp_path):
+def test_sklearn_tree_loads_from_skops_and_classifier_predicts_classes(tmp_path):
     pytest.importorskip("sklearn")
     frame = table()
     tree = affectlab.train(config({"name": "sklearn.tree:DecisionTreeRegressor", "max_depth": 3}), frame, tmp_path / "t")
     ckpt = torch.load(tree.path / "checkpoint.ckpt", weights_only=True)
-    assert ckpt["state"]["mode"] == "refit" and ckpt["params"] == {"max_depth": 3}
+    assert ckpt["state"]["mode"] == "skops" and ckpt["params"] == {"max_depth": 3}
     first = tree.predict(frame)["pred_v"].to_numpy()
     np.testing.assert_array_equal(affectlab.load(tree.path, trust_code=True).predict(frame)["pred_v"].to_numpy(), first)
     cls_cfg = config({"name": "sklearn.linear_model:LogisticRegression", "max_iter": 500}, task="classification", baselines=[])

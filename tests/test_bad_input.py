@@ -506,3 +506,76 @@ def test_every_trial_failing_names_the_first_error(tmp_path):
     with pytest.raises(AffectlabError, match=r"no finished run of a common seed: \d+ trial\(s\) failed, the first "
                                              r"(BASE|NEW) seed \d: .*simulated failure of seed \d"):
         run_ablation(base, new, data, tmp_path / "abl", seeds=1, n_resamples=50, train_fn=broken)
+
+
+# --------------------------------------------------------------------------- issue 20: saved models, new corpora
+def _forest_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A small random-forest run (skops state) and the table it was trained on."""
+    import numpy as np
+    import pandas as pd
+
+    import affectlab
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(40)], "who": [f"u{i % 5}" for i in range(40)],
+                          "f_a": rng.normal(size=40), "f_b": rng.normal(size=40)})
+    frame["v"] = (frame.f_a - frame.f_b).clip(-4, 4)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    cfg = {"task": "regression", "features": {"text": {"kind": "none"}}, "split": {"kind": "group"}, "baselines": [],
+           "data": {"format": "table", "columns": {"id": "id", "group": "who"},
+                    "targets": [{"name": "v", "low": -4, "high": 4}], "options": {"features": ["f_*"]}},
+           "model": {"name": "sklearn.ensemble:RandomForestRegressor", "n_estimators": 5}}
+    run = affectlab.train(cfg, tmp_path / "t.csv", tmp_path / "run")
+    return run.path, tmp_path / "t.csv"
+
+
+def test_a_checkpoint_with_a_type_skops_does_not_trust_is_refused_in_one_line(tmp_path, capsys):
+    import numpy as np
+    import skops.io as sio
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    run, data = _forest_run(tmp_path)
+    ckpt = torch.load(run / "checkpoint.ckpt", weights_only=True)
+    assert ckpt["state"]["mode"] == "skops"
+    gp = GaussianProcessRegressor(optimizer=None).fit(np.eye(3), np.arange(3.0))  # a tampered checkpoint
+    ckpt["state"]["estimators"] = [torch.frombuffer(bytearray(sio.dumps(gp)), dtype=torch.uint8)]
+    torch.save(ckpt, run / "checkpoint.ckpt")
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(["predict", run, "--data", data, "--out", tmp_path / "p.csv", "--trust-code"], capsys)
+    err = "\n".join(line for line in err.splitlines() if "(code outside affectlab runs)" not in line)  # the import note
+    one_line_refusal(code, err, "holds types skops does not trust: sklearn.gaussian_process")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_feature_dimension_mismatch_names_what_made_the_features(tmp_path, capsys):
+    """predict on a pickle extracted with another config: the line names the extractors the model's
+    training data came from (its pickle's config) and this file's, not just the two numbers."""
+    import pickle
+
+    import numpy as np
+
+    from test_corpus_mmsa import make_split
+
+    def extracted(path: Path, audio_dim: int, audio: dict, labels: str) -> Path:
+        data = {name: make_split(n, seed=i, prefix=f"{name}_v") for i, (name, n) in
+                enumerate({"train": 40, "valid": 12, "test": 12}.items())}
+        for part in data.values():
+            part["audio"] = np.random.default_rng(0).normal(size=(len(part["id"]), 1, audio_dim)).astype(np.float32)
+        data["config"] = {"extractors": [e for e in ("egemaps", "praat") if audio.get(e)],
+                          "params": {"audio": audio}, "labels": {"path": labels}}
+        path.write_bytes(pickle.dumps(data, protocol=4))
+        return path
+
+    train = extracted(tmp_path / "train.pkl", 4, {"egemaps": True, "praat": True, "sequence": "functionals"}, "a.csv")
+    other = extracted(tmp_path / "other.pkl", 7, {"egemaps": True, "praat": True, "compare": True,
+                                                  "sequence": "functionals"}, "b.csv")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: mosi\ndata: {format: mmsa}\nsplit: {kind: given}\nmodel: {name: ridge_audio}\nbaselines: []\n")
+    assert run_cli(["train", cfg, "--data", train, "--out", tmp_path / "run"], capsys)[0] == 0
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(["predict", tmp_path / "run", "--data", other, "--out", tmp_path / "p.csv"], capsys)
+    line = one_line_refusal(code, err, "other.pkl: feature 'audio' has 7 dimensions (eGeMAPS + praat + ComParE 2016 "
+                                       "functionals, affectlab extract of b.csv); the model was trained on 4")
+    assert f"(eGeMAPS + praat functionals, affectlab extract of a.csv, as in {train.resolve()})" in line
+    assert line.endswith("extract it with the same config as the training data")
+    assert snapshot(tmp_path) == before

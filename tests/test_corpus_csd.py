@@ -161,3 +161,11 @@ def test_audit_csd_options(csd_folder):
     with pytest.raises(AffectlabError, match=r"splits names video 'zzz' \(split 'test'\), which the labels file has no segment of"):
         read_corpus(csd_folder, config(splits={"train": ["a"], "test": ["zzz"]}))
     assert len(read_corpus(csd_folder, config(splits={"train": ["a"], "test": ["b"]}))) == 4
+
+
+def test_ignore_labels_keeps_the_segments_and_reads_no_value(csd_folder):
+    """Prediction: the label file still gives the segments; a value outside the range refuses nothing."""
+    write_csd(csd_folder / "big.csd", "y", {"a": (np.array([[5.0]]), np.array([[0, 3.0]]))})
+    c = read_corpus(csd_folder, config(labels="big.csd"), ignore_labels=True)
+    assert c.frame["id"].tolist() == ["a[0]"] and np.isnan(c.frame["sentiment"]).all()
+    assert c.meta["ignored_labels"] == ["sentiment"]

@@ -246,3 +246,18 @@ def test_an_id_in_two_splits_is_refused(tmp_path):
     p = dump(tmp_path / "m.pkl", {"train": make_split(6), "test": make_split(4, seed=2)})
     with pytest.raises(AffectlabError, match=r"id 'v0\$_\$1' is in splits test, train; an id belongs to one split"):
         read_mmsa(p, cfg())
+
+
+def test_ignore_labels_reads_none_and_names_them(tmp_path):
+    """Prediction: a class the config does not declare refuses nothing; the labels are not read."""
+    data = {"test": make_split(6, seed=3)}
+    data["test"]["category_emotion"] = ["angry"] * 6
+    p = dump(tmp_path / "m.pkl", data)
+    declared = DataConfig(format="mmsa", targets=[{"name": "emotion", "kind": "category", "classes": ["calm", "sad"]}])
+    with pytest.raises(AffectlabError, match="'angry' in data row 1 is not one of the declared classes"):
+        read_corpus(p, declared)
+    c = read_corpus(p, declared, ignore_labels=True)
+    assert c.frame["emotion"].isna().all() and c.meta["ignored_labels"] == ["emotion"]
+    assert read_corpus(p, cfg(), ignore_labels=True).meta["ignored_labels"] == ["sentiment"]  # regression_labels
+    del data["test"]["regression_labels"]
+    assert "ignored_labels" not in read_corpus(dump(tmp_path / "bare.pkl", data), cfg(), ignore_labels=True).meta

@@ -1136,3 +1136,34 @@ def test_evaluate_run_says_the_model_is_below_its_own_baseline_once(tmp_path, ca
     a, b = summary["metrics"]["val"]["score"], summary["baselines"]["ridge_tabular"]["val"]["score"]
     assert f"global_mean scores score {a:.3f} on val, below its baseline ridge_tabular ({b:.3f}); paired bootstrap" in below["message"]
     assert not [f for f in found if f["code"] == "BELOW_BASELINE" and "ridge_tabular" in f["message"]]
+
+# --------------------------------------------------------------------------- issue 20, item 5: predict ignores labels
+
+def test_labels_of_a_predicted_file_never_refuse_it_and_are_said_unused(tmp_path, capsys):
+    """A value outside the declared range, a word in a number column, a class the model never saw:
+    prediction needs no labels, so it reads none; the predictions are those of the same file without them."""
+    data = speaker_table(tmp_path / "t.csv")
+    frame = pd.read_csv(data)
+    frame["emo"] = np.where(frame["f_a"] > 0, "calm", "tense")
+    frame.to_csv(data, index=False)
+    reg = table_config(tmp_path / "reg.yaml", extra="baselines: []\n")
+    cat = table_config(tmp_path / "cat.yaml", model="logistic_tabular", extra="baselines: []\n")
+    cat.write_text(cat.read_text().replace("task: regression", "task: classification").replace(
+        "targets: [{name: y, low: -2, high: 2}]", "targets: [{name: emo, kind: category, classes: [calm, tense]}]"))
+    bare = frame.drop(columns=["y", "emo"])
+    bare.to_csv(tmp_path / "bare.csv", index=False)
+    odd = frame.copy()
+    odd["y"] = odd["y"].astype(object)
+    odd.loc[0, "y"], odd.loc[1, "y"] = 7.0, "abc"  # outside [-2, 2]; not a number
+    odd.loc[0, "emo"] = "angry"  # not one of the declared classes
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    for cfg, column in ((reg, "pred_y"), (cat, "pred_emo")):
+        run = tmp_path / f"run-{column}"
+        assert run_cli(["train", cfg, "--data", data, "--out", run], capsys)[0] == 0
+        assert run_cli(["predict", run, "--data", tmp_path / "bare.csv", "--out", tmp_path / "bare-pred.csv"], capsys)[0] == 0
+        code, _, err = run_cli(["predict", run, "--data", tmp_path / "odd.csv", "--out", tmp_path / "odd-pred.csv"], capsys)
+        assert code == 0 and "Traceback" not in err, err
+        assert f"odd.csv: labels {column[5:]} were not used (prediction needs none)" in err
+        got, ref = pd.read_csv(tmp_path / "odd-pred.csv"), pd.read_csv(tmp_path / "bare-pred.csv")
+        assert len(got) == len(frame)
+        pd.testing.assert_series_equal(got[column], ref[column])

@@ -9,6 +9,7 @@ and check it against the experiment (targets, protocol folds, model size) → fe
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -214,6 +215,48 @@ def check_config_matches_checkpoint(run: RunDir, cfg: RunConfig, ckpt: dict) -> 
                              f"use the checkpoint's")
 
 
+#: the line every estimator says a feature-dimension mismatch with (models/, training/)
+_DIMS = re.compile(r"feature '(?P<m>[^']+)' has (?P<new>\d+) dimensions; the model was trained on (?P<old>\d+)")
+
+
+def trained_extraction(run: RunDir, ckpt: dict[str, Any]) -> dict[str, str]:
+    """What made each modality the model was trained on: the checkpoint's ``features.extraction``
+    (the training corpus's ``meta["extraction"]``), else the ``config`` of the training pickle
+    named in summary.json when it is still there (read only to explain a refusal); {} otherwise."""
+    stored = (ckpt.get("features") or {}).get("extraction")
+    if isinstance(stored, dict) and stored:
+        return {str(k): str(v) for k, v in stored.items()}
+    try:
+        path = run.summary().data.path
+    except Exception:  # an old or partial summary: nothing more to say
+        return {}
+    if not path or not Path(path).is_file() or Path(path).suffix not in (".pkl", ".pickle"):
+        return {}
+    from .corpus.mmsa import extraction, load_pickle
+
+    try:
+        raw = load_pickle(path)
+    except AffectlabError:
+        return {}
+    made_by = extraction(raw.get("config") if isinstance(raw, dict) else None)
+    return {m: f"{what}, as in {path}" for m, what in made_by.items()}
+
+
+def feature_mismatch(err: AffectlabError, corpus: Corpus, run: RunDir, ckpt: dict[str, Any],
+                     source: str) -> AffectlabError:
+    """``err`` itself, or, when it is a feature-dimension mismatch (the estimators say only the
+    numbers), the same line naming what made the features the model was trained on and this file's."""
+    match = _DIMS.search(str(err))
+    if match is None:
+        return err
+    m, new, old = match["m"], match["new"], match["old"]
+    trained = trained_extraction(run, ckpt).get(m)
+    made = corpus.meta.get("extraction", {}).get(m)
+    return AffectlabError(f"{source}: feature {m!r} has {new} dimensions" + (f" ({made})" if made else "")
+                          + f"; the model was trained on {old}" + (f" ({trained})" if trained else "")
+                          + ": extract it with the same config as the training data")
+
+
 def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
                 notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path | None, pd.DataFrame]:
     """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
@@ -240,7 +283,9 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
         from .corpus.table import align_features, trained_columns_options
 
         cfg.data.options = trained_columns_options(cfg.data.options, trained_columns)
-    corpus = read_corpus(data, cfg.data, require_labels=False)
+    corpus = read_corpus(data, cfg.data, ignore_labels=True)  # prediction needs no labels: none refuses the file
+    if corpus.meta.get("ignored_labels"):
+        notes.add(f"{data}: labels {', '.join(corpus.meta['ignored_labels'])} were not used (prediction needs none)")
     if trained_columns:
         corpus = align_features(corpus, trained_columns, str(data))
     if split is not None:
@@ -266,7 +311,10 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
         if unseen:
             notes.add(f"{len(unseen)} of {corpus.frame['group'].nunique()} {unit}s were not seen in training: "
                       "predicted from their samples alone")
-    pred = estimator.predict(corpus)
+    try:
+        pred = estimator.predict(corpus)
+    except AffectlabError as err:
+        raise feature_mismatch(err, corpus, run, ckpt, str(data)) from None
     frame = named_columns(corpus.output_frame(), pred, targets)
     frame.attrs["nonfinite"] = nonfinite  # per modality, for the prediction summary (predict --json)
     if out is not None:

@@ -253,6 +253,8 @@ def checkpoint_entries(prep: Prepared) -> dict[str, Any]:
     features: dict[str, Any] = {"text": prep.exp.features.text.model_dump()}
     if prep.corpus.meta.get("feature_columns"):
         features["tabular_columns"] = list(prep.corpus.meta["feature_columns"])
+    if prep.corpus.meta.get("extraction"):  # what made each modality: predict names it on a mismatch
+        features["extraction"] = dict(prep.corpus.meta["extraction"])
     cfg = prep.exp.config
     return {"model": cfg.model.name, "params": cfg.model.params(), "targets": prep.corpus.targets,
             "features": features, "config": cfg.to_dict()}

@@ -19,16 +19,18 @@ from .splits import (check_disjoint, cross_validation_folds, dev_split, group_kf
                      latest_per_group, leave_one_group_out, unseen_groups)
 
 
-def read_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
-    """Read ``path`` with the :class:`Reader` that ``cfg.format`` names (a DataFrame: a reader of tables)."""
+def read_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False,
+                ignore_labels: bool = False) -> Corpus:
+    """Read ``path`` with the :class:`Reader` that ``cfg.format`` names (a DataFrame: a reader of tables);
+    ``ignore_labels``: see :meth:`Reader.read_corpus` (prediction needs no labels)."""
     reader = get_reader(cfg.format)
     if isinstance(path, pd.DataFrame):
         if not reader.reads_frames:
             raise AffectlabError(f"a DataFrame is read as a table (data.format: table), not as {cfg.format!r}")
-        return reader.read_corpus(path, cfg, require_labels=require_labels)
+        return reader.read_corpus(path, cfg, require_labels=require_labels, ignore_labels=ignore_labels)
     if not Path(path).exists():
         raise AffectlabError(f"{path}: no such file or folder")
-    return reader.read_corpus(path, cfg, require_labels=require_labels)
+    return reader.read_corpus(path, cfg, require_labels=require_labels, ignore_labels=ignore_labels)
 
 
 __all__ = [

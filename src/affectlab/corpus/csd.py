@@ -196,7 +196,8 @@ def _load_splits(spec: Any, root: Path, source: str) -> dict[str, str]:
 
 
 @register_reader("csd", options=CsdOptions, default_targets=(DEFAULT_TARGET,))
-def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
+def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False,
+                    ignore_labels: bool = False) -> Corpus:
     """Turn a folder of ``.csd`` files into a :class:`Corpus` (see the module docstring for the options)."""
     cfg = cfg or DataConfig(format="csd")
     root = Path(path)
@@ -298,11 +299,14 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
     if not rows:
         raise AffectlabError(f"{source}: no labelled segments (check data.options.labels and splits)")
     frame = pd.DataFrame(rows)
-    y = frame[target.name].to_numpy(dtype=float)
-    if not np.isfinite(y).all():
-        i = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise AffectlabError(f"{source}: label of {frame['id'].iloc[i]!r} is not a number")
-    target.check(y, source)
+    if ignore_labels:  # prediction: the label file still gives the segments; its values are not used
+        frame[target.name] = np.nan
+    else:
+        y = frame[target.name].to_numpy(dtype=float)
+        if not np.isfinite(y).all():
+            i = int(np.flatnonzero(~np.isfinite(y))[0])
+            raise AffectlabError(f"{source}: label of {frame['id'].iloc[i]!r} is not a number")
+        target.check(y, source)
     features, lengths = {}, {}
     for m, seqs_m in per_mod.items():
         lengths[m] = np.array([len(x) for x in seqs_m], dtype=np.int64)
@@ -315,7 +319,8 @@ def read_csd_corpus(path: str | Path, cfg: DataConfig | None = None, *, require_
     features, lengths, counts = finalize_modalities(features, lengths, rule, frame["id"].tolist(), source,
                                                     frame["split"].tolist() if "split" in frame else None)
     meta = {**counts, "modalities": list(features), "text_source": text_source, "reference": reference,
-            "unlisted_videos": unlisted, "sequences": {m: s.name for m, s in seqs.items()}}
+            "unlisted_videos": unlisted, "sequences": {m: s.name for m, s in seqs.items()},
+            **({"ignored_labels": [target.name]} if ignore_labels else {})}
     return Corpus(frame=frame, targets=(target,), features=features, lengths=lengths, name=root.name,
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
 

@@ -285,6 +285,37 @@ def _file_classes(config: Any) -> dict[str, list[str]]:
     return {str(k): [str(c) for c in v] for k, v in classes.items() if isinstance(v, (list, tuple))}
 
 
+def extraction(config: Any) -> dict[str, str]:
+    """What made each modality of a pickle written by ``affectlab extract`` (its ``config``), in a
+    few words, for messages such as a feature-dimension mismatch at prediction; {} for other files.
+
+    >>> extraction({"extractors": ["egemaps", "praat"], "labels": {"path": "labels.csv"},
+    ...             "params": {"audio": {"egemaps": True, "praat": True, "compare": False, "sequence": "functionals"}}})
+    {'audio': 'eGeMAPS + praat functionals, affectlab extract of labels.csv'}
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("extractors"), list):
+        return {}
+    params: dict = config["params"] if isinstance(config.get("params"), dict) else {}
+    labels: dict = config["labels"] if isinstance(config.get("labels"), dict) else {}
+    origin = f", affectlab extract of {labels['path']}" if labels.get("path") else ", affectlab extract"
+    if config.get("config_path"):  # the extract config's file, when the pickle records it
+        origin += f" with {config['config_path']}"
+    names = [str(e) for e in config["extractors"]]
+    out: dict[str, str] = {}
+    audio: dict = params["audio"] if isinstance(params.get("audio"), dict) else {}
+    if audio and ("egemaps" in names or "praat" in names or audio.get("compare")):
+        parts = [label for key, label in (("egemaps", "eGeMAPS"), ("praat", "praat"), ("compare", "ComParE 2016"))
+                 if audio.get(key)]
+        kind = "LLD frames" if audio.get("sequence") == "lld" and audio.get("egemaps") else "functionals"
+        out["audio"] = f"{' + '.join(parts)} {kind}{origin}"
+    if "facemesh" in names:
+        out["vision"] = f"FaceMesh geometry{origin}"
+    text = next((e for e in names if e.startswith("text:")), None)
+    if text:
+        out["text"] = f"{text.split(':', 1)[1]} embeddings{origin}"
+    return out
+
+
 def _groups(part: dict, n: int, where: str) -> list[str] | None:
     """The split's own ``group`` list (speaker, video) when it has one; else None (groups come from ids)."""
     if "group" not in part:
@@ -294,6 +325,19 @@ def _groups(part: dict, n: int, where: str) -> list[str] | None:
     if not isinstance(groups, (list, tuple)) or len(groups) != n:
         raise AffectlabError(f"{where}: 'group' has {len(groups) if hasattr(groups, '__len__') else '?'} entries but 'id' has {n}")
     return [g.decode("utf-8") if isinstance(g, bytes) else str(g) for g in groups]
+
+
+def label_keys(target: TargetSpec, stem: str, label_key: str | None, *, single: bool) -> list[str]:
+    """The keys a target's labels are read from, first found wins (see :func:`read_labels`).
+
+    >>> label_keys(TargetSpec("emotion", kind="category"), "emotion", None, single=True)
+    ['category_emotion', 'classification_labels_emotion', 'classification_labels']
+    """
+    if target.is_category:
+        return [f"category_{stem}", f"classification_labels_{stem}"] + (["classification_labels"] if single else [])
+    if single and label_key is not None:
+        return [label_key]
+    return [f"regression_labels_{stem}"] + (["regression_labels"] if single else [])
 
 
 def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[str, list[str]], label_key: str | None,
@@ -318,12 +362,7 @@ def read_labels(part: dict, target: TargetSpec, stem: str, file_classes: dict[st
     affectlab.core.errors.AffectlabError: f: label of id 'b' is missing ('classification_labels_emotion'); training needs a label for every sample
     """
     n = len(ids)
-    if target.is_category:
-        keys = [f"category_{stem}", f"classification_labels_{stem}"] + (["classification_labels"] if single else [])
-    elif single and label_key is not None:
-        keys = [label_key]
-    else:
-        keys = [f"regression_labels_{stem}"] + (["regression_labels"] if single else [])
+    keys = label_keys(target, stem, label_key, single=single)
     key = next((k for k in keys if k in part), None)
     if key is None:
         if require_labels:
@@ -384,7 +423,8 @@ def _category_labels(value: Any, key: str, target: TargetSpec, file_classes: lis
 
 
 @register_reader("mmsa", options=MmsaOptions, default_targets=(DEFAULT_TARGET,))
-def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
+def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False,
+              ignore_labels: bool = False) -> Corpus:
     """Read an MMSA pickle into a :class:`Corpus` (see the module docstring for options)."""
     cfg = cfg or DataConfig(format="mmsa")
     source = str(path)
@@ -436,6 +476,7 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     feats: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
     lens: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
     clipped_total: dict[str, int] = {}
+    ignored: set[str] = set()
     for name, part in splits.items():
         where = f"{source}: split {name!r}"
         ids = _ids(part["id"], where)
@@ -454,6 +495,11 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
             frame["text"] = [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in raw]
         frame["split"] = name
         for target, stem in declared:
+            if ignore_labels:  # prediction: the labels are not read, so none refuses the file
+                if any(k in part for k in label_keys(target, stem, label_key, single=len(targets) == 1)):
+                    ignored.add(target.name)
+                frame[target.name] = [None] * n if target.is_category else np.full(n, np.nan)
+                continue
             frame[target.name] = read_labels(part, target, stem, file_classes, label_key, single=len(targets) == 1,
                                              ids=ids, where=where, require_labels=require_labels)
         for m in modalities:
@@ -490,6 +536,11 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
                                                     frame["split"].tolist())
     meta = {**counts, "modalities": modalities, "text_source": text_source,
             "lengths_clipped": {m: c for m, c in clipped_total.items() if c}, "splits": list(splits)}
+    if ignored:
+        meta["ignored_labels"] = [t.name for t in targets if t.name in ignored]
+    made_by = extraction(data.get("config"))
+    if made_by:  # what made each modality (affectlab extract), for a feature-dimension mismatch at prediction
+        meta["extraction"] = made_by
     return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=Path(path).name,
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
 

@@ -48,7 +48,7 @@ class Reader:
     """A registered data format (see the module docstring)."""
 
     name: str
-    #: ``read(path, cfg: DataConfig | None, *, require_labels=False) -> Corpus``
+    #: ``read(path, cfg: DataConfig | None, *, require_labels=False[, ignore_labels=False]) -> Corpus``
     read: ReadFn
     #: the ``data.options`` schema; None: options are passed on unchecked
     Options: type[ReaderOptions] | None = None
@@ -59,12 +59,22 @@ class Reader:
     #: ``gold(path, cfg, **kw)``: the labels a prediction file is scored against; None: ``read`` with labels
     gold: Callable[..., Any] | None = None
 
-    def __call__(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
+    def __call__(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False,
+                 ignore_labels: bool = False) -> Corpus:
         """Same as :meth:`read_corpus` (a Reader stands where a reader function stood)."""
-        return self.read(path, cfg, require_labels=require_labels)
+        return self.read_corpus(path, cfg, require_labels=require_labels, ignore_labels=ignore_labels)
 
-    def read_corpus(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False) -> Corpus:
-        """``path`` read into a :class:`Corpus` with ``cfg`` (a :class:`~affectlab.config.DataConfig`)."""
+    def read_corpus(self, path: str | Path | Any, cfg: Any = None, *, require_labels: bool = False,
+                    ignore_labels: bool = False) -> Corpus:
+        """``path`` read into a :class:`Corpus` with ``cfg`` (a :class:`~affectlab.config.DataConfig`).
+
+        ``ignore_labels`` (prediction): the file's labels are not read, so none can refuse the file
+        (a class the model never saw, a value outside the range); the names of the targets whose
+        labels were there are kept in ``corpus.meta["ignored_labels"]``. Passed on only when set,
+        so a reader that predates it still reads files for training.
+        """
+        if ignore_labels:
+            return self.read(path, cfg, require_labels=False, ignore_labels=True)
         return self.read(path, cfg, require_labels=require_labels)
 
     def read_gold(self, path: str | Path, cfg: Any = None, **kw: Any) -> Any:

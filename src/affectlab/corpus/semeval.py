@@ -34,9 +34,10 @@ def semeval_data_config(cfg: DataConfig | None = None) -> DataConfig:
 # the table reader's options (features), nothing else; the task's targets when the config declares none
 @register_reader("semeval", options=TableOptions, reads_frames=True,
                  default_targets=tuple(TargetSpec(t.name, t.low, t.high) for t in SEMEVAL_TARGETS))
-def read_semeval(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False) -> Corpus:
-    """Read a SemEval-style CSV (train with labels, or test without)."""
-    corpus = read_table_corpus(path, semeval_data_config(cfg), require_labels=require_labels)
+def read_semeval(path: str | Path, cfg: DataConfig | None = None, *, require_labels: bool = False,
+                 ignore_labels: bool = False) -> Corpus:
+    """Read a SemEval-style CSV (train with labels, or test without; ``ignore_labels``: labels unread)."""
+    corpus = read_table_corpus(path, semeval_data_config(cfg), require_labels=require_labels, ignore_labels=ignore_labels)
     if "is_words" in corpus.frame:
         corpus.frame["is_words"] = corpus.frame["is_words"].astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
     return corpus

@@ -115,18 +115,20 @@ def _feature_matrix(raw: pd.DataFrame, columns: list[str], source: str) -> np.nd
 
 
 @register_reader("table", options=TableOptions, reads_frames=True)
-def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False) -> Corpus:
+def read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool = False,
+                      ignore_labels: bool = False) -> Corpus:
     """Read a CSV or Parquet file (or a DataFrame) into a :class:`Corpus` using ``cfg``'s column map.
 
     Labels are optional unless ``require_labels``: a test file has none. When a target column
-    is present, every value must be a number inside the declared range.
+    is present, every value must be a number inside the declared range; with ``ignore_labels``
+    (prediction) target columns are not read at all (their names: ``meta["ignored_labels"]``).
     """
     if isinstance(path, pd.DataFrame):
         try:
-            return _read_table_corpus(path, cfg, require_labels=require_labels)
+            return _read_table_corpus(path, cfg, require_labels=require_labels, ignore_labels=ignore_labels)
         except AffectlabError as err:  # positions are not how a frame's rows are known: name the index label
             raise frame_rows(err, path.index) from None
-    return _read_table_corpus(path, cfg, require_labels=require_labels)
+    return _read_table_corpus(path, cfg, require_labels=require_labels, ignore_labels=ignore_labels)
 
 
 def frame_rows(err: AffectlabError, index: pd.Index) -> AffectlabError:
@@ -159,7 +161,8 @@ def _missing_cell_hint(original: "pd.DataFrame | None", raw: pd.DataFrame, colum
     return ""
 
 
-def _read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool) -> Corpus:
+def _read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, require_labels: bool,
+                       ignore_labels: bool = False) -> Corpus:
     is_frame = isinstance(path, pd.DataFrame)
     source = "DataFrame" if is_frame else str(path)
     original = path if is_frame else None
@@ -199,11 +202,15 @@ def _read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, re
 
     targets = []
     present = []
+    ignored = []
     for t in cfg.targets:
         column = t.column or t.name
         spec = TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes))
         targets.append(spec)
         if column not in raw.columns:
+            continue
+        if ignore_labels:  # prediction: a label never refuses the file
+            ignored.append(t.name)
             continue
         present.append(t.name)
         if t.kind == "category":
@@ -236,6 +243,8 @@ def _read_table_corpus(path: "str | Path | pd.DataFrame", cfg: DataConfig, *, re
         names = feature_columns(list(raw.columns), options.features, source)
         features[TABULAR] = _feature_matrix(raw, names, source)
         meta["feature_columns"] = names
+    if ignored:
+        meta["ignored_labels"] = ignored
 
     used = set(cols.values()) | {t.column or t.name for t in cfg.targets} | set(meta.get("feature_columns", []))
     for column in raw.columns:

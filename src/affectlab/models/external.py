@@ -16,12 +16,23 @@ arrays are used as they are; sequences (N, L, D) are mean-pooled over their vali
 blocks are concatenated. Category targets are fitted on class indices.
 
 Checkpoints load with ``torch.load(weights_only=True)``, so no pickled object may be stored.
-The adapter stores ``get_params()`` and the fitted attributes (``coef_``, ``intercept_``...)
-when they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly
-as the fitted one (linear models, naive Bayes, k-NN on arrays...). Otherwise (trees,
-ensembles, pipelines) it stores the training matrix and labels and refits when the checkpoint
-is loaded: identical for deterministic estimators and those with a fixed ``random_state``,
-which is why ``random_state`` defaults to the run's seed. ``state()["mode"]`` says which.
+The adapter stores, first that works (``state()["mode"]`` says which):
+
+- ``attributes``: ``get_params()`` and the fitted attributes (``coef_``, ``intercept_``...) when
+  they are all arrays and primitives *and* an estimator rebuilt from them predicts exactly as the
+  fitted one (linear models, naive Bayes...);
+- ``skops``: the fitted estimators written by ``skops.io.dumps`` (a zip of JSON and ``.npy``
+  arrays, no pickle), kept as bytes in a uint8 tensor (trees, forests, boosting, pipelines...),
+  made to depend on the model only (:func:`canonical_skops`: equal fits, equal checkpoint bytes).
+  Loading uses skops's trusted-types check: only the types skops deems safe, plus
+  :func:`trusted_types` (the run's own class and scikit-learn's fitted-tree structures, which
+  skops leaves to the user because a crafted tree can crash the process). Reaching a load at all
+  needs the run to be trusted (below): its config names a module outside affectlab. Any other
+  type in the bytes is refused in one line; such a model is stored as ``refit`` when it is saved;
+- ``refit``: the training matrix and labels, refitted when the checkpoint is loaded (as slow as
+  training; identical for deterministic estimators and those with a fixed ``random_state``,
+  which is why ``random_state`` defaults to the run's seed). Run directories written before
+  ``skops`` existed hold this mode for every tree model, and still load.
 
 >>> est_cls = resolve("sklearn.linear_model:Ridge")
 >>> est_cls.__name__, est_cls.external_class.__name__
@@ -42,6 +53,7 @@ import importlib
 import inspect
 import os
 import sys
+from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
@@ -160,6 +172,73 @@ def resolve(spec: str) -> type[Estimator]:
 
 
 # --------------------------------------------------------------------------- plain-data state
+
+#: scikit-learn's fitted-tree structures (forests, boosting): skops leaves them untrusted by default
+#: because a crafted node array can crash the process; a trusted run's own estimator may hold them
+TREE_TYPES = ("sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops bytes that depend on the model only: skops names array files and marks shared objects
+    by ``id()`` (or a uuid) and stamps the zip with the time; here files and ``__id__`` marks are
+    numbered in their order in ``schema.json`` and dated 1980-01-01, so a rerun writes the same
+    checkpoint bytes.
+
+    >>> import skops.io as sio
+    >>> from sklearn.linear_model import Ridge
+    >>> a = Ridge().fit(np.eye(3), [0.0, 1.0, 2.0])
+    >>> b = Ridge().fit(np.eye(3), [0.0, 1.0, 2.0])
+    >>> canonical_skops(sio.dumps(a)) == canonical_skops(sio.dumps(b))
+    True
+    >>> sio.loads(canonical_skops(sio.dumps(a))).predict(np.eye(3)).round(3).tolist() == a.predict(np.eye(3)).round(3).tolist()
+    True
+    """
+    import io
+    import json
+    import zipfile
+
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for k, v in node.items():
+            if k == "__id__" and isinstance(v, int):
+                v = ids.setdefault(v, len(ids))
+            elif k == "file" and isinstance(v, str):
+                v = files.setdefault(v, f"{len(files)}{Path(v).suffix}")
+            out[k] = renumber(v)
+        return out
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        schema = renumber(json.loads(src.read("schema.json")))
+        order = sorted(files, key=files.__getitem__)
+        if set(order) != set(src.namelist()) - {"schema.json"}:  # a layout this does not know: as written
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for name, payload in ([("schema.json", json.dumps(schema, indent=2).encode("utf-8"))]
+                                  + [(files[n], src.read(n)) for n in order]):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED
+                dst.writestr(info, payload)
+    return out.getvalue()
+
+
+def trusted_types(cls: type) -> list[str]:
+    """The types a skops-saved estimator of class ``cls`` may hold beyond those skops trusts itself:
+    ``cls`` (the run's own class, trusted with the run) and :data:`TREE_TYPES`.
+
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> trusted_types(RandomForestRegressor)[0]
+    'sklearn.ensemble._forest.RandomForestRegressor'
+    """
+    return [f"{cls.__module__}.{cls.__qualname__}", *TREE_TYPES]
+
 
 def _encode(value: Any) -> tuple[bool, Any]:
     """(ok, value as tensors and primitives); ok is False for anything a weights-only load refuses."""
@@ -283,6 +362,9 @@ class SklearnEstimator(Estimator):
         self.check_inputs(corpus)
         X = np.concatenate([_pool(corpus.features[k], corpus.lengths.get(k)) for k in self.inputs], axis=1)
         if self.dims and X.shape[1] != self.dims:
+            if len(self.inputs) == 1:  # the line every estimator says (predict names what made the features)
+                raise AffectlabError(f"model {self.class_path}: feature {self.inputs[0]!r} has {X.shape[1]} dimensions; "
+                                     f"the model was trained on {self.dims}")
             raise AffectlabError(f"model {self.class_path}: the data gives {X.shape[1]} features; the model was trained "
                                  f"on {self.dims}")
         if len(self.fill):
@@ -356,6 +438,9 @@ class SklearnEstimator(Estimator):
         fitted = self._fitted_state()
         if fitted is not None:
             return base | {"mode": "attributes", "estimators": fitted}
+        blobs = self._skops_state()
+        if blobs is not None:
+            return base | {"mode": "skops", "estimators": blobs}
         assert self._train is not None, "state before fit"
         X, y = self._train
         return base | {"mode": "refit", "X": torch.as_tensor(X), "y": torch.as_tensor(y), "seed": self._seed}
@@ -391,6 +476,53 @@ class SklearnEstimator(Estimator):
             setattr(model, k, v)
         return model
 
+    def _skops_state(self) -> list[Any] | None:
+        """The fitted models as skops bytes (uint8 tensors), or None when skops cannot write them,
+        a type in them is outside :func:`trusted_types`, or one read back does not predict exactly
+        as the fitted one."""
+        import torch
+
+        try:
+            import skops.io as sio
+        except ImportError:
+            return None
+        X = self._train[0][: min(len(self._train[0]), 64)] if self._train is not None else None
+        out = []
+        for model in self.models:
+            try:
+                data = canonical_skops(sio.dumps(model))
+                if set(sio.get_untrusted_types(data=data)) - set(trusted_types(self.external_class)):
+                    return None
+                back = sio.loads(data, trusted=trusted_types(self.external_class))
+                if X is not None and not np.array_equal(np.asarray(back.predict(X)), np.asarray(model.predict(X))):
+                    return None
+            except Exception:  # skops cannot write this object: the refit mode stores the data instead
+                return None
+            out.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return out
+
+    def _load_skops(self, blobs: list[Any]) -> list[Any]:
+        """The models read back from skops bytes; a type outside :func:`trusted_types` is refused."""
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise AffectlabError(f"model {self.class_path}: the checkpoint stores its fitted estimators with skops; "
+                                 "install it: pip install skops") from None
+        allowed = trusted_types(self.external_class)
+        models = []
+        for blob in blobs:
+            data = np.asarray(blob, dtype=np.uint8).tobytes()
+            try:
+                untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(allowed))
+            except Exception as err:
+                raise AffectlabError(f"model {self.class_path}: the checkpoint's skops bytes do not read "
+                                     f"({type(err).__name__})") from None
+            if untrusted:
+                raise AffectlabError(f"model {self.class_path}: the checkpoint's fitted estimator holds types skops does "
+                                     f"not trust: {', '.join(untrusted)}; refusing to load it")
+            models.append(sio.loads(data, trusted=allowed))
+        return models
+
     def load_state(self, state: dict[str, Any]) -> None:
         self.inputs = tuple(state["inputs"])
         self.needs_features = self.inputs
@@ -400,10 +532,13 @@ class SklearnEstimator(Estimator):
         if state["mode"] == "attributes":
             self.models = [self._rebuild(entry) for entry in state["estimators"]]
             return
+        if state["mode"] == "skops":
+            self.models = self._load_skops(state["estimators"])
+            return
         X = np.asarray(state["X"], dtype=np.float64)
         y = np.asarray(state["y"], dtype=np.float64)
         self._train = (X, y)
         self.models = self._fit_models(X, y, state.get("seed"))
 
 
-__all__ = ["SklearnEstimator", "resolve", "is_class_path", "ADAPTER_PARAMS"]
+__all__ = ["SklearnEstimator", "resolve", "is_class_path", "trusted_types", "ADAPTER_PARAMS"]
