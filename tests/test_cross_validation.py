@@ -238,3 +238,27 @@ def test_bad_test_split_is_one_line(tmp_path, capsys, split, message):
     code, _, err = run_cli(["train", str(tmp_path / "cfg.yaml"), "--data", str(tmp_path / "data.csv"),
                             "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_selected_hyper_parameters_are_recorded_per_fold_and_for_the_refit(tmp_path, capsys):
+    """Issue 20.7: the C each training fold chose (by its own inner group CV) and the final model's,
+    in summary.json and train's output."""
+    from affectlab.models.classifiers import LOGISTIC_CS
+    from affectlab.runs.rundir import RunDir
+
+    frame = speaker_table()
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config(model="logistic_tabular")))
+    code, out, err = run_cli(["train", str(tmp_path / "cfg.yaml"), "--data", str(tmp_path / "data.csv"),
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    summary = RunDir.open(tmp_path / "run").summary()
+    chosen = summary.selected_settings()
+    assert len(chosen["folds"]) == len(summary.folds) == 6
+    assert all(fold["C"] in LOGISTIC_CS for fold in chosen["folds"]) and chosen["refit"]["C"] in LOGISTIC_CS
+    raw = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert raw["folds"][0]["fit"]["selected"][0]["C"] == chosen["folds"][0]["C"]
+    assert raw["fit"]["refit"]["selected"][0]["C"] == chosen["refit"]["C"]
+    line = summary.selection_line()
+    assert line.startswith("selected C: ") and f"refit on all data: C {chosen['refit']['C']:.3g}" in line
+    assert line in out + err

@@ -404,7 +404,8 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         oof[fold.test], fold_of[fold.test] = pred, fold.index + 1
         entry: dict[str, Any] = {"index": fold.index + 1, "metrics": {"test": scorer(held, pred)},
                  "sizes": {"train": len(fit_train), "inner_val": 0 if fit_val is None else len(fit_val), "test": len(held)},
-                 "groups": fold.test_groups, "best_epoch": result.best_epoch, "seconds": 0.0, "baselines": {}}
+                 "groups": fold.test_groups, "best_epoch": result.best_epoch, "seconds": 0.0, "baselines": {},
+                 "fit": plain_facts(result.extra)}  # what the fold's fit chose (C, alpha...) and reports
         history += [{"fold": fold.index + 1, **row} for row in result.history]
         best_epochs.append(result.best_epoch)
         label = f"fold {fold.index + 1}/{len(folds)}: baseline "
@@ -424,7 +425,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     t = time.perf_counter()
     selected = [e for e in best_epochs if e > 0]
     epochs = max(1, int(np.median(selected)) if selected else 0) if prep.estimator.is_neural else None
-    final, _ = fit_model(prep, corpus, None, scorer, None, fixed_epochs=epochs, step="refit on all data")
+    final, final_result = fit_model(prep, corpus, None, scorer, None, fixed_epochs=epochs, step="refit on all data")
     timings["refit"] = time.perf_counter() - t
     # the test split, touched once: the final model and the baselines refitted on the same rows
     test_pred, test_baselines = None, {}
@@ -494,7 +495,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         "protocol": described_protocol, "folds": described,
         "pooled": pooled, "unit": prep.task.unit,
         "cis": {"pooled": {key: v.as_dict() for key, v in cis.items()}, **({"test": test_cis} if test_cis else {})},
-        "refit_full": True, "findings": findings,
+        "refit_full": True, "findings": findings, "fit": {"refit": plain_facts(final_result.extra)},
     }
     return Outcome(predictions, pd.concat(rows, ignore_index=True) if rows else None, history, final, summary,
                    checkpoint_entries(prep))

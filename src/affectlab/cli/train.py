@@ -192,6 +192,9 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
         say(line)
     elif summary.epochs_run:
         say(f"best epoch {summary.best_epoch} of {summary.epochs_run}")
+    chosen = summary.selection_line()  # the C (penalty...) selection chose, per fold and for the final model
+    if chosen:
+        say(chosen)
     total = summary.timings.total
     say(f"{_fmt(total, 1)} s; run directory: {run_dir}")
 

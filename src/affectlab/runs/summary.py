@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from collections import Counter
 from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
@@ -148,6 +149,8 @@ class Fold(_Open):
     groups: list[str] = Field(default_factory=list)
     best_epoch: Optional[int] = None
     seconds: Optional[float] = None
+    #: what the fold's fit chose and reports (``FitResult.extra``): ``selected`` (C, gamma per target), ``alpha``...
+    fit: dict[str, Any] = Field(default_factory=dict)
 
 
 def _interval(raw: Any) -> Interval:
@@ -353,6 +356,45 @@ class RunSummary(_Open):
         except AffectlabError:
             return None
 
+    def selected_settings(self) -> dict[str, Any]:
+        """The hyper-parameters the model's fits chose (:func:`chosen_settings`): ``{"refit": {...}}``
+        plus ``{"fit": {...}}`` (hold-out: the fit on the training part) or ``{"folds": [{...}, ...]}``
+        (cross-validation: each training fold's own choice)."""
+        names = self.target_names()
+        out: dict[str, Any] = {}
+        if self.folds:
+            out["folds"] = [chosen_settings(f.fit, names) for f in self.folds]
+        elif self.fit.get("fit"):
+            out["fit"] = chosen_settings(self.fit["fit"], names)
+        if self.fit.get("refit"):
+            out["refit"] = chosen_settings(self.fit["refit"], names)
+        return {k: v for k, v in out.items() if v and any(v if isinstance(v, list) else [v])}
+
+    def selection_line(self) -> str | None:
+        """One line saying what selection chose: ``selected C: 0.01 in 7 folds, 0.1 in 3; refit on all
+        data: C 0.01`` (None when the model selects nothing).
+
+        >>> s = RunSummary.from_dict({"targets": [{"name": "e", "kind": "category", "classes": ["a", "b"]}],
+        ...     "protocol": {"kind": "leave_one_group_out"}, "fit": {"refit": {"selected": [{"C": 0.01}]}},
+        ...     "folds": [{"index": i, "fit": {"selected": [{"C": c}]}} for i, c in enumerate([0.01, 0.1, 0.01])]})
+        >>> s.selection_line()
+        'selected C: 0.01 in 2 folds, 0.1 in 1; refit on all data: C 0.01'
+        """
+        chosen = self.selected_settings()
+        parts = []
+        if "folds" in chosen:
+            keys = list(dict.fromkeys(k for fold in chosen["folds"] for k in fold))
+            for key in keys:
+                counts = Counter(_short(fold[key]) for fold in chosen["folds"] if key in fold)
+                ranked = [f"{v} in {n} fold{'s' if n > 1 else ''}" if i == 0 else f"{v} in {n}"
+                          for i, (v, n) in enumerate(counts.most_common())]
+                parts.append(f"selected {key}: " + ", ".join(ranked))
+        if "fit" in chosen:
+            parts.append("selected " + ", ".join(f"{k} {_short(v)}" for k, v in chosen["fit"].items()))
+        if "refit" in chosen:
+            parts.append("refit on all data: " + ", ".join(f"{k} {_short(v)}" for k, v in chosen["refit"].items()))
+        return "; ".join(parts) or None
+
     @property
     def is_cross_validation(self) -> bool:
         return self.protocol is not None
@@ -365,6 +407,44 @@ class RunSummary(_Open):
 
 
 GENERIC_REASON = "undefined on these samples (no reason recorded)"
+
+
+def chosen_settings(facts: dict[str, Any], targets: Sequence[str] = ()) -> dict[str, Any]:
+    """The hyper-parameters one fit chose, flat, from what it reported (``FitResult.extra``):
+    ``selected`` (one dict per target: the classifiers' C, gamma...) and ``alpha`` (the ridges' penalty
+    per target); facts about the data (``n_train``, ``landmarks``...) are not choices. With several
+    targets each name carries its target.
+
+    >>> chosen_settings({"selected": [{"C": 0.01, "gamma": 0.1}], "n_train": 40})
+    {'C': 0.01, 'gamma': 0.1}
+    >>> chosen_settings({"alpha": {"valence": 10.0, "arousal": 1.0}}, ["valence", "arousal"])
+    {'alpha[valence]': 10.0, 'alpha[arousal]': 1.0}
+    """
+    out: dict[str, Any] = {}
+    selected = facts.get("selected")
+    if isinstance(selected, list):
+        for j, choice in enumerate(selected):
+            if not isinstance(choice, dict):
+                continue
+            for key, value in choice.items():
+                name = key if len(selected) == 1 else f"{key}[{targets[j] if j < len(targets) else j}]"
+                out[name] = value
+    alpha = facts.get("alpha")
+    if isinstance(alpha, dict):
+        out.update({f"alpha[{t}]" if len(alpha) > 1 else "alpha": v for t, v in alpha.items()})
+    elif isinstance(alpha, list):
+        out.update({f"alpha[{targets[j] if j < len(targets) else j}]" if len(alpha) > 1 else "alpha": v
+                    for j, v in enumerate(alpha)})
+    return out
+
+
+def _short(value: Any) -> str:
+    """A chosen value as printed: numbers with 3 significant digits.
+
+    >>> _short(0.0031622776), _short("scale"), _short(10.0)
+    ('0.00316', 'scale', '10')
+    """
+    return f"{value:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _path(split: str, key: str, baseline: str | None = None) -> str:
@@ -536,5 +616,5 @@ def _reason(key: str, values: dict[str, Any], known: dict[str, str], rows: pd.Da
     return f"undefined on the {n} samples of {label}"
 
 
-__all__ = ["RunSummary", "read_json_object", "explain_summary_nans", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval", "SummaryInterval", "TransferInfo", "TransferComparison",
+__all__ = ["RunSummary", "chosen_settings", "read_json_object", "explain_summary_nans", "TargetInfo", "Selection", "Timings", "DataInfo", "Protocol", "Fold", "Interval", "SummaryInterval", "TransferInfo", "TransferComparison",
            "SplitMetrics"]
