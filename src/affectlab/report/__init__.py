@@ -69,17 +69,23 @@ figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}
 
 
 def _run_facts(summary: RunSummary) -> str:
-    """Best epoch, parameters and total time; for cross-validation also the protocol and fold count.
+    """Best epoch, parameters, total time and the hyper-parameters selection chose; for cross-validation also
+    the protocol and fold count.
 
     >>> _run_facts(RunSummary(best_epoch=3, epochs_run=5, n_params=10))
     'best epoch 3 of 5; 10 parameters; total time nan s'
     >>> cv = RunSummary.from_dict({"protocol": {"kind": "kfold", "n_folds": 5}, "timings": {"total": 2}})
     >>> _run_facts(cv).split("; ")
     ['kfold cross-validation, 5 folds (pooled out-of-fold predictions)', 'no epochs (closed-form fit)', 'None parameters', 'total time 2.0 s']
+    >>> _run_facts(RunSummary.from_dict({"fit": {"fit": {"alpha": [10.0]}, "refit": {"alpha": [1.0]}}})).split("; ")[-2:]
+    ['selected alpha 10', 'refit on all data: alpha 1']
     """
     total = summary.timings.total
     epochs = f"best epoch {summary.best_epoch} of {summary.epochs_run}" if summary.epochs_run else "no epochs (closed-form fit)"
     facts = f"{epochs}; {summary.n_params} parameters; total time {float('nan') if total is None else total:.1f} s"
+    chosen = summary.selection_line()  # the hyper-parameters selection chose (C per fold and for the refit...)
+    if chosen:
+        facts = f"{facts}; {chosen}"
     protocol = summary.protocol
     if protocol is None:
         return facts
