@@ -149,8 +149,13 @@ class PooledClassifier(PooledModel):
                 raise AffectlabError(f"model {self.name}: target {self.targets[j].name!r} has a single class in the training data")
             self.models.append(self.fit_one(Z[rows], labels, inner_splits(groups[rows], self.inner_folds, seed), seed))
         n_params = sum(int(np.size(v)) for m in self.models for v in m.values() if isinstance(v, np.ndarray))
-        chosen = [{k: v for k, v in m.items() if not isinstance(v, np.ndarray)} for m in self.models]
+        # what the inner selection chose (the searched settings only: a linear SVM's unused gamma is no choice)
+        chosen = [{k: m[k] for k in self.searched() if k in m} for m in self.models]
         return FitResult(n_params=n_params, extra={"selected": chosen})
+
+    def searched(self) -> tuple[str, ...]:
+        """The settings this classifier chooses by inner group cross-validation (none by default)."""
+        return ()
 
     def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
         """Fit one target: a dict of arrays (``classes`` = the class indices it knows) and primitives."""
@@ -200,6 +205,9 @@ class LogisticModality(LinearClassifier):
                                          max_iter=3000, **logistic_cv_compat()).fit(Z, y)
         return {"coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_.astype(np.float64),
                 "C": float(np.ravel(model.C_)[0])}
+
+    def searched(self) -> tuple[str, ...]:
+        return ("C",)
 
 
 class LdaModality(LinearClassifier):
@@ -251,6 +259,9 @@ class SvmModality(PooledClassifier):
         return {"support_vectors": support_vectors, "dual_coef": dual, "intercept": intercept,
                 "n_support": best.n_support_.astype(np.float64), "classes": best.classes_.astype(np.float64),
                 "gamma": float(best.gamma) if self.kernel == "rbf" else 0.0, "C": float(best.C), "kernel": self.kernel}
+
+    def searched(self) -> tuple[str, ...]:
+        return ("C", "gamma") if self.kernel == "rbf" else ("C",)
 
     def decide(self, model: dict[str, Any], Z: np.ndarray) -> np.ndarray:
         return ovo_predict(Z, model["support_vectors"], model["dual_coef"], model["intercept"],
