@@ -20,29 +20,16 @@ import pytest
 import soundfile as sf
 import yaml
 
-from affectlab.cli import main
 from affectlab.corpus.datasets import DATASETS, is_cached
 from affectlab.corpus.speech import CIRCUMPLEX, EMODB_CLASSES
 from affectlab.features.extract_config import ExtractConfig
 from affectlab.features.media_labels import read_labels
+from test_corpus_datasets import one_error_line, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 EMODB_YAML = ROOT / "configs" / "extract" / "emodb.yaml"
 SPEECH = ("crema-d", "emodb", "emovo", "ravdess", "savee", "shemo", "tess", "turev-db", "urdu")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(exc.value.code or 0), captured.out, captured.err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("affectlab: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def wav(path: Path, seed: int = 0, seconds: float = 0.05) -> Path:

@@ -25,6 +25,11 @@ from affectlab.core.io import atomic_output, check_writable, write_csv
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+
+def read_only_mkstemp(*a, **kw):
+    """tempfile.mkstemp on a read-only mount."""
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), kw.get("dir"))
+
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -128,13 +133,10 @@ def test_predict_into_a_read_only_folder_is_refused_before_any_work(table_run, t
 
     import affectlab.pipeline as pipeline
 
-    def read_only(*a, **kw):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), kw.get("dir"))
-
     def never(*a, **kw):
         raise AssertionError("predict_run ran although the output cannot be written")
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only_mkstemp)
     monkeypatch.setattr(pipeline, "predict_run", never)
     code, _, err = run_cli(["predict", run, "--data", data, "--out", tmp_path / "ro" / "p.csv"], capsys)
     one_line_refusal(code, err, "p.csv: cannot write here (Read-only file system)")
@@ -186,13 +188,10 @@ def test_extract_into_a_read_only_folder_is_refused_before_any_file_is_read(medi
 
     import affectlab.features.extract as extract
 
-    def read_only(*a, **kw):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), kw.get("dir"))
-
     def never(*a, **kw):
         raise AssertionError("extraction ran although the output cannot be written")
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only_mkstemp)
     monkeypatch.setattr(extract, "run_tasks", never)
     code, _, err = _extract(media, media / "out" / "f.pkl", capsys)
     one_line_refusal(code, err, "f.pkl: cannot write here (Read-only file system)")
