@@ -25,7 +25,8 @@ import numpy as np
 from pydantic import Field
 
 from ..core.errors import AffectlabError
-from .base import Extractor, Features, Modality, StrictParams, dist_version, file_hash, is_path, media_key, signal_hash
+from ..core.io import file_sha256
+from .base import Extractor, Features, Modality, StrictParams, dist_version, is_path, media_key, signal_hash
 from .extract_config import AsrConfig
 from .registry import register_extractor
 
@@ -189,7 +190,7 @@ class WhisperExtractor(Extractor[WhisperParams]):
 
     def item_key(self, audio: Any, sr: int | None = None, *, content: str | None = None) -> str:
         if content is None:
-            content = file_hash(audio) if is_path(audio) else signal_hash(np.asarray(audio), int(sr or 0))
+            content = file_sha256(audio) if is_path(audio) else signal_hash(np.asarray(audio), int(sr or 0))
         return media_key(content, rate=16000)
 
 

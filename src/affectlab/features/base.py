@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..core.errors import AffectlabError
 from ..core.extras import module_available
+from ..core.io import file_sha256
 from ..core.validation import validation_line
 from .cache import FeatureCache, content_hash
 
@@ -191,13 +192,6 @@ def signal_hash(x: np.ndarray, sr: int) -> str:
     return h.hexdigest()
 
 
-def file_hash(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's bytes (hex)."""
-    from .media import file_sha256
-
-    return file_sha256(Path(path))
-
-
 def is_path(item: Any) -> bool:
     return isinstance(item, (str, os.PathLike))
 
@@ -240,7 +234,7 @@ class AudioSignalExtractor(Extractor[P]):
                  end: float | None = None, content: str | None = None) -> str:
         """``content``: the file's hash when the caller has it already (saves reading it again)."""
         if content is None:
-            content = file_hash(item) if is_path(item) else signal_hash(np.asarray(item), int(sr or 0))
+            content = file_sha256(item) if is_path(item) else signal_hash(np.asarray(item), int(sr or 0))
         return media_key(content, start=start, end=end)
 
 

@@ -35,7 +35,8 @@ import numpy as np
 
 from .base import AudioSignalExtractor, CachedExtractor, Features, NotCached, make_extractor, media_key
 from .extract_config import ExtractConfig
-from .media import MediaError, NoStreamError, check_readable, file_sha256, is_video, load_audio, video_info
+from ..core.io import file_sha256
+from .media import MediaError, NoStreamError, check_readable, is_video, load_audio, video_info
 from .media_labels import SampleSpec
 
 SEGMENT_TOLERANCE = 0.05  # seconds a segment may run past the end (container durations are rounded)

@@ -237,12 +237,3 @@ def sample_frames(path: str | Path, fps: float, start: float = 0.0, end: float |
         cap.release()
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (hex)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
