@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
-from .config import DataConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
+from .config import DataConfig, EncoderConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 from .core.validation import did_you_mean, first_error
@@ -59,16 +59,21 @@ class Experiment:
 
     def build_model(self, targets: tuple[TargetSpec, ...]) -> Estimator:
         """A new, unfitted model for ``targets``; with ``features.text.finetune`` it trains its text encoder."""
-        estimator = self.model.build(targets)
-        if self.features.text.finetune:
-            if not hasattr(estimator, "use_encoder"):
-                raise AffectlabError(f"model {self.model.name} cannot fine-tune its text encoder (features.text.finetune)")
-            estimator.use_encoder(self.features.text)
-        return estimator
+        return with_text_encoder(self.model.build(targets), self.features.text, self.model.name)
 
     def baseline_spec(self, name: str) -> EstimatorSpec:
         """A baseline with its default parameters."""
         return estimator_spec(name, {})
+
+
+def with_text_encoder(estimator: Estimator, text: EncoderConfig, name: str) -> Estimator:
+    """``estimator`` (model ``name``) set to train its text encoder when ``text.finetune``; one line
+    for a model that cannot."""
+    if text.finetune:
+        if not hasattr(estimator, "use_encoder"):
+            raise AffectlabError(f"model {name} cannot fine-tune its text encoder (features.text.finetune)")
+        estimator.use_encoder(text)
+    return estimator
 
 
 def checked_model_params(model: ModelConfig) -> dict[str, Any]:
@@ -151,7 +156,15 @@ def validate_config(raw: Any, source: str = "config", *, unread_keys: bool = Tru
 
 def read_config(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> dict[str, Any]:
     """A YAML config with ``--set`` overrides (and a seed) applied, not yet validated."""
-    raw = apply_overrides(read_yaml(path), overrides)
+    return with_seed(apply_overrides(read_yaml(path), overrides), seed)
+
+
+def with_seed(raw: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """``raw`` with ``seed`` as the model's and the split's seed (``--seed``; None: as it is).
+
+    >>> with_seed({"seed": 1}, 7)
+    {'seed': 7, 'split': {'seed': 7}}
+    """
     if seed is not None:
         # --seed/--seeds re-draw every random split too, so seeds measure the protocol's variance
         raw["seed"] = seed
@@ -229,12 +242,7 @@ def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequen
             raise AffectlabError(f"{where}: {err}") from None
     else:
         raw = config.model_dump(mode="json", exclude_unset=True) if isinstance(config, RunConfig) else config
-        raw = apply_overrides(raw, overrides)
-        if seed is not None:
-            raw["seed"] = seed
-            if isinstance(raw.get("split"), dict):
-                raw["split"]["seed"] = seed
-        cfg = validate_config(raw, where, unread_keys=unread_keys)
+        cfg = validate_config(with_seed(apply_overrides(raw, overrides), seed), where, unread_keys=unread_keys)
     task = get_task(cfg.task)
     declared = declared_targets(cfg)
     model = estimator_spec(cfg.model.name, cfg.model.params())

@@ -26,7 +26,7 @@ from .corpus import Corpus, read_corpus
 from .corpus.base import TargetSpec
 from .corpus.nonfinite import nonfinite_counts, replaced_note
 from .evaluation.diagnostics import note_test_only_columns
-from .experiment import Experiment, check_losses_and_monitor, resolve
+from .experiment import Experiment, check_losses_and_monitor, resolve, with_text_encoder
 from .models import MODELS, estimator_spec
 from .models.base import Estimator
 from .protocols import CrossValidation
@@ -63,10 +63,8 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
     is loaded: the flows that start from a run directory (predict, transfer) use it."""
     # checked once into the model's Params; build() checks the target kinds and constructs
     estimator = estimator_spec(name or cfg.model.name, cfg.model.params() if params is None else params).build(targets)
-    if cfg.features.text.finetune and name in (None, cfg.model.name):
-        if not hasattr(estimator, "use_encoder"):
-            raise AffectlabError(f"model {cfg.model.name} cannot fine-tune its text encoder (features.text.finetune)")
-        estimator.use_encoder(cfg.features.text)
+    if name in (None, cfg.model.name):  # the run's own model (not a baseline): its encoder, when fine-tuned
+        return with_text_encoder(estimator, cfg.features.text, cfg.model.name)
     return estimator
 
 

@@ -38,7 +38,7 @@ from ..models.base import FitContext
 from ..core.notes import Notes
 from ..models import estimator_spec
 from ..protocols import CrossValidation, protocol_for
-from ..runner import TEXT_FEATURES, attach_features, make_scorer, prediction_frame
+from ..runner import TEXT_FEATURES, attach_features, make_scorer, peak_memory_mb, prediction_frame
 from ..runs.outcome import Outcome
 from ..runs.rundir import RunDir, RunRecorder, file_sha256
 from ..runs.summary import DataInfo, RunSummary, Selection, TargetInfo, Timings
@@ -362,7 +362,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         epochs_run=int((stages_frame["epoch"] > 0).sum()) if len(stages_frame) else 0,
         n_params=int(sum(p.numel() for p in est.net.parameters())),
         n_adapter_params=int(sum(p.numel() for p in est.net.adapters.parameters())),
-        timings=Timings.model_validate(timings), peak_memory_mb=_peak_mb(),
+        timings=Timings.model_validate(timings), peak_memory_mb=peak_memory_mb(),
         selection=Selection(split="val" if val is not None and uses_labels else None, monitor=monitor,
                             test_used_for_selection=False, test_evaluated_once=test is not None,
                             val_labels_used=int(len(val)) if val is not None and uses_labels else 0),
@@ -397,12 +397,6 @@ def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.nda
     ok = (length > 0).numpy()
     est.release_inputs()
     return v[ok], ok
-
-
-def _peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _source_reference(source: Source, src_corpus: Corpus, test: Corpus) -> np.ndarray | None:
