@@ -95,6 +95,8 @@ class Extractor(ABC, Generic[P]):
     Params: ClassVar[type[BaseModel]]
     #: the pip extra that installs this extractor and the modules it imports
     requires: ClassVar[tuple[str, tuple[str, ...]]] = ("", ())
+    #: how to install the extra when ``pip install 'affectlab[extra]'`` alone is not enough
+    install_hint: ClassVar[str] = ""
     #: bump when the computation changes: a new version starts a new cache
     code_version: ClassVar[str] = "1"
 
@@ -146,7 +148,7 @@ def check_requirements(cls: type[Extractor[Any]]) -> None:
     missing = [m for m in modules if not module_available(m)]
     if missing:
         raise AffectlabError(f"the {cls.name} extractor needs the '{extra}' extra ({', '.join(missing)} missing): "
-                             f"pip install 'affectlab[{extra}]'")
+                             f"{cls.install_hint or f'pip install {chr(39)}affectlab[{extra}]{chr(39)}'}")
 
 
 def make_extractor(name: str, params: BaseModel | Mapping[str, Any] | None = None) -> Extractor[Any]:

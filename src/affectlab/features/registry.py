@@ -1,11 +1,11 @@
 """The one extractor registry of every modality: name -> :class:`~affectlab.features.base.Extractor` class.
 
 Entries are declared here with the module that defines them and imported on first use, so the
-optional extras (openSMILE and praat, MediaPipe, faster-whisper, torch) are imported only by
+optional extras (openSMILE and praat, MediaPipe, fer's weights, faster-whisper, torch) are imported only by
 the extractors that need them.
 
 >>> sorted(_MODULES)
-['compare', 'egemaps', 'facemesh', 'huggingface', 'praat', 'sentence-transformers', 'whisper']
+['compare', 'egemaps', 'facemesh', 'fer-expression', 'huggingface', 'praat', 'sentence-transformers', 'whisper']
 >>> set(_MODULES) <= set(EXTRACTORS.names())
 True
 >>> EXTRACTORS.get("egemaps").modality
@@ -31,6 +31,7 @@ _MODULES = {
     "praat": "affectlab.features.audio",
     "compare": "affectlab.features.audio",
     "facemesh": "affectlab.features.face",
+    "fer-expression": "affectlab.features.expression",
     "whisper": "affectlab.features.asr",
 }
 for _name, _module in _MODULES.items():
