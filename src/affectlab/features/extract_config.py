@@ -121,10 +121,55 @@ class FaceMeshSettings(_Strict):
     max_width: int = Field(640, ge=64)  # wider frames are downscaled first (FaceMesh works at 192 px anyway)
 
 
-class FaceConfig(FaceMeshSettings):
-    """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``."""
+class ExpressionConfig(_Strict):
+    """``face.expression``: FER-2013 expression probabilities (and a 128-d embedding) of the tracked
+    face per sampled frame (the ``fer-expression`` extractor, the ``expression`` extra), pooled per
+    sample into ``vision_expression`` (mean and std over the frames with a face). ``true`` is
+    short for ``{enabled: true}``, and a mapping without ``enabled`` turns it on (its settings
+    must not be silently ignored).
+
+    >>> on = lambda e: FaceConfig.model_validate({"enabled": True, "expression": e}).expression.enabled
+    >>> on(True), on({"frames": True}), on(False), FaceConfig(enabled=True).expression.enabled
+    (True, True, False, False)
+    """
 
     enabled: bool = False
+    embedding: bool = True  # keep the 128-d embedding beside the 7 probabilities
+    margin: float = Field(0.1, ge=0, le=1)  # added to the side of the square around the landmarks
+    frames: bool = False  # also store the per-frame sequence as vision_expression_frames
+
+
+class FaceConfig(FaceMeshSettings):
+    """MediaPipe FaceMesh geometry and expression measures from video frames sampled at ``fps``;
+    optionally a learned expression representation (``expression``)."""
+
+    enabled: bool = False
+    expression: ExpressionConfig = Field(default_factory=ExpressionConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expression_shorthand(cls, data: Any) -> Any:  # true / a mapping without enabled: on
+        if isinstance(data, dict) and "expression" in data:
+            e = data["expression"]
+            if isinstance(e, bool):
+                data = {**data, "expression": {"enabled": e}}
+            elif isinstance(e, dict) and "enabled" not in e:
+                data = {**data, "expression": {**e, "enabled": True}}
+        return data
+
+    @model_validator(mode="after")
+    def _check_expression(self) -> "FaceConfig":
+        if self.expression.enabled and not self.enabled:
+            raise ValueError("expression needs enabled: true (the face is found by the FaceMesh track)")
+        return self
+
+    def facemesh_params(self) -> dict[str, Any]:
+        """The ``facemesh`` extractor's params (the shared frame and face settings)."""
+        return self.model_dump(exclude={"enabled", "expression"})
+
+    def expression_params(self) -> dict[str, Any]:
+        """The ``fer-expression`` extractor's params (the shared settings, margin, embedding)."""
+        return {**self.facemesh_params(), "margin": self.expression.margin, "embedding": self.expression.embedding}
 
 
 class AsrConfig(_Strict):

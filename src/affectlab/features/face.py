@@ -56,7 +56,7 @@ from pydantic import ConfigDict
 
 from ..core.io import file_sha256
 from .base import Extractor, Features, Modality, dist_version, frames_hash, is_path, media_key
-from .extract_config import FaceConfig, FaceMeshSettings
+from .extract_config import FaceMeshSettings
 from .registry import register_extractor
 
 N_LANDMARKS = 468
@@ -257,11 +257,11 @@ def filtered_native_stderr() -> Iterator[None]:
 class FaceExtractor:
     """MediaPipe FaceMesh over a stream of RGB frames (one instance per video: it tracks).
 
-    ``cfg``: a :class:`FaceConfig` or :class:`FaceMeshParams` (the same fields)."""
+    ``cfg``: a :class:`FaceConfig`, :class:`FaceMeshParams` or any other :class:`FaceMeshSettings`."""
 
     name = "face"
 
-    def __init__(self, cfg: "FaceConfig | FaceMeshParams") -> None:
+    def __init__(self, cfg: FaceMeshSettings) -> None:
         import mediapipe as mp
 
         self.cfg = cfg
