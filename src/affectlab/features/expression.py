@@ -296,7 +296,7 @@ def expression_track(frames: Iterable[tuple[float, np.ndarray]], settings: FaceM
     """Per frame: ``times`` (T,), ``features`` (T, 7 [+128]) (zeros where no face), ``mask`` (T,)
     uint8 (1 = a face), ``faces_seen`` (T,). The face is the one FaceMesh tracks
     (:class:`affectlab.features.face.FaceExtractor`'s rule)."""
-    from .face import N_LANDMARKS, FaceExtractor, _Tracker
+    from .face import FaceExtractor, _Tracker
 
     tracker = _Tracker()
     times: list[float] = []
@@ -305,12 +305,7 @@ def expression_track(frames: Iterable[tuple[float, np.ndarray]], settings: FaceM
     where: list[int] = []
     with FaceExtractor(settings) as fx:
         for t, rgb in frames:
-            h, w = rgb.shape[:2]
-            rgb = np.ascontiguousarray(rgb)
-            rgb.flags.writeable = False
-            res = fx._mesh.process(rgb)
-            faces = [np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark[:N_LANDMARKS]], np.float64)
-                     for lms in res.multi_face_landmarks or []]
+            faces = fx.faces(rgb)
             chosen = tracker.choose(t, faces)
             if chosen is not None and np.isfinite(chosen).all():
                 crops.append(crop_face(rgb, face_box(chosen, margin)))

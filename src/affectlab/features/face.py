@@ -285,6 +285,16 @@ class FaceExtractor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def faces(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """The (468, 3) pixel landmarks (x·W, y·H, z·W) of every face FaceMesh finds in one frame
+        (video mode: call in frame order)."""
+        h, w = rgb.shape[:2]
+        rgb = np.ascontiguousarray(rgb)
+        rgb.flags.writeable = False  # lets MediaPipe use the buffer without a copy
+        res = self._mesh.process(rgb)
+        return [np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark[:N_LANDMARKS]], dtype=np.float64)
+                for lms in res.multi_face_landmarks or []]
+
     def run(self, frames: Iterable[tuple[float, np.ndarray]]) -> FaceTrack:
         """Process ``(time, rgb)`` frames in order; every frame gives one row and one mask value."""
         dim = len(feature_names(self.cfg.landmarks))
@@ -292,13 +302,7 @@ class FaceExtractor:
         times, rows, mask, seen = [], [], [], []
         for t, rgb in frames:
             h, w = rgb.shape[:2]
-            rgb = np.ascontiguousarray(rgb)
-            rgb.flags.writeable = False  # lets MediaPipe use the buffer without a copy
-            res = self._mesh.process(rgb)
-            faces = []
-            for lms in res.multi_face_landmarks or []:
-                pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark[:N_LANDMARKS]], dtype=np.float64)
-                faces.append(pts)
+            faces = self.faces(rgb)
             chosen = tracker.choose(t, faces)
             times.append(t)
             seen.append(len(faces))
