@@ -265,17 +265,17 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
                                                                    .to_numpy(float), s),
                                          int(part[f"pred_{s.name}"].notna().sum()), s) for s in numeric):
                 if line:
-                    parts.append(f"<p class='meta'><b>Clipped:</b> {html.escape(line)}.</p>")
+                    parts.append(f"<p class='meta'><b>Clipped:</b> {html.escape(line, quote=False)}.</p>")
             parts.append(figure(PREDICTED_VS_GOLD, fg.predicted_vs_gold(part, names, clipped)))
             real, why = ch.order_column(pred, config)
             if real:
                 ranges = {s.name: (s.low, s.high) for s in numeric if s.low is not None and s.high is not None and s.high > s.low}
                 traj, x_label = fg.trajectories(part, names, unit, ranges)
                 parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples; x axis: {x_label})</h2>")
-                parts.append(f"<p class='meta'>Time order: {html.escape(why)}.</p>")
+                parts.append(f"<p class='meta'>Time order: {html.escape(why, quote=False)}.</p>")
                 parts.append(figure(TRAJECTORIES, traj))
             else:
-                parts.append(f"<p class='meta'>No trajectories: {html.escape(why)}.</p>")
+                parts.append(f"<p class='meta'>No trajectories: {html.escape(why, quote=False)}.</p>")
             binary = [s.name for s in numeric if ch.is_binary(pd.to_numeric(part[s.name], errors="coerce").to_numpy(float))]
             kept = [n for n in names if n not in binary]
             if kept:

@@ -185,7 +185,7 @@ def chance_level(task: str, part: pd.DataFrame, specs: Sequence[TargetSpec], key
             const[:, j] = col.mean()
     groups = part["group"].astype(str).to_numpy() if "group" in part else None
     value = score_arrays(task, y, const, list(specs), groups).get(key, float("nan"))
-    return 0.0 if value is None or not np.isfinite(value) else float(value)
+    return 0.0 if value is None or not np.isfinite(value) else round(float(value), 12) + 0.0  # CCC -1e-33: 0
 
 
 __all__ = ["CONTINUOUS_LEVELS", "chance_level", "clipped_counts", "clipped_text", "has_epochs", "is_binary",

@@ -86,7 +86,7 @@ def metric_rows(result: EvalResult, subset_keys: list[str]) -> tuple[list[str], 
                          f"in training, so the {label} subset is the whole split (its rows are left out)")
             continue
         for k in keys:
-            name = f"{k} (score)" if k == alias and "score" in metrics else k
+            name = f"{alias} (score)" if k == "score" and alias else f"{k} (score)" if k == alias else k
             rows.append((f"{label} {task.unit}s: {name}", [*[None] * (len(columns) - 1), metrics[f"{label}/{k}"]]))
     for k in metrics:  # anything the task's metric names do not cover, once
         if k not in used and "/" not in k:
