@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlab.report import (CONFUSION, FIGURE_FILES, FOLD_SCORES, LEARNING_CURVES, PREDICTED_VS_GOLD, RESIDUALS,
+from affectlab.report import (CONFUSION, FIGURE_FILES, LEARNING_CURVES, PREDICTED_VS_GOLD, RESIDUALS,
                               SPLIT_SCORES, TRAJECTORIES, render_report, write_report)
 from affectlab.report import figures as fg
 from conftest import run_cli

@@ -76,7 +76,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #cbd5e0;padding-bottom:.2em;margin
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #cbd5e0;padding:.25em .6em;text-align:right}
 th{background:#edf2f7}td:first-child,th:first-child{text-align:left}
 .findings td,.findings th{text-align:left}figure{margin:1em 0}img{max-width:100%;border:1px solid #e2e8f0}
-figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}
+figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}.ci{color:#4a5568;font-size:.85em}
 """
 
 
@@ -112,6 +112,8 @@ def history_problem(history: Any, summary: RunSummary) -> str | None:
     "metrics.csv has no 'epoch' column (columns: xq): it is not the per-epoch history affectlab writes, so the learning curves are left out"
     >>> history_problem(pd.DataFrame({"epoch": [1], "train_loss": [0.5]}), RunSummary()) is None
     True
+    >>> history_problem(pd.DataFrame({"fold": [1], "epoch": [0], "test_uar": [0.7]}), RunSummary()) is None
+    True
     """
     if history is None:
         return None
@@ -120,6 +122,9 @@ def history_problem(history: Any, summary: RunSummary) -> str | None:
     if "epoch" not in columns:
         return (f"metrics.csv has no 'epoch' column (columns: {shown}): it is not the per-epoch history affectlab "
                 "writes, so the learning curves are left out")
+    epochs = pd.to_numeric(history["epoch"], errors="coerce")
+    if not (epochs > 0).any():  # a closed-form model's per-fold scores (epoch 0): scores per fold, no curves
+        return None
     if not any(c.endswith("loss") or c.startswith(("train_", "val_")) for c in columns):
         return (f"metrics.csv has epochs but no loss, train_ or val_ column (columns: {shown}), so the learning "
                 "curves are empty")
