@@ -189,12 +189,14 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
             notes.append(f"{run['path']}/{problem}")
     numeric = [s for s in specs if not s.is_category]  # the scatter-type figures need numbers
     clipped: dict[str, str] = {}  # target -> the short line in its panels
+    clipped_lines: list[str] = []  # the page's sentences
     for s in numeric:
-        counts = ch.clipped_counts(pd.to_numeric(part[f"pred_{s.name}"], errors="coerce").to_numpy(float), s)
-        n = int(pd.to_numeric(part[f"pred_{s.name}"], errors="coerce").notna().sum())
+        values = pd.to_numeric(part[f"pred_{s.name}"], errors="coerce").to_numpy(float)
+        counts, n = ch.clipped_counts(values, s), int(np.isfinite(values).sum())
         if sum(counts):
-            clipped[s.name] = f"clipped to [{s.low:g}, {s.high:g}]: {sum(counts)} ({100 * sum(counts) / max(n, 1):.1f}%)"
-            result.findings.append(Finding("PREDICTIONS_CLIPPED", "info", ch.clipped_text(s.name, counts, n, s) +
+            clipped[s.name] = f"clipped to {ch.range_text(s)}: {sum(counts)} ({100 * sum(counts) / max(n, 1):.1f}%)"
+            clipped_lines.append(ch.clipped_text(s.name, counts, n, s))
+            result.findings.append(Finding("PREDICTIONS_CLIPPED", "info", clipped_lines[-1] +
                                            ": the model's predictions are clipped to the target's declared range, "
                                            "so they pile up at its ends in the figures"))
     files: dict[str, dict[str, bytes]] = {}
@@ -266,11 +268,8 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
             parts.append("<p class='meta'>Gold values with few levels: one box per level (median, quartiles, 1.5 IQR "
                          "whiskers), the mean prediction joined by a line, the number of samples at the bottom; "
                          "r and CCC of all pairs in each panel.</p>")
-            for line in (ch.clipped_text(s.name, ch.clipped_counts(pd.to_numeric(part[f"pred_{s.name}"], errors="coerce")
-                                                                   .to_numpy(float), s),
-                                         int(part[f"pred_{s.name}"].notna().sum()), s) for s in numeric):
-                if line:
-                    parts.append(f"<p class='meta'><b>Clipped:</b> {html.escape(line, quote=False)}.</p>")
+            for line in clipped_lines:
+                parts.append(f"<p class='meta'><b>Clipped:</b> {html.escape(line, quote=False)}.</p>")
             parts.append(figure(PREDICTED_VS_GOLD, fg.predicted_vs_gold(part, names, clipped)))
             real, why = ch.order_column(pred, config)
             if real:

@@ -104,12 +104,26 @@ def clipped_text(name: str, counts: tuple[int, int], n: int, spec: TargetSpec) -
 
     >>> clipped_text("v", (1, 2), 40, TargetSpec("v", -2.0, 2.0))
     'v: 3 of 40 predictions (7.5%) clipped to the declared range [-2, 2] (1 at -2, 2 at 2)'
+    >>> clipped_text("v", (4, 0), 40, TargetSpec("v", 0.0, None))
+    'v: 4 of 40 predictions (10.0%) clipped to the declared range [0, ∞) (4 at 0)'
     """
     low, high = counts
     if not low + high:
         return ""
+    ends = [f"{k} at {v:g}" for k, v in ((low, spec.low), (high, spec.high)) if v is not None]
     return (f"{name}: {low + high} of {n} predictions ({100 * (low + high) / max(n, 1):.1f}%) clipped to the declared "
-            f"range [{spec.low:g}, {spec.high:g}] ({low} at {spec.low:g}, {high} at {spec.high:g})")
+            f"range {range_text(spec)} ({', '.join(ends)})")
+
+
+def range_text(spec: TargetSpec) -> str:
+    """The declared range as an interval, open where it has no end.
+
+    >>> range_text(TargetSpec("v", -2.0, 2.0)), range_text(TargetSpec("v", 0.0, None))
+    ('[-2, 2]', '[0, ∞)')
+    """
+    low = "(−∞" if spec.low is None else f"[{spec.low:g}"
+    high = "∞)" if spec.high is None else f"{spec.high:g}]"
+    return f"{low}, {high}"
 
 
 def has_epochs(history: pd.DataFrame | None) -> bool:
@@ -189,4 +203,4 @@ def chance_level(task: str, part: pd.DataFrame, specs: Sequence[TargetSpec], key
 
 
 __all__ = ["CONTINUOUS_LEVELS", "chance_level", "clipped_counts", "clipped_text", "has_epochs", "is_binary",
-           "order_column", "protocol_name", "split_scores"]
+           "order_column", "range_text", "protocol_name", "split_scores"]
