@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlab.report import CONFUSION, FIGURE_FILES, FIGURES, render_report, write_report
+from affectlab.report import (CONFUSION, FIGURE_FILES, LEARNING_CURVES, PREDICTED_VS_GOLD, RESIDUALS,
+                              SPLIT_SCORES, TRAJECTORIES, render_report, write_report)
 from affectlab.report import figures as fg
 from conftest import run_cli
 from test_evaluation_helpers import make_run_dir
@@ -19,13 +20,30 @@ from test_evaluation_helpers import make_run_dir
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def with_order(run: Path, kind: str) -> Path:
+    """Give ``run``'s predictions.csv an ``order`` column: ``time`` (daily timestamps per group, a
+    real time column) or ``file`` (the row number, as the readers fill it in without one)."""
+    import pandas as pd
+
+    pred = pd.read_csv(run / "predictions.csv")
+    if kind == "time":
+        pred["order"] = 1.7e9 + pred.groupby("group").cumcount() * 86400.0
+    else:
+        pred["order"] = np.arange(len(pred), dtype=float)
+    pred.to_csv(run / "predictions.csv", index=False)
+    return run
+
+
+def alts_of(page: str) -> list[str]:
+    return re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
+
+
 def test_report_is_self_contained_with_all_figures(tmp_path, capsys):
-    run = make_run_dir(tmp_path / "run", overfit=True)
+    run = with_order(make_run_dir(tmp_path / "run", overfit=True), "time")
     code, out, err = run_cli(["report", run, "--resamples", "100"], capsys)
     assert code == 0, err
     page = (run / "report.html").read_text()
-    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
-    assert alts == list(FIGURES)
+    assert alts_of(page) == [LEARNING_CURVES, PREDICTED_VS_GOLD, TRAJECTORIES, RESIDUALS]
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from outside
     assert "OVERFITTING" in page and "global_mean" in page and "score" in page
 
@@ -44,14 +62,14 @@ def test_report_custom_out_and_bad_run(tmp_path, capsys):
 def test_report_without_history(tmp_path):
     run = make_run_dir(tmp_path / "run", n_users=12, per_user=5)
     (run / "metrics.csv").unlink()
-    assert render_report(run, n_resamples=50).count("<img ") == len(FIGURES)
+    assert alts_of(render_report(run, n_resamples=50)) == [SPLIT_SCORES, PREDICTED_VS_GOLD, RESIDUALS]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_report_renders_in_headless_chromium(tmp_path):
     from PIL import Image
 
-    run = make_run_dir(tmp_path / "run")
+    run = with_order(make_run_dir(tmp_path / "run"), "time")
     page = write_report(run, n_resamples=50)
     shot = tmp_path / "shot.png"
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
@@ -99,8 +117,7 @@ def _category_run(path: Path, as_names: bool = True) -> Path:
 def test_category_run_gets_a_confusion_matrix_instead_of_scatter_figures(tmp_path):
     run = _category_run(tmp_path / "run")
     page = render_report(run, n_resamples=50)
-    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
-    assert alts == [FIGURES[0], f"{CONFUSION}: emotion"]
+    assert alts_of(page) == [SPLIT_SCORES, f"{CONFUSION}: emotion"]
     assert "uar" in page and "Confusion matrix: emotion" in page
 
 
@@ -138,8 +155,7 @@ def test_cross_validation_run_report(tmp_path, capsys):
     code, out, err = run_cli(["report", run, "--resamples", "50"], capsys)
     assert code == 0, err
     page = (run / "report.html").read_text()
-    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
-    assert alts == [FIGURES[0], f"{CONFUSION}: emotion"]
+    assert alts_of(page) == [LEARNING_CURVES, f"{CONFUSION}: emotion"]  # a network: epochs, averaged over folds
     assert "<b>oof</b>" in page and "leave_one_group_out cross-validation, 6 folds" in page
     assert "Confusion matrix: emotion (oof;" in page and "majority" in page
 
@@ -162,15 +178,16 @@ def test_cross_validation_learning_curves_are_averaged_over_folds(tmp_path):
 def test_every_figure_is_written_as_svg_pdf_and_png_beside_the_page(tmp_path):
     from PIL import Image
 
-    run = make_run_dir(tmp_path / "run", n_users=16, per_user=6)
+    run = with_order(make_run_dir(tmp_path / "run", n_users=16, per_user=6), "time")
     page = write_report(run, tmp_path / "out" / "report.html", n_resamples=50)
     folder = page.parent / "figures"
-    for name in FIGURE_FILES.values():
+    drawn = [FIGURE_FILES[a] for a in (LEARNING_CURVES, PREDICTED_VS_GOLD, TRAJECTORIES, RESIDUALS)]
+    for name in drawn:
         assert (folder / f"{name}.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
         assert (folder / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
         png = Image.open(folder / f"{name}.png")
         assert min(png.info["dpi"]) >= 149.9 and png.size[0] >= 1000
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{x}" for n in FIGURE_FILES.values() for x in ("pdf", "png", "svg"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{x}" for n in drawn for x in ("pdf", "png", "svg"))
     # the page embeds the same PNG bytes as the file
     html = page.read_text()
     import base64
@@ -300,26 +317,25 @@ def test_trajectories_in_sessions_use_the_rank_in_time_and_mark_each_session():
     matplotlib.pyplot.close(fig)
 
 
-def test_closed_form_learning_curves_say_so_and_show_the_scores():
+def test_closed_form_score_bars_show_the_scores_per_split_and_per_fold():
     import matplotlib
 
     matplotlib.use("Agg")
     from affectlab.runs.summary import RunSummary
 
     summary = RunSummary.from_dict({"metrics": {"val": {"score": 0.41}, "train": {"score": 0.62}}})
-    fig = fg.learning_curves(None, "score", 0, summary)
+    bars, x_label = fg.fold_bars(summary, "score")
+    assert bars == [("train", 0.62), ("val", 0.41)] and x_label == "split"
+    fig = fg.score_bars(bars, "score", title=f"m — p\nscore per split ({fg.CLOSED_FORM})", x_label=x_label,
+                        chance=0.25, pooled=("val (evaluated)", 0.41, 0.3, 0.5))
     (ax,) = fig.axes
-    assert fg.CLOSED_FORM in ax.get_title()
+    assert fg.CLOSED_FORM in ax.get_title(loc="left")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["train", "val"]
-    assert [b.get_height() for b in ax.patches] == pytest.approx([0.62, 0.41])
+    assert [b.get_height() for b in ax.patches if b.get_width() < 1] == pytest.approx([0.62, 0.41])
     matplotlib.pyplot.close(fig)
     cv = RunSummary.from_dict({"folds": [{"index": i, "metrics": {"test": {"uar": 0.5 + i / 10}}} for i in (1, 2, 3)]})
-    fig = fg.learning_curves(pd_empty(), "uar", 0, cv)
-    assert [b.get_height() for b in fig.axes[0].patches] == pytest.approx([0.6, 0.7, 0.8])
-    matplotlib.pyplot.close(fig)
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.DataFrame({"fold": [1, 2], "epoch": [0, 0], "test_uar": [0.6, 0.7]})
+    bars, x_label = fg.fold_bars(cv, "uar", "speaker")
+    assert [v for _, v in bars] == pytest.approx([0.6, 0.7, 0.8]) and x_label.startswith("fold")
+    loso = RunSummary.from_dict({"folds": [{"index": i, "groups": [f"s{i}"], "metrics": {"test": {"uar": 0.5}}}
+                                           for i in (1, 2)]})
+    assert fg.fold_bars(loso, "uar", "speaker") == ([("s1", 0.5), ("s2", 0.5)], "held-out speaker (one fold each)")

@@ -18,7 +18,7 @@ def report(
     resamples: int = typer.Option(1000, "--resamples", min=50, help="Bootstrap resamples for the intervals."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
-    """Write a self-contained HTML report: curves, scatter, trajectories, residuals, findings, baselines."""
+    """Write a self-contained HTML report: metrics, findings, baselines and the figures that fit the run."""
     from ..report import write_report
 
     notes: list[str] = []

@@ -1,15 +1,18 @@
 """A self-contained HTML report of one run directory, and its figures as files for a paper.
 
-Sections: metrics with 95% bootstrap intervals, diagnostic findings, baselines, learning
-curves, predicted vs gold, per-user (or per-video) trajectories and residuals for regression
-targets, and a confusion matrix (counts and row-normalised) for each category target. The page
+Sections: metrics with 95% bootstrap intervals (each value once: :mod:`affectlab.report.tables`),
+diagnostic findings, baselines, then the figures that fit the run (:mod:`affectlab.report.choices`):
+learning curves (a model with epochs) or scores per fold / per split (a closed-form model),
+predicted vs gold, per-user (or per-video) trajectories (only with a real order column) and
+residuals (not for targets with two gold values) for numeric targets, and one confusion matrix
+(counts and row shares) for each category target. The page
 embeds every figure as a PNG (no external file, script or font is referenced, so it renders
 offline and can be mailed); :func:`write_report` also writes each figure as SVG, PDF and PNG
 (150 dpi) into ``figures/`` beside the page. How each figure is drawn: :mod:`affectlab.report.figures`.
 
->>> from affectlab.report import FIGURES
->>> FIGURES[0]
-'learning curves'
+>>> from affectlab.report import FIGURES, FIGURE_FILES, FOLD_SCORES
+>>> FIGURES[0], FIGURE_FILES[FOLD_SCORES]
+('learning curves', 'fold-scores')
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..core.errors import AffectlabError
+from ..core.targets import TargetSpec
 from ..tasks import get_task
 from ..evaluation.bootstrap import N_RESAMPLES
 from ..evaluation.diagnostics import Finding
@@ -29,16 +34,23 @@ from ..runs.evaluate import epoch_history, evaluate_run, pick_split, run_specs, 
 from ..runs.rundir import load_run
 from ..runs.summary import RunSummary
 from ..core.io import write_bytes, write_text
+from . import choices as ch
 from . import figures as fg
+from . import tables as tb
 
-#: alt texts of the figures, in page order (tests look for them)
-FIGURES = ("learning curves", "predicted vs gold", "trajectories", "residuals")
+#: alt texts of the figures, in page order (tests look for them); a run gets those that fit it
+LEARNING_CURVES, FOLD_SCORES, SPLIT_SCORES = "learning curves", "fold scores", "split scores"
+PREDICTED_VS_GOLD, TRAJECTORIES, RESIDUALS = "predicted vs gold", "trajectories", "residuals"
+FIGURES = (LEARNING_CURVES, FOLD_SCORES, SPLIT_SCORES, PREDICTED_VS_GOLD, TRAJECTORIES, RESIDUALS)
 #: alt text of each category target's confusion matrix (``confusion matrix: <target>``)
 CONFUSION = "confusion matrix"
+#: file name (without suffix) of a confusion matrix: ``confusion-<target>``
+CONFUSION_FILE = "confusion"
 #: the folder beside the page that holds the figure files
 FIGURE_DIR = "figures"
 #: file names (without suffix) of the figures in :data:`FIGURES`
-FIGURE_FILES = dict(zip(FIGURES, ("learning-curves", "predicted-vs-gold", "trajectories", "residuals")))
+FIGURE_FILES = dict(zip(FIGURES, ("learning-curves", "fold-scores", "split-scores", "predicted-vs-gold", "trajectories",
+                                  "residuals")))
 _SEV_COLOUR = {"info": "#2b6cb0", "warning": "#b7791f", "error": "#c53030"}
 
 
@@ -64,7 +76,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #cbd5e0;padding-bottom:.2em;margin
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #cbd5e0;padding:.25em .6em;text-align:right}
 th{background:#edf2f7}td:first-child,th:first-child{text-align:left}
 .findings td,.findings th{text-align:left}figure{margin:1em 0}img{max-width:100%;border:1px solid #e2e8f0}
-figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}
+figcaption{color:#4a5568;font-size:.85em}.meta{color:#4a5568}.ci{color:#4a5568;font-size:.85em}
 """
 
 
@@ -100,6 +112,8 @@ def history_problem(history: Any, summary: RunSummary) -> str | None:
     "metrics.csv has no 'epoch' column (columns: xq): it is not the per-epoch history affectlab writes, so the learning curves are left out"
     >>> history_problem(pd.DataFrame({"epoch": [1], "train_loss": [0.5]}), RunSummary()) is None
     True
+    >>> history_problem(pd.DataFrame({"fold": [1], "epoch": [0], "test_uar": [0.7]}), RunSummary()) is None
+    True
     """
     if history is None:
         return None
@@ -108,10 +122,33 @@ def history_problem(history: Any, summary: RunSummary) -> str | None:
     if "epoch" not in columns:
         return (f"metrics.csv has no 'epoch' column (columns: {shown}): it is not the per-epoch history affectlab "
                 "writes, so the learning curves are left out")
+    epochs = pd.to_numeric(history["epoch"], errors="coerce")
+    if not (epochs > 0).any():  # a closed-form model's per-fold scores (epoch 0): scores per fold, no curves
+        return None
     if not any(c.endswith("loss") or c.startswith(("train_", "val_")) for c in columns):
         return (f"metrics.csv has epochs but no loss, train_ or val_ column (columns: {shown}), so the learning "
                 "curves are empty")
     return None
+
+
+def metric_label(task: str, specs: list[TargetSpec], key: str) -> str:
+    """An axis label for a flat metric key: ``score`` says what it averages.
+
+    >>> metric_label("classification", [TargetSpec("e", kind="category", classes=("a", "b"))], "score")
+    'score (UAR of e)'
+    >>> metric_label("regression", [TargetSpec("v"), TargetSpec("a")], "score")
+    'score (mean CCC over 2 targets)'
+    """
+    if key != "score" or not specs:
+        return key
+    names = sorted({get_task(task).score_metric(s) for s in specs})
+    what = " / ".join(n.upper() if n in ("uar", "ccc") else n for n in names)
+    return f"score ({what} of {specs[0].name})" if len(specs) == 1 else f"score (mean {what} over {len(specs)} targets)"
+
+
+def _interval_text(result: Any, key: str) -> str:
+    iv = result.metrics.get(key)
+    return "" if iv is None else f"{iv.value:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
 
 
 def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0,
@@ -120,8 +157,12 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     """The report page of a run directory as an HTML string, and its figures
     ``{file name: {format: bytes}}`` in ``formats`` (PNG always: the page embeds it).
 
-    ``notes`` collects one-line notes for the user (e.g. a ``metrics.csv`` the curves cannot use,
-    also a HISTORY_UNUSABLE finding on the page)."""
+    Which figures are drawn follows the run (:mod:`affectlab.report.choices`): learning curves for
+    a model with epochs, per-fold or per-split scores for one without; predicted vs gold and
+    residuals for numeric targets (no residuals for a target with two gold values); trajectories
+    only with a real order column; a confusion matrix per category target. ``notes`` collects
+    one-line notes for the user (e.g. a ``metrics.csv`` the curves cannot use, also a
+    HISTORY_UNUSABLE finding on the page)."""
     formats = ("png", *[f for f in formats if f != "png"])
     import matplotlib
 
@@ -130,6 +171,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     if run["predictions"] is None:
         raise AffectlabError(f"{run['path']}: no predictions.csv to report on")
     summary = run_summary(run)
+    config = run["config"] if isinstance(run["config"], dict) else {}
     targets = run_targets(run)
     pred = run["predictions"]
     split = pick_split(pred, targets).value  # the headline split with gold labels
@@ -137,18 +179,34 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     result = evaluate_run(run_dir, split, n_resamples=n_resamples, seed=seed)
     monitor = summary.selection.monitor or result.headline
     unit = get_task(result.task).unit
+    specs = run_specs(run)
+    model = summary.model or "?"
+    protocol = ch.protocol_name(summary, config, split)
     problem = history_problem(run["history"], summary)
     if problem is not None:  # said on the page and on stderr, never a silently missing figure
         result.findings.insert(0, Finding("HISTORY_UNUSABLE", "warning", problem))
         if notes is not None:
             notes.append(f"{run['path']}/{problem}")
+    numeric = [s for s in specs if not s.is_category]  # the scatter-type figures need numbers
+    clipped: dict[str, str] = {}  # target -> the short line in its panels
+    clipped_lines: list[str] = []  # the page's sentences
+    for s in numeric:
+        values = pd.to_numeric(part[f"pred_{s.name}"], errors="coerce").to_numpy(float)
+        counts, n = ch.clipped_counts(values, s), int(np.isfinite(values).sum())
+        if sum(counts):
+            clipped[s.name] = f"clipped to {ch.range_text(s)}: {sum(counts)} ({100 * sum(counts) / max(n, 1):.1f}%)"
+            clipped_lines.append(ch.clipped_text(s.name, counts, n, s))
+            result.findings.append(Finding("PREDICTIONS_CLIPPED", "info", clipped_lines[-1] +
+                                           ": the model's predictions are clipped to the target's declared range, "
+                                           "so they pile up at its ends in the figures"))
     files: dict[str, dict[str, bytes]] = {}
 
-    def figure(alt: str, name: str, fig) -> str:  # noqa: ANN001
+    def figure(alt: str, fig) -> str:  # noqa: ANN001
+        name = FIGURE_FILES.get(alt) or f"{CONFUSION_FILE}-{_slug(alt.split(': ', 1)[-1])}"
         files[name] = fg.encode(fig, formats)
         return _img(alt, base64.b64encode(files[name]["png"]).decode("ascii"), name)
 
-    title = f"{summary.model or '?'} — {run['config'].get('name') or Path(run['path']).name}"
+    title = f"{model} — {config.get('name') or Path(run['path']).name}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
     parts.append(f"<p class='meta'>task {html.escape(str(result.task))}; evaluated split <b>{split}</b>: {result.n} samples"
@@ -157,9 +215,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
 
     parts.append("<h2>Metrics (95% bootstrap intervals)</h2>")
     subset_keys = result.shown_metrics(2, per_target=False)  # seen/unseen subsets: the first keys the task shows
-    shown = [k for k in result.metrics if "/" not in k or k.split("/", 1)[1] in subset_keys]
-    parts.append(_table([[k, result.metrics[k].value, result.metrics[k].low, result.metrics[k].high] for k in shown],
-                        ["metric", "value", "CI low", "CI high"]))
+    parts.append(tb.metrics_table(result, subset_keys))
     parts.append(f"<p class='meta'>{result.n_resamples} resamples of {result.unit}.</p>")
 
     parts.append("<h2>Diagnostics</h2>")
@@ -171,39 +227,76 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
         parts.append("<p>No findings.</p>")
 
     parts.append("<h2>Baselines</h2>")
-    keys = result.shown_metrics(5)
-    brows = [["model", *[result.metrics[k].value if k in result.metrics else float("nan") for k in keys]]]
-    brows += [[name, *[s.get(k, float("nan")) for k in keys]] for name, s in result.baselines.items()]
-    parts.append(_table(brows, ["", *keys]))
+    keys = tb.baseline_keys(result)
+    brows = [["model", *[result.metrics[k].value if k in result.metrics else float("nan") for k, _ in keys]]]
+    brows += [[name, *[s.get(k, float("nan")) for k, _ in keys]] for name, s in result.baselines.items()]
+    parts.append(_table(brows, ["", *[label for _, label in keys]]))
     if result.comparisons:
         parts.append(_table([[n, c.diff, c.low, c.high, c.p_value] for n, c in result.comparisons],
                             ["model − baseline", f"Δ {result.headline}", "CI low", "CI high", "p"]))
 
     with fg.style():
-        parts.append("<h2>Learning curves</h2>")
         history = epoch_history(run["history"]) if run["history"] is not None else None
-        parts.append(figure(FIGURES[0], FIGURE_FILES[FIGURES[0]],
-                            fg.learning_curves(history, monitor, summary.best_epoch, summary)))
-        specs = run_specs(run)
-        numeric = [s.name for s in specs if not s.is_category]  # the scatter-type figures need numbers
+        if ch.has_epochs(history):
+            assert history is not None
+            parts.append("<h2>Learning curves</h2>")
+            if summary.folds:
+                parts.append("<p class='meta'>Means over the folds that reached each epoch.</p>")
+            parts.append(figure(LEARNING_CURVES, fg.learning_curves(history, monitor, summary.best_epoch)))
+        else:
+            per = "fold" if summary.folds else "split"
+            key = result.headline
+            bars, x_label = fg.fold_bars(summary, key, unit)
+            if not bars and not summary.folds:  # a summary without per-split metrics: score predictions.csv
+                bars = ch.split_scores(result.task, pred, specs, key)
+            iv = result.metrics.get(key)
+            pooled = None if iv is None else ("pooled out-of-fold" if summary.folds else f"{split} (evaluated)",
+                                              iv.value, iv.low, iv.high)
+            chance = ch.chance_level(result.task, part, specs, key)
+            alt = FOLD_SCORES if summary.folds else SPLIT_SCORES
+            parts.append(f"<h2>Scores per {per} ({fg.CLOSED_FORM})</h2>")
+            parts.append(f"<p class='meta'>The model has no epochs, so no learning curves: {key} of each {per}, the "
+                         f"{pooled[0] if pooled else 'evaluated'} value with its 95% interval (band) and the chance level, "
+                         f"{key} of a constant prediction (majority class / mean) on the evaluated rows "
+                         f"({chance:.3f}).</p>")
+            parts.append(figure(alt, fg.score_bars(
+                bars, metric_label(result.task, specs, key), x_label=x_label, chance=chance, pooled=pooled,
+                title=f"{model} — {protocol}\n{key} per {per} ({fg.CLOSED_FORM})")))
         if numeric:
+            names = [s.name for s in numeric]
             parts.append(f"<h2>Predicted vs gold ({split})</h2>")
             parts.append("<p class='meta'>Gold values with few levels: one box per level (median, quartiles, 1.5 IQR "
                          "whiskers), the mean prediction joined by a line, the number of samples at the bottom; "
                          "r and CCC of all pairs in each panel.</p>")
-            parts.append(figure(FIGURES[1], FIGURE_FILES[FIGURES[1]], fg.predicted_vs_gold(part, numeric)))
-            ranges = {s.name: (s.low, s.high) for s in specs if s.low is not None and s.high is not None and s.high > s.low}
-            traj, x_label = fg.trajectories(part, numeric, unit, ranges)
-            parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples; x axis: {x_label})</h2>")
-            parts.append(figure(FIGURES[2], FIGURE_FILES[FIGURES[2]], traj))
-            parts.append(f"<h2>Residuals ({split})</h2>")
-            parts.append("<p class='meta'>Predicted − gold against the prediction, with its mean in bins of the "
-                         "prediction (integer gold puts the points on one line per gold level); below, per gold "
-                         "level or as a histogram.</p>")
-            parts.append(figure(FIGURES[3], FIGURE_FILES[FIGURES[3]], fg.residuals(part, numeric)))
+            for line in clipped_lines:
+                parts.append(f"<p class='meta'><b>Clipped:</b> {html.escape(line, quote=False)}.</p>")
+            parts.append(figure(PREDICTED_VS_GOLD, fg.predicted_vs_gold(part, names, clipped)))
+            real, why = ch.order_column(pred, config)
+            if real:
+                ranges = {s.name: (s.low, s.high) for s in numeric if s.low is not None and s.high is not None and s.high > s.low}
+                traj, x_label = fg.trajectories(part, names, unit, ranges)
+                parts.append(f"<h2>Per-{unit} trajectories ({split}; the {unit}s with most samples; x axis: {x_label})</h2>")
+                parts.append(f"<p class='meta'>Time order: {html.escape(why, quote=False)}.</p>")
+                parts.append(figure(TRAJECTORIES, traj))
+            else:
+                parts.append(f"<p class='meta'>No trajectories: {html.escape(why, quote=False)}.</p>")
+            binary = [s.name for s in numeric if ch.is_binary(pd.to_numeric(part[s.name], errors="coerce").to_numpy(float))]
+            kept = [n for n in names if n not in binary]
+            if kept:
+                parts.append(f"<h2>Residuals ({split})</h2>")
+                parts.append("<p class='meta'>Predicted − gold against the prediction, with its mean in bins of the "
+                             "prediction (integer gold puts the points on one line per gold level); below, per gold "
+                             "level or as a histogram.</p>")
+                parts.append(figure(RESIDUALS, fg.residuals(part, kept, clipped)))
+            if binary:
+                parts.append(f"<p class='meta'>No residuals for {html.escape(', '.join(binary))}: two gold values make "
+                             "them two diagonals; the boxes per gold value above show the same errors.</p>")
         for spec in (s for s in specs if s.is_category and s.classes):
+            key = f"{get_task(result.task).score_metric(spec)}_{spec.name}"
+            score = _interval_text(result, key)
+            fig_title = f"{model} — {protocol}" + (f"\n{key} = {score}" if score else "")
             parts.append(f"<h2>Confusion matrix: {html.escape(spec.name)} ({split}; rows true, columns predicted)</h2>")
-            parts.append(figure(f"{CONFUSION}: {spec.name}", f"confusion-{_slug(spec.name)}", fg.confusion_matrix(part, spec)))
+            parts.append(figure(f"{CONFUSION}: {spec.name}", fg.confusion_matrix(part, spec, fig_title)))
     parts.append("</body></html>")
     return "\n".join(parts), files
 
@@ -239,4 +332,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, n_resamp
     return path
 
 
-__all__ = ["CONFUSION", "FIGURES", "FIGURE_DIR", "FIGURE_FILES", "history_problem", "render", "render_report", "write_report"]
+__all__ = ["CONFUSION", "CONFUSION_FILE", "FIGURES", "FIGURE_DIR", "FIGURE_FILES", "FOLD_SCORES", "LEARNING_CURVES",
+           "PREDICTED_VS_GOLD", "RESIDUALS", "SPLIT_SCORES", "TRAJECTORIES", "history_problem", "metric_label", "render",
+           "render_report", "write_report"]

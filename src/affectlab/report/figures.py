@@ -103,8 +103,9 @@ def _levels_boxplot(ax: Any, y: np.ndarray, values: np.ndarray, *, mean_line: bo
     return levels
 
 
-def predicted_vs_gold(part: pd.DataFrame, targets: Sequence[str]) -> Any:
-    """One panel per target: predictions per gold level (box) or a scatter, y = x, r and CCC."""
+def predicted_vs_gold(part: pd.DataFrame, targets: Sequence[str], clipped: dict[str, str] | None = None) -> Any:
+    """One panel per target: predictions per gold level (box) or a scatter, y = x, r and CCC;
+    ``clipped``: per target, a line saying how many predictions were clipped to the range."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 4.0), squeeze=False, layout="constrained")
@@ -124,7 +125,7 @@ def predicted_vs_gold(part: pd.DataFrame, targets: Sequence[str]) -> Any:
         ax.set_xlim(x_lo, x_hi)
         ax.set_xlabel(f"gold {t}")
         ax.set_ylabel(f"predicted {t}")
-        _stats_box(ax, stats_text(y, p))
+        _stats_box(ax, stats_text(y, p) + (f"\n{clipped[t]}" if clipped and clipped.get(t) else ""))
         ax.legend(loc="lower right")
     return fig
 
@@ -139,9 +140,11 @@ def _binned_mean(x: np.ndarray, v: np.ndarray, bins: int = 12) -> tuple[np.ndarr
     return np.array([x[idx == k].mean() for k in keep]), np.array([v[idx == k].mean() for k in keep])
 
 
-def residuals(part: pd.DataFrame, targets: Sequence[str]) -> Any:
+def residuals(part: pd.DataFrame, targets: Sequence[str], clipped: dict[str, str] | None = None) -> Any:
     """Per target: residual (predicted − gold) against the prediction, with its binned mean (top);
-    residuals per gold level (discrete gold) or their histogram (bottom)."""
+    residuals per gold level (discrete gold) or their histogram (bottom). The report leaves out
+    targets with two gold values (their residuals are two diagonals); ``clipped`` as in
+    :func:`predicted_vs_gold`."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(targets), figsize=(4.4 * len(targets), 6.6), squeeze=False, layout="constrained")
@@ -159,7 +162,8 @@ def residuals(part: pd.DataFrame, targets: Sequence[str]) -> Any:
             top.legend(loc="lower right")
         top.set_xlabel(f"predicted {t}")
         top.set_ylabel(f"residual {t} (predicted − gold)")
-        _stats_box(top, f"bias = {res.mean():+.3f}\nSD = {res.std(ddof=1) if res.size > 1 else float('nan'):.3f}")
+        sd = res.std(ddof=1) if res.size > 1 else float("nan")
+        _stats_box(top, f"bias = {res.mean():+.3f}\nSD = {sd:.3f}" + (f"\n{clipped[t]}" if clipped and clipped.get(t) else ""))
         if is_discrete(y):
             _levels_boxplot(bottom, y, res, mean_line=True)
             bottom.axhline(0, color=REF, lw=0.9)
@@ -314,15 +318,11 @@ def trajectories(part: pd.DataFrame, targets: Sequence[str], unit: str, ranges: 
     return fig, x_label
 
 
-def learning_curves(history: pd.DataFrame | None, monitor: str, best_epoch: Any, summary: Any) -> Any:
-    """Loss and the monitored metric per epoch (train, val, gap); a closed-form fit has no epochs,
-    so its panel says so and shows the monitored metric per split (or per fold) instead."""
+def learning_curves(history: pd.DataFrame, monitor: str, best_epoch: Any) -> Any:
+    """Loss and the monitored metric per epoch (train, val, gap; the selected epoch dashed). For a
+    model without epochs the report draws :func:`score_bars` instead."""
     import matplotlib.pyplot as plt
 
-    epochs = history is not None and not history.empty and "epoch" in history and (history["epoch"] > 0).any()
-    if not epochs:
-        return _closed_form(monitor, summary)
-    assert history is not None
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     ep = history["epoch"].to_numpy()
     for col, style_ in (("train_loss", "-o"), ("val_loss", "-s")):
@@ -347,47 +347,70 @@ def learning_curves(history: pd.DataFrame | None, monitor: str, best_epoch: Any,
     return fig
 
 
-#: the panel title of a model without epochs
+#: the start of a score figure's title: the model has no epochs, so no learning curves
 CLOSED_FORM = "no epochs: closed-form fit"
 
 
-def _closed_form(monitor: str, summary: Any) -> Any:
-    import matplotlib.pyplot as plt
+def fold_bars(summary: Any, key: str, unit: str = "group") -> tuple[list[tuple[str, float]], str]:
+    """The bars of a closed-form model's score figure: ``key`` on each fold's test part (named by
+    its held-out group under leave-one-group-out), else on each split of the run; and the x label.
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
-    bars: list[tuple[str, float]] = []
+    >>> from affectlab.runs.summary import RunSummary
+    >>> fold_bars(RunSummary.from_dict({"metrics": {"val": {"uar": 0.4}, "train": {"uar": 0.6}}}), "uar")
+    ([('train', 0.6), ('val', 0.4)], 'split')
+    """
     folds = (summary.folds or []) if summary is not None else []
     one_group = bool(folds) and all(len(f.groups) == 1 for f in folds)  # leave-one-group-out: name the group
-    for fold in folds:
-        v = fold.metrics.get("test", {}).get(monitor)
-        if v is not None:
-            bars.append((fold.groups[0] if one_group else f"fold {fold.index}", v))
-    if not bars and summary is not None:
-        splits = sorted(summary.metrics, key=lambda k: (["train", "val", "test", "oof"] + [k]).index(k))
-        bars = [(split, summary.metrics[split][monitor]) for split in splits
-                if summary.metrics[split].get(monitor) is not None and np.isfinite(summary.metrics[split][monitor])]
-    ax.set_title(f"{CLOSED_FORM} ({monitor} per {'fold' if summary is not None and summary.folds else 'split'})")
-    if bars:
-        names, values = zip(*bars)
-        ax.bar(range(len(values)), values, color="#8aa9c8", edgecolor=GOLD)
-        tilt = len(values) > 6 and max(len(str(n)) for n in names) > 4  # long labels side by side would touch
-        ax.set_xticks(range(len(values)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center")
-        for k, v in enumerate(values):
-            ax.annotate(f"{v:.3f}", (k, v), xytext=(0, 2), textcoords="offset points", ha="center",
-                        va="bottom" if v >= 0 else "top", fontsize=9)
-        ax.axhline(0, color=REF, lw=0.8)
-        ax.margins(y=0.15)  # room for the value labels
-        ax.set_ylabel(monitor)
-        if one_group:
-            ax.set_xlabel(f"held-out {getattr(summary, 'unit', None) or 'group'} (one fold each)")
-    else:
+    bars = [(f.groups[0] if one_group else f"fold {f.index}", float(v)) for f in folds
+            if (v := f.metrics.get("test", {}).get(key)) is not None]
+    if folds:
+        return bars, f"held-out {unit} (one fold each)" if one_group else "fold (its held-out part)"
+    order = ["train", "val", "test", "oof", "full"]
+    splits = sorted(summary.metrics, key=lambda k: (order.index(k) if k in order else len(order), k)) if summary else []
+    return [(s, float(summary.metrics[s][key])) for s in splits if summary.metrics[s].get(key) is not None
+            and np.isfinite(summary.metrics[s][key])], "split"
+
+
+def score_bars(bars: Sequence[tuple[str, float]], label: str, *, title: str, x_label: str,
+               chance: float | None = None, pooled: tuple[str, float, float, float] | None = None) -> Any:
+    """A closed-form model's scores as bars (one per fold or split) on the axis of ``label``, a
+    dotted chance line (``chance``: what a constant prediction scores) and the pooled value with
+    its 95% interval as a line in a band (``pooled = (name, value, low, high)``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.55 * len(bars) + 2.5), 3.6), layout="constrained")
+    ax.set_title(title, loc="left")
+    if not bars:
         ax.text(0.5, 0.5, "no per-epoch history and no scores", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
+        return fig
+    names, values = zip(*bars)
+    each = "each fold" if x_label != "split" else "each split"
+    ax.bar(range(len(values)), values, color="#8aa9c8", edgecolor=GOLD, label=each, zorder=2)
+    tilt = len(values) > 6 and max(len(str(n)) for n in names) > 4  # long labels side by side would touch
+    ax.set_xticks(range(len(values)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center")
+    for k, v in enumerate(values):
+        ax.annotate(f"{v:.3f}", (k, v), xytext=(0, 2), textcoords="offset points", ha="center",
+                    va="bottom" if v >= 0 else "top", fontsize=9, zorder=4,  # legible over the pooled line
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    ax.axhline(0, color=REF, lw=0.8)
+    if pooled is not None and np.isfinite(pooled[1]):
+        name, value, low, high = pooled
+        ax.axhline(value, color=PRED, lw=1.6, zorder=3, label=f"{name}: {value:.3f} [{low:.3f}, {high:.3f}] (95% CI band)")
+        if np.isfinite(low) and np.isfinite(high):
+            ax.axhspan(low, high, color=PRED, alpha=0.18, lw=0, zorder=1)
+    if chance is not None and np.isfinite(chance):
+        ax.axhline(chance, color=REF, lw=1.2, ls=":", zorder=3, label=f"chance (constant prediction): {chance:.3f}")
+    ax.margins(y=0.15)  # room for the value labels
+    ax.set_ylabel(label)
+    ax.set_xlabel(x_label)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 
-def confusion_matrix(part: pd.DataFrame, spec: TargetSpec) -> Any:
-    """Rows true, columns predicted: counts (left) and each row as a share of the true class (right)."""
+def confusion_matrix(part: pd.DataFrame, spec: TargetSpec, title: str = "") -> Any:
+    """One panel, rows true and columns predicted: each cell its count and its share of the true
+    class (the colour), the row's total beside the class name; ``title`` names model, protocol, score."""
     import matplotlib.pyplot as plt
 
     y, p = (class_indices(part[c], spec.classes) for c in (spec.name, f"pred_{spec.name}"))
@@ -396,21 +419,22 @@ def confusion_matrix(part: pd.DataFrame, spec: TargetSpec) -> Any:
     _, counts = confusion(y[ok].astype(int), p[ok].astype(int), classes=list(range(len(names))))
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    size = 1.6 + 0.6 * len(names)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.0, size + 0.6), layout="constrained")
-    for ax, m, title, fmt in ((axes[0], counts, "counts", "{:d}"), (axes[1], shares, "share of true class", "{:.2f}")):
-        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)  # colour by row share in both: comparable across classes
-        for i in range(len(names)):
-            for j in range(len(names)):
-                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=9,
-                        color="white" if shares[i, j] > 0.6 else "black")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel(f"predicted {spec.name}")
-        ax.set_ylabel(f"true {spec.name}")
-        ax.set_title(f"{title} (n = {int(ok.sum())})")
+    size = 2.2 + 0.75 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1.6, size + 0.4), layout="constrained")
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)  # colour by row share: comparable across classes
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{counts[i, j]:d}\n{shares[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if shares[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), [f"{c} (n = {int(n)})" for c, n in zip(names, totals[:, 0])])
+    ax.set_xlabel(f"predicted {spec.name}")
+    ax.set_ylabel(f"true {spec.name}")
+    ax.set_title(title or f"{spec.name} (n = {int(ok.sum())})", loc="left")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of true class (count above, share below)")
     return fig
 
 
-__all__ = ["CLOSED_FORM", "DPI", "confusion_matrix", "encode", "is_discrete", "learning_curves", "panel_stats",
-           "predicted_vs_gold", "residuals", "session_starts", "stats_text", "style", "time_axis", "trajectories"]
+__all__ = ["CLOSED_FORM", "DPI", "confusion_matrix", "encode", "fold_bars", "is_discrete", "learning_curves", "panel_stats",
+           "predicted_vs_gold", "residuals", "score_bars", "session_starts", "stats_text", "style", "time_axis",
+           "trajectories"]
