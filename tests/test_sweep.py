@@ -23,10 +23,10 @@ SPACE = {"training.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True
 def fake_train(calls: list):
     """A trainer whose validation CCC peaks at lr = 0.01 and prefers gru; it also writes a test value that must be ignored."""
 
-    def train(cfg, data, out):
+    def train(cfg, data, out, scores_only=False):
         import math
 
-        calls.append((cfg.seed, cfg.training.lr, cfg.model.params()))
+        calls.append((cfg.seed, cfg.training.lr, cfg.model.params(), scores_only))
         val = 0.8 - 0.1 * (math.log10(cfg.training.lr) + 2) ** 2 + (0.05 if cfg.model.params()["cell"] == "gru" else 0)
         out.mkdir(parents=True, exist_ok=True)
         summary = {"selection": {"split": "val", "monitor": "ccc"},
@@ -87,11 +87,14 @@ def test_sweep_selects_on_validation_and_reruns_seeds(files, tmp_path):
     assert res.best_value == pytest.approx(max(vals))  # validation, never the (planted, inverted) test value
     assert res.best_run.endswith(f"trial-{res.best_trial:04d}")
     assert [c[0] for c in calls[-3:]] == [1, 2, 3] and len(res.seed_values) == 3
-    assert all(c[1] == res.best_params["training.lr"] for c in calls[-3:])
+    assert all(c[1] == res.best_params["training.lr"] for c in calls[-4:])
+    # trials and seed runs are scores only; the best config is trained once in full (its own seed)
+    assert [c[3] for c in calls] == [True] * 12 + [False] + [True] * 3 and calls[12][0] == 3
+    assert res.final_run.endswith("best") and res.final_value == pytest.approx(res.best_value)
     assert json.loads((out / "sweep.json").read_text())["best_trial"] == res.best_trial
     # the study continues in the same storage
     res2 = run_sweep(cfg, space, data, out, trials=2, train_fn=fake_train(calls))
-    assert res2.n_trials == 14
+    assert res2.n_trials == 14 and len(calls) == 12 + 4 + 2 + 1
 
 
 def test_sweep_minimises_error_metrics(files, tmp_path):
@@ -100,7 +103,7 @@ def test_sweep_minimises_error_metrics(files, tmp_path):
     raw["training"]["monitor"] = "mae"
     cfg.write_text(yaml.safe_dump(raw))
 
-    def train(c, d, out):
+    def train(c, d, out, scores_only=False):
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps({"selection": {"monitor": "mae"}, "metrics": {"val": {"mae": c.training.lr}}}))
 
@@ -120,7 +123,7 @@ def test_sweep_bad_key_fails_before_training(files, tmp_path):
 def test_sweep_needs_validation(files, tmp_path):
     cfg, space, data = files
 
-    def train(c, d, out):
+    def train(c, d, out, scores_only=False):
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps({"selection": {"monitor": "ccc"}, "metrics": {"test": {"ccc": 1}}}))
 
@@ -136,6 +139,11 @@ def test_cli_sweep_errors_are_one_line(files, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "needs high" in err
     code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", tmp_path / "none.csv", "--out", tmp_path / "o"], capsys)
     assert code == 2 and "no such file" in err
+    code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", data, "--out", tmp_path / "o", "--trials", "1"], capsys)
+    assert code == 2 and "missing id column" in err and not (tmp_path / "o").exists()  # the data: before the study
+    from conftest import semeval_frame
+
+    semeval_frame().to_csv(data, index=False)
     code, _, err = run_cli(["sweep", cfg, "--space", space, "--data", data, "--out", tmp_path / "o", "--trials", "1",
                             "--storage", "notadb://x"], capsys)
     assert code == 2 and "--storage" in err
