@@ -302,7 +302,8 @@ def untunable(key: str, config: dict[str, Any], models: Sequence[str]) -> str | 
         reason = SCORING_KEYS.get(".".join(parts[:n]))
         if reason is not None:
             return reason
-    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    raw_model = config.get("model")
+    model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
     reasons = [ignored_reason(key, {**config, "model": {**model, "name": m}}) for m in models]
     return reasons[0] if reasons and all(r is not None for r in reasons) else None
 
