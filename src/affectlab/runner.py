@@ -4,7 +4,8 @@
 (:mod:`affectlab.protocols`); every fold is fitted by :func:`fit_fold` (the model with selection on
 the fold's validation rows — a hold-out's ``val`` part, or for a network under cross-validation an
 inner validation part of the training rows — and the baselines on the same training rows), then
-scored; the final model is refitted on all rows for ``predict``; the test rows are touched once,
+scored; the final model is refitted on all rows for ``predict`` (not in a scores-only run, a sweep or
+ablation trial: :attr:`Prepared.scores_only`); the test rows are touched once,
 after everything was selected; published references are checked; and the :class:`Outcome` holds
 every table and the summary that :meth:`affectlab.runs.RunRecorder.record` writes (the Outcome is a
 run-layer type, :class:`affectlab.runs.outcome.Outcome`).
