@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -218,3 +219,40 @@ def test_partial_results_use_the_seeds_every_config_finished(pair, tmp_path):
     assert eff["sum of effects on BASE"]["n_seeds"] == 1 and eff["sum of effects in NEW"]["n_seeds"] == 1
     assert any("1 of 2 seeds finished" in n for n in r.report["notes"])
     assert r.report["per_seed"]["BASE + model.hidden = NEW − training.lr"][1] is None
+
+
+def test_cross_validation_trials_skip_the_refit_and_keep_their_scores(tmp_path):
+    """Issue 20.8: an ablation trial under cross-validation fits the folds only (no final model on
+    all data, said in its summary); its out-of-fold scores are those of the full run (with its refit
+    and baselines) of the same config and seed, and the effect is their difference."""
+    from affectlab.pipeline import train_run
+    from affectlab.runs.rundir import RunDir
+    from test_cross_validation import config, speaker_table
+
+    data = tmp_path / "data.csv"
+    speaker_table(seed=3).to_csv(data, index=False)
+    cfg = config("group_kfold", model="svm_tabular", k=3)
+    cfg["model"] = {"name": "svm_tabular", "C": 0.1, "gamma": 0.5}
+    a = write(tmp_path / "a.yaml", cfg)
+    b = write(tmp_path / "b.yaml", {**cfg, "model": {**cfg["model"], "C": 10.0}})
+    out = tmp_path / "abl"
+    r = run_ablation(a, b, data, out, seeds=2, n_resamples=100)
+    assert not r.failed_trials
+    for v in r.plan.variants:
+        for s in (1, 2):
+            trial = RunDir.open(out / "runs" / f"{v.digest}-{v.name}" / f"seed-{s}")
+            summary = trial.summary()
+            assert summary.scores_only and not summary.refit_full and summary.timings.refit is None
+            assert trial.checkpoint()["state"] is None and summary.protocol.n_folds == 3
+            # the same config and seed trained in full (refit on all data, a baseline): the same scores
+            full = RunDir.open(train_run(trial_config(v, s).model_copy(update={"baselines": ["majority"]}), data,
+                                         tmp_path / f"full-{v.digest}-{s}"))
+            assert full.summary().refit_full and full.summary().timings.refit is not None
+            assert summary.metrics["oof"] == pytest.approx(full.summary().metrics["oof"])
+            got = pd.read_csv(trial.path / "predictions.csv")["pred_emotion"]
+            assert got.equals(pd.read_csv(full.path / "predictions.csv")["pred_emotion"])
+    base, new = r.plan.ends()
+    total = next(e for e in r.report["effects"] if e["kind"] == "total")
+    b_scores, n_scores = (r.report["per_seed"][" = ".join(v.names)] for v in (base, new))
+    want = np.mean([n - b for n, b in zip(n_scores, b_scores)])
+    assert total["value"] == pytest.approx(want)

@@ -22,7 +22,10 @@ drawn seed the task's units (users, speakers; rows when there are none) are draw
 replacement, the same draw for every variant of that seed. With one seed no interval exists.
 
 Trials skip what changes no evaluated prediction: the baselines and the refit on the whole
-training file (``baselines: []``, ``training.refit_full: false``).
+training file (``baselines: []``, ``training.refit_full: false``, and
+``train_run(..., scores_only=True)``: under cross-validation no final model is fitted at all,
+unless a set-aside ``split.test_split`` is what is compared, since only that model may score it).
+A trial's ``summary.json`` says ``scores_only: true``: it is no deployable model.
 """
 
 from __future__ import annotations
@@ -280,10 +283,26 @@ def enqueue(study, jobs: list[dict[str, Any]]) -> int:
     return added
 
 
+def trial_scores_only(cfg: RunConfig) -> bool:
+    """Whether a trial of ``cfg`` may skip the final model on all data: yes unless the compared
+    scores need it (a cross-validation with a set-aside ``split.test_split``, which only the model
+    refitted on every cross-validated row may score).
+
+    >>> trial_scores_only(validate_config({"split": {"kind": "group_kfold"}}))
+    True
+    >>> trial_scores_only(validate_config({"split": {"kind": "group_kfold", "test_split": "test"}}))
+    False
+    """
+    from .protocols import CrossValidation, protocol_for
+
+    protocol = protocol_for(cfg.split)
+    return not (isinstance(protocol, CrossValidation) and protocol.test_split is not None)
+
+
 def _default_train(cfg: RunConfig, data: Path, out: Path) -> Any:
     from .pipeline import train_run
 
-    return train_run(cfg, data, out, overwrite=out.exists())
+    return train_run(cfg, data, out, overwrite=out.exists(), scores_only=trial_scores_only(cfg))
 
 
 def work(storage: str, study_name: str, data: str | Path, train_fn: TrainFn | None = None,

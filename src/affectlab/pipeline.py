@@ -94,9 +94,10 @@ def available_features(corpus: Corpus, features: FeaturesConfig) -> set[str]:
     return have
 
 
-def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) -> Prepared:
+def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes, *, scores_only: bool = False) -> Prepared:
     """Read the data and check it against the experiment; then compute (or load cached) features.
-    Every check runs before encoding."""
+    Every check runs before encoding. ``scores_only``: no final model on all data
+    (:attr:`~affectlab.runner.Prepared.scores_only`)."""
     task, declared = exp.task, exp.declared_targets
     if declared:  # the named baselines' target kinds (and constructor checks) on the declared targets
         baseline_names(exp, declared)
@@ -117,10 +118,10 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
     # the protocol is planned (and checked) before encoding so that a split that cannot work fails fast
     rows, _ = exp.protocol.set_aside(corpus)  # cross-validation: the folds never hold a test row
     folds = exp.protocol.folds(rows, notes)
-    if isinstance(exp.protocol, CrossValidation) or (exp.training.refit_full and exp.protocol.kind != "given"):
+    if not scores_only and (isinstance(exp.protocol, CrossValidation) or (exp.training.refit_full and exp.protocol.kind != "given")):
         n_fit = len(rows)  # the final model is refitted on every row the folds use
-    else:
-        n_fit = int(folds[0].train.sum())
+    else:  # the largest fit is a fold's
+        n_fit = max(int(f.train.sum()) for f in folds)
 
     estimator = exp.build_model(targets)
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
@@ -150,13 +151,16 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes) ->
         prefill_text_cache(corpus.frame["text"].fillna("").astype(str).tolist(), exp.features.text,
                            exp.features.cache_dir or default_cache_dir(), engine_for(compute))
     corpus, stats = attach_features(corpus, exp.features, needed)
-    return Prepared(exp, corpus, estimator, baselines, stats, folds, DataInfo.of(data))
+    return Prepared(exp, corpus, estimator, baselines, stats, folds, DataInfo.of(data), scores_only=scores_only)
 
 
 def train_run(cfg: "RunConfig | Experiment", data: "str | Path | pd.DataFrame", out: str | Path, *, resume: bool = False,
               overwrite: bool = False, on_epoch: Callable[[int, dict], None] | None = None,
-              notes: Notes | None = None) -> Path | None:
+              notes: Notes | None = None, scores_only: bool = False) -> Path | None:
     """Train ``cfg`` on ``data`` and write a complete run directory at ``out``.
+
+    ``scores_only``: the protocol's scores without a final model refitted on all data (sweep and
+    ablation trials; summary.json's ``scores_only``; a cross-validation trial cannot predict).
 
     An existing non-empty ``out`` is refused before any work unless ``overwrite`` (replaced once
     the new run is trained) or ``resume``. Returns the run directory (``None`` on non-zero DDP
@@ -173,7 +177,7 @@ def train_run(cfg: "RunConfig | Experiment", data: "str | Path | pd.DataFrame", 
     t0 = time.perf_counter()
     t = time.perf_counter()
     with recorder:  # staged: a refusal, a failure or a signal leaves --out as it was (at most lightning/)
-        prep = prepare(exp, data, notes)
+        prep = prepare(exp, data, notes, scores_only=scores_only)
         timings = {"features": time.perf_counter() - t}
         outcome = run_protocol(prep, recorder.work_dir, notes, resume=resume, on_epoch=on_epoch, timings=timings, t0=t0)
         if outcome is None:  # a non-zero DDP rank
@@ -272,8 +276,11 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
 
         check_output_file(out, inputs=(data,), protected=tuple(run.path / name for name in RUN_FILES))
     cfg = run.config()
-    ckpt = run.checkpoint()
+    ckpt = run.model_checkpoint()  # a scores-only trial has no model: one line, before the data is read
     check_config_matches_checkpoint(run, cfg, ckpt)
+    if run.summary().scores_only:  # a hold-out trial keeps its selected model: usable, but said
+        notes.add(f"{run.path}: a scores-only run (a sweep or ablation trial): its model was fitted on the training "
+                  "part alone, not refitted on all data")
     if data_options:
         cfg.data.options = {**cfg.data.options, **data_options}
     trained_columns = (ckpt.get("features") or {}).get("tabular_columns")

@@ -4,7 +4,8 @@
 (:mod:`affectlab.protocols`); every fold is fitted by :func:`fit_fold` (the model with selection on
 the fold's validation rows — a hold-out's ``val`` part, or for a network under cross-validation an
 inner validation part of the training rows — and the baselines on the same training rows), then
-scored; the final model is refitted on all rows for ``predict``; the test rows are touched once,
+scored; the final model is refitted on all rows for ``predict`` (not in a scores-only run, a sweep or
+ablation trial: :attr:`Prepared.scores_only`); the test rows are touched once,
 after everything was selected; published references are checked; and the :class:`Outcome` holds
 every table and the summary that :meth:`affectlab.runs.RunRecorder.record` writes (the Outcome is a
 run-layer type, :class:`affectlab.runs.outcome.Outcome`).
@@ -190,6 +191,10 @@ class Prepared:
     folds: list[Fold]
     #: which data the run read (summary.json's ``data``)
     data: DataInfo | None = None
+    #: the protocol's scores only (a sweep or ablation trial): no final model refitted on all data
+    #: (hold-out: the selected model is kept; cross-validation: no model at all, and a set-aside
+    #: test split is not scored, since only the refitted model may touch it); summary.json says so
+    scores_only: bool = False
 
     @property
     def task(self) -> Task:
@@ -304,8 +309,11 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
                       for name, b in baselines.items()}
 
     t = time.perf_counter()
-    with progress.step("refit on all training data"):
-        final = _refit(prep, result, corpus)
+    if prep.scores_only:  # a sweep or ablation trial: the selected model is kept, nothing refitted
+        final = estimator
+    else:
+        with progress.step("refit on all training data"):
+            final = _refit(prep, result, corpus)
     refit = final is not estimator
     fit_facts = {"fit": plain_facts(result.extra)}
     refit_result = getattr(final, "fit_result", None)
@@ -346,7 +354,7 @@ def _hold_out(prep: Prepared, work_dir: Path | None, notes: Notes, timings: dict
                       "test_used_for_selection": False, "test_evaluated_once": test is not None},
         "splits": {n: len(p) for n, p in parts.items() if p is not None},
         "n_groups": {n: int(p.frame["group"].nunique()) for n, p in parts.items() if p is not None},
-        "refit_full": refit, "findings": findings, "fit": fit_facts,
+        "refit_full": refit, "scores_only": prep.scores_only, "findings": findings, "fit": fit_facts,
     }
     return Outcome(predictions, pd.concat(rows, ignore_index=True) if rows else None, history, final, summary,
                    checkpoint_entries(prep))
@@ -357,7 +365,7 @@ def _refit(prep: Prepared, result: FitResult, corpus: Corpus) -> Estimator:
 
     Returns the selected estimator itself when no refit is configured (or the file's own splits are used)."""
     exp = prep.exp
-    if not exp.training.refit_full or exp.protocol.kind == "given":
+    if prep.scores_only or not exp.training.refit_full or exp.protocol.kind == "given":
         return prep.estimator
     final = prep.new_model()
     epochs = max(1, result.best_epoch) if final.is_neural else None
@@ -422,15 +430,22 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     timings["folds"] = time.perf_counter() - t
 
     # the final model for predict: all data; networks for the median of the folds' selected epochs
-    t = time.perf_counter()
     selected = [e for e in best_epochs if e > 0]
     epochs = max(1, int(np.median(selected)) if selected else 0) if prep.estimator.is_neural else None
-    final, final_result = fit_model(prep, corpus, None, scorer, None, fixed_epochs=epochs, step="refit on all data")
-    timings["refit"] = time.perf_counter() - t
+    final: Estimator | None = None
+    refit_facts: dict[str, Any] = {}
+    if not prep.scores_only:  # a sweep or ablation trial compares the out-of-fold scores only: no final model
+        t = time.perf_counter()
+        final, final_result = fit_model(prep, corpus, None, scorer, None, fixed_epochs=epochs, step="refit on all data")
+        timings["refit"] = time.perf_counter() - t
+        refit_facts = {"refit": plain_facts(final_result.extra)}
+    elif test is not None:
+        notes.add(f"scores only: test split {protocol.test_split!r} is not scored (only a model refitted on every "
+                  "cross-validated row may touch it); train the config for its test score")
     # the test split, touched once: the final model and the baselines refitted on the same rows
     test_pred, test_baselines = None, {}
     dev_groups = set(corpus.frame["group"].astype(str))
-    if test is not None:
+    if test is not None and final is not None:
         shared = sorted(set(test.frame["group"].astype(str)) & dev_groups)
         if shared:
             notes.add(f"{len(shared)} {prep.task.unit}(s) of test split {protocol.test_split!r} also occur in the "
@@ -481,21 +496,26 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     history = history or [{"fold": e["index"], "epoch": 0, **{f"test_{key}": v for key, v in e["metrics"]["test"].items()}}
                           for e in described]
     timings["total"] = time.perf_counter() - t0
-    described_protocol = protocol.describe(len(folds), exp.seed, final.is_neural)
+    neural = prep.estimator.is_neural
+    described_protocol = protocol.describe(len(folds), exp.seed, neural)
+    scored_test = test is not None and test_pred is not None
+    if final is None:
+        described_protocol["final_model"] = "none: the out-of-fold scores only (a sweep or ablation trial)"
     summary = {
         **summary_facts(prep, notes),
         "metrics": metrics, "baselines": baseline_pooled, "baseline_fit_seconds": {},
         "best_epoch": epochs or 0, "epochs_run": epochs or 0, "n_params": n_params,
         "timings": {**timings, "per_fold": timings["folds"] / len(folds), "per_epoch": None},
-        "selection": {"split": "inner validation of each training fold" if final.is_neural else None,
-                      "monitor": prep.monitor, "test_used_for_selection": False, "test_evaluated_once": True},
-        "splits": {"oof": len(corpus), **({"test": len(test)} if test is not None else {})},
+        "selection": {"split": "inner validation of each training fold" if neural else None,
+                      "monitor": prep.monitor, "test_used_for_selection": False,
+                      "test_evaluated_once": test is None or scored_test},
+        "splits": {"oof": len(corpus), **({"test": len(test)} if scored_test and test is not None else {})},
         "n_groups": {"oof": int(corpus.frame["group"].nunique()),
-                     **({"test": int(test.frame["group"].nunique())} if test is not None else {})},
+                     **({"test": int(test.frame["group"].nunique())} if scored_test and test is not None else {})},
         "protocol": described_protocol, "folds": described,
         "pooled": pooled, "unit": prep.task.unit,
         "cis": {"pooled": {key: v.as_dict() for key, v in cis.items()}, **({"test": test_cis} if test_cis else {})},
-        "refit_full": True, "findings": findings, "fit": {"refit": plain_facts(final_result.extra)},
+        "refit_full": final is not None, "scores_only": prep.scores_only, "findings": findings, "fit": refit_facts,
     }
     return Outcome(predictions, pd.concat(rows, ignore_index=True) if rows else None, history, final, summary,
                    checkpoint_entries(prep))

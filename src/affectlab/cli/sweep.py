@@ -24,7 +24,8 @@ def sweep(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Fixed override for every trial: key=value (repeatable)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
-    """Optuna search over config keys, scored on validation only; best config re-run on K seeds."""
+    """Optuna search over config keys, scored on validation or out-of-fold predictions (never test);
+    the best config trained in full (OUT/best) and re-run on K seeds."""
     from ..sweep import run_sweep
 
     import dataclasses
@@ -40,7 +41,8 @@ def sweep(
     if json_out:
         print_json({**dataclasses.asdict(result), "seed_mean": seed_mean, "seed_sd": seed_sd, "out": out})
         return
-    say(f"best trial {result.best_trial}: {result.monitor} = {result.best_value:.4f} with {result.best_params}")
+    say(f"best trial {result.best_trial}: {result.split} {result.monitor} = {result.best_value:.4f} with {result.best_params}")
+    say(f"best config trained in full (refitted on all data, the run to predict with): {result.final_run}")
     if len(v):
         say(f"best config on {len(v)} seeds: {seed_mean:.4f} ± {seed_sd:.4f}")
     say(f"study: {result.storage} ({result.study_name}); runs under {out}")

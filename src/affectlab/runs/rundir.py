@@ -93,9 +93,10 @@ def check_run_out(path: str | Path, *, overwrite: bool = False, resume: bool = F
     return p
 
 
-def save_checkpoint(path: str | Path, model: str, params: dict, targets: Sequence[Any], state: dict,
+def save_checkpoint(path: str | Path, model: str, params: dict, targets: Sequence[Any], state: dict | None,
                     features: dict | None = None, config: dict | None = None) -> None:
-    """Save an estimator's state as tensors and primitives only (loads with ``weights_only=True``).
+    """Save an estimator's state as tensors and primitives only (loads with ``weights_only=True``);
+    ``state`` None: a scores-only run (a sweep or ablation trial under cross-validation) has no model.
 
     ``targets`` are ``TargetSpec`` objects or their ``describe()`` dicts; ``config`` is the
     resolved ``RunConfig.to_dict()``, so the checkpoint alone can rebuild the model.
@@ -265,7 +266,7 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         write_text(self.path / name, text)
 
-    def write_checkpoint(self, model: str, params: dict, targets: Sequence[Any], state: dict,
+    def write_checkpoint(self, model: str, params: dict, targets: Sequence[Any], state: dict | None,
                          features: dict | None = None, config: RunConfig | dict | None = None) -> None:
         """``checkpoint.ckpt`` with the resolved config inside (see :func:`save_checkpoint`)."""
         cfg = config.to_dict() if isinstance(config, RunConfig) else config
@@ -316,6 +317,15 @@ class RunDir:
 
     def checkpoint(self) -> dict[str, Any]:
         return load_checkpoint(self.path / CHECKPOINT)
+
+    def model_checkpoint(self) -> dict[str, Any]:
+        """The checkpoint, refused in one line when it holds no model (a scores-only trial)."""
+        ckpt = self.checkpoint()
+        if ckpt.get("state") is None:
+            raise AffectlabError(f"{self.path}: a scores-only run (a sweep or ablation trial): it holds the protocol's "
+                                 "scores but no model refitted on all data; train its config (affectlab train) for a "
+                                 "model that predicts")
+        return ckpt
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -441,8 +451,10 @@ class RunRecorder:
         for name, text in outcome.texts.items():
             run.write_text(name, text)
         ck = outcome.checkpoint
-        if outcome.final is not None:
-            run.write_checkpoint(ck["model"], ck["params"], ck["targets"], outcome.final.state(), ck.get("features"),
+        if outcome.final is not None or ck.get("model"):
+            # no final model (a scores-only trial): the checkpoint keeps the config and targets, state None
+            run.write_checkpoint(ck["model"], ck["params"], ck["targets"],
+                                 None if outcome.final is None else outcome.final.state(), ck.get("features"),
                                  config=ck.get("config"))
         if ck.get("config") is not None:
             run.write_config(ck["config"])

@@ -219,6 +219,9 @@ class RunSummary(_Open):
     features: dict[str, Any] = Field(default_factory=dict)
     data: DataInfo = Field(default_factory=DataInfo)
     refit_full: bool = False
+    #: a sweep or ablation trial: the protocol's scores only, no model refitted on all data (a
+    #: cross-validation trial's checkpoint holds no model at all; predict refuses it)
+    scores_only: bool = False
     #: what the model's fits report about themselves (hold-out runs): ``{"fit": {...}, "refit": {...}}``,
     #: e.g. ``user_level_kernel``'s ``n_train``, ``n_users``, ``landmarks`` (the m that ``auto`` chose)
     fit: dict[str, Any] = Field(default_factory=dict)

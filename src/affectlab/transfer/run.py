@@ -75,7 +75,7 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     run = RunDir.open(run_dir)
     src_cfg = run.config()
     summary = run.summary()
-    ckpt = run.checkpoint()
+    ckpt = run.model_checkpoint()
     if src_cfg.task != cfg.task:
         raise AffectlabError(f"{run_dir}: the source run is a {src_cfg.task} run (model {ckpt['model']}); "
                              f"this transfer config is for {cfg.task}")
