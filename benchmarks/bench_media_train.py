@@ -32,14 +32,15 @@ DATA = ROOT.parent / "shared" / "data"
 CONFIG = ROOT / "configs" / "examples" / "speech-folder.yaml"
 
 
-def one_run(corpus: Path, cache: Path, out: Path) -> dict:
+def one_run(corpus: Path, cache: Path, out: Path, sets: list[str]) -> dict:
     """The one command in a new process: wall and CPU seconds, and what the run says."""
     env = {**os.environ, "AFFECTLAB_CACHE": str(cache), "AFFECTLAB_PROGRESS": "off"}
     load = os.getloadavg()[0]  # the machine is shared: the 1-minute load average at the start
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "affectlab", "train", str(CONFIG), "--media", str(corpus),
-                           "--labels", str(corpus / "labels.csv"), "--out", str(out), "-q", "--overwrite"],
+                           "--labels", str(corpus / "labels.csv"), "--out", str(out), "-q", "--overwrite",
+                           *[a for s in sets for a in ("--set", s)]],
                           env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", help="folder name under ../shared/data (default: urdu, emodb)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--set", action="append", default=[], help="a config override for every run, e.g. model.standardize=group")
     args = parser.parse_args()
     rows = []
     for name in args.corpus or ["urdu", "emodb"]:
@@ -68,7 +70,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix=f"bench-media-{name}-") as tmp:
                 cache, out = Path(tmp) / "cache", Path(tmp) / "run"
                 for state in ("cold", "warm"):
-                    row = {"corpus": name, "repeat": r + 1, "cache": state, **one_run(corpus, cache, out)}
+                    row = {"corpus": name, "repeat": r + 1, "cache": state, **one_run(corpus, cache, out, args.set)}
                     rows.append(row)
                     print(f"| {name} | {state} | {row['wall_s']} | {row['cpu_s']} | {row['train_s']} | "
                           f"{row['uar']} [{row['ci'][0]}, {row['ci'][1]}] | {row['load_at_start']} | {row['extract']} |", flush=True)
