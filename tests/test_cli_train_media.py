@@ -134,7 +134,6 @@ def test_extract_may_name_an_extract_config_file(speech, tmp_path, capsys, monke
 
 def _case(tmp_path: Path, speech: Path, name: str) -> list:
     """The arguments of one bad-input case; files it needs are made under ``tmp_path``."""
-    raw = yaml.safe_load(EXAMPLE.read_text())
     labels = speech / "labels.csv"
     config = EXAMPLE
     out = ["--out", tmp_path / "run"]

@@ -13,8 +13,9 @@ folder; a second run of the same command only re-reads the cached features and r
 The extract settings that made a corpus's features (:func:`feature_settings`) go with the corpus
 into the run's checkpoint; ``predict`` refuses data extracted otherwise (:func:`check_same_settings`).
 
->>> feature_settings({"audio": {"enabled": True, "egemaps": True, "compare": False, "pitch_floor": 75},
-...                   "face": {"enabled": False, "fps": 25}, "batch": {"workers": 2}})
+>>> feature_settings({"audio": {"enabled": True, "egemaps": True, "compare": False, "pitch_floor": 75,
+...                             "min_duration": 0.1, "lld_pool": 10}, "face": {"enabled": False, "fps": 25},
+...                   "batch": {"workers": 2}})
 {'audio': {'egemaps': True, 'pitch_floor': 75}}
 """
 
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
 CORPORA = "corpora"
 #: extract-config sections that make features, and per section the keys that do not change the
 #: values of the columns a model uses: ``enabled`` (a missing modality is refused anyway),
-#: ``compare`` (it appends columns after the first 100), and how the work is done
+#: ``compare`` (it appends columns after the first 100), which samples are reported or left out
+#: (``min_voiced_fraction``, ``min_duration``), and how the work is done
 _FEATURE_SECTIONS: dict[str, frozenset[str]] = {
-    "audio": frozenset({"enabled", "compare"}),
+    "audio": frozenset({"enabled", "compare", "min_voiced_fraction", "min_duration"}),
     "face": frozenset({"enabled"}),
     "asr": frozenset({"enabled", "device", "cpu_threads", "allow_download"}),
     "text": frozenset({"cache_dir", "batch_size", "device"}),
@@ -181,6 +183,8 @@ def feature_settings(params: Any) -> dict[str, Any]:
         if not isinstance(values, dict) or values.get("enabled") is False or values.get("kind") == "none":
             continue
         out[section] = {k: v for k, v in values.items() if k not in ignored}
+        if section == "audio" and values.get("sequence", "functionals") == "functionals":
+            out[section].pop("lld_pool", None)  # pools only the LLD frames, not 'audio' of functionals
     return out
 
 
