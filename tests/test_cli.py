@@ -10,7 +10,8 @@ from conftest import run_cli
 
 @pytest.mark.parametrize("args,needle", [
     (["train"], "Missing argument"),
-    (["train", "configs/semeval2026-task2/default.yaml"], "Missing option '--data'"),
+    (["train", "configs/semeval2026-task2/default.yaml"], "Missing option '--out'"),
+    (["train", "configs/semeval2026-task2/default.yaml", "--out", "r"], "give --data PATH, or --media DIR with --labels"),
     (["nosuch"], "No such command"),
     (["predict", "nowhere", "--data", "x.csv", "--out", "p.csv"], "no such run directory"),
     (["train", "missing.yaml", "--data", "x.csv", "--out", "r"], "no such file"),

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .core.errors import AffectlabError
+from .core.targets import target_kind
 
 
 #: seeds numpy, torch and Lightning all accept (Lightning replaces a larger one by a random seed)
@@ -37,8 +38,13 @@ class TargetConfig(_Strict):
     column: str | None = None  # source column, default = name
     low: float | None = None
     high: float | None = None
-    kind: Literal["regression", "category"] = "regression"
+    kind: Literal["regression", "category"] = "regression"  # `number` is read as regression (core.targets)
     classes: list[str] = Field(default_factory=list)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _one_vocabulary(cls, v: Any) -> Any:
+        return target_kind(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TargetConfig":
@@ -221,6 +227,8 @@ class RunConfig(_Strict):
     baselines: list[str] | None = None  # None: the task's default baselines; [] none
     references: list[ReferenceConfig] = Field(default_factory=list)  # more published results (ABOVE_STATE_OF_THE_ART)
     seed: int = Field(42, ge=0, le=MAX_SEED)
+    # `train --media`: the extract settings (a mapping, as configs/extract/*.yaml) or the path of an extract config
+    extract: dict[str, Any] | str | None = None
 
     @field_validator("baselines")
     @classmethod

@@ -259,6 +259,17 @@ def feature_mismatch(err: AffectlabError, corpus: Corpus, run: RunDir, ckpt: dic
                           + ": extract it with the same config as the training data")
 
 
+def check_extract_settings(ckpt: dict[str, Any], corpus: Corpus, needed: Any, source: str) -> None:
+    """Refuse data whose features were extracted with other settings than the training data's, when
+    both say (the checkpoint's ``features.extract_settings``, the file's ``config.params``)."""
+    from .features.media_corpus import check_same_settings, feature_settings
+
+    trained = (ckpt.get("features") or {}).get("extract_settings")
+    params = corpus.meta.get("extract_params")
+    if trained and params:
+        check_same_settings(trained, feature_settings(params), set(needed), source)
+
+
 def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str | Path | None, split: str | None = None,
                 notes: Notes | None = None, data_options: dict | None = None) -> tuple[Path | None, pd.DataFrame]:
     """Predict ``data`` with the run's final model; write ``out`` (columns: ids + ``pred_<target>``,
@@ -308,6 +319,7 @@ def predict_run(run_dir: str | Path, data: "str | Path | pd.DataFrame", out: str
     estimator = estimator_for(cfg, targets, ckpt["model"], ckpt["params"])
     estimator.load_state(ckpt["state"])
     estimator.check_inputs(corpus, also=available_features(corpus, cfg.features) | TEXT_FEATURES)  # before anything is encoded
+    check_extract_settings(ckpt, corpus, estimator.needs_features, str(data))
     corpus, _ = attach_features(corpus, cfg.features, set(estimator.needs_features))
     known = set(getattr(estimator, "users", []) or [])
     unit = get_task(cfg.task).unit

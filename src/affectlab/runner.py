@@ -260,6 +260,10 @@ def checkpoint_entries(prep: Prepared) -> dict[str, Any]:
         features["tabular_columns"] = list(prep.corpus.meta["feature_columns"])
     if prep.corpus.meta.get("extraction"):  # what made each modality: predict names it on a mismatch
         features["extraction"] = dict(prep.corpus.meta["extraction"])
+    if prep.corpus.meta.get("extract_params"):  # the extract settings that made them: predict checks new data's
+        from .features.media_corpus import feature_settings
+
+        features["extract_settings"] = feature_settings(prep.corpus.meta["extract_params"])
     cfg = prep.exp.config
     return {"model": cfg.model.name, "params": cfg.model.params(), "targets": prep.corpus.targets,
             "features": features, "config": cfg.to_dict()}

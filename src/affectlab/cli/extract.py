@@ -54,7 +54,8 @@ def extract(
 
     with stdout_to_stderr(json_out), progress:
         summary = extract_dataset(cfg, media, labels, out, errors_path=errors, cache_dir=cache_dir, workers=workers,
-                                  use_cache=not no_cache, progress=on_progress, allow_outside_media=allow_outside_media)
+                                  use_cache=not no_cache, progress=on_progress, allow_outside_media=allow_outside_media,
+                                  config_path=str(config))
     failed = [p for p in summary.problems if p.status == "failed"]
     if failed:
         shown = failed[:3]

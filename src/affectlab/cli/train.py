@@ -1,4 +1,4 @@
-"""``affectlab train CONFIG --data PATH --out RUN_DIR [--set k=v ...] [--seed N | --seeds 1,2,3]``."""
+"""``affectlab train CONFIG (--data PATH | --media DIR --labels CSV) --out RUN_DIR [--set k=v ...] [--seed N | --seeds 1,2,3]``."""
 
 from __future__ import annotations
 
@@ -39,7 +39,10 @@ def parse_seeds(text: str) -> list[int]:
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="YAML config (see configs/)."),
-    data: Path = typer.Option(..., "--data", help="Training data (CSV, Parquet, MMSA pickle...)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Training data (CSV, Parquet, MMSA pickle...)."),
+    media: Optional[Path] = typer.Option(None, "--media", help="A folder of recordings: extracted now (cached) with the "
+                                         "config's extract: settings, then trained on (instead of --data)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="With --media: the CSV naming its files, groups and targets."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: key.sub=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
@@ -58,19 +61,21 @@ def train(
     """Train a model; select on validation; write a run directory."""
     with stdout_to_stderr(json_out):
         report = _train(config, data, out, set_, seed, seeds, devices, strategy, resume, overwrite, trust_pickle,
-                        quiet, mlflow or experiment is not None, mlflow_uri, json_out, experiment)
+                        quiet, mlflow or experiment is not None, mlflow_uri, json_out, experiment, media, labels)
     if json_out and report is not None:
         print_json(report)
 
 
-def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
+def _train(config: Path, data: Optional[Path], out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
            devices: Optional[int], strategy: Optional[str], resume: bool, overwrite: bool, trust_pickle: bool,
            quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool,
-           experiment: Optional[str] = None) -> dict | None:
+           experiment: Optional[str] = None, media: Optional[Path] = None, labels: Optional[Path] = None) -> dict | None:
     """Train every seed; print tables (not with ``--json``); return the ``--json`` object (None on DDP ranks > 0)."""
     from ..pipeline import Notes, train_run
     from ..runs.rundir import RunDir, check_run_out
+    from . import train_media
 
+    train_media.check_sources(data, media, labels)
     overrides = list(set_ or [])
     if devices is not None:
         overrides.append(f"training.devices={devices}")
@@ -101,6 +106,9 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
                 from ..training.fit import check_resume_settings
 
                 check_resume_settings(run_out, exp.training, exp.seed, exp.monitor)
+    if media is not None and labels is not None:  # checked whole before extracting; the pickle lives in the cache
+        data = train_media.extract(train_media.plan(config, configs[0], media, labels), quiet)
+    assert data is not None
     results = []
     reports = []
     for exp, run_out in zip(experiments, outs):

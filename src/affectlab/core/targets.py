@@ -93,6 +93,47 @@ class TargetSpec:
         return cls(d["name"], d.get("low"), d.get("high"), d.get("kind", "regression"), tuple(d.get("classes", ())))
 
 
+#: the one vocabulary of target kinds (train configs, extract configs, run directories, checkpoints)
+TARGET_KINDS = ("regression", "category")
+#: accepted as a documented synonym: extract configs said ``number`` before the vocabularies were one
+KIND_SYNONYMS = {"number": "regression"}
+#: words a user may write for a kind: answered with "did you mean"
+_KIND_GUESSES = {"numeric": "regression", "continuous": "regression", "float": "regression", "real": "regression",
+                 "dimension": "regression", "dimensional": "regression", "classification": "category",
+                 "categorical": "category", "class": "category", "classes": "category", "label": "category",
+                 "categories": "category", "nominal": "category", "discrete": "category"}
+
+
+def target_kind(value: Any) -> Any:
+    """A target's ``kind`` in the one vocabulary (``regression`` or ``category``): ``number`` (the
+    extract configs' former word) is read as ``regression``; a near word is refused with a
+    "did you mean"; anything else is returned for the schema to refuse.
+
+    >>> target_kind("number"), target_kind("category"), target_kind(3)
+    ('regression', 'category', 3)
+    >>> target_kind("classification")
+    Traceback (most recent call last):
+    ...
+    ValueError: kind 'classification' is not one of regression, category (did you mean `category`?)
+    """
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    if word in TARGET_KINDS:
+        return word
+    if word in KIND_SYNONYMS:
+        return KIND_SYNONYMS[word]
+    guess = _KIND_GUESSES.get(word)
+    if guess is None:
+        import difflib
+
+        close = difflib.get_close_matches(word, [*TARGET_KINDS, *KIND_SYNONYMS], n=1, cutoff=0.6)
+        guess = KIND_SYNONYMS.get(close[0], close[0]) if close else None
+    if guess is not None:
+        raise ValueError(f"kind {value!r} is not one of {', '.join(TARGET_KINDS)} (did you mean `{guess}`?)")
+    return value
+
+
 def is_missing_label(value: Any) -> bool:
     """True for None, NaN and empty or NA-like strings."""
     if value is None:
@@ -128,4 +169,4 @@ def class_indices(values: Sequence, classes: Sequence[str]) -> np.ndarray:
     return out
 
 
-__all__ = ["TargetSpec", "class_indices", "is_missing_label"]
+__all__ = ["KIND_SYNONYMS", "TARGET_KINDS", "TargetSpec", "class_indices", "is_missing_label", "target_kind"]

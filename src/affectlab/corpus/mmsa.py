@@ -316,6 +316,18 @@ def extraction(config: Any) -> dict[str, str]:
     return out
 
 
+def extract_params(config: Any) -> dict[str, Any]:
+    """The extract settings (``config['params']``) of a pickle written by ``affectlab extract``; {} for other files.
+
+    >>> extract_params({"extractors": ["egemaps"], "params": {"audio": {"egemaps": True}}})
+    {'audio': {'egemaps': True}}
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("extractors"), list):
+        return {}
+    params = config.get("params")
+    return dict(params) if isinstance(params, dict) else {}
+
+
 def _groups(part: dict, n: int, where: str) -> list[str] | None:
     """The split's own ``group`` list (speaker, video) when it has one; else None (groups come from ids)."""
     if "group" not in part:
@@ -541,6 +553,9 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     made_by = extraction(data.get("config"))
     if made_by:  # what made each modality (affectlab extract), for a feature-dimension mismatch at prediction
         meta["extraction"] = made_by
+    params = extract_params(data.get("config"))
+    if params:  # the extract settings that made the features: predict refuses data made otherwise
+        meta["extract_params"] = params
     return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=Path(path).name,
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
 

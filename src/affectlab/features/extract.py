@@ -100,11 +100,12 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
                     errors_path: str | Path | None = None, cache_dir: str | Path | None = None,
                     workers: int | None = None, use_cache: bool = True,
                     progress: Callable[[int, int], None] | None = None,
-                    allow_outside_media: bool = False) -> ExtractSummary:
+                    allow_outside_media: bool = False, config_path: str | None = None) -> ExtractSummary:
     """Run the whole extraction; write ``out`` (atomically) and ``errors.csv``.
 
     ``progress(done_files, total_files)`` is called as files finish. LABELS.csv may name only
-    files inside ``media_dir`` unless ``allow_outside_media``.
+    files inside ``media_dir`` unless ``allow_outside_media``. ``config_path`` (where the
+    settings came from) is recorded in the pickle's ``config``.
     """
     check_extras(cfg)
     media = Path(media_dir)
@@ -149,6 +150,8 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
     if n_ok == 0:
         raise AffectlabError(f"no sample could be extracted ({len(problems)} problems, see {errors_path})")
     data = assemble(table, payload, cfg, problems, labels_path=Path(labels), media_dir=media, cache_dir=root)
+    if config_path:
+        data["config"]["config_path"] = str(config_path)
     with atomic_output(out) as tmp:
         with open(tmp, "wb") as fh:
             pickle.dump(data, fh, protocol=4)

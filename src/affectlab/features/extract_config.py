@@ -17,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import EncoderConfig
 from ..core.errors import AffectlabError
 from ..core.io import read_yaml
+from ..core.targets import target_kind
 from ..core.validation import did_you_mean, first_error
 
 
@@ -52,13 +53,19 @@ class TargetSpec(_Strict):
 
     name: str
     column: str | None = None  # default: name
-    kind: Literal["number", "category"] = "number"
+    # the train configs' vocabulary; `number` (this schema's former word) is read as regression
+    kind: Literal["regression", "category"] = "regression"
     classes: list[str] = Field(default_factory=list)  # category order (default: sorted values seen)
     map: dict[str, dict[str, float]] = Field(default_factory=dict)  # target name -> {category: value}
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _one_vocabulary(cls, v: Any) -> Any:
+        return target_kind(v)
+
     @model_validator(mode="after")
     def _check(self) -> "TargetSpec":
-        if self.kind == "number" and (self.classes or self.map):
+        if self.kind == "regression" and (self.classes or self.map):
             raise ValueError(f"target {self.name!r}: classes and map are for kind: category")
         for new, table in self.map.items():
             unknown = sorted(set(table) - set(self.classes)) if self.classes else []
@@ -220,7 +227,7 @@ class ExtractConfig(_Strict):
         """Names of numeric targets: number columns and the numbers mapped from categories."""
         out: list[str] = []
         for t in self.targets:
-            out += [t.name] if t.kind == "number" else list(t.map)
+            out += [t.name] if t.kind == "regression" else list(t.map)
         return out
 
     def primary_label(self) -> str | None:

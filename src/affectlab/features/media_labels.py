@@ -169,7 +169,7 @@ def read_labels(path: str | Path, media_dir: str | Path, cfg: ExtractConfig, *, 
     classes: dict[str, list[str]] = {}
     for t in cfg.targets:
         values = _column(frame, t.source, source, f"target {t.name!r}")
-        if t.kind == "number":
+        if t.kind == "regression":
             arr = np.full(n, np.nan)
             for k, v in enumerate(values):
                 if v == "" or v.lower() == "nan":
