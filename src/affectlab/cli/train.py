@@ -39,7 +39,7 @@ def parse_seeds(text: str) -> list[int]:
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="YAML config (see configs/)."),
-    data: Path = typer.Option(..., "--data", help="Training data (CSV, Parquet, MMSA pickle...)."),
+    data: List[Path] = typer.Option(..., "--data", help="Training data (CSV, Parquet, MMSA pickle...); repeat it for several corpora (split.kind: cross_corpus trains on the first, tests on the others; docs/protocols.md)."),
     out: Path = typer.Option(..., "--out", help="Run directory to write."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key: key.sub=value (repeatable)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides the config)."),
@@ -63,7 +63,7 @@ def train(
         print_json(report)
 
 
-def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
+def _train(config: Path, data: "Path | List[Path]", out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
            devices: Optional[int], strategy: Optional[str], resume: bool, overwrite: bool, trust_pickle: bool,
            quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool,
            experiment: Optional[str] = None) -> dict | None:
@@ -118,7 +118,7 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
             say("  ".join(dict.fromkeys(shown)))
 
         with _tracked(mlflow or mlflow_uri is not None, mlflow_uri, cfg, run_out) as live:
-            run_dir = train_run(exp, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
+            run_dir = train_run(exp, _one_or_several(data), run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
                                 on_epoch=on_epoch, notes=notes)
             if live is not None and run_dir is not None:
                 live.finish(run_dir)
@@ -140,6 +140,13 @@ def _train(config: Path, data: Path, out: Path, set_: Optional[List[str]], seed:
         return {"seeds": seed_list, "varied": _varied(results, configs[0].split.kind),
                 "mean_sd": _seed_stats(results), "runs": reports}
     return reports[0]
+
+
+def _one_or_several(data: "Path | List[Path]") -> "Path | List[Path]":
+    """One ``--data`` as itself (every run as before), several as the list of sources."""
+    if isinstance(data, list):
+        return data[0] if len(data) == 1 else data
+    return data
 
 
 @contextlib.contextmanager
