@@ -199,11 +199,34 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
         say(line)
     elif summary.epochs_run:
         say(f"best epoch {summary.best_epoch} of {summary.epochs_run}")
+    cross = (summary.model_extra or {}).get("cross_corpus")
+    if isinstance(cross, dict) and keys:
+        say(cross_corpus_line(cross, keys[0]))
     chosen = summary.selection_line()  # the C (penalty...) selection chose, per fold and for the final model
     if chosen:
         say(chosen)
     total = summary.timings.total
     say(f"{_fmt(total, 1)} s; run directory: {run_dir}")
+
+
+def cross_corpus_line(cross: dict, key: str) -> str:
+    """Within- and cross-corpus scores side by side (summary.json's ``cross_corpus``), in one line.
+
+    >>> cross_corpus_line({"within": {"corpora": ["emodb"], "cis": {"uar": {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}}},
+    ...                    "cross": {"corpora": ["urdu"], "cis": {"uar": {"value": 0.6, "ci_low": 0.5, "ci_high": 0.7}}},
+    ...                    "normalisation": "corpus"}, "uar")
+    'within-corpus (LOSO in emodb) uar 0.900 [0.850, 0.950]; cross-corpus (urdu) uar 0.600 [0.500, 0.700]; drop 0.300; normalisation: corpus (95% CIs over speakers of the corpus scored)'
+    """
+    def part(which: str) -> tuple[str, float | None]:
+        ci = cross[which].get("cis", {}).get(key) or {}
+        value = ci.get("value")
+        return (f"{key} {_fmt(value)} [{_fmt(ci.get('ci_low'))}, {_fmt(ci.get('ci_high'))}]", value)
+
+    (within, w), (crossed, c) = part("within"), part("cross")
+    drop = f"; drop {w - c:.3f}" if w is not None and c is not None else ""
+    return (f"within-corpus (LOSO in {', '.join(cross['within'].get('corpora', []))}) {within}; cross-corpus "
+            f"({', '.join(cross['cross'].get('corpora', []))}) {crossed}{drop}; normalisation: "
+            f"{cross.get('normalisation', 'global')} (95% CIs over speakers of the corpus scored)")
 
 
 def _display_name(model: str) -> str:
