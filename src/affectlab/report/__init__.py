@@ -187,8 +187,8 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     parts.append(f"<p class='meta'>{result.n_resamples} resamples of {result.unit}.</p>")
     cross = (summary.model_extra or {}).get("cross_corpus")
     if isinstance(cross, dict):
-        primary = get_task(result.task).primary  # uar rather than its alias 'score'
-        parts.append(_cross_corpus_section(cross, primary if primary in cross["cross"].get("cis", {}) else result.headline))
+        have = cross["cross"].get("cis", {})  # the first metric the page shows (uar rather than its alias 'score')
+        parts.append(_cross_corpus_section(cross, next((k for k in result.shown_metrics(5) if k in have), result.headline)))
 
     parts.append("<h2>Diagnostics</h2>")
     if result.findings:
