@@ -188,7 +188,7 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     cross = (summary.model_extra or {}).get("cross_corpus")
     if isinstance(cross, dict):
         have = cross["cross"].get("cis", {})  # the first metric the page shows (uar rather than its alias 'score')
-        parts.append(_cross_corpus_section(cross, next((k for k in result.shown_metrics(5) if k in have), result.headline)))
+        parts.append(_cross_corpus_section(cross, next((k for k in result.shown_metrics(5) if k in have and k != "score"), result.headline)))
 
     parts.append("<h2>Diagnostics</h2>")
     if result.findings:
