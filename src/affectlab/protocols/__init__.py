@@ -38,7 +38,7 @@ def check_split_keys(split: SplitConfig, where: str = "split") -> None:
     ``seed`` is exempt: ``--seed``/``--seeds`` set it for every protocol (it draws nothing where
     the folds are fixed)."""
     unread = split.model_fields_set - PROTOCOLS.get(split.kind).reads - {"seed"}
-    for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].default):
+    for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].get_default(call_default_factory=True)):
         if key == "test_split":  # the one key whose meaning a hold-out kind has in another form
             cross = [kind for kind in PROTOCOLS.names() if "test_split" in PROTOCOLS.get(kind).reads]
             raise AffectlabError(f"{where}.test_split: test_split applies to the cross-validation kinds "
