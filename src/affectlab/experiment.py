@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
-from .config import DataConfig, EncoderConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
+from .config import (DataConfig, EncoderConfig, FeaturesConfig, ModelConfig, RunConfig, SourceConfig, TrainingConfig,
+                     apply_overrides)
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 from .core.validation import did_you_mean, first_error
@@ -151,14 +152,15 @@ def check_sources(cfg: RunConfig, source: str = "config") -> None:
             unknown = [name for name in s.map if name not in [t.name for t in cfg.data.targets]]
             if unknown:
                 raise AffectlabError(f"data.sources.{s.name}.map: {unknown[0]!r} is not a declared target")
-        for s in [None, *cfg.data.sources]:
-            data = source_data(cfg.data, s)
-            where = "data" if s is None else f"data.sources.{s.name}"
+        each: list[SourceConfig | None] = [None, *cfg.data.sources]
+        for entry in each:
+            data = source_data(cfg.data, entry)
+            where = "data" if entry is None else f"data.sources.{entry.name}"
             try:
                 target_maps(data)
             except AffectlabError as err:
                 raise AffectlabError(f"{where}.targets: {err}") from None
-            if s is not None:
+            if entry is not None:
                 try:
                     reader = get_reader(data.format)
                 except AffectlabError as err:

@@ -129,8 +129,9 @@ def pool(corpora: list[Corpus], names: list[str]) -> Corpus:
                             "dropped": {n: c.meta.get("dropped", {}) for n, c in zip(names, corpora)},
                             "nonfinite": _summed([c.meta.get("nonfinite", {}) for c in corpora]),
                             "source_names": {n: c.name for n, c in zip(names, corpora)}}
-    made = {m: sorted({str(c.meta.get("extraction", {}).get(m)) for c in corpora}) for m in first.features}
-    meta["extraction"] = {m: " | ".join(v) for m, v in made.items() if v != ["None"]}
+    made_by = {m: sorted({str(c.meta.get("extraction", {}).get(m)) for c in corpora}) for m in first.features}
+    meta["extraction"] = {m: " | ".join(v) for m, v in made_by.items() if v != ["None"]}
+    meta.pop("nonfinite_by_split", None)  # per split of one file: meaningless for the pooled corpus
     return Corpus(frame=frame, targets=targets, features=features, lengths=lengths, name=" + ".join(names),
                   source_columns={"id": "id"}, output_columns=("id",), meta=meta)
 
