@@ -209,3 +209,24 @@ def test_the_contract_configs_resolve():
     assert loso.declared_targets[0].classes == ("angry", "happy", "neutral", "sad")
     arousal = resolve(REPO / "configs" / "speech" / "cross-corpus-arousal.yaml")
     assert arousal.protocol.kind == "cross_corpus" and arousal.declared_targets[0].classes == ("low", "high")
+
+
+def test_leave_one_corpus_out_selection_uses_training_corpora_only(tmp_path, capsys, corpora):
+    emo, urd = corpora
+    third = speech_pickle(tmp_path / "third.pkl", URDU_NAMES, 3, -1.0, 7)
+    cfg = write_config(tmp_path / "c.yaml", FOUR, {"kind": "cross_corpus", "train_corpora": ["emo", "third"]})
+    raw = yaml.safe_load(cfg.read_text())
+    raw["model"]["inner_folds"] = "corpora"
+    cfg.write_text(yaml.safe_dump(raw))
+    code, out, err = run(capsys, "train", str(cfg), "--data", str(emo), "--data", str(urd), "--data", str(third),
+                         "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["cross_corpus"]["within"]["corpora"] == ["emo", "third"]
+    assert summary["cross_corpus"]["cross"]["corpora"] == ["urd"]
+    # with one training corpus there is no corpus to leave out: refused before any data is read
+    one = write_config(tmp_path / "one.yaml", FOUR, {"kind": "cross_corpus"})
+    raw = yaml.safe_load(one.read_text())
+    raw["model"]["inner_folds"] = "corpora"
+    one.write_text(yaml.safe_dump(raw))
+    assert "leave-one-corpus-out" in bad(capsys, tmp_path, str(one), "--data", str(emo), "--data", str(urd))

@@ -166,6 +166,10 @@ def check_sources(cfg: RunConfig, source: str = "config") -> None:
                 except AffectlabError as err:
                     raise AffectlabError(f"{where}.format: {err}") from None
                 reader.check_options(data.options, where)
+        if cfg.model.params().get("inner_folds") == "corpora" and (cfg.split.kind != "cross_corpus"
+                                                                  or len(cfg.split.train_corpora) < 2):
+            raise AffectlabError("model.inner_folds: corpora selects by leave-one-corpus-out: it needs split.kind: "
+                                 "cross_corpus with two or more split.train_corpora")
         if cfg.split.kind == "cross_corpus" and cfg.data.sources:
             from .protocols import CrossCorpus
 
