@@ -58,7 +58,7 @@ class TargetConfig(_Strict):
             raise ValueError(f"target {self.name!r}: low ({self.low:g}) must be below high ({self.high:g})")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"target {self.name!r}: classes repeat a name")
-        if self.map is None and "unmapped" in self.model_fields_set:
+        if self.map is None and self.unmapped != "error":  # (a written config.yaml has every key, at its default)
             raise ValueError(f"target {self.name!r}: unmapped applies to a target with a map")
         return self
 
