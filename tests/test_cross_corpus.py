@@ -230,3 +230,13 @@ def test_leave_one_corpus_out_selection_uses_training_corpora_only(tmp_path, cap
     raw["model"]["inner_folds"] = "corpora"
     one.write_text(yaml.safe_dump(raw))
     assert "leave-one-corpus-out" in bad(capsys, tmp_path, str(one), "--data", str(emo), "--data", str(urd))
+
+
+def test_python_api_takes_a_list_of_sources(tmp_path, corpora):
+    import affectlab
+
+    emo, urd = corpora
+    cfg = yaml.safe_load(write_config(tmp_path / "c.yaml", FOUR, {"kind": "cross_corpus"}).read_text())
+    run_ = affectlab.train(cfg, [emo, urd], tmp_path / "run")
+    summary = json.loads((run_.path / "summary.json").read_text())
+    assert summary["cross_corpus"]["cross"]["corpora"] == ["urd"]
