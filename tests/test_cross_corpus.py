@@ -240,3 +240,19 @@ def test_python_api_takes_a_list_of_sources(tmp_path, corpora):
     run_ = affectlab.train(cfg, [emo, urd], tmp_path / "run")
     summary = json.loads((run_.path / "summary.json").read_text())
     assert summary["cross_corpus"]["cross"]["corpora"] == ["urd"]
+
+
+def test_within_scores_are_those_of_the_training_corpus_alone(tmp_path, capsys, corpora):
+    """The within-corpus part is leave-one-speaker-out on the training corpus as if the test corpus did not exist."""
+    emo, urd = corpora
+    cross = write_config(tmp_path / "cross.yaml", FOUR, {"kind": "cross_corpus"})
+    alone = write_config(tmp_path / "alone.yaml", FOUR, {"kind": "leave_one_group_out"})
+    assert run(capsys, "train", str(cross), "--data", str(emo), "--data", str(urd), "--out", str(tmp_path / "c"))[0] == 0
+    assert run(capsys, "train", str(alone), "--data", str(emo), "--out", str(tmp_path / "a"))[0] == 0
+    c = pd.read_csv(tmp_path / "c" / "predictions.csv")
+    c = c[c["split"] == "oof"].assign(id=lambda f: f["id"].str.removeprefix("emo/")).sort_values("id")
+    a = pd.read_csv(tmp_path / "a" / "predictions.csv").sort_values("id")
+    assert c["id"].tolist() == a["id"].tolist() and c["pred_emotion"].tolist() == a["pred_emotion"].tolist()
+    ca = json.loads((tmp_path / "a" / "summary.json").read_text())["cis"]["pooled"]["uar"]
+    cc = json.loads((tmp_path / "c" / "summary.json").read_text())["cross_corpus"]["within"]["cis"]["uar"]
+    assert cc == pytest.approx(ca)
