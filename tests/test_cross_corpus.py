@@ -256,3 +256,19 @@ def test_within_scores_are_those_of_the_training_corpus_alone(tmp_path, capsys, 
     ca = json.loads((tmp_path / "a" / "summary.json").read_text())["cis"]["pooled"]["uar"]
     cc = json.loads((tmp_path / "c" / "summary.json").read_text())["cross_corpus"]["within"]["cis"]["uar"]
     assert cc == pytest.approx(ca)
+
+
+def test_several_test_corpora_are_scored_each_with_its_own_speakers(tmp_path, capsys, corpora):
+    emo, urd = corpora
+    third = speech_pickle(tmp_path / "third.pkl", URDU_NAMES, 3, -1.0, 7)
+    cfg = write_config(tmp_path / "c.yaml", FOUR, {"kind": "cross_corpus", "train_corpora": ["emo"]})
+    code, _, err = run(capsys, "train", str(cfg), "--data", str(emo), "--data", str(urd), "--data", str(third),
+                       "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    cc = json.loads((tmp_path / "run" / "summary.json").read_text())["cross_corpus"]
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    for name in ("urd", "third"):
+        part = pred[(pred["split"] == "test") & pred["id"].str.startswith(f"{name}/")]
+        assert cc["per_corpus"][name]["n"] == len(part)
+        assert cc["per_corpus"][name]["metrics"]["uar"] == pytest.approx(balanced_accuracy_score(part["emotion"], part["pred_emotion"]))
+    assert cc["cross"]["corpora"] == ["third", "urd"]
