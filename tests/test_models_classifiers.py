@@ -149,7 +149,7 @@ def test_bad_parameters_are_one_line_errors():
     t = corpus().targets
     for params, message in [({"kernel": "poly"}, "kernel must be one of rbf, linear"),
                             ({"class_weight": "auto"}, "class_weight must be balanced"),
-                            ({"inner_folds": 1}, "inner_folds must be an integer >= 2 or 'groups'"),
+                            ({"inner_folds": 1}, "inner_folds must be an integer >= 2, 'groups' or 'corpora'"),
                             ({"depth": 3}, "unknown parameter")]:
         with pytest.raises(AffectlabError, match=message):
             MODELS.get("svm_audio")(t, **params)

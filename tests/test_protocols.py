@@ -112,7 +112,7 @@ def test_a_class_missing_from_a_training_fold_is_refused_before_any_fit():
     ("group_kfold", "val_split", "nope", "given"),
     ("leave_one_group_out", "k", 3, "group_kfold, kfold"),
     ("temporal", "unseen_fraction", 0.5, "dev, group"),
-    ("given", "inner_fraction", 0.3, "group_kfold, kfold, leave_one_group_out"),
+    ("given", "inner_fraction", 0.3, "cross_corpus, group_kfold, kfold, leave_one_group_out"),
 ])
 def test_split_keys_the_protocol_does_not_read_are_refused_naming_who_reads_them(kind, key, value, readers):
     with pytest.raises(AffectlabError, match=rf"split.{key}: protocol {kind} does not read it \(read by: {readers}\)"):

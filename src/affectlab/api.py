@@ -244,10 +244,11 @@ class Run:
         return f"Run({str(self.path)!r})"
 
 
-def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, overrides: Overrides = (),
-          seed: int | None = None, overwrite: bool = False, resume: bool = False,
+def train(config: ConfigLike, data: "DataLike | Sequence[DataLike]", out: str | Path | None = None, *,
+          overrides: Overrides = (), seed: int | None = None, overwrite: bool = False, resume: bool = False,
           on_epoch: Callable[[int, dict], None] | None = None) -> Run:
-    """Train ``config`` on ``data`` (a file or a DataFrame) and return the finished :class:`Run`.
+    """Train ``config`` on ``data`` (a file or a DataFrame; a list of them: one data source each, as
+    repeated ``--data``, e.g. for ``split.kind: cross_corpus``) and return the finished :class:`Run`.
 
     ``out``: the run directory (None: a fresh folder, see :func:`fresh_run_dir`); an existing
     non-empty one is refused unless ``overwrite`` (replaced once the new run is trained) or ``resume``. ``overrides``
@@ -257,12 +258,12 @@ def train(config: ConfigLike, data: DataLike, out: str | Path | None = None, *, 
     from .runs.rundir import check_run_out
 
     exp = make_experiment(config, overrides, seed)
-    data = _check_data(data)
+    checked = [_check_data(d) for d in data] if isinstance(data, (list, tuple)) else _check_data(data)
     target = fresh_run_dir() if out is None else Path(out)
     check_run_out(target, overwrite=overwrite, resume=resume)
     notes = Notes()
     try:
-        path = train_run(exp, data, target, resume=resume, overwrite=overwrite, on_epoch=on_epoch, notes=notes)
+        path = train_run(exp, checked, target, resume=resume, overwrite=overwrite, on_epoch=on_epoch, notes=notes)
     except BaseException:
         if out is None:  # the folder this call made for itself: leave nothing behind
             shutil.rmtree(target, ignore_errors=True)

@@ -40,6 +40,13 @@ class TargetConfig(_Strict):
     high: float | None = None
     kind: Literal["regression", "category"] = "regression"  # `number` is read as regression (core.targets)
     classes: list[str] = Field(default_factory=list)
+    # labels mapped from the source column's categories (docs/protocols.md "Label mapping"): a built-in
+    # table (emotion, valence, arousal, valence_binary, arousal_binary, quadrant) or {label: value}
+    # (null: leave the sample out); checked against the tables by experiment.resolve
+    map: str | dict[str, str | float | None] | None = None
+    # a label the table knows that lands outside the declared classes (EmoDB boredom for four classes),
+    # or a place the table has no number for: refused (error) or left out and counted (drop)
+    unmapped: Literal["error", "drop"] = "error"
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -57,7 +64,20 @@ class TargetConfig(_Strict):
             raise ValueError(f"target {self.name!r}: low ({self.low:g}) must be below high ({self.high:g})")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"target {self.name!r}: classes repeat a name")
+        if self.map is None and self.unmapped != "error":  # (a written config.yaml has every key, at its default)
+            raise ValueError(f"target {self.name!r}: unmapped applies to a target with a map")
         return self
+
+
+class SourceConfig(_Strict):
+    """One of several data sources of a run (one ``--data`` each, in order): its corpus name, and
+    the reader settings and label maps where they differ from the ``data:`` section's."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    format: str | None = None  # default: data.format
+    columns: dict[str, str] | None = None  # default: data.columns
+    options: dict[str, Any] | None = None  # default: data.options
+    map: dict[str, str | dict[str, str | float | None]] = Field(default_factory=dict)  # target -> its map here
 
 
 class DataConfig(_Strict):
@@ -67,6 +87,18 @@ class DataConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)  # canonical (id, group, order, text) -> source column
     targets: list[TargetConfig] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    # several corpora in one run (train --data A --data B): one entry per --data, in order; empty: each
+    # --data is a source named after its file (docs/protocols.md "Cross-corpus")
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, v: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source {twice[0]!r} is named twice")
+        return v
 
     @field_validator("targets")
     @classmethod
@@ -90,6 +122,9 @@ class SplitConfig(_Strict):
     ``group_kfold``: ``k`` folds of whole groups; ``leave_one_group_out``: one fold per group
     (leave-one-speaker-out); ``kfold``: ``k`` folds of samples, ignoring groups. Inside each
     training fold, ``inner_fraction`` of its groups are held out for selection (early stopping).
+
+    ``cross_corpus`` (several data sources): trained on ``train_corpora``, scored once on every other
+    corpus; leave-one-group-out inside the training corpora gives the within-corpus scores.
     """
 
     #: a registered protocol (affectlab.protocols.PROTOCOLS), checked when the config is resolved
@@ -104,6 +139,8 @@ class SplitConfig(_Strict):
     # cross-validation kinds: this split of the file is set aside, the folds run over the rest, and the
     # final model (refitted on the rest) is scored on it once (docs/protocols.md)
     test_split: str | None = None
+    # cross_corpus: the sources trained on (default: the first); every other source is a test corpus
+    train_corpora: list[str] = Field(default_factory=list)
 
 
 class EncoderConfig(_Strict):

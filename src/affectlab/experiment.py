@@ -25,12 +25,14 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
-from .config import DataConfig, EncoderConfig, FeaturesConfig, ModelConfig, RunConfig, TrainingConfig, apply_overrides
+from .config import (DataConfig, EncoderConfig, FeaturesConfig, ModelConfig, RunConfig, SourceConfig, TrainingConfig,
+                     apply_overrides)
 from .core.errors import AffectlabError
 from .core.io import read_yaml
 from .core.validation import did_you_mean, first_error
 from .corpus.base import TargetSpec
 from .corpus.registry import get_reader
+from .corpus.sources import Source, target_maps
 from .models import MODELS, EstimatorSpec, estimator_spec
 from .models.base import Estimator
 from .protocols import Protocol, check_kind, check_split_keys, protocol_for
@@ -64,6 +66,12 @@ class Experiment:
     def baseline_spec(self, name: str) -> EstimatorSpec:
         """A baseline with its default parameters."""
         return estimator_spec(name, {})
+
+    def sources(self, paths: "Sequence[str | Path | Any]") -> tuple[Source, ...]:
+        """The data sources of ``paths`` (one per ``--data``, in order), checked before any is read:
+        their count against ``data.sources``, a file given twice or two sources with the same content
+        (a test corpus that is also a training corpus), the cross-corpus training names."""
+        return data_sources(self.config, paths)
 
 
 def with_text_encoder(estimator: Estimator, text: EncoderConfig, name: str) -> Estimator:
@@ -125,6 +133,111 @@ def check_parameters(cfg: RunConfig, source: str = "config") -> RunConfig:
     return cfg
 
 
+def source_data(data: DataConfig, source: "Any | None") -> DataConfig:
+    """The ``data:`` section one source is read with: the run's, with the source's own format,
+    columns, options and target maps where it gives them."""
+    if source is None:
+        return data
+    targets = [t.model_copy(update={"map": source.map[t.name]}) if t.name in source.map else t for t in data.targets]
+    return data.model_copy(update={
+        "format": source.format or data.format, "columns": data.columns if source.columns is None else source.columns,
+        "options": data.options if source.options is None else source.options, "targets": targets, "sources": []})
+
+
+def check_sources(cfg: RunConfig, source: str = "config") -> None:
+    """The label maps (of ``data`` and of every source), each source's reader and options, and the
+    cross-corpus split against the sources the config names; one line each, before any data is read."""
+    try:
+        for s in cfg.data.sources:
+            unknown = [name for name in s.map if name not in [t.name for t in cfg.data.targets]]
+            if unknown:
+                raise AffectlabError(f"data.sources.{s.name}.map: {unknown[0]!r} is not a declared target")
+        each: list[SourceConfig | None] = [None, *cfg.data.sources]
+        for entry in each:
+            data = source_data(cfg.data, entry)
+            where = "data" if entry is None else f"data.sources.{entry.name}"
+            try:
+                target_maps(data)
+            except AffectlabError as err:
+                raise AffectlabError(f"{where}.targets: {err}") from None
+            if entry is not None:
+                try:
+                    reader = get_reader(data.format)
+                except AffectlabError as err:
+                    raise AffectlabError(f"{where}.format: {err}") from None
+                reader.check_options(data.options, where)
+        if cfg.model.params().get("inner_folds") == "corpora" and (cfg.split.kind != "cross_corpus"
+                                                                  or len(cfg.split.train_corpora) < 2):
+            raise AffectlabError("model.inner_folds: corpora selects by leave-one-corpus-out: it needs split.kind: "
+                                 "cross_corpus with two or more split.train_corpora")
+        if cfg.split.kind == "cross_corpus" and cfg.data.sources:
+            from .protocols import CrossCorpus
+
+            protocol = protocol_for(cfg.split)
+            assert isinstance(protocol, CrossCorpus)
+            protocol.training_names([s.name for s in cfg.data.sources])
+        elif cfg.split.kind != "cross_corpus" and len(cfg.data.sources) > 1:
+            raise AffectlabError(f"data.sources names {len(cfg.data.sources)} sources but split.kind is "
+                                 f"{cfg.split.kind!r}; several corpora are trained and tested with split.kind: cross_corpus")
+    except AffectlabError as err:
+        raise AffectlabError(f"{source}: {err}") from None
+
+
+def source_name(path: Any, index: int) -> str:
+    """A source's corpus name from its file: the stem (``emodb.pkl`` -> ``emodb``); a DataFrame by position.
+
+    >>> source_name("/art/emodb.pkl", 0), source_name(object(), 1)
+    ('emodb', 'source2')
+    """
+    if isinstance(path, (str, Path)):
+        return Path(path).name.split(".")[0] or f"source{index + 1}"
+    return f"source{index + 1}"
+
+
+def data_sources(cfg: RunConfig, paths: "Sequence[Any]") -> tuple[Source, ...]:
+    """See :meth:`Experiment.sources`."""
+    from .core.io import file_sha256
+
+    paths = list(paths)
+    declared = cfg.data.sources
+    if declared and len(declared) != len(paths):
+        raise AffectlabError(f"data.sources names {len(declared)} sources ({', '.join(s.name for s in declared)}) "
+                             f"but {len(paths)} --data {'was' if len(paths) == 1 else 'were'} given; give one --data per source, in order")
+    if declared:
+        names = [s.name for s in declared]
+    else:
+        names = [source_name(p, i) for i, p in enumerate(paths)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice and len({str(Path(p).resolve()) for p in paths if isinstance(p, (str, Path))}) == len(paths):
+            names = [f"{n}{i + 1}" if n in twice else n for i, n in enumerate(names)]  # a.pkl in two folders
+    if len(paths) > 1 and cfg.split.kind != "cross_corpus":
+        raise AffectlabError(f"{len(paths)} --data given but split.kind is {cfg.split.kind!r}; several corpora are "
+                             "trained and tested with split.kind: cross_corpus")
+    if cfg.split.kind == "cross_corpus" and len(paths) < 2:
+        raise AffectlabError("split.kind cross_corpus needs two or more data sources: train --data TRAIN --data TEST")
+    if len(paths) > 1:
+        files = [(n, p) for n, p in zip(names, paths) if isinstance(p, (str, Path))]
+        for n, p in files:
+            if not Path(p).exists():
+                raise AffectlabError(f"{p}: no such file or folder")
+        seen: dict[str, str] = {}
+        for n, p in files:
+            key = str(Path(p).resolve())
+            if Path(p).is_file():
+                key = file_sha256(p)
+            if key in seen:
+                raise AffectlabError(f"--data {p} (source {n}) is the same data as source {seen[key]}: a test corpus "
+                                     "must not also be a training corpus")
+            seen[key] = n
+        from .protocols import CrossCorpus
+
+        protocol = protocol_for(cfg.split)
+        assert isinstance(protocol, CrossCorpus)
+        protocol.training_names(names)
+    by_name = {s.name: s for s in declared}
+    return tuple(Source(n, p, source_data(cfg.data, by_name.get(n))) for n, p in zip(names, paths))
+
+
 def validate_config(raw: Any, source: str = "config", *, unread_keys: bool = True) -> RunConfig:
     """Validate a raw mapping, turning pydantic's report into one line, then check it against the
     registries (:func:`check_parameters`) and the task's references: every entry point that loads a
@@ -145,6 +258,7 @@ def validate_config(raw: Any, source: str = "config", *, unread_keys: bool = Tru
         hint = did_you_mean(first, RunConfig)  # modle: -> did you mean `model`?
         raise AffectlabError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}{hint}{more}") from None
     cfg = check_parameters(cfg, source)
+    check_sources(cfg, source)
     try:
         if unread_keys:
             check_split_keys(cfg.split)
@@ -182,10 +296,12 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), seed: int | Non
 def declared_targets(cfg: RunConfig) -> tuple[TargetSpec, ...]:
     """The targets the config declares, or the defaults its reader declares
     (:func:`affectlab.corpus.registry.default_targets`); () when only the data can tell. Classes
-    not declared are placeholders."""
+    not declared are placeholders (a mapped target's are its table's)."""
     if not cfg.data.targets:
         return get_reader(cfg.data.format).default_targets
-    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, tuple(t.classes) or ("a", "b")) for t in cfg.data.targets)
+    maps = target_maps(cfg.data)
+    return tuple(TargetSpec(t.name, t.low, t.high, t.kind, (maps[t.name].classes if t.name in maps else tuple(t.classes))
+                            or ("a", "b")) for t in cfg.data.targets)
 
 
 def monitor_keys(task: Task, targets: tuple[TargetSpec, ...]) -> list[str]:
@@ -236,6 +352,7 @@ def resolve(config: "RunConfig | dict[str, Any] | str | Path", overrides: Sequen
     elif isinstance(config, RunConfig) and not overrides and seed is None:
         # as given: a RunConfig was made by validate_config (which refused unread keys where asked)
         cfg = check_parameters(config, where)
+        check_sources(cfg, where)
         try:
             task_references(cfg)
         except AffectlabError as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeAlias, Union
 
 import numpy as np
 import pandas as pd
@@ -94,14 +94,55 @@ def available_features(corpus: Corpus, features: FeaturesConfig) -> set[str]:
     return have
 
 
-def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes, *, scores_only: bool = False) -> Prepared:
+#: one ``--data`` (a file or a table), or several data sources in order (cross-corpus)
+Data: TypeAlias = Union[str, Path, pd.DataFrame, Sequence[Union[str, Path, pd.DataFrame]]]
+
+
+def read_data(exp: Experiment, data: Data, notes: Notes) -> Corpus:
+    """The run's corpus: one source read as always, or (several sources, label maps) every source
+    read and mapped (:mod:`affectlab.corpus.sources`), the samples left out said, the sources pooled."""
+    from .corpus.sources import pool, read_source, target_maps
+
+    paths = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not paths:
+        raise AffectlabError("no data given (--data)")
+    if len(paths) == 1 and not exp.config.data.sources and not target_maps(exp.data):
+        return read_corpus(paths[0], exp.data, require_labels=True)
+    sources = exp.sources(paths)  # every check on the sources before the first is read
+    corpora = [read_source(s) for s in sources]
+    speaker_norm = exp.model.config_params().get("standardize") == "group"
+    for s, c in zip(sources, corpora):
+        for target, counts in c.meta.get("dropped", {}).items():
+            left = ", ".join(f"{label} {n}" for label, n in counts.items())
+            notes.add(f"{c.name or s.name}: {sum(counts.values())} sample(s) left out whose {target} label does not map "
+                      f"({left}); {len(c)} kept")
+        if speaker_norm and len(c) > 2 and int(c.frame["group"].nunique()) == len(c):
+            raise AffectlabError(f"{c.name or s.name}: every sample is its own group (no speaker ids), but "
+                                 "model.standardize: group normalises per speaker; give the speaker column "
+                                 "(data.columns.group) or use standardize: corpus")
+    if len(corpora) == 1:
+        return corpora[0]
+    return pool(corpora, [s.name for s in sources])
+
+
+def data_info(data: Data) -> DataInfo:
+    """summary.json's ``data``: the file (the first source's, with every source under ``sources``)."""
+    if not isinstance(data, (list, tuple)):
+        return DataInfo.of(data)
+    infos = [DataInfo.of(d) for d in data]
+    if len(infos) == 1:
+        return infos[0]
+    return DataInfo(**infos[0].model_dump(), sources=[i.model_dump() for i in infos])
+
+
+def prepare(exp: Experiment, data: Data, notes: Notes, *, scores_only: bool = False) -> Prepared:
     """Read the data and check it against the experiment; then compute (or load cached) features.
     Every check runs before encoding. ``scores_only``: no final model on all data
     (:attr:`~affectlab.runner.Prepared.scores_only`)."""
     task, declared = exp.task, exp.declared_targets
     if declared:  # the named baselines' target kinds (and constructor checks) on the declared targets
         baseline_names(exp, declared)
-    corpus = read_corpus(data, exp.data, require_labels=True).with_inferred_classes()
+    corpus = read_data(exp, data, notes).with_inferred_classes()
     note_test_only_columns(corpus.frame, corpus.name or "data", notes.add)  # a test file's columns (is_seen_user) beside labels: said
     targets = corpus.targets
     if not targets:
@@ -151,10 +192,10 @@ def prepare(exp: Experiment, data: "str | Path | pd.DataFrame", notes: Notes, *,
         prefill_text_cache(corpus.frame["text"].fillna("").astype(str).tolist(), exp.features.text,
                            exp.features.cache_dir or default_cache_dir(), engine_for(compute))
     corpus, stats = attach_features(corpus, exp.features, needed)
-    return Prepared(exp, corpus, estimator, baselines, stats, folds, DataInfo.of(data), scores_only=scores_only)
+    return Prepared(exp, corpus, estimator, baselines, stats, folds, data_info(data), scores_only=scores_only)
 
 
-def train_run(cfg: "RunConfig | Experiment", data: "str | Path | pd.DataFrame", out: str | Path, *, resume: bool = False,
+def train_run(cfg: "RunConfig | Experiment", data: Data, out: str | Path, *, resume: bool = False,
               overwrite: bool = False, on_epoch: Callable[[int, dict], None] | None = None,
               notes: Notes | None = None, scores_only: bool = False) -> Path | None:
     """Train ``cfg`` on ``data`` and write a complete run directory at ``out``.

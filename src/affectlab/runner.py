@@ -44,7 +44,7 @@ from .evaluation.scoring import higher_is_better, score_arrays
 from .experiment import Experiment
 from .features.text import embed_texts
 from .models.base import Estimator, FitContext, FitResult
-from .protocols import CrossValidation, Fold, abbreviate
+from .protocols import CrossCorpus, CrossValidation, Fold, abbreviate
 from .runs.outcome import Outcome
 from .runs.summary import DataInfo
 from .tasks import Reference, Task
@@ -521,8 +521,45 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         "cis": {"pooled": {key: v.as_dict() for key, v in cis.items()}, **({"test": test_cis} if test_cis else {})},
         "refit_full": final is not None, "scores_only": prep.scores_only, "findings": findings, "fit": refit_facts,
     }
+    if isinstance(protocol, CrossCorpus) and test is not None and test_pred is not None:
+        summary["cross_corpus"] = cross_corpus_section(prep, corpus, pooled, cis, test, metrics["test"], test_pred, test_cis)
     return Outcome(predictions, pd.concat(rows, ignore_index=True) if rows else None, history, final, summary,
                    checkpoint_entries(prep))
+
+
+def cross_corpus_section(prep: Prepared, rows: Corpus, within: dict[str, float], within_cis: dict[str, Any],
+                         test: Corpus, cross: dict[str, float], test_pred: np.ndarray,
+                         cross_cis: dict[str, Any]) -> dict[str, Any]:
+    """summary.json's ``cross_corpus``: within-corpus (leave-one-group-out inside the training
+    corpora) and cross-corpus scores side by side, each with intervals resampling the groups
+    (speakers) of the corpus scored; per test corpus when there are several; the samples the
+    label maps left out; the normalisation the model applied."""
+    from .evaluation.bootstrap import bootstrap_scores
+
+    def described(part: Corpus) -> dict[str, Any]:
+        return {"corpora": sorted(set(part.frame["corpus"].astype(str))), "n": len(part),
+                "n_groups": int(part.frame["group"].nunique())}
+
+    out: dict[str, Any] = {
+        "within": {**described(rows), "protocol": "leave_one_group_out", "metrics": within,
+                   "cis": {k: v.as_dict() for k, v in within_cis.items()}},
+        "cross": {**described(test), "metrics": cross, "cis": cross_cis},
+        "normalisation": str(prep.exp.model.config_params().get("standardize", "global")),
+        "dropped": prep.corpus.meta.get("dropped", {}), "unit": prep.task.unit,
+    }
+    names = test.frame["corpus"].astype(str)
+    if names.nunique() > 1:  # one line per test corpus, each with its own speakers resampled
+        scorer = make_scorer(prep.task, test.targets, set(rows.frame["group"].astype(str)))
+        per: dict[str, Any] = {}
+        for name in dict.fromkeys(names):
+            mask = (names == name).to_numpy()
+            part = test.subset(mask)
+            ci = bootstrap_scores(prep.task, part.target_matrix(), test_pred[mask], part.targets,
+                                  part.frame["group"].astype(str).to_numpy())
+            per[name] = {**described(part), "metrics": scorer(part, test_pred[mask]),
+                         "cis": {k: v.as_dict() for k, v in ci.items()}}
+        out["per_corpus"] = per
+    return out
 
 
 def _fold_line(index: int, n_folds: int, seconds: float, elapsed: float) -> None:

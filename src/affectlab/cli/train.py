@@ -39,7 +39,7 @@ def parse_seeds(text: str) -> list[int]:
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="YAML config (see configs/)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Training data (CSV, Parquet, MMSA pickle...)."),
+    data: Optional[List[Path]] = typer.Option(None, "--data", help="Training data (CSV, Parquet, MMSA pickle...); repeat it for several corpora (split.kind: cross_corpus trains on the first, tests on the others; docs/protocols.md)."),
     media: Optional[Path] = typer.Option(None, "--media", help="A folder of recordings: extracted now (cached) with the "
                                          "config's extract: settings, then trained on (instead of --data)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="With --media: the CSV naming its files, groups and targets."),
@@ -66,7 +66,7 @@ def train(
         print_json(report)
 
 
-def _train(config: Path, data: Optional[Path], out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
+def _train(config: Path, data: "Path | List[Path] | None", out: Path, set_: Optional[List[str]], seed: Optional[int], seeds: Optional[str],
            devices: Optional[int], strategy: Optional[str], resume: bool, overwrite: bool, trust_pickle: bool,
            quiet: bool, mlflow: bool, mlflow_uri: Optional[str], json_out: bool,
            experiment: Optional[str] = None, media: Optional[Path] = None, labels: Optional[Path] = None) -> dict | None:
@@ -126,7 +126,7 @@ def _train(config: Path, data: Optional[Path], out: Path, set_: Optional[List[st
             say("  ".join(dict.fromkeys(shown)))
 
         with _tracked(mlflow or mlflow_uri is not None, mlflow_uri, cfg, run_out) as live:
-            run_dir = train_run(exp, data, run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
+            run_dir = train_run(exp, _one_or_several(data), run_out, resume=resume, overwrite=overwrite and not _is_child_rank(),
                                 on_epoch=on_epoch, notes=notes)
             if live is not None and run_dir is not None:
                 live.finish(run_dir)
@@ -148,6 +148,13 @@ def _train(config: Path, data: Optional[Path], out: Path, set_: Optional[List[st
         return {"seeds": seed_list, "varied": _varied(results, configs[0].split.kind),
                 "mean_sd": _seed_stats(results), "runs": reports}
     return reports[0]
+
+
+def _one_or_several(data: "Path | List[Path]") -> "Path | List[Path]":
+    """One ``--data`` as itself (every run as before), several as the list of sources."""
+    if isinstance(data, list):
+        return data[0] if len(data) == 1 else data
+    return data
 
 
 @contextlib.contextmanager
@@ -200,11 +207,34 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
         say(line)
     elif summary.epochs_run:
         say(f"best epoch {summary.best_epoch} of {summary.epochs_run}")
+    cross = (summary.model_extra or {}).get("cross_corpus")
+    if isinstance(cross, dict) and keys:
+        say(cross_corpus_line(cross, keys[0]))
     chosen = summary.selection_line()  # the C (penalty...) selection chose, per fold and for the final model
     if chosen:
         say(chosen)
     total = summary.timings.total
     say(f"{_fmt(total, 1)} s; run directory: {run_dir}")
+
+
+def cross_corpus_line(cross: dict, key: str) -> str:
+    """Within- and cross-corpus scores side by side (summary.json's ``cross_corpus``), in one line.
+
+    >>> cross_corpus_line({"within": {"corpora": ["emodb"], "cis": {"uar": {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}}},
+    ...                    "cross": {"corpora": ["urdu"], "cis": {"uar": {"value": 0.6, "ci_low": 0.5, "ci_high": 0.7}}},
+    ...                    "normalisation": "corpus"}, "uar")
+    'within-corpus (LOSO in emodb) uar 0.900 [0.850, 0.950]; cross-corpus (urdu) uar 0.600 [0.500, 0.700]; drop 0.300; normalisation: corpus (95% CIs over speakers of the corpus scored)'
+    """
+    def part(which: str) -> tuple[str, float | None]:
+        ci = cross[which].get("cis", {}).get(key) or {}
+        value = ci.get("value")
+        return (f"{key} {_fmt(value)} [{_fmt(ci.get('ci_low'))}, {_fmt(ci.get('ci_high'))}]", value)
+
+    (within, w), (crossed, c) = part("within"), part("cross")
+    drop = f"; drop {w - c:.3f}" if w is not None and c is not None else ""
+    return (f"within-corpus (LOSO in {', '.join(cross['within'].get('corpora', []))}) {within}; cross-corpus "
+            f"({', '.join(cross['cross'].get('corpora', []))}) {crossed}{drop}; normalisation: "
+            f"{cross.get('normalisation', 'global')} (95% CIs over speakers of the corpus scored)")
 
 
 def _display_name(model: str) -> str:

@@ -7,7 +7,7 @@ so that its options stay few; the work is :mod:`affectlab.features.media_corpus`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..core.errors import AffectlabError
 from .common import err_console, print_notes, say
@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from ..features.media_corpus import MediaPlan
 
 
-def check_sources(data: Optional[Path], media: Optional[Path], labels: Optional[Path]) -> None:
-    """Exactly one of ``--data`` and ``--media`` (``--labels`` goes with ``--media``): one line otherwise."""
+def check_sources(data: "Optional[Path | Sequence[Path]]", media: Optional[Path], labels: Optional[Path]) -> None:
+    """Exactly one of ``--data`` (once or repeated) and ``--media`` (``--labels`` goes with ``--media``): one line otherwise."""
+    if isinstance(data, (list, tuple)) and not data:
+        data = None  # typer gives a repeatable option that was not given as an empty list
     if data is not None and (media is not None or labels is not None):
         raise AffectlabError("give --data (features already extracted) or --media with --labels (extracted now), not both")
     if data is None and media is None:

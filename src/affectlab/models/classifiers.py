@@ -15,7 +15,8 @@ and standardised (``standardize: global | group``, see :mod:`affectlab.models.ta
 
 Hyper-parameters (logistic ``Cs``; SVM ``C`` and ``gamma``) are chosen by inner group
 cross-validation on the training corpus only, scored by UAR (balanced accuracy):
-``inner_folds`` group folds (default 5; ``groups``: one fold per group, i.e. leave-one-group-out),
+``inner_folds`` group folds (default 5; ``groups``: one fold per group, i.e. leave-one-group-out;
+``corpora``: one fold per training corpus of a cross-corpus run, i.e. leave-one-corpus-out),
 plain folds when the corpus has a single group. The pipeline's cross-validation protocols hand
 these models the whole training part of each outer fold, so the held-out fold never takes part.
 ``class_weight: balanced`` weighs classes by inverse frequency.
@@ -51,7 +52,7 @@ from ..metrics.classification import majority_class
 from .base import Estimator, FitContext, FitResult, clip_to_ranges, labelled
 from .registry import MODELS
 from .baselines import NoParams
-from .tabular import PooledModel, PooledParams, groups_of
+from .tabular import PooledModel, PooledParams, corpora_of, groups_of
 from .text_features import to_numpy, to_tensor
 
 LOGISTIC_CS = tuple(float(c) for c in np.logspace(-3, 1, 9))
@@ -131,15 +132,22 @@ class PooledClassifier(PooledModel):
         if self.class_weight not in (None, "balanced"):
             raise AffectlabError(f"model {self.name}: class_weight must be balanced or omitted, not {self.class_weight!r}")
         self.inner_folds = self.params.inner_folds
-        if self.inner_folds != "groups" and not (isinstance(self.inner_folds, int) and self.inner_folds >= 2):
-            raise AffectlabError(f"model {self.name}: inner_folds must be an integer >= 2 or 'groups', not {self.inner_folds!r}")
+        if self.inner_folds not in ("groups", "corpora") and not (isinstance(self.inner_folds, int) and self.inner_folds >= 2):
+            raise AffectlabError(f"model {self.name}: inner_folds must be an integer >= 2, 'groups' or 'corpora', "
+                                 f"not {self.inner_folds!r}")
         self.models: list[dict[str, Any]] = []
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         self.check_target_kinds(self.name, self.targets)
         Z = self.fit_design(train)
         y = labelled(train, len(self.targets))
-        groups = groups_of(train)
+        groups, folds = groups_of(train), self.inner_folds
+        if folds == "corpora":  # leave-one-corpus-out selection: the corpora of the training rows are the groups
+            corpora = corpora_of(train)
+            if corpora is None or len(set(corpora)) < 2:
+                raise AffectlabError(f"model {self.name}: inner_folds: corpora needs two or more training corpora "
+                                     "(split.kind: cross_corpus with split.train_corpora)")
+            groups, folds = corpora, "groups"
         seed = 0 if ctx is None else int(ctx.seed)
         self.models = []
         for j in range(len(self.targets)):
@@ -147,7 +155,7 @@ class PooledClassifier(PooledModel):
             labels = y[rows, j].astype(int)
             if len(np.unique(labels)) < 2:
                 raise AffectlabError(f"model {self.name}: target {self.targets[j].name!r} has a single class in the training data")
-            self.models.append(self.fit_one(Z[rows], labels, inner_splits(groups[rows], self.inner_folds, seed), seed))
+            self.models.append(self.fit_one(Z[rows], labels, inner_splits(groups[rows], folds, seed), seed))
         n_params = sum(int(np.size(v)) for m in self.models for v in m.values() if isinstance(v, np.ndarray))
         # what the inner selection chose (the searched settings only: a linear SVM's unused gamma is no choice)
         chosen = [{k: m[k] for k in self.searched() if k in m} for m in self.models]

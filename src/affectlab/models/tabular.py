@@ -18,6 +18,10 @@ Standardisation (``standardize``):
   so applying it to a held-out speaker is legitimate; it does assume that all (or many) of that
   speaker's recordings are predicted together. Groups with fewer than 2 samples (no deviation to
   estimate) fall back to the training rows' global statistics.
+- ``corpus``: every feature z-scored within each corpus (the ``corpus`` column of a run with several
+  data sources; one corpus otherwise): a corpus the model was trained on with the statistics of its
+  training rows, a corpus it never saw (a cross-corpus test corpus) with its own unlabelled
+  features. With one corpus this is ``global``.
 
 >>> x = np.array([[1.0], [3.0], [10.0], [14.0]]); g = np.array(["a", "a", "b", "b"])
 >>> s = Standardizer("group").fit(x, g)
@@ -25,6 +29,9 @@ Standardisation (``standardize``):
 [-1.0, 1.0, -1.0, 1.0]
 >>> Standardizer("global").fit(x, g).transform(np.array([[7.0]]), np.array(["c"])).ravel().round(3).tolist()
 [0.0]
+>>> s = Standardizer("corpus").fit(x[:2], g[:2], np.array(["e", "e"]))
+>>> s.transform(x, g, np.array(["e", "e", "u", "u"])).ravel().tolist()
+[-1.0, 1.0, -1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -39,14 +46,14 @@ from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
 from .base import Estimator, Params
 
-STANDARDIZE = ("global", "group")
+STANDARDIZE = ("global", "group", "corpus")
 
 
 class PooledParams(Params):
     """``model:`` keys every pooled model takes (subclasses add their own)."""
 
     modalities: Union[str, list[str], None] = None  # default: the model's own feature sets
-    standardize: Literal["global", "group"] = "global"
+    standardize: Literal["global", "group", "corpus"] = "global"
     columns: Optional[list[Any]] = None  # [start, stop] of the pooled design (checked by column_slice)
 
 
@@ -109,19 +116,36 @@ class Standardizer:
     mode: str = "global"
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+    #: ``corpus``: (mean, scale) of each corpus's training rows
+    by_corpus: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in STANDARDIZE:
             raise AffectlabError(f"standardize must be one of {', '.join(STANDARDIZE)}, not {self.mode!r}")
 
-    def fit(self, x: np.ndarray, groups: np.ndarray) -> "Standardizer":
-        """Keep the global statistics of ``x`` (used by ``global``, and by ``group`` for tiny groups)."""
+    def fit(self, x: np.ndarray, groups: np.ndarray, corpora: np.ndarray | None = None) -> "Standardizer":
+        """Keep the global statistics of ``x`` (used by ``global``, and by ``group`` for tiny groups),
+        and for ``corpus`` each training corpus's."""
         self.mean, self.scale = _moments(x)
+        if self.mode == "corpus":
+            names = _corpora(corpora, len(x))
+            self.by_corpus = {str(c): _moments(x[names == c]) for c in np.unique(names)}
         return self
 
-    def transform(self, x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, groups: np.ndarray, corpora: np.ndarray | None = None) -> np.ndarray:
         """Standardised ``x``; missing values (NaN) become 0, the mean."""
         z = (x - self.mean) / self.scale
+        if self.mode == "corpus":
+            names = _corpora(corpora, len(x))
+            for c in np.unique(names):
+                rows = names == c
+                if str(c) in self.by_corpus:
+                    mean, scale = self.by_corpus[str(c)]
+                elif rows.sum() >= 2:  # a corpus never trained on: its own unlabelled statistics
+                    mean, scale = _moments(x[rows])
+                else:
+                    continue
+                z[rows] = (x[rows] - mean) / scale
         if self.mode == "group":
             groups = np.asarray(groups).astype(str)
             for g in np.unique(groups):
@@ -132,9 +156,19 @@ class Standardizer:
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _corpora(corpora: np.ndarray | None, n: int) -> np.ndarray:
+    """Corpus names as strings; one unnamed corpus when the data has none."""
+    return np.full(n, "") if corpora is None else np.asarray(corpora).astype(str)
+
+
 def groups_of(corpus: Corpus) -> np.ndarray:
     """The ``group`` column as strings."""
     return corpus.frame["group"].astype(str).to_numpy()
+
+
+def corpora_of(corpus: Corpus) -> np.ndarray | None:
+    """The ``corpus`` column (several data sources) as strings, or None."""
+    return corpus.frame["corpus"].astype(str).to_numpy() if "corpus" in corpus.frame else None
 
 
 class PooledModel(Estimator):
@@ -169,14 +203,15 @@ class PooledModel(Estimator):
         x = pooled_design(train, self.use)
         self.dims = {m: int(modality_arrays(train, m)[0].shape[2]) for m in self.use}
         x = self.select(x)
-        return self.scaler.fit(x, groups_of(train)).transform(x, groups_of(train))
+        return self.scaler.fit(x, groups_of(train), corpora_of(train)).transform(x, groups_of(train), corpora_of(train))
 
     def design(self, corpus: Corpus) -> np.ndarray:
         """The standardised design matrix of ``corpus`` (after fitting)."""
         if self.dims is None:
             raise RuntimeError("predict before fit")
         self.check_inputs(corpus)
-        return self.scaler.transform(self.select(pooled_design(corpus, self.use, self.dims)), groups_of(corpus))
+        return self.scaler.transform(self.select(pooled_design(corpus, self.use, self.dims)), groups_of(corpus),
+                                     corpora_of(corpus))
 
     def select(self, x: np.ndarray) -> np.ndarray:
         """The ``columns`` slice of a pooled design (all columns when unset)."""
@@ -192,15 +227,20 @@ class PooledModel(Estimator):
         from .text_features import to_tensor
 
         assert self.dims is not None
-        return {"mean": to_tensor(self.scaler.mean.astype(np.float64)), "scale": to_tensor(self.scaler.scale.astype(np.float64)),
-                "standardize": self.scaler.mode, "dims": dict(self.dims), "modalities": list(self.use),
-                "columns": [-1, -1] if self.columns is None else [self.columns[0], -1 if self.columns[1] is None else self.columns[1]]}
+        out = {"mean": to_tensor(self.scaler.mean.astype(np.float64)), "scale": to_tensor(self.scaler.scale.astype(np.float64)),
+               "standardize": self.scaler.mode, "dims": dict(self.dims), "modalities": list(self.use),
+               "columns": [-1, -1] if self.columns is None else [self.columns[0], -1 if self.columns[1] is None else self.columns[1]]}
+        if self.scaler.by_corpus:
+            out["by_corpus"] = {c: [to_tensor(m.astype(np.float64)), to_tensor(sc.astype(np.float64))]
+                                for c, (m, sc) in self.scaler.by_corpus.items()}
+        return out
 
     def load_design_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`design_state` (checkpoints without ``standardize`` were global)."""
         from .text_features import to_numpy
 
-        self.scaler = Standardizer(str(state.get("standardize", "global")), to_numpy(state["mean"]), to_numpy(state["scale"]))
+        self.scaler = Standardizer(str(state.get("standardize", "global")), to_numpy(state["mean"]), to_numpy(state["scale"]),
+                                   {str(c): (to_numpy(m), to_numpy(sc)) for c, (m, sc) in state.get("by_corpus", {}).items()})
         self.dims = {str(k): int(v) for k, v in state["dims"].items()}
         self.use = tuple(state["modalities"])
         self.needs_features = self.use

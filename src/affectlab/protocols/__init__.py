@@ -20,12 +20,13 @@ from ..config import SplitConfig
 from ..core.errors import AffectlabError
 from ..core.registry import Registry
 from .base import Fold, Protocol, abbreviate, check_training_modalities
+from .cross_corpus import CrossCorpus
 from .cross_validation import CrossValidation, GroupKFold, KFold, LeaveOneGroupOut, seed_variation
 from .holdout import TEST_NAMES, VALIDATION_NAMES, Dev, Given, Group, HoldOut, Temporal, given_split_name
 
 #: every protocol class by its ``split.kind``
 PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
-for _cls in (Dev, Group, Temporal, Given, GroupKFold, LeaveOneGroupOut, KFold):
+for _cls in (Dev, Group, Temporal, Given, GroupKFold, LeaveOneGroupOut, KFold, CrossCorpus):
     PROTOCOLS.register(_cls.kind)(_cls)
 
 
@@ -37,9 +38,9 @@ def check_split_keys(split: SplitConfig, where: str = "split") -> None:
     ``seed`` is exempt: ``--seed``/``--seeds`` set it for every protocol (it draws nothing where
     the folds are fixed)."""
     unread = split.model_fields_set - PROTOCOLS.get(split.kind).reads - {"seed"}
-    for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].default):
+    for key in sorted(k for k in unread if getattr(split, k) != SplitConfig.model_fields[k].get_default(call_default_factory=True)):
         if key == "test_split":  # the one key whose meaning a hold-out kind has in another form
-            cross = [kind for kind in PROTOCOLS.names() if PROTOCOLS.get(kind).is_cross_validation]
+            cross = [kind for kind in PROTOCOLS.names() if "test_split" in PROTOCOLS.get(kind).reads]
             raise AffectlabError(f"{where}.test_split: test_split applies to the cross-validation kinds "
                                  f"({', '.join(cross)}), not {split.kind!r} (a hold-out kind scores the file's "
                                  "test split itself with kind: given)")
@@ -60,5 +61,5 @@ def check_kind(split: SplitConfig, where: str = "split") -> None:
 
 
 __all__ = ["PROTOCOLS", "Protocol", "Fold", "HoldOut", "CrossValidation", "Dev", "Group", "Temporal", "Given",
-           "GroupKFold", "LeaveOneGroupOut", "KFold", "protocol_for", "check_kind", "check_split_keys", "abbreviate",
+           "GroupKFold", "LeaveOneGroupOut", "KFold", "CrossCorpus", "protocol_for", "check_kind", "check_split_keys", "abbreviate",
            "check_training_modalities", "seed_variation", "given_split_name", "VALIDATION_NAMES", "TEST_NAMES"]

@@ -104,6 +104,30 @@ def _run_facts(summary: RunSummary) -> str:
     return f"{protocol.kind} cross-validation, {protocol.n_folds} folds (pooled out-of-fold predictions); {facts}"
 
 
+def _cross_corpus_section(cross: dict[str, Any], key: str) -> str:
+    """Within-corpus (LOSO inside the training corpora) and cross-corpus scores side by side, as
+    summary.json's ``cross_corpus`` holds them (intervals resample speakers of the corpus scored).
+
+    >>> ci = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    >>> "cross-corpus (urdu)" in _cross_corpus_section({"within": {"corpora": ["emodb"], "n": 9, "cis": {"uar": ci}},
+    ...                                                 "cross": {"corpora": ["urdu"], "n": 4, "cis": {"uar": ci}}}, "uar")
+    True
+    """
+    def row(label: str, part: dict[str, Any]) -> list[Any]:
+        ci = part.get("cis", {}).get(key) or {}
+        return [f"{label} ({', '.join(part.get('corpora', []))})", part.get("n"), ci.get("value"), ci.get("ci_low"),
+                ci.get("ci_high")]
+
+    rows = [row("within-corpus, leave-one-speaker-out", cross["within"]), row("cross-corpus", cross["cross"])]
+    rows += [row("cross-corpus", part) for part in (cross.get("per_corpus") or {}).values()]
+    dropped = "; ".join(f"{src}: {', '.join(f'{label} {n}' for counts in by_target.values() for label, n in counts.items())}"
+                        for src, by_target in (cross.get("dropped") or {}).items() if by_target)
+    return (f"<h2>Within- vs cross-corpus ({html.escape(key)})</h2>"
+            + _table(rows, ["scored", "samples", key, "CI low", "CI high"])
+            + f"<p class='meta'>normalisation: {html.escape(str(cross.get('normalisation', 'global')))}; intervals "
+              f"resample speakers of the corpus scored{'; left out by the label map: ' + html.escape(dropped) if dropped else ''}.</p>")
+
+
 def history_problem(history: Any, summary: RunSummary) -> str | None:
     """Why a ``metrics.csv`` that is there gives no learning curve (None when it gives one, or is absent).
 
@@ -217,6 +241,10 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     subset_keys = result.shown_metrics(2, per_target=False)  # seen/unseen subsets: the first keys the task shows
     parts.append(tb.metrics_table(result, subset_keys))
     parts.append(f"<p class='meta'>{result.n_resamples} resamples of {result.unit}.</p>")
+    cross = (summary.model_extra or {}).get("cross_corpus")
+    if isinstance(cross, dict):
+        have = cross["cross"].get("cis", {})  # the first metric the page shows (uar rather than its alias 'score')
+        parts.append(_cross_corpus_section(cross, next((k for k in result.shown_metrics(5) if k in have and k != "score"), result.headline)))
 
     parts.append("<h2>Diagnostics</h2>")
     if result.findings:

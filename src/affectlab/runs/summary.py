@@ -53,7 +53,7 @@ from ..evaluation.bootstrap import Interval
 SplitMetrics = dict[str, dict[str, Optional[float]]]
 #: sections only some runs have: left out of summary.json when absent
 OPTIONAL_SECTIONS = ("protocol", "folds", "pooled", "cis", "source_model", "source_run", "n_adapter_params",
-                     "source_data", "transfer", "mmd", "mapping", "transfer_comparison")
+                     "source_data", "transfer", "mmd", "mapping", "transfer_comparison", "cross_corpus")
 
 
 class _Open(BaseModel):
