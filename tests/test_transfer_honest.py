@@ -64,7 +64,7 @@ def test_source_and_transfer_configs_use_no_leaked_array_and_predict(scenario, t
     assert {"adapted", "scratch_k", "standardization_map", "oracle", "source_reference"} == set(t["transfer_comparison"]["rows"])
     # the two sides really are two extractors: the source's layer-3 mean vs the sentence-transformers model
     cfg = json.loads(json.dumps(__import__("yaml").safe_load((src / "config.yaml").read_text())))
-    assert cfg["features"]["text"]["kind"] == "huggingface" and cfg["features"]["text"]["layer"] == 3
+    assert cfg["features"]["text"]["kind"] == "huggingface" and cfg["features"]["text"]["pooling"] == "max"
     code, _, err = cli(["predict", out, "--data", data, "--split", "test", "--out", tmp_path / "p.csv"], capsys)
     assert code == 0, err
     p = pd.read_csv(tmp_path / "p.csv", dtype={"id": str})
