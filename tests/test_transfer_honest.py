@@ -143,6 +143,9 @@ def test_huggingface_layer_and_pooling_match_transformers_by_hand():
     plain = make_encoder(EncoderConfig(kind="huggingface")).cache_params()
     assert "layer" not in plain and "pooling" not in plain
     assert make_encoder(EncoderConfig(kind="huggingface", layer=3)).cache_params()["layer"] == 3
+    from affectlab.features import make_extractor  # by registry name, the options given as a mapping
+
+    assert make_extractor("huggingface", {"layer": 2, "pooling": "cls"}).cache_params()["pooling"] == "cls"
 
 
 @pytest.mark.parametrize("case", ["pooling_on_sentence_transformers", "layer_out_of_range", "unknown_pooling"])

@@ -117,7 +117,8 @@ class EncoderConfig(_Strict):
 
     @model_validator(mode="after")
     def _pooling_is_huggingface(self) -> "EncoderConfig":
-        if self.kind != "huggingface" and (self.layer, self.pooling) != (-1, "mean"):
+        # a kind left to its default may still be set by the registry name it is built under (make_extractor)
+        if "kind" in self.model_fields_set and self.kind != "huggingface" and (self.layer, self.pooling) != (-1, "mean"):
             raise ValueError(f"layer/pooling are options of kind huggingface; a {self.kind} model pools as it "
                              f"defines (use kind: huggingface with name {self.name!r})")
         return self

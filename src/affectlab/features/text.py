@@ -221,6 +221,12 @@ class SentenceTransformerEncoder(TextEncoder):
 
     label = "sentence encoder"
 
+    def __init__(self, cfg: EncoderConfig | dict | None = None) -> None:
+        super().__init__(cfg)
+        if (self.cfg.layer, self.cfg.pooling) != (-1, "mean"):  # (a config naming the kind is refused as it loads)
+            raise AffectlabError(f"features.text: layer/pooling are options of kind huggingface; a sentence-transformers "
+                                 f"model pools as it defines (use kind: huggingface with name {self.cfg.name!r})")
+
     def _load(self):
         from sentence_transformers import SentenceTransformer
 
