@@ -15,12 +15,20 @@ ComParE 2016 functionals, adapted by ``configs/emodb/transfer-compare.yaml`` wit
 scored on the target ``test`` speakers. Needs the two extracted pickles (``--emodb DIR`` holding
 ``egemaps.pkl`` and ``compare.pkl``, extracted with the same split labels; docs/transfer.md).
 
+``mosi-layer3``: the MOSI scenario with a harder source extractor (MiniLM's 3rd block, mean-pooled).
+
+Speech, cross-corpus (``--only speech``): source ``configs/speech/transfer-arousal-source.yaml`` on
+EmoDB's 6473 voice functionals (arousal numbers), target URDU with the same features and arousal
+numbers by the same circumplex convention (``configs/extract/urdu-circumplex.yaml``), adapted by
+``configs/speech/transfer-arousal.yaml`` with K in {0, 20, 50}; both pickles are extracted with a
+speaker split into ``--speech DIR`` by :func:`speech_data` (cache hits when extracted before).
+
 Every row: mean over seeds of the headline metric with the mean of the per-seed 95% bootstrap
 interval (resampling videos / speakers), other metrics mean ± sd over seeds; then how many seeds
 the paired bootstrap says the adapters help or lose against each alternative. 5 seeds (source
 model, K sample and all training seeded). One torch thread.
 
-    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|emodb] [--emodb DIR] [--ablate]
+    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|mosi-layer3|emodb|speech] [--emodb DIR] [--speech DIR] [--ablate]
 
 ``--ablate`` (MOSI, the first two seeds, K=0 and 50): the alignment variants (standardisation only,
 CORAL, MMD, random / k-means / nearest-neighbour pseudo-targets) without comparison models, so one
