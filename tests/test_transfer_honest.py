@@ -164,3 +164,48 @@ def test_bad_encoder_options_one_line_exit_2_nothing_written(tmp_path, capsys, c
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- cross-corpus speech configs
+
+def _speech_pickle(path: Path, splits: dict[str, int], seed: int, shift: float = 0.0) -> Path:
+    """A synthetic voice-functional corpus: ``audio`` (N, 1, 4), arousal numbers in [-1, 1]; ``shift``
+    moves every feature (another corpus's recording conditions)."""
+    from test_corpus_mmsa import make_split
+
+    data = {}
+    for i, (name, n) in enumerate(splits.items()):
+        part = make_split(n, videos=4, seed=seed + i, prefix=f"{name}_spk")
+        del part["text"], part["vision"], part["vision_lengths"]
+        part["audio"] = part["audio"] * 2.0 + shift
+        part["regression_labels_arousal"] = (part["regression_labels"] / 3.0).astype(np.float32)
+        data[name] = part
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    return path
+
+
+def test_cross_corpus_speech_configs_k0_is_the_corpus_standardisation(tmp_path, capsys):
+    """configs/speech/transfer-arousal-source.yaml -> configs/speech/transfer-arousal.yaml on two synthetic
+    corpora: at K=0 nothing but the corpus standardisation is learnt, so the adapted row and the
+    standardisation-only row predict the same; at K=8 the from-scratch row is there."""
+    src = _speech_pickle(tmp_path / "a.pkl", {"source_train": 48, "source_valid": 16}, seed=0)
+    tgt = _speech_pickle(tmp_path / "b.pkl", {"train": 40, "valid": 16, "test": 24}, seed=5, shift=3.0)
+    code, _, err = cli(["train", ROOT / "configs/speech/transfer-arousal-source.yaml", "--data", src, "--out",
+                        tmp_path / "src", "-q", *FAST], capsys)
+    assert code == 0, err
+    for k in (0, 8):
+        out = tmp_path / f"k{k}"
+        code, _, err = cli(["transfer", ROOT / "configs/speech/transfer-arousal.yaml", "--source-run", tmp_path / "src",
+                            "--data", tgt, "--out", out, "-q", "--set", f"transfer.k={k}", "--set", "transfer.bootstrap=50",
+                            *FAST], capsys)
+        assert code == 0, err
+        t = json.loads((out / "summary.json").read_text())
+        assert t["transfer_comparison"]["headline"] == "ccc" and t["transfer"]["adapters"]["audio"]["in_dim"] == 4
+        rows = set(t["transfer_comparison"]["rows"])
+        assert rows == ({"adapted", "standardization_map", "oracle"} | ({"scratch_k"} if k else set()))  # ids do not pair
+        if k == 0:
+            cp = pd.read_csv(out / "comparison_predictions.csv", dtype={"id": str})
+            a = cp[cp.model == "adapted"].pred_arousal.to_numpy()
+            b = cp[cp.model == "standardization_map"].pred_arousal.to_numpy()
+            np.testing.assert_allclose(a, b, atol=1e-5)
+            assert t["selection"]["val_labels_used"] == 0
