@@ -153,6 +153,18 @@ class EncoderConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     max_length: int = Field(256, ge=8)
     normalize: bool = True
+    # huggingface kind only (sentence-transformers pools as its model defines): which hidden layer
+    # (-1 = last, 0 = the embeddings, k = after block k) and how its tokens become one vector
+    layer: int = -1
+    pooling: Literal["mean", "cls", "max"] = "mean"
+
+    @model_validator(mode="after")
+    def _pooling_is_huggingface(self) -> "EncoderConfig":
+        # a kind left to its default may still be set by the registry name it is built under (make_extractor)
+        if "kind" in self.model_fields_set and self.kind != "huggingface" and (self.layer, self.pooling) != (-1, "mean"):
+            raise ValueError(f"layer/pooling are options of kind huggingface; a {self.kind} model pools as it "
+                             f"defines (use kind: huggingface with name {self.name!r})")
+        return self
 
 
 class FeaturesConfig(_Strict):

@@ -70,3 +70,5 @@ def print_comparison(report: dict) -> None:
     print_table(table)
     for line in report["verdict"]:
         say(f"- {line}")
+    for f in report.get("findings") or []:  # ABOVE_STATE_OF_THE_ART of any comparison row
+        say(f"- [bold]{f['code']}[/bold]: {escape(f['message'])}", markup=True)

@@ -137,8 +137,11 @@ class TextEncoder(Extractor[EncoderConfig]):
 
     def cache_params(self) -> dict[str, Any]:
         # the keys of the first release, unchanged: caches written since then stay valid
-        return {"max_length": self.cfg.max_length, "normalize": self.cfg.normalize, "kind": self.cfg.kind,
-                "batching": BATCHING, "batch_size": self.cfg.batch_size}
+        params: dict[str, Any] = {"max_length": self.cfg.max_length, "normalize": self.cfg.normalize, "kind": self.cfg.kind,
+                                  "batching": BATCHING, "batch_size": self.cfg.batch_size}
+        if (self.cfg.layer, self.cfg.pooling) != (-1, "mean"):  # named only when not the default: old keys stay valid
+            params.update(layer=self.cfg.layer, pooling=self.cfg.pooling)
+        return params
 
     @property
     def version(self) -> str:
@@ -218,6 +221,12 @@ class SentenceTransformerEncoder(TextEncoder):
 
     label = "sentence encoder"
 
+    def __init__(self, cfg: EncoderConfig | dict | None = None) -> None:
+        super().__init__(cfg)
+        if (self.cfg.layer, self.cfg.pooling) != (-1, "mean"):  # (a config naming the kind is refused as it loads)
+            raise AffectlabError(f"features.text: layer/pooling are options of kind huggingface; a sentence-transformers "
+                                 f"model pools as it defines (use kind: huggingface with name {self.cfg.name!r})")
+
     def _load(self):
         from sentence_transformers import SentenceTransformer
 
@@ -257,7 +266,8 @@ class SentenceTransformerEncoder(TextEncoder):
 
 @register_extractor
 class HuggingFaceEncoder(TextEncoder):
-    """Any Hugging Face encoder (AutoModel), mean-pooled over non-padding tokens."""
+    """Any Hugging Face encoder (AutoModel): one hidden layer (``layer``, default the last) pooled over
+    the non-padding tokens (``pooling``: mean, max, or the first token ``cls``)."""
 
     name = "huggingface"
 
@@ -275,9 +285,17 @@ class HuggingFaceEncoder(TextEncoder):
         import torch
 
         tok, net = self.model()
+        layer, pooling = self.cfg.layer, self.cfg.pooling
         with torch.inference_mode():
             batch = tok(texts, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
-            vec = mean_pool(net(**batch).last_hidden_state, batch["attention_mask"])
+            if layer == -1:
+                hidden = net(**batch).last_hidden_state
+            else:
+                states = net(**batch, output_hidden_states=True).hidden_states
+                if not -len(states) <= layer < len(states):
+                    raise AffectlabError(f"features.text.layer is {layer} but {self.cfg.name!r} has layers 0..{len(states) - 1}")
+                hidden = states[layer]
+            vec = pool_tokens(hidden, batch["attention_mask"], pooling)
             if self.cfg.normalize:
                 vec = torch.nn.functional.normalize(vec, dim=-1)
         return vec.numpy()
@@ -287,6 +305,23 @@ def mean_pool(hidden, attention_mask):
     """Mean of token vectors over the non-padding positions."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def pool_tokens(hidden, attention_mask, pooling: str = "mean"):
+    """One vector per text from ``(batch, tokens, dim)``: ``mean`` or ``max`` over the non-padding
+    tokens, or ``cls``, the first token.
+
+    >>> import torch
+    >>> h = torch.tensor([[[1.0, 4.0], [3.0, 0.0], [9.0, 9.0]]]); m = torch.tensor([[1, 1, 0]])
+    >>> [pool_tokens(h, m, p).tolist() for p in ("mean", "max", "cls")]
+    [[[2.0, 2.0]], [[3.0, 4.0]], [[1.0, 4.0]]]
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "max":
+        mask = attention_mask.unsqueeze(-1).bool()
+        return hidden.masked_fill(~mask, float("-inf")).max(1).values
+    return mean_pool(hidden, attention_mask)
 
 
 def quiet_hf() -> None:

@@ -336,6 +336,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         if ref is not None:
             row_preds["source_reference"] = ref
         report = compare_rows(cfg.task, test, row_preds, source.targets, t_cfg, cfg.seed, k=t_cfg.k)
+        report["findings"] = row_reference_findings(cfg, test, row_preds, notes, seed=cfg.seed)
         for name, p in row_preds.items():
             f = pd.DataFrame({"split": "test", "id": test.frame["id"].to_numpy(), "model": name})
             for j, tg in enumerate(source.targets):
@@ -375,6 +376,7 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
                   "stages": [s.kind for s in t_cfg.stages], "shared_modalities": list(shared)},
         mmd=mmd, mapping=mapping_summary, transfer_comparison=report,
         refit_full=False, warnings=notes.lines + tdata.notes, argv=sys.argv[1:],
+        findings=(report or {}).get("findings", []),
     )
     tables = {"stages.csv": stages_frame}
     if mapping_rows is not None:
@@ -385,6 +387,24 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
                   "features": {"text": cfg.features.text.model_dump()}, "config": final_cfg.to_dict()}
     return recorder.record(Outcome(pred_frame, None, history, est, summary, checkpoint, tables,
                                    {"transfer.md": report_markdown(report)} if report is not None else {}))
+
+
+def row_reference_findings(cfg: RunConfig, test: Corpus, row_preds: dict[str, np.ndarray], notes: Notes,
+                           seed: int = 0) -> list[dict]:
+    """ABOVE_STATE_OF_THE_ART for every comparison row (adapted, from scratch, standardisation map, oracle,
+    source reference) whose test interval lies beyond a published result of the task or the config's
+    ``references:`` — the same check and references as ``affectlab train`` (:func:`~affectlab.runner.reference_findings`).
+    A row beyond the state of the art on these data usually means features fitted on these labels upstream."""
+    from ..experiment import task_references
+    from ..runner import reference_findings
+
+    references = task_references(cfg)
+    task = get_task(cfg.task)
+    found: list[dict] = []
+    for name, pred in row_preds.items():
+        found += reference_findings(references, task, {"test": (test, pred)}, notes,
+                                    who=f"comparison row {name} ({ROW_LABELS[name]})")
+    return found
 
 
 def adapted_input(est: AdaptedEstimator, corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
@@ -575,4 +595,5 @@ def report_markdown(report: dict[str, Any]) -> str:
         cells = [f"{row[k]['value']:.3f} [{row[k]['ci_low']:.3f}, {row[k]['ci_high']:.3f}]" for k in keys]
         lines.append(f"| {report['labels'][name]} | " + " | ".join(cells) + " |")
     lines += [""] + [f"- {v}" for v in report["verdict"]]
+    lines += [f"- {f['code']}: {f['message']}" for f in report.get("findings") or []]
     return "\n".join(lines) + "\n"
