@@ -269,7 +269,8 @@ def test_cv_sweep_scores_each_trial_on_out_of_fold_predictions_like_a_hand_run(t
     ({"model.kernel": {"type": "categorical", "choices": ["rbf", "poly"]}}, {}, "search space point model.kernel=poly"),
     # an int-typed key swept as a float: the bounds pass, the interior value (3.33) would fail trial k
     ({"model.inner_folds": {"type": "float", "low": 2.0, "high": 6.0}}, {}, "model.inner_folds=3.3"),
-    ({"model.C": {"type": "categorical", "choices": [[1.0], [2.0]]}}, {}, "choices must be numbers"),
+    # a list choice (a grid) is checked like any other point
+    ({"model.C": {"type": "categorical", "choices": [[1.0], [-2.0]]}}, {}, "search space point model.C=[-2.0]"),
     ({"model.C": {"type": "int", "low": 1, "high": 64, "log": True, "step": 2}}, {}, "step and log cannot be combined"),
     ({"model.name": {"type": "categorical", "choices": ["svm_tabular", "ridge_tabular"]}}, {},
      "search space point model.name=ridge_tabular"),

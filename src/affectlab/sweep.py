@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,28 @@ class Param:
         if self.type == "int":
             assert self.low is not None and self.high is not None  # parse_space requires both for int and float
             return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
-        return trial.suggest_categorical(self.key, list(self.choices))
+        return self.decode(trial.suggest_categorical(self.key, self.labels()))
+
+    def labels(self) -> list[Any]:
+        """The choices as Optuna stores them: scalars as they are, a list or mapping (a grid of
+        alphas, say) as its JSON text, decoded again by :meth:`decode`.
+
+        >>> grid = Param("model.alphas", "categorical", choices=([0.1, 1.0], [10.0], "auto"))
+        >>> grid.labels()
+        ['[0.1, 1.0]', '[10.0]', 'auto']
+        >>> grid.decode('[10.0]'), grid.decode('auto')
+        ([10.0], 'auto')
+        """
+        return [c if isinstance(c, SCALARS) else json.dumps(c, sort_keys=True) for c in self.choices]
+
+    def decode(self, value: Any) -> Any:
+        """The choice an Optuna value stands for (see :meth:`labels`)."""
+        if self.type != "categorical":
+            return value
+        for choice, label in zip(self.choices, self.labels()):
+            if label == value and type(label) is type(value):
+                return choice
+        return value
 
     def probes(self) -> list[Any]:
         """The values checked before the first trial: every choice, or both bounds and an interior
@@ -157,10 +179,10 @@ def parse_space(source: str | Path | dict[str, Any]) -> list[Param]:
             choices = spec.get("choices")
             if not isinstance(choices, list) or not choices:
                 raise AffectlabError(f"{at}: categorical needs a non-empty list of choices")
-            odd = next((c for c in choices if not isinstance(c, SCALARS)), None)
-            if odd is not None:  # Optuna stores numbers, strings, booleans and null only
+            odd = next((c for c in choices if not isinstance(c, (*SCALARS, list, dict))), None)
+            if odd is not None:  # YAML gives nothing else; kept for a mapping passed from Python
                 raise AffectlabError(f"{at}: choice {odd!r} is a {type(odd).__name__}; choices must be numbers, strings, "
-                                     "booleans or null")
+                                     "booleans, null, lists or mappings")
             if len({yaml.safe_dump(c) for c in choices}) < len(choices):
                 raise AffectlabError(f"{at}: choices repeat a value")
             params.append(Param(key, kind, choices=tuple(choices)))
@@ -456,16 +478,17 @@ def run_sweep(config: str | Path, space: str | Path | dict, data: str | Path, ou
     if not done:
         raise AffectlabError(f"no trial of study {study_name!r} finished with a finite {split} score")
     best = study.best_trial
-    result = SweepResult(study_name, storage, metric, direction, best.number, float(best.value), dict(best.params),
+    best_values = {p.key: p.decode(best.params[p.key]) for p in params if p.key in best.params}
+    result = SweepResult(study_name, storage, metric, direction, best.number, float(best.value), best_values,
                          best.user_attrs.get("run_dir", ""), len(study.trials), split=split)
     final_dir = out / "best"
-    train(config_for(best.params, full=True), data, final_dir, scores_only=False)
+    train(config_for(best_values, full=True), data, final_dir, scores_only=False)
     result.final_run, result.final_value = str(final_dir), trial_score(final_dir, split, metric)
     say(f"best config, trained in full (refitted on all data): {split} {metric} = {result.final_value:.4f} in {final_dir}")
     for i in range(seeds):
         s = i + 1
         run_dir = out / f"best-seed-{s}"
-        train(config_for(best.params, seed=s), data, run_dir, scores_only=True)
+        train(config_for(best_values, seed=s), data, run_dir, scores_only=True)
         value = trial_score(run_dir, split, metric)
         result.seed_values.append(value)
         result.seed_runs.append(str(run_dir))
