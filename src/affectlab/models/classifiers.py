@@ -303,7 +303,7 @@ def fixed_c_logistic(Z: np.ndarray, y: np.ndarray, C: float, class_weight: str |
     True
     """
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     with threadpool_limits(limits=1, user_api="blas"):
         model = LogisticRegression(C=C, class_weight=class_weight, max_iter=3000)
