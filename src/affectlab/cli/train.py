@@ -212,7 +212,7 @@ def _fit_seconds(summary: RunSummary) -> bool:
 
 
 def _seconds(value: float | None) -> str:
-    """Seconds for the table: ``-`` when not recorded, two significant decimals below 10 s.
+    """Seconds for the table: ``-`` when not recorded, two decimals below 10 s, one above.
 
     >>> _seconds(None), _seconds(0.0123), _seconds(42.26)
     ('-', '0.01', '42.3')
