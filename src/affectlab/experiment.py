@@ -64,8 +64,17 @@ class Experiment:
         return with_text_encoder(self.model.build(targets), self.features.text, self.model.name)
 
     def baseline_spec(self, name: str) -> EstimatorSpec:
-        """A baseline with its default parameters."""
-        return estimator_spec(name, {})
+        """A baseline with its default parameters; as one of the task's defaults (the config names
+        no ``baselines:``) with the cheap ones its class declares (``default_baseline_params``:
+        ``logistic_<m>`` fits one fixed C instead of selecting among nine by inner cross-validation).
+
+        >>> resolve({"task": "classification"}).baseline_spec("logistic_audio").config_params()
+        {'Cs': [0.01]}
+        >>> resolve({"task": "classification", "baselines": ["logistic_audio"]}).baseline_spec("logistic_audio").config_params()
+        {}
+        """
+        cheap = {} if self.baselines is not None else getattr(MODELS.get(name), "default_baseline_params", {})
+        return estimator_spec(name, dict(cheap))
 
     def sources(self, paths: "Sequence[str | Path | Any]") -> tuple[Source, ...]:
         """The data sources of ``paths`` (one per ``--data``, in order), checked before any is read:

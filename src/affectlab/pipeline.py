@@ -35,7 +35,8 @@ from .runs.rundir import RunDir, RunRecorder
 from .runs.summary import DataInfo
 from .tasks import get_task
 
-__all__ = ["Notes", "train_run", "predict_run", "prepare", "estimator_for", "check_targets_vary", "baseline_names"]
+__all__ = ["Notes", "train_run", "predict_run", "prepare", "estimator_for", "check_targets_vary", "baseline_names",
+           "choose_baselines"]
 
 
 def check_targets_vary(corpus: Corpus) -> None:
@@ -68,8 +69,9 @@ def estimator_for(cfg: RunConfig, targets: tuple[TargetSpec, ...], name: str | N
     return estimator
 
 
-def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...]) -> list[str]:
-    """The config's baselines, or the task's defaults that can predict every target's kind."""
+def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...], skipped: dict[str, str] | None = None) -> list[str]:
+    """The config's baselines, or the task's defaults that can predict every target's kind (a
+    default left out for that is added to ``skipped`` with the reason)."""
     names = list(exp.baselines) if exp.baselines is not None else list(exp.task.baselines)
     out = []
     for name in names:
@@ -77,13 +79,63 @@ def baseline_names(exp: Experiment, targets: tuple[TargetSpec, ...]) -> list[str
             continue
         kinds = getattr(MODELS.get(name), "target_kinds", frozenset({"regression"}))
         unfit = [t.name for t in targets if t.kind not in kinds]
-        if unfit and exp.baselines is None:
-            continue  # a default baseline for another kind of target (e.g. ridge for a category)
+        if unfit and exp.baselines is None:  # a default baseline for another kind of target (e.g. ridge for a category)
+            if skipped is not None:
+                skipped[name] = f"predicts {' and '.join(sorted(kinds))} targets only"
+            continue
         if unfit:
             raise AffectlabError(f"baseline {name} cannot predict {', '.join(unfit)} (it handles "
                                  f"{' and '.join(sorted(kinds))} targets)")
         out.append(name)
     return out
+
+
+def has_text(corpus: Corpus) -> bool:
+    """True when the data has a text column with at least one non-blank text (an audio-only MMSA
+    pickle has a ``text`` column of empty strings: no text for a baseline to read).
+
+    >>> has_text(Corpus(pd.DataFrame({"id": ["a", "b"], "text": ["", " "]})))
+    False
+    """
+    return corpus.has_text and bool(corpus.frame["text"].fillna("").astype(str).str.strip().ne("").any())
+
+
+def lacking_inputs(b: Estimator, have: set[str], text: bool) -> list[str]:
+    """What baseline ``b`` reads that the data lacks (empty: it can run); ``have``: the feature
+    keys it can get, ``text``: whether the data has a non-blank text."""
+    lacking = [("text" if f in TEXT_FEATURES else f"{f!r} features") for f in b.needs_features if f not in have]
+    if b.needs_raw_text and not text:
+        lacking.append("raw text")
+    return list(dict.fromkeys(lacking))
+
+
+def choose_baselines(exp: Experiment, corpus: Corpus, n_fit: int, notes: Notes) -> dict[str, Estimator]:
+    """The baselines this run fits: the config's (each must work), or the task's defaults that fit
+    the data: those for another kind of target, or reading a modality the data lacks (text on an
+    audio-only pickle: no encoder is loaded), are left out, said in one note with the reasons."""
+    targets = corpus.targets
+    skipped: dict[str, str] = {}
+    names = baseline_names(exp, targets, skipped)
+    text = has_text(corpus)
+    have = available_features(corpus, exp.features) if text else set(corpus.features)  # blank text: nothing to encode
+    baselines: dict[str, Estimator] = {}
+    for name in names:
+        b = exp.baseline_spec(name).build(targets)
+        lacking = lacking_inputs(b, have, text)
+        if lacking and exp.baselines is None:
+            skipped[name] = f"the data has no {' or '.join(lacking)}"
+            continue  # a default baseline for features this data does not have
+        try:
+            b.check_size(n_fit)  # like the model's: before encoding
+        except AffectlabError as err:
+            if exp.baselines is not None:
+                raise AffectlabError(f"baseline {err}; leave it out of baselines:") from None
+            notes.add(f"baseline {name} left out: {err}")
+            continue
+        baselines[name] = b
+    if skipped:
+        notes.add("default baselines left out: " + "; ".join(f"{n} ({why})" for n, why in skipped.items()))
+    return baselines
 
 
 def available_features(corpus: Corpus, features: FeaturesConfig) -> set[str]:
@@ -168,20 +220,7 @@ def prepare(exp: Experiment, data: Data, notes: Notes, *, scores_only: bool = Fa
     estimator.check_size(n_fit)  # a training set too large for the model is refused before encoding
     have = available_features(corpus, exp.features)
     estimator.check_inputs(corpus, also=have | TEXT_FEATURES)  # a feature the data lacks: before anything is encoded
-    baselines = {}
-    for name in baseline_names(exp, targets):
-        b = exp.baseline_spec(name).build(targets)
-        lacking = [f for f in b.needs_features if f not in have] + (["raw text"] if b.needs_raw_text and not corpus.has_text else [])
-        if lacking and exp.baselines is None:
-            continue  # a default baseline for features this data does not have
-        try:
-            b.check_size(n_fit)  # like the model's: before encoding
-        except AffectlabError as err:
-            if exp.baselines is not None:
-                raise AffectlabError(f"baseline {err}; leave it out of baselines:") from None
-            notes.add(f"baseline {name} left out: {err}")
-            continue
-        baselines[name] = b
+    baselines = choose_baselines(exp, corpus, n_fit, notes)
     needed = set(estimator.needs_features)
     for b in baselines.values():
         needed |= set(b.needs_features)

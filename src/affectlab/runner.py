@@ -395,6 +395,8 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
     n, k = len(corpus), len(targets)
     oof, fold_of = np.full((n, k), np.nan), np.full(n, -1, dtype=int)
     baseline_oof = {name: np.full((n, k), np.nan) for name in prep.baselines}
+    baseline_seconds = {name: 0.0 for name in prep.baselines}  # each baseline's fits, all folds together
+    model_seconds = 0.0
     described: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     n_params, best_epochs = 0, []
@@ -409,7 +411,9 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
             inner = protocol.inner_validation(train, inner_seed + fold.index)
             fit_train, fit_val = train.subset(~inner), train.subset(inner)
         fold_dir = None if work_dir is None else work_dir / "lightning" / f"fold{fold.index + 1}"
+        t_fit = time.perf_counter()
         estimator, result = fit_model(prep, fit_train, fit_val, scorer, fold_dir, resume=resume, on_epoch=on_epoch)
+        model_seconds += time.perf_counter() - t_fit
         n_params = result.n_params or n_params
         pred = require_finite(estimator.predict(held), held, "the model", f"fold {fold.index + 1}")
         assert fold.test is not None
@@ -421,10 +425,12 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         history += [{"fold": fold.index + 1, **row} for row in result.history]
         best_epochs.append(result.best_epoch)
         label = f"fold {fold.index + 1}/{len(folds)}: baseline "
-        baselines, _ = fit_baselines(prep, train, None, scorer, label.__add__)
+        baselines, seconds = fit_baselines(prep, train, None, scorer, label.__add__)
+        entry["baseline_seconds"] = seconds
         for name, b in baselines.items():
             bp = require_finite(b.predict(held), held, f"baseline {name}", f"fold {fold.index + 1}")
             baseline_oof[name][fold.test] = bp
+            baseline_seconds[name] += seconds[name]
             entry["baselines"][name] = scorer(held, bp)
         entry["seconds"] = time.perf_counter() - t_fold
         described.append(entry)
@@ -432,6 +438,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         notes.add(f"fold {fold.index + 1}/{len(folds)} (held out {abbreviate(fold.test_groups)}): "
                   f"{prep.monitor} {entry['metrics']['test'].get(prep.monitor, float('nan')):.3f}")
     timings["folds"] = time.perf_counter() - t
+    timings["fit"] = model_seconds  # the model's fits in the folds (its selection included), as baseline_fit_seconds
 
     # the final model for predict: all data; networks for the median of the folds' selected epochs
     selected = [e for e in best_epochs if e > 0]
@@ -457,7 +464,9 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         test_pred = require_finite(final.predict(test), test, f"model {exp.model.name}", "test")
         for name in prep.baselines:
             b = prep.new_baseline(name)
+            t_fit = time.perf_counter()
             b.fit(corpus, None, prep.context(scorer, None))
+            baseline_seconds[name] += time.perf_counter() - t_fit
             test_baselines[name] = require_finite(b.predict(test), test, f"baseline {name}", "test")
 
     y, groups = corpus.target_matrix(), corpus.frame["group"].astype(str).to_numpy()
@@ -507,7 +516,7 @@ def _cross_validate(prep: Prepared, work_dir: Path | None, notes: Notes, timings
         described_protocol["final_model"] = "none: the out-of-fold scores only (a sweep or ablation trial)"
     summary = {
         **summary_facts(prep, notes),
-        "metrics": metrics, "baselines": baseline_pooled, "baseline_fit_seconds": {},
+        "metrics": metrics, "baselines": baseline_pooled, "baseline_fit_seconds": baseline_seconds,
         "best_epoch": epochs or 0, "epochs_run": epochs or 0, "n_params": n_params,
         "timings": {**timings, "per_fold": timings["folds"] / len(folds), "per_epoch": None},
         "selection": {"split": "inner validation of each training fold" if neural else None,

@@ -189,13 +189,19 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
     for split in splits:
         for k in keys:
             table.add_column(f"{split}\n{k}", justify="right")
-    rows = [(f"[bold]{name}[/bold]", summary.metrics)] + list(summary.baselines.items())
-    for label, metrics in rows:
+    seconds = _fit_seconds(summary)
+    if seconds:
+        table.add_column("fit\ns", justify="right")
+    rows = [(f"[bold]{name}[/bold]", summary.metrics, summary.timings.fit)] + \
+        [(b, metrics, summary.baseline_fit_seconds.get(b)) for b, metrics in summary.baselines.items()]
+    for label, metrics, fit_seconds in rows:
         cells = [label]
         for split in splits:
             cells += [_fmt(metrics.get(split, {}).get(k)) for k in keys]
+        if seconds:
+            cells.append(_seconds(fit_seconds))
         table.add_row(*cells)
-    print_table(table, groups=[None] + [split for split in splits for _ in keys])
+    print_table(table, groups=[None] + [split for split in splits for _ in keys] + (["seconds"] if seconds else []))
     for note in summary.nan_notes(splits=splits, keys=keys):  # a NaN in the table says why
         say(note)
     if summary.protocol is not None:
@@ -235,6 +241,23 @@ def cross_corpus_line(cross: dict, key: str) -> str:
     return (f"within-corpus (LOSO in {', '.join(cross['within'].get('corpora', []))}) {within}; cross-corpus "
             f"({', '.join(cross['cross'].get('corpora', []))}) {crossed}{drop}; normalisation: "
             f"{cross.get('normalisation', 'global')} (95% CIs over speakers of the corpus scored)")
+
+
+def _fit_seconds(summary: RunSummary) -> bool:
+    """Whether the run recorded fit seconds (the model's or a baseline's): the table's ``fit s`` column
+    (under cross-validation all folds' fits together; runs before it was recorded show none)."""
+    return summary.timings.fit is not None or bool(summary.baseline_fit_seconds)
+
+
+def _seconds(value: float | None) -> str:
+    """Seconds for the table: ``-`` when not recorded, two decimals below 10 s, one above.
+
+    >>> _seconds(None), _seconds(0.0123), _seconds(42.26)
+    ('-', '0.01', '42.3')
+    """
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def _display_name(model: str) -> str:

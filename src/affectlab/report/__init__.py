@@ -258,7 +258,12 @@ def render(run_dir: str | Path, *, n_resamples: int = N_RESAMPLES, seed: int = 0
     keys = tb.baseline_keys(result)
     brows = [["model", *[result.metrics[k].value if k in result.metrics else float("nan") for k, _ in keys]]]
     brows += [[name, *[s.get(k, float("nan")) for k, _ in keys]] for name, s in result.baselines.items()]
-    parts.append(_table(brows, ["", *[label for _, label in keys]]))
+    if summary.timings.fit is not None or summary.baseline_fit_seconds:  # each one's fit time (all folds together)
+        fit = [summary.timings.fit, *[summary.baseline_fit_seconds.get(name) for name in result.baselines]]
+        brows = [[*row, "" if s is None else f"{s:.2f}"] for row, s in zip(brows, fit)]
+        parts.append(_table(brows, ["", *[label for _, label in keys], "fit s"]))
+    else:
+        parts.append(_table(brows, ["", *[label for _, label in keys]]))
     if result.comparisons:
         parts.append(_table([[n, c.diff, c.low, c.high, c.p_value] for n, c in result.comparisons],
                             ["model − baseline", f"Δ {result.headline}", "CI low", "CI high", "p"]))
