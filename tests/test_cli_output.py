@@ -211,7 +211,7 @@ def test_sweep_json_is_one_object_on_stdout(tmp_path, semeval_csv, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {name: ridge_group_offset}\nbaselines: [global_mean]\n")
     space = tmp_path / "space.yaml"
-    space.write_text("seed: {type: int, low: 0, high: 3}\n")
+    space.write_text("model.shrink: {type: float, low: 1.0, high: 10.0}\n")
     code, out, err = run_cli(["sweep", cfg, "--space", space, "--data", semeval_csv, "--out", tmp_path / "sw",
                               "--trials", "1", "--json"], capsys)
     assert code == 0, err
