@@ -162,7 +162,8 @@ def read_data(exp: Experiment, data: Data, notes: Notes) -> Corpus:
         return read_corpus(paths[0], exp.data, require_labels=True)
     sources = exp.sources(paths)  # every check on the sources before the first is read
     corpora = [read_source(s) for s in sources]
-    speaker_norm = exp.model.config_params().get("standardize") == "group"
+    standardize = exp.model.config_params().get("standardize")
+    speaker_norm = standardize == "group" or (isinstance(standardize, list) and "group" in standardize)
     for s, c in zip(sources, corpora):
         for target, counts in c.meta.get("dropped", {}).items():
             left = ", ".join(f"{label} {n}" for label, n in counts.items())

@@ -553,7 +553,7 @@ def cross_corpus_section(prep: Prepared, rows: Corpus, within: dict[str, float],
         "within": {**described(rows), "protocol": "leave_one_group_out", "metrics": within,
                    "cis": {k: v.as_dict() for k, v in within_cis.items()}},
         "cross": {**described(test), "metrics": cross, "cis": cross_cis},
-        "normalisation": str(prep.exp.model.config_params().get("standardize", "global")),
+        "normalisation": normalisation(prep.exp.model.config_params().get("standardize", "global")),
         "dropped": prep.corpus.meta.get("dropped", {}), "unit": prep.task.unit,
     }
     names = test.frame["corpus"].astype(str)
@@ -577,3 +577,14 @@ def _fold_line(index: int, n_folds: int, seconds: float, elapsed: float) -> None
     if progress.mode() == "bar" or elapsed >= progress.MIN_STEP_SECONDS:
         progress.say(f"fold {index}/{n_folds}: {seconds:.1f} s"
                      + (f" (ETA {progress.eta_text(elapsed / index * left)})" if left else ""))
+
+
+def normalisation(standardize: Any) -> str:
+    """``model.standardize`` in words: the mode, or the modes the inner folds chose from.
+
+    >>> normalisation("group"), normalisation(["group", "global"])
+    ('group', 'group or global (chosen by inner folds)')
+    """
+    if isinstance(standardize, (list, tuple)):
+        return " or ".join(map(str, standardize)) + " (chosen by inner folds)"
+    return str(standardize)

@@ -15,7 +15,12 @@
 
 ``m`` is ``audio``, ``text``, ``vision`` or ``all`` (the three side by side), as for
 ``ridge_<m>`` (:mod:`affectlab.models.ridge_modality`); features are mean-pooled over valid steps
-and standardised (``standardize: global | group``, see :mod:`affectlab.models.tabular`).
+and standardised (``standardize: global | group | corpus``, see :mod:`affectlab.models.tabular`).
+``logistic_<m>`` and ``svm_<m>`` also take a list (``standardize: [group, global]``): each mode's
+design is z-scored with the same training statistics and searched with ``C`` (and ``gamma``) on
+the same inner splits; the mode whose best setting has the highest mean inner UAR wins (ties: the
+earlier in the list), per target, and is reported with ``C`` (``selected``). The outer held-out
+rows never take part, so the choice is as honest as the choice of ``C``.
 
 Hyper-parameters (logistic ``Cs``; SVM ``C`` and ``gamma``) are chosen by inner group
 cross-validation on the training corpus only, scored by UAR (balanced accuracy):
@@ -45,6 +50,7 @@ True
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, ClassVar, Literal, Optional, Union
 
 import numpy as np
@@ -148,7 +154,7 @@ class PooledClassifier(PooledModel):
 
     def fit(self, train: Corpus, val: Corpus | None, ctx: FitContext | None) -> FitResult:
         self.check_target_kinds(self.name, self.targets)
-        Z = self.fit_design(train)
+        designs = self.fit_designs(train)
         y = labelled(train, len(self.targets))
         groups, folds = groups_of(train), self.inner_folds
         if folds == "corpora":  # leave-one-corpus-out selection: the corpora of the training rows are the groups
@@ -164,18 +170,40 @@ class PooledClassifier(PooledModel):
             labels = y[rows, j].astype(int)
             if len(np.unique(labels)) < 2:
                 raise AffectlabError(f"model {self.name}: target {self.targets[j].name!r} has a single class in the training data")
-            self.models.append(self.fit_one(Z[rows], labels, inner_splits(groups[rows], folds, seed), seed))
+            splits = inner_splits(groups[rows], folds, seed)
+            if len(designs) == 1:
+                self.models.append(self.fit_one(designs[self.scaler.mode][rows], labels, splits, seed))
+            else:
+                self.models.append(self.choose_standardize(designs, rows, labels, splits, seed))
+        if len(designs) > 1:  # the fitted standardisation is the first target's choice; each model keeps its own
+            self.scaler = replace(self.scaler, mode=self.models[0]["standardize"])
         n_params = sum(int(np.size(v)) for m in self.models for v in m.values() if isinstance(v, np.ndarray))
         # what the inner selection chose (the searched settings only: a linear SVM's unused gamma is no choice)
-        chosen = [{k: m[k] for k in self.searched() if k in m} for m in self.models]
+        chosen = [{k: m[k] for k in (*self.searched(), "standardize") if k in m} for m in self.models]
         return FitResult(n_params=n_params, extra={"selected": chosen})
+
+    def choose_standardize(self, designs: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, splits: list,
+                           seed: int) -> dict[str, Any]:
+        """One target's model under the standardisation (of ``standardize``'s list) whose best setting
+        scores the highest mean inner UAR, searched with the other settings on the same inner
+        splits of the training rows; ties go to the earlier mode in the list."""
+        best: dict[str, Any] | None = None
+        for mode, Z in designs.items():
+            model = self.fit_one(Z[rows], y, splits, seed, score=True)
+            if best is None or model["score"] > best["score"]:
+                best = model | {"standardize": mode}
+        assert best is not None
+        del best["score"]
+        return best
 
     def searched(self) -> tuple[str, ...]:
         """The settings this classifier chooses by inner group cross-validation (none by default)."""
         return ()
 
-    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
-        """Fit one target: a dict of arrays (``classes`` = the class indices it knows) and primitives."""
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int, score: bool = False) -> dict[str, Any]:
+        """Fit one target: a dict of arrays (``classes`` = the class indices it knows) and primitives;
+        ``score``: also the best mean inner UAR of its search under ``score`` (a search of one setting
+        still cross-validated)."""
         raise NotImplementedError
 
     def decide(self, model: dict[str, Any], Z: np.ndarray) -> np.ndarray:
@@ -185,8 +213,13 @@ class PooledClassifier(PooledModel):
     def predict(self, corpus: Corpus) -> np.ndarray:
         if not self.models:
             raise RuntimeError("predict before fit")
-        Z = self.design(corpus)
-        return np.stack([self.decide(m, Z) for m in self.models], axis=1).astype(np.float64)
+        Z = {self.scaler.mode: self.design(corpus)}
+        for m in self.models:  # a target that chose another standardisation than the first's
+            mode = str(m.get("standardize", self.scaler.mode))
+            if mode not in Z:
+                Z[mode] = self.design(corpus, mode)
+        return np.stack([self.decide(m, Z[str(m.get("standardize", self.scaler.mode))]) for m in self.models],
+                        axis=1).astype(np.float64)
 
     def state(self) -> dict[str, Any]:
         models = [{k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in m.items()} for m in self.models]
@@ -215,19 +248,26 @@ class LogisticModality(LinearClassifier):
     #: parameters as a task's default baseline: one fixed C, no inner cross-validation (cheap)
     default_baseline_params: ClassVar[dict[str, Any]] = {"Cs": [DEFAULT_BASELINE_C]}
 
-    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+    chooses_standardize = True
+
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int, score: bool = False) -> dict[str, Any]:
         from sklearn.linear_model import LogisticRegressionCV
 
         Cs = [float(c) for c in self.params.Cs]
-        if len(Cs) == 1:  # nothing to choose: one fit on the training rows
+        if len(Cs) == 1 and not score:  # nothing to choose: one fit on the training rows
             coef, intercept, classes = fixed_c_logistic(Z, y, Cs[0], self.class_weight)
             return {"coef": coef, "intercept": intercept, "classes": classes, "C": Cs[0]}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+            warnings.filterwarnings("ignore", message="A single label was found")
             model = LogisticRegressionCV(Cs=Cs, cv=splits, scoring="balanced_accuracy", class_weight=self.class_weight,
                                          max_iter=3000, **logistic_cv_compat()).fit(Z, y)
-        return {"coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_.astype(np.float64),
-                "C": float(np.ravel(model.C_)[0])}
+        out = {"coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_.astype(np.float64),
+               "C": float(np.ravel(model.C_)[0])}
+        if score:  # the mean over inner folds of the best C (scores_: a dict per class before scikit-learn 1.8)
+            scores = np.asarray(next(iter(model.scores_.values())) if isinstance(model.scores_, dict) else model.scores_)
+            out["score"] = float(scores.reshape(len(splits), -1).mean(axis=0).max())
+        return out
 
     def searched(self) -> tuple[str, ...]:
         return ("C",) if len(self.params.Cs) > 1 else ()
@@ -236,7 +276,7 @@ class LogisticModality(LinearClassifier):
 class LdaModality(LinearClassifier):
     """Linear discriminant analysis, Ledoit-Wolf shrinkage; ``class_weight: balanced`` = equal priors."""
 
-    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int, score: bool = False) -> dict[str, Any]:
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
         k = len(np.unique(y))
@@ -250,12 +290,13 @@ class SvmModality(PooledClassifier):
     """Support vector classifier (``kernel`` rbf or linear); ``C`` and ``gamma`` by inner group CV (UAR)."""
 
     Params = SvmParams
+    chooses_standardize = True
 
     def __init__(self, targets, params: Any = None, /, **raw: Any) -> None:
         super().__init__(targets, params, **raw)
         self.kernel = str(self.params.kernel)
 
-    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int) -> dict[str, Any]:
+    def fit_one(self, Z: np.ndarray, y: np.ndarray, splits: list, seed: int, score: bool = False) -> dict[str, Any]:
         from sklearn.model_selection import GridSearchCV
         from sklearn.svm import SVC
 
@@ -269,10 +310,13 @@ class SvmModality(PooledClassifier):
         linear = self.kernel == "linear"
         svc = SVC(kernel="precomputed" if linear else self.kernel, class_weight=self.class_weight)
         X = Z @ Z.T if linear else Z
-        if len(grid["C"]) * len(grid.get("gamma", [0])) > 1:
+        inner = float("nan")
+        if score or len(grid["C"]) * len(grid.get("gamma", [0])) > 1:
             with warnings.catch_warnings():  # an inner speaker may lack a class: balanced accuracy warns, rightly scores
                 warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-                best = GridSearchCV(svc, grid, cv=splits, scoring="balanced_accuracy").fit(X, y).best_estimator_
+                warnings.filterwarnings("ignore", message="A single label was found")
+                search = GridSearchCV(svc, grid, cv=splits, scoring="balanced_accuracy").fit(X, y)
+            best, inner = search.best_estimator_, float(search.best_score_)
         else:
             best = svc.set_params(**{k: v[0] for k, v in grid.items()}).fit(X, y)
         support_vectors = Z[best.support_] if linear else best.support_vectors_
@@ -281,7 +325,8 @@ class SvmModality(PooledClassifier):
             dual, intercept = -dual, -intercept
         return {"support_vectors": support_vectors, "dual_coef": dual, "intercept": intercept,
                 "n_support": best.n_support_.astype(np.float64), "classes": best.classes_.astype(np.float64),
-                "gamma": float(best.gamma) if self.kernel == "rbf" else 0.0, "C": float(best.C), "kernel": self.kernel}
+                "gamma": float(best.gamma) if self.kernel == "rbf" else 0.0, "C": float(best.C), "kernel": self.kernel} \
+            | ({"score": inner} if score else {})
 
     def searched(self) -> tuple[str, ...]:
         return ("C", "gamma") if self.kernel == "rbf" else ("C",)

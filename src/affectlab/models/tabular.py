@@ -22,6 +22,10 @@ Standardisation (``standardize``):
   data sources; one corpus otherwise): a corpus the model was trained on with the statistics of its
   training rows, a corpus it never saw (a cross-corpus test corpus) with its own unlabelled
   features. With one corpus this is ``global``.
+- a list of these (``[group, global]``): the classifiers that choose settings by inner folds
+  (``logistic_<m>``, ``svm_<m>``) choose among them together with ``C``, by the same inner
+  selection on the training rows only (see :mod:`affectlab.models.classifiers`); other models
+  take one value.
 
 >>> x = np.array([[1.0], [3.0], [10.0], [14.0]]); g = np.array(["a", "a", "b", "b"])
 >>> s = Standardizer("group").fit(x, g)
@@ -38,12 +42,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Optional, Union
+from dataclasses import replace
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
+from pydantic import field_validator
 
 from ..corpus.base import Corpus
 from ..core.errors import AffectlabError
+from ..core.validation import closest
 from .base import Estimator, Params
 
 STANDARDIZE = ("global", "group", "corpus")
@@ -53,8 +60,35 @@ class PooledParams(Params):
     """``model:`` keys every pooled model takes (subclasses add their own)."""
 
     modalities: Union[str, list[str], None] = None  # default: the model's own feature sets
-    standardize: Literal["global", "group", "corpus"] = "global"
+    standardize: Union[str, list[str]] = "global"  # one of STANDARDIZE, or a list of them to choose from
     columns: Optional[list[Any]] = None  # [start, stop] of the pooled design (checked by column_slice)
+
+    @field_validator("standardize", mode="before")
+    @classmethod
+    def _modes(cls, value: Any) -> Any:
+        standardize_modes(value)  # ValueError: one line, with the closest known mode
+        return list(value) if isinstance(value, tuple) else value
+
+
+def standardize_modes(value: Any) -> tuple[str, ...]:
+    """``standardize`` as the modes to choose from (one for a single value); ValueError when one is unknown.
+
+    >>> standardize_modes("group"), standardize_modes(["group", "global"])
+    (('group',), ('group', 'global'))
+    >>> standardize_modes(["group", "gloabl"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 'gloabl' is not one of global, group, corpus (did you mean `global`?)
+    """
+    modes = [value] if isinstance(value, str) else value
+    if not isinstance(modes, (list, tuple)) or not modes:
+        raise ValueError(f"must be one of {', '.join(STANDARDIZE)} or a non-empty list of them")
+    for mode in modes:
+        if mode not in STANDARDIZE:
+            raise ValueError(f"{mode!r} is not one of {', '.join(STANDARDIZE)}{closest(str(mode), STANDARDIZE)}")
+    if len(set(modes)) < len(modes):
+        raise ValueError("lists a mode twice")
+    return tuple(str(m) for m in modes)
 
 
 def modality_arrays(corpus: Corpus, m: str) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +215,8 @@ class PooledModel(Estimator):
 
     modalities: ClassVar[tuple[str, ...]] = ()
     registered_name: ClassVar[str] = ""
+    #: whether ``standardize`` may list several modes (chosen by the subclass's inner selection)
+    chooses_standardize: ClassVar[bool] = False
 
     Params: ClassVar[type[Params]] = PooledParams
 
@@ -189,7 +225,12 @@ class PooledModel(Estimator):
         use = self.modalities if self.params.modalities is None else self.params.modalities
         self.use = (use,) if isinstance(use, str) else tuple(use)
         self.needs_features = self.use
-        self.scaler = Standardizer(str(self.params.standardize))
+        #: the standardisations to choose from (one: fixed)
+        self.modes = standardize_modes(self.params.standardize)
+        if len(self.modes) > 1 and not self.chooses_standardize:
+            raise AffectlabError(f"model {self.name}: standardize takes one value here (a list is chosen from only by "
+                                 f"the logistic_* and svm_* classifiers), not {list(self.modes)}")
+        self.scaler = Standardizer(self.modes[0])
         self.dims: dict[str, int] | None = None
         self.columns = column_slice(self.params.columns, self.name)
 
@@ -199,19 +240,29 @@ class PooledModel(Estimator):
 
     def fit_design(self, train: Corpus) -> np.ndarray:
         """The standardised training design matrix (fits the standardisation)."""
+        return self.fit_designs(train)[self.scaler.mode]
+
+    def fit_designs(self, train: Corpus) -> dict[str, np.ndarray]:
+        """The training design matrix standardised by each of :attr:`modes` (fits the standardisation:
+        one set of statistics serves every mode, the training corpora's kept when ``corpus`` is one)."""
         self.check_inputs(train)
         x = pooled_design(train, self.use)
         self.dims = {m: int(modality_arrays(train, m)[0].shape[2]) for m in self.use}
         x = self.select(x)
-        return self.scaler.fit(x, groups_of(train), corpora_of(train)).transform(x, groups_of(train), corpora_of(train))
+        groups, corpora = groups_of(train), corpora_of(train)
+        fitted = Standardizer("corpus" if "corpus" in self.modes else self.modes[0]).fit(x, groups, corpora)
+        self.scaler = replace(fitted, mode=self.modes[0])
+        return {mode: replace(fitted, mode=mode).transform(x, groups, corpora) for mode in self.modes}
 
-    def design(self, corpus: Corpus) -> np.ndarray:
-        """The standardised design matrix of ``corpus`` (after fitting)."""
+    def design(self, corpus: Corpus, mode: str | None = None) -> np.ndarray:
+        """The standardised design matrix of ``corpus`` (after fitting); ``mode``: another standardisation
+        than the fitted one's, with the same statistics."""
         if self.dims is None:
             raise RuntimeError("predict before fit")
         self.check_inputs(corpus)
-        return self.scaler.transform(self.select(pooled_design(corpus, self.use, self.dims)), groups_of(corpus),
-                                     corpora_of(corpus))
+        scaler = self.scaler if mode is None or mode == self.scaler.mode else replace(self.scaler, mode=mode)
+        return scaler.transform(self.select(pooled_design(corpus, self.use, self.dims)), groups_of(corpus),
+                                corpora_of(corpus))
 
     def select(self, x: np.ndarray) -> np.ndarray:
         """The ``columns`` slice of a pooled design (all columns when unset)."""
