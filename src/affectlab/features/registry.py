@@ -5,7 +5,7 @@ optional extras (openSMILE and praat, MediaPipe, faster-whisper, torch) are impo
 the extractors that need them.
 
 >>> sorted(_MODULES)
-['compare', 'egemaps', 'facemesh', 'huggingface', 'praat', 'sentence-transformers', 'whisper']
+['compare', 'egemaps', 'facemesh', 'huggingface', 'praat', 'sentence-transformers', 'transformers-speech', 'whisper', 'whisper-encoder']
 >>> set(_MODULES) <= set(EXTRACTORS.names())
 True
 >>> EXTRACTORS.get("egemaps").modality
@@ -32,6 +32,8 @@ _MODULES = {
     "compare": "affectlab.features.audio",
     "facemesh": "affectlab.features.face",
     "whisper": "affectlab.features.asr",
+    "whisper-encoder": "affectlab.features.ssl",
+    "transformers-speech": "affectlab.features.ssl",
 }
 for _name, _module in _MODULES.items():
     EXTRACTORS.register_lazy(_name, _module)
