@@ -272,3 +272,44 @@ def test_whisper_tiny_en_encoder_pools_only_the_real_frames(tmp_path):
     # chunked (1-s pieces): one frame per 20 ms of each piece, pieces concatenated
     chunked = make_extractor("whisper-encoder", {"name": "tiny.en", "frames": True, "chunk_seconds": 1.0, "threads": 1})(x, 16000)
     assert chunked["frames"].shape[0] == sum(math.ceil((hi - lo) / 320) for lo, hi in chunk_bounds(len(x), 16000, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Models on the encoder vectors: alone or beside the functionals
+
+
+@pytest.mark.parametrize("model", [
+    {"name": "svm_audio", "kernel": "linear", "C": 1.0},
+    {"name": "logistic_audio", "Cs": [1.0]},
+    pytest.param({"name": "mlp", "hidden": [16]}, marks=pytest.mark.slow),
+])
+def test_models_read_audio_ssl_alone_or_with_audio(tmp_path, model):
+    """Only audio_ssl carries the class: a model on it (alone or with audio) learns it, one on audio
+    alone cannot; the design's width is the sum of the two (checked through the run's state)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from affectlab import api
+
+    rng = np.random.default_rng(0)
+    n, classes = 120, np.array(["angry", "sad"])
+    y = np.arange(n) % 2
+    part = {"id": [f"s{k % 6}$_$f{k}" for k in range(n)], "group": [f"s{k % 6}" for k in range(n)],
+            "audio": rng.normal(size=(n, 1, 5)).astype(np.float32),
+            "audio_ssl": (rng.normal(size=(n, 1, 8)) + 2.0 * y[:, None, None] * (np.arange(8) < 2)).astype(np.float32),
+            "category_emotion": list(classes[y])}
+    data = tmp_path / "d.pkl"
+    data.write_bytes(pickle.dumps({"train": part}))
+
+    def uar(mods: list[str]) -> float:
+        cfg = {"task": "classification", "data": {"format": "mmsa", "options": {"modalities": mods},
+                                                  "targets": [{"name": "emotion", "kind": "category"}]},
+               "split": {"kind": "group_kfold", "k": 3}, "model": {**model, "modalities": mods}, "baselines": [], "seed": 0,
+               "training": {"lr": 0.01, "patience": 10, "batch_size": 32}}
+        run = api.train(cfg, data, tmp_path / "-".join(mods))
+        pred = pd.read_csv(run.path / "predictions.csv")
+        pred = pred[pred["split"] == "oof"]
+        assert len(pred) == n and not pred["seen"].any()  # one out-of-fold prediction per sample
+        truth = dict(zip(part["id"], part["category_emotion"]))
+        return balanced_accuracy_score([truth[i] for i in pred["id"]], pred["pred_emotion"])
+
+    assert uar(["audio_ssl"]) > 0.8 and uar(["audio", "audio_ssl"]) > 0.75 and uar(["audio"]) < 0.7
