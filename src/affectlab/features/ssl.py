@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 from pydantic import Field
