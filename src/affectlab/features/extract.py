@@ -6,6 +6,8 @@ column)::
     {'train': {'id', 'raw_text', 'group', 'file', 'segment_start', 'segment_end',
                'audio' (N, L, D), 'audio_lengths', 'audio_functionals' (N, D_f),
                'audio_lld' (N, T, 25), 'audio_lld_lengths', 'voiced_fraction',
+               'audio_ssl' (N, L, D), 'audio_ssl_lengths' (one such key per audio.ssl entry),
+               'audio_ssl_frames' (N, T, H), 'audio_ssl_frames_lengths' (with frames: true),
                'vision' (N, F, D_v), 'vision_lengths', 'vision_mask' (N, F), 'vision_frames',
                'vision_times' (N, F), 'text' (N, 1, D_t), 'text_lengths', 'asr_words',
                'regression_labels' (N,), 'regression_labels_<target>', 'classification_labels',
