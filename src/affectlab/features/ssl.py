@@ -164,7 +164,7 @@ class WhisperEncoder(SpeechEncoder):
     """The encoder of a faster-whisper (CTranslate2) Whisper model; last layer only."""
 
     name = "whisper-encoder"
-    requires = ("asr", ("faster_whisper", "soundfile", "soxr"))
+    requires = ("asr", ("faster_whisper", "ctranslate2", "soundfile", "soxr"))
     code_version = "1"
 
     def path(self) -> str:
