@@ -261,3 +261,19 @@ def test_ignore_labels_reads_none_and_names_them(tmp_path):
     assert read_corpus(p, cfg(), ignore_labels=True).meta["ignored_labels"] == ["sentiment"]  # regression_labels
     del data["test"]["regression_labels"]
     assert "ignored_labels" not in read_corpus(dump(tmp_path / "bare.pkl", data), cfg(), ignore_labels=True).meta
+
+
+def test_named_feature_arrays_such_as_audio_ssl_are_read(tmp_path):
+    part = emotion_part(6)
+    part["audio_ssl"] = np.arange(6 * 2 * 3, dtype=np.float32).reshape(6, 2, 3)
+    part["audio_ssl_lengths"] = np.array([2, 1, 2, 0, 2, 2])
+    p = dump(tmp_path / "s.pkl", {"train": part})
+    c = read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION], options={"modalities": ["audio", "audio_ssl"]}))
+    assert sorted(c.features) == ["audio", "audio_ssl"] and c.features["audio_ssl"].shape == (6, 2, 3)
+    assert c.lengths["audio_ssl"].tolist() == [2, 1, 2, 0, 2, 2]
+    assert sorted(read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION])).features) == ["audio"]  # only when named
+    for bad in ("audio_ssl_lengths", "speech"):
+        with pytest.raises(AffectlabError, match=f"unknown modality '{bad}'"):
+            read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION], options={"modalities": [bad]}))
+    with pytest.raises(AffectlabError, match="lacks key 'audio_wavlm'"):
+        read_mmsa(p, DataConfig(format="mmsa", targets=[EMOTION], options={"modalities": ["audio_wavlm"]}))

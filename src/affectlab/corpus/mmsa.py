@@ -75,6 +75,20 @@ from .registry import ReaderOptions, get_reader, register_reader
 log = logging.getLogger(__name__)
 
 MODALITIES = ("text", "audio", "vision")
+
+
+def is_modality(name: str) -> bool:
+    """Whether ``data.options.modalities`` may name ``name``: text, audio, vision, or a further
+    feature array of one of them, ``<modality>_<what>`` (e.g. ``audio_ssl``, the pooled vectors of a
+    pretrained speech encoder, or ``audio_lld``); never a ``_lengths`` array.
+
+    >>> [is_modality(m) for m in ("audio", "audio_ssl", "audio_ssl_frames", "audio_lengths", "speech")]
+    [True, True, True, False, False]
+    """
+    if name in MODALITIES:
+        return True
+    head, _, rest = name.partition("_")
+    return head in MODALITIES and bool(rest) and not name.endswith("_lengths") and name.replace("_", "").isalnum()
 DEFAULT_TARGET = get_task("mosi").target_ranges[0]  # sentiment in [-3, 3], as the mosi task declares
 TEXT_SOURCES = ("features", "encoder")
 
@@ -308,6 +322,10 @@ def extraction(config: Any) -> dict[str, str]:
                  if audio.get(key)]
         kind = "LLD frames" if audio.get("sequence") == "lld" and audio.get("egemaps") else "functionals"
         out["audio"] = f"{' + '.join(parts)} {kind}{origin}"
+    for entry in audio.get("ssl") or []:
+        if isinstance(entry, dict) and entry.get("key"):
+            pooled = "every layer pooled" if entry.get("layers") == "all" else f"{entry.get('pooling', 'mean_std')} pooled"
+            out[str(entry["key"])] = f"{entry.get('kind')} encoder {entry.get('name')} ({pooled}){origin}"
     if "facemesh" in names:
         out["vision"] = f"FaceMesh geometry{origin}"
     text = next((e for e in names if e.startswith("text:")), None)
@@ -473,8 +491,9 @@ def read_mmsa(path: str | Path, cfg: DataConfig | None = None, *, require_labels
     else:
         modalities = [str(m) for m in ([wanted] if isinstance(wanted, str) else wanted)]
         for m in modalities:
-            if m not in MODALITIES:
-                raise AffectlabError(f"{source}: data.options.modalities: unknown modality {m!r} (choose from {', '.join(MODALITIES)})")
+            if not is_modality(m):
+                raise AffectlabError(f"{source}: data.options.modalities: unknown modality {m!r} (choose from "
+                                     f"{', '.join(MODALITIES)}, or a feature array such as audio_ssl)")
             for name, part in splits.items():
                 if m not in part:
                     raise AffectlabError(f"{source}: split {name!r} lacks key {m!r} (has: {', '.join(map(str, part))})")

@@ -92,9 +92,22 @@ class Extractors:
                             for name, params in (audio_parts(cfg.audio) if cfg.audio.enabled else [])]
         for part in self.audio_parts:
             part.cache_only = cache_only
+        self.ssl_parts = self._ssl_parts() if cfg.audio.enabled else []
         self._asr: CachedExtractor | None = None
         self._face: CachedExtractor | None = None
         self._expression: CachedExtractor | None = None
+
+    def _ssl_parts(self) -> list[CachedExtractor]:
+        """One cached extractor per ``audio.ssl`` entry (models load on first use)."""
+        from .ssl import KIND_EXTRACTORS, ssl_params
+
+        parts = []
+        for entry in self.cfg.audio.ssl:
+            part = CachedExtractor(make_extractor(KIND_EXTRACTORS[entry.kind],
+                                                  ssl_params(entry, 1 if self.single_thread else 0)), self.cache_root)
+            part.cache_only = self.cache_only
+            parts.append(part)
+        return parts
 
     @property
     def asr(self) -> CachedExtractor:
@@ -122,7 +135,7 @@ class Extractors:
         return self._expression
 
     def all(self) -> list[CachedExtractor]:
-        return [e for e in (*self.audio_parts, self._asr, self._face, self._expression) if e is not None]
+        return [e for e in (*self.audio_parts, *self.ssl_parts, self._asr, self._face, self._expression) if e is not None]
 
     def counts(self) -> tuple[int, int]:
         """(cache hits, items computed) so far, over all extractors."""
@@ -139,6 +152,16 @@ class Extractors:
             assert isinstance(extractor, AudioSignalExtractor)  # audio_parts holds the voice extractors only
             outputs[extractor.name] = part.get(key, functools.partial(extractor.compute, seg, sr))
         return combine(outputs)
+
+    def ssl(self, content: str, seg: np.ndarray, sr: int, start: float, end: float) -> list[Features]:
+        """One segment's pretrained-encoder outputs, one per ``audio.ssl`` entry (in order)."""
+        key = media_key(content, start=start, end=end)
+        out = []
+        for part in self.ssl_parts:
+            extractor = part.extractor
+            assert isinstance(extractor, AudioSignalExtractor)
+            out.append(part.get(key, functools.partial(extractor.compute, seg, sr)))
+        return out
 
 
 _WORKER: Extractors | None = None
@@ -346,6 +369,8 @@ def process_file(task: FileTask, ex: Extractors) -> FileResult:
                 seg = audio[int(round(start * sr)):int(round(end * sr))]
                 feats = ex.audio(content, seg, sr, start, end)
                 out["audio"] = {"functionals": feats.functionals, "lld": feats.lld}
+                if ex.ssl_parts:
+                    out["ssl"] = ex.ssl(content, seg, sr, start, end)
                 out["voiced_fraction"] = feats.voiced_fraction
                 out["nonfinite"] += feats.nonfinite
                 if np.isfinite(feats.voiced_fraction) and feats.voiced_fraction < cfg.audio.min_voiced_fraction:

@@ -6,6 +6,8 @@ column)::
     {'train': {'id', 'raw_text', 'group', 'file', 'segment_start', 'segment_end',
                'audio' (N, L, D), 'audio_lengths', 'audio_functionals' (N, D_f),
                'audio_lld' (N, T, 25), 'audio_lld_lengths', 'voiced_fraction',
+               'audio_ssl' (N, L, D), 'audio_ssl_lengths' (one such key per audio.ssl entry),
+               'audio_ssl_frames' (N, T, H), 'audio_ssl_frames_lengths' (with frames: true),
                'vision' (N, F, D_v), 'vision_lengths', 'vision_mask' (N, F), 'vision_frames',
                'vision_times' (N, F), 'vision_expression' (N, 1, D_e), 'vision_expression_lengths',
                'vision_expression_faces', 'vision_expression_sampled', 'vision_expression_frames'
@@ -94,6 +96,13 @@ def check_extras(cfg: ExtractConfig) -> None:
 
         raise AffectlabError(f"face.expression needs the 'expression' extra (fer missing): {INSTALL_HINT}, "
                              f"or set face.expression: false")
+    if cfg.audio.enabled:
+        from .base import check_requirements
+        from .registry import EXTRACTORS
+        from .ssl import KIND_EXTRACTORS
+
+        for entry in cfg.audio.ssl:
+            check_requirements(EXTRACTORS.get(KIND_EXTRACTORS[entry.kind]))
 
 
 def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Path, out: str | Path, *,
@@ -120,6 +129,11 @@ def extract_dataset(cfg: ExtractConfig, media_dir: str | Path, labels: str | Pat
         from .asr import resolve_whisper_model
 
         resolve_whisper_model(cfg.asr)
+    if cfg.audio.enabled:  # and on an encoder that is neither a folder nor in the local cache
+        from .ssl import resolve_ssl
+
+        for entry in cfg.audio.ssl:
+            resolve_ssl(entry)
     # the one feature cache (text embeddings included); created now, so a bad folder fails before any work
     root = ensure_cache_root(cache_dir or cfg.batch.cache_dir or default_cache_dir()) if use_cache else None
     groups = table.files()
@@ -209,6 +223,7 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
                 part["audio"], part["audio_lengths"] = part["audio_lld"], part["audio_lld_lengths"]
             else:
                 part["audio"], part["audio_lengths"] = functionals, flen
+            _add_ssl(part, pl, cfg, feature_names)
         if cfg.face.enabled:
             nv = len(feature_names["vision"])
             vis = [None if p.get("vision") is None else p["vision"]["features"] for p in pl]
@@ -252,6 +267,7 @@ def assemble(table: LabelTable, payload: dict[str, dict[str, Any]], cfg: Extract
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extractors": [name for name, on in (("egemaps", cfg.audio.enabled and cfg.audio.egemaps),
                                              ("praat", cfg.audio.enabled and cfg.audio.praat),
+                                             *((f"ssl:{e.kind}:{e.name}", cfg.audio.enabled) for e in cfg.audio.ssl),
                                              ("facemesh", cfg.face.enabled),
                                              ("fer-expression", cfg.face.enabled and cfg.face.expression.enabled),
                                              ("whisper", cfg.asr.enabled),
@@ -299,6 +315,26 @@ def _expression_block(parts: list[dict[str, Any] | None], embedding: bool, frame
     return out
 
 
+def _add_ssl(part: dict[str, Any], pl: list[dict[str, Any]], cfg: ExtractConfig, names: dict[str, list[str]]) -> None:
+    """The ``audio.ssl`` encoders' arrays: ``<key>`` (N, L, D) pooled vectors (L = 1, or one row per
+    hidden state for ``layers: all``) and, with ``frames: true``, ``<key>_frames`` (N, T, H); each
+    with ``_lengths`` (0 where the audio is missing)."""
+    for j, entry in enumerate(cfg.audio.ssl):
+        outs = [None if p.get("audio") is None or p.get("ssl") is None else p["ssl"][j] for p in pl]
+        first = next((o for o in outs if o is not None), None)
+        if first is None:
+            continue
+        rows, dim = first["pooled"].shape
+        part[entry.key], part[f"{entry.key}_lengths"] = _pad([None if o is None else o["pooled"] for o in outs], dim)
+        h = dim // 2 if entry.pooling == "mean_std" else dim
+        stats = ("mean", "std") if entry.pooling == "mean_std" else ("mean",)
+        names[entry.key] = [f"{entry.kind}:{entry.name}:{s}{i}" for s in stats for i in range(h)]
+        if entry.frames:
+            fk = entry.frames_key
+            part[fk], part[f"{fk}_lengths"] = _pad([None if o is None else o["frames"] for o in outs], h)
+            names[fk] = [f"{entry.kind}:{entry.name}:h{i}" for i in range(h)]
+
+
 def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
     """Extractor versions and feature names (the objects are cheap to build in the parent)."""
     from ..core.version import __version__
@@ -316,6 +352,12 @@ def _describe(cfg: ExtractConfig) -> tuple[dict[str, str], dict[str, list[str]],
         names["audio"] = names["audio_lld"] if (cfg.audio.sequence == "lld" and cfg.audio.egemaps) else names["audio_functionals"]
         if cfg.audio.egemaps:
             versions["egemaps"] = "eGeMAPSv02"
+        if cfg.audio.ssl:
+            from .base import make_extractor
+            from .ssl import KIND_EXTRACTORS, ssl_params
+
+            for entry in cfg.audio.ssl:
+                versions[entry.key] = f"{entry.kind}:{entry.name}; " + make_extractor(KIND_EXTRACTORS[entry.kind], ssl_params(entry)).version
     if cfg.face.enabled:
         from .face import FaceExtractor, feature_names
 

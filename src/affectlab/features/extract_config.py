@@ -14,8 +14,9 @@ extractors run with which parameters. Every field has a default, so ``{}`` is a 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -81,6 +82,64 @@ class TargetSpec(_Strict):
         return self.column or self.name
 
 
+SSL_KINDS = ("whisper", "transformers")
+
+
+class SslEntry(_Strict):
+    """One pretrained speech encoder of ``audio.ssl:`` (see docs/extraction.md, "Pretrained speech
+    encoders"): its pooled utterance vectors go to the modality ``key``, its frames (``frames:
+    true``) to ``<key>_frames``.
+
+    >>> SslEntry(kind="transformers", name="m", layers=[6, 8]).layers
+    [6, 8]
+    >>> validate_extract_config({"audio": {"ssl": [{"kind": "whisper", "layers": 3}]}}, "x.yaml")
+    Traceback (most recent call last):
+    affectlab.core.errors.AffectlabError: x.yaml: audio.ssl.0: audio.ssl: kind whisper gives the last encoder layer only (CTranslate2); leave out layers
+    >>> validate_extract_config({"audio": {"ssl": [{"kind": "whisper", "layer": 3}]}}, "x.yaml")
+    Traceback (most recent call last):
+    affectlab.core.errors.AffectlabError: x.yaml: audio.ssl.0.layer: Extra inputs are not permitted (did you mean `layers`?)
+    """
+
+    kind: Literal["whisper", "transformers"]
+    # whisper: "tiny.en" (packaged offline) or a CTranslate2 Whisper folder/name (as asr.model);
+    # transformers: a Hugging Face hub name or a local folder (wav2vec2, HuBERT, WavLM, data2vec-audio)
+    name: str = "tiny.en"
+    # transformers only: None = the last layer; an index (0 = the CNN features fed to the
+    # transformer, -1 = the last); a list = those layers' frames averaged; "all" = every layer pooled apart
+    layers: Union[int, list[int], Literal["all"], None] = None
+    pooling: Literal["mean_std", "mean"] = "mean_std"  # utterance vector: [mean, std] or mean over real frames
+    frames: bool = False  # also keep the frame sequence (T, H) under <key>_frames
+    key: str = "audio_ssl"  # the output modality key
+    chunk_seconds: float = Field(20.0, gt=0, le=600)  # longer segments are encoded in pieces (whisper: at most 30)
+    allow_download: bool = False  # a hub name not in the local cache is refused unless true
+    device: str = "cpu"
+    compute_type: str = "int8"  # whisper (CTranslate2) only
+
+    @model_validator(mode="after")
+    def _check(self) -> "SslEntry":
+        if self.kind == "whisper" and self.layers is not None:
+            raise ValueError("audio.ssl: kind whisper gives the last encoder layer only (CTranslate2); leave out layers")
+        if self.kind == "whisper" and self.chunk_seconds > 30:
+            raise ValueError("audio.ssl: kind whisper encodes at most 30 s at once; chunk_seconds must be <= 30")
+        if isinstance(self.layers, list) and not self.layers:
+            raise ValueError("audio.ssl: layers is an empty list")
+        if self.frames and self.layers == "all":
+            raise ValueError("audio.ssl: frames with layers: all would keep every layer's frames; pick layers")
+        if not re.fullmatch(r"audio_[A-Za-z0-9_]+", self.key) or self.key.endswith(("_frames", "_lengths")) \
+                or self.key in RESERVED_AUDIO_KEYS:
+            raise ValueError(f"audio.ssl: key {self.key!r} must look like audio_<name> (letters, digits, _), "
+                             f"not end in _frames/_lengths, and not be one of {', '.join(RESERVED_AUDIO_KEYS)}")
+        return self
+
+    @property
+    def frames_key(self) -> str:
+        return f"{self.key}_frames"
+
+
+#: keys of an extract pickle that an ``audio.ssl`` entry must not take
+RESERVED_AUDIO_KEYS = ("audio_functionals", "audio_lld")
+
+
 class AudioConfig(_Strict):
     """Voice features: openSMILE eGeMAPS v02, praat (parselmouth) pitch, jitter, shimmer, HNR, and
     optionally openSMILE's ComParE 2016 functionals (``compare: true``: 6373 more columns, appended
@@ -97,9 +156,14 @@ class AudioConfig(_Strict):
     pitch_ceiling: float = Field(600.0, gt=0)
     min_voiced_fraction: float = Field(0.02, ge=0, le=1)  # below this a segment counts as "no speech"
     min_duration: float = Field(0.1, gt=0)  # seconds; shorter segments fail
+    ssl: list[SslEntry] = Field(default_factory=list)  # pretrained speech encoders (one entry each)
 
     @model_validator(mode="after")
     def _check(self) -> "AudioConfig":
+        keys = [k for e in self.ssl for k in (e.key, e.frames_key)]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"audio.ssl: two encoders write key {twice[0]!r}; give each its own key:")
         if self.pitch_floor >= self.pitch_ceiling:
             raise ValueError("audio.pitch_floor must be below audio.pitch_ceiling")
         if self.enabled and not (self.egemaps or self.praat or self.compare):

@@ -5,7 +5,7 @@ optional extras (openSMILE and praat, MediaPipe, fer's weights, faster-whisper, 
 the extractors that need them.
 
 >>> sorted(_MODULES)
-['compare', 'egemaps', 'facemesh', 'fer-expression', 'huggingface', 'praat', 'sentence-transformers', 'whisper']
+['compare', 'egemaps', 'facemesh', 'fer-expression', 'huggingface', 'praat', 'sentence-transformers', 'transformers-speech', 'whisper', 'whisper-encoder']
 >>> set(_MODULES) <= set(EXTRACTORS.names())
 True
 >>> EXTRACTORS.get("egemaps").modality
@@ -33,6 +33,8 @@ _MODULES = {
     "facemesh": "affectlab.features.face",
     "fer-expression": "affectlab.features.expression",
     "whisper": "affectlab.features.asr",
+    "whisper-encoder": "affectlab.features.ssl",
+    "transformers-speech": "affectlab.features.ssl",
 }
 for _name, _module in _MODULES.items():
     EXTRACTORS.register_lazy(_name, _module)
