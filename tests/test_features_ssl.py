@@ -168,6 +168,7 @@ def test_a_folder_that_is_not_a_speech_encoder_is_one_line(tmp_path):
     ({"kind": "transformers", "layer": 3}, "did you mean `layers`?"),
     ({"kind": "transformers", "key": "vision_x"}, "must look like audio_<name>"),
     ({"kind": "transformers", "layers": "all", "frames": True}, "frames with layers: all"),
+    ({"kind": "transformers", "layers": 3}, "kind transformers needs a name"),
     ({"kind": "whisper", "chunk_seconds": 40}, "at most 30 s"),
 ])
 def test_bad_ssl_entries_are_one_line(entry, message):

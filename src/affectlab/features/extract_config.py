@@ -129,6 +129,9 @@ class SslEntry(_Strict):
                 or self.key in RESERVED_AUDIO_KEYS:
             raise ValueError(f"audio.ssl: key {self.key!r} must look like audio_<name> (letters, digits, _), "
                              f"not end in _frames/_lengths, and not be one of {', '.join(RESERVED_AUDIO_KEYS)}")
+        if self.kind == "transformers" and "name" not in self.model_fields_set:
+            raise ValueError("audio.ssl: kind transformers needs a name: a Hugging Face hub name or a local folder "
+                             "(e.g. microsoft/wavlm-base-plus; docs/extraction.md)")
         return self
 
     @property

@@ -243,10 +243,19 @@ def check_speech_folder(folder: Path, name: str, what: str = "audio.ssl") -> Non
                              f"(choose a model of type {', '.join(SPEECH_MODEL_TYPES)})")
 
 
+class TransformersSpeechParams(SslParams):
+    """Params of a transformers encoder: the same, with a hub name for a default (Whisper's
+    ``tiny.en`` names no transformers model). Like every hub name it loads only from the local
+    Hugging Face cache unless ``allow_download``."""
+
+    name: str = "microsoft/wavlm-base-plus"
+
+
 @register_extractor
 class TransformersSpeechEncoder(SpeechEncoder):
     """A transformers speech encoder's hidden states, layer-selected and pooled over real frames."""
 
+    Params = TransformersSpeechParams
     name = "transformers-speech"
     requires = ("audio", ("torch", "transformers", "soundfile", "soxr"))
     code_version = "1"
