@@ -80,6 +80,13 @@ class SourceConfig(_Strict):
     map: dict[str, str | dict[str, str | float | None]] = Field(default_factory=dict)  # target -> its map here
 
 
+def _once(names: list[str], message: str) -> None:
+    """``ValueError(message)`` formatted with the first repeated name, if any name repeats."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(message.format(twice[0]))
+
+
 class DataConfig(_Strict):
     """How to read the data: a reader name, its column map, targets and reader options."""
 
@@ -94,19 +101,13 @@ class DataConfig(_Strict):
     @field_validator("sources")
     @classmethod
     def _distinct_sources(cls, v: list[SourceConfig]) -> list[SourceConfig]:
-        names = [s.name for s in v]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"source {twice[0]!r} is named twice")
+        _once([s.name for s in v], "source {!r} is named twice")
         return v
 
     @field_validator("targets")
     @classmethod
     def _distinct(cls, v: list[TargetConfig]) -> list[TargetConfig]:
-        names = [t.name for t in v]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"target {twice[0]!r} is declared twice")
+        _once([t.name for t in v], "target {!r} is declared twice")
         return v
 
 

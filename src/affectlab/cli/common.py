@@ -7,7 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -59,3 +59,22 @@ def stdout_to_stderr(active: bool = True) -> Iterator[None]:
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def file_progress(quiet: bool) -> "tuple[Any, Callable[[int, int], None]]":
+    """A transient "extracting ... files" bar on stderr (none in logs, pipes or with ``quiet``) and
+    the ``progress(done, total)`` callback that drives it; use the bar as a context manager."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+                        disable=quiet or not err_console.is_terminal)
+    task_id = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task_id
+        if task_id is None:
+            task_id = progress.add_task("files", total=total)
+        progress.update(task_id, completed=done)
+
+    return progress, on_progress

@@ -10,7 +10,7 @@ import typer
 
 from ..core.errors import AffectlabError
 from .app import app
-from .common import err_console, print_json, print_notes, say, stdout_to_stderr
+from .common import file_progress, print_json, print_notes, say, stdout_to_stderr
 
 
 @app.command()
@@ -29,8 +29,6 @@ def extract(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (progress and notes go to stderr)."),
 ) -> None:
     """Extract voice, face and speech-to-text features from media files into an MMSA pickle."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from ..core.io import check_writable
     from ..features.extract import extract_dataset
     from ..features.extract_config import load_extract_config
@@ -41,17 +39,7 @@ def extract(
     if not out.is_dir():  # (a folder is named by extract_dataset) a read-only place is said now, not after every file
         check_writable(out)
         check_writable(errors if errors is not None else out.parent / "errors.csv")
-    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
-                        disable=quiet or not err_console.is_terminal)  # no bar in logs or pipes
-    task_id = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal task_id
-        if task_id is None:
-            task_id = progress.add_task("files", total=total)
-        progress.update(task_id, completed=done)
-
+    progress, on_progress = file_progress(quiet)
     with stdout_to_stderr(json_out), progress:
         summary = extract_dataset(cfg, media, labels, out, errors_path=errors, cache_dir=cache_dir, workers=workers,
                                   use_cache=not no_cache, progress=on_progress, allow_outside_media=allow_outside_media,

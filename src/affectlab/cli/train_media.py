@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..core.errors import AffectlabError
-from .common import err_console, print_notes, say
+from .common import file_progress, print_notes, say
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -38,21 +38,9 @@ def plan(config: Path, cfg: "RunConfig", media: Path, labels: Path) -> "MediaPla
 
 def extract(media_plan: "MediaPlan", quiet: bool) -> Path:
     """Extract the planned corpus (cached features are read, not recomputed); say what was done; the pickle."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..features.media_corpus import extract_plan
 
-    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                        TimeElapsedColumn(), console=err_console, transient=True,
-                        disable=quiet or not err_console.is_terminal)
-    task_id = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal task_id
-        if task_id is None:
-            task_id = progress.add_task("files", total=total)
-        progress.update(task_id, completed=done)
-
+    progress, on_progress = file_progress(quiet)
     with progress:
         summary = extract_plan(media_plan, progress=on_progress)
     failed = [p for p in summary.problems if p.status == "failed"]

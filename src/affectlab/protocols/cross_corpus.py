@@ -30,8 +30,8 @@ import numpy as np
 
 from ..core.errors import AffectlabError
 from ..corpus.base import Corpus
-from .base import Fold, NoteSink, abbreviate, check_training_modalities
-from .cross_validation import CrossValidation, check_classes_in_training_folds
+from .base import Fold, NoteSink
+from .cross_validation import CrossValidation, checked_folds
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,7 @@ class CrossCorpus(CrossValidation):
         """Leave-one-group-out over the training corpora's rows (the within-corpus scores)."""
         from ..corpus.splits import cross_validation_folds
 
-        groups = corpus.frame["group"].astype(str).to_numpy()
-        masks = cross_validation_folds(corpus, "leave_one_group_out")
-        folds = [Fold(i, train=~m, test=m, test_groups=sorted(set(groups[m]))) for i, m in enumerate(masks)]
-        check_classes_in_training_folds(corpus, folds)
-        for fold in folds:
-            check_training_modalities(corpus, corpus.subset(fold.train), f"the training part of fold {fold.index + 1} "
-                                      f"(held out: {abbreviate(fold.test_groups)})")
-        return folds
+        return checked_folds(corpus, cross_validation_folds(corpus, "leave_one_group_out"))
 
     def describe(self, n_folds: int = 0, model_seed: int = 0, neural: bool = False) -> dict[str, Any]:
         out = super().describe(n_folds, model_seed, neural)

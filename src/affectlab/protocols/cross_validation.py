@@ -41,14 +41,7 @@ class CrossValidation(Protocol):
     def folds(self, corpus: Corpus, notes: NoteSink | None = None) -> list[Fold]:
         """The outer folds over ``corpus`` (the rows :meth:`set_aside` left), checked: every class of a
         test fold occurs in its training part, no modality is absent from a whole training part."""
-        groups = corpus.frame["group"].astype(str).to_numpy()
-        masks = cross_validation_folds(corpus, self.kind, self.k, self.seed)
-        folds = [Fold(i, train=~mask, test=mask, test_groups=sorted(set(groups[mask]))) for i, mask in enumerate(masks)]
-        check_classes_in_training_folds(corpus, folds)
-        for fold in folds:
-            check_training_modalities(corpus, corpus.subset(fold.train), f"the training part of fold {fold.index + 1} "
-                                      f"(held out: {abbreviate(fold.test_groups)})")
-        return folds
+        return checked_folds(corpus, cross_validation_folds(corpus, self.kind, self.k, self.seed))
 
     def set_aside(self, corpus: Corpus) -> tuple[Corpus, Corpus | None]:
         """(the rows cross-validation runs over, the test rows) for ``test_split``.
@@ -115,6 +108,18 @@ class KFold(CrossValidation):
     kind: ClassVar[str] = "kfold"
     by_group: ClassVar[bool] = False
     reads: ClassVar[frozenset[str]] = frozenset({"kind", "k", "seed", "inner_fraction", "test_split"})
+
+
+def checked_folds(corpus: Corpus, masks: list[np.ndarray]) -> list[Fold]:
+    """Outer folds from test masks over ``corpus``, checked: every class of a test fold occurs in its
+    training part, and no modality is absent from a whole training part (one line otherwise)."""
+    groups = corpus.frame["group"].astype(str).to_numpy()
+    folds = [Fold(i, train=~mask, test=mask, test_groups=sorted(set(groups[mask]))) for i, mask in enumerate(masks)]
+    check_classes_in_training_folds(corpus, folds)
+    for fold in folds:
+        check_training_modalities(corpus, corpus.subset(fold.train), f"the training part of fold {fold.index + 1} "
+                                  f"(held out: {abbreviate(fold.test_groups)})")
+    return folds
 
 
 def check_classes_in_training_folds(corpus: Corpus, folds: list[Fold]) -> None:
