@@ -15,6 +15,10 @@ from affectlab.corpus.base import Corpus, TargetSpec
 from affectlab.core.errors import AffectlabError
 from affectlab.models import MODELS
 
+# the hand-made references score inner folds where a held-out speaker shows one class (expected)
+pytestmark = pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true:UserWarning",
+                                        "ignore:A single label was found:UserWarning")
+
 CLASSES = ("angry", "happy", "neutral", "sad")
 CS = [0.001, 0.01, 0.1, 1.0]
 
