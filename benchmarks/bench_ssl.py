@@ -200,9 +200,9 @@ def main() -> None:
         if args.data is None or not args.data.is_file():
             print(f"skipped: --data {args.data} not found (extract it with configs/extract/speech-ssl.yaml)")
             return
-        what = ("EmoDB, 7 classes, leave-one-speaker-out" if args.corpus == "emodb"
-                else "URDU, 4 classes, 5 folds of whole speakers")
-        print(f"{what}; speaker standardisation; 95% CIs resample speakers")
+        what = ("EmoDB, 7 classes, leave-one-speaker-out; speaker standardisation" if args.corpus == "emodb"
+                else "URDU, 4 classes, 5 folds of whole speakers; global standardisation (see grid_config)")
+        print(f"{what}; 95% CIs resample speakers")
         print("| features | model | UAR | accuracy | macro F1 | wall s |\n|---|---|---|---|---|---|", flush=True)
         rows3 = grid(args.corpus, args.data, args.only)
         result = {f"{f}/{m}": {"metrics": s["cis"]["pooled"], "wall_s": s["wall_s"], "selection": s.get("selection")}
