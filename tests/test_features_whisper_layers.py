@@ -247,3 +247,15 @@ def test_extract_refuses_layers_out_of_range_before_any_work(media, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "layers [7] out of range; the model has hidden states 0..4" in err
     assert not (media / "o.pkl").exists() and not (media / "errors.csv").exists()
+
+
+def test_the_layers_config_is_speech_ssl_with_every_layer():
+    from affectlab.features.extract_config import load_extract_config
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "extract"
+    plain = load_extract_config(root / "speech-ssl.yaml").model_dump()
+    layered = load_extract_config(root / "speech-ssl-layers.yaml").model_dump()
+    (entry,) = layered["audio"]["ssl"]
+    assert (entry["layers"], entry["key"], plain["audio"]["ssl"][0]["layers"]) == ("all", "audio_ssl_layers", None)
+    plain["audio"]["ssl"][0].update(layers="all", key="audio_ssl_layers")
+    assert layered == plain

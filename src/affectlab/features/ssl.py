@@ -155,7 +155,11 @@ def select_layers(sel: Union[int, list[int], str, None], n: int, name: str, mean
     >>> select_layers([1, -1], 5, "tiny.en", ""), select_layers("all", 3, "m", ""), select_layers(None, 3, "m", "")
     ([1, 4], [0, 1, 2], [2])
     """
-    wanted = list(range(n)) if sel == "all" else [n - 1] if sel is None else [sel] if isinstance(sel, int) else list(sel)
+    wanted: list[int]
+    if isinstance(sel, str):  # "all" (the params allow no other string)
+        wanted = list(range(n))
+    else:
+        wanted = [n - 1] if sel is None else [sel] if isinstance(sel, int) else list(sel)
     bad = [i for i in wanted if not -n <= i < n]
     if bad:
         raise AffectlabError(f"audio.ssl {name!r}: layers {bad} out of range; the model has hidden "
