@@ -206,8 +206,8 @@ def check_whisper_layers(name: str, layers: Union[int, list[int], str], allow_do
     try:
         from .whisper_torch import count_encoder_layers
     except ImportError:
-        raise AffectlabError("audio.ssl kind whisper with layers runs the encoder in torch: pip install torch "
-                             "(affectlab[audio]), or leave out layers") from None
+        raise AffectlabError("audio.ssl kind whisper with layers runs the encoder in torch, which cannot be "
+                             "imported here: install torch, or leave out layers") from None
     n = count_encoder_layers(whisper_folder(name, allow_download)) + 1
     return select_layers(layers, n, name, whisper_layer_meaning(n))
 

@@ -7,8 +7,8 @@ transformer layers (self-attention with the query, key and value projections fus
 as CTranslate2 stores them; a GELU feed-forward network), then a final LayerNorm. Weights are
 used in float32 whatever their stored type (float16, bfloat16 and int8 are widened).
 
-:class:`TorchWhisperEncoder` called on a log-mel batch returns ``n_layers + 1`` hidden states, as transformers'
-``WhisperEncoder`` does: index 0 is the input to the first transformer layer (conv front end +
+:class:`TorchWhisperEncoder` called on a log-mel batch returns ``n_layers + 1`` hidden states,
+as transformers' ``WhisperEncoder`` does: index 0 is the input to the first transformer layer (conv front end +
 positions), index ``i`` (1 <= i < n_layers) the output of layer ``i``, and the last index the
 output of the last layer *after the final LayerNorm*, which is what CTranslate2's ``encode``
 returns (the last layer's output before that LayerNorm is not kept).
