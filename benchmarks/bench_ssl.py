@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,10 @@ FEATURES = {  # label -> (data.options.modalities, model keys)
     "ComParE": (["audio"], {"modalities": ["audio"], "columns": [100, None]}),
     "Whisper tiny.en enc.": (["audio_ssl"], {"modalities": ["audio_ssl"]}),
     "enc. + functionals": (["audio", "audio_ssl"], {"modalities": ["audio", "audio_ssl"]}),
+    # configs/extract/speech-ssl-layers.yaml: the 5 hidden states of Whisper tiny.en (torch path, float32);
+    # pooled models average the 5 rows, the MLP learns a weighted sum of them (layer_weights)
+    "Whisper 5 states": (["audio_ssl_layers"], {"modalities": ["audio_ssl_layers"]}),
+    "5 states + functionals": (["audio", "audio_ssl_layers"], {"modalities": ["audio", "audio_ssl_layers"]}),
 }
 MODELS = {
     "linear SVM": {"name": "svm_audio", "kernel": "linear", "C": LINEAR_CS, "inner_folds": "groups", **SPEAKER},
@@ -167,7 +172,9 @@ def cell(summary: dict, key: str) -> str:
 
 def grid(corpus: str, data: Path, only: list[str] | None) -> list[tuple[str, str, dict]]:
     """Every cell, or the ``only`` cells in the order given."""
-    cells = [f"{f}/{m}" for f in FEATURES for m in MODELS] if not only else only
+    with open(data, "rb") as fh:  # every feature set the pickle holds (the layer sets need speech-ssl-layers.yaml)
+        have = set(next(v for v in pickle.load(fh).values() if isinstance(v, dict) and "id" in v))
+    cells = [f"{f}/{m}" for f, (mods, _) in FEATURES.items() if set(mods) <= have for m in MODELS] if not only else only
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in cells:
