@@ -147,6 +147,8 @@ def test_samples_with_another_number_of_layers_are_refused_before_training():
     assert est.net is None  # nothing trained
     with pytest.raises(AffectlabError, match="2 of 40"):  # in the validation rows too, before training
         MODELS.get("mlp")((EMOTION,), layer_weights=["audio_ssl"]).fit(train, bad, ctx(1))
+    with pytest.raises(AffectlabError, match="^feature 'audio_ssl' has 3 layers; the model was trained on 4$"):
+        MODELS.get("mlp")((EMOTION,), layer_weights=["audio_ssl"]).fit(train, layered(20, 8, 0, L=3), ctx(1))
     missing = lengths.copy()
     missing[[3, 9]] = 0  # a missing modality is not a wrong number of layers: the mean after standardisation
     ok = MODELS.get("mlp")((EMOTION,), hidden=[4], layer_weights=["audio_ssl"])

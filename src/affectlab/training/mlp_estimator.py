@@ -224,10 +224,10 @@ class MLPEstimator(Estimator):
         for m, (start, stop) in zip(self.modalities, self.ranges):
             if m in self.mixed and stop == start:
                 raise AffectlabError(f"model mlp: columns {list(self.columns or ())} keep no column of layer-weighted {m!r}")
-        if val is not None:
-            self._pooled(val)  # its layers checked too, before any training
         self.dims, self.layers = tuple(x.shape[2] for x, _ in arrays), layers
         del arrays
+        if val is not None:
+            self._pooled(val)  # its layers and dimensions checked too, before any training
         pooled = self._pooled(train)
         mean, std = np.zeros(pooled.shape[1]), np.ones(pooled.shape[1])
         for cols in self._column_blocks():  # per modality: a missing one leaves its rows NaN
