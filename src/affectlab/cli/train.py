@@ -219,6 +219,9 @@ def _print_summary(summary: RunSummary, run_dir: Path) -> None:
     chosen = summary.selection_line()  # the C (penalty...) selection chose, per fold and for the final model
     if chosen:
         say(chosen)
+    mixed = summary.layer_weights_line()  # what an mlp with layer_weights learned
+    if mixed:
+        say(mixed)
     total = summary.timings.total
     say(f"{_fmt(total, 1)} s; run directory: {run_dir}")
 

@@ -13,7 +13,7 @@ is imported. The estimators use the same classes as their ``Params``.
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import ConfigDict, Field, PositiveInt
 
@@ -47,6 +47,9 @@ class MLPParams(Params):
     standardize: str = "global"  # global | group (checked by the constructor)
     clip: float = Field(10.0, gt=0)
     threads: int = Field(1, ge=0)
+    columns: Optional[list[Any]] = None  # [start, stop] of the pooled design (checked by tabular.column_slice)
+    #: modalities whose L rows are layers, summed with learned softmax weights instead of averaged
+    layer_weights: Union[str, list[str]] = Field(default_factory=list)
 
 
 class FusionParams(Params):

@@ -268,9 +268,7 @@ class PooledModel(Estimator):
         """The ``columns`` slice of a pooled design (all columns when unset)."""
         if self.columns is None:
             return x
-        start, stop = self.columns
-        if start >= x.shape[1] or (stop is not None and stop > x.shape[1]):
-            raise AffectlabError(f"model {self.name}: columns {[start, stop]} lie outside the {x.shape[1]} feature columns")
+        start, stop = columns_within(self.columns, x.shape[1], self.name)
         return x[:, start:stop]
 
     def design_state(self) -> dict[str, Any]:
@@ -312,3 +310,38 @@ def column_slice(value: Any, model: str) -> tuple[int, int | None] | None:
     if not ok or isinstance(value[0], bool):
         raise AffectlabError(f"model {model}: columns must be [start, stop] with 0 <= start < stop (stop may be null), not {value!r}")
     return int(value[0]), None if value[1] is None else int(value[1])
+
+
+def columns_within(columns: tuple[int, int | None], width: int, model: str) -> tuple[int, int]:
+    """A :func:`column_slice` pair resolved against a design ``width`` columns wide; one line when it
+    lies outside.
+
+    >>> columns_within((100, None), 6473, "m")
+    (100, 6473)
+    >>> columns_within((0, 100), 88, "m")
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: model m: columns [0, 100] lie outside the 88 feature columns
+    """
+    start, stop = columns
+    if start >= width or (stop is not None and stop > width):
+        raise AffectlabError(f"model {model}: columns {[start, stop]} lie outside the {width} feature columns")
+    return start, width if stop is None else stop
+
+
+def column_ranges(columns: tuple[int, int | None] | None, widths: tuple[int, ...], model: str) -> list[tuple[int, int]]:
+    """Per block of ``widths`` columns laid side by side, the [start, stop) of its own columns that
+    ``columns`` (a :func:`column_slice` pair, None = all) keeps; for a model that slices each block
+    apart (``mlp``, whose layer-weighted blocks are summed over layers before they sit side by side).
+
+    >>> column_ranges((3, 6), (4, 4, 2), "m")
+    [(3, 4), (0, 2), (0, 0)]
+    >>> column_ranges(None, (4, 2), "m")
+    [(0, 4), (0, 2)]
+    """
+    start, stop = (0, sum(widths)) if columns is None else columns_within(columns, sum(widths), model)
+    out, offset = [], 0
+    for w in widths:
+        out.append((min(max(start - offset, 0), w), min(max(stop - offset, 0), w)))
+        offset += w
+    return out

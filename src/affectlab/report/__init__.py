@@ -98,6 +98,9 @@ def _run_facts(summary: RunSummary) -> str:
     chosen = summary.selection_line()  # the hyper-parameters selection chose (C per fold and for the refit...)
     if chosen:
         facts = f"{facts}; {chosen}"
+    mixed = summary.layer_weights_line()  # an mlp's learned layer weights
+    if mixed:
+        facts = f"{facts}; {mixed}"
     protocol = summary.protocol
     if protocol is None:
         return facts

@@ -398,6 +398,30 @@ class RunSummary(_Open):
             parts.append("refit on all data: " + ", ".join(f"{k} {_short(v)}" for k, v in chosen["refit"].items()))
         return "; ".join(parts) or None
 
+    def layer_weights_line(self) -> str | None:
+        """The learned layer weights (``mlp`` with ``layer_weights``) of the final model, one line per
+        modality joined by "; " (the refit's, else the fit's, else the mean of the folds'); None without.
+
+        >>> RunSummary.from_dict({"fit": {"fit": {"layer_weights": {"audio_ssl": [0.2, 0.5, 0.3]}}}}).layer_weights_line()
+        'layer weights audio_ssl: 0.200 0.500 0.300 (largest: layer 1)'
+        >>> s = RunSummary.from_dict({"protocol": {"kind": "kfold"}, "folds": [
+        ...     {"index": i, "fit": {"layer_weights": {"a": w}}} for i, w in enumerate([[0.2, 0.8], [0.4, 0.6]])]})
+        >>> s.layer_weights_line()
+        'layer weights a (mean of 2 folds): 0.300 0.700 (largest: layer 1)'
+        """
+        weights, where = None, ""
+        for part in ("refit", "fit"):
+            weights = weights or (self.fit.get(part) or {}).get("layer_weights")
+        if not weights and self.folds:
+            per = [f.fit["layer_weights"] for f in self.folds if f.fit.get("layer_weights")]
+            if per:
+                weights = {m: np.mean([p[m] for p in per if m in p], axis=0).tolist() for m in per[0]}
+                where = f" (mean of {len(per)} fold{'s' if len(per) > 1 else ''})"
+        if not isinstance(weights, dict) or not weights:
+            return None
+        return "; ".join(f"layer weights {m}{where}: {' '.join(f'{float(v):.3f}' for v in w)} (largest: layer {int(np.argmax(w))})"
+                         for m, w in weights.items())
+
     @property
     def is_cross_validation(self) -> bool:
         return self.protocol is not None
