@@ -51,7 +51,7 @@ FEATURES = {  # label -> (data.options.modalities, model keys)
     "Whisper tiny.en enc.": (["audio_ssl"], {"modalities": ["audio_ssl"]}),
     "enc. + functionals": (["audio", "audio_ssl"], {"modalities": ["audio", "audio_ssl"]}),
     # configs/extract/speech-ssl-layers.yaml: the 5 hidden states of Whisper tiny.en (torch path, float32);
-    # pooled models average the 5 rows, the MLP learns a weighted sum of them (layer_weights)
+    # pooled models (and "MLP") average the 5 rows; "MLP, layer weights" learns a weighted sum of them
     "Whisper 5 states": (["audio_ssl_layers"], {"modalities": ["audio_ssl_layers"]}),
     "5 states + functionals": (["audio", "audio_ssl_layers"], {"modalities": ["audio", "audio_ssl_layers"]}),
 }
@@ -59,6 +59,8 @@ MODELS = {
     "linear SVM": {"name": "svm_audio", "kernel": "linear", "C": LINEAR_CS, "inner_folds": "groups", **SPEAKER},
     "logistic": {"name": "logistic_audio", "inner_folds": "groups", **SPEAKER},
     "MLP": {"name": "mlp", "hidden": [256], "dropout": 0.3, "standardize": "group"},
+    # the same MLP with softmax weights over the rows of the layer features (only on the layer sets)
+    "MLP, layer weights": {"name": "mlp", "hidden": [256], "dropout": 0.3, "standardize": "group"},
 }
 URDU_CONFIG = {
     "task": "classification", "name": "urdu-emotion-cv",
@@ -174,12 +176,15 @@ def grid(corpus: str, data: Path, only: list[str] | None) -> list[tuple[str, str
     """Every cell, or the ``only`` cells in the order given."""
     with open(data, "rb") as fh:  # every feature set the pickle holds (the layer sets need speech-ssl-layers.yaml)
         have = set(next(v for v in pickle.load(fh).values() if isinstance(v, dict) and "id" in v))
-    cells = [f"{f}/{m}" for f, (mods, _) in FEATURES.items() if set(mods) <= have for m in MODELS] if not only else only
+    cells = [f"{f}/{m}" for f, (mods, _) in FEATURES.items() if set(mods) <= have for m in MODELS
+             if m != "MLP, layer weights" or any(x.endswith("_layers") for x in mods)] if not only else only
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in cells:
             feat, model_label = name.split("/")
             mods, keys = FEATURES[feat]
+            if model_label == "MLP, layer weights":
+                keys = {**keys, "layer_weights": [m for m in mods if m.endswith("_layers")]}
             s = run_one(grid_config(corpus, mods, {**MODELS[model_label], **keys}), data, Path(tmp))
             rows.append((feat, model_label, s))
             print(f"| {feat} | {model_label} | {cell(s, 'uar')} | {cell(s, 'accuracy')} | {cell(s, 'macro_f1')} | "
