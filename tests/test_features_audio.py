@@ -103,6 +103,32 @@ def test_one_pass_egemaps_equals_opensmile_python(tmp_path, extractor):
     assert np.array_equal(lld, extractor._lld.process_signal(x, sr).to_numpy(dtype=np.float32))
 
 
+def test_point_process_from_the_pitch_equals_praats_periodic_cc(tmp_path):
+    """praat_features builds jitter/shimmer's point process from the pitch it already has; praat's
+    one-step "To PointProcess (periodic, cc)" (which computes that pitch again) gives the same
+    points and measures, bit for bit."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    speech, _ = load_audio(espeak_wav(tmp_path / "pp.wav", "Jitter and shimmer from one pitch."), 16000)
+    rng = np.random.default_rng(1)
+    vibrato = np.sin(2 * np.pi * np.cumsum(140 + 20 * np.sin(np.arange(32000) / 1600)) / 16000).astype(np.float32)
+    for x in (speech, tone(150, 1.0), 0.3 * vibrato, (0.1 * rng.standard_normal(16000)).astype(np.float32)):
+        snd = parselmouth.Sound(x.astype(np.float64), sampling_frequency=16000)
+        pitch = snd.to_pitch(pitch_floor=75.0, pitch_ceiling=600.0)
+        ours = call([snd, pitch], "To PointProcess (cc)")
+        ref = call(snd, "To PointProcess (periodic, cc)", 75.0, 600.0)
+        n = call(ref, "Get number of points")
+        assert call(ours, "Get number of points") == n
+        assert [call(ours, "Get time from index", i) for i in range(1, n + 1)] == \
+            [call(ref, "Get time from index", i) for i in range(1, n + 1)]
+    got = praat_features(speech, 16000, AudioConfig())
+    points = call(parselmouth.Sound(speech.astype(np.float64), sampling_frequency=16000),
+                  "To PointProcess (periodic, cc)", 75.0, 600.0)
+    jitter = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
+    assert got.values[PRAAT_NAMES.index("praat_jitter_local")] == np.float32(jitter)
+
+
 def test_samples_beyond_full_scale_are_clipped_not_wrapped(extractor):
     """Resampling a clipped recording overshoots 1.0; cast to 16 bits as is, +1.0 would become -1.0."""
     x = np.clip(tone(200, 1.0, amp=1.3), -1.02, 1.02)
