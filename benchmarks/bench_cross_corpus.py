@@ -15,6 +15,8 @@ Model: linear SVM, classes weighted, C chosen inside the training speakers (``--
 training corpus and 5 with URDU's 29 speakers, where 29 x 28 inner fits per C took ~8 min a run on the
 shared 2-core machine); by default on the first 100 columns (eGeMAPS + praat; ``--all-columns``: all
 6473, about 10x slower). ``--directions emodb-urdu`` or ``urdu-emodb`` runs one direction only.
+``--modality audio_ssl_layers`` (with pickles of configs/extract/speech-ssl-layers.yaml) runs the
+same grid on the Whisper tiny.en encoder's 5 hidden states, averaged (all their columns).
 Adapters at K in {0, 20, 50} labelled target samples are branch ``transfer``'s (docs/transfer.md):
 this script's runs are their K = 0 rows.
 """
@@ -42,12 +44,13 @@ LABELS = {
 NORMS = {"global": "global", "corpus": "corpus", "speaker": "group"}
 
 
-def config(target: dict, standardize: str, columns: list | None, inner_folds: "str | int" = "groups") -> dict:
+def config(target: dict, standardize: str, columns: list | None, inner_folds: "str | int" = "groups",
+           modality: str = "audio") -> dict:
     model = {"name": "svm_audio", "kernel": "linear", "inner_folds": inner_folds, "standardize": standardize,
-             "class_weight": "balanced", "C": [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
+             "class_weight": "balanced", "C": [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "modalities": [modality]}
     if columns is not None:
         model["columns"] = columns
-    return {"task": "classification", "data": {"format": "mmsa", "targets": [target], "options": {"modalities": ["audio"]}},
+    return {"task": "classification", "data": {"format": "mmsa", "targets": [target], "options": {"modalities": [modality]}},
             "split": {"kind": "cross_corpus"}, "model": model, "baselines": ["majority"], "seed": 1}
 
 
@@ -62,14 +65,17 @@ def main() -> None:
     ap.add_argument("--all-columns", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write every row here")
     ap.add_argument("--directions", default="emodb-urdu,urdu-emodb")
+    ap.add_argument("--modality", default="audio", help="the feature array (audio_ssl_layers: every Whisper state)")
     ap.add_argument("--inner-folds", default=None, help="groups or an integer (default: groups for EmoDB, 5 for URDU)")
     args = ap.parse_args()
     for p in (args.emodb, args.urdu):
         if not p.exists():
             raise SystemExit(f"{p}: missing (extract it with configs/extract/emodb.yaml or urdu.yaml)")
-    columns = None if args.all_columns else [0, 100]
+    columns = None if args.all_columns or args.modality != "audio" else [0, 100]
     rows = []
-    print(f"features: {'all 6473 functionals' if columns is None else 'eGeMAPS + praat (columns 0-100)'}; UAR, 95% CI over speakers")
+    what = (args.modality if args.modality != "audio" else
+            "all 6473 functionals" if columns is None else "eGeMAPS + praat (columns 0-100)")
+    print(f"features: {what}; UAR, 95% CI over speakers")
     print(f"{'train -> test':16} {'labels':10} {'normalise':9} {'n train/test':>12} {'within (LOSO)':>22} "
           f"{'cross':>22} {'drop':>6} {'majority':>8} {'s':>5}")
     pairs = {"emodb-urdu": (args.emodb, args.urdu), "urdu-emodb": (args.urdu, args.emodb)}
@@ -82,7 +88,7 @@ def main() -> None:
             for norm, standardize in NORMS.items():
                 t = time.perf_counter()
                 with tempfile.TemporaryDirectory() as tmp:
-                    out = train_run(resolve(config(target, standardize, columns, inner_folds)), [train, test], Path(tmp) / "run",
+                    out = train_run(resolve(config(target, standardize, columns, inner_folds, args.modality)), [train, test], Path(tmp) / "run",
                                     notes=Notes())
                     assert out is not None
                     summary = json.loads((out / "summary.json").read_text())
