@@ -124,19 +124,27 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def label_targets(yt: np.ndarray, ys_labels: np.ndarray, ys: np.ndarray, *, exclude: np.ndarray | None = None,
-                  neighbours: int = 10, seed: int = 0) -> np.ndarray:
+                  neighbours: int = 10, seed: int = 0, category: Sequence[bool] | None = None) -> np.ndarray:
     """Pseudo-targets from labels: each labelled target sample gets the mean source vector of the
     ``neighbours`` source samples whose labels are nearest to its own (mean absolute difference over
     the targets; ties broken at random by ``seed``). Class-conditional alignment for K labelled samples.
 
     ``yt`` (n_target, n_targets) and ``ys_labels`` (n_source, n_targets) are label matrices (NaN =
-    missing); ``exclude`` (n_target, n_source) bool marks pairs never matched.
+    missing); ``exclude`` (n_target, n_source) bool marks pairs never matched. ``category`` marks
+    the columns holding class indices: there the distance is 0 for the same class and 1 for any
+    other (an index difference means nothing), so a class gets source samples of the same class,
+    drawn at random among them.
 
     >>> ys = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]])
     >>> label_targets(np.array([[0.9], [-1.0]]), np.array([[1.0], [1.0], [-1.0]]), ys, neighbours=2).tolist()
     [[0.5, 0.5], [5.0, 5.0]]
+    >>> label_targets(np.array([[2.0], [0.0]]), np.array([[0.0], [1.0], [2.0]]), ys, neighbours=1, category=[True]).tolist()
+    [[10.0, 10.0], [0.0, 0.0]]
     """
     diff = np.abs(yt[:, None, :] - ys_labels[None, :, :])
+    if category is not None and any(category):
+        cat = np.asarray(category, dtype=bool)
+        diff[:, :, cat] = np.where(np.isnan(diff[:, :, cat]), np.nan, (diff[:, :, cat] > 0).astype(float))
     known = ~np.isnan(diff)
     count = known.sum(axis=2)
     dist = np.where(count > 0, np.where(known, diff, 0.0).sum(axis=2) / np.maximum(count, 1), np.inf)
