@@ -23,12 +23,21 @@ numbers by the same circumplex convention (``configs/extract/urdu-circumplex.yam
 ``configs/speech/transfer-arousal.yaml`` with K in {0, 20, 50}; both pickles are extracted with a
 speaker split into ``--speech DIR`` by :func:`speech_data` (cache hits when extracted before).
 
+Speech classifiers, cross-corpus (``--only speech-classes``, or one of them by name,
+``speech-{emotion,arousal,valence}-{emodb-urdu,urdu-emodb}``): source
+``configs/speech/transfer-emotion-source.yaml``, target ``configs/speech/transfer-emotion.yaml``,
+the four shared classes (angry/happy/neutral/sad), binary arousal or binary valence
+(:data:`SPEECH_LABELS`: a ``--set`` of both configs), EmoDB -> URDU (the pickles of
+:func:`speech_data`) and URDU -> EmoDB (:func:`speech_reverse_data`); K in {0, 20, 50}; headline UAR.
+The corpora's audio and labels.csv are read from ``--corpora DIR`` (default ``../shared/data``).
+
 Every row: mean over seeds of the headline metric with the mean of the per-seed 95% bootstrap
 interval (resampling videos / speakers), other metrics mean ± sd over seeds; then how many seeds
 the paired bootstrap says the adapters help or lose against each alternative. 5 seeds (source
 model, K sample and all training seeded). One torch thread.
 
-    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|mosi-layer3|emodb|speech] [--emodb DIR] [--speech DIR] [--ablate]
+    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|mosi-layer3|emodb|speech|speech-classes|NAME]
+        [--emodb DIR] [--speech DIR] [--corpora DIR] [--ablate]
 
 ``--ablate`` (MOSI, the first two seeds, K=0 and 50): the alignment variants (standardisation only,
 CORAL, MMD, random / k-means / nearest-neighbour pseudo-targets) without comparison models, so one
