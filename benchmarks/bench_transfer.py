@@ -319,6 +319,28 @@ def print_tables(sc: Scenario, res: dict, seeds: list[int]) -> None:
         print(f"- K={k}: " + "; ".join(parts))
 
 
+def merged(files: list[dict]) -> dict:
+    """Several --json files' scenarios as one, each scenario's seeds pooled (e.g. one process a seed).
+
+    >>> a = {"s": {"results": {"0/adapted": [{"uar": 0.5}]}, "verdicts": {"0": [{}]}, "seconds": 2.0, "seeds": [1]}}
+    >>> b = {"s": {"results": {"0/adapted": [{"uar": 0.7}]}, "verdicts": {"0": [{}]}, "seconds": 3.0, "seeds": [2]}}
+    >>> m = merged([a, b])["s"]
+    >>> m["results"]["0/adapted"], m["seeds"], m["seconds"]
+    ([{'uar': 0.5}, {'uar': 0.7}], [1, 2], 5.0)
+    """
+    out: dict = {}
+    for raw in files:
+        for name, res in raw.items():
+            have = out.setdefault(name, {"results": {}, "verdicts": {}, "seconds": 0.0, "seeds": []})
+            for key, vals in res["results"].items():
+                have["results"].setdefault(key, []).extend(vals)
+            for k, vals in res["verdicts"].items():
+                have["verdicts"].setdefault(k, []).extend(vals)
+            have["seconds"] += res["seconds"]
+            have["seeds"] += res["seeds"]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="1,2,3,4,5")
@@ -335,7 +357,8 @@ def main() -> int:
     ap.add_argument("--ablate", action="store_true", help="MOSI alignment variants (seeds 1-2 of --seeds)")
     ap.add_argument("--ks", default=None, help="K values (comma-separated) instead of the scenario's")
     ap.add_argument("--json", type=Path, default=None, help="write the raw per-seed numbers here (after every seed)")
-    ap.add_argument("--tables-from", type=Path, default=None, help="only print the tables of a --json file (a partial run too)")
+    ap.add_argument("--tables-from", type=Path, nargs="+", default=None,
+                    help="only print the tables of --json files (a partial run too; several: their seeds pooled)")
     args = ap.parse_args()
     names = {sc.name for sc in scenarios(args.emodb, args.speech)} | {"speech-classes"}
     if args.only and args.only not in names:
@@ -345,7 +368,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-transfer-"))
     raw: dict = {}
     if args.tables_from:
-        saved = json.loads(args.tables_from.read_text())
+        saved = merged([json.loads(p.read_text()) for p in args.tables_from])
         for sc in scenarios(args.emodb, args.speech):
             if sc.name in saved:
                 res = saved[sc.name]
