@@ -23,12 +23,21 @@ numbers by the same circumplex convention (``configs/extract/urdu-circumplex.yam
 ``configs/speech/transfer-arousal.yaml`` with K in {0, 20, 50}; both pickles are extracted with a
 speaker split into ``--speech DIR`` by :func:`speech_data` (cache hits when extracted before).
 
+Speech classifiers, cross-corpus (``--only speech-classes``, or one of them by name,
+``speech-{emotion,arousal,valence}-{emodb-urdu,urdu-emodb}``): source
+``configs/speech/transfer-emotion-source.yaml``, target ``configs/speech/transfer-emotion.yaml``,
+the four shared classes (angry/happy/neutral/sad), binary arousal or binary valence
+(:data:`SPEECH_LABELS`: a ``--set`` of both configs), EmoDB -> URDU (the pickles of
+:func:`speech_data`) and URDU -> EmoDB (:func:`speech_reverse_data`); K in {0, 20, 50}; headline UAR.
+The corpora's audio and labels.csv are read from ``--corpora DIR`` (default ``../shared/data``).
+
 Every row: mean over seeds of the headline metric with the mean of the per-seed 95% bootstrap
 interval (resampling videos / speakers), other metrics mean ± sd over seeds; then how many seeds
 the paired bootstrap says the adapters help or lose against each alternative. 5 seeds (source
 model, K sample and all training seeded). One torch thread.
 
-    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|mosi-layer3|emodb|speech] [--emodb DIR] [--speech DIR] [--ablate]
+    nice -n 10 python benchmarks/bench_transfer.py [--seeds 1,2,3,4,5] [--only mosi|mosi-layer3|emodb|speech|speech-classes|NAME]
+        [--emodb DIR] [--speech DIR] [--corpora DIR] [--ablate]
 
 ``--ablate`` (MOSI, the first two seeds, K=0 and 50): the alignment variants (standardisation only,
 CORAL, MMD, random / k-means / nearest-neighbour pseudo-targets) without comparison models, so one
@@ -73,7 +82,7 @@ SPEECH = ROOT.parent / "shared" / "data"
 EMODB_SOURCE_VALID = ("10", "15")
 
 
-def speech_data(folder: Path) -> tuple[Path, Path]:
+def speech_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Path]:
     """The cross-corpus pair, extracted once into ``folder``: EmoDB (source: source_train / source_valid
     speakers) and URDU (target: train / valid / test speakers), the same 6473 voice functionals
     (configs/extract/emodb.yaml, configs/extract/urdu-circumplex.yaml: the feature cache makes a
@@ -90,7 +99,7 @@ def speech_data(folder: Path) -> tuple[Path, Path]:
         out[name] = pkl
         if pkl.is_file():
             continue
-        labels = pd.read_csv(SPEECH / name / "labels.csv", dtype=str)
+        labels = pd.read_csv(corpora / name / "labels.csv", dtype=str)
         speakers = sorted(labels["speaker"].unique())
         if name == "emodb":
             part = {s: "source_valid" if s in EMODB_SOURCE_VALID else "source_train" for s in speakers}
@@ -104,19 +113,79 @@ def speech_data(folder: Path) -> tuple[Path, Path]:
         labels["split"] = labels["speaker"].map(part)
         csv = folder / f"{name}-labels-split.csv"
         labels.to_csv(csv, index=False)
-        subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(SPEECH / name),
+        subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(corpora / name),
                         "--labels", str(csv), "--out", str(pkl), "-q"], check=True)
     return out["emodb"], out["urdu"]
 
 
+def speech_reverse_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Path]:
+    """The other direction's pair, extracted once into ``folder`` (feature cache hits after
+    :func:`speech_data`): URDU as the source (``urdu-source.pkl``: its 29 speakers by the same fixed
+    shuffle, seed 0, ``source_valid`` until it holds >= 20% of the clips, the rest ``source_train``)
+    and EmoDB as the target (``emodb-target.pkl``: its 10 speakers by a fixed shuffle, seed 0, until
+    ``test`` holds >= 40% of the clips and ``valid`` >= 15%, the rest ``train``)."""
+    import subprocess
+
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, role, config in (("urdu", "source", "configs/extract/urdu-circumplex.yaml"),
+                               ("emodb", "target", "configs/extract/emodb.yaml")):
+        pkl = folder / f"{name}-{role}.pkl"
+        out[name] = pkl
+        if pkl.is_file():
+            continue
+        labels = pd.read_csv(corpora / name / "labels.csv", dtype=str)
+        counts = labels["speaker"].value_counts()
+        order = list(np.random.default_rng(0).permutation(sorted(labels["speaker"].unique())))
+        part, done = {}, 0
+        for s in order:
+            if role == "source":
+                part[s] = "source_valid" if done < 0.20 * len(labels) else "source_train"
+            else:
+                part[s] = "test" if done < 0.40 * len(labels) else "valid" if done < 0.55 * len(labels) else "train"
+            done += int(counts[s])
+        labels["split"] = labels["speaker"].map(part)
+        csv = folder / f"{name}-labels-{role}.csv"
+        labels.to_csv(csv, index=False)
+        subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(corpora / name),
+                        "--labels", str(csv), "--out", str(pkl), "-q"], check=True)
+    return out["urdu"], out["emodb"]
+
+
+#: --only speech-classes: the label sets of the classification transfer, as --set of both configs
+#: (configs/speech/transfer-emotion-source.yaml's header); the four classes are the configs' own
+SPEECH_LABELS = {
+    "emotion": ("4 classes angry/happy/neutral/sad", ()),
+    "arousal": ("binary arousal low/high", ("data.targets=[{name: arousal, column: emotion, kind: category, "
+                                            "classes: [low, high], map: arousal_binary, unmapped: drop}]",)),
+    "valence": ("binary valence negative/positive", ("data.targets=[{name: valence, column: emotion, kind: category, "
+                                                     "classes: [negative, positive], map: valence_binary, unmapped: drop}]",)),
+}
+
+
 def scenarios(emodb: Path, speech: Path = Path("/tmp/bench-transfer-speech")) -> list[Scenario]:
-    """Every scenario; the cross-corpus pair lives in ``speech`` (:func:`speech_data` makes it)."""
+    """Every scenario; the cross-corpus pairs live in ``speech`` (:func:`speech_data` and
+    :func:`speech_reverse_data` make them)."""
+    classes = []
+    for direction, src, tgt, title in (("emodb-urdu", speech / "emodb-split.pkl", speech / "urdu-split.pkl",
+                                        "EmoDB (source, 8 + 2 speakers) -> URDU (target speakers)"),
+                                       ("urdu-emodb", speech / "urdu-source.pkl", speech / "emodb-target.pkl",
+                                        "URDU (source speakers) -> EmoDB (target speakers)")):
+        for label, (what, sets) in SPEECH_LABELS.items():
+            classes.append(Scenario(
+                f"speech-{label}-{direction}", ROOT / "configs/speech/transfer-emotion-source.yaml", src,
+                ROOT / "configs/speech/transfer-emotion.yaml", tgt, (0, 20, 50),
+                (("uar", "UAR"), ("accuracy", "Acc"), ("macro_f1", "Macro F1")),
+                f"Cross-corpus {what}, {title}; the same 6473 voice functionals; TEST = the target test speakers",
+                source_sets=sets, transfer_sets=sets))
     return _scenarios(emodb) + [
         Scenario("speech", ROOT / "configs/speech/transfer-arousal-source.yaml", speech / "emodb-split.pkl",
                  ROOT / "configs/speech/transfer-arousal.yaml", speech / "urdu-split.pkl", (0, 20, 50),
                  (("ccc", "CCC"), ("pearson", "Corr"), ("mae", "MAE")),
                  "Cross-corpus arousal, EmoDB (source, 8 + 2 speakers) -> URDU (target speakers); the same "
-                 "6473 voice functionals; TEST = the URDU test speakers")]
+                 "6473 voice functionals; TEST = the URDU test speakers")] + classes
 
 
 def _scenarios(emodb: Path) -> list[Scenario]:
@@ -250,26 +319,56 @@ def print_tables(sc: Scenario, res: dict, seeds: list[int]) -> None:
         print(f"- K={k}: " + "; ".join(parts))
 
 
+def merged(files: list[dict]) -> dict:
+    """Several --json files' scenarios as one, each scenario's seeds pooled (e.g. one process a seed).
+
+    >>> a = {"s": {"results": {"0/adapted": [{"uar": 0.5}]}, "verdicts": {"0": [{}]}, "seconds": 2.0, "seeds": [1]}}
+    >>> b = {"s": {"results": {"0/adapted": [{"uar": 0.7}]}, "verdicts": {"0": [{}]}, "seconds": 3.0, "seeds": [2]}}
+    >>> m = merged([a, b])["s"]
+    >>> m["results"]["0/adapted"], m["seeds"], m["seconds"]
+    ([{'uar': 0.5}, {'uar': 0.7}], [1, 2], 5.0)
+    """
+    out: dict = {}
+    for raw in files:
+        for name, res in raw.items():
+            have = out.setdefault(name, {"results": {}, "verdicts": {}, "seconds": 0.0, "seeds": []})
+            for key, vals in res["results"].items():
+                have["results"].setdefault(key, []).extend(vals)
+            for k, vals in res["verdicts"].items():
+                have["verdicts"].setdefault(k, []).extend(vals)
+            have["seconds"] += res["seconds"]
+            have["seeds"] += res["seeds"]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--bootstrap", type=int, default=500)
-    ap.add_argument("--only", choices=("mosi", "mosi-layer3", "emodb", "speech"), default=None)
+    ap.add_argument("--only", default=None,
+                    help="mosi, mosi-layer3, emodb, speech, speech-classes (every classification scenario) or one "
+                         "scenario's name (speech-emotion-emodb-urdu, speech-arousal-urdu-emodb, ...)")
     ap.add_argument("--speech", type=Path, default=Path("/tmp/bench-transfer-speech"),
                     help="folder for the extracted EmoDB/URDU pickles of --only speech (made when absent)")
     ap.add_argument("--emodb", type=Path, default=Path("/tmp/me/emodb"),
                     help="folder with egemaps.pkl and compare.pkl (docs/transfer.md: how to extract them)")
+    ap.add_argument("--corpora", type=Path, default=SPEECH,
+                    help="folder holding emodb/ and urdu/ (labels.csv and the audio) for the speech pickles")
     ap.add_argument("--ablate", action="store_true", help="MOSI alignment variants (seeds 1-2 of --seeds)")
     ap.add_argument("--ks", default=None, help="K values (comma-separated) instead of the scenario's")
     ap.add_argument("--json", type=Path, default=None, help="write the raw per-seed numbers here (after every seed)")
-    ap.add_argument("--tables-from", type=Path, default=None, help="only print the tables of a --json file (a partial run too)")
+    ap.add_argument("--tables-from", type=Path, nargs="+", default=None,
+                    help="only print the tables of --json files (a partial run too; several: their seeds pooled)")
     args = ap.parse_args()
+    names = {sc.name for sc in scenarios(args.emodb, args.speech)} | {"speech-classes"}
+    if args.only and args.only not in names:
+        ap.error(f"--only {args.only}: no such scenario (choose from {', '.join(sorted(names))})")
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-transfer-"))
     raw: dict = {}
     if args.tables_from:
-        saved = json.loads(args.tables_from.read_text())
+        saved = merged([json.loads(p.read_text()) for p in args.tables_from])
         for sc in scenarios(args.emodb, args.speech):
             if sc.name in saved:
                 res = saved[sc.name]
@@ -283,10 +382,12 @@ def main() -> int:
             args.json.write_text(json.dumps({**raw, name: partial}, indent=1, default=str))
 
     for sc in scenarios(args.emodb, args.speech):
-        if args.only and sc.name != args.only:
+        if args.only and sc.name != args.only and not (args.only == "speech-classes" and sc.name.startswith("speech-")):
             continue
-        if sc.name == "speech":
-            speech_data(args.speech)  # extracted once (cache hits when the features were extracted before)
+        if sc.name.startswith("speech"):
+            speech_data(args.speech, args.corpora)  # extracted once (cache hits when the features were extracted before)
+        if sc.name.startswith("speech-"):
+            speech_reverse_data(args.speech, args.corpora)
         if args.ks:
             sc.ks = tuple(int(k) for k in args.ks.split(","))
         missing = [p for p in (sc.source_data, sc.target_data) if not p.is_file()]

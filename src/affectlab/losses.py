@@ -94,7 +94,7 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     y = np.asarray(labels, dtype=float)
     y = y[~np.isnan(y)].astype(int)
     counts = np.bincount(y, minlength=n_classes).astype(float)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # no labels at all (an unlabelled transfer stage): all 0
         return np.where(counts > 0, len(y) / (n_classes * counts), 0.0)
 
 

@@ -56,7 +56,7 @@ def print_comparison(report: dict) -> None:
     """The comparison table (values with 95% CIs) and the verdict lines."""
     from ..transfer.run import units_phrase
 
-    wanted = (report.get("headline"), "mae", "pearson", "acc2_nozero", "acc7")
+    wanted = (report.get("headline"), "mae", "pearson", "acc2_nozero", "acc7", "accuracy", "macro_f1")
     keys = [k for k in dict.fromkeys(wanted) if k and k in report["rows"]["adapted"]]
     table = Table(title=f"transfer comparison on {report['split']} (n={report['n']}, K={report['k']}, "
                         f"95% CI over {units_phrase(report)})")

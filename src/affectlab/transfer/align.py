@@ -124,28 +124,49 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def label_targets(yt: np.ndarray, ys_labels: np.ndarray, ys: np.ndarray, *, exclude: np.ndarray | None = None,
-                  neighbours: int = 10, seed: int = 0) -> np.ndarray:
+                  neighbours: int = 10, seed: int = 0, category: Sequence[bool] | None = None) -> np.ndarray:
     """Pseudo-targets from labels: each labelled target sample gets the mean source vector of the
     ``neighbours`` source samples whose labels are nearest to its own (mean absolute difference over
     the targets; ties broken at random by ``seed``). Class-conditional alignment for K labelled samples.
 
     ``yt`` (n_target, n_targets) and ``ys_labels`` (n_source, n_targets) are label matrices (NaN =
-    missing); ``exclude`` (n_target, n_source) bool marks pairs never matched.
+    missing); ``exclude`` (n_target, n_source) bool marks pairs never matched. ``category`` marks
+    the columns holding class indices (an index difference means nothing): only source samples of
+    the same class are matched (up to ``neighbours`` of them, drawn at random among that class; the
+    other columns, if any, rank them), and a sample whose class no source sample has gets NaN (no
+    pseudo-target).
 
     >>> ys = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]])
     >>> label_targets(np.array([[0.9], [-1.0]]), np.array([[1.0], [1.0], [-1.0]]), ys, neighbours=2).tolist()
     [[0.5, 0.5], [5.0, 5.0]]
+    >>> label_targets(np.array([[2.0], [0.0], [3.0]]), np.array([[0.0], [0.0], [2.0]]), ys, neighbours=2,
+    ...               category=[True]).tolist()
+    [[10.0, 10.0], [0.5, 0.5], [nan, nan]]
     """
     diff = np.abs(yt[:, None, :] - ys_labels[None, :, :])
+    cat = np.zeros(diff.shape[2], dtype=bool) if category is None else np.asarray(category, dtype=bool)
+    other_class = None
+    if cat.any():
+        other_class = (diff[:, :, cat] > 0).any(axis=2)  # NaN > 0 is False: a missing label is no mismatch
+        diff[:, :, cat] = np.where(np.isnan(diff[:, :, cat]), np.nan, 0.0)
     known = ~np.isnan(diff)
     count = known.sum(axis=2)
     dist = np.where(count > 0, np.where(known, diff, 0.0).sum(axis=2) / np.maximum(count, 1), np.inf)
     if exclude is not None:
         dist = np.where(exclude, np.inf, dist)
+    if other_class is not None:
+        dist = np.where(other_class, np.inf, dist)
     shuffle = np.random.default_rng(seed).permutation(len(ys))  # random order among equal labels
     k = max(1, min(neighbours, len(ys)))
     top = shuffle[np.argsort(dist[:, shuffle], axis=1, kind="stable")[:, :k]]
-    return ys[top].mean(axis=1)
+    if other_class is None:
+        return ys[top].mean(axis=1)
+    ok = np.isfinite(np.take_along_axis(dist, top, axis=1))  # same class (and not excluded) only
+    count = ok.sum(axis=1)
+    out = np.full((len(yt), ys.shape[1]), np.nan)
+    sums = (ys[top] * ok[:, :, None]).sum(axis=1)
+    out[count > 0] = sums[count > 0] / count[count > 0, None]
+    return out
 
 
 def pseudo_targets(scheme: str, n_target: int, ys: np.ndarray, *, ft: np.ndarray | None = None,

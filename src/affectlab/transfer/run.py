@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from .. import progress as steps
-from ..config import RunConfig
+from ..config import DataConfig, RunConfig
 from ..corpus import Corpus, read_corpus
 from ..corpus.base import TargetSpec
 from ..core.errors import AffectlabError
@@ -88,13 +88,28 @@ def load_source(run_dir: str | Path, cfg: RunConfig) -> Source:
     if have != want:  # another target, or the same name of another kind (a classifier for a regression)
         raise AffectlabError(f"{run_dir}: the source run was trained on {', '.join(have)}; this transfer config "
                              f"declares {', '.join(want)}: adapt a source run of the same targets and kinds")
-    category = [t.name for t in targets if t.is_category]
-    if category:  # the comparison and its verdict are written for regression scores
-        raise AffectlabError(f"{run_dir}: transfer adapts regression models; the source predicts category target "
-                             f"{category[0]!r}")
     est = cast(FusionEstimator, estimator_spec(ckpt["model"], ckpt["params"]).build(targets))
     est.load_state(ckpt["state"])
     return Source(Path(run_dir), src_cfg, summary, ckpt["model"], dict(ckpt["params"]), est, targets)
+
+
+def check_classes(source: Source, targets: tuple[TargetSpec, ...]) -> None:
+    """Refuse category targets whose classes (after the target config's ``map:``) are not the source
+    model's, in the same order: the source network's outputs are those classes' indices.
+
+    >>> from types import SimpleNamespace
+    >>> src = SimpleNamespace(run="SRC", targets=(TargetSpec("emotion", kind="category", classes=("angry", "sad")),))
+    >>> check_classes(src, (TargetSpec("emotion", kind="category", classes=("angry", "happy", "sad")),))
+    Traceback (most recent call last):
+    ...
+    affectlab.core.errors.AffectlabError: SRC: the source model's classes of 'emotion' are angry, sad; the target data's (after data.targets[].map) are angry, happy, sad: map both corpora onto the same classes (map: emotion with the same classes: [...], unmapped: drop)
+    """
+    for have, want in zip(source.targets, targets):
+        if have.is_category and tuple(have.classes) != tuple(want.classes):
+            raise AffectlabError(f"{source.run}: the source model's classes of {have.name!r} are {', '.join(have.classes)}; "
+                                 f"the target data's (after data.targets[].map) are {', '.join(want.classes) or '(none)'}: "
+                                 "map both corpora onto the same classes (map: emotion with the same classes: [...], "
+                                 "unmapped: drop)")
 
 
 def check_modalities(source: Source, corpus: Corpus, t_cfg: TransferConfig,
@@ -150,6 +165,22 @@ def target_stats(train: Corpus, modalities) -> dict[str, tuple[np.ndarray, np.nd
     return out
 
 
+def read_mapped(path: str | Path, data: DataConfig, notes: Notes, who: str) -> Corpus:
+    """One data file read with ``data``; targets with a ``map:`` (cross-corpus label maps, e.g.
+    ``map: emotion`` onto angry/happy/neutral/sad) mapped as ``affectlab train`` maps them, the
+    samples left out (``unmapped: drop``) said in a note. Without maps: the plain reader."""
+    from ..corpus.sources import Source as DataSource, read_source, target_maps
+
+    if not target_maps(data):
+        return read_corpus(path, data, require_labels=False)
+    corpus = read_source(DataSource(Path(path).stem, path, data), require_labels=False)
+    for target, counts in corpus.meta.get("dropped", {}).items():
+        left = ", ".join(f"{label} {n}" for label, n in counts.items())
+        notes.add(f"{who} {Path(path).name}: {sum(counts.values())} sample(s) left out whose {target} label does not map "
+                  f"({left}); {len(corpus)} kept")
+    return corpus
+
+
 def _source_data(source: Source, t_cfg: TransferConfig, notes: Notes) -> tuple[Corpus, Path]:
     recorded = source.summary.data.path
     path = Path(t_cfg.source_data) if t_cfg.source_data else (Path(recorded) if recorded else None)
@@ -160,7 +191,7 @@ def _source_data(source: Source, t_cfg: TransferConfig, notes: Notes) -> tuple[C
     sha = source.summary.data.sha256
     if sha and file_sha256(path) != sha:
         notes.add(f"source data {path} differs from the file the source run was trained on (sha256 mismatch)")
-    corpus = read_corpus(path, source.cfg.data, require_labels=False)
+    corpus = read_mapped(path, source.cfg.data, notes, "source data")
     corpus, _ = attach_features(corpus, source.cfg.features, set(source.estimator.modalities))
     return corpus, path
 
@@ -223,7 +254,8 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
     source = load_source(source_run, cfg)
     if cfg.split.kind == "given" and cfg.split.val_split == "test":
         raise AffectlabError("split.val_split is 'test': early stopping must never see the test split")
-    corpus = read_corpus(data, cfg.data, require_labels=False)
+    corpus = read_mapped(data, cfg.data, notes, "target data")
+    check_classes(source, corpus.targets)
     # everything that can be refused without the text embeddings is refused before the text is encoded:
     # the split (a val_split the file lacks...), K beyond the labelled training rows, the file's own modalities
     raw_train = holdout_parts(cfg, corpus)[0]
@@ -339,9 +371,10 @@ def _transfer(cfg, t_cfg, source_run, data, recorder: RunRecorder, notes: Notes,
         report["findings"] = row_reference_findings(cfg, test, row_preds, notes, seed=cfg.seed)
         for name, p in row_preds.items():
             f = pd.DataFrame({"split": "test", "id": test.frame["id"].to_numpy(), "model": name})
-            for j, tg in enumerate(source.targets):
-                f[tg.name] = test.target_matrix()[:, j]
-                f[f"pred_{tg.name}"] = p[:, j]
+            for j, tg in enumerate(source.targets):  # categories by class name, as predictions.csv writes them
+                gold, pred = test.target_matrix()[:, j], p[:, j]
+                f[tg.name] = tg.decode(gold) if tg.is_category else gold
+                f[f"pred_{tg.name}"] = tg.decode(pred) if tg.is_category else pred
             comp_frames.append(f)
     elif test is None:
         notes.add("the target data has no labelled test split: no comparison table")
@@ -474,7 +507,6 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
                  seed: int, k: int) -> dict[str, Any]:
     """Scores with bootstrap CIs (videos resampled) per row, paired tests against ``adapted``, a verdict."""
     y = test.target_matrix()
-    names = [t.name for t in targets]
     spec = get_task(task)
 
     def named(key: str) -> str:  # one target: the metric behind 'score' by its name (EmoDB arousal: ccc)
@@ -486,23 +518,25 @@ def compare_rows(task: str, test: Corpus, row_preds: dict[str, np.ndarray], targ
     rows = {}
     for name, p in row_preds.items():
         if n_boot:
-            ci = bootstrap_scores(task, y, p, names, groups, n_resamples=n_boot, seed=seed)
+            ci = bootstrap_scores(task, y, p, targets, groups, n_resamples=n_boot, seed=seed)
             rows[name] = {key: ci[key].as_dict() for key in keys if key in ci} or \
                 {key: iv.as_dict() for key, iv in ci.items() if "/" not in key and "_" not in key}
         else:
             from ..evaluation.scoring import score_arrays
 
-            s = score_arrays(task, y, p, names, groups)
+            s = score_arrays(task, y, p, targets, groups)
             rows[name] = {key: {"value": s[key], "ci_low": float("nan"), "ci_high": float("nan")} for key in keys if key in s}
     primary = named(spec.primary)
     headline = primary if primary in rows["adapted"] else next(iter(rows["adapted"]))
+    # the paired tests: the headline, and a second look (regression: Pearson; categories: accuracy)
+    second = "accuracy" if all(t.is_category for t in targets) else "pearson"
     paired = {}
     if n_boot:
         for other in row_preds:
             if other == "adapted":
                 continue
-            res = paired_bootstrap(task, y, row_preds["adapted"], row_preds[other], names, groups,
-                                   keys=[headline, "pearson"], n_resamples=n_boot, seed=seed)
+            res = paired_bootstrap(task, y, row_preds["adapted"], row_preds[other], targets, groups,
+                                   keys=[headline, second], n_resamples=n_boot, seed=seed)
             paired[other] = {key: r.as_dict() for key, r in res.items()}
     return {"split": "test", "n": len(test), "k": k, "headline": headline, "unit": spec.unit,
             "n_units": int(len(set(groups))), "rows": rows, "paired": paired,

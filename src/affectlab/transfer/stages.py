@@ -255,14 +255,15 @@ def _pseudo_for(est: AdaptedEstimator, stage: StageConfig, data: TransferData, m
             exclude = None
             data.notes.append(f"pseudo-targets: every source sample shares the target's {col}; nothing excluded")
     full = np.full((len(tgt_ok), ys.shape[1]), np.nan, dtype=np.float32)
-    if stage.scheme == "label":  # the K labelled rows only, matched to source rows of the nearest labels
+    if stage.scheme == "label":  # the K labelled rows only, matched to source rows of the nearest labels (same class)
         labelled = np.zeros(len(tgt_ok), bool)
         labelled[data.k_rows] = True
         pick = labelled[tgt_ok]  # among the rows where m is present
         yt = data.target_train.target_matrix()[tgt_ok][pick]
         ys_labels = data.source_train.target_matrix()[src_ok]
         full[np.flatnonzero(tgt_ok)[pick]] = label_targets(yt, ys_labels, ys, exclude=None if exclude is None else exclude[pick],
-                                                           neighbours=stage.neighbours, seed=data.seed)
+                                                           neighbours=stage.neighbours, seed=data.seed,
+                                                           category=[t.is_category for t in data.target_train.targets])
         return torch.from_numpy(full)
     targets, _ = pseudo_targets(stage.scheme, int(tgt_ok.sum()), ys, ft=ft, fs=fs, exclude=exclude,
                                 clusters=stage.clusters, neighbours=stage.neighbours, seed=data.seed)
