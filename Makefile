@@ -15,7 +15,7 @@ test:
 # configurations live in pyproject.toml; each must be clean for `make test` to go on to pytest.
 lint:
 	bash scripts/bootstrap.sh audio,video,expression,asr,track,sweep,distributed,test
-	.venv/bin/ruff check src tests
+	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/lint-imports
 	.venv/bin/mypy src
 
