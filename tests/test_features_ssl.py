@@ -244,6 +244,23 @@ def test_extract_refuses_an_unavailable_encoder_before_any_work(media, capsys, t
     assert not (media / "o.pkl").exists() and not (media / "errors.csv").exists()
 
 
+def test_extract_refuses_layers_out_of_range_before_any_file(media, models, capsys, tmp_path, monkeypatch):
+    import affectlab.features.ssl as ssl
+
+    def no_model(self):  # the check must come from config.json, before any weights or file
+        raise AssertionError("the model was loaded before layers were checked")
+
+    monkeypatch.setattr(ssl.TransformersSpeechEncoder, "model", no_model)
+    (media / "cfg.yaml").write_text("columns: {file: file, group: speaker}\naudio:\n  praat: false\n  ssl:\n"
+                                    f"    - {{kind: transformers, name: '{models['wavlm']}', layers: [1, 7]}}\n"
+                                    "batch: {workers: 1}\n")
+    code, err = extract(media, "o.pkl", capsys, "--cache-dir", str(tmp_path / "cache"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "layers [7] out of range; the model has hidden states 0..2 (0 = CNN features, 2 = last layer)" in err
+    assert not (media / "o.pkl").exists() and not (media / "errors.csv").exists()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npz"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Whisper tiny.en, offline, on real synthetic speech
 

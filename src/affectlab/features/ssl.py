@@ -370,6 +370,19 @@ def check_speech_folder(folder: Path, name: str, what: str = "audio.ssl") -> Non
                              f"(choose a model of type {', '.join(SPEECH_MODEL_TYPES)})")
 
 
+def transformers_hidden_states(folder: Path) -> int:
+    """Hidden states of the encoder in ``folder`` (CNN features + one per transformer layer), read
+    from its config.json without loading the weights (``check_speech_folder`` has read it already)."""
+    import json
+
+    return int(json.loads((folder / "config.json").read_text()).get("num_hidden_layers", 0)) + 1
+
+
+def check_transformers_layers(name: str, layers: Union[int, list[int], str, None], n: int) -> list[int]:
+    """The hidden states ``layers`` picks among a transformers encoder's ``n``; one line if out of range."""
+    return select_layers(layers, n, name, f"0 = CNN features, {n - 1} = last layer")
+
+
 class TransformersSpeechParams(SslParams):
     """Params of a transformers encoder: the same, with a hub name for a default (Whisper's
     ``tiny.en`` names no transformers model). Like every hub name it loads only from the local
@@ -428,8 +441,7 @@ class TransformersSpeechEncoder(SpeechEncoder):
         return int(self.model().config.num_hidden_layers) + 1
 
     def layer_indices(self) -> list[int]:
-        n = self.n_hidden()
-        return select_layers(self.params.layers, n, self.params.name, f"0 = CNN features, {n - 1} = last layer")
+        return check_transformers_layers(self.params.name, self.params.layers, self.n_hidden())
 
     def min_samples(self) -> int:
         """The receptive field of the CNN front end (samples that give one frame)."""
@@ -506,11 +518,13 @@ def ssl_params(entry: Any, threads: int = 0) -> dict[str, Any]:
 
 
 def resolve_ssl(entry: Any) -> None:
-    """Fail now (one line) on an encoder that cannot be had, or on Whisper ``layers`` out of the
-    model's range: before any file is processed."""
+    """Fail now (one line) on an encoder that cannot be had, or on ``layers`` out of the model's
+    range (Whisper: counted in model.bin; transformers: its config.json): before any file is processed."""
     if entry.kind == "whisper":
         whisper_path(entry.name, entry.allow_download)
         if entry.layers is not None:
             check_whisper_layers(entry.name, entry.layers, entry.allow_download)
     else:
-        resolve_hf_model(entry.name, entry.allow_download)
+        folder = Path(resolve_hf_model(entry.name, entry.allow_download))
+        if entry.layers is not None:
+            check_transformers_layers(entry.name, entry.layers, transformers_hidden_states(folder))
