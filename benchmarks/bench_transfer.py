@@ -82,14 +82,37 @@ SPEECH = ROOT.parent / "shared" / "data"
 EMODB_SOURCE_VALID = ("10", "15")
 
 
+def speaker_shares(labels, shares: tuple[tuple[str, float], ...], last: str) -> dict[str, str]:
+    """Each speaker's split: the speakers in a fixed shuffle (seed 0) fill ``shares`` in order, each
+    split taking speakers while the clips so far are below its cumulative fraction; the rest ``last``."""
+    counts = labels["speaker"].value_counts()
+    part, done = {}, 0
+    for s in np.random.default_rng(0).permutation(sorted(labels["speaker"].unique())):
+        part[s] = next((name for name, upto in shares if done < upto * len(labels)), last)
+        done += int(counts[s])
+    return part
+
+
+def extract_split(labels, part: dict[str, str], config: str, media: Path, csv: Path, pkl: Path) -> None:
+    """``labels`` with a ``split`` column from ``part``, written to ``csv``, extracted into ``pkl``."""
+    import subprocess
+
+    labels["split"] = labels["speaker"].map(part)
+    labels.to_csv(csv, index=False)
+    subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(media),
+                    "--labels", str(csv), "--out", str(pkl), "-q"], check=True)
+
+
+#: the target corpus's splits by clip share: test until >= 40% of the clips, valid until >= 55%
+TARGET_SHARES = (("test", 0.40), ("valid", 0.55))
+
+
 def speech_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Path]:
     """The cross-corpus pair, extracted once into ``folder``: EmoDB (source: source_train / source_valid
     speakers) and URDU (target: train / valid / test speakers), the same 6473 voice functionals
     (configs/extract/emodb.yaml, configs/extract/urdu-circumplex.yaml: the feature cache makes a
     re-extraction cheap). URDU's speakers are spread over the target splits by a fixed shuffle
     (seed 0) until test holds >= 40% of the clips and valid >= 15%."""
-    import subprocess
-
     import pandas as pd
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,21 +123,11 @@ def speech_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Path]:
         if pkl.is_file():
             continue
         labels = pd.read_csv(corpora / name / "labels.csv", dtype=str)
-        speakers = sorted(labels["speaker"].unique())
         if name == "emodb":
-            part = {s: "source_valid" if s in EMODB_SOURCE_VALID else "source_train" for s in speakers}
+            part = {s: "source_valid" if s in EMODB_SOURCE_VALID else "source_train" for s in labels["speaker"].unique()}
         else:
-            counts = labels["speaker"].value_counts()
-            order = list(np.random.default_rng(0).permutation(speakers))
-            part, done = {}, 0
-            for s in order:
-                part[s] = "test" if done < 0.40 * len(labels) else "valid" if done < 0.55 * len(labels) else "train"
-                done += int(counts[s])
-        labels["split"] = labels["speaker"].map(part)
-        csv = folder / f"{name}-labels-split.csv"
-        labels.to_csv(csv, index=False)
-        subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(corpora / name),
-                        "--labels", str(csv), "--out", str(pkl), "-q"], check=True)
+            part = speaker_shares(labels, TARGET_SHARES, "train")
+        extract_split(labels, part, config, corpora / name, folder / f"{name}-labels-split.csv", pkl)
     return out["emodb"], out["urdu"]
 
 
@@ -124,8 +137,6 @@ def speech_reverse_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Pat
     shuffle, seed 0, ``source_valid`` until it holds >= 20% of the clips, the rest ``source_train``)
     and EmoDB as the target (``emodb-target.pkl``: its 10 speakers by a fixed shuffle, seed 0, until
     ``test`` holds >= 40% of the clips and ``valid`` >= 15%, the rest ``train``)."""
-    import subprocess
-
     import pandas as pd
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -137,20 +148,9 @@ def speech_reverse_data(folder: Path, corpora: Path = SPEECH) -> tuple[Path, Pat
         if pkl.is_file():
             continue
         labels = pd.read_csv(corpora / name / "labels.csv", dtype=str)
-        counts = labels["speaker"].value_counts()
-        order = list(np.random.default_rng(0).permutation(sorted(labels["speaker"].unique())))
-        part, done = {}, 0
-        for s in order:
-            if role == "source":
-                part[s] = "source_valid" if done < 0.20 * len(labels) else "source_train"
-            else:
-                part[s] = "test" if done < 0.40 * len(labels) else "valid" if done < 0.55 * len(labels) else "train"
-            done += int(counts[s])
-        labels["split"] = labels["speaker"].map(part)
-        csv = folder / f"{name}-labels-{role}.csv"
-        labels.to_csv(csv, index=False)
-        subprocess.run([sys.executable, "-m", "affectlab", "extract", str(ROOT / config), "--media", str(corpora / name),
-                        "--labels", str(csv), "--out", str(pkl), "-q"], check=True)
+        part = (speaker_shares(labels, (("source_valid", 0.20),), "source_train") if role == "source"
+                else speaker_shares(labels, TARGET_SHARES, "train"))
+        extract_split(labels, part, config, corpora / name, folder / f"{name}-labels-{role}.csv", pkl)
     return out["urdu"], out["emodb"]
 
 
