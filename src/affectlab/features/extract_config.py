@@ -106,7 +106,7 @@ class SslEntry(_Strict):
     name: str = "tiny.en"
     # None = the last layer; an index (0 = the input to the first transformer layer: transformers'
     # CNN features, Whisper's conv front end + positions; -1 = the last); a list = those layers'
-    # frames averaged; "all" = every layer pooled apart. whisper: set = a torch copy of the encoder
+    # frames averaged; "all" = every layer pooled apart. whisper: set = transformers' WhisperEncoder
     # on float32 weights (compute_type unused); None = CTranslate2's encode, as before
     layers: Union[int, list[int], Literal["all"], None] = None
     pooling: Literal["mean_std", "mean"] = "mean_std"  # utterance vector: [mean, std] or mean over real frames

