@@ -153,7 +153,7 @@ Data: TypeAlias = Union[str, Path, pd.DataFrame, Sequence[Union[str, Path, pd.Da
 def read_data(exp: Experiment, data: Data, notes: Notes) -> Corpus:
     """The run's corpus: one source read as always, or (several sources, label maps) every source
     read and mapped (:mod:`affectlab.corpus.sources`), the samples left out said, the sources pooled."""
-    from .corpus.sources import pool, read_source, target_maps
+    from .corpus.sources import dropped_lines, pool, read_source, target_maps
 
     paths = list(data) if isinstance(data, (list, tuple)) else [data]
     if not paths:
@@ -165,10 +165,8 @@ def read_data(exp: Experiment, data: Data, notes: Notes) -> Corpus:
     standardize = exp.model.config_params().get("standardize")
     speaker_norm = standardize == "group" or (isinstance(standardize, list) and "group" in standardize)
     for s, c in zip(sources, corpora):
-        for target, counts in c.meta.get("dropped", {}).items():
-            left = ", ".join(f"{label} {n}" for label, n in counts.items())
-            notes.add(f"{c.name or s.name}: {sum(counts.values())} sample(s) left out whose {target} label does not map "
-                      f"({left}); {len(c)} kept")
+        for line in dropped_lines(c, c.name or s.name):
+            notes.add(line)
         if speaker_norm and len(c) > 2 and int(c.frame["group"].nunique()) == len(c):
             raise AffectlabError(f"{c.name or s.name}: every sample is its own group (no speaker ids), but "
                                  "model.standardize: group normalises per speaker; give the speaker column "

@@ -97,6 +97,18 @@ def read_source(source: Source, *, require_labels: bool = True) -> Corpus:
     return out
 
 
+def dropped_lines(corpus: Corpus, where: str) -> list[str]:
+    """One line per mapped target of ``corpus`` (read by :func:`read_source`) that left samples out.
+
+    >>> c = Corpus(pd.DataFrame({"id": ["1"], "group": "g", "order": 0.0}), meta={"dropped": {"arousal": {"neutral": 79}}})
+    >>> dropped_lines(c, "emodb")
+    ['emodb: 79 sample(s) left out whose arousal label does not map (neutral 79); 1 kept']
+    """
+    return [f"{where}: {sum(counts.values())} sample(s) left out whose {target} label does not map "
+            f"({', '.join(f'{label} {n}' for label, n in counts.items())}); {len(corpus)} kept"
+            for target, counts in corpus.meta.get("dropped", {}).items()]
+
+
 def pool(corpora: list[Corpus], names: list[str]) -> Corpus:
     """Several corpora as one (see the module docs): same targets and feature arrays required."""
     first = corpora[0]

@@ -169,15 +169,13 @@ def read_mapped(path: str | Path, data: DataConfig, notes: Notes, who: str) -> C
     """One data file read with ``data``; targets with a ``map:`` (cross-corpus label maps, e.g.
     ``map: emotion`` onto angry/happy/neutral/sad) mapped as ``affectlab train`` maps them, the
     samples left out (``unmapped: drop``) said in a note. Without maps: the plain reader."""
-    from ..corpus.sources import Source as DataSource, read_source, target_maps
+    from ..corpus.sources import Source as DataSource, dropped_lines, read_source, target_maps
 
     if not target_maps(data):
         return read_corpus(path, data, require_labels=False)
     corpus = read_source(DataSource(Path(path).stem, path, data), require_labels=False)
-    for target, counts in corpus.meta.get("dropped", {}).items():
-        left = ", ".join(f"{label} {n}" for label, n in counts.items())
-        notes.add(f"{who} {Path(path).name}: {sum(counts.values())} sample(s) left out whose {target} label does not map "
-                  f"({left}); {len(corpus)} kept")
+    for line in dropped_lines(corpus, f"{who} {Path(path).name}"):
+        notes.add(line)
     return corpus
 
 
