@@ -217,7 +217,6 @@ class MLPEstimator(Estimator):
         missing = [m for m in self.mixed if m not in self.modalities]
         if missing:
             raise AffectlabError(f"model mlp: layer_weights names {missing}, not among the modalities {list(self.modalities)}")
-        self.dims, self.layers = (), ()
         arrays = [modality_arrays(train, m) for m in self.modalities]
         self.ranges = column_ranges(self.columns, tuple(x.shape[2] for x, _ in arrays), "mlp")
         layers = tuple(layer_count(m, x, n) if m in self.mixed else 1 for m, (x, n) in zip(self.modalities, arrays))
