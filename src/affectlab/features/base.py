@@ -65,6 +65,19 @@ class StrictParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def model_fingerprint(path_or_name: str) -> str:
+    """Identify a model's weights: a hash of its local folder's files (relative path and size of
+    each), or the name itself when it is no folder (the text and speech encoders' cache keys)."""
+    p = Path(path_or_name)
+    if not p.is_dir():
+        return path_or_name
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.is_file():
+            h.update(f"{f.relative_to(p)}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
 def dist_version(*names: str) -> str:
     """The installed version of the first distribution found among ``names`` (no import), else ``unknown``.
 

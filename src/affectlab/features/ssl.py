@@ -32,7 +32,6 @@ Pooling over real frames only (a hand check of :func:`pool_frames`):
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -41,7 +40,7 @@ import numpy as np
 from pydantic import Field
 
 from ..core.errors import AffectlabError
-from .base import AudioSignalExtractor, Features, StrictParams, dist_version
+from .base import AudioSignalExtractor, Features, StrictParams, dist_version, model_fingerprint
 from .registry import register_extractor
 
 RATE = 16000
@@ -71,15 +70,6 @@ def chunk_bounds(n: int, size: int, min_size: int) -> list[tuple[int, int]]:
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_size:
         bounds[-2:] = [(bounds[-2][0], n)]
     return bounds
-
-
-def folder_fingerprint(path: Path) -> str:
-    """Name and size of each file of a model folder (what identifies the weights in the cache key)."""
-    h = hashlib.sha256()
-    for f in sorted(path.rglob("*")):
-        if f.is_file():
-            h.update(f"{f.relative_to(path)}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
 
 
 class SslParams(StrictParams):
@@ -246,14 +236,14 @@ class WhisperEncoder(SpeechEncoder):
 
     @property
     def version(self) -> str:
-        from .asr import model_fingerprint
+        from .asr import model_fingerprint as whisper_fingerprint  # ASR's (its files' names): the same key as ASR's
 
         if self.torch_path:
             return (f"{self.code_version}; torch encoder {self.torch_code_version}; torch {dist_version('torch')}; "
                     f"transformers {dist_version('transformers')}; faster-whisper {dist_version('faster-whisper')}; "
-                    f"model {model_fingerprint(self.path())}")
+                    f"model {whisper_fingerprint(self.path())}")
         return (f"{self.code_version}; faster-whisper {dist_version('faster-whisper')}; "
-                f"ctranslate2 {dist_version('ctranslate2')}; model {model_fingerprint(self.path())}")
+                f"ctranslate2 {dist_version('ctranslate2')}; model {whisper_fingerprint(self.path())}")
 
     def model(self) -> Any:
         if self._model is None:
@@ -415,7 +405,7 @@ class TransformersSpeechEncoder(SpeechEncoder):
     @property
     def version(self) -> str:
         return (f"{self.code_version}; transformers {dist_version('transformers')}; torch {dist_version('torch')}; "
-                f"model {folder_fingerprint(Path(self.folder()))}")
+                f"model {model_fingerprint(self.folder())}")
 
     def model(self) -> Any:
         if self._model is None:

