@@ -347,6 +347,14 @@ def ensure_cache_root(root: str | os.PathLike[str]) -> Path:
     return root
 
 
+def video_item_key(video: Any, start: float | None, end: float | None, content: str | None = None) -> str:
+    """The cache key of a video extractor's input: a file by its bytes (``content``, its hash when
+    the caller has it already) and the window; frames (a list, not a generator) by their times and pixels."""
+    if content is None:
+        content = file_sha256(video) if is_path(video) else frames_hash(video)
+    return media_key(content, start=start, end=end)
+
+
 def frames_hash(frames: Iterable[tuple[float, np.ndarray]]) -> str:
     """sha256 of a sequence of ``(time, rgb)`` frames."""
     h = hashlib.sha256(b"frames")

@@ -35,7 +35,7 @@ from pydantic import ConfigDict, Field
 
 from ..core.errors import AffectlabError
 from ..core.io import file_sha256
-from .base import Extractor, Features, Modality, dist_version, frames_hash, is_path, media_key
+from .base import Extractor, Features, Modality, dist_version, is_path, video_item_key
 from .extract_config import FaceMeshSettings
 from .registry import register_extractor
 
@@ -378,9 +378,7 @@ class FerExpressionExtractor(Extractor[ExpressionParams]):
         return expression_track(frames, p, self.model(), p.margin, p.embedding)
 
     def item_key(self, video: Any, *, start: float = 0.0, end: float | None = None, content: str | None = None) -> str:
-        if content is None:
-            content = file_sha256(video) if is_path(video) else frames_hash(video)
-        return media_key(content, start=start, end=end)
+        return video_item_key(video, start, end, content)
 
 
 _DIGEST: dict[str, str] = {}

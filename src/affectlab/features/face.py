@@ -54,8 +54,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 import numpy as np
 from pydantic import ConfigDict
 
-from ..core.io import file_sha256
-from .base import Extractor, Features, Modality, dist_version, frames_hash, is_path, media_key
+from .base import Extractor, Features, Modality, dist_version, is_path, video_item_key
 from .extract_config import FaceMeshSettings
 from .registry import register_extractor
 
@@ -358,9 +357,7 @@ class FaceMeshExtractor(Extractor[FaceMeshParams]):
 
     def item_key(self, video: Any, *, start: float = 0.0, end: float | None = None, content: str | None = None) -> str:
         """A file: its bytes and the window; frames: their times and pixels (give a list, not a generator)."""
-        if content is None:
-            content = file_sha256(video) if is_path(video) else frames_hash(video)
-        return media_key(content, start=start, end=end)
+        return video_item_key(video, start, end, content)
 
 
 def track_of(features: Features) -> FaceTrack:
