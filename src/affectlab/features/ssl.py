@@ -261,8 +261,6 @@ class WhisperEncoder(SpeechEncoder):
     def torch_model(self) -> Any:
         """The torch encoder, and faster-whisper's log-mel front end as its WhisperModel would build it."""
         if self._model is None:
-            assert self.params.layers is not None
-            self._indices = check_whisper_layers(self.params.name, self.params.layers, self.params.allow_download)
             import torch
 
             from .whisper_torch import TorchWhisperEncoder
@@ -272,6 +270,8 @@ class WhisperEncoder(SpeechEncoder):
             folder = self.path()
             self._features = whisper_features(Path(folder))
             model = TorchWhisperEncoder.from_folder(folder).to(self.params.device)
+            n = model.n_layers + 1  # the hidden states: its layers' outputs and the input to the first
+            self._indices = select_layers(self.params.layers, n, self.params.name, whisper_layer_meaning(n))
             if model.n_mels != self._features.mel_filters.shape[0]:
                 raise AffectlabError(f"Whisper model {self.params.name!r}: the encoder takes {model.n_mels} mel bands, "
                                      f"the front end gives {self._features.mel_filters.shape[0]} (preprocessor_config.json)")
